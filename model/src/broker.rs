@@ -1,0 +1,334 @@
+//! A broker process: its state, its start-up (recovery), and the tasks it runs.
+//!
+//! All of a broker's state sits behind one mutex, never held across an await; a watch channel
+//! wakes whoever waits for the state to move (a long-polling fetch, an acks=all produce).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::BrokerConfig;
+use crate::controller::ControllerState;
+use crate::env::{Env, Event};
+use crate::log::{checkpoint, Log};
+use crate::metadata::{MetadataImage, MetadataRecord, METADATA_TOPIC, NO_LEADER};
+use crate::partition::{Partition, Role};
+use crate::raft::Quorum;
+use crate::{batch, fetcher, serve, BrokerId, TopicPartition};
+
+const INCARNATION_PATH: &str = "broker-incarnation";
+const HIGH_WATERMARK_CHECKPOINT_PATH: &str = "replication-offset-checkpoint";
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// Which log a task works on.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogRef {
+    Metadata,
+    Partition(TopicPartition),
+}
+
+pub struct State {
+    pub incarnation: u64,
+    pub quorum: Quorum,
+    pub metadata_log: Log,
+    pub image: MetadataImage,
+    pub partitions: BTreeMap<TopicPartition, Partition>,
+    pub controller: Option<ControllerState>,
+    /// High watermarks read at start-up, for logs not opened yet.
+    recovered_high_watermarks: BTreeMap<TopicPartition, i64>,
+    last_checkpoint_ms: u64,
+    /// (epoch, leader, generation) of the running metadata fetcher, if any.
+    pub metadata_fetcher: Option<(i32, BrokerId, u64)>,
+    metadata_fetcher_generation: u64,
+}
+
+impl State {
+    pub fn log(&self, which: &LogRef) -> Option<&Log> {
+        match which {
+            LogRef::Metadata => Some(&self.metadata_log),
+            LogRef::Partition(tp) => self.partitions.get(tp).map(|p| &p.log),
+        }
+    }
+    pub fn log_mut(&mut self, which: &LogRef) -> Option<&mut Log> {
+        match which {
+            LogRef::Metadata => Some(&mut self.metadata_log),
+            LogRef::Partition(tp) => self.partitions.get_mut(tp).map(|p| &mut p.log),
+        }
+    }
+}
+
+pub struct Shared {
+    pub config: BrokerConfig,
+    pub env: Env,
+    state: Mutex<State>,
+    changed: watch::Sender<u64>,
+}
+
+impl Shared {
+    pub fn id(&self) -> BrokerId {
+        self.config.id
+    }
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Read-only access for tools that watch a broker from outside.
+    pub fn inspect<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.lock())
+    }
+    pub fn now_ms(&self) -> u64 {
+        self.env.clock.now_ms()
+    }
+    pub fn emit(&self, event: Event) {
+        self.env.events.emit(self.config.id, event);
+    }
+    pub fn notify(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.request_timeout_ms)
+    }
+}
+
+/// Recovers a broker's state from its disk. Nothing runs yet.
+pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
+    let disk = env.disk.clone();
+    let incarnation = match checkpoint::read(disk.as_ref(), INCARNATION_PATH) {
+        Ok(Some(lines)) => lines.first().and_then(|l| l.parse::<u64>().ok()).unwrap_or(0) + 1,
+        _ => 1,
+    };
+    checkpoint::write(disk.as_ref(), INCARNATION_PATH, &[incarnation.to_string()])?;
+    let (metadata_log, recovery) = Log::open(disk.clone(), &format!("{METADATA_TOPIC}-0"), config.segment_bytes)?;
+    let quorum = Quorum::load(disk.as_ref(), config.id, config.voters.clone());
+    let recovered_high_watermarks = match checkpoint::read(disk.as_ref(), HIGH_WATERMARK_CHECKPOINT_PATH) {
+        Ok(Some(lines)) => lines.iter().filter_map(|l| parse_high_watermark(l)).collect(),
+        _ => BTreeMap::new(),
+    };
+    let now = env.clock.now_ms();
+    let shared = Arc::new(Shared {
+        config,
+        env,
+        state: Mutex::new(State {
+            incarnation,
+            quorum,
+            metadata_log,
+            image: MetadataImage::default(),
+            partitions: BTreeMap::new(),
+            controller: None,
+            recovered_high_watermarks,
+            last_checkpoint_ms: now,
+            metadata_fetcher: None,
+            metadata_fetcher_generation: 0,
+        }),
+        changed: watch::channel(0).0,
+    });
+    shared.emit(Event::BrokerStarted { incarnation });
+    {
+        let mut s = shared.lock();
+        let (log_end_offset, timeout) = (s.metadata_log.log_end_offset(), shared.config.election_timeout_ms);
+        s.quorum.reset_election_timer(now, timeout);
+        shared.emit(Event::LogRecovered {
+            partition: TopicPartition::new(METADATA_TOPIC, 0),
+            log_end_offset,
+            high_watermark: 0,
+            dropped_bytes: recovery.dropped_bytes,
+        });
+    }
+    Ok(shared)
+}
+
+fn parse_high_watermark(line: &str) -> Option<(TopicPartition, i64)> {
+    let mut parts = line.split(' ');
+    let topic = parts.next()?;
+    let partition = parts.next()?.parse().ok()?;
+    let hw = parts.next()?.parse().ok()?;
+    Some((TopicPartition::new(topic, partition), hw))
+}
+
+/// Runs a started broker until its node dies: the listener and every background task.
+pub async fn serve(shared: Arc<Shared>) -> std::io::Result<()> {
+    let address = shared
+        .config
+        .address(shared.id())
+        .ok_or_else(|| std::io::Error::other(format!("broker {} has no address", shared.id())))?;
+    let listener = madsim::net::TcpListener::bind(address).await?;
+    madsim::task::spawn(crate::raft_driver::run(shared.clone()));
+    madsim::task::spawn(crate::controller::run(shared.clone()));
+    madsim::task::spawn(crate::controller::heartbeat_loop(shared.clone()));
+    madsim::task::spawn(replica_tick(shared.clone()));
+    loop {
+        let (stream, _) = listener.accept().await?;
+        madsim::task::spawn(serve::connection(shared.clone(), stream));
+    }
+}
+
+/// Applies newly committed metadata and brings partitions in line with it.
+pub fn apply_committed(shared: &Arc<Shared>, s: &mut State) {
+    let commit = s.quorum.high_watermark.min(s.metadata_log.log_end_offset());
+    if s.image.next_offset >= commit {
+        return;
+    }
+    let bytes = match s.metadata_log.read(s.image.next_offset, commit, usize::MAX) {
+        Ok(b) => b,
+        Err(_) => return,
+    };
+    let records = match batch::decode(bytes) {
+        Ok(r) => r,
+        Err(e) => panic!("broker {}: committed metadata does not decode: {e}", shared.id()),
+    };
+    for (offset, _key, value) in records {
+        if offset < s.image.next_offset {
+            continue;
+        }
+        let value = value.unwrap_or_default();
+        let record = MetadataRecord::decode(&value)
+            .unwrap_or_else(|e| panic!("broker {}: metadata record at {offset}: {e}", shared.id()));
+        s.image.apply(offset, &record);
+    }
+    reconcile(shared, s);
+}
+
+/// Takes up the partition roles the metadata image assigns to this broker.
+fn reconcile(shared: &Arc<Shared>, s: &mut State) {
+    let me = shared.id();
+    let now = shared.now_ms();
+    let states: Vec<_> = s.image.partitions().filter(|p| p.replicas.contains(&me)).cloned().collect();
+    let mut changed = false;
+    for state in states {
+        let tp = state.topic_partition();
+        if !s.partitions.contains_key(&tp) {
+            match open_partition(shared, s, &tp) {
+                Ok(p) => {
+                    s.partitions.insert(tp.clone(), p);
+                }
+                Err(e) => panic!("broker {me}: cannot open {tp}: {e}"),
+            }
+        }
+        let p = s.partitions.get_mut(&tp).expect("opened above");
+        if state.leader == me {
+            let newer_epoch = state.leader_epoch > p.leader_epoch;
+            if !p.is_leader() || newer_epoch {
+                assert!(state.leader_epoch >= p.leader_epoch, "{tp}: leader epoch went back");
+                if let Err(e) = p.become_leader(&state, now) {
+                    panic!("broker {me}: {tp}: {e}");
+                }
+                shared.emit(Event::BecameLeader {
+                    partition: tp.clone(),
+                    leader_epoch: state.leader_epoch,
+                    log_end_offset: p.log.log_end_offset(),
+                    high_watermark: p.log.high_watermark(),
+                });
+                changed = true;
+            } else if let Role::Leader(l) = &mut p.role {
+                if state.partition_epoch > l.partition_epoch {
+                    l.isr = state.isr.clone();
+                    l.partition_epoch = state.partition_epoch;
+                    if l.pending_isr.as_ref() == Some(&state.isr) {
+                        l.pending_isr = None;
+                    }
+                    changed = true;
+                }
+            }
+        } else {
+            let same = matches!(p.role, Role::Follower { leader } if leader == state.leader) && p.leader_epoch == state.leader_epoch;
+            if !same {
+                assert!(state.leader_epoch >= p.leader_epoch, "{tp}: leader epoch went back");
+                p.become_follower(&state);
+                shared.emit(Event::BecameFollower { partition: tp.clone(), leader_epoch: state.leader_epoch, leader: state.leader });
+                if state.leader != NO_LEADER {
+                    madsim::task::spawn(fetcher::run(shared.clone(), LogRef::Partition(tp.clone()), p.fetcher_generation));
+                }
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        shared.notify();
+    }
+}
+
+fn open_partition(shared: &Arc<Shared>, s: &mut State, tp: &TopicPartition) -> std::io::Result<Partition> {
+    let (mut log, recovery) = Log::open(shared.env.disk.clone(), &tp.to_string(), shared.config.segment_bytes)?;
+    let checkpointed = s.recovered_high_watermarks.remove(tp).unwrap_or(0);
+    log.set_high_watermark(checkpointed.clamp(0, log.log_end_offset()));
+    shared.emit(Event::LogRecovered {
+        partition: tp.clone(),
+        log_end_offset: log.log_end_offset(),
+        high_watermark: log.high_watermark(),
+        dropped_bytes: recovery.dropped_bytes,
+    });
+    Ok(Partition::new(tp.clone(), log))
+}
+
+/// Syncs a log without holding the state lock across the disk wait.
+pub async fn sync_log(shared: &Arc<Shared>, which: &LogRef) -> std::io::Result<()> {
+    let ticket = match shared.lock().log_mut(which) {
+        Some(log) => log.sync_ticket(),
+        None => return Ok(()),
+    };
+    for path in &ticket.paths {
+        shared.env.disk.sync(path).await?;
+    }
+    let mut s = shared.lock();
+    if let Some(log) = s.log_mut(which) {
+        log.complete_sync(&ticket);
+    }
+    Ok(())
+}
+
+/// Moves a leader's high watermark after its followers or its own sync moved, and tells waiters.
+pub fn advance_high_watermark(shared: &Arc<Shared>, s: &mut State, tp: &TopicPartition) {
+    let me = shared.id();
+    let Some(p) = s.partitions.get_mut(tp) else { return };
+    let before = p.log.high_watermark();
+    if let Some(high_watermark) = p.maybe_advance_high_watermark(me) {
+        assert!(high_watermark > before, "{tp}: leader high watermark went back");
+        shared.emit(Event::HighWatermark { partition: tp.clone(), high_watermark });
+        shared.notify();
+    }
+}
+
+/// The leader's periodic duties: ISR changes, and the high-watermark checkpoint.
+async fn replica_tick(shared: Arc<Shared>) {
+    loop {
+        madsim::time::sleep(TICK * 2).await;
+        let now = shared.now_ms();
+        let me = shared.id();
+        let mut s = shared.lock();
+        let lag = shared.config.replica_lag_time_max_ms;
+        let mut requests = Vec::new();
+        for (tp, p) in s.partitions.iter_mut() {
+            if let Some(wanted) = p.wanted_isr(me, now, lag) {
+                let Role::Leader(l) = &mut p.role else { continue };
+                l.pending_isr = Some(wanted.clone());
+                requests.push((tp.clone(), p.leader_epoch, l.partition_epoch, wanted));
+            }
+        }
+        let tps: Vec<_> = s.partitions.keys().cloned().collect();
+        for tp in &tps {
+            advance_high_watermark(&shared, &mut s, tp);
+        }
+        if now.saturating_sub(s.last_checkpoint_ms) >= shared.config.high_watermark_checkpoint_interval_ms {
+            s.last_checkpoint_ms = now;
+            let mut lines: Vec<String> =
+                s.partitions.iter().map(|(tp, p)| format!("{} {} {}", tp.topic, tp.partition, p.log.high_watermark())).collect();
+            lines.extend(s.recovered_high_watermarks.iter().map(|(tp, hw)| format!("{} {} {hw}", tp.topic, tp.partition)));
+            let _ = checkpoint::write(shared.env.disk.as_ref(), HIGH_WATERMARK_CHECKPOINT_PATH, &lines);
+        }
+        drop(s);
+        for (tp, leader_epoch, partition_epoch, isr) in requests {
+            madsim::task::spawn(crate::controller::alter_partition(shared.clone(), tp, leader_epoch, partition_epoch, isr));
+        }
+    }
+}
+
+/// The next metadata fetcher generation, to start a fetcher that stops when a newer one starts.
+pub fn next_metadata_fetcher(s: &mut State, epoch: i32, leader: BrokerId) -> u64 {
+    s.metadata_fetcher_generation += 1;
+    s.metadata_fetcher = Some((epoch, leader, s.metadata_fetcher_generation));
+    s.metadata_fetcher_generation
+}

@@ -1,0 +1,219 @@
+//! A Kafka client in miniature: finds partition leaders through Metadata, produces with acks 0, 1
+//! or all, and fetches committed records, all in Kafka's wire protocol.
+//!
+//! A send is tried once. Its outcome says what the client knows: acked at an offset, refused before
+//! anything was written, or unknown (the request went out and no clear answer came back), which is
+//! what a history checker must treat as "may or may not have happened".
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{BrokerId as WireBrokerId, FetchRequest, MetadataRequest, ProduceRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::fetcher::error_code;
+use crate::wire::Connection;
+use crate::{batch, BrokerId, TopicPartition};
+
+const PRODUCE_VERSION: i16 = 9;
+const FETCH_VERSION: i16 = 12;
+const METADATA_VERSION: i16 = 12;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendOutcome {
+    Acked { offset: i64 },
+    /// acks=0: sent, nothing more is known.
+    Sent,
+    Refused { error: i16 },
+    Unknown { reason: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PollOutcome {
+    Records { records: Vec<(i64, Bytes)>, high_watermark: i64 },
+    Failed { reason: String },
+}
+
+pub struct Client {
+    bootstrap: Vec<SocketAddr>,
+    client_id: String,
+    timeout: Duration,
+    connections: BTreeMap<BrokerId, Connection>,
+    brokers: BTreeMap<BrokerId, SocketAddr>,
+    leaders: BTreeMap<TopicPartition, (BrokerId, i32)>,
+    next_bootstrap: usize,
+}
+
+impl Client {
+    pub fn new(bootstrap: Vec<SocketAddr>, client_id: impl Into<String>, timeout: Duration) -> Self {
+        assert!(!bootstrap.is_empty());
+        Client {
+            bootstrap,
+            client_id: client_id.into(),
+            timeout,
+            connections: BTreeMap::new(),
+            brokers: BTreeMap::new(),
+            leaders: BTreeMap::new(),
+            next_bootstrap: 0,
+        }
+    }
+
+    /// The leader this client believes in, and its epoch.
+    pub fn leader(&self, tp: &TopicPartition) -> Option<(BrokerId, i32)> {
+        self.leaders.get(tp).copied()
+    }
+
+    pub async fn refresh_metadata(&mut self, topic: &str) -> Result<(), String> {
+        let address = self.bootstrap[self.next_bootstrap % self.bootstrap.len()];
+        self.next_bootstrap += 1;
+        let mut conn = Connection::connect(address, &self.client_id, self.timeout).await.map_err(|e| e.to_string())?;
+        let mut t = MetadataRequestTopic::default();
+        t.name = Some(TopicName(StrBytes::from_string(topic.to_owned())));
+        let mut request = MetadataRequest::default();
+        request.topics = Some(vec![t]);
+        let response = conn.call(&request, METADATA_VERSION, self.timeout).await.map_err(|e| e.to_string())?;
+        for b in response.brokers {
+            if let Ok(ip) = b.host.as_str().parse() {
+                self.brokers.insert(b.node_id.0, SocketAddr::new(ip, b.port as u16));
+            }
+        }
+        for t in response.topics {
+            let Some(name) = t.name else { continue };
+            for p in t.partitions {
+                let tp = TopicPartition::new(name.0.as_str(), p.partition_index);
+                if p.leader_id.0 >= 0 {
+                    self.leaders.insert(tp, (p.leader_id.0, p.leader_epoch));
+                } else {
+                    self.leaders.remove(&tp);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn leader_connection(&mut self, tp: &TopicPartition) -> Result<(BrokerId, i32), String> {
+        if !self.leaders.contains_key(tp) {
+            self.refresh_metadata(&tp.topic).await?;
+        }
+        let (leader, epoch) = self.leaders.get(tp).copied().ok_or_else(|| format!("no leader for {tp}"))?;
+        if !self.connections.contains_key(&leader) {
+            let address = *self.brokers.get(&leader).ok_or_else(|| format!("no address for broker {leader}"))?;
+            let conn = Connection::connect(address, &self.client_id, self.timeout).await.map_err(|e| {
+                self.leaders.remove(tp);
+                e.to_string()
+            })?;
+            self.connections.insert(leader, conn);
+        }
+        Ok((leader, epoch))
+    }
+
+    fn forget(&mut self, tp: &TopicPartition, leader: BrokerId) {
+        self.leaders.remove(tp);
+        self.connections.remove(&leader);
+    }
+
+    pub async fn send(&mut self, tp: &TopicPartition, acks: i16, key: Option<Bytes>, value: Bytes) -> SendOutcome {
+        let (leader, _) = match self.leader_connection(tp).await {
+            Ok(l) => l,
+            Err(_) => return SendOutcome::Refused { error: error_code::NOT_LEADER_OR_FOLLOWER },
+        };
+        let mut data = PartitionProduceData::default();
+        data.index = tp.partition;
+        data.records = Some(batch::encode(&[(key, value)], 0));
+        let mut topic = TopicProduceData::default();
+        topic.name = TopicName(StrBytes::from_string(tp.topic.clone()));
+        topic.partition_data = vec![data];
+        let mut request = ProduceRequest::default();
+        request.acks = acks;
+        request.timeout_ms = self.timeout.as_millis() as i32;
+        request.topic_data = vec![topic];
+        let conn = self.connections.get_mut(&leader).expect("connected");
+        if acks == 0 {
+            return match conn.send(&request, PRODUCE_VERSION, self.timeout).await {
+                Ok(()) => SendOutcome::Sent,
+                Err(e) => {
+                    self.forget(tp, leader);
+                    SendOutcome::Unknown { reason: e.to_string() }
+                }
+            };
+        }
+        let response = match conn.call(&request, PRODUCE_VERSION, self.timeout * 2).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.forget(tp, leader);
+                return SendOutcome::Unknown { reason: e.to_string() };
+            }
+        };
+        let Some(p) = response.responses.first().and_then(|t| t.partition_responses.first()) else {
+            return SendOutcome::Unknown { reason: "empty produce response".into() };
+        };
+        match p.error_code {
+            error_code::NONE => SendOutcome::Acked { offset: p.base_offset },
+            code @ (error_code::NOT_LEADER_OR_FOLLOWER
+            | error_code::FENCED_LEADER_EPOCH
+            | error_code::UNKNOWN_LEADER_EPOCH
+            | error_code::NOT_ENOUGH_REPLICAS) => {
+                self.leaders.remove(tp);
+                SendOutcome::Refused { error: code }
+            }
+            code => {
+                self.leaders.remove(tp);
+                SendOutcome::Unknown { reason: format!("error code {code}") }
+            }
+        }
+    }
+
+    /// Reads committed records of `tp` from `offset` on, from its leader.
+    pub async fn poll(&mut self, tp: &TopicPartition, offset: i64, max_wait_ms: i32) -> PollOutcome {
+        let (leader, epoch) = match self.leader_connection(tp).await {
+            Ok(l) => l,
+            Err(reason) => return PollOutcome::Failed { reason },
+        };
+        let mut p = FetchPartition::default();
+        p.partition = tp.partition;
+        p.current_leader_epoch = epoch;
+        p.fetch_offset = offset;
+        p.last_fetched_epoch = -1;
+        p.partition_max_bytes = 256 * 1024;
+        let mut t = FetchTopic::default();
+        t.topic = TopicName(StrBytes::from_string(tp.topic.clone()));
+        t.partitions = vec![p];
+        let mut request = FetchRequest::default();
+        request.replica_id = WireBrokerId(-1);
+        request.max_wait_ms = max_wait_ms;
+        request.min_bytes = 1;
+        request.max_bytes = 256 * 1024;
+        request.topics = vec![t];
+        let conn = self.connections.get_mut(&leader).expect("connected");
+        let wait = Duration::from_millis(max_wait_ms.max(0) as u64);
+        let response = match conn.call(&request, FETCH_VERSION, self.timeout + wait).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.forget(tp, leader);
+                return PollOutcome::Failed { reason: e.to_string() };
+            }
+        };
+        let Some(data) = response.responses.into_iter().next().and_then(|t| t.partitions.into_iter().next()) else {
+            return PollOutcome::Failed { reason: "empty fetch response".into() };
+        };
+        if data.error_code != error_code::NONE {
+            self.leaders.remove(tp);
+            return PollOutcome::Failed { reason: format!("error code {}", data.error_code) };
+        }
+        let records = match batch::decode(data.records.unwrap_or_default()) {
+            Ok(r) => r,
+            Err(e) => return PollOutcome::Failed { reason: format!("undecodable records: {e}") },
+        };
+        let records = records
+            .into_iter()
+            .filter(|(o, _, _)| *o >= offset)
+            .map(|(o, _, v)| (o, v.unwrap_or_default()))
+            .collect();
+        PollOutcome::Records { records, high_watermark: data.high_watermark }
+    }
+}

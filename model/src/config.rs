@@ -1,0 +1,63 @@
+//! A broker's configuration: the same knobs Kafka has, under the same names where Kafka has them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::BrokerId;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BrokerConfig {
+    pub id: BrokerId,
+    /// Every broker's advertised address, the static part of the cluster's membership.
+    pub brokers: BTreeMap<BrokerId, SocketAddr>,
+    /// `controller.quorum.voters`: the brokers that also run the controller quorum.
+    pub voters: Vec<BrokerId>,
+    /// Topics the active controller creates when they are missing.
+    pub topics: Vec<TopicSpec>,
+    pub min_insync_replicas: usize,
+    pub unclean_leader_election: bool,
+    pub replica_lag_time_max_ms: u64,
+    pub broker_session_timeout_ms: u64,
+    pub broker_heartbeat_interval_ms: u64,
+    /// `controller.quorum.election.timeout.ms`; each wait is drawn between this and twice it.
+    pub election_timeout_ms: u64,
+    pub fetch_max_wait_ms: u64,
+    pub request_timeout_ms: u64,
+    pub segment_bytes: u64,
+    pub high_watermark_checkpoint_interval_ms: u64,
+}
+
+impl BrokerConfig {
+    /// Kafka's defaults, scaled down where a simulated minute must see several failovers.
+    pub fn new(id: BrokerId, brokers: BTreeMap<BrokerId, SocketAddr>, voters: Vec<BrokerId>) -> Self {
+        BrokerConfig {
+            id,
+            brokers,
+            voters,
+            topics: Vec::new(),
+            min_insync_replicas: 2,
+            unclean_leader_election: false,
+            replica_lag_time_max_ms: 3_000,
+            broker_session_timeout_ms: 3_000,
+            broker_heartbeat_interval_ms: 500,
+            election_timeout_ms: 1_000,
+            fetch_max_wait_ms: 500,
+            request_timeout_ms: 2_000,
+            segment_bytes: 256 * 1024,
+            high_watermark_checkpoint_interval_ms: 1_000,
+        }
+    }
+
+    pub fn address(&self, id: BrokerId) -> Option<SocketAddr> {
+        self.brokers.get(&id).copied()
+    }
+}

@@ -1,0 +1,420 @@
+//! The active controller: the quorum leader, once its epoch's first record has committed (so its
+//! image holds everything before it). It registers and fences brokers, elects partition leaders
+//! from the ISR (or, if allowed, from outside it), creates the configured topics, and decides
+//! AlterPartition requests. It decides only when nothing it appended is still uncommitted, so each
+//! decision sees the effects of the last.
+//!
+//! The broker side lives here too: the heartbeat loop and the AlterPartition sender.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::alter_partition_request::{self, AlterPartitionRequest};
+use kafka_protocol::messages::alter_partition_response::{self, AlterPartitionResponse};
+use kafka_protocol::messages::{BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId as WireBrokerId};
+
+use crate::broker::{Shared, State, TICK};
+use crate::env::Event;
+use crate::fetcher::error_code;
+use crate::metadata::{topic_id, MetadataImage, MetadataRecord, PartitionState, NO_LEADER};
+use crate::partition::Role;
+use crate::raft_driver::append_metadata;
+use crate::wire::Connection;
+use crate::{BrokerId, TopicPartition};
+
+const HEARTBEAT_VERSION: i16 = 0;
+const ALTER_PARTITION_VERSION: i16 = 2;
+
+/// What the active controller keeps in memory only, rebuilt on each activation.
+#[derive(Clone, Debug)]
+pub struct ControllerState {
+    pub epoch: i32,
+    pub last_heartbeat_ms: BTreeMap<BrokerId, u64>,
+}
+
+/// The controller, if this broker is the active one now.
+fn active<'a>(shared: &Shared, s: &'a mut State) -> Option<&'a mut ControllerState> {
+    if !s.quorum.is_leader() {
+        s.controller = None;
+        return None;
+    }
+    let epoch = s.quorum.epoch;
+    let epoch_start = s.metadata_log.epochs().start_offset_of(epoch)?;
+    if s.image.next_offset <= epoch_start {
+        return None;
+    }
+    if s.controller.as_ref().is_none_or(|c| c.epoch != epoch) {
+        let now = shared.now_ms();
+        // Every broker gets a full session from the moment this controller takes over.
+        let last_heartbeat_ms = s.image.brokers.keys().map(|b| (*b, now)).collect();
+        s.controller = Some(ControllerState { epoch, last_heartbeat_ms });
+        shared.emit(Event::ControllerActive { epoch });
+    }
+    s.controller.as_mut()
+}
+
+/// Nothing appended by this controller is waiting to commit.
+fn quiet(s: &State) -> bool {
+    s.quorum.high_watermark >= s.metadata_log.log_end_offset() && s.image.next_offset >= s.metadata_log.log_end_offset()
+}
+
+pub async fn run(shared: Arc<Shared>) {
+    loop {
+        madsim::time::sleep(TICK * 2).await;
+        let mut guard = shared.lock();
+        let s = &mut *guard;
+        let Some(controller) = active(&shared, s) else { continue };
+        let now = shared.now_ms();
+        let session = shared.config.broker_session_timeout_ms;
+        let expired: Vec<BrokerId> = controller
+            .last_heartbeat_ms
+            .iter()
+            .filter(|(_, t)| now.saturating_sub(**t) > session)
+            .map(|(b, _)| *b)
+            .collect();
+        if !quiet(s) {
+            continue;
+        }
+        let mut records = Vec::new();
+        if let Some(&broker) = expired.iter().find(|b| s.image.is_unfenced(**b)) {
+            records = fence(&s.image, broker, shared.config.unclean_leader_election);
+            shared.emit(Event::BrokerFenced { broker, reason: "session expired".into() });
+        }
+        if records.is_empty() {
+            records = create_topics(&s.image, &shared.config.topics);
+        }
+        if records.is_empty() {
+            records = elect_offline(&s.image, shared.config.unclean_leader_election);
+        }
+        emit_elections(&shared, &s.image, &records);
+        append_metadata(&shared, s, &records);
+    }
+}
+
+fn emit_elections(shared: &Shared, image: &MetadataImage, records: &[MetadataRecord]) {
+    for r in records {
+        if let MetadataRecord::Partition(p) = r {
+            let before = image.partition(&p.topic, p.partition);
+            if before.is_none_or(|b| b.leader_epoch != p.leader_epoch) && p.leader != NO_LEADER {
+                let unclean = before.is_some_and(|b| !b.isr.contains(&p.leader));
+                shared.emit(Event::LeaderElected {
+                    partition: p.topic_partition(),
+                    leader: p.leader,
+                    leader_epoch: p.leader_epoch,
+                    isr: p.isr.clone(),
+                    unclean,
+                });
+            }
+        }
+    }
+}
+
+/// The first replica, in assignment order, that may lead: in the ISR and unfenced; or, when unclean
+/// election is allowed and no such replica exists, any unfenced replica.
+fn choose_leader(p: &PartitionState, eligible: &dyn Fn(BrokerId) -> bool, unclean: bool) -> Option<(BrokerId, bool)> {
+    if let Some(l) = p.replicas.iter().copied().find(|r| p.isr.contains(r) && eligible(*r)) {
+        return Some((l, false));
+    }
+    if unclean {
+        return p.replicas.iter().copied().find(|r| eligible(*r)).map(|l| (l, true));
+    }
+    None
+}
+
+/// Records that take `broker` out of service: fenced, out of every ISR it can leave, and no longer
+/// leading. The last ISR member stays in the ISR, so the partition waits for it rather than
+/// electing a replica that may lack committed data.
+pub fn fence(image: &MetadataImage, broker: BrokerId, unclean: bool) -> Vec<MetadataRecord> {
+    let mut records = vec![MetadataRecord::FenceBroker { broker }];
+    records.extend(remove_from_partitions(image, broker, unclean));
+    records
+}
+
+fn remove_from_partitions(image: &MetadataImage, broker: BrokerId, unclean: bool) -> Vec<MetadataRecord> {
+    let eligible = |b: BrokerId| b != broker && image.is_unfenced(b);
+    let mut records = Vec::new();
+    for p in image.partitions() {
+        if !p.replicas.contains(&broker) {
+            continue;
+        }
+        let mut next = p.clone();
+        if p.isr.contains(&broker) && p.isr.len() > 1 {
+            next.isr.retain(|b| *b != broker);
+        }
+        if p.leader == broker {
+            next.leader_epoch += 1;
+            match choose_leader(&next, &eligible, unclean) {
+                Some((leader, was_unclean)) => {
+                    next.leader = leader;
+                    if was_unclean {
+                        next.isr = vec![leader];
+                    }
+                }
+                None => next.leader = NO_LEADER,
+            }
+        }
+        if next != *p {
+            next.partition_epoch += 1;
+            records.push(MetadataRecord::Partition(next));
+        }
+    }
+    records
+}
+
+/// Leaders for partitions that have none, where an eligible replica is back.
+pub fn elect_offline(image: &MetadataImage, unclean: bool) -> Vec<MetadataRecord> {
+    let eligible = |b: BrokerId| image.is_unfenced(b);
+    let mut records = Vec::new();
+    for p in image.partitions().filter(|p| p.leader == NO_LEADER) {
+        if let Some((leader, was_unclean)) = choose_leader(p, &eligible, unclean) {
+            let mut next = p.clone();
+            next.leader = leader;
+            next.leader_epoch += 1;
+            next.partition_epoch += 1;
+            if was_unclean {
+                next.isr = vec![leader];
+            }
+            records.push(MetadataRecord::Partition(next));
+        }
+    }
+    records
+}
+
+/// Creates configured topics that do not exist yet, once enough brokers are in service to hold
+/// every replica. Replicas are assigned round-robin, as Kafka does without racks.
+pub fn create_topics(image: &MetadataImage, topics: &[crate::config::TopicSpec]) -> Vec<MetadataRecord> {
+    let brokers: Vec<BrokerId> = image.brokers.iter().filter(|(_, b)| !b.fenced).map(|(id, _)| *id).collect();
+    let mut records = Vec::new();
+    for spec in topics {
+        if image.topics.contains_key(&spec.name) || brokers.len() < spec.replication_factor as usize {
+            continue;
+        }
+        records.push(MetadataRecord::Topic { name: spec.name.clone(), partitions: spec.partitions });
+        for partition in 0..spec.partitions {
+            let replicas: Vec<BrokerId> = (0..spec.replication_factor as usize)
+                .map(|i| brokers[(partition as usize + i) % brokers.len()])
+                .collect();
+            records.push(MetadataRecord::Partition(PartitionState {
+                topic: spec.name.clone(),
+                partition,
+                isr: replicas.clone(),
+                leader: replicas[0],
+                leader_epoch: 0,
+                partition_epoch: 0,
+                replicas,
+            }));
+        }
+    }
+    records
+}
+
+pub fn handle_heartbeat(shared: &Arc<Shared>, request: BrokerHeartbeatRequest) -> BrokerHeartbeatResponse {
+    let mut response = BrokerHeartbeatResponse::default();
+    let mut guard = shared.lock();
+    let s = &mut *guard;
+    let now = shared.now_ms();
+    if active(shared, s).is_none() {
+        response.error_code = error_code::NOT_CONTROLLER;
+        return response;
+    }
+    let broker = request.broker_id.0;
+    let incarnation = request.broker_epoch.max(0) as u64;
+    let registered = s.image.brokers.get(&broker).cloned();
+    if registered.as_ref().is_some_and(|r| r.incarnation > incarnation) {
+        response.error_code = error_code::STALE_BROKER_EPOCH;
+        return response;
+    }
+    if let Some(controller) = s.controller.as_mut() {
+        controller.last_heartbeat_ms.insert(broker, now);
+    }
+    response.is_fenced = registered.as_ref().is_none_or(|r| r.fenced);
+    if !quiet(s) {
+        return response;
+    }
+    let unclean = shared.config.unclean_leader_election;
+    let records = match registered {
+        Some(r) if r.incarnation == incarnation => {
+            if r.fenced && request.current_metadata_offset > r.registered_at {
+                shared.emit(Event::BrokerUnfenced { broker });
+                vec![MetadataRecord::UnfenceBroker { broker }]
+            } else {
+                Vec::new()
+            }
+        }
+        _ => {
+            // A new incarnation lost whatever it had in memory: take it out of service until it
+            // has caught up on metadata, as for a fenced broker.
+            shared.emit(Event::BrokerRegistered { broker, incarnation });
+            let mut records = vec![MetadataRecord::RegisterBroker { broker, incarnation }];
+            records.extend(remove_from_partitions(&s.image, broker, unclean));
+            records
+        }
+    };
+    emit_elections(shared, &s.image, &records);
+    append_metadata(shared, s, &records);
+    response
+}
+
+/// Decides an ISR change. Only the partition's leader, in its current leader and partition epochs,
+/// may change it; a replica joins only while it is in service.
+fn decide_alter(image: &MetadataImage, broker: BrokerId, topic: &str, p: &alter_partition_request::PartitionData) -> Result<PartitionState, i16> {
+    let current = image.partition(topic, p.partition_index).ok_or(error_code::UNKNOWN_TOPIC_OR_PARTITION)?;
+    if current.leader != broker || p.leader_epoch != current.leader_epoch {
+        return Err(error_code::FENCED_LEADER_EPOCH);
+    }
+    if p.partition_epoch != current.partition_epoch {
+        return Err(error_code::INVALID_UPDATE_VERSION);
+    }
+    let isr: Vec<BrokerId> = p.new_isr_with_epochs.iter().map(|b| b.broker_id.0).collect();
+    if !isr.contains(&broker) || isr.iter().any(|b| !current.replicas.contains(b)) {
+        return Err(error_code::INVALID_UPDATE_VERSION);
+    }
+    if isr.iter().any(|b| !current.isr.contains(b) && !image.is_unfenced(*b)) {
+        return Err(error_code::INELIGIBLE_REPLICA);
+    }
+    let mut next = current.clone();
+    next.isr = isr;
+    next.partition_epoch += 1;
+    Ok(next)
+}
+
+pub async fn handle_alter_partition(shared: &Arc<Shared>, request: AlterPartitionRequest) -> AlterPartitionResponse {
+    let mut response = AlterPartitionResponse::default();
+    let broker = request.broker_id.0;
+    let mut waits = Vec::new();
+    {
+        let mut guard = shared.lock();
+        let s = &mut *guard;
+        if active(shared, s).is_none() || !quiet(s) {
+            response.error_code = error_code::NOT_CONTROLLER;
+            return response;
+        }
+        for topic in &request.topics {
+            let name = s.image.topics.keys().find(|n| topic_id(n) == topic.topic_id).cloned();
+            let mut t = alter_partition_response::TopicData::default();
+            t.topic_id = topic.topic_id;
+            for p in &topic.partitions {
+                let mut r = alter_partition_response::PartitionData::default();
+                r.partition_index = p.partition_index;
+                let decided = name
+                    .as_deref()
+                    .ok_or(error_code::UNKNOWN_TOPIC_OR_PARTITION)
+                    .and_then(|n| decide_alter(&s.image, broker, n, p));
+                match decided {
+                    Ok(next) => {
+                        r.leader_id = WireBrokerId(next.leader);
+                        r.leader_epoch = next.leader_epoch;
+                        r.isr = next.isr.iter().map(|b| WireBrokerId(*b)).collect();
+                        r.partition_epoch = next.partition_epoch;
+                        if let Some(offset) = append_metadata(shared, s, &[MetadataRecord::Partition(next)]) {
+                            waits.push(offset);
+                        }
+                    }
+                    Err(code) => r.error_code = code,
+                }
+                t.partitions.push(r);
+            }
+            response.topics.push(t);
+        }
+    }
+    // Answer only once the change has committed, so the leader never acts on an ISR that a new
+    // controller might not know.
+    let deadline = madsim::time::Instant::now() + shared.request_timeout();
+    let mut rx = shared.subscribe();
+    while let Some(&offset) = waits.iter().max() {
+        if shared.lock().quorum.high_watermark > offset {
+            break;
+        }
+        let left = deadline.saturating_duration_since(madsim::time::Instant::now());
+        if left.is_zero() || madsim::time::timeout(left, rx.changed()).await.is_err() {
+            response.error_code = error_code::REQUEST_TIMED_OUT;
+            break;
+        }
+    }
+    response
+}
+
+/// The broker's heartbeat to the active controller, which keeps its session alive.
+pub async fn heartbeat_loop(shared: Arc<Shared>) {
+    let interval = Duration::from_millis(shared.config.broker_heartbeat_interval_ms);
+    let mut connection: Option<(BrokerId, Connection)> = None;
+    loop {
+        madsim::time::sleep(interval).await;
+        let (controller, request) = {
+            let s = shared.lock();
+            let Some(controller) = s.quorum.leader() else { continue };
+            let mut r = BrokerHeartbeatRequest::default();
+            r.broker_id = WireBrokerId(shared.id());
+            r.broker_epoch = s.incarnation as i64;
+            r.current_metadata_offset = s.image.next_offset;
+            (controller, r)
+        };
+        if connection.as_ref().is_none_or(|(c, _)| *c != controller) {
+            let Some(address) = shared.config.address(controller) else { continue };
+            match Connection::connect(address, &format!("broker-{}", shared.id()), shared.request_timeout()).await {
+                Ok(c) => connection = Some((controller, c)),
+                Err(_) => continue,
+            }
+        }
+        let (_, conn) = connection.as_mut().expect("connected above");
+        if conn.call(&request, HEARTBEAT_VERSION, shared.request_timeout()).await.is_err() {
+            connection = None;
+        }
+    }
+}
+
+/// The leader's ISR change request; on success the leader adopts the new ISR at once.
+pub async fn alter_partition(shared: Arc<Shared>, tp: TopicPartition, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId>) {
+    let outcome = send_alter_partition(&shared, &tp, leader_epoch, partition_epoch, &isr).await;
+    let mut s = shared.lock();
+    let Some(p) = s.partitions.get_mut(&tp) else { return };
+    let Role::Leader(l) = &mut p.role else { return };
+    if p.leader_epoch != leader_epoch || l.pending_isr.as_ref() != Some(&isr) {
+        return;
+    }
+    l.pending_isr = None;
+    if let Some(r) = outcome {
+        if r.error_code == error_code::NONE && r.leader_epoch == leader_epoch && r.partition_epoch > l.partition_epoch {
+            l.isr = r.isr.iter().map(|b| b.0).collect();
+            l.partition_epoch = r.partition_epoch;
+            let isr = l.isr.clone();
+            shared.emit(Event::IsrChanged { partition: tp.clone(), leader_epoch, partition_epoch: r.partition_epoch, isr });
+        }
+    }
+    shared.notify();
+}
+
+async fn send_alter_partition(
+    shared: &Arc<Shared>,
+    tp: &TopicPartition,
+    leader_epoch: i32,
+    partition_epoch: i32,
+    isr: &[BrokerId],
+) -> Option<alter_partition_response::PartitionData> {
+    let controller = shared.lock().quorum.leader()?;
+    let address = shared.config.address(controller)?;
+    let mut p = alter_partition_request::PartitionData::default();
+    p.partition_index = tp.partition;
+    p.leader_epoch = leader_epoch;
+    p.partition_epoch = partition_epoch;
+    p.new_isr_with_epochs = isr
+        .iter()
+        .map(|b| {
+            let mut s = alter_partition_request::BrokerState::default();
+            s.broker_id = WireBrokerId(*b);
+            s
+        })
+        .collect();
+    let mut t = alter_partition_request::TopicData::default();
+    t.topic_id = topic_id(&tp.topic);
+    t.partitions = vec![p];
+    let mut request = AlterPartitionRequest::default();
+    request.broker_id = WireBrokerId(shared.id());
+    request.broker_epoch = shared.lock().incarnation as i64;
+    request.topics = vec![t];
+    let timeout = shared.request_timeout();
+    let mut conn = Connection::connect(address, &format!("broker-{}", shared.id()), timeout).await.ok()?;
+    let response = conn.call(&request, ALTER_PARTITION_VERSION, timeout * 2).await.ok()?;
+    response.topics.into_iter().next()?.partitions.into_iter().next()
+}

@@ -1,0 +1,83 @@
+//! The three doors through which the model meets the world (clock, disk, event sink), and the
+//! events it reports. The network is madsim's TCP and needs no door of its own.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::{BrokerId, TopicPartition};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A node's own view of time. Timeouts, leases and lag decisions read it; it may be skewed or drift
+/// against other nodes' clocks, so nothing may assume two nodes agree on it.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since an arbitrary epoch of this clock.
+    fn now_ms(&self) -> u64;
+}
+
+/// Files in a flat namespace of `/`-separated paths. Written bytes are not durable until `sync`:
+/// a crash may drop anything written since the last sync of that file. `write_atomic` replaces a
+/// whole file durably (write, sync, rename), as checkpoint files do.
+pub trait Disk: Send + Sync {
+    fn read(&self, path: &str) -> io::Result<Vec<u8>>;
+    fn read_at(&self, path: &str, position: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// Appends and returns the position the data starts at. Creates the file if it is absent.
+    fn append(&self, path: &str, data: &[u8]) -> io::Result<u64>;
+    fn truncate(&self, path: &str, len: u64) -> io::Result<()>;
+    fn sync<'a>(&'a self, path: &'a str) -> BoxFuture<'a, io::Result<()>>;
+    fn write_atomic(&self, path: &str, data: &[u8]) -> io::Result<()>;
+    fn remove(&self, path: &str) -> io::Result<()>;
+    /// Paths that start with `prefix`, sorted.
+    fn list(&self, prefix: &str) -> io::Result<Vec<String>>;
+    fn exists(&self, path: &str) -> bool;
+}
+
+/// Where the model's observable events go. A real deployment logs them; the simulator traces and
+/// checks them.
+pub trait EventSink: Send + Sync {
+    fn emit(&self, node: BrokerId, event: Event);
+}
+
+/// Everything a broker tells the outside world about its replication and quorum state.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    BrokerStarted { incarnation: u64 },
+    /// A log was opened after a start: what recovery kept and what it dropped.
+    LogRecovered { partition: TopicPartition, log_end_offset: i64, high_watermark: i64, dropped_bytes: u64 },
+    QuorumCandidate { epoch: i32 },
+    QuorumLeader { epoch: i32 },
+    QuorumFollower { epoch: i32, leader: BrokerId },
+    QuorumVote { epoch: i32, candidate: BrokerId, granted: bool },
+    ControllerActive { epoch: i32 },
+    BrokerRegistered { broker: BrokerId, incarnation: u64 },
+    BrokerFenced { broker: BrokerId, reason: String },
+    BrokerUnfenced { broker: BrokerId },
+    /// A partition leader election decided by the controller.
+    LeaderElected { partition: TopicPartition, leader: BrokerId, leader_epoch: i32, isr: Vec<BrokerId>, unclean: bool },
+    /// A broker took up leadership of a partition for an epoch.
+    BecameLeader { partition: TopicPartition, leader_epoch: i32, log_end_offset: i64, high_watermark: i64 },
+    BecameFollower { partition: TopicPartition, leader_epoch: i32, leader: BrokerId },
+    IsrChanged { partition: TopicPartition, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId> },
+    Truncated { partition: TopicPartition, from: i64, to: i64 },
+    HighWatermark { partition: TopicPartition, high_watermark: i64 },
+}
+
+/// What a broker process is given to run.
+#[derive(Clone)]
+pub struct Env {
+    pub clock: Arc<dyn Clock>,
+    pub disk: Arc<dyn Disk>,
+    pub events: Arc<dyn EventSink>,
+}
+
+/// A sink that drops everything, for tools and tests that do not watch.
+pub struct NoEvents;
+
+impl EventSink for NoEvents {
+    fn emit(&self, _node: BrokerId, _event: Event) {}
+}

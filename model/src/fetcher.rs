@@ -1,0 +1,207 @@
+//! A follower's fetch loop, for a partition or for the metadata log: fetch from the leader with
+//! the current leader epoch, the fetch offset and the epoch of the last fetched batch; truncate to
+//! the common point when the leader reports a diverging epoch (KIP-279 and KIP-320); otherwise
+//! append, sync, and only then ask again, so that a fetch offset the leader sees is durable here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{BrokerId as WireBrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::{self, LogRef, Shared, State};
+use crate::env::Event;
+use crate::metadata::METADATA_TOPIC;
+use crate::partition::Role;
+use crate::raft::QuorumRole;
+use crate::wire::Connection;
+use crate::BrokerId;
+
+pub const FETCH_VERSION: i16 = 12;
+const BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BYTES: i32 = 1024 * 1024;
+
+pub mod error_code {
+    pub const NONE: i16 = 0;
+    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+    pub const REQUEST_TIMED_OUT: i16 = 7;
+    pub const NOT_ENOUGH_REPLICAS: i16 = 19;
+    pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
+    pub const UNSUPPORTED_VERSION: i16 = 35;
+    pub const NOT_CONTROLLER: i16 = 41;
+    pub const KAFKA_STORAGE_ERROR: i16 = 56;
+    pub const FENCED_LEADER_EPOCH: i16 = 74;
+    pub const UNKNOWN_LEADER_EPOCH: i16 = 76;
+    pub const STALE_BROKER_EPOCH: i16 = 77;
+    pub const INVALID_UPDATE_VERSION: i16 = 95;
+    pub const INELIGIBLE_REPLICA: i16 = 107;
+}
+
+/// What the follower is fetching for: the leader, its epoch, and the fetcher's generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Following {
+    leader: BrokerId,
+    epoch: i32,
+}
+
+fn following(s: &State, which: &LogRef, generation: u64) -> Option<Following> {
+    match which {
+        LogRef::Metadata => {
+            let (epoch, leader, g) = s.metadata_fetcher?;
+            let current = matches!(s.quorum.role, QuorumRole::Follower { leader: l } if l == leader) && s.quorum.epoch == epoch;
+            (g == generation && current).then_some(Following { leader, epoch })
+        }
+        LogRef::Partition(tp) => {
+            let p = s.partitions.get(tp)?;
+            match p.role {
+                Role::Follower { leader } if p.fetcher_generation == generation && leader >= 0 => {
+                    Some(Following { leader, epoch: p.leader_epoch })
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+fn topic_of(which: &LogRef) -> (String, i32) {
+    match which {
+        LogRef::Metadata => (METADATA_TOPIC.to_owned(), 0),
+        LogRef::Partition(tp) => (tp.topic.clone(), tp.partition),
+    }
+}
+
+pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
+    let mut connection: Option<(BrokerId, Connection)> = None;
+    let (topic, partition) = topic_of(&which);
+    let wait = Duration::from_millis(shared.config.fetch_max_wait_ms);
+    loop {
+        let (request, follow) = {
+            let s = shared.lock();
+            let Some(follow) = following(&s, &which, generation) else { return };
+            let log = s.log(&which).expect("a followed log exists");
+            let mut p = FetchPartition::default();
+            p.partition = partition;
+            p.current_leader_epoch = follow.epoch;
+            p.fetch_offset = log.durable_end_offset();
+            p.last_fetched_epoch = log.latest_epoch();
+            p.partition_max_bytes = MAX_BYTES;
+            let mut t = FetchTopic::default();
+            t.topic = TopicName(StrBytes::from_string(topic.clone()));
+            t.partitions = vec![p];
+            let mut r = FetchRequest::default();
+            r.replica_id = WireBrokerId(shared.id());
+            r.max_wait_ms = wait.as_millis() as i32;
+            r.min_bytes = 1;
+            r.max_bytes = MAX_BYTES;
+            r.topics = vec![t];
+            (r, follow)
+        };
+        if connection.as_ref().is_none_or(|(l, _)| *l != follow.leader) {
+            let Some(address) = shared.config.address(follow.leader) else { return };
+            match Connection::connect(address, &format!("replica-{}", shared.id()), shared.request_timeout()).await {
+                Ok(c) => connection = Some((follow.leader, c)),
+                Err(_) => {
+                    madsim::time::sleep(BACKOFF).await;
+                    continue;
+                }
+            }
+        }
+        let (_, conn) = connection.as_mut().expect("connected above");
+        match conn.call(&request, FETCH_VERSION, wait + shared.request_timeout()).await {
+            Ok(response) => {
+                if !handle_response(&shared, &which, generation, follow, response).await {
+                    madsim::time::sleep(BACKOFF).await;
+                }
+            }
+            Err(_) => {
+                connection = None;
+                madsim::time::sleep(BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// Applies one fetch response. Returns false when the fetcher should back off before the next.
+async fn handle_response(shared: &Arc<Shared>, which: &LogRef, generation: u64, follow: Following, response: FetchResponse) -> bool {
+    let Some(data) = response.responses.into_iter().next().and_then(|t| t.partitions.into_iter().next()) else {
+        return false;
+    };
+    let mut appended = false;
+    {
+        let mut s = shared.lock();
+        if following(&s, which, generation) != Some(follow) {
+            return true;
+        }
+        if let LogRef::Metadata = which {
+            let leader = data.current_leader.leader_id.0;
+            let epoch = data.current_leader.leader_epoch;
+            if epoch > s.quorum.epoch {
+                let known = (leader >= 0).then_some(leader);
+                let _ = s.quorum.observe(shared.env.disk.as_ref(), epoch, known);
+                return false;
+            }
+        }
+        if data.error_code != error_code::NONE {
+            return false;
+        }
+        if matches!(which, LogRef::Metadata) {
+            let (now, timeout) = (shared.now_ms(), shared.config.election_timeout_ms);
+            s.quorum.reset_election_timer(now, timeout);
+        }
+        let log = s.log_mut(which).expect("followed log exists");
+        if data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0 {
+            let ours = log.end_offset_for_epoch(data.diverging_epoch.epoch);
+            let target = if ours.epoch < 0 { 0 } else { data.diverging_epoch.end_offset.min(ours.end_offset) };
+            let from = log.log_end_offset();
+            if which == &LogRef::Metadata {
+                assert!(
+                    target >= s.image.next_offset,
+                    "broker {}: metadata truncation to {target} below applied offset {}",
+                    shared.id(),
+                    s.image.next_offset
+                );
+            }
+            let log = s.log_mut(which).expect("followed log exists");
+            let to = log.truncate_to(target).unwrap_or_else(|e| panic!("truncate: {e}"));
+            if to < from {
+                if let LogRef::Partition(tp) = which {
+                    shared.emit(Event::Truncated { partition: tp.clone(), from, to });
+                }
+            }
+            return true;
+        }
+        if let Some(records) = data.records.as_ref().filter(|r| !r.is_empty()) {
+            match log.append_replicated(records) {
+                Ok(_) => appended = true,
+                Err(_) => return false,
+            }
+        }
+    }
+    if appended && broker::sync_log(shared, which).await.is_err() {
+        return false;
+    }
+    let mut s = shared.lock();
+    if following(&s, which, generation) != Some(follow) {
+        return true;
+    }
+    let log = s.log_mut(which).expect("followed log exists");
+    let high_watermark = data.high_watermark.clamp(0, log.log_end_offset());
+    match which {
+        LogRef::Metadata => {
+            if high_watermark > s.quorum.high_watermark {
+                s.quorum.high_watermark = high_watermark;
+                broker::apply_committed(shared, &mut s);
+            }
+        }
+        LogRef::Partition(tp) => {
+            if high_watermark != log.high_watermark() {
+                log.set_high_watermark(high_watermark);
+                shared.emit(Event::HighWatermark { partition: tp.clone(), high_watermark });
+            }
+        }
+    }
+    true
+}

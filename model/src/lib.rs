@@ -1,0 +1,46 @@
+//! The system under test: a Kafka-style log cluster.
+//!
+//! A broker process ([`broker::Broker`]) holds partition logs ([`log::Log`]), serves Kafka's wire
+//! protocol, replicates partitions from leaders to followers with leader epochs, and takes part in a
+//! KRaft-style controller quorum ([`raft`], [`controller`]) that owns the cluster metadata.
+//!
+//! The model sees the world through three narrow doors, collected in [`env::Env`]: a network
+//! (madsim's TCP, which is tokio's without `--cfg madsim`), a clock and a disk. It knows nothing of
+//! seeds, faults or checkers; what it reports goes out as typed [`env::Event`]s.
+
+pub mod batch;
+pub mod broker;
+pub mod client;
+pub mod config;
+pub mod controller;
+pub mod env;
+pub mod fetcher;
+pub mod log;
+pub mod metadata;
+pub mod partition;
+pub mod raft;
+pub mod raft_driver;
+pub mod serve;
+pub mod wire;
+
+/// A broker id, as Kafka spells it on the wire.
+pub type BrokerId = i32;
+
+/// A partition, named the way reports name it: `events-2`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        Self { topic: topic.into(), partition }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}

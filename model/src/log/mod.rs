@@ -1,0 +1,419 @@
+//! A partition's log: record batches in segment files with a sparse offset index, a leader-epoch
+//! cache, and a high watermark. Recovery on open scans every segment, keeps the longest prefix of
+//! whole batches whose CRCs hold and whose offsets follow on, and drops the rest.
+
+pub mod checkpoint;
+pub mod epoch_cache;
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::batch::{self, BatchHeader};
+use crate::env::Disk;
+use epoch_cache::{EpochCache, EpochEnd};
+
+/// One index entry every this many bytes of segment.
+const INDEX_INTERVAL_BYTES: u64 = 4096;
+
+/// Where one batch lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchMeta {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub leader_epoch: i32,
+    pub crc: u32,
+    pub segment: usize,
+    pub position: u64,
+    pub size: u32,
+}
+
+#[derive(Debug)]
+struct Segment {
+    base_offset: i64,
+    size: u64,
+    last_indexed_position: Option<u64>,
+}
+
+/// What recovery found when a log was opened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    pub dropped_bytes: u64,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum AppendError {
+    /// A replicated batch does not start at the log end.
+    OutOfOrder { expected: i64, found: i64 },
+    Corrupt(String),
+    Io(String),
+}
+
+impl std::fmt::Display for AppendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppendError::OutOfOrder { expected, found } => write!(f, "batch at {found}, log end is {expected}"),
+            AppendError::Corrupt(e) => write!(f, "corrupt batch: {e}"),
+            AppendError::Io(e) => write!(f, "disk: {e}"),
+        }
+    }
+}
+
+pub struct Log {
+    disk: Arc<dyn Disk>,
+    dir: String,
+    segment_bytes: u64,
+    segments: Vec<Segment>,
+    batches: Vec<BatchMeta>,
+    epochs: EpochCache,
+    log_end_offset: i64,
+    /// Offsets below this are synced to disk.
+    durable_end_offset: i64,
+    high_watermark: i64,
+    /// Segments written since their last sync.
+    dirty_segments: Vec<usize>,
+    /// Counts truncations, so a sync that straddles one can tell.
+    truncations: u64,
+}
+
+/// A sync in progress; see [`Log::sync_ticket`].
+#[derive(Debug)]
+pub struct SyncTicket {
+    pub paths: Vec<String>,
+    pub end_offset: i64,
+    truncations: u64,
+}
+
+fn segment_path(dir: &str, base_offset: i64) -> String {
+    format!("{dir}/{base_offset:020}.log")
+}
+
+fn index_path(dir: &str, base_offset: i64) -> String {
+    format!("{dir}/{base_offset:020}.index")
+}
+
+fn epoch_checkpoint_path(dir: &str) -> String {
+    format!("{dir}/leader-epoch-checkpoint")
+}
+
+impl Log {
+    /// Opens (and recovers) the log under `dir`, creating it when absent.
+    pub fn open(disk: Arc<dyn Disk>, dir: &str, segment_bytes: u64) -> std::io::Result<(Log, Recovery)> {
+        let mut log = Log {
+            disk: disk.clone(),
+            dir: dir.to_owned(),
+            segment_bytes,
+            segments: Vec::new(),
+            batches: Vec::new(),
+            epochs: EpochCache::default(),
+            log_end_offset: 0,
+            durable_end_offset: 0,
+            high_watermark: 0,
+            dirty_segments: Vec::new(),
+            truncations: 0,
+        };
+        let mut recovery = Recovery::default();
+        let mut paths: Vec<String> =
+            disk.list(&format!("{dir}/"))?.into_iter().filter(|p| p.ends_with(".log")).collect();
+        paths.sort();
+        let mut broken = false;
+        for path in paths {
+            let bytes = disk.read(&path)?;
+            if broken {
+                recovery.dropped_bytes += bytes.len() as u64;
+                disk.remove(&path)?;
+                let base = path.trim_start_matches(&format!("{dir}/")).trim_end_matches(".log");
+                let _ = disk.remove(&format!("{dir}/{base}.index"));
+                continue;
+            }
+            let segment = log.segments.len();
+            let base_offset = log.log_end_offset;
+            log.segments.push(Segment { base_offset, size: 0, last_indexed_position: None });
+            if path != segment_path(dir, base_offset) {
+                // The file does not start where the log ends: everything from here on is unusable.
+                log.segments.pop();
+                recovery.reason = Some(format!("{path}: segment does not start at offset {base_offset}"));
+                recovery.dropped_bytes += bytes.len() as u64;
+                disk.remove(&path)?;
+                broken = true;
+                continue;
+            }
+            let (headers, error) = batch::parse_all(&bytes);
+            let mut position = 0u64;
+            for h in headers {
+                if h.base_offset != log.log_end_offset {
+                    recovery.reason = Some(format!("{path}: batch at {} where {} was due", h.base_offset, log.log_end_offset));
+                    broken = true;
+                    break;
+                }
+                log.push_meta(segment, position, &h);
+                position += h.size as u64;
+            }
+            if let (Some(e), false) = (&error, broken) {
+                recovery.reason = Some(format!("{path}: {e} at byte {position}"));
+                broken = true;
+            }
+            if position < bytes.len() as u64 {
+                recovery.dropped_bytes += bytes.len() as u64 - position;
+                disk.truncate(&path, position)?;
+                broken = true;
+            }
+            log.segments[segment].size = position;
+            log.rebuild_index(segment)?;
+        }
+        if log.segments.is_empty() {
+            log.segments.push(Segment { base_offset: 0, size: 0, last_indexed_position: None });
+        }
+        // The checkpoint may know epochs whose first batch was lost; keep what lies below the log end,
+        // and let the batches themselves fill in any epoch the checkpoint missed.
+        let mut epochs = match checkpoint::read(disk.as_ref(), &epoch_checkpoint_path(dir)) {
+            Ok(Some(lines)) => EpochCache::from_lines(&lines).unwrap_or_default(),
+            _ => EpochCache::default(),
+        };
+        epochs.truncate_from_end(log.log_end_offset);
+        for m in &log.batches {
+            if m.leader_epoch > epochs.latest_epoch() {
+                epochs.assign(m.leader_epoch, m.base_offset);
+            }
+        }
+        log.epochs = epochs;
+        log.durable_end_offset = log.log_end_offset;
+        log.write_epoch_checkpoint()?;
+        Ok((log, recovery))
+    }
+
+    fn push_meta(&mut self, segment: usize, position: u64, h: &BatchHeader) {
+        self.batches.push(BatchMeta {
+            base_offset: h.base_offset,
+            last_offset: h.last_offset(),
+            leader_epoch: h.leader_epoch,
+            crc: h.crc,
+            segment,
+            position,
+            size: h.size as u32,
+        });
+        self.log_end_offset = h.next_offset();
+        if h.leader_epoch > self.epochs.latest_epoch() {
+            self.epochs.assign(h.leader_epoch, h.base_offset);
+        }
+    }
+
+    fn rebuild_index(&mut self, segment: usize) -> std::io::Result<()> {
+        let base = self.segments[segment].base_offset;
+        let mut index = Vec::new();
+        let mut last: Option<u64> = None;
+        for m in self.batches.iter().filter(|m| m.segment == segment) {
+            if last.is_none_or(|l| m.position >= l + INDEX_INTERVAL_BYTES) {
+                index.extend_from_slice(&((m.base_offset - base) as u32).to_be_bytes());
+                index.extend_from_slice(&(m.position as u32).to_be_bytes());
+                last = Some(m.position);
+            }
+        }
+        self.segments[segment].last_indexed_position = last;
+        self.disk.write_atomic(&index_path(&self.dir, base), &index)
+    }
+
+    fn write_epoch_checkpoint(&self) -> std::io::Result<()> {
+        checkpoint::write(self.disk.as_ref(), &epoch_checkpoint_path(&self.dir), &self.epochs.to_lines())
+    }
+
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset
+    }
+    pub fn durable_end_offset(&self) -> i64 {
+        self.durable_end_offset
+    }
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+    pub fn epochs(&self) -> &EpochCache {
+        &self.epochs
+    }
+    pub fn latest_epoch(&self) -> i32 {
+        self.epochs.latest_epoch()
+    }
+    pub fn batches(&self) -> &[BatchMeta] {
+        &self.batches
+    }
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> EpochEnd {
+        self.epochs.end_offset_for(epoch, self.log_end_offset)
+    }
+
+    /// Sets the high watermark. It may not pass the log end; a leader's never goes back (its callers
+    /// assert that), a follower's may after truncation.
+    pub fn set_high_watermark(&mut self, high_watermark: i64) {
+        assert!(high_watermark >= 0);
+        assert!(
+            high_watermark <= self.log_end_offset,
+            "{}: high watermark {high_watermark} past log end {}",
+            self.dir,
+            self.log_end_offset
+        );
+        self.high_watermark = high_watermark;
+    }
+
+    /// Makes an epoch known before any batch of it is written, as a new leader does so that
+    /// end-offset questions about its own epoch have an answer.
+    pub fn assign_epoch(&mut self, epoch: i32) -> std::io::Result<()> {
+        if self.epochs.assign(epoch, self.log_end_offset) {
+            self.write_epoch_checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Appends one batch as leader: stamps its offset and epoch. Returns (base, last) offsets.
+    pub fn append_as_leader(&mut self, bytes: &[u8], leader_epoch: i32) -> Result<(i64, i64), AppendError> {
+        batch::parse(bytes).map_err(|e| AppendError::Corrupt(e.to_string()))?;
+        let mut owned = bytes.to_vec();
+        batch::stamp(&mut owned, self.log_end_offset, leader_epoch);
+        let h = batch::parse(&owned).map_err(|e| AppendError::Corrupt(e.to_string()))?;
+        self.append_checked(&owned, &h)?;
+        Ok((h.base_offset, h.last_offset()))
+    }
+
+    /// Appends batches fetched from a leader, offsets and epochs as they are.
+    pub fn append_replicated(&mut self, bytes: &[u8]) -> Result<usize, AppendError> {
+        let (headers, error) = batch::parse_all(bytes);
+        if let Some(e) = error {
+            return Err(AppendError::Corrupt(e.to_string()));
+        }
+        let mut at = 0;
+        for h in &headers {
+            if h.base_offset != self.log_end_offset {
+                return Err(AppendError::OutOfOrder { expected: self.log_end_offset, found: h.base_offset });
+            }
+            self.append_checked(&bytes[at..at + h.size], h)?;
+            at += h.size;
+        }
+        Ok(headers.len())
+    }
+
+    fn append_checked(&mut self, bytes: &[u8], h: &BatchHeader) -> Result<(), AppendError> {
+        assert_eq!(h.base_offset, self.log_end_offset);
+        assert_eq!(h.size, bytes.len());
+        let active = self.segments.len() - 1;
+        if self.segments[active].size > 0 && self.segments[active].size + bytes.len() as u64 > self.segment_bytes {
+            self.segments.push(Segment { base_offset: self.log_end_offset, size: 0, last_indexed_position: None });
+        }
+        let segment = self.segments.len() - 1;
+        let base = self.segments[segment].base_offset;
+        let io = |e: std::io::Error| AppendError::Io(e.to_string());
+        let position = self.disk.append(&segment_path(&self.dir, base), bytes).map_err(io)?;
+        assert_eq!(position, self.segments[segment].size, "{}: segment size drifted", self.dir);
+        let seg = &mut self.segments[segment];
+        seg.size += bytes.len() as u64;
+        if seg.last_indexed_position.is_none_or(|l| position >= l + INDEX_INTERVAL_BYTES) {
+            seg.last_indexed_position = Some(position);
+            let mut entry = [0u8; 8];
+            entry[..4].copy_from_slice(&((h.base_offset - base) as u32).to_be_bytes());
+            entry[4..].copy_from_slice(&(position as u32).to_be_bytes());
+            self.disk.append(&index_path(&self.dir, base), &entry).map_err(io)?;
+        }
+        if !self.dirty_segments.contains(&segment) {
+            self.dirty_segments.push(segment);
+        }
+        let epoch_before = self.epochs.latest_epoch();
+        self.push_meta(segment, position, h);
+        if self.epochs.latest_epoch() != epoch_before {
+            self.write_epoch_checkpoint().map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Starts making everything appended so far durable: the files to sync, and the offset they
+    /// will make durable. The sync itself runs without holding the log.
+    pub fn sync_ticket(&mut self) -> SyncTicket {
+        let paths = std::mem::take(&mut self.dirty_segments)
+            .into_iter()
+            .filter_map(|s| self.segments.get(s).map(|s| segment_path(&self.dir, s.base_offset)))
+            .collect();
+        SyncTicket { paths, end_offset: self.log_end_offset, truncations: self.truncations }
+    }
+
+    /// Finishes a sync. A truncation in between voids it: the bytes it covered may be gone.
+    pub fn complete_sync(&mut self, ticket: &SyncTicket) -> i64 {
+        if ticket.truncations == self.truncations {
+            self.durable_end_offset = self.durable_end_offset.max(ticket.end_offset.min(self.log_end_offset));
+        }
+        self.durable_end_offset
+    }
+
+    fn batch_index_at(&self, offset: i64) -> usize {
+        self.batches.partition_point(|m| m.last_offset < offset)
+    }
+
+    /// Batches from the one holding `from`, whole, ending at or below `upper`, at most `max_bytes`
+    /// (but always at least one batch when one fits below `upper`).
+    pub fn read(&self, from: i64, upper: i64, max_bytes: usize) -> std::io::Result<Bytes> {
+        let mut out = BytesMut::new();
+        let start = self.batch_index_at(from);
+        let mut end = start;
+        let mut size = 0usize;
+        while end < self.batches.len() {
+            let m = &self.batches[end];
+            if m.last_offset >= upper || (end > start && size + m.size as usize > max_bytes) {
+                break;
+            }
+            size += m.size as usize;
+            end += 1;
+        }
+        out.reserve(size);
+        // Read contiguous runs per segment in one call each.
+        let mut i = start;
+        while i < end {
+            let seg = self.batches[i].segment;
+            let mut j = i;
+            while j < end && self.batches[j].segment == seg {
+                j += 1;
+            }
+            let first = &self.batches[i];
+            let last = &self.batches[j - 1];
+            let len = (last.position + last.size as u64 - first.position) as usize;
+            let path = segment_path(&self.dir, self.segments[seg].base_offset);
+            out.extend_from_slice(&self.disk.read_at(&path, first.position, len)?);
+            i = j;
+        }
+        Ok(out.freeze())
+    }
+
+    /// Cuts the log back to `offset` (rounded down to a batch boundary). Returns the new log end.
+    pub fn truncate_to(&mut self, offset: i64) -> std::io::Result<i64> {
+        let offset = offset.max(0);
+        self.truncations += 1;
+        // A batch that straddles `offset` goes whole: batches are never split.
+        let keep = self.batch_index_at(offset);
+        if keep < self.batches.len() {
+            let first_dropped = self.batches[keep];
+            self.batches.truncate(keep);
+            while self.segments.len() > first_dropped.segment + 1 {
+                let s = self.segments.pop().expect("segment");
+                self.disk.remove(&segment_path(&self.dir, s.base_offset))?;
+                self.disk.remove(&index_path(&self.dir, s.base_offset))?;
+            }
+            let seg = first_dropped.segment;
+            let base = self.segments[seg].base_offset;
+            self.disk.truncate(&segment_path(&self.dir, base), first_dropped.position)?;
+            self.segments[seg].size = first_dropped.position;
+            self.dirty_segments.retain(|s| *s <= seg);
+            if !self.dirty_segments.contains(&seg) {
+                self.dirty_segments.push(seg);
+            }
+            self.log_end_offset = first_dropped.base_offset;
+            self.rebuild_index(seg)?;
+        }
+        self.durable_end_offset = self.durable_end_offset.min(self.log_end_offset);
+        self.high_watermark = self.high_watermark.min(self.log_end_offset);
+        if self.epochs.truncate_from_end(self.log_end_offset) {
+            self.write_epoch_checkpoint()?;
+        }
+        Ok(self.log_end_offset)
+    }
+}

@@ -1,0 +1,172 @@
+//! One partition replica on a broker: its log, and what it knows as leader or follower.
+//!
+//! The leader owns the rules that keep acknowledged data safe: the high watermark moves only when
+//! every member of the maximal ISR (the committed one, plus a member being added, minus none being
+//! removed until the controller agrees) has the offset; followers count only once they fetch in the
+//! leader's current epoch (KIP-320); a follower joins the ISR only after it reaches the start of the
+//! leader's epoch.
+
+use std::collections::BTreeMap;
+
+use crate::log::Log;
+use crate::metadata::PartitionState;
+use crate::{BrokerId, TopicPartition};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FollowerProgress {
+    pub log_end_offset: i64,
+    pub last_caught_up_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaderState {
+    pub isr: Vec<BrokerId>,
+    pub partition_epoch: i32,
+    pub followers: BTreeMap<BrokerId, FollowerProgress>,
+    /// An AlterPartition sent and not yet answered.
+    pub pending_isr: Option<Vec<BrokerId>>,
+    /// Where this leader's epoch starts in its log.
+    pub epoch_start_offset: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Leader(LeaderState),
+    /// Following `leader`, or no one (offline) when it is `NO_LEADER`.
+    Follower { leader: BrokerId },
+}
+
+pub struct Partition {
+    pub topic_partition: TopicPartition,
+    pub log: Log,
+    pub replicas: Vec<BrokerId>,
+    pub leader_epoch: i32,
+    pub role: Role,
+    /// Bumped each time the follower role starts, so an old fetcher sees it is stale.
+    pub fetcher_generation: u64,
+}
+
+impl Partition {
+    pub fn new(topic_partition: TopicPartition, log: Log) -> Self {
+        Partition {
+            topic_partition,
+            log,
+            replicas: Vec::new(),
+            leader_epoch: -1,
+            role: Role::Follower { leader: crate::metadata::NO_LEADER },
+            fetcher_generation: 0,
+        }
+    }
+
+    pub fn leader_state(&self) -> Option<&LeaderState> {
+        match &self.role {
+            Role::Leader(l) => Some(l),
+            Role::Follower { .. } => None,
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader_state().is_some()
+    }
+
+    pub fn become_leader(&mut self, state: &PartitionState, now_ms: u64) -> std::io::Result<()> {
+        self.log.assign_epoch(state.leader_epoch)?;
+        let epoch_start_offset = self.log.epochs().start_offset_of(state.leader_epoch).unwrap_or(self.log.log_end_offset());
+        let followers = state
+            .replicas
+            .iter()
+            .filter(|r| **r != state.leader)
+            .map(|r| (*r, FollowerProgress { log_end_offset: -1, last_caught_up_ms: now_ms }))
+            .collect();
+        self.replicas = state.replicas.clone();
+        self.leader_epoch = state.leader_epoch;
+        self.role = Role::Leader(LeaderState {
+            isr: state.isr.clone(),
+            partition_epoch: state.partition_epoch,
+            followers,
+            pending_isr: None,
+            epoch_start_offset,
+        });
+        Ok(())
+    }
+
+    pub fn become_follower(&mut self, state: &PartitionState) {
+        self.replicas = state.replicas.clone();
+        self.leader_epoch = state.leader_epoch;
+        self.role = Role::Follower { leader: state.leader };
+        self.fetcher_generation += 1;
+    }
+
+    /// The ISR the high watermark must wait for: the committed ISR together with a member that is
+    /// being added. A member being removed still counts until the controller has agreed.
+    pub fn maximal_isr(&self) -> Vec<BrokerId> {
+        let Some(l) = self.leader_state() else { return Vec::new() };
+        let mut isr = l.isr.clone();
+        if let Some(pending) = &l.pending_isr {
+            for r in pending {
+                if !isr.contains(r) {
+                    isr.push(*r);
+                }
+            }
+        }
+        isr
+    }
+
+    /// Moves the leader's high watermark to the smallest offset every maximal-ISR member holds;
+    /// the leader counts only what it has synced. Returns the new value if it moved.
+    pub fn maybe_advance_high_watermark(&mut self, me: BrokerId) -> Option<i64> {
+        let l = self.leader_state()?;
+        let mut low = self.log.durable_end_offset();
+        for r in self.maximal_isr() {
+            if r == me {
+                continue;
+            }
+            let follower = l.followers.get(&r).map_or(-1, |f| f.log_end_offset);
+            low = low.min(follower);
+        }
+        if low > self.log.high_watermark() {
+            self.log.set_high_watermark(low);
+            return Some(low);
+        }
+        None
+    }
+
+    /// Takes note of a follower's fetch in the current epoch at `fetch_offset`.
+    pub fn record_follower_fetch(&mut self, follower: BrokerId, fetch_offset: i64, now_ms: u64) {
+        let log_end = self.log.log_end_offset();
+        let Role::Leader(l) = &mut self.role else { return };
+        let progress = l.followers.entry(follower).or_insert(FollowerProgress { log_end_offset: -1, last_caught_up_ms: now_ms });
+        progress.log_end_offset = fetch_offset;
+        if fetch_offset >= log_end {
+            progress.last_caught_up_ms = now_ms;
+        }
+    }
+
+    /// The ISR the leader should ask for now, if it differs from the current one: lagging members
+    /// out, caught-up replicas in.
+    pub fn wanted_isr(&self, me: BrokerId, now_ms: u64, lag_max_ms: u64) -> Option<Vec<BrokerId>> {
+        let l = self.leader_state()?;
+        if l.pending_isr.is_some() {
+            return None;
+        }
+        let high_watermark = self.log.high_watermark();
+        let mut wanted: Vec<BrokerId> = l
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| {
+                *r == me || l.followers.get(r).is_some_and(|f| now_ms.saturating_sub(f.last_caught_up_ms) <= lag_max_ms)
+            })
+            .collect();
+        for (r, f) in &l.followers {
+            let caught_up = f.log_end_offset >= high_watermark && f.log_end_offset >= l.epoch_start_offset;
+            if !wanted.contains(r) && !l.isr.contains(r) && caught_up {
+                wanted.push(*r);
+            }
+        }
+        wanted.sort_unstable();
+        let mut current = l.isr.clone();
+        current.sort_unstable();
+        (wanted != current).then_some(wanted)
+    }
+}

@@ -1,0 +1,383 @@
+//! The broker's request handlers: one connection at a time, one request at a time, answered in
+//! order, as Kafka does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::fetch_request::FetchPartition;
+use kafka_protocol::messages::fetch_response::{EpochEndOffset, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset as LeaderEpochEnd, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, BrokerId as WireBrokerId, FetchRequest, FetchResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+    ProduceRequest, ProduceResponse, RequestKind, ResponseKind,
+};
+use kafka_protocol::protocol::StrBytes;
+use madsim::net::TcpStream;
+
+use crate::broker::{self, LogRef, Shared, State};
+use crate::fetcher::error_code;
+use crate::log::Log;
+use crate::metadata::{topic_id, METADATA_TOPIC};
+use crate::partition::Role;
+use crate::wire::{decode_request, encode_response, read_frame, write_frame};
+use crate::{controller, raft_driver, BrokerId, TopicPartition};
+
+/// The APIs and versions this broker answers.
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::Metadata, 1, 12),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::Vote, 0, 0),
+    (ApiKey::BeginQuorumEpoch, 0, 0),
+    (ApiKey::AlterPartition, 2, 2),
+    (ApiKey::BrokerHeartbeat, 0, 0),
+];
+
+pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
+    loop {
+        let Ok(frame) = read_frame(&mut stream).await else { return };
+        let Ok((header, request)) = decode_request(frame) else { return };
+        let Some(response) = handle(&shared, request).await else { continue };
+        let Ok(bytes) = encode_response(&header, &response) else { return };
+        if write_frame(&mut stream, &bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Answers one request; `None` for a request that gets no answer (a produce with acks=0).
+async fn handle(shared: &Arc<Shared>, request: RequestKind) -> Option<ResponseKind> {
+    Some(match request {
+        RequestKind::Produce(r) => {
+            let acks = r.acks;
+            let response = produce(shared, r).await;
+            if acks == 0 {
+                return None;
+            }
+            ResponseKind::Produce(response)
+        }
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch(shared, r).await),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata(shared, r)),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets(shared, r)),
+        RequestKind::OffsetForLeaderEpoch(r) => ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch(shared, r)),
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions()),
+        RequestKind::Vote(r) => ResponseKind::Vote(raft_driver::handle_vote(shared, r)),
+        RequestKind::BeginQuorumEpoch(r) => ResponseKind::BeginQuorumEpoch(raft_driver::handle_begin_quorum_epoch(shared, r)),
+        RequestKind::BrokerHeartbeat(r) => ResponseKind::BrokerHeartbeat(controller::handle_heartbeat(shared, r)),
+        RequestKind::AlterPartition(r) => ResponseKind::AlterPartition(controller::handle_alter_partition(shared, r).await),
+        _ => return None,
+    })
+}
+
+fn api_versions() -> ApiVersionsResponse {
+    let mut response = ApiVersionsResponse::default();
+    response.api_keys = SUPPORTED
+        .iter()
+        .map(|(key, min, max)| {
+            let mut v = ApiVersion::default();
+            v.api_key = *key as i16;
+            v.min_version = *min;
+            v.max_version = *max;
+            v
+        })
+        .collect();
+    response
+}
+
+/// Where a follower's log leaves the leader's: `None` when the follower's last fetched epoch ends,
+/// in the leader's log, at or after its fetch offset. Otherwise the leader's largest epoch at or
+/// below it and that epoch's end (KIP-279).
+pub fn divergence(log: &Log, fetch_offset: i64, last_fetched_epoch: i32) -> Option<EpochEndOffset> {
+    if fetch_offset > log.log_end_offset() {
+        let mut d = EpochEndOffset::default();
+        d.epoch = log.latest_epoch();
+        d.end_offset = log.log_end_offset();
+        return Some(d);
+    }
+    if last_fetched_epoch < 0 {
+        return None;
+    }
+    let end = log.end_offset_for_epoch(last_fetched_epoch);
+    if end.epoch == last_fetched_epoch && end.end_offset >= fetch_offset {
+        return None;
+    }
+    let mut d = EpochEndOffset::default();
+    d.epoch = end.epoch;
+    d.end_offset = end.end_offset.max(0);
+    Some(d)
+}
+
+/// Checks that this broker leads `tp` in the epoch a request names (-1: any).
+fn leader_of<'a>(s: &'a mut State, tp: &TopicPartition, epoch: i32) -> Result<&'a mut crate::partition::Partition, i16> {
+    let p = s.partitions.get_mut(tp).ok_or(error_code::NOT_LEADER_OR_FOLLOWER)?;
+    if epoch >= 0 && epoch < p.leader_epoch {
+        return Err(error_code::FENCED_LEADER_EPOCH);
+    }
+    if epoch > p.leader_epoch {
+        return Err(error_code::UNKNOWN_LEADER_EPOCH);
+    }
+    if !p.is_leader() {
+        return Err(error_code::NOT_LEADER_OR_FOLLOWER);
+    }
+    Ok(p)
+}
+
+async fn produce(shared: &Arc<Shared>, request: ProduceRequest) -> ProduceResponse {
+    let mut response = ProduceResponse::default();
+    for topic in request.topic_data {
+        let mut t = TopicProduceResponse::default();
+        t.name = topic.name.clone();
+        for data in topic.partition_data {
+            let tp = TopicPartition::new(topic.name.0.as_str(), data.index);
+            let mut r = PartitionProduceResponse::default();
+            r.index = data.index;
+            match produce_partition(shared, &tp, request.acks, request.timeout_ms, data.records.unwrap_or_default()).await {
+                Ok(base_offset) => r.base_offset = base_offset,
+                Err(code) => {
+                    r.error_code = code;
+                    r.base_offset = -1;
+                }
+            }
+            t.partition_responses.push(r);
+        }
+        response.responses.push(t);
+    }
+    response
+}
+
+/// Appends to a led partition and, for acks=all, waits for the high watermark to pass the batch.
+/// Errors before the append are definite refusals; errors after it leave the outcome unknown.
+async fn produce_partition(shared: &Arc<Shared>, tp: &TopicPartition, acks: i16, timeout_ms: i32, records: bytes::Bytes) -> Result<i64, i16> {
+    let min_isr = shared.config.min_insync_replicas;
+    let (base, last, epoch) = {
+        let mut s = shared.lock();
+        let p = leader_of(&mut s, tp, -1)?;
+        let isr_len = p.leader_state().map_or(0, |l| l.isr.len());
+        if acks == -1 && isr_len < min_isr {
+            return Err(error_code::NOT_ENOUGH_REPLICAS);
+        }
+        let epoch = p.leader_epoch;
+        let (base, last) = p.log.append_as_leader(&records, epoch).map_err(|_| error_code::KAFKA_STORAGE_ERROR)?;
+        shared.notify();
+        (base, last, epoch)
+    };
+    if acks != -1 {
+        return Ok(base);
+    }
+    let which = LogRef::Partition(tp.clone());
+    if broker::sync_log(shared, &which).await.is_err() {
+        return Err(error_code::REQUEST_TIMED_OUT);
+    }
+    let mut rx = shared.subscribe();
+    {
+        let mut s = shared.lock();
+        broker::advance_high_watermark(shared, &mut s, tp);
+    }
+    let deadline = madsim::time::Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
+    loop {
+        {
+            let s = shared.lock();
+            let Some(p) = s.partitions.get(tp).filter(|p| p.is_leader() && p.leader_epoch == epoch) else {
+                return Err(error_code::REQUEST_TIMED_OUT);
+            };
+            if p.log.log_end_offset() <= last {
+                // Truncated under us: this leader lost the batch.
+                return Err(error_code::REQUEST_TIMED_OUT);
+            }
+            if p.log.high_watermark() > last {
+                let isr_len = p.leader_state().map_or(0, |l| l.isr.len());
+                if isr_len < min_isr {
+                    return Err(error_code::NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+                }
+                return Ok(base);
+            }
+        }
+        let left = deadline.saturating_duration_since(madsim::time::Instant::now());
+        if left.is_zero() || madsim::time::timeout(left, rx.changed()).await.is_err() {
+            return Err(error_code::REQUEST_TIMED_OUT);
+        }
+    }
+}
+
+async fn fetch(shared: &Arc<Shared>, request: FetchRequest) -> FetchResponse {
+    let deadline = madsim::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let mut rx = shared.subscribe();
+    loop {
+        let (response, ready) = fetch_once(shared, &request);
+        let left = deadline.saturating_duration_since(madsim::time::Instant::now());
+        if ready || left.is_zero() || madsim::time::timeout(left, rx.changed()).await.is_err() {
+            return response;
+        }
+    }
+}
+
+/// One pass over a fetch. `ready` says whether the answer should go now (data or an error) rather
+/// than wait for more.
+fn fetch_once(shared: &Arc<Shared>, request: &FetchRequest) -> (FetchResponse, bool) {
+    let replica = request.replica_id.0;
+    let mut response = FetchResponse::default();
+    let mut ready = false;
+    let mut s = shared.lock();
+    for topic in &request.topics {
+        let mut t = FetchableTopicResponse::default();
+        t.topic = topic.topic.clone();
+        for p in &topic.partitions {
+            let (data, has_data) = if topic.topic.0.as_str() == METADATA_TOPIC {
+                raft_driver::fetch_metadata(shared, &mut s, replica, p)
+            } else {
+                let tp = TopicPartition::new(topic.topic.0.as_str(), p.partition);
+                fetch_partition(shared, &mut s, &tp, replica, p)
+            };
+            ready |= has_data;
+            t.partitions.push(data);
+        }
+        response.responses.push(t);
+    }
+    (response, ready)
+}
+
+fn fetch_partition(shared: &Arc<Shared>, s: &mut State, tp: &TopicPartition, replica: BrokerId, p: &FetchPartition) -> (PartitionData, bool) {
+    let mut out = PartitionData::default();
+    out.partition_index = p.partition;
+    let now = shared.now_ms();
+    let partition = match leader_of(s, tp, p.current_leader_epoch) {
+        Ok(partition) => partition,
+        Err(code) => {
+            out.error_code = code;
+            if let Some(part) = s.partitions.get(tp) {
+                out.current_leader.leader_epoch = part.leader_epoch;
+                out.current_leader.leader_id = WireBrokerId(match part.role {
+                    Role::Leader(_) => shared.id(),
+                    Role::Follower { leader } => leader,
+                });
+            }
+            return (out, true);
+        }
+    };
+    out.current_leader.leader_id = WireBrokerId(shared.id());
+    out.current_leader.leader_epoch = partition.leader_epoch;
+    let is_follower = replica >= 0;
+    if is_follower {
+        if let Some(d) = divergence(&partition.log, p.fetch_offset, p.last_fetched_epoch) {
+            out.diverging_epoch = d;
+            out.high_watermark = partition.log.high_watermark();
+            return (out, true);
+        }
+        partition.record_follower_fetch(replica, p.fetch_offset, now);
+        broker::advance_high_watermark(shared, s, tp);
+    }
+    let partition = s.partitions.get(tp).expect("led partition");
+    let log = &partition.log;
+    let upper = if is_follower { log.log_end_offset() } else { log.high_watermark() };
+    if p.fetch_offset > log.log_end_offset() || p.fetch_offset < 0 {
+        out.error_code = error_code::OFFSET_OUT_OF_RANGE;
+        out.high_watermark = log.high_watermark();
+        return (out, true);
+    }
+    let records = log.read(p.fetch_offset, upper, p.partition_max_bytes.max(1) as usize).unwrap_or_default();
+    let has_data = !records.is_empty();
+    out.high_watermark = log.high_watermark();
+    out.last_stable_offset = log.high_watermark();
+    out.log_start_offset = 0;
+    out.records = Some(records);
+    (out, has_data)
+}
+
+fn metadata(shared: &Arc<Shared>, request: MetadataRequest) -> MetadataResponse {
+    let s = shared.lock();
+    let mut response = MetadataResponse::default();
+    response.cluster_id = Some(StrBytes::from_static_str("logsim"));
+    response.controller_id = WireBrokerId(s.quorum.leader().unwrap_or(-1));
+    for (id, address) in &shared.config.brokers {
+        if s.image.brokers.contains_key(id) {
+            let mut b = MetadataResponseBroker::default();
+            b.node_id = WireBrokerId(*id);
+            b.host = StrBytes::from_string(address.ip().to_string());
+            b.port = address.port() as i32;
+            response.brokers.push(b);
+        }
+    }
+    let wanted: Option<Vec<String>> =
+        request.topics.map(|ts| ts.into_iter().filter_map(|t| t.name.map(|n| n.0.as_str().to_owned())).collect());
+    let names: Vec<String> = wanted.unwrap_or_else(|| s.image.topics.keys().cloned().collect());
+    for name in names {
+        let mut t = MetadataResponseTopic::default();
+        t.name = Some(kafka_protocol::messages::TopicName(StrBytes::from_string(name.clone())));
+        t.topic_id = topic_id(&name);
+        match s.image.topics.get(&name) {
+            None => t.error_code = error_code::UNKNOWN_TOPIC_OR_PARTITION,
+            Some(partitions) => {
+                for p in partitions.values() {
+                    let mut r = MetadataResponsePartition::default();
+                    r.partition_index = p.partition;
+                    r.leader_id = WireBrokerId(p.leader);
+                    r.leader_epoch = p.leader_epoch;
+                    r.replica_nodes = p.replicas.iter().map(|b| WireBrokerId(*b)).collect();
+                    r.isr_nodes = p.isr.iter().map(|b| WireBrokerId(*b)).collect();
+                    t.partitions.push(r);
+                }
+            }
+        }
+        response.topics.push(t);
+    }
+    response
+}
+
+fn list_offsets(shared: &Arc<Shared>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    const EARLIEST: i64 = -2;
+    let mut s = shared.lock();
+    let mut response = ListOffsetsResponse::default();
+    for topic in request.topics {
+        let mut t = ListOffsetsTopicResponse::default();
+        t.name = topic.name.clone();
+        for p in topic.partitions {
+            let tp = TopicPartition::new(topic.name.0.as_str(), p.partition_index);
+            let mut r = ListOffsetsPartitionResponse::default();
+            r.partition_index = p.partition_index;
+            match leader_of(&mut s, &tp, p.current_leader_epoch) {
+                Ok(partition) => {
+                    r.offset = if p.timestamp == EARLIEST { 0 } else { partition.log.high_watermark() };
+                    r.leader_epoch = partition.leader_epoch;
+                    r.timestamp = -1;
+                }
+                Err(code) => r.error_code = code,
+            }
+            t.partitions.push(r);
+        }
+        response.topics.push(t);
+    }
+    response
+}
+
+fn offset_for_leader_epoch(shared: &Arc<Shared>, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+    let mut s = shared.lock();
+    let mut response = OffsetForLeaderEpochResponse::default();
+    for topic in request.topics {
+        let mut t = OffsetForLeaderTopicResult::default();
+        t.topic = topic.topic.clone();
+        for p in topic.partitions {
+            let tp = TopicPartition::new(topic.topic.0.as_str(), p.partition);
+            let mut r = LeaderEpochEnd::default();
+            r.partition = p.partition;
+            match leader_of(&mut s, &tp, p.current_leader_epoch) {
+                Ok(partition) => {
+                    let end = partition.log.end_offset_for_epoch(p.leader_epoch);
+                    r.leader_epoch = end.epoch;
+                    r.end_offset = end.end_offset;
+                }
+                Err(code) => r.error_code = code,
+            }
+            t.partitions.push(r);
+        }
+        response.topics.push(t);
+    }
+    response
+}
