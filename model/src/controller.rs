@@ -24,7 +24,7 @@ use crate::wire::Connection;
 use crate::{BrokerId, TopicPartition};
 
 const HEARTBEAT_VERSION: i16 = 0;
-const ALTER_PARTITION_VERSION: i16 = 2;
+const ALTER_PARTITION_VERSION: i16 = 3;
 
 /// What the active controller keeps in memory only, rebuilt on each activation.
 #[derive(Clone, Debug)]

@@ -37,7 +37,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::Vote, 0, 0),
     (ApiKey::BeginQuorumEpoch, 0, 0),
-    (ApiKey::AlterPartition, 2, 2),
+    (ApiKey::AlterPartition, 3, 3),
     (ApiKey::BrokerHeartbeat, 0, 0),
 ];
 

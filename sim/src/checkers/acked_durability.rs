@@ -1,0 +1,82 @@
+//! The end-of-run oracle: after faults heal and the quiet period ends, every record acknowledged
+//! with acks=all is on its partition's leader, below the high watermark, at the offset it was
+//! acknowledged with, with the value that was sent.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use model::log::Log;
+use model::BrokerId;
+
+use super::Violation;
+
+/// An acknowledged acks=all send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AckedSend {
+    pub partition: String,
+    pub offset: i64,
+    pub value: Bytes,
+}
+
+/// The committed records of a log, offset -> value.
+pub fn committed_values(log: &Log) -> BTreeMap<i64, Bytes> {
+    let bytes = log.read(0, log.high_watermark(), usize::MAX).unwrap_or_default();
+    model::batch::decode(bytes)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(offset, _, value)| (offset, value.unwrap_or_default()))
+        .collect()
+}
+
+/// `leaders` maps each partition to its leader and that leader's committed records.
+pub fn check(time_ms: u64, acked: &[AckedSend], leaders: &BTreeMap<String, (BrokerId, BTreeMap<i64, Bytes>)>) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for a in acked {
+        let Some((leader, values)) = leaders.get(&a.partition) else {
+            // The liveness check reports partitions without a leader.
+            continue;
+        };
+        let problem = match values.get(&a.offset) {
+            None => Some("is not committed on the leader".to_owned()),
+            Some(v) if *v != a.value => Some(format!(
+                "holds {:?} on the leader, not the acknowledged {:?}",
+                String::from_utf8_lossy(v),
+                String::from_utf8_lossy(&a.value)
+            )),
+            Some(_) => None,
+        };
+        if let Some(problem) = problem {
+            violations.push(Violation {
+                check: "acked-write-durable",
+                time_ms,
+                node: Some(*leader),
+                partition: Some(a.partition.clone()),
+                offsets: vec![a.offset],
+                message: format!("acks=all record at offset {} {problem}", a.offset),
+            });
+        }
+    }
+    violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_or_replaced_acked_record_is_caught() {
+        let acked = vec![
+            AckedSend { partition: "t-0".into(), offset: 0, value: Bytes::from_static(b"a") },
+            AckedSend { partition: "t-0".into(), offset: 1, value: Bytes::from_static(b"b") },
+            AckedSend { partition: "t-0".into(), offset: 2, value: Bytes::from_static(b"c") },
+        ];
+        let values = BTreeMap::from([(0, Bytes::from_static(b"a")), (1, Bytes::from_static(b"x"))]);
+        let leaders = BTreeMap::from([("t-0".to_owned(), (2, values))]);
+        let v = check(5, &acked, &leaders);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].offsets, vec![1]);
+        assert!(v[0].message.contains("not the acknowledged"));
+        assert_eq!(v[1].offsets, vec![2]);
+        assert_eq!(v[1].node, Some(2));
+    }
+}

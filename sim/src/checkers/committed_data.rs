@@ -1,0 +1,130 @@
+//! Log matching for committed data: every batch below a replica's high watermark is the same
+//! batch (offsets, leader epoch, CRC) on every replica, and once seen committed it never changes.
+//!
+//! The first replica to show a committed batch sets the reference; every later sighting, on any
+//! replica, is compared with it. A replica's checked prefix is remembered so that each step looks
+//! only at new batches; a truncation or restart of the replica forgets it from that point.
+
+use std::collections::BTreeMap;
+
+use model::log::BatchMeta;
+use model::BrokerId;
+
+use super::Violation;
+
+/// What a committed batch must look like everywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reference {
+    last_offset: i64,
+    leader_epoch: i32,
+    crc: u32,
+    first_seen_on: BrokerId,
+}
+
+#[derive(Default)]
+pub struct CommittedData {
+    reference: BTreeMap<String, BTreeMap<i64, Reference>>,
+    /// (broker, partition) -> offset below which this replica is already checked.
+    checked_below: BTreeMap<(BrokerId, String), i64>,
+    /// Batches compared, for the run's coverage counters.
+    pub batches_checked: u64,
+}
+
+impl CommittedData {
+    /// Forget what was checked on a replica from `offset` on (after a truncation or a restart).
+    pub fn forget_from(&mut self, node: BrokerId, partition: &str, offset: i64) {
+        if let Some(c) = self.checked_below.get_mut(&(node, partition.to_owned())) {
+            *c = (*c).min(offset);
+        }
+    }
+
+    pub fn forget_node(&mut self, node: BrokerId) {
+        self.checked_below.retain(|(n, _), _| *n != node);
+    }
+
+    /// Checks the batches of one replica below its high watermark.
+    pub fn check(&mut self, time_ms: u64, node: BrokerId, partition: &str, batches: &[BatchMeta], high_watermark: i64) -> Option<Violation> {
+        let key = (node, partition.to_owned());
+        let from = self.checked_below.get(&key).copied().unwrap_or(0);
+        if high_watermark <= from {
+            return None;
+        }
+        let reference = self.reference.entry(partition.to_owned()).or_default();
+        let start = batches.partition_point(|b| b.last_offset < from);
+        let mut checked = from;
+        for b in &batches[start..] {
+            if b.last_offset >= high_watermark {
+                break;
+            }
+            self.batches_checked += 1;
+            let seen = Reference { last_offset: b.last_offset, leader_epoch: b.leader_epoch, crc: b.crc, first_seen_on: node };
+            match reference.get(&b.base_offset) {
+                None => {
+                    // A committed batch must line up with the committed batches around it.
+                    let overlap = reference.range(..b.base_offset).next_back().filter(|(_, r)| r.last_offset >= b.base_offset);
+                    if let Some((base, r)) = overlap {
+                        return Some(violation(time_ms, node, partition, b, format!(
+                            "committed batch [{}, {}] overlaps batch [{base}, {}] first seen committed on broker {}",
+                            b.base_offset, b.last_offset, r.last_offset, r.first_seen_on
+                        )));
+                    }
+                    reference.insert(b.base_offset, seen);
+                }
+                Some(r) if (r.last_offset, r.leader_epoch, r.crc) != (seen.last_offset, seen.leader_epoch, seen.crc) => {
+                    return Some(violation(time_ms, node, partition, b, format!(
+                        "committed batch at {} is [{}, {}] epoch {} crc {:#010x} here but [{}, {}] epoch {} crc {:#010x} on broker {}",
+                        b.base_offset, b.base_offset, b.last_offset, b.leader_epoch, b.crc,
+                        b.base_offset, r.last_offset, r.leader_epoch, r.crc, r.first_seen_on
+                    )));
+                }
+                Some(_) => {}
+            }
+            checked = b.last_offset + 1;
+        }
+        self.checked_below.insert(key, checked);
+        None
+    }
+}
+
+fn violation(time_ms: u64, node: BrokerId, partition: &str, b: &BatchMeta, message: String) -> Violation {
+    Violation {
+        check: "committed-data-identical",
+        time_ms,
+        node: Some(node),
+        partition: Some(partition.to_owned()),
+        offsets: vec![b.base_offset, b.last_offset],
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(base: i64, last: i64, epoch: i32, crc: u32) -> BatchMeta {
+        BatchMeta { base_offset: base, last_offset: last, leader_epoch: epoch, crc, segment: 0, position: 0, size: 0 }
+    }
+
+    #[test]
+    fn identical_committed_batches_pass_and_a_differing_one_below_the_high_watermark_is_caught() {
+        let mut check = CommittedData::default();
+        let good = [meta(0, 0, 0, 1), meta(1, 2, 0, 2), meta(3, 3, 1, 3)];
+        assert_eq!(check.check(10, 1, "t-0", &good, 4), None);
+        assert_eq!(check.check(10, 2, "t-0", &good, 4), None);
+        let diverged = [meta(0, 0, 0, 1), meta(1, 2, 0, 2), meta(3, 3, 2, 9)];
+        assert_eq!(check.check(11, 3, "t-0", &diverged, 3), None, "above its high watermark a replica may differ");
+        let v = check.check(12, 3, "t-0", &diverged, 4).expect("caught");
+        assert_eq!(v.check, "committed-data-identical");
+        assert_eq!((v.node, v.offsets.clone()), (Some(3), vec![3, 3]));
+        assert!(v.message.contains("broker 1"), "{}", v.message);
+    }
+
+    #[test]
+    fn a_committed_batch_that_changes_after_a_truncation_is_caught() {
+        let mut check = CommittedData::default();
+        assert_eq!(check.check(1, 1, "t-0", &[meta(0, 1, 0, 5)], 2), None);
+        check.forget_from(1, "t-0", 0);
+        let v = check.check(2, 1, "t-0", &[meta(0, 0, 1, 6), meta(1, 1, 1, 7)], 2).expect("caught");
+        assert_eq!(v.offsets, vec![0, 0]);
+    }
+}

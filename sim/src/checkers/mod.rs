@@ -1,0 +1,40 @@
+//! Checks that judge a run. Each is a read-only function of what it is shown, and never draws from
+//! the seed's random streams, so turning one on cannot change the run it judges.
+//!
+//! Per-step invariants run as the run goes: `leader_epoch` on every election event, and
+//! `committed_data` on every check step (every 50 ms of simulated time) over every live replica.
+//! The end-of-run oracle (`acked_durability`) runs after the quiet period, once faults have healed.
+
+pub mod acked_durability;
+pub mod committed_data;
+pub mod leader_epoch;
+
+use serde::Serialize;
+
+/// A broken rule, with everything needed to find it in the trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub check: &'static str,
+    pub time_ms: u64,
+    pub node: Option<i32>,
+    pub partition: Option<String>,
+    /// The offsets involved: one offset, or a range `[from, to]`.
+    pub offsets: Vec<i64>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at {}ms", self.check, self.time_ms)?;
+        if let Some(n) = self.node {
+            write!(f, " on broker {n}")?;
+        }
+        if let Some(p) = &self.partition {
+            write!(f, " partition {p}")?;
+        }
+        if !self.offsets.is_empty() {
+            write!(f, " offsets {:?}", self.offsets)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}

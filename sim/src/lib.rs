@@ -1,0 +1,15 @@
+//! logsim: deterministic simulation testing for Kafka-style distributed logs.
+//!
+//! One `u64` seed drives a madsim runtime (network, time, task order) and the ChaCha streams from
+//! which the workload and the faults draw; the same seed replays the same run, event for event.
+
+pub mod checkers;
+pub mod clock;
+pub mod cluster;
+pub mod disk;
+pub mod faults;
+pub mod history;
+pub mod observer;
+pub mod run;
+pub mod scenario;
+pub mod workload;

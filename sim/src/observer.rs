@@ -1,0 +1,153 @@
+//! The run's observer: it receives every event the brokers emit and every fault the harness
+//! injects, stamps each with simulated time, writes it to the trace (one JSON object per line) and
+//! hashes it, counts what the run exercised, and runs the event-driven invariants as events arrive.
+
+use std::sync::{Arc, Mutex};
+
+use madsim::time::Instant;
+use model::env::{Event, EventSink};
+use model::BrokerId;
+use serde::Serialize;
+
+use crate::checkers::committed_data::CommittedData;
+use crate::checkers::leader_epoch::LeaderPerEpoch;
+use crate::checkers::Violation;
+
+/// Events of the harness itself, traced beside the brokers' own.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HarnessEvent {
+    Crash { unsynced_bytes_lost: u64 },
+    Restart,
+    FaultsStopped,
+    QuietPeriodEnded,
+    Violation { check: &'static str, message: String },
+}
+
+/// What a run exercised; a green run that exercised nothing proves nothing.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Counters {
+    pub events: u64,
+    pub elections: u64,
+    pub quorum_elections: u64,
+    pub truncations: u64,
+    pub truncated_offsets: i64,
+    pub isr_changes: u64,
+    pub fenced: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub unsynced_bytes_lost: u64,
+}
+
+/// FNV-1a, 64 bits: stable across platforms and releases, unlike std's hasher.
+#[derive(Clone, Copy)]
+struct Fnv64(u64);
+
+impl Fnv64 {
+    fn new() -> Self {
+        Fnv64(0xcbf29ce484222325)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= *b as u64;
+            self.0 = self.0.wrapping_mul(0x100000001b3);
+        }
+    }
+}
+
+pub struct Observer {
+    start: Instant,
+    hash: Fnv64,
+    lines: Option<Vec<String>>,
+    leader_epochs: LeaderPerEpoch,
+    pub committed: CommittedData,
+    pub violations: Vec<Violation>,
+    pub counters: Counters,
+}
+
+impl Observer {
+    /// `keep_lines`: hold the trace's lines for writing out; otherwise only hash them.
+    pub fn new(keep_lines: bool) -> Self {
+        Observer {
+            start: Instant::now(),
+            hash: Fnv64::new(),
+            lines: keep_lines.then(Vec::new),
+            leader_epochs: LeaderPerEpoch::default(),
+            committed: CommittedData::default(),
+            violations: Vec::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    pub fn trace_hash(&self) -> u64 {
+        self.hash.0
+    }
+
+    pub fn take_lines(&mut self) -> Vec<String> {
+        self.lines.take().unwrap_or_default()
+    }
+
+    fn write<T: Serialize>(&mut self, node: BrokerId, body: &T) {
+        let body = serde_json::to_string(body).expect("events serialize");
+        let line = format!("{{\"t\":{},\"node\":{node},{}", self.now_ms(), &body[1..]);
+        self.hash.write(line.as_bytes());
+        self.hash.write(b"\n");
+        self.counters.events += 1;
+        if let Some(lines) = &mut self.lines {
+            lines.push(line);
+        }
+    }
+
+    pub fn violation(&mut self, v: Violation) {
+        let node = v.node.unwrap_or(-1);
+        self.write(node, &HarnessEvent::Violation { check: v.check, message: v.message.clone() });
+        self.violations.push(v);
+    }
+
+    pub fn harness(&mut self, node: BrokerId, event: HarnessEvent) {
+        match &event {
+            HarnessEvent::Crash { unsynced_bytes_lost } => {
+                self.counters.crashes += 1;
+                self.counters.unsynced_bytes_lost += unsynced_bytes_lost;
+                self.committed.forget_node(node);
+            }
+            HarnessEvent::Restart => self.counters.restarts += 1,
+            _ => {}
+        }
+        self.write(node, &event);
+    }
+
+    pub fn model(&mut self, node: BrokerId, event: Event) {
+        match &event {
+            Event::BecameLeader { .. } => self.counters.elections += 1,
+            Event::QuorumLeader { .. } => self.counters.quorum_elections += 1,
+            Event::Truncated { partition, from, to } => {
+                self.counters.truncations += 1;
+                self.counters.truncated_offsets += from - to;
+                self.committed.forget_from(node, &partition.to_string(), *to);
+            }
+            Event::IsrChanged { .. } => self.counters.isr_changes += 1,
+            Event::BrokerFenced { .. } => self.counters.fenced += 1,
+            Event::BrokerStarted { .. } => self.committed.forget_node(node),
+            _ => {}
+        }
+        self.write(node, &event);
+        let now = self.now_ms();
+        if let Some(v) = self.leader_epochs.observe(now, node, &event) {
+            self.violation(v);
+        }
+    }
+}
+
+/// The brokers' event sink, feeding the observer.
+pub struct ObserverSink(pub Arc<Mutex<Observer>>);
+
+impl EventSink for ObserverSink {
+    fn emit(&self, node: BrokerId, event: Event) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).model(node, event);
+    }
+}

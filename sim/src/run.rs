@@ -1,0 +1,281 @@
+//! One seeded run from start to verdict: build the cluster, run the workload under faults, stop the
+//! faults and heal, give the cluster a quiet period to converge, then judge.
+//!
+//! Phases: setup (brokers start, elect a quorum, create topics), load (producers, consumers and
+//! faults for `run.duration`), heal (every crashed broker restarts), quiet (consumers catch up for
+//! `run.quiet_period`), check (liveness, durability of acked writes, the gates).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::time::{sleep, Instant};
+use model::partition::Role;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::checkers::acked_durability::{self, committed_values};
+use crate::checkers::Violation;
+use crate::cluster::Cluster;
+use crate::faults::crash::{self, CrashOptions};
+use crate::history::{History, Op};
+use crate::observer::{Counters, HarnessEvent, Observer};
+use crate::scenario::Scenario;
+use crate::workload::{self, Workload, WorkloadStats};
+
+/// Salts that give each subsystem its own random stream from the one seed.
+const WORKLOAD_SALT: u64 = 0x776f_726b_6c6f_6164;
+const CRASH_SALT: u64 = 0x6372_6173_6865_7321;
+/// How often the per-step invariants look at every live replica.
+pub const CHECK_STEP: Duration = Duration::from_millis(50);
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub seed: u64,
+    pub pass: bool,
+    pub trace_hash: String,
+    pub sim_seconds: f64,
+    pub wall_seconds: f64,
+    pub produced: u64,
+    pub acked: u64,
+    pub refused: u64,
+    pub unknown: u64,
+    pub consumed: u64,
+    pub elections: u64,
+    pub quorum_elections: u64,
+    pub truncations: u64,
+    pub crashes: u64,
+    pub batches_checked: u64,
+    pub counters: Counters,
+    pub violations: Vec<Violation>,
+}
+
+/// Everything a run leaves behind.
+pub struct RunOutput {
+    pub report: RunReport,
+    pub trace: Vec<String>,
+    pub history: Vec<Op>,
+}
+
+/// Runs one seed on a fresh thread (per-thread state must not leak between runs) in a fresh runtime.
+pub fn run(scenario: &Scenario, seed: u64, keep_trace: bool) -> RunOutput {
+    let scenario = scenario.clone();
+    let wall = std::time::Instant::now();
+    let thread = std::thread::Builder::new()
+        .name(format!("seed-{seed}"))
+        .spawn(move || {
+            let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            runtime.block_on(simulate(scenario, seed, keep_trace))
+        })
+        .expect("spawn a run thread");
+    let mut output = match thread.join() {
+        Ok(output) => output,
+        Err(panic) => panicked(seed, panic),
+    };
+    output.report.wall_seconds = wall.elapsed().as_secs_f64();
+    output
+}
+
+/// A panic inside the simulation is an assertion of the model or harness firing: a failed run,
+/// reported like any other violation, never lost.
+fn panicked(seed: u64, panic: Box<dyn std::any::Any + Send>) -> RunOutput {
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into());
+    let violation =
+        Violation { check: "assertion", time_ms: 0, node: None, partition: None, offsets: Vec::new(), message };
+    RunOutput {
+        report: RunReport {
+            seed,
+            pass: false,
+            trace_hash: String::new(),
+            sim_seconds: 0.0,
+            wall_seconds: 0.0,
+            produced: 0,
+            acked: 0,
+            refused: 0,
+            unknown: 0,
+            consumed: 0,
+            elections: 0,
+            quorum_elections: 0,
+            truncations: 0,
+            crashes: 0,
+            batches_checked: 0,
+            counters: Counters::default(),
+            violations: vec![violation],
+        },
+        trace: Vec::new(),
+        history: Vec::new(),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The run itself, inside a madsim runtime seeded with `seed`.
+pub async fn simulate(scenario: Scenario, seed: u64, keep_trace: bool) -> RunOutput {
+    let start = Instant::now();
+    let observer = Arc::new(Mutex::new(Observer::new(keep_trace)));
+    let cluster = Arc::new(Mutex::new(Cluster::build(&scenario, observer.clone())));
+    let topic = scenario.workload_topic().clone();
+    let mut workload_rng = ChaCha8Rng::seed_from_u64(seed ^ WORKLOAD_SALT);
+    let (send_min, send_max) = (scenario.workload.send_interval[0].ms(), scenario.workload.send_interval[1].ms());
+    let workload = Workload {
+        topic: topic.name.clone(),
+        partitions: topic.partitions,
+        acks: scenario.workload.acks.wire(),
+        send_interval_ms: (send_min, send_max),
+        poll_interval: scenario.workload.poll_interval.0,
+        bootstrap: lock(&cluster).bootstrap(),
+        history: History::default(),
+        start,
+        stop_producers: Arc::default(),
+        stop_consumers: Arc::default(),
+        acked: Arc::default(),
+        stats: Arc::default(),
+    };
+    let clients = madsim::runtime::Handle::current()
+        .create_node()
+        .name("clients")
+        .ip("10.0.1.1".parse().expect("an address"))
+        .build();
+    for id in 0..scenario.workload.producers {
+        clients.spawn(workload::producer(workload.clone(), id, workload_rng.random()));
+    }
+    for id in 0..scenario.workload.consumers {
+        clients.spawn(workload::consumer(workload.clone(), id));
+    }
+    let load_end = start + scenario.run.duration.0;
+    if let Some(c) = &scenario.faults.crash {
+        let options = CrashOptions::new(
+            (c.interval[0].ms(), c.interval[1].ms()),
+            (c.downtime[0].ms(), c.downtime[1].ms()),
+            c.max_down as usize,
+        );
+        madsim::task::spawn(crash::run(cluster.clone(), options, seed ^ CRASH_SALT, load_end));
+    }
+    step_checks_until(&cluster, &observer, load_end).await;
+
+    // Heal: faults stop, every crashed broker comes back, producers stop.
+    workload.stop_producers.store(true, Ordering::Relaxed);
+    {
+        let mut c = lock(&cluster);
+        for id in c.down.clone() {
+            c.restart(id);
+        }
+    }
+    lock(&observer).harness(-1, HarnessEvent::FaultsStopped);
+    step_checks_until(&cluster, &observer, Instant::now() + scenario.run.quiet_period.0).await;
+    lock(&observer).harness(-1, HarnessEvent::QuietPeriodEnded);
+    workload.stop_consumers.store(true, Ordering::Relaxed);
+
+    final_checks(&cluster, &observer, &workload, &topic.name, topic.partitions);
+    let stats = lock(&workload.stats).clone();
+    gates(&observer, &stats);
+    let mut obs = lock(&observer);
+    let counters = obs.counters.clone();
+    let report = RunReport {
+        seed,
+        pass: obs.violations.is_empty(),
+        trace_hash: format!("{:016x}", obs.trace_hash()),
+        sim_seconds: start.elapsed().as_secs_f64(),
+        wall_seconds: 0.0,
+        produced: stats.produced,
+        acked: stats.acked,
+        refused: stats.refused,
+        unknown: stats.unknown,
+        consumed: stats.consumed,
+        elections: counters.elections,
+        quorum_elections: counters.quorum_elections,
+        truncations: counters.truncations,
+        crashes: counters.crashes,
+        batches_checked: obs.committed.batches_checked,
+        counters,
+        violations: obs.violations.clone(),
+    };
+    RunOutput { report, trace: obs.take_lines(), history: workload.history.ops() }
+}
+
+/// Runs the per-step invariants every `CHECK_STEP` until `until`.
+async fn step_checks_until(cluster: &Arc<Mutex<Cluster>>, observer: &Arc<Mutex<Observer>>, until: Instant) {
+    while Instant::now() < until {
+        sleep(CHECK_STEP.min(until - Instant::now())).await;
+        check_committed_data(cluster, observer);
+    }
+}
+
+fn check_committed_data(cluster: &Arc<Mutex<Cluster>>, observer: &Arc<Mutex<Observer>>) {
+    let live = lock(cluster).live();
+    let mut obs = lock(observer);
+    let now = obs.now_ms();
+    for (id, broker) in live {
+        let found = broker.inspect(|s| {
+            s.partitions
+                .iter()
+                .find_map(|(tp, p)| obs.committed.check(now, id, &tp.to_string(), p.log.batches(), p.log.high_watermark()))
+        });
+        if let Some(v) = found {
+            obs.violation(v);
+        }
+    }
+}
+
+/// After the quiet period: every partition has a leader, and every acks=all acked write is on it.
+fn final_checks(cluster: &Arc<Mutex<Cluster>>, observer: &Arc<Mutex<Observer>>, workload: &Workload, topic: &str, partitions: i32) {
+    check_committed_data(cluster, observer);
+    let live = lock(cluster).live();
+    let mut obs = lock(observer);
+    let now = obs.now_ms();
+    let mut leaders = BTreeMap::new();
+    for partition in 0..partitions {
+        let tp = model::TopicPartition::new(topic, partition);
+        let leader = live
+            .iter()
+            .filter_map(|(id, b)| {
+                b.inspect(|s| {
+                    s.partitions
+                        .get(&tp)
+                        .filter(|p| matches!(p.role, Role::Leader(_)))
+                        .map(|p| (p.leader_epoch, *id, committed_values(&p.log)))
+                })
+            })
+            .max_by_key(|(epoch, _, _)| *epoch);
+        match leader {
+            Some((_, id, values)) => {
+                leaders.insert(tp.to_string(), (id, values));
+            }
+            None => obs.violation(Violation {
+                check: "leader-after-heal",
+                time_ms: now,
+                node: None,
+                partition: Some(tp.to_string()),
+                offsets: Vec::new(),
+                message: "no broker leads the partition after the quiet period".into(),
+            }),
+        }
+    }
+    let acked = lock(&workload.acked).clone();
+    for v in acked_durability::check(now, &acked, &leaders) {
+        obs.violation(v);
+    }
+}
+
+/// A run that acked nothing, read nothing or compared nothing has not tested anything.
+fn gates(observer: &Arc<Mutex<Observer>>, stats: &WorkloadStats) {
+    let mut obs = lock(observer);
+    let now = obs.now_ms();
+    let batches_checked = obs.committed.batches_checked;
+    let mut gate = |ok: bool, message: &str| {
+        if !ok {
+            obs.violation(Violation { check: "gate", time_ms: now, node: None, partition: None, offsets: Vec::new(), message: message.into() });
+        }
+    };
+    gate(stats.produced == 0 || stats.acked > 0, "the workload sent records and none was acknowledged");
+    gate(stats.polls == 0 || stats.consumed > 0, "the consumers polled and read nothing");
+    gate(batches_checked > 0, "no committed batch was ever compared across replicas");
+}

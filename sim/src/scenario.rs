@@ -1,0 +1,411 @@
+//! Scenario files: the cluster's shape, the workload, the run's length, and the faults, in TOML.
+//! A file is refused before any run starts if it does not parse, names an unknown key, or holds a
+//! value out of range; the error names the file, line and column, and what was expected.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+
+/// A duration written as `"250ms"`, `"12.5s"` or `"2m"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    pub fn ms(self) -> u64 {
+        self.0.as_millis() as u64
+    }
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1_000.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000.0)
+    } else {
+        return Err(format!("`{text}` is not a duration: expected a number with a unit, like \"250ms\", \"12.5s\" or \"2m\""));
+    };
+    let value: f64 = number.trim().parse().map_err(|_| format!("`{text}` is not a duration: `{number}` is not a number"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("`{text}` is not a duration: it must be zero or more"));
+    }
+    Ok(Duration::from_micros((value * scale * 1_000.0).round() as u64))
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_duration(&text).map(Dur).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}ms", self.0.as_millis()))
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    #[serde(default = "defaults::brokers")]
+    pub brokers: i32,
+    /// How many of the brokers (the first ones) also vote in the controller quorum.
+    #[serde(default = "defaults::brokers")]
+    pub controller_voters: i32,
+    #[serde(default = "defaults::min_insync_replicas")]
+    pub min_insync_replicas: i32,
+    #[serde(default)]
+    pub unclean_leader_election: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topic {
+    pub name: String,
+    #[serde(default = "defaults::partitions")]
+    pub partitions: i32,
+    #[serde(default = "defaults::replication_factor")]
+    pub replication_factor: i32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Acks {
+    #[serde(rename = "0")]
+    None,
+    #[serde(rename = "1")]
+    Leader,
+    #[serde(rename = "all")]
+    All,
+}
+
+impl Acks {
+    pub fn wire(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    #[serde(default = "defaults::producers")]
+    pub producers: u32,
+    #[serde(default = "defaults::consumers")]
+    pub consumers: u32,
+    #[serde(default = "defaults::acks")]
+    pub acks: Acks,
+    /// Each producer waits a time drawn from this range between sends.
+    #[serde(default = "defaults::send_interval")]
+    pub send_interval: [Dur; 2],
+    #[serde(default = "defaults::poll_interval")]
+    pub poll_interval: Dur,
+    /// The topic the workload uses; the first topic when absent.
+    #[serde(default)]
+    pub topic: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    #[serde(default = "defaults::duration")]
+    pub duration: Dur,
+    /// After faults stop and everything heals, how long the cluster gets to converge.
+    #[serde(default = "defaults::quiet_period")]
+    pub quiet_period: Dur,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrashFaults {
+    /// Time between one crash and the next, drawn from this range.
+    pub interval: [Dur; 2],
+    /// How long a crashed broker stays down, drawn from this range.
+    pub downtime: [Dur; 2],
+    /// Brokers down at once, at most.
+    #[serde(default = "defaults::max_down")]
+    pub max_down: i32,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    #[serde(default)]
+    pub crash: Option<CrashFaults>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "defaults::cluster")]
+    pub cluster: Cluster,
+    #[serde(default = "defaults::topics")]
+    pub topics: Vec<Topic>,
+    #[serde(default = "defaults::workload")]
+    pub workload: Workload,
+    #[serde(default = "defaults::run")]
+    pub run: Run,
+    #[serde(default)]
+    pub faults: Faults,
+}
+
+mod defaults {
+    use super::*;
+    pub fn brokers() -> i32 {
+        3
+    }
+    pub fn min_insync_replicas() -> i32 {
+        2
+    }
+    pub fn partitions() -> i32 {
+        3
+    }
+    pub fn replication_factor() -> i32 {
+        3
+    }
+    pub fn producers() -> u32 {
+        2
+    }
+    pub fn consumers() -> u32 {
+        1
+    }
+    pub fn acks() -> Acks {
+        Acks::All
+    }
+    pub fn send_interval() -> [Dur; 2] {
+        [Dur(Duration::from_millis(5)), Dur(Duration::from_millis(25))]
+    }
+    pub fn poll_interval() -> Dur {
+        Dur(Duration::from_millis(50))
+    }
+    pub fn duration() -> Dur {
+        Dur(Duration::from_secs(60))
+    }
+    pub fn quiet_period() -> Dur {
+        Dur(Duration::from_secs(20))
+    }
+    pub fn max_down() -> i32 {
+        1
+    }
+    pub fn cluster() -> Cluster {
+        Cluster { brokers: brokers(), controller_voters: brokers(), min_insync_replicas: min_insync_replicas(), unclean_leader_election: false }
+    }
+    pub fn topics() -> Vec<Topic> {
+        vec![Topic { name: "events".into(), partitions: partitions(), replication_factor: replication_factor() }]
+    }
+    pub fn workload() -> Workload {
+        Workload {
+            producers: producers(),
+            consumers: consumers(),
+            acks: acks(),
+            send_interval: send_interval(),
+            poll_interval: poll_interval(),
+            topic: None,
+        }
+    }
+    pub fn run() -> Run {
+        Run { duration: duration(), quiet_period: quiet_period() }
+    }
+}
+
+/// A scenario that cannot run, and where it says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+fn line_column(text: &str, byte: usize) -> (usize, usize) {
+    let before = &text[..byte.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    (line, column)
+}
+
+/// Where `key = ...` is set inside `[table]` (or `[[table]]`), for errors found after parsing.
+fn locate(text: &str, table: &str, key: &str) -> (usize, usize) {
+    let mut in_table = table.is_empty();
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            let name = trimmed.trim_matches(|c| c == '[' || c == ']').trim();
+            in_table = name == table;
+            continue;
+        }
+        if in_table && trimmed.split('=').next().is_some_and(|k| k.trim() == key) {
+            return (i + 1, line.len() - line.trim_start().len() + 1);
+        }
+    }
+    (0, 0)
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.to_owned(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read scenario file: {e}"),
+        })?;
+        Scenario::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((0, 0), |s| line_column(text, s.start));
+            ScenarioError { file: path.to_owned(), line, column, message: e.message().trim().replace('\n', " ") }
+        })?;
+        scenario.validate().map_err(|(table, key, message)| {
+            let (line, column) = locate(text, table, key);
+            ScenarioError { file: path.to_owned(), line, column, message }
+        })?;
+        Ok(scenario)
+    }
+
+    /// The default scenario, as shipped in `scenarios/default.toml`.
+    pub fn builtin_default() -> Scenario {
+        Scenario::parse(Path::new("scenarios/default.toml"), include_str!("../../scenarios/default.toml"))
+            .expect("the shipped default scenario is valid")
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
+        let c = &self.cluster;
+        if !(1..=64).contains(&c.brokers) {
+            return Err(("cluster", "brokers", format!("brokers = {}: expected 1 to 64", c.brokers)));
+        }
+        if !(1..=c.brokers).contains(&c.controller_voters) {
+            return Err(("cluster", "controller_voters", format!(
+                "controller_voters = {}: expected 1 to the number of brokers ({})", c.controller_voters, c.brokers
+            )));
+        }
+        if self.topics.is_empty() {
+            return Err(("", "topics", "at least one [[topics]] table is needed".into()));
+        }
+        for t in &self.topics {
+            if t.name.is_empty() || t.name.starts_with("__") || !t.name.chars().all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch)) {
+                return Err(("topics", "name", format!(
+                    "topic name `{}`: expected letters, digits, '.', '_' or '-', not starting with \"__\"", t.name
+                )));
+            }
+            if !(1..=1000).contains(&t.partitions) {
+                return Err(("topics", "partitions", format!("partitions = {}: expected 1 to 1000", t.partitions)));
+            }
+            if !(1..=c.brokers).contains(&t.replication_factor) {
+                return Err(("topics", "replication_factor", format!(
+                    "replication_factor = {}: expected 1 to the number of brokers ({})", t.replication_factor, c.brokers
+                )));
+            }
+            if c.min_insync_replicas < 1 || c.min_insync_replicas > t.replication_factor {
+                return Err(("cluster", "min_insync_replicas", format!(
+                    "min_insync_replicas = {}: expected 1 to the replication factor of `{}` ({})",
+                    c.min_insync_replicas, t.name, t.replication_factor
+                )));
+            }
+        }
+        let w = &self.workload;
+        if let Some(topic) = &w.topic {
+            if !self.topics.iter().any(|t| &t.name == topic) {
+                return Err(("workload", "topic", format!("topic `{topic}` is not among the [[topics]]")));
+            }
+        }
+        if w.producers == 0 && w.consumers == 0 {
+            return Err(("workload", "producers", "the workload needs at least one producer or consumer".into()));
+        }
+        if w.producers > 1000 || w.consumers > 1000 {
+            return Err(("workload", "producers", "at most 1000 producers and 1000 consumers".into()));
+        }
+        if w.send_interval[0] > w.send_interval[1] || w.send_interval[1].0.is_zero() {
+            return Err(("workload", "send_interval", "send_interval: expected [min, max] with min <= max and max > 0".into()));
+        }
+        if w.poll_interval.0.is_zero() {
+            return Err(("workload", "poll_interval", "poll_interval: expected more than zero".into()));
+        }
+        if self.run.duration.0.is_zero() || self.run.duration.0 > Duration::from_secs(24 * 3600) {
+            return Err(("run", "duration", "duration: expected more than zero and at most 24h".into()));
+        }
+        if let Some(crash) = &self.faults.crash {
+            if crash.interval[0] > crash.interval[1] || crash.interval[1].0.is_zero() {
+                return Err(("faults.crash", "interval", "interval: expected [min, max] with min <= max and max > 0".into()));
+            }
+            if crash.downtime[0] > crash.downtime[1] {
+                return Err(("faults.crash", "downtime", "downtime: expected [min, max] with min <= max".into()));
+            }
+            if !(0..=c.brokers).contains(&crash.max_down) {
+                return Err(("faults.crash", "max_down", format!("max_down = {}: expected 0 to the number of brokers", crash.max_down)));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn workload_topic(&self) -> &Topic {
+        let name = self.workload.topic.as_deref();
+        self.topics.iter().find(|t| Some(t.name.as_str()) == name).unwrap_or(&self.topics[0])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(Path::new("s.toml"), text)
+    }
+
+    #[test]
+    fn the_shipped_default_parses() {
+        let s = Scenario::builtin_default();
+        assert_eq!(s.cluster.brokers, 3);
+        assert!(s.faults.crash.is_some());
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_line_and_column() {
+        let e = parse("[cluster]\nbrokers = 3\nbrokerz = 4\n").unwrap_err();
+        assert_eq!((e.line, e.column), (3, 1), "{e}");
+        assert!(e.message.contains("unknown field `brokerz`"), "{e}");
+    }
+
+    #[test]
+    fn malformed_toml_is_refused_with_its_line() {
+        let e = parse("[cluster\nbrokers = 3\n").unwrap_err();
+        assert_eq!(e.line, 1, "{e}");
+    }
+
+    #[test]
+    fn a_value_out_of_range_is_refused_where_it_is_set() {
+        let e = parse("[cluster]\nbrokers = 3\n\n[[topics]]\nname = \"t\"\nreplication_factor = 5\n").unwrap_err();
+        assert_eq!((e.line, e.column), (6, 1), "{e}");
+        assert!(e.to_string().starts_with("s.toml:6:1: replication_factor = 5"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_duration_is_refused() {
+        let e = parse("[run]\nduration = \"ten seconds\"\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains("not a duration"), "{e}");
+        assert_eq!(parse_duration("12.5s"), Ok(Duration::from_millis(12_500)));
+    }
+}
