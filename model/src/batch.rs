@@ -46,7 +46,10 @@ pub enum BatchError {
     BadMagic(i8),
     BadLength(i32),
     /// The stored CRC does not match the bytes: corruption.
-    CrcMismatch { stored: u32, computed: u32 },
+    CrcMismatch {
+        stored: u32,
+        computed: u32,
+    },
 }
 
 impl std::fmt::Display for BatchError {
@@ -56,7 +59,10 @@ impl std::fmt::Display for BatchError {
             BatchError::BadMagic(m) => write!(f, "unsupported batch magic {m}"),
             BatchError::BadLength(l) => write!(f, "bad batch length {l}"),
             BatchError::CrcMismatch { stored, computed } => {
-                write!(f, "crc mismatch: stored {stored:#010x}, computed {computed:#010x}")
+                write!(
+                    f,
+                    "crc mismatch: stored {stored:#010x}, computed {computed:#010x}"
+                )
             }
         }
     }
@@ -83,7 +89,11 @@ pub fn parse(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
     if magic != 2 {
         return Err(BatchError::BadMagic(magic));
     }
-    let stored = u32::from_be_bytes(bytes[CRC_OFFSET..CRC_OFFSET + 4].try_into().expect("4 bytes"));
+    let stored = u32::from_be_bytes(
+        bytes[CRC_OFFSET..CRC_OFFSET + 4]
+            .try_into()
+            .expect("4 bytes"),
+    );
     let computed = crc32c::crc32c(&bytes[ATTRIBUTES_OFFSET..size]);
     if stored != computed {
         return Err(BatchError::CrcMismatch { stored, computed });
@@ -148,14 +158,20 @@ pub fn encode(entries: &[(Option<Bytes>, Bytes)], timestamp: i64) -> Bytes {
     RecordBatchEncoder::encode(
         &mut buf,
         &records,
-        &RecordEncodeOptions { version: 2, compression: Compression::None },
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
     )
     .expect("encoding in-memory records cannot fail");
     buf.freeze()
 }
 
+/// One record as a client sees it.
+pub type DecodedRecord = (i64, Option<Bytes>, Option<Bytes>);
+
 /// Decodes every record of every batch in `bytes` into (offset, key, value).
-pub fn decode(bytes: Bytes) -> Result<Vec<(i64, Option<Bytes>, Option<Bytes>)>, String> {
+pub fn decode(bytes: Bytes) -> Result<Vec<DecodedRecord>, String> {
     let mut buf = bytes;
     let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| e.to_string())?;
     Ok(sets
@@ -171,15 +187,27 @@ mod tests {
 
     #[test]
     fn stamped_batch_keeps_its_crc_and_decodes_at_the_new_offset() {
-        let raw = encode(&[(None, Bytes::from_static(b"a")), (None, Bytes::from_static(b"b"))], 7);
+        let raw = encode(
+            &[
+                (None, Bytes::from_static(b"a")),
+                (None, Bytes::from_static(b"b")),
+            ],
+            7,
+        );
         let mut bytes = raw.to_vec();
         let before = parse(&bytes).unwrap();
         assert_eq!(before.last_offset_delta, 1);
         stamp(&mut bytes, 40, 3);
         let after = parse(&bytes).unwrap();
-        assert_eq!((after.base_offset, after.leader_epoch, after.crc), (40, 3, before.crc));
+        assert_eq!(
+            (after.base_offset, after.leader_epoch, after.crc),
+            (40, 3, before.crc)
+        );
         let records = decode(Bytes::from(bytes)).unwrap();
-        assert_eq!(records.iter().map(|r| r.0).collect::<Vec<_>>(), vec![40, 41]);
+        assert_eq!(
+            records.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![40, 41]
+        );
     }
 
     #[test]

@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use crate::config::BrokerConfig;
 use crate::controller::ControllerState;
 use crate::env::{Env, Event};
@@ -16,6 +14,7 @@ use crate::log::{checkpoint, Log};
 use crate::metadata::{MetadataImage, MetadataRecord, METADATA_TOPIC, NO_LEADER};
 use crate::partition::{Partition, Role};
 use crate::raft::Quorum;
+use crate::signal::{Listener, Signal};
 use crate::{batch, fetcher, serve, BrokerId, TopicPartition};
 
 const INCARNATION_PATH: &str = "broker-incarnation";
@@ -63,7 +62,7 @@ pub struct Shared {
     pub config: BrokerConfig,
     pub env: Env,
     state: Mutex<State>,
-    changed: watch::Sender<u64>,
+    changed: Signal,
 }
 
 impl Shared {
@@ -84,9 +83,9 @@ impl Shared {
         self.env.events.emit(self.config.id, event);
     }
     pub fn notify(&self) {
-        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+        self.changed.notify();
     }
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
+    pub fn subscribe(&self) -> Listener {
         self.changed.subscribe()
     }
     pub fn request_timeout(&self) -> Duration {
@@ -98,16 +97,30 @@ impl Shared {
 pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
     let disk = env.disk.clone();
     let incarnation = match checkpoint::read(disk.as_ref(), INCARNATION_PATH) {
-        Ok(Some(lines)) => lines.first().and_then(|l| l.parse::<u64>().ok()).unwrap_or(0) + 1,
+        Ok(Some(lines)) => {
+            lines
+                .first()
+                .and_then(|l| l.parse::<u64>().ok())
+                .unwrap_or(0)
+                + 1
+        }
         _ => 1,
     };
     checkpoint::write(disk.as_ref(), INCARNATION_PATH, &[incarnation.to_string()])?;
-    let (metadata_log, recovery) = Log::open(disk.clone(), &format!("{METADATA_TOPIC}-0"), config.segment_bytes)?;
+    let (metadata_log, recovery) = Log::open(
+        disk.clone(),
+        &format!("{METADATA_TOPIC}-0"),
+        config.segment_bytes,
+    )?;
     let quorum = Quorum::load(disk.as_ref(), config.id, config.voters.clone());
-    let recovered_high_watermarks = match checkpoint::read(disk.as_ref(), HIGH_WATERMARK_CHECKPOINT_PATH) {
-        Ok(Some(lines)) => lines.iter().filter_map(|l| parse_high_watermark(l)).collect(),
-        _ => BTreeMap::new(),
-    };
+    let recovered_high_watermarks =
+        match checkpoint::read(disk.as_ref(), HIGH_WATERMARK_CHECKPOINT_PATH) {
+            Ok(Some(lines)) => lines
+                .iter()
+                .filter_map(|l| parse_high_watermark(l))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
     let now = env.clock.now_ms();
     let shared = Arc::new(Shared {
         config,
@@ -124,12 +137,15 @@ pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
             metadata_fetcher: None,
             metadata_fetcher_generation: 0,
         }),
-        changed: watch::channel(0).0,
+        changed: Signal::default(),
     });
     shared.emit(Event::BrokerStarted { incarnation });
     {
         let mut s = shared.lock();
-        let (log_end_offset, timeout) = (s.metadata_log.log_end_offset(), shared.config.election_timeout_ms);
+        let (log_end_offset, timeout) = (
+            s.metadata_log.log_end_offset(),
+            shared.config.election_timeout_ms,
+        );
         s.quorum.reset_election_timer(now, timeout);
         shared.emit(Event::LogRecovered {
             partition: TopicPartition::new(METADATA_TOPIC, 0),
@@ -178,7 +194,10 @@ pub fn apply_committed(shared: &Arc<Shared>, s: &mut State) {
     };
     let records = match batch::decode(bytes) {
         Ok(r) => r,
-        Err(e) => panic!("broker {}: committed metadata does not decode: {e}", shared.id()),
+        Err(e) => panic!(
+            "broker {}: committed metadata does not decode: {e}",
+            shared.id()
+        ),
     };
     for (offset, _key, value) in records {
         if offset < s.image.next_offset {
@@ -196,7 +215,12 @@ pub fn apply_committed(shared: &Arc<Shared>, s: &mut State) {
 fn reconcile(shared: &Arc<Shared>, s: &mut State) {
     let me = shared.id();
     let now = shared.now_ms();
-    let states: Vec<_> = s.image.partitions().filter(|p| p.replicas.contains(&me)).cloned().collect();
+    let states: Vec<_> = s
+        .image
+        .partitions()
+        .filter(|p| p.replicas.contains(&me))
+        .cloned()
+        .collect();
     let mut changed = false;
     for state in states {
         let tp = state.topic_partition();
@@ -212,7 +236,10 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
         if state.leader == me {
             let newer_epoch = state.leader_epoch > p.leader_epoch;
             if !p.is_leader() || newer_epoch {
-                assert!(state.leader_epoch >= p.leader_epoch, "{tp}: leader epoch went back");
+                assert!(
+                    state.leader_epoch >= p.leader_epoch,
+                    "{tp}: leader epoch went back"
+                );
                 if let Err(e) = p.become_leader(&state, now) {
                     panic!("broker {me}: {tp}: {e}");
                 }
@@ -234,13 +261,25 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                 }
             }
         } else {
-            let same = matches!(p.role, Role::Follower { leader } if leader == state.leader) && p.leader_epoch == state.leader_epoch;
+            let same = matches!(p.role, Role::Follower { leader } if leader == state.leader)
+                && p.leader_epoch == state.leader_epoch;
             if !same {
-                assert!(state.leader_epoch >= p.leader_epoch, "{tp}: leader epoch went back");
+                assert!(
+                    state.leader_epoch >= p.leader_epoch,
+                    "{tp}: leader epoch went back"
+                );
                 p.become_follower(&state);
-                shared.emit(Event::BecameFollower { partition: tp.clone(), leader_epoch: state.leader_epoch, leader: state.leader });
+                shared.emit(Event::BecameFollower {
+                    partition: tp.clone(),
+                    leader_epoch: state.leader_epoch,
+                    leader: state.leader,
+                });
                 if state.leader != NO_LEADER {
-                    madsim::task::spawn(fetcher::run(shared.clone(), LogRef::Partition(tp.clone()), p.fetcher_generation));
+                    madsim::task::spawn(fetcher::run(
+                        shared.clone(),
+                        LogRef::Partition(tp.clone()),
+                        p.fetcher_generation,
+                    ));
                 }
                 changed = true;
             }
@@ -251,8 +290,16 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
     }
 }
 
-fn open_partition(shared: &Arc<Shared>, s: &mut State, tp: &TopicPartition) -> std::io::Result<Partition> {
-    let (mut log, recovery) = Log::open(shared.env.disk.clone(), &tp.to_string(), shared.config.segment_bytes)?;
+fn open_partition(
+    shared: &Arc<Shared>,
+    s: &mut State,
+    tp: &TopicPartition,
+) -> std::io::Result<Partition> {
+    let (mut log, recovery) = Log::open(
+        shared.env.disk.clone(),
+        &tp.to_string(),
+        shared.config.segment_bytes,
+    )?;
     let checkpointed = s.recovered_high_watermarks.remove(tp).unwrap_or(0);
     log.set_high_watermark(checkpointed.clamp(0, log.log_end_offset()));
     shared.emit(Event::LogRecovered {
@@ -283,11 +330,19 @@ pub async fn sync_log(shared: &Arc<Shared>, which: &LogRef) -> std::io::Result<(
 /// Moves a leader's high watermark after its followers or its own sync moved, and tells waiters.
 pub fn advance_high_watermark(shared: &Arc<Shared>, s: &mut State, tp: &TopicPartition) {
     let me = shared.id();
-    let Some(p) = s.partitions.get_mut(tp) else { return };
+    let Some(p) = s.partitions.get_mut(tp) else {
+        return;
+    };
     let before = p.log.high_watermark();
     if let Some(high_watermark) = p.maybe_advance_high_watermark(me) {
-        assert!(high_watermark > before, "{tp}: leader high watermark went back");
-        shared.emit(Event::HighWatermark { partition: tp.clone(), high_watermark });
+        assert!(
+            high_watermark > before,
+            "{tp}: leader high watermark went back"
+        );
+        shared.emit(Event::HighWatermark {
+            partition: tp.clone(),
+            high_watermark,
+        });
         shared.notify();
     }
 }
@@ -303,7 +358,9 @@ async fn replica_tick(shared: Arc<Shared>) {
         let mut requests = Vec::new();
         for (tp, p) in s.partitions.iter_mut() {
             if let Some(wanted) = p.wanted_isr(me, now, lag) {
-                let Role::Leader(l) = &mut p.role else { continue };
+                let Role::Leader(l) = &mut p.role else {
+                    continue;
+                };
                 l.pending_isr = Some(wanted.clone());
                 requests.push((tp.clone(), p.leader_epoch, l.partition_epoch, wanted));
             }
@@ -312,16 +369,35 @@ async fn replica_tick(shared: Arc<Shared>) {
         for tp in &tps {
             advance_high_watermark(&shared, &mut s, tp);
         }
-        if now.saturating_sub(s.last_checkpoint_ms) >= shared.config.high_watermark_checkpoint_interval_ms {
+        if now.saturating_sub(s.last_checkpoint_ms)
+            >= shared.config.high_watermark_checkpoint_interval_ms
+        {
             s.last_checkpoint_ms = now;
-            let mut lines: Vec<String> =
-                s.partitions.iter().map(|(tp, p)| format!("{} {} {}", tp.topic, tp.partition, p.log.high_watermark())).collect();
-            lines.extend(s.recovered_high_watermarks.iter().map(|(tp, hw)| format!("{} {} {hw}", tp.topic, tp.partition)));
-            let _ = checkpoint::write(shared.env.disk.as_ref(), HIGH_WATERMARK_CHECKPOINT_PATH, &lines);
+            let mut lines: Vec<String> = s
+                .partitions
+                .iter()
+                .map(|(tp, p)| format!("{} {} {}", tp.topic, tp.partition, p.log.high_watermark()))
+                .collect();
+            lines.extend(
+                s.recovered_high_watermarks
+                    .iter()
+                    .map(|(tp, hw)| format!("{} {} {hw}", tp.topic, tp.partition)),
+            );
+            let _ = checkpoint::write(
+                shared.env.disk.as_ref(),
+                HIGH_WATERMARK_CHECKPOINT_PATH,
+                &lines,
+            );
         }
         drop(s);
         for (tp, leader_epoch, partition_epoch, isr) in requests {
-            madsim::task::spawn(crate::controller::alter_partition(shared.clone(), tp, leader_epoch, partition_epoch, isr));
+            madsim::task::spawn(crate::controller::alter_partition(
+                shared.clone(),
+                tp,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            ));
         }
     }
 }

@@ -13,7 +13,9 @@ use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{BrokerId as WireBrokerId, FetchRequest, MetadataRequest, ProduceRequest, TopicName};
+use kafka_protocol::messages::{
+    BrokerId as WireBrokerId, FetchRequest, MetadataRequest, ProduceRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::fetcher::error_code;
@@ -26,17 +28,28 @@ const METADATA_VERSION: i16 = 12;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SendOutcome {
-    Acked { offset: i64 },
+    Acked {
+        offset: i64,
+    },
     /// acks=0: sent, nothing more is known.
     Sent,
-    Refused { error: i16 },
-    Unknown { reason: String },
+    Refused {
+        error: i16,
+    },
+    Unknown {
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PollOutcome {
-    Records { records: Vec<(i64, Bytes)>, high_watermark: i64 },
-    Failed { reason: String },
+    Records {
+        records: Vec<(i64, Bytes)>,
+        high_watermark: i64,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 pub struct Client {
@@ -50,7 +63,11 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(bootstrap: Vec<SocketAddr>, client_id: impl Into<String>, timeout: Duration) -> Self {
+    pub fn new(
+        bootstrap: Vec<SocketAddr>,
+        client_id: impl Into<String>,
+        timeout: Duration,
+    ) -> Self {
         assert!(!bootstrap.is_empty());
         Client {
             bootstrap,
@@ -71,15 +88,21 @@ impl Client {
     pub async fn refresh_metadata(&mut self, topic: &str) -> Result<(), String> {
         let address = self.bootstrap[self.next_bootstrap % self.bootstrap.len()];
         self.next_bootstrap += 1;
-        let mut conn = Connection::connect(address, &self.client_id, self.timeout).await.map_err(|e| e.to_string())?;
+        let mut conn = Connection::connect(address, &self.client_id, self.timeout)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut t = MetadataRequestTopic::default();
         t.name = Some(TopicName(StrBytes::from_string(topic.to_owned())));
         let mut request = MetadataRequest::default();
         request.topics = Some(vec![t]);
-        let response = conn.call(&request, METADATA_VERSION, self.timeout).await.map_err(|e| e.to_string())?;
+        let response = conn
+            .call(&request, METADATA_VERSION, self.timeout)
+            .await
+            .map_err(|e| e.to_string())?;
         for b in response.brokers {
             if let Ok(ip) = b.host.as_str().parse() {
-                self.brokers.insert(b.node_id.0, SocketAddr::new(ip, b.port as u16));
+                self.brokers
+                    .insert(b.node_id.0, SocketAddr::new(ip, b.port as u16));
             }
         }
         for t in response.topics {
@@ -100,13 +123,22 @@ impl Client {
         if !self.leaders.contains_key(tp) {
             self.refresh_metadata(&tp.topic).await?;
         }
-        let (leader, epoch) = self.leaders.get(tp).copied().ok_or_else(|| format!("no leader for {tp}"))?;
+        let (leader, epoch) = self
+            .leaders
+            .get(tp)
+            .copied()
+            .ok_or_else(|| format!("no leader for {tp}"))?;
         if !self.connections.contains_key(&leader) {
-            let address = *self.brokers.get(&leader).ok_or_else(|| format!("no address for broker {leader}"))?;
-            let conn = Connection::connect(address, &self.client_id, self.timeout).await.map_err(|e| {
-                self.leaders.remove(tp);
-                e.to_string()
-            })?;
+            let address = *self
+                .brokers
+                .get(&leader)
+                .ok_or_else(|| format!("no address for broker {leader}"))?;
+            let conn = Connection::connect(address, &self.client_id, self.timeout)
+                .await
+                .map_err(|e| {
+                    self.leaders.remove(tp);
+                    e.to_string()
+                })?;
             self.connections.insert(leader, conn);
         }
         Ok((leader, epoch))
@@ -117,10 +149,20 @@ impl Client {
         self.connections.remove(&leader);
     }
 
-    pub async fn send(&mut self, tp: &TopicPartition, acks: i16, key: Option<Bytes>, value: Bytes) -> SendOutcome {
+    pub async fn send(
+        &mut self,
+        tp: &TopicPartition,
+        acks: i16,
+        key: Option<Bytes>,
+        value: Bytes,
+    ) -> SendOutcome {
         let (leader, _) = match self.leader_connection(tp).await {
             Ok(l) => l,
-            Err(_) => return SendOutcome::Refused { error: error_code::NOT_LEADER_OR_FOLLOWER },
+            Err(_) => {
+                return SendOutcome::Refused {
+                    error: error_code::NOT_LEADER_OR_FOLLOWER,
+                }
+            }
         };
         let mut data = PartitionProduceData::default();
         data.index = tp.partition;
@@ -138,7 +180,9 @@ impl Client {
                 Ok(()) => SendOutcome::Sent,
                 Err(e) => {
                     self.forget(tp, leader);
-                    SendOutcome::Unknown { reason: e.to_string() }
+                    SendOutcome::Unknown {
+                        reason: e.to_string(),
+                    }
                 }
             };
         }
@@ -146,14 +190,24 @@ impl Client {
             Ok(r) => r,
             Err(e) => {
                 self.forget(tp, leader);
-                return SendOutcome::Unknown { reason: e.to_string() };
+                return SendOutcome::Unknown {
+                    reason: e.to_string(),
+                };
             }
         };
-        let Some(p) = response.responses.first().and_then(|t| t.partition_responses.first()) else {
-            return SendOutcome::Unknown { reason: "empty produce response".into() };
+        let Some(p) = response
+            .responses
+            .first()
+            .and_then(|t| t.partition_responses.first())
+        else {
+            return SendOutcome::Unknown {
+                reason: "empty produce response".into(),
+            };
         };
         match p.error_code {
-            error_code::NONE => SendOutcome::Acked { offset: p.base_offset },
+            error_code::NONE => SendOutcome::Acked {
+                offset: p.base_offset,
+            },
             code @ (error_code::NOT_LEADER_OR_FOLLOWER
             | error_code::FENCED_LEADER_EPOCH
             | error_code::UNKNOWN_LEADER_EPOCH
@@ -163,13 +217,20 @@ impl Client {
             }
             code => {
                 self.leaders.remove(tp);
-                SendOutcome::Unknown { reason: format!("error code {code}") }
+                SendOutcome::Unknown {
+                    reason: format!("error code {code}"),
+                }
             }
         }
     }
 
     /// Reads committed records of `tp` from `offset` on, from its leader.
-    pub async fn poll(&mut self, tp: &TopicPartition, offset: i64, max_wait_ms: i32) -> PollOutcome {
+    pub async fn poll(
+        &mut self,
+        tp: &TopicPartition,
+        offset: i64,
+        max_wait_ms: i32,
+    ) -> PollOutcome {
         let (leader, epoch) = match self.leader_connection(tp).await {
             Ok(l) => l,
             Err(reason) => return PollOutcome::Failed { reason },
@@ -191,29 +252,50 @@ impl Client {
         request.topics = vec![t];
         let conn = self.connections.get_mut(&leader).expect("connected");
         let wait = Duration::from_millis(max_wait_ms.max(0) as u64);
-        let response = match conn.call(&request, FETCH_VERSION, self.timeout + wait).await {
+        let response = match conn
+            .call(&request, FETCH_VERSION, self.timeout + wait)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 self.forget(tp, leader);
-                return PollOutcome::Failed { reason: e.to_string() };
+                return PollOutcome::Failed {
+                    reason: e.to_string(),
+                };
             }
         };
-        let Some(data) = response.responses.into_iter().next().and_then(|t| t.partitions.into_iter().next()) else {
-            return PollOutcome::Failed { reason: "empty fetch response".into() };
+        let Some(data) = response
+            .responses
+            .into_iter()
+            .next()
+            .and_then(|t| t.partitions.into_iter().next())
+        else {
+            return PollOutcome::Failed {
+                reason: "empty fetch response".into(),
+            };
         };
         if data.error_code != error_code::NONE {
             self.leaders.remove(tp);
-            return PollOutcome::Failed { reason: format!("error code {}", data.error_code) };
+            return PollOutcome::Failed {
+                reason: format!("error code {}", data.error_code),
+            };
         }
         let records = match batch::decode(data.records.unwrap_or_default()) {
             Ok(r) => r,
-            Err(e) => return PollOutcome::Failed { reason: format!("undecodable records: {e}") },
+            Err(e) => {
+                return PollOutcome::Failed {
+                    reason: format!("undecodable records: {e}"),
+                }
+            }
         };
         let records = records
             .into_iter()
             .filter(|(o, _, _)| *o >= offset)
             .map(|(o, _, v)| (o, v.unwrap_or_default()))
             .collect();
-        PollOutcome::Records { records, high_watermark: data.high_watermark }
+        PollOutcome::Records {
+            records,
+            high_watermark: data.high_watermark,
+        }
     }
 }

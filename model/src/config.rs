@@ -38,7 +38,11 @@ pub struct BrokerConfig {
 
 impl BrokerConfig {
     /// Kafka's defaults, scaled down where a simulated minute must see several failovers.
-    pub fn new(id: BrokerId, brokers: BTreeMap<BrokerId, SocketAddr>, voters: Vec<BrokerId>) -> Self {
+    pub fn new(
+        id: BrokerId,
+        brokers: BTreeMap<BrokerId, SocketAddr>,
+        voters: Vec<BrokerId>,
+    ) -> Self {
         BrokerConfig {
             id,
             brokers,

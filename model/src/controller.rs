@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use kafka_protocol::messages::alter_partition_request::{self, AlterPartitionRequest};
 use kafka_protocol::messages::alter_partition_response::{self, AlterPartitionResponse};
-use kafka_protocol::messages::{BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId as WireBrokerId};
+use kafka_protocol::messages::{
+    BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId as WireBrokerId,
+};
 
 use crate::broker::{Shared, State, TICK};
 use crate::env::Event;
@@ -48,7 +50,10 @@ fn active<'a>(shared: &Shared, s: &'a mut State) -> Option<&'a mut ControllerSta
         let now = shared.now_ms();
         // Every broker gets a full session from the moment this controller takes over.
         let last_heartbeat_ms = s.image.brokers.keys().map(|b| (*b, now)).collect();
-        s.controller = Some(ControllerState { epoch, last_heartbeat_ms });
+        s.controller = Some(ControllerState {
+            epoch,
+            last_heartbeat_ms,
+        });
         shared.emit(Event::ControllerActive { epoch });
     }
     s.controller.as_mut()
@@ -56,7 +61,8 @@ fn active<'a>(shared: &Shared, s: &'a mut State) -> Option<&'a mut ControllerSta
 
 /// Nothing appended by this controller is waiting to commit.
 fn quiet(s: &State) -> bool {
-    s.quorum.high_watermark >= s.metadata_log.log_end_offset() && s.image.next_offset >= s.metadata_log.log_end_offset()
+    s.quorum.high_watermark >= s.metadata_log.log_end_offset()
+        && s.image.next_offset >= s.metadata_log.log_end_offset()
 }
 
 pub async fn run(shared: Arc<Shared>) {
@@ -64,7 +70,9 @@ pub async fn run(shared: Arc<Shared>) {
         madsim::time::sleep(TICK * 2).await;
         let mut guard = shared.lock();
         let s = &mut *guard;
-        let Some(controller) = active(&shared, s) else { continue };
+        let Some(controller) = active(&shared, s) else {
+            continue;
+        };
         let now = shared.now_ms();
         let session = shared.config.broker_session_timeout_ms;
         let expired: Vec<BrokerId> = controller
@@ -79,7 +87,10 @@ pub async fn run(shared: Arc<Shared>) {
         let mut records = Vec::new();
         if let Some(&broker) = expired.iter().find(|b| s.image.is_unfenced(**b)) {
             records = fence(&s.image, broker, shared.config.unclean_leader_election);
-            shared.emit(Event::BrokerFenced { broker, reason: "session expired".into() });
+            shared.emit(Event::BrokerFenced {
+                broker,
+                reason: "session expired".into(),
+            });
         }
         if records.is_empty() {
             records = create_topics(&s.image, &shared.config.topics);
@@ -112,12 +123,26 @@ fn emit_elections(shared: &Shared, image: &MetadataImage, records: &[MetadataRec
 
 /// The first replica, in assignment order, that may lead: in the ISR and unfenced; or, when unclean
 /// election is allowed and no such replica exists, any unfenced replica.
-fn choose_leader(p: &PartitionState, eligible: &dyn Fn(BrokerId) -> bool, unclean: bool) -> Option<(BrokerId, bool)> {
-    if let Some(l) = p.replicas.iter().copied().find(|r| p.isr.contains(r) && eligible(*r)) {
+fn choose_leader(
+    p: &PartitionState,
+    eligible: &dyn Fn(BrokerId) -> bool,
+    unclean: bool,
+) -> Option<(BrokerId, bool)> {
+    if let Some(l) = p
+        .replicas
+        .iter()
+        .copied()
+        .find(|r| p.isr.contains(r) && eligible(*r))
+    {
         return Some((l, false));
     }
     if unclean {
-        return p.replicas.iter().copied().find(|r| eligible(*r)).map(|l| (l, true));
+        return p
+            .replicas
+            .iter()
+            .copied()
+            .find(|r| eligible(*r))
+            .map(|l| (l, true));
     }
     None
 }
@@ -131,7 +156,11 @@ pub fn fence(image: &MetadataImage, broker: BrokerId, unclean: bool) -> Vec<Meta
     records
 }
 
-fn remove_from_partitions(image: &MetadataImage, broker: BrokerId, unclean: bool) -> Vec<MetadataRecord> {
+fn remove_from_partitions(
+    image: &MetadataImage,
+    broker: BrokerId,
+    unclean: bool,
+) -> Vec<MetadataRecord> {
     let eligible = |b: BrokerId| b != broker && image.is_unfenced(b);
     let mut records = Vec::new();
     for p in image.partitions() {
@@ -183,14 +212,26 @@ pub fn elect_offline(image: &MetadataImage, unclean: bool) -> Vec<MetadataRecord
 
 /// Creates configured topics that do not exist yet, once enough brokers are in service to hold
 /// every replica. Replicas are assigned round-robin, as Kafka does without racks.
-pub fn create_topics(image: &MetadataImage, topics: &[crate::config::TopicSpec]) -> Vec<MetadataRecord> {
-    let brokers: Vec<BrokerId> = image.brokers.iter().filter(|(_, b)| !b.fenced).map(|(id, _)| *id).collect();
+pub fn create_topics(
+    image: &MetadataImage,
+    topics: &[crate::config::TopicSpec],
+) -> Vec<MetadataRecord> {
+    let brokers: Vec<BrokerId> = image
+        .brokers
+        .iter()
+        .filter(|(_, b)| !b.fenced)
+        .map(|(id, _)| *id)
+        .collect();
     let mut records = Vec::new();
     for spec in topics {
-        if image.topics.contains_key(&spec.name) || brokers.len() < spec.replication_factor as usize {
+        if image.topics.contains_key(&spec.name) || brokers.len() < spec.replication_factor as usize
+        {
             continue;
         }
-        records.push(MetadataRecord::Topic { name: spec.name.clone(), partitions: spec.partitions });
+        records.push(MetadataRecord::Topic {
+            name: spec.name.clone(),
+            partitions: spec.partitions,
+        });
         for partition in 0..spec.partitions {
             let replicas: Vec<BrokerId> = (0..spec.replication_factor as usize)
                 .map(|i| brokers[(partition as usize + i) % brokers.len()])
@@ -209,7 +250,10 @@ pub fn create_topics(image: &MetadataImage, topics: &[crate::config::TopicSpec])
     records
 }
 
-pub fn handle_heartbeat(shared: &Arc<Shared>, request: BrokerHeartbeatRequest) -> BrokerHeartbeatResponse {
+pub fn handle_heartbeat(
+    shared: &Arc<Shared>,
+    request: BrokerHeartbeatRequest,
+) -> BrokerHeartbeatResponse {
     let mut response = BrokerHeartbeatResponse::default();
     let mut guard = shared.lock();
     let s = &mut *guard;
@@ -221,7 +265,10 @@ pub fn handle_heartbeat(shared: &Arc<Shared>, request: BrokerHeartbeatRequest) -
     let broker = request.broker_id.0;
     let incarnation = request.broker_epoch.max(0) as u64;
     let registered = s.image.brokers.get(&broker).cloned();
-    if registered.as_ref().is_some_and(|r| r.incarnation > incarnation) {
+    if registered
+        .as_ref()
+        .is_some_and(|r| r.incarnation > incarnation)
+    {
         response.error_code = error_code::STALE_BROKER_EPOCH;
         return response;
     }
@@ -245,8 +292,14 @@ pub fn handle_heartbeat(shared: &Arc<Shared>, request: BrokerHeartbeatRequest) -
         _ => {
             // A new incarnation lost whatever it had in memory: take it out of service until it
             // has caught up on metadata, as for a fenced broker.
-            shared.emit(Event::BrokerRegistered { broker, incarnation });
-            let mut records = vec![MetadataRecord::RegisterBroker { broker, incarnation }];
+            shared.emit(Event::BrokerRegistered {
+                broker,
+                incarnation,
+            });
+            let mut records = vec![MetadataRecord::RegisterBroker {
+                broker,
+                incarnation,
+            }];
             records.extend(remove_from_partitions(&s.image, broker, unclean));
             records
         }
@@ -258,19 +311,33 @@ pub fn handle_heartbeat(shared: &Arc<Shared>, request: BrokerHeartbeatRequest) -
 
 /// Decides an ISR change. Only the partition's leader, in its current leader and partition epochs,
 /// may change it; a replica joins only while it is in service.
-fn decide_alter(image: &MetadataImage, broker: BrokerId, topic: &str, p: &alter_partition_request::PartitionData) -> Result<PartitionState, i16> {
-    let current = image.partition(topic, p.partition_index).ok_or(error_code::UNKNOWN_TOPIC_OR_PARTITION)?;
+fn decide_alter(
+    image: &MetadataImage,
+    broker: BrokerId,
+    topic: &str,
+    p: &alter_partition_request::PartitionData,
+) -> Result<PartitionState, i16> {
+    let current = image
+        .partition(topic, p.partition_index)
+        .ok_or(error_code::UNKNOWN_TOPIC_OR_PARTITION)?;
     if current.leader != broker || p.leader_epoch != current.leader_epoch {
         return Err(error_code::FENCED_LEADER_EPOCH);
     }
     if p.partition_epoch != current.partition_epoch {
         return Err(error_code::INVALID_UPDATE_VERSION);
     }
-    let isr: Vec<BrokerId> = p.new_isr_with_epochs.iter().map(|b| b.broker_id.0).collect();
+    let isr: Vec<BrokerId> = p
+        .new_isr_with_epochs
+        .iter()
+        .map(|b| b.broker_id.0)
+        .collect();
     if !isr.contains(&broker) || isr.iter().any(|b| !current.replicas.contains(b)) {
         return Err(error_code::INVALID_UPDATE_VERSION);
     }
-    if isr.iter().any(|b| !current.isr.contains(b) && !image.is_unfenced(*b)) {
+    if isr
+        .iter()
+        .any(|b| !current.isr.contains(b) && !image.is_unfenced(*b))
+    {
         return Err(error_code::INELIGIBLE_REPLICA);
     }
     let mut next = current.clone();
@@ -279,7 +346,10 @@ fn decide_alter(image: &MetadataImage, broker: BrokerId, topic: &str, p: &alter_
     Ok(next)
 }
 
-pub async fn handle_alter_partition(shared: &Arc<Shared>, request: AlterPartitionRequest) -> AlterPartitionResponse {
+pub async fn handle_alter_partition(
+    shared: &Arc<Shared>,
+    request: AlterPartitionRequest,
+) -> AlterPartitionResponse {
     let mut response = AlterPartitionResponse::default();
     let broker = request.broker_id.0;
     let mut waits = Vec::new();
@@ -291,7 +361,12 @@ pub async fn handle_alter_partition(shared: &Arc<Shared>, request: AlterPartitio
             return response;
         }
         for topic in &request.topics {
-            let name = s.image.topics.keys().find(|n| topic_id(n) == topic.topic_id).cloned();
+            let name = s
+                .image
+                .topics
+                .keys()
+                .find(|n| topic_id(n) == topic.topic_id)
+                .cloned();
             let mut t = alter_partition_response::TopicData::default();
             t.topic_id = topic.topic_id;
             for p in &topic.partitions {
@@ -307,7 +382,9 @@ pub async fn handle_alter_partition(shared: &Arc<Shared>, request: AlterPartitio
                         r.leader_epoch = next.leader_epoch;
                         r.isr = next.isr.iter().map(|b| WireBrokerId(*b)).collect();
                         r.partition_epoch = next.partition_epoch;
-                        if let Some(offset) = append_metadata(shared, s, &[MetadataRecord::Partition(next)]) {
+                        if let Some(offset) =
+                            append_metadata(shared, s, &[MetadataRecord::Partition(next)])
+                        {
                             waits.push(offset);
                         }
                     }
@@ -343,7 +420,9 @@ pub async fn heartbeat_loop(shared: Arc<Shared>) {
         madsim::time::sleep(interval).await;
         let (controller, request) = {
             let s = shared.lock();
-            let Some(controller) = s.quorum.leader() else { continue };
+            let Some(controller) = s.quorum.leader() else {
+                continue;
+            };
             let mut r = BrokerHeartbeatRequest::default();
             r.broker_id = WireBrokerId(shared.id());
             r.broker_epoch = s.incarnation as i64;
@@ -351,35 +430,63 @@ pub async fn heartbeat_loop(shared: Arc<Shared>) {
             (controller, r)
         };
         if connection.as_ref().is_none_or(|(c, _)| *c != controller) {
-            let Some(address) = shared.config.address(controller) else { continue };
-            match Connection::connect(address, &format!("broker-{}", shared.id()), shared.request_timeout()).await {
+            let Some(address) = shared.config.address(controller) else {
+                continue;
+            };
+            match Connection::connect(
+                address,
+                &format!("broker-{}", shared.id()),
+                shared.request_timeout(),
+            )
+            .await
+            {
                 Ok(c) => connection = Some((controller, c)),
                 Err(_) => continue,
             }
         }
         let (_, conn) = connection.as_mut().expect("connected above");
-        if conn.call(&request, HEARTBEAT_VERSION, shared.request_timeout()).await.is_err() {
+        if conn
+            .call(&request, HEARTBEAT_VERSION, shared.request_timeout())
+            .await
+            .is_err()
+        {
             connection = None;
         }
     }
 }
 
 /// The leader's ISR change request; on success the leader adopts the new ISR at once.
-pub async fn alter_partition(shared: Arc<Shared>, tp: TopicPartition, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId>) {
+pub async fn alter_partition(
+    shared: Arc<Shared>,
+    tp: TopicPartition,
+    leader_epoch: i32,
+    partition_epoch: i32,
+    isr: Vec<BrokerId>,
+) {
     let outcome = send_alter_partition(&shared, &tp, leader_epoch, partition_epoch, &isr).await;
     let mut s = shared.lock();
-    let Some(p) = s.partitions.get_mut(&tp) else { return };
+    let Some(p) = s.partitions.get_mut(&tp) else {
+        return;
+    };
     let Role::Leader(l) = &mut p.role else { return };
     if p.leader_epoch != leader_epoch || l.pending_isr.as_ref() != Some(&isr) {
         return;
     }
     l.pending_isr = None;
     if let Some(r) = outcome {
-        if r.error_code == error_code::NONE && r.leader_epoch == leader_epoch && r.partition_epoch > l.partition_epoch {
+        if r.error_code == error_code::NONE
+            && r.leader_epoch == leader_epoch
+            && r.partition_epoch > l.partition_epoch
+        {
             l.isr = r.isr.iter().map(|b| b.0).collect();
             l.partition_epoch = r.partition_epoch;
             let isr = l.isr.clone();
-            shared.emit(Event::IsrChanged { partition: tp.clone(), leader_epoch, partition_epoch: r.partition_epoch, isr });
+            shared.emit(Event::IsrChanged {
+                partition: tp.clone(),
+                leader_epoch,
+                partition_epoch: r.partition_epoch,
+                isr,
+            });
         }
     }
     shared.notify();
@@ -414,7 +521,18 @@ async fn send_alter_partition(
     request.broker_epoch = shared.lock().incarnation as i64;
     request.topics = vec![t];
     let timeout = shared.request_timeout();
-    let mut conn = Connection::connect(address, &format!("broker-{}", shared.id()), timeout).await.ok()?;
-    let response = conn.call(&request, ALTER_PARTITION_VERSION, timeout * 2).await.ok()?;
-    response.topics.into_iter().next()?.partitions.into_iter().next()
+    let mut conn = Connection::connect(address, &format!("broker-{}", shared.id()), timeout)
+        .await
+        .ok()?;
+    let response = conn
+        .call(&request, ALTER_PARTITION_VERSION, timeout * 2)
+        .await
+        .ok()?;
+    response
+        .topics
+        .into_iter()
+        .next()?
+        .partitions
+        .into_iter()
+        .next()
 }

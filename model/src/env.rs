@@ -46,25 +46,80 @@ pub trait EventSink: Send + Sync {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    BrokerStarted { incarnation: u64 },
+    BrokerStarted {
+        incarnation: u64,
+    },
     /// A log was opened after a start: what recovery kept and what it dropped.
-    LogRecovered { partition: TopicPartition, log_end_offset: i64, high_watermark: i64, dropped_bytes: u64 },
-    QuorumCandidate { epoch: i32 },
-    QuorumLeader { epoch: i32 },
-    QuorumFollower { epoch: i32, leader: BrokerId },
-    QuorumVote { epoch: i32, candidate: BrokerId, granted: bool },
-    ControllerActive { epoch: i32 },
-    BrokerRegistered { broker: BrokerId, incarnation: u64 },
-    BrokerFenced { broker: BrokerId, reason: String },
-    BrokerUnfenced { broker: BrokerId },
+    LogRecovered {
+        partition: TopicPartition,
+        log_end_offset: i64,
+        high_watermark: i64,
+        dropped_bytes: u64,
+    },
+    QuorumCandidate {
+        epoch: i32,
+    },
+    QuorumLeader {
+        epoch: i32,
+    },
+    QuorumFollower {
+        epoch: i32,
+        leader: BrokerId,
+    },
+    QuorumVote {
+        epoch: i32,
+        candidate: BrokerId,
+        granted: bool,
+    },
+    ControllerActive {
+        epoch: i32,
+    },
+    BrokerRegistered {
+        broker: BrokerId,
+        incarnation: u64,
+    },
+    BrokerFenced {
+        broker: BrokerId,
+        reason: String,
+    },
+    BrokerUnfenced {
+        broker: BrokerId,
+    },
     /// A partition leader election decided by the controller.
-    LeaderElected { partition: TopicPartition, leader: BrokerId, leader_epoch: i32, isr: Vec<BrokerId>, unclean: bool },
+    LeaderElected {
+        partition: TopicPartition,
+        leader: BrokerId,
+        leader_epoch: i32,
+        isr: Vec<BrokerId>,
+        unclean: bool,
+    },
     /// A broker took up leadership of a partition for an epoch.
-    BecameLeader { partition: TopicPartition, leader_epoch: i32, log_end_offset: i64, high_watermark: i64 },
-    BecameFollower { partition: TopicPartition, leader_epoch: i32, leader: BrokerId },
-    IsrChanged { partition: TopicPartition, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId> },
-    Truncated { partition: TopicPartition, from: i64, to: i64 },
-    HighWatermark { partition: TopicPartition, high_watermark: i64 },
+    BecameLeader {
+        partition: TopicPartition,
+        leader_epoch: i32,
+        log_end_offset: i64,
+        high_watermark: i64,
+    },
+    BecameFollower {
+        partition: TopicPartition,
+        leader_epoch: i32,
+        leader: BrokerId,
+    },
+    IsrChanged {
+        partition: TopicPartition,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<BrokerId>,
+    },
+    Truncated {
+        partition: TopicPartition,
+        from: i64,
+        to: i64,
+    },
+    HighWatermark {
+        partition: TopicPartition,
+        high_watermark: i64,
+    },
 }
 
 /// What a broker process is given to run.

@@ -51,14 +51,18 @@ fn following(s: &State, which: &LogRef, generation: u64) -> Option<Following> {
     match which {
         LogRef::Metadata => {
             let (epoch, leader, g) = s.metadata_fetcher?;
-            let current = matches!(s.quorum.role, QuorumRole::Follower { leader: l } if l == leader) && s.quorum.epoch == epoch;
+            let current = matches!(s.quorum.role, QuorumRole::Follower { leader: l } if l == leader)
+                && s.quorum.epoch == epoch;
             (g == generation && current).then_some(Following { leader, epoch })
         }
         LogRef::Partition(tp) => {
             let p = s.partitions.get(tp)?;
             match p.role {
                 Role::Follower { leader } if p.fetcher_generation == generation && leader >= 0 => {
-                    Some(Following { leader, epoch: p.leader_epoch })
+                    Some(Following {
+                        leader,
+                        epoch: p.leader_epoch,
+                    })
                 }
                 _ => None,
             }
@@ -80,7 +84,9 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
     loop {
         let (request, follow) = {
             let s = shared.lock();
-            let Some(follow) = following(&s, &which, generation) else { return };
+            let Some(follow) = following(&s, &which, generation) else {
+                return;
+            };
             let log = s.log(&which).expect("a followed log exists");
             let mut p = FetchPartition::default();
             p.partition = partition;
@@ -100,8 +106,16 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
             (r, follow)
         };
         if connection.as_ref().is_none_or(|(l, _)| *l != follow.leader) {
-            let Some(address) = shared.config.address(follow.leader) else { return };
-            match Connection::connect(address, &format!("replica-{}", shared.id()), shared.request_timeout()).await {
+            let Some(address) = shared.config.address(follow.leader) else {
+                return;
+            };
+            match Connection::connect(
+                address,
+                &format!("replica-{}", shared.id()),
+                shared.request_timeout(),
+            )
+            .await
+            {
                 Ok(c) => connection = Some((follow.leader, c)),
                 Err(_) => {
                     madsim::time::sleep(BACKOFF).await;
@@ -110,7 +124,10 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
             }
         }
         let (_, conn) = connection.as_mut().expect("connected above");
-        match conn.call(&request, FETCH_VERSION, wait + shared.request_timeout()).await {
+        match conn
+            .call(&request, FETCH_VERSION, wait + shared.request_timeout())
+            .await
+        {
             Ok(response) => {
                 if !handle_response(&shared, &which, generation, follow, response).await {
                     madsim::time::sleep(BACKOFF).await;
@@ -125,8 +142,19 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
 }
 
 /// Applies one fetch response. Returns false when the fetcher should back off before the next.
-async fn handle_response(shared: &Arc<Shared>, which: &LogRef, generation: u64, follow: Following, response: FetchResponse) -> bool {
-    let Some(data) = response.responses.into_iter().next().and_then(|t| t.partitions.into_iter().next()) else {
+async fn handle_response(
+    shared: &Arc<Shared>,
+    which: &LogRef,
+    generation: u64,
+    follow: Following,
+    response: FetchResponse,
+) -> bool {
+    let Some(data) = response
+        .responses
+        .into_iter()
+        .next()
+        .and_then(|t| t.partitions.into_iter().next())
+    else {
         return false;
     };
     let mut appended = false;
@@ -154,7 +182,11 @@ async fn handle_response(shared: &Arc<Shared>, which: &LogRef, generation: u64, 
         let log = s.log_mut(which).expect("followed log exists");
         if data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0 {
             let ours = log.end_offset_for_epoch(data.diverging_epoch.epoch);
-            let target = if ours.epoch < 0 { 0 } else { data.diverging_epoch.end_offset.min(ours.end_offset) };
+            let target = if ours.epoch < 0 {
+                0
+            } else {
+                data.diverging_epoch.end_offset.min(ours.end_offset)
+            };
             let from = log.log_end_offset();
             if which == &LogRef::Metadata {
                 assert!(
@@ -165,10 +197,16 @@ async fn handle_response(shared: &Arc<Shared>, which: &LogRef, generation: u64, 
                 );
             }
             let log = s.log_mut(which).expect("followed log exists");
-            let to = log.truncate_to(target).unwrap_or_else(|e| panic!("truncate: {e}"));
+            let to = log
+                .truncate_to(target)
+                .unwrap_or_else(|e| panic!("truncate: {e}"));
             if to < from {
                 if let LogRef::Partition(tp) = which {
-                    shared.emit(Event::Truncated { partition: tp.clone(), from, to });
+                    shared.emit(Event::Truncated {
+                        partition: tp.clone(),
+                        from,
+                        to,
+                    });
                 }
             }
             return true;
@@ -199,7 +237,10 @@ async fn handle_response(shared: &Arc<Shared>, which: &LogRef, generation: u64, 
         LogRef::Partition(tp) => {
             if high_watermark != log.high_watermark() {
                 log.set_high_watermark(high_watermark);
-                shared.emit(Event::HighWatermark { partition: tp.clone(), high_watermark });
+                shared.emit(Event::HighWatermark {
+                    partition: tp.clone(),
+                    high_watermark,
+                });
             }
         }
     }

@@ -21,13 +21,16 @@ pub mod partition;
 pub mod raft;
 pub mod raft_driver;
 pub mod serve;
+pub mod signal;
 pub mod wire;
 
 /// A broker id, as Kafka spells it on the wire.
 pub type BrokerId = i32;
 
 /// A partition, named the way reports name it: `events-2`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct TopicPartition {
     pub topic: String,
     pub partition: i32,
@@ -35,7 +38,10 @@ pub struct TopicPartition {
 
 impl TopicPartition {
     pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self { topic: topic.into(), partition }
+        Self {
+            topic: topic.into(),
+            partition,
+        }
     }
 }
 

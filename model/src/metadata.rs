@@ -35,11 +35,24 @@ impl PartitionState {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MetadataRecord {
     /// Written first in each quorum epoch by its leader, so that the epoch has an entry to commit.
-    LeaderChange { leader: BrokerId, epoch: i32 },
-    RegisterBroker { broker: BrokerId, incarnation: u64 },
-    FenceBroker { broker: BrokerId },
-    UnfenceBroker { broker: BrokerId },
-    Topic { name: String, partitions: i32 },
+    LeaderChange {
+        leader: BrokerId,
+        epoch: i32,
+    },
+    RegisterBroker {
+        broker: BrokerId,
+        incarnation: u64,
+    },
+    FenceBroker {
+        broker: BrokerId,
+    },
+    UnfenceBroker {
+        broker: BrokerId,
+    },
+    Topic {
+        name: String,
+        partitions: i32,
+    },
     Partition(PartitionState),
 }
 
@@ -70,14 +83,25 @@ pub struct MetadataImage {
 
 impl MetadataImage {
     pub fn apply(&mut self, offset: i64, record: &MetadataRecord) {
-        assert!(offset >= self.next_offset, "metadata offset {offset} applied after {}", self.next_offset);
+        assert!(
+            offset >= self.next_offset,
+            "metadata offset {offset} applied after {}",
+            self.next_offset
+        );
         self.next_offset = offset + 1;
         match record {
             MetadataRecord::LeaderChange { .. } => {}
-            MetadataRecord::RegisterBroker { broker, incarnation } => {
+            MetadataRecord::RegisterBroker {
+                broker,
+                incarnation,
+            } => {
                 self.brokers.insert(
                     *broker,
-                    BrokerRegistration { incarnation: *incarnation, fenced: true, registered_at: offset },
+                    BrokerRegistration {
+                        incarnation: *incarnation,
+                        fenced: true,
+                        registered_at: offset,
+                    },
                 );
             }
             MetadataRecord::FenceBroker { broker } => {
@@ -95,14 +119,31 @@ impl MetadataImage {
             }
             MetadataRecord::Partition(p) => {
                 if let Some(old) = self.partition(&p.topic, p.partition) {
-                    assert!(p.leader_epoch >= old.leader_epoch, "leader epoch of {} went back", p.topic_partition());
-                    assert!(p.partition_epoch > old.partition_epoch, "partition epoch of {} did not grow", p.topic_partition());
+                    assert!(
+                        p.leader_epoch >= old.leader_epoch,
+                        "leader epoch of {} went back",
+                        p.topic_partition()
+                    );
+                    assert!(
+                        p.partition_epoch > old.partition_epoch,
+                        "partition epoch of {} did not grow",
+                        p.topic_partition()
+                    );
                 }
                 assert!(!p.isr.is_empty(), "{}: empty ISR", p.topic_partition());
                 if p.leader != NO_LEADER {
-                    assert!(p.isr.contains(&p.leader), "{}: leader {} outside ISR {:?}", p.topic_partition(), p.leader, p.isr);
+                    assert!(
+                        p.isr.contains(&p.leader),
+                        "{}: leader {} outside ISR {:?}",
+                        p.topic_partition(),
+                        p.leader,
+                        p.isr
+                    );
                 }
-                self.topics.entry(p.topic.clone()).or_default().insert(p.partition, p.clone());
+                self.topics
+                    .entry(p.topic.clone())
+                    .or_default()
+                    .insert(p.partition, p.clone());
             }
         }
     }

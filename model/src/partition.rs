@@ -33,7 +33,9 @@ pub struct LeaderState {
 pub enum Role {
     Leader(LeaderState),
     /// Following `leader`, or no one (offline) when it is `NO_LEADER`.
-    Follower { leader: BrokerId },
+    Follower {
+        leader: BrokerId,
+    },
 }
 
 pub struct Partition {
@@ -53,7 +55,9 @@ impl Partition {
             log,
             replicas: Vec::new(),
             leader_epoch: -1,
-            role: Role::Follower { leader: crate::metadata::NO_LEADER },
+            role: Role::Follower {
+                leader: crate::metadata::NO_LEADER,
+            },
             fetcher_generation: 0,
         }
     }
@@ -71,12 +75,24 @@ impl Partition {
 
     pub fn become_leader(&mut self, state: &PartitionState, now_ms: u64) -> std::io::Result<()> {
         self.log.assign_epoch(state.leader_epoch)?;
-        let epoch_start_offset = self.log.epochs().start_offset_of(state.leader_epoch).unwrap_or(self.log.log_end_offset());
+        let epoch_start_offset = self
+            .log
+            .epochs()
+            .start_offset_of(state.leader_epoch)
+            .unwrap_or(self.log.log_end_offset());
         let followers = state
             .replicas
             .iter()
             .filter(|r| **r != state.leader)
-            .map(|r| (*r, FollowerProgress { log_end_offset: -1, last_caught_up_ms: now_ms }))
+            .map(|r| {
+                (
+                    *r,
+                    FollowerProgress {
+                        log_end_offset: -1,
+                        last_caught_up_ms: now_ms,
+                    },
+                )
+            })
             .collect();
         self.replicas = state.replicas.clone();
         self.leader_epoch = state.leader_epoch;
@@ -93,14 +109,18 @@ impl Partition {
     pub fn become_follower(&mut self, state: &PartitionState) {
         self.replicas = state.replicas.clone();
         self.leader_epoch = state.leader_epoch;
-        self.role = Role::Follower { leader: state.leader };
+        self.role = Role::Follower {
+            leader: state.leader,
+        };
         self.fetcher_generation += 1;
     }
 
     /// The ISR the high watermark must wait for: the committed ISR together with a member that is
     /// being added. A member being removed still counts until the controller has agreed.
     pub fn maximal_isr(&self) -> Vec<BrokerId> {
-        let Some(l) = self.leader_state() else { return Vec::new() };
+        let Some(l) = self.leader_state() else {
+            return Vec::new();
+        };
         let mut isr = l.isr.clone();
         if let Some(pending) = &l.pending_isr {
             for r in pending {
@@ -134,8 +154,13 @@ impl Partition {
     /// Takes note of a follower's fetch in the current epoch at `fetch_offset`.
     pub fn record_follower_fetch(&mut self, follower: BrokerId, fetch_offset: i64, now_ms: u64) {
         let log_end = self.log.log_end_offset();
-        let Role::Leader(l) = &mut self.role else { return };
-        let progress = l.followers.entry(follower).or_insert(FollowerProgress { log_end_offset: -1, last_caught_up_ms: now_ms });
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        let progress = l.followers.entry(follower).or_insert(FollowerProgress {
+            log_end_offset: -1,
+            last_caught_up_ms: now_ms,
+        });
         progress.log_end_offset = fetch_offset;
         if fetch_offset >= log_end {
             progress.last_caught_up_ms = now_ms;
@@ -155,11 +180,15 @@ impl Partition {
             .iter()
             .copied()
             .filter(|r| {
-                *r == me || l.followers.get(r).is_some_and(|f| now_ms.saturating_sub(f.last_caught_up_ms) <= lag_max_ms)
+                *r == me
+                    || l.followers
+                        .get(r)
+                        .is_some_and(|f| now_ms.saturating_sub(f.last_caught_up_ms) <= lag_max_ms)
             })
             .collect();
         for (r, f) in &l.followers {
-            let caught_up = f.log_end_offset >= high_watermark && f.log_end_offset >= l.epoch_start_offset;
+            let caught_up =
+                f.log_end_offset >= high_watermark && f.log_end_offset >= l.epoch_start_offset;
             if !wanted.contains(r) && !l.isr.contains(r) && caught_up {
                 wanted.push(*r);
             }

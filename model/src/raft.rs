@@ -17,9 +17,17 @@ const QUORUM_STATE_PATH: &str = "quorum-state";
 pub enum QuorumRole {
     /// Knows the epoch but no leader, and has not voted in it (or has, see `voted_for`).
     Unattached,
-    Candidate { votes: BTreeSet<BrokerId> },
-    Follower { leader: BrokerId },
-    Leader { positions: BTreeMap<BrokerId, i64>, last_fetch_ms: BTreeMap<BrokerId, u64>, announced: BTreeSet<BrokerId> },
+    Candidate {
+        votes: BTreeSet<BrokerId>,
+    },
+    Follower {
+        leader: BrokerId,
+    },
+    Leader {
+        positions: BTreeMap<BrokerId, i64>,
+        last_fetch_ms: BTreeMap<BrokerId, u64>,
+        announced: BTreeSet<BrokerId>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -39,7 +47,15 @@ impl Quorum {
             Ok(Some(lines)) => parse_state(&lines).unwrap_or((0, None)),
             _ => (0, None),
         };
-        Quorum { me, voters, epoch, voted_for, role: QuorumRole::Unattached, high_watermark: 0, election_deadline_ms: 0 }
+        Quorum {
+            me,
+            voters,
+            epoch,
+            voted_for,
+            role: QuorumRole::Unattached,
+            high_watermark: 0,
+            election_deadline_ms: 0,
+        }
     }
 
     fn persist(&self, disk: &dyn Disk) -> std::io::Result<()> {
@@ -68,13 +84,19 @@ impl Quorum {
     }
 
     pub fn reset_election_timer(&mut self, now_ms: u64, timeout_ms: u64) {
-        let jitter = madsim::rand::Rng::gen_range(&mut madsim::rand::thread_rng(), 0..timeout_ms.max(1));
+        let jitter =
+            madsim::rand::Rng::gen_range(&mut madsim::rand::thread_rng(), 0..timeout_ms.max(1));
         self.election_deadline_ms = now_ms + timeout_ms + jitter;
     }
 
     /// Moves to a higher epoch learned from a peer, as follower of `leader` when it is known.
     /// Returns whether anything changed.
-    pub fn observe(&mut self, disk: &dyn Disk, epoch: i32, leader: Option<BrokerId>) -> std::io::Result<bool> {
+    pub fn observe(
+        &mut self,
+        disk: &dyn Disk,
+        epoch: i32,
+        leader: Option<BrokerId>,
+    ) -> std::io::Result<bool> {
         if epoch < self.epoch {
             return Ok(false);
         }
@@ -86,7 +108,11 @@ impl Quorum {
         }
         match leader {
             Some(l) if l >= 0 && l != self.me && self.leader() != Some(l) => {
-                assert!(!self.is_leader(), "broker {} leads epoch {epoch} but hears of leader {l}", self.me);
+                assert!(
+                    !self.is_leader(),
+                    "broker {} leads epoch {epoch} but hears of leader {l}",
+                    self.me
+                );
                 self.role = QuorumRole::Follower { leader: l };
                 Ok(true)
             }
@@ -99,7 +125,9 @@ impl Quorum {
         self.epoch += 1;
         self.voted_for = Some(self.me);
         self.persist(disk)?;
-        self.role = QuorumRole::Candidate { votes: BTreeSet::from([self.me]) };
+        self.role = QuorumRole::Candidate {
+            votes: BTreeSet::from([self.me]),
+        };
         Ok(self.epoch)
     }
 
@@ -136,7 +164,9 @@ impl Quorum {
         if epoch != self.epoch {
             return false;
         }
-        let QuorumRole::Candidate { votes } = &mut self.role else { return false };
+        let QuorumRole::Candidate { votes } = &mut self.role else {
+            return false;
+        };
         votes.insert(voter);
         votes.len() >= majority
     }
@@ -144,17 +174,29 @@ impl Quorum {
     pub fn become_leader(&mut self, now_ms: u64) {
         assert!(matches!(self.role, QuorumRole::Candidate { .. }));
         let last_fetch_ms = self.voters.iter().map(|v| (*v, now_ms)).collect();
-        self.role = QuorumRole::Leader { positions: BTreeMap::new(), last_fetch_ms, announced: BTreeSet::new() };
+        self.role = QuorumRole::Leader {
+            positions: BTreeMap::new(),
+            last_fetch_ms,
+            announced: BTreeSet::new(),
+        };
     }
 
     /// The leader's commit rule: the offset a majority of voters hold, and only once an entry of the
     /// current epoch is among them (Raft's rule against committing an old term's entries by count).
     pub fn advance_high_watermark(&mut self, log: &Log) -> bool {
-        let QuorumRole::Leader { positions, .. } = &self.role else { return false };
+        let QuorumRole::Leader { positions, .. } = &self.role else {
+            return false;
+        };
         let mut held: Vec<i64> = self
             .voters
             .iter()
-            .map(|v| if *v == self.me { log.durable_end_offset() } else { positions.get(v).copied().unwrap_or(0) })
+            .map(|v| {
+                if *v == self.me {
+                    log.durable_end_offset()
+                } else {
+                    positions.get(v).copied().unwrap_or(0)
+                }
+            })
             .collect();
         held.sort_unstable_by(|a, b| b.cmp(a));
         let candidate = held[self.majority() - 1];
@@ -168,11 +210,18 @@ impl Quorum {
 
     /// Whether a leader has heard from a majority recently enough to keep leading.
     pub fn leader_has_quorum(&self, now_ms: u64, limit_ms: u64) -> bool {
-        let QuorumRole::Leader { last_fetch_ms, .. } = &self.role else { return true };
+        let QuorumRole::Leader { last_fetch_ms, .. } = &self.role else {
+            return true;
+        };
         let fresh = self
             .voters
             .iter()
-            .filter(|v| **v == self.me || last_fetch_ms.get(v).is_some_and(|t| now_ms.saturating_sub(*t) <= limit_ms))
+            .filter(|v| {
+                **v == self.me
+                    || last_fetch_ms
+                        .get(v)
+                        .is_some_and(|t| now_ms.saturating_sub(*t) <= limit_ms)
+            })
             .count();
         fresh >= self.majority()
     }

@@ -41,8 +41,13 @@ pub async fn run(shared: Arc<Shared>) {
                     s.quorum.reset_election_timer(now, timeout);
                     continue;
                 }
-                let unannounced: Vec<BrokerId> =
-                    s.quorum.voters.iter().copied().filter(|v| *v != shared.id() && !announced.contains(v)).collect();
+                let unannounced: Vec<BrokerId> = s
+                    .quorum
+                    .voters
+                    .iter()
+                    .copied()
+                    .filter(|v| *v != shared.id() && !announced.contains(v))
+                    .collect();
                 let epoch = s.quorum.epoch;
                 drop(s);
                 for voter in unannounced {
@@ -53,7 +58,10 @@ pub async fn run(shared: Arc<Shared>) {
                 let (epoch, leader) = (s.quorum.epoch, *leader);
                 if s.quorum.is_voter() && now >= s.quorum.election_deadline_ms {
                     start_election(&shared, &mut s, now);
-                } else if s.metadata_fetcher.is_none_or(|(e, l, _)| (e, l) != (epoch, leader)) {
+                } else if s
+                    .metadata_fetcher
+                    .is_none_or(|(e, l, _)| (e, l) != (epoch, leader))
+                {
                     let generation = broker::next_metadata_fetcher(&mut s, epoch, leader);
                     madsim::task::spawn(fetcher::run(shared.clone(), LogRef::Metadata, generation));
                 }
@@ -72,9 +80,13 @@ fn start_election(shared: &Arc<Shared>, s: &mut State, now: u64) {
         Ok(e) => e,
         Err(_) => return,
     };
-    s.quorum.reset_election_timer(now, shared.config.election_timeout_ms);
+    s.quorum
+        .reset_election_timer(now, shared.config.election_timeout_ms);
     shared.emit(Event::QuorumCandidate { epoch });
-    let last = (s.metadata_log.latest_epoch(), s.metadata_log.log_end_offset());
+    let last = (
+        s.metadata_log.latest_epoch(),
+        s.metadata_log.log_end_offset(),
+    );
     if s.quorum.count_vote(epoch, shared.id()) {
         become_leader(shared, s);
         return;
@@ -91,11 +103,22 @@ fn become_leader(shared: &Arc<Shared>, s: &mut State) {
     let epoch = s.quorum.epoch;
     s.metadata_fetcher = None;
     shared.emit(Event::QuorumLeader { epoch });
-    append_metadata(shared, s, &[MetadataRecord::LeaderChange { leader: shared.id(), epoch }]);
+    append_metadata(
+        shared,
+        s,
+        &[MetadataRecord::LeaderChange {
+            leader: shared.id(),
+            epoch,
+        }],
+    );
 }
 
 /// Appends records to the metadata log as quorum leader, in one batch so they commit together.
-pub fn append_metadata(shared: &Arc<Shared>, s: &mut State, records: &[MetadataRecord]) -> Option<i64> {
+pub fn append_metadata(
+    shared: &Arc<Shared>,
+    s: &mut State,
+    records: &[MetadataRecord],
+) -> Option<i64> {
     if !s.quorum.is_leader() || records.is_empty() {
         return None;
     }
@@ -122,7 +145,9 @@ pub fn append_metadata(shared: &Arc<Shared>, s: &mut State, records: &[MetadataR
 }
 
 async fn request_vote(shared: Arc<Shared>, voter: BrokerId, epoch: i32, last: (i32, i64)) {
-    let Some(address) = shared.config.address(voter) else { return };
+    let Some(address) = shared.config.address(voter) else {
+        return;
+    };
     let mut p = vote_request::PartitionData::default();
     p.partition_index = 0;
     p.replica_epoch = epoch;
@@ -135,13 +160,23 @@ async fn request_vote(shared: Arc<Shared>, voter: BrokerId, epoch: i32, last: (i
     let mut request = VoteRequest::default();
     request.topics = vec![t];
     let timeout = shared.request_timeout();
-    let Ok(mut conn) = Connection::connect(address, &format!("voter-{}", shared.id()), timeout).await else { return };
-    let Ok(response) = conn.call(&request, VOTE_VERSION, timeout).await else { return };
-    let Some(p) = response.topics.first().and_then(|t| t.partitions.first()) else { return };
+    let Ok(mut conn) =
+        Connection::connect(address, &format!("voter-{}", shared.id()), timeout).await
+    else {
+        return;
+    };
+    let Ok(response) = conn.call(&request, VOTE_VERSION, timeout).await else {
+        return;
+    };
+    let Some(p) = response.topics.first().and_then(|t| t.partitions.first()) else {
+        return;
+    };
     let mut s = shared.lock();
     if p.leader_epoch > s.quorum.epoch {
         let leader = (p.leader_id.0 >= 0).then_some(p.leader_id.0);
-        let _ = s.quorum.observe(shared.env.disk.as_ref(), p.leader_epoch, leader);
+        let _ = s
+            .quorum
+            .observe(shared.env.disk.as_ref(), p.leader_epoch, leader);
         return;
     }
     if p.vote_granted && s.quorum.count_vote(epoch, voter) {
@@ -150,7 +185,9 @@ async fn request_vote(shared: Arc<Shared>, voter: BrokerId, epoch: i32, last: (i
 }
 
 async fn begin_quorum_epoch(shared: Arc<Shared>, voter: BrokerId, epoch: i32) {
-    let Some(address) = shared.config.address(voter) else { return };
+    let Some(address) = shared.config.address(voter) else {
+        return;
+    };
     let mut p = begin_quorum_epoch_request::PartitionData::default();
     p.partition_index = 0;
     p.leader_id = WireBrokerId(shared.id());
@@ -161,9 +198,20 @@ async fn begin_quorum_epoch(shared: Arc<Shared>, voter: BrokerId, epoch: i32) {
     let mut request = BeginQuorumEpochRequest::default();
     request.topics = vec![t];
     let timeout = shared.request_timeout();
-    let Ok(mut conn) = Connection::connect(address, &format!("leader-{}", shared.id()), timeout).await else { return };
-    if let Ok(response) = conn.call(&request, BEGIN_QUORUM_EPOCH_VERSION, timeout).await {
-        let ok = response.topics.first().and_then(|t| t.partitions.first()).is_some_and(|p| p.error_code == error_code::NONE);
+    let Ok(mut conn) =
+        Connection::connect(address, &format!("leader-{}", shared.id()), timeout).await
+    else {
+        return;
+    };
+    if let Ok(response) = conn
+        .call(&request, BEGIN_QUORUM_EPOCH_VERSION, timeout)
+        .await
+    {
+        let ok = response
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .is_some_and(|p| p.error_code == error_code::NONE);
         let mut s = shared.lock();
         if let (true, QuorumRole::Leader { announced, .. }) = (ok, &mut s.quorum.role) {
             announced.insert(voter);
@@ -178,17 +226,30 @@ pub fn handle_vote(shared: &Arc<Shared>, request: VoteRequest) -> VoteResponse {
         t.topic_name = topic.topic_name;
         for p in topic.partitions {
             let mut s = shared.lock();
-            let own_last = (s.metadata_log.latest_epoch(), s.metadata_log.log_end_offset());
+            let own_last = (
+                s.metadata_log.latest_epoch(),
+                s.metadata_log.log_end_offset(),
+            );
             let candidate = p.replica_id.0;
             let granted = s
                 .quorum
-                .grant_vote(shared.env.disk.as_ref(), p.replica_epoch, candidate, (p.last_offset_epoch, p.last_offset), own_last)
+                .grant_vote(
+                    shared.env.disk.as_ref(),
+                    p.replica_epoch,
+                    candidate,
+                    (p.last_offset_epoch, p.last_offset),
+                    own_last,
+                )
                 .unwrap_or(false);
             if granted {
                 let (now, timeout) = (shared.now_ms(), shared.config.election_timeout_ms);
                 s.quorum.reset_election_timer(now, timeout);
             }
-            shared.emit(Event::QuorumVote { epoch: p.replica_epoch, candidate, granted });
+            shared.emit(Event::QuorumVote {
+                epoch: p.replica_epoch,
+                candidate,
+                granted,
+            });
             let mut r = vote_response::PartitionData::default();
             r.partition_index = p.partition_index;
             r.leader_id = WireBrokerId(s.quorum.leader().unwrap_or(-1));
@@ -201,7 +262,10 @@ pub fn handle_vote(shared: &Arc<Shared>, request: VoteRequest) -> VoteResponse {
     response
 }
 
-pub fn handle_begin_quorum_epoch(shared: &Arc<Shared>, request: BeginQuorumEpochRequest) -> BeginQuorumEpochResponse {
+pub fn handle_begin_quorum_epoch(
+    shared: &Arc<Shared>,
+    request: BeginQuorumEpochRequest,
+) -> BeginQuorumEpochResponse {
     let mut response = BeginQuorumEpochResponse::default();
     for topic in request.topics {
         let mut t = begin_quorum_epoch_response::TopicData::default();
@@ -213,7 +277,11 @@ pub fn handle_begin_quorum_epoch(shared: &Arc<Shared>, request: BeginQuorumEpoch
             r.partition_index = p.partition_index;
             if epoch < s.quorum.epoch {
                 r.error_code = error_code::FENCED_LEADER_EPOCH;
-            } else if s.quorum.observe(shared.env.disk.as_ref(), epoch, Some(leader)).unwrap_or(false) {
+            } else if s
+                .quorum
+                .observe(shared.env.disk.as_ref(), epoch, Some(leader))
+                .unwrap_or(false)
+            {
                 let (now, timeout) = (shared.now_ms(), shared.config.election_timeout_ms);
                 s.quorum.reset_election_timer(now, timeout);
                 shared.emit(Event::QuorumFollower { epoch, leader });
@@ -229,7 +297,12 @@ pub fn handle_begin_quorum_epoch(shared: &Arc<Shared>, request: BeginQuorumEpoch
 
 /// The quorum leader's answer to a metadata fetch: fence stale epochs, report divergence, note the
 /// fetcher's position (a voter's counts toward the commit), and return records.
-pub fn fetch_metadata(shared: &Arc<Shared>, s: &mut State, replica: BrokerId, p: &FetchPartition) -> (PartitionData, bool) {
+pub fn fetch_metadata(
+    shared: &Arc<Shared>,
+    s: &mut State,
+    replica: BrokerId,
+    p: &FetchPartition,
+) -> (PartitionData, bool) {
     let mut out = PartitionData::default();
     out.partition_index = p.partition;
     out.current_leader.leader_id = WireBrokerId(s.quorum.leader().unwrap_or(-1));
@@ -246,13 +319,20 @@ pub fn fetch_metadata(shared: &Arc<Shared>, s: &mut State, replica: BrokerId, p:
         out.error_code = error_code::UNKNOWN_LEADER_EPOCH;
         return (out, true);
     }
-    if let Some(diverging) = crate::serve::divergence(&s.metadata_log, p.fetch_offset, p.last_fetched_epoch) {
+    if let Some(diverging) =
+        crate::serve::divergence(&s.metadata_log, p.fetch_offset, p.last_fetched_epoch)
+    {
         out.diverging_epoch = diverging;
         out.high_watermark = s.quorum.high_watermark;
         return (out, true);
     }
     let now = shared.now_ms();
-    if let QuorumRole::Leader { positions, last_fetch_ms, announced } = &mut s.quorum.role {
+    if let QuorumRole::Leader {
+        positions,
+        last_fetch_ms,
+        announced,
+    } = &mut s.quorum.role
+    {
         if s.quorum.voters.contains(&replica) {
             positions.insert(replica, p.fetch_offset);
             last_fetch_ms.insert(replica, now);
@@ -263,7 +343,14 @@ pub fn fetch_metadata(shared: &Arc<Shared>, s: &mut State, replica: BrokerId, p:
         broker::apply_committed(shared, s);
         shared.notify();
     }
-    let records = s.metadata_log.read(p.fetch_offset, i64::MAX, p.partition_max_bytes.max(1) as usize).unwrap_or_default();
+    let records = s
+        .metadata_log
+        .read(
+            p.fetch_offset,
+            i64::MAX,
+            p.partition_max_bytes.max(1) as usize,
+        )
+        .unwrap_or_default();
     let has_data = !records.is_empty();
     out.high_watermark = s.quorum.high_watermark;
     out.records = Some(records);

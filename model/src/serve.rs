@@ -6,15 +6,24 @@ use std::time::Duration;
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::fetch_request::FetchPartition;
-use kafka_protocol::messages::fetch_response::{EpochEndOffset, FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
-use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset as LeaderEpochEnd, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset as LeaderEpochEnd, OffsetForLeaderTopicResult,
+};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId as WireBrokerId, FetchRequest, FetchResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
-    ProduceRequest, ProduceResponse, RequestKind, ResponseKind,
+    ApiKey, ApiVersionsResponse, BrokerId as WireBrokerId, FetchRequest, FetchResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse,
+    RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 use madsim::net::TcpStream;
@@ -43,10 +52,18 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 
 pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
     loop {
-        let Ok(frame) = read_frame(&mut stream).await else { return };
-        let Ok((header, request)) = decode_request(frame) else { return };
-        let Some(response) = handle(&shared, request).await else { continue };
-        let Ok(bytes) = encode_response(&header, &response) else { return };
+        let Ok(frame) = read_frame(&mut stream).await else {
+            return;
+        };
+        let Ok((header, request)) = decode_request(frame) else {
+            return;
+        };
+        let Some(response) = handle(&shared, request).await else {
+            continue;
+        };
+        let Ok(bytes) = encode_response(&header, &response) else {
+            return;
+        };
         if write_frame(&mut stream, &bytes).await.is_err() {
             return;
         }
@@ -67,12 +84,20 @@ async fn handle(shared: &Arc<Shared>, request: RequestKind) -> Option<ResponseKi
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch(shared, r).await),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata(shared, r)),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets(shared, r)),
-        RequestKind::OffsetForLeaderEpoch(r) => ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch(shared, r)),
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch(shared, r))
+        }
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions()),
         RequestKind::Vote(r) => ResponseKind::Vote(raft_driver::handle_vote(shared, r)),
-        RequestKind::BeginQuorumEpoch(r) => ResponseKind::BeginQuorumEpoch(raft_driver::handle_begin_quorum_epoch(shared, r)),
-        RequestKind::BrokerHeartbeat(r) => ResponseKind::BrokerHeartbeat(controller::handle_heartbeat(shared, r)),
-        RequestKind::AlterPartition(r) => ResponseKind::AlterPartition(controller::handle_alter_partition(shared, r).await),
+        RequestKind::BeginQuorumEpoch(r) => {
+            ResponseKind::BeginQuorumEpoch(raft_driver::handle_begin_quorum_epoch(shared, r))
+        }
+        RequestKind::BrokerHeartbeat(r) => {
+            ResponseKind::BrokerHeartbeat(controller::handle_heartbeat(shared, r))
+        }
+        RequestKind::AlterPartition(r) => {
+            ResponseKind::AlterPartition(controller::handle_alter_partition(shared, r).await)
+        }
         _ => return None,
     })
 }
@@ -116,8 +141,15 @@ pub fn divergence(log: &Log, fetch_offset: i64, last_fetched_epoch: i32) -> Opti
 }
 
 /// Checks that this broker leads `tp` in the epoch a request names (-1: any).
-fn leader_of<'a>(s: &'a mut State, tp: &TopicPartition, epoch: i32) -> Result<&'a mut crate::partition::Partition, i16> {
-    let p = s.partitions.get_mut(tp).ok_or(error_code::NOT_LEADER_OR_FOLLOWER)?;
+fn leader_of<'a>(
+    s: &'a mut State,
+    tp: &TopicPartition,
+    epoch: i32,
+) -> Result<&'a mut crate::partition::Partition, i16> {
+    let p = s
+        .partitions
+        .get_mut(tp)
+        .ok_or(error_code::NOT_LEADER_OR_FOLLOWER)?;
     if epoch >= 0 && epoch < p.leader_epoch {
         return Err(error_code::FENCED_LEADER_EPOCH);
     }
@@ -139,7 +171,15 @@ async fn produce(shared: &Arc<Shared>, request: ProduceRequest) -> ProduceRespon
             let tp = TopicPartition::new(topic.name.0.as_str(), data.index);
             let mut r = PartitionProduceResponse::default();
             r.index = data.index;
-            match produce_partition(shared, &tp, request.acks, request.timeout_ms, data.records.unwrap_or_default()).await {
+            match produce_partition(
+                shared,
+                &tp,
+                request.acks,
+                request.timeout_ms,
+                data.records.unwrap_or_default(),
+            )
+            .await
+            {
                 Ok(base_offset) => r.base_offset = base_offset,
                 Err(code) => {
                     r.error_code = code;
@@ -155,7 +195,13 @@ async fn produce(shared: &Arc<Shared>, request: ProduceRequest) -> ProduceRespon
 
 /// Appends to a led partition and, for acks=all, waits for the high watermark to pass the batch.
 /// Errors before the append are definite refusals; errors after it leave the outcome unknown.
-async fn produce_partition(shared: &Arc<Shared>, tp: &TopicPartition, acks: i16, timeout_ms: i32, records: bytes::Bytes) -> Result<i64, i16> {
+async fn produce_partition(
+    shared: &Arc<Shared>,
+    tp: &TopicPartition,
+    acks: i16,
+    timeout_ms: i32,
+    records: bytes::Bytes,
+) -> Result<i64, i16> {
     let min_isr = shared.config.min_insync_replicas;
     let (base, last, epoch) = {
         let mut s = shared.lock();
@@ -165,7 +211,10 @@ async fn produce_partition(shared: &Arc<Shared>, tp: &TopicPartition, acks: i16,
             return Err(error_code::NOT_ENOUGH_REPLICAS);
         }
         let epoch = p.leader_epoch;
-        let (base, last) = p.log.append_as_leader(&records, epoch).map_err(|_| error_code::KAFKA_STORAGE_ERROR)?;
+        let (base, last) = p
+            .log
+            .append_as_leader(&records, epoch)
+            .map_err(|_| error_code::KAFKA_STORAGE_ERROR)?;
         shared.notify();
         (base, last, epoch)
     };
@@ -185,7 +234,11 @@ async fn produce_partition(shared: &Arc<Shared>, tp: &TopicPartition, acks: i16,
     loop {
         {
             let s = shared.lock();
-            let Some(p) = s.partitions.get(tp).filter(|p| p.is_leader() && p.leader_epoch == epoch) else {
+            let Some(p) = s
+                .partitions
+                .get(tp)
+                .filter(|p| p.is_leader() && p.leader_epoch == epoch)
+            else {
                 return Err(error_code::REQUEST_TIMED_OUT);
             };
             if p.log.log_end_offset() <= last {
@@ -208,7 +261,8 @@ async fn produce_partition(shared: &Arc<Shared>, tp: &TopicPartition, acks: i16,
 }
 
 async fn fetch(shared: &Arc<Shared>, request: FetchRequest) -> FetchResponse {
-    let deadline = madsim::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let deadline =
+        madsim::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let mut rx = shared.subscribe();
     loop {
         let (response, ready) = fetch_once(shared, &request);
@@ -244,7 +298,13 @@ fn fetch_once(shared: &Arc<Shared>, request: &FetchRequest) -> (FetchResponse, b
     (response, ready)
 }
 
-fn fetch_partition(shared: &Arc<Shared>, s: &mut State, tp: &TopicPartition, replica: BrokerId, p: &FetchPartition) -> (PartitionData, bool) {
+fn fetch_partition(
+    shared: &Arc<Shared>,
+    s: &mut State,
+    tp: &TopicPartition,
+    replica: BrokerId,
+    p: &FetchPartition,
+) -> (PartitionData, bool) {
     let mut out = PartitionData::default();
     out.partition_index = p.partition;
     let now = shared.now_ms();
@@ -276,13 +336,19 @@ fn fetch_partition(shared: &Arc<Shared>, s: &mut State, tp: &TopicPartition, rep
     }
     let partition = s.partitions.get(tp).expect("led partition");
     let log = &partition.log;
-    let upper = if is_follower { log.log_end_offset() } else { log.high_watermark() };
+    let upper = if is_follower {
+        log.log_end_offset()
+    } else {
+        log.high_watermark()
+    };
     if p.fetch_offset > log.log_end_offset() || p.fetch_offset < 0 {
         out.error_code = error_code::OFFSET_OUT_OF_RANGE;
         out.high_watermark = log.high_watermark();
         return (out, true);
     }
-    let records = log.read(p.fetch_offset, upper, p.partition_max_bytes.max(1) as usize).unwrap_or_default();
+    let records = log
+        .read(p.fetch_offset, upper, p.partition_max_bytes.max(1) as usize)
+        .unwrap_or_default();
     let has_data = !records.is_empty();
     out.high_watermark = log.high_watermark();
     out.last_stable_offset = log.high_watermark();
@@ -305,12 +371,17 @@ fn metadata(shared: &Arc<Shared>, request: MetadataRequest) -> MetadataResponse 
             response.brokers.push(b);
         }
     }
-    let wanted: Option<Vec<String>> =
-        request.topics.map(|ts| ts.into_iter().filter_map(|t| t.name.map(|n| n.0.as_str().to_owned())).collect());
+    let wanted: Option<Vec<String>> = request.topics.map(|ts| {
+        ts.into_iter()
+            .filter_map(|t| t.name.map(|n| n.0.as_str().to_owned()))
+            .collect()
+    });
     let names: Vec<String> = wanted.unwrap_or_else(|| s.image.topics.keys().cloned().collect());
     for name in names {
         let mut t = MetadataResponseTopic::default();
-        t.name = Some(kafka_protocol::messages::TopicName(StrBytes::from_string(name.clone())));
+        t.name = Some(kafka_protocol::messages::TopicName(StrBytes::from_string(
+            name.clone(),
+        )));
         t.topic_id = topic_id(&name);
         match s.image.topics.get(&name) {
             None => t.error_code = error_code::UNKNOWN_TOPIC_OR_PARTITION,
@@ -344,7 +415,11 @@ fn list_offsets(shared: &Arc<Shared>, request: ListOffsetsRequest) -> ListOffset
             r.partition_index = p.partition_index;
             match leader_of(&mut s, &tp, p.current_leader_epoch) {
                 Ok(partition) => {
-                    r.offset = if p.timestamp == EARLIEST { 0 } else { partition.log.high_watermark() };
+                    r.offset = if p.timestamp == EARLIEST {
+                        0
+                    } else {
+                        partition.log.high_watermark()
+                    };
                     r.leader_epoch = partition.leader_epoch;
                     r.timestamp = -1;
                 }
@@ -357,7 +432,10 @@ fn list_offsets(shared: &Arc<Shared>, request: ListOffsetsRequest) -> ListOffset
     response
 }
 
-fn offset_for_leader_epoch(shared: &Arc<Shared>, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+fn offset_for_leader_epoch(
+    shared: &Arc<Shared>,
+    request: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
     let mut s = shared.lock();
     let mut response = OffsetForLeaderEpochResponse::default();
     for topic in request.topics {

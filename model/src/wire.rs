@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{decode_request_header_from_buffer, Decodable, Encodable, Request, StrBytes};
+use kafka_protocol::protocol::{
+    decode_request_header_from_buffer, Decodable, Encodable, Request, StrBytes,
+};
 use madsim::net::TcpStream;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -40,7 +42,10 @@ impl From<io::Error> for CallError {
 pub async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Bytes> {
     let len = stream.read_u32().await? as usize;
     if len > MAX_FRAME_BYTES {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("frame of {len} bytes")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes"),
+        ));
     }
     let mut buf = vec![0u8; len];
     stream.read_exact(&mut buf).await?;
@@ -66,25 +71,46 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub async fn connect(peer: SocketAddr, client_id: &str, limit: Duration) -> Result<Self, CallError> {
+    pub async fn connect(
+        peer: SocketAddr,
+        client_id: &str,
+        limit: Duration,
+    ) -> Result<Self, CallError> {
         let stream = madsim::time::timeout(limit, TcpStream::connect(peer))
             .await
             .map_err(|_| CallError::Timeout)??;
         stream.set_nodelay(true)?;
-        Ok(Connection { stream, next_correlation_id: 0, client_id: StrBytes::from_string(client_id.to_owned()), peer })
+        Ok(Connection {
+            stream,
+            next_correlation_id: 0,
+            client_id: StrBytes::from_string(client_id.to_owned()),
+            peer,
+        })
     }
 
     /// Sends a request that gets no answer (a produce with acks=0).
-    pub async fn send<R: Request>(&mut self, request: &R, version: i16, limit: Duration) -> Result<(), CallError> {
+    pub async fn send<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+        limit: Duration,
+    ) -> Result<(), CallError> {
         let (frame, _) = self.frame(request, version)?;
-        madsim::time::timeout(limit, write_frame(&mut self.stream, &frame)).await.map_err(|_| CallError::Timeout)??;
+        madsim::time::timeout(limit, write_frame(&mut self.stream, &frame))
+            .await
+            .map_err(|_| CallError::Timeout)??;
         Ok(())
     }
 
-    fn frame<R: Request>(&mut self, request: &R, version: i16) -> Result<(BytesMut, i32), CallError> {
+    fn frame<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+    ) -> Result<(BytesMut, i32), CallError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let api_key = ApiKey::try_from(R::KEY).map_err(|_| CallError::Protocol(format!("api key {}", R::KEY)))?;
+        let api_key = ApiKey::try_from(R::KEY)
+            .map_err(|_| CallError::Protocol(format!("api key {}", R::KEY)))?;
         let mut header = RequestHeader::default();
         header.request_api_key = R::KEY;
         header.request_api_version = version;
@@ -92,7 +118,9 @@ impl Connection {
         header.client_id = Some(self.client_id.clone());
         let mut buf = BytesMut::new();
         buf.put_u32(0);
-        header.encode(&mut buf, api_key.request_header_version(version)).map_err(protocol)?;
+        header
+            .encode(&mut buf, api_key.request_header_version(version))
+            .map_err(protocol)?;
         request.encode(&mut buf, version).map_err(protocol)?;
         let len = (buf.len() - 4) as u32;
         buf[..4].copy_from_slice(&len.to_be_bytes());
@@ -101,16 +129,25 @@ impl Connection {
 
     /// Sends `request` at `version` and waits at most `limit` for its response. After an error the
     /// connection is in an unknown state and must be dropped.
-    pub async fn call<R: Request>(&mut self, request: &R, version: i16, limit: Duration) -> Result<R::Response, CallError> {
+    pub async fn call<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+        limit: Duration,
+    ) -> Result<R::Response, CallError> {
         let (buf, correlation_id) = self.frame(request, version)?;
-        let api_key = ApiKey::try_from(R::KEY).map_err(|_| CallError::Protocol(format!("api key {}", R::KEY)))?;
+        let api_key = ApiKey::try_from(R::KEY)
+            .map_err(|_| CallError::Protocol(format!("api key {}", R::KEY)))?;
         let exchange = async {
             write_frame(&mut self.stream, &buf).await?;
             read_frame(&mut self.stream).await
         };
-        let mut frame = madsim::time::timeout(limit, exchange).await.map_err(|_| CallError::Timeout)??;
+        let mut frame = madsim::time::timeout(limit, exchange)
+            .await
+            .map_err(|_| CallError::Timeout)??;
         let response_header =
-            ResponseHeader::decode(&mut frame, api_key.response_header_version(version)).map_err(protocol)?;
+            ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
+                .map_err(protocol)?;
         if response_header.correlation_id != correlation_id {
             return Err(CallError::Protocol(format!(
                 "correlation id {} where {correlation_id} was due",
@@ -124,24 +161,34 @@ impl Connection {
 /// Decodes a request frame on the server side.
 pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, RequestKind), String> {
     let header = decode_request_header_from_buffer(&mut frame).map_err(|e| e.to_string())?;
-    let api_key = ApiKey::try_from(header.request_api_key).map_err(|_| "unknown api key".to_owned())?;
-    let request = RequestKind::decode(api_key, &mut frame, header.request_api_version).map_err(|e| e.to_string())?;
+    let api_key =
+        ApiKey::try_from(header.request_api_key).map_err(|_| "unknown api key".to_owned())?;
+    let request = RequestKind::decode(api_key, &mut frame, header.request_api_version)
+        .map_err(|e| e.to_string())?;
     if frame.has_remaining() {
-        return Err(format!("{} bytes left after {api_key:?} request", frame.remaining()));
+        return Err(format!(
+            "{} bytes left after {api_key:?} request",
+            frame.remaining()
+        ));
     }
     Ok((header, request))
 }
 
 /// Encodes a response frame for `header`'s request.
 pub fn encode_response(header: &RequestHeader, response: &ResponseKind) -> Result<Bytes, String> {
-    let api_key = ApiKey::try_from(header.request_api_key).map_err(|_| "unknown api key".to_owned())?;
+    let api_key =
+        ApiKey::try_from(header.request_api_key).map_err(|_| "unknown api key".to_owned())?;
     let version = header.request_api_version;
     let mut buf = BytesMut::new();
     buf.put_u32(0);
     let mut response_header = ResponseHeader::default();
     response_header.correlation_id = header.correlation_id;
-    response_header.encode(&mut buf, api_key.response_header_version(version)).map_err(|e| e.to_string())?;
-    response.encode(&mut buf, version).map_err(|e| e.to_string())?;
+    response_header
+        .encode(&mut buf, api_key.response_header_version(version))
+        .map_err(|e| e.to_string())?;
+    response
+        .encode(&mut buf, version)
+        .map_err(|e| e.to_string())?;
     let len = (buf.len() - 4) as u32;
     buf[..4].copy_from_slice(&len.to_be_bytes());
     Ok(buf.freeze())

@@ -18,7 +18,11 @@ pub struct NodeClock {
 
 impl NodeClock {
     pub fn new() -> Self {
-        NodeClock { start: Instant::now(), offset_ms: AtomicI64::new(0), drift_ppm: AtomicI64::new(0) }
+        NodeClock {
+            start: Instant::now(),
+            offset_ms: AtomicI64::new(0),
+            drift_ppm: AtomicI64::new(0),
+        }
     }
 
     pub fn step(&self, delta_ms: i64) {

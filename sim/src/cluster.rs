@@ -37,8 +37,13 @@ pub struct Cluster {
 
 pub fn broker_configs(scenario: &Scenario) -> Vec<BrokerConfig> {
     let ids: Vec<BrokerId> = (1..=scenario.cluster.brokers).collect();
-    let addresses: BTreeMap<BrokerId, SocketAddr> = ids.iter().map(|id| (*id, broker_address(*id))).collect();
-    let voters: Vec<BrokerId> = ids.iter().copied().take(scenario.cluster.controller_voters as usize).collect();
+    let addresses: BTreeMap<BrokerId, SocketAddr> =
+        ids.iter().map(|id| (*id, broker_address(*id))).collect();
+    let voters: Vec<BrokerId> = ids
+        .iter()
+        .copied()
+        .take(scenario.cluster.controller_voters as usize)
+        .collect();
     ids.iter()
         .map(|id| {
             let mut c = BrokerConfig::new(*id, addresses.clone(), voters.clone());
@@ -47,7 +52,11 @@ pub fn broker_configs(scenario: &Scenario) -> Vec<BrokerConfig> {
             c.topics = scenario
                 .topics
                 .iter()
-                .map(|t| TopicSpec { name: t.name.clone(), partitions: t.partitions, replication_factor: t.replication_factor })
+                .map(|t| TopicSpec {
+                    name: t.name.clone(),
+                    partitions: t.partitions,
+                    replication_factor: t.replication_factor,
+                })
                 .collect();
             c
         })
@@ -72,7 +81,11 @@ impl Cluster {
             let id = config.id;
             let disk = Arc::new(SimDisk::default());
             let clock = Arc::new(NodeClock::new());
-            let env = Env { clock: clock.clone(), disk: disk.clone(), events: Arc::new(ObserverSink(observer.clone())) };
+            let env = Env {
+                clock: clock.clone(),
+                disk: disk.clone(),
+                events: Arc::new(ObserverSink(observer.clone())),
+            };
             let registry = registry.clone();
             let node = handle
                 .create_node()
@@ -83,7 +96,10 @@ impl Cluster {
                     async move {
                         match broker::start(config, env) {
                             Ok(shared) => {
-                                registry.lock().unwrap_or_else(|p| p.into_inner()).insert(id, shared.clone());
+                                registry
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .insert(id, shared.clone());
                                 if let Err(e) = broker::serve(shared).await {
                                     panic!("broker {id} stopped: {e}");
                                 }
@@ -112,22 +128,41 @@ impl Cluster {
     pub fn crash(&mut self, id: BrokerId) {
         let node = &self.nodes[&id];
         self.handle.kill(node.id());
-        self.registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
         let lost = self.disks[&id].crash();
         self.down.insert(id);
-        self.observer.lock().unwrap_or_else(|p| p.into_inner()).harness(id, HarnessEvent::Crash { unsynced_bytes_lost: lost });
+        self.observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .harness(
+                id,
+                HarnessEvent::Crash {
+                    unsynced_bytes_lost: lost,
+                },
+            );
     }
 
     pub fn restart(&mut self, id: BrokerId) {
         if !self.down.remove(&id) {
             return;
         }
-        self.observer.lock().unwrap_or_else(|p| p.into_inner()).harness(id, HarnessEvent::Restart);
+        self.observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .harness(id, HarnessEvent::Restart);
         self.handle.restart(self.nodes[&id].id());
     }
 
     /// The brokers that are up, with their state, in id order.
     pub fn live(&self) -> Vec<(BrokerId, Arc<Shared>)> {
-        self.registry.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(id, s)| (*id, s.clone())).collect()
+        self.registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(id, s)| (*id, s.clone()))
+            .collect()
     }
 }

@@ -61,22 +61,37 @@ impl SimDisk {
 
     /// Bytes written and not yet synced, across all files.
     pub fn unsynced_bytes(&self) -> u64 {
-        self.files().values().map(|f| f.data.len().saturating_sub(f.changed_from) as u64).sum()
+        self.files()
+            .values()
+            .map(|f| f.data.len().saturating_sub(f.changed_from) as u64)
+            .sum()
     }
 }
 
 impl Disk for SimDisk {
     fn read(&self, path: &str) -> io::Result<Vec<u8>> {
-        self.files().get(path).map(|f| f.data.clone()).ok_or_else(|| not_found(path))
+        self.files()
+            .get(path)
+            .map(|f| f.data.clone())
+            .ok_or_else(|| not_found(path))
     }
 
     fn read_at(&self, path: &str, position: u64, len: usize) -> io::Result<Vec<u8>> {
         let files = self.files();
         let f = files.get(path).ok_or_else(|| not_found(path))?;
         let start = position as usize;
-        let end = start.checked_add(len).filter(|e| *e <= f.data.len()).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::UnexpectedEof, format!("{path}: read of {len} at {position} past end {}", f.data.len()))
-        })?;
+        let end = start
+            .checked_add(len)
+            .filter(|e| *e <= f.data.len())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{path}: read of {len} at {position} past end {}",
+                        f.data.len()
+                    ),
+                )
+            })?;
         Ok(f.data[start..end].to_vec())
     }
 
@@ -117,7 +132,11 @@ impl Disk for SimDisk {
     }
 
     fn write_atomic(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        let file = SimFile { data: data.to_vec(), durable: Some(data.to_vec()), changed_from: data.len() };
+        let file = SimFile {
+            data: data.to_vec(),
+            durable: Some(data.to_vec()),
+            changed_from: data.len(),
+        };
         self.files().insert(path.to_owned(), file);
         Ok(())
     }
@@ -128,7 +147,12 @@ impl Disk for SimDisk {
     }
 
     fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
-        Ok(self.files().keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+        Ok(self
+            .files()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
     }
 
     fn exists(&self, path: &str) -> bool {

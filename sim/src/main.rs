@@ -9,7 +9,11 @@ use logsim::run::{self, RunOutput};
 use logsim::scenario::Scenario;
 
 #[derive(Parser)]
-#[command(name = "logsim", version, about = "Deterministic simulation testing for Kafka-style distributed logs")]
+#[command(
+    name = "logsim",
+    version,
+    about = "Deterministic simulation testing for Kafka-style distributed logs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,9 +55,17 @@ enum Command {
 }
 
 fn parse_seed_range(text: &str) -> Result<(u64, u64), String> {
-    let (a, b) = text.split_once("..").ok_or_else(|| format!("`{text}` is not a seed range: expected START..END, like 0..100"))?;
-    let start: u64 = a.trim().parse().map_err(|_| format!("`{a}` is not a seed (an unsigned 64-bit number)"))?;
-    let end: u64 = b.trim().parse().map_err(|_| format!("`{b}` is not a seed (an unsigned 64-bit number)"))?;
+    let (a, b) = text
+        .split_once("..")
+        .ok_or_else(|| format!("`{text}` is not a seed range: expected START..END, like 0..100"))?;
+    let start: u64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{a}` is not a seed (an unsigned 64-bit number)"))?;
+    let end: u64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{b}` is not a seed (an unsigned 64-bit number)"))?;
     if end <= start {
         return Err(format!("seed range {start}..{end} is empty"));
     }
@@ -62,13 +74,20 @@ fn parse_seed_range(text: &str) -> Result<(u64, u64), String> {
 
 fn load_scenario(path: Option<&Path>) -> Result<(Scenario, String), String> {
     match path {
-        Some(p) => Scenario::load(p).map(|s| (s, p.display().to_string())).map_err(|e| e.to_string()),
+        Some(p) => Scenario::load(p)
+            .map(|s| (s, p.display().to_string()))
+            .map_err(|e| e.to_string()),
         None => {
             let default = Path::new("scenarios/default.toml");
             if default.exists() {
-                Scenario::load(default).map(|s| (s, default.display().to_string())).map_err(|e| e.to_string())
+                Scenario::load(default)
+                    .map(|s| (s, default.display().to_string()))
+                    .map_err(|e| e.to_string())
             } else {
-                Ok((Scenario::builtin_default(), "scenarios/default.toml (built in)".into()))
+                Ok((
+                    Scenario::builtin_default(),
+                    "scenarios/default.toml (built in)".into(),
+                ))
             }
         }
     }
@@ -96,12 +115,31 @@ fn print_summary(scenario_name: &str, output: &RunOutput, files: Option<&(PathBu
     println!("seed          {}", r.seed);
     println!("scenario      {scenario_name}");
     println!("simulated     {:.1} s", r.sim_seconds);
-    println!("wall          {:.3} s ({:.0}x real time)", r.wall_seconds, r.sim_seconds / r.wall_seconds.max(1e-9));
-    println!("records       {} produced, {} acked, {} refused, {} unknown, {} consumed", r.produced, r.acked, r.refused, r.unknown, r.consumed);
-    println!("elections     {} partition leaders, {} quorum leaders", r.elections, r.quorum_elections);
-    println!("faults        {} crashes, {} unsynced bytes lost", r.crashes, r.counters.unsynced_bytes_lost);
-    println!("replication   {} truncations ({} offsets), {} ISR changes, {} fenced", r.truncations, r.counters.truncated_offsets, r.counters.isr_changes, r.counters.fenced);
-    println!("checked       {} committed batches compared, {} trace events", r.batches_checked, r.counters.events);
+    println!(
+        "wall          {:.3} s ({:.0}x real time)",
+        r.wall_seconds,
+        r.sim_seconds / r.wall_seconds.max(1e-9)
+    );
+    println!(
+        "records       {} produced, {} acked, {} refused, {} unknown, {} consumed",
+        r.produced, r.acked, r.refused, r.unknown, r.consumed
+    );
+    println!(
+        "elections     {} partition leaders, {} quorum leaders",
+        r.elections, r.quorum_elections
+    );
+    println!(
+        "faults        {} crashes, {} unsynced bytes lost",
+        r.crashes, r.counters.unsynced_bytes_lost
+    );
+    println!(
+        "replication   {} truncations ({} offsets), {} ISR changes, {} fenced",
+        r.truncations, r.counters.truncated_offsets, r.counters.isr_changes, r.counters.fenced
+    );
+    println!(
+        "checked       {} committed batches compared, {} trace events",
+        r.batches_checked, r.counters.events
+    );
     println!("trace hash    {}", r.trace_hash);
     if let Some((trace, history)) = files {
         println!("trace         {}", trace.display());
@@ -113,18 +151,33 @@ fn print_summary(scenario_name: &str, output: &RunOutput, files: Option<&(PathBu
     if r.pass {
         println!("PASS");
     } else {
-        println!("FAIL  replay: cargo run --release -p logsim -- run --seed {}", r.seed);
+        println!(
+            "FAIL  replay: cargo run --release -p logsim -- run --seed {}",
+            r.seed
+        );
     }
 }
 
-fn run_command(seed: Option<u64>, scenario: Option<PathBuf>, json: bool, reports: PathBuf, no_files: bool) -> Result<bool, String> {
+fn run_command(
+    seed: Option<u64>,
+    scenario: Option<PathBuf>,
+    json: bool,
+    reports: PathBuf,
+    no_files: bool,
+) -> Result<bool, String> {
     let (scenario, name) = load_scenario(scenario.as_deref())?;
     let seed = seed.unwrap_or_else(|| {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         (nanos as u64) ^ ((nanos >> 64) as u64)
     });
     let output = run::run(&scenario, seed, !no_files);
-    let files = if no_files { None } else { Some(write_files(&reports, &output)?) };
+    let files = if no_files {
+        None
+    } else {
+        Some(write_files(&reports, &output)?)
+    };
     if json {
         let mut value = serde_json::to_value(&output.report).expect("reports serialize");
         if let (Some((trace, history)), Some(map)) = (&files, value.as_object_mut()) {
@@ -138,9 +191,16 @@ fn run_command(seed: Option<u64>, scenario: Option<PathBuf>, json: bool, reports
     Ok(output.report.pass)
 }
 
-fn swarm_command(seeds: (u64, u64), scenario: Option<PathBuf>, jobs: Option<usize>, json: bool) -> Result<bool, String> {
+fn swarm_command(
+    seeds: (u64, u64),
+    scenario: Option<PathBuf>,
+    jobs: Option<usize>,
+    json: bool,
+) -> Result<bool, String> {
     let (scenario, name) = load_scenario(scenario.as_deref())?;
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let wall = std::time::Instant::now();
     let next = std::sync::atomic::AtomicU64::new(seeds.0);
     let reports = std::sync::Mutex::new(Vec::new());
@@ -154,10 +214,21 @@ fn swarm_command(seeds: (u64, u64), scenario: Option<PathBuf>, jobs: Option<usiz
                 let report = run::run(&scenario, seed, false).report;
                 if !json {
                     let mark = if report.pass { "pass" } else { "FAIL" };
-                    let first = report.violations.first().map(|v| v.to_string()).unwrap_or_default();
-                    let _ = writeln!(std::io::stdout(), "seed {seed:>8} {mark} {:.2}s {first}", report.wall_seconds);
+                    let first = report
+                        .violations
+                        .first()
+                        .map(|v| v.to_string())
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        std::io::stdout(),
+                        "seed {seed:>8} {mark} {:.2}s {first}",
+                        report.wall_seconds
+                    );
                 }
-                reports.lock().unwrap_or_else(|p| p.into_inner()).push(report);
+                reports
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(report);
             });
         }
     });
@@ -181,8 +252,21 @@ fn swarm_command(seeds: (u64, u64), scenario: Option<PathBuf>, jobs: Option<usiz
     if json {
         println!("{summary}");
     } else {
-        println!("{} seeds, {} passed, {} failed, {:.1} s wall, {:.0} seeds/minute", reports.len(), reports.len() - failed.len(), failed.len(), wall, reports.len() as f64 * 60.0 / wall.max(1e-9));
-        println!("acked {}, elections {}, truncations {}, crashes {}", total(|r| r.acked), total(|r| r.elections), total(|r| r.truncations), total(|r| r.crashes));
+        println!(
+            "{} seeds, {} passed, {} failed, {:.1} s wall, {:.0} seeds/minute",
+            reports.len(),
+            reports.len() - failed.len(),
+            failed.len(),
+            wall,
+            reports.len() as f64 * 60.0 / wall.max(1e-9)
+        );
+        println!(
+            "acked {}, elections {}, truncations {}, crashes {}",
+            total(|r| r.acked),
+            total(|r| r.elections),
+            total(|r| r.truncations),
+            total(|r| r.crashes)
+        );
         if !failed.is_empty() {
             println!("failed seeds: {failed:?}");
         }
@@ -193,8 +277,19 @@ fn swarm_command(seeds: (u64, u64), scenario: Option<PathBuf>, jobs: Option<usiz
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { seed, scenario, json, reports, no_files } => run_command(seed, scenario, json, reports, no_files),
-        Command::Swarm { seeds, scenario, jobs, json } => swarm_command(seeds, scenario, jobs, json),
+        Command::Run {
+            seed,
+            scenario,
+            json,
+            reports,
+            no_files,
+        } => run_command(seed, scenario, json, reports, no_files),
+        Command::Swarm {
+            seeds,
+            scenario,
+            jobs,
+            json,
+        } => swarm_command(seeds, scenario, jobs, json),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -17,11 +17,16 @@ use crate::checkers::Violation;
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HarnessEvent {
-    Crash { unsynced_bytes_lost: u64 },
+    Crash {
+        unsynced_bytes_lost: u64,
+    },
     Restart,
     FaultsStopped,
     QuietPeriodEnded,
-    Violation { check: &'static str, message: String },
+    Violation {
+        check: &'static str,
+        message: String,
+    },
 }
 
 /// What a run exercised; a green run that exercised nothing proves nothing.
@@ -104,13 +109,21 @@ impl Observer {
 
     pub fn violation(&mut self, v: Violation) {
         let node = v.node.unwrap_or(-1);
-        self.write(node, &HarnessEvent::Violation { check: v.check, message: v.message.clone() });
+        self.write(
+            node,
+            &HarnessEvent::Violation {
+                check: v.check,
+                message: v.message.clone(),
+            },
+        );
         self.violations.push(v);
     }
 
     pub fn harness(&mut self, node: BrokerId, event: HarnessEvent) {
         match &event {
-            HarnessEvent::Crash { unsynced_bytes_lost } => {
+            HarnessEvent::Crash {
+                unsynced_bytes_lost,
+            } => {
                 self.counters.crashes += 1;
                 self.counters.unsynced_bytes_lost += unsynced_bytes_lost;
                 self.committed.forget_node(node);
@@ -125,10 +138,15 @@ impl Observer {
         match &event {
             Event::BecameLeader { .. } => self.counters.elections += 1,
             Event::QuorumLeader { .. } => self.counters.quorum_elections += 1,
-            Event::Truncated { partition, from, to } => {
+            Event::Truncated {
+                partition,
+                from,
+                to,
+            } => {
                 self.counters.truncations += 1;
                 self.counters.truncated_offsets += from - to;
-                self.committed.forget_from(node, &partition.to_string(), *to);
+                self.committed
+                    .forget_from(node, &partition.to_string(), *to);
             }
             Event::IsrChanged { .. } => self.counters.isr_changes += 1,
             Event::BrokerFenced { .. } => self.counters.fenced += 1,
@@ -148,6 +166,9 @@ pub struct ObserverSink(pub Arc<Mutex<Observer>>);
 
 impl EventSink for ObserverSink {
     fn emit(&self, node: BrokerId, event: Event) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).model(node, event);
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .model(node, event);
     }
 }

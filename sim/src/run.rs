@@ -59,15 +59,33 @@ pub struct RunOutput {
     pub history: Vec<Op>,
 }
 
+/// Something done to the cluster at a set simulated time: how tests plant a violation in a live run
+/// and see the checks catch it.
+#[derive(Clone, Copy)]
+pub struct Hook {
+    pub at: Duration,
+    pub action: fn(&mut Cluster),
+}
+
 /// Runs one seed on a fresh thread (per-thread state must not leak between runs) in a fresh runtime.
 pub fn run(scenario: &Scenario, seed: u64, keep_trace: bool) -> RunOutput {
+    run_with_hooks(scenario, seed, keep_trace, Vec::new())
+}
+
+pub fn run_with_hooks(
+    scenario: &Scenario,
+    seed: u64,
+    keep_trace: bool,
+    hooks: Vec<Hook>,
+) -> RunOutput {
     let scenario = scenario.clone();
     let wall = std::time::Instant::now();
     let thread = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || {
-            let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-            runtime.block_on(simulate(scenario, seed, keep_trace))
+            let runtime =
+                madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            runtime.block_on(simulate(scenario, seed, keep_trace, hooks))
         })
         .expect("spawn a run thread");
     let mut output = match thread.join() {
@@ -86,8 +104,14 @@ fn panicked(seed: u64, panic: Box<dyn std::any::Any + Send>) -> RunOutput {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "panic".into());
-    let violation =
-        Violation { check: "assertion", time_ms: 0, node: None, partition: None, offsets: Vec::new(), message };
+    let violation = Violation {
+        check: "assertion",
+        time_ms: 0,
+        node: None,
+        partition: None,
+        offsets: Vec::new(),
+        message,
+    };
     RunOutput {
         report: RunReport {
             seed,
@@ -118,13 +142,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The run itself, inside a madsim runtime seeded with `seed`.
-pub async fn simulate(scenario: Scenario, seed: u64, keep_trace: bool) -> RunOutput {
+pub async fn simulate(
+    scenario: Scenario,
+    seed: u64,
+    keep_trace: bool,
+    hooks: Vec<Hook>,
+) -> RunOutput {
     let start = Instant::now();
     let observer = Arc::new(Mutex::new(Observer::new(keep_trace)));
     let cluster = Arc::new(Mutex::new(Cluster::build(&scenario, observer.clone())));
+    for hook in hooks {
+        let cluster = cluster.clone();
+        madsim::task::spawn(async move {
+            sleep(hook.at).await;
+            (hook.action)(&mut lock(&cluster));
+        });
+    }
     let topic = scenario.workload_topic().clone();
     let mut workload_rng = ChaCha8Rng::seed_from_u64(seed ^ WORKLOAD_SALT);
-    let (send_min, send_max) = (scenario.workload.send_interval[0].ms(), scenario.workload.send_interval[1].ms());
+    let (send_min, send_max) = (
+        scenario.workload.send_interval[0].ms(),
+        scenario.workload.send_interval[1].ms(),
+    );
     let workload = Workload {
         topic: topic.name.clone(),
         partitions: topic.partitions,
@@ -145,7 +184,11 @@ pub async fn simulate(scenario: Scenario, seed: u64, keep_trace: bool) -> RunOut
         .ip("10.0.1.1".parse().expect("an address"))
         .build();
     for id in 0..scenario.workload.producers {
-        clients.spawn(workload::producer(workload.clone(), id, workload_rng.random()));
+        clients.spawn(workload::producer(
+            workload.clone(),
+            id,
+            workload_rng.random(),
+        ));
     }
     for id in 0..scenario.workload.consumers {
         clients.spawn(workload::consumer(workload.clone(), id));
@@ -157,7 +200,12 @@ pub async fn simulate(scenario: Scenario, seed: u64, keep_trace: bool) -> RunOut
             (c.downtime[0].ms(), c.downtime[1].ms()),
             c.max_down as usize,
         );
-        madsim::task::spawn(crash::run(cluster.clone(), options, seed ^ CRASH_SALT, load_end));
+        madsim::task::spawn(crash::run(
+            cluster.clone(),
+            options,
+            seed ^ CRASH_SALT,
+            load_end,
+        ));
     }
     step_checks_until(&cluster, &observer, load_end).await;
 
@@ -170,11 +218,22 @@ pub async fn simulate(scenario: Scenario, seed: u64, keep_trace: bool) -> RunOut
         }
     }
     lock(&observer).harness(-1, HarnessEvent::FaultsStopped);
-    step_checks_until(&cluster, &observer, Instant::now() + scenario.run.quiet_period.0).await;
+    step_checks_until(
+        &cluster,
+        &observer,
+        Instant::now() + scenario.run.quiet_period.0,
+    )
+    .await;
     lock(&observer).harness(-1, HarnessEvent::QuietPeriodEnded);
     workload.stop_consumers.store(true, Ordering::Relaxed);
 
-    final_checks(&cluster, &observer, &workload, &topic.name, topic.partitions);
+    final_checks(
+        &cluster,
+        &observer,
+        &workload,
+        &topic.name,
+        topic.partitions,
+    );
     let stats = lock(&workload.stats).clone();
     gates(&observer, &stats);
     let mut obs = lock(&observer);
@@ -198,11 +257,19 @@ pub async fn simulate(scenario: Scenario, seed: u64, keep_trace: bool) -> RunOut
         counters,
         violations: obs.violations.clone(),
     };
-    RunOutput { report, trace: obs.take_lines(), history: workload.history.ops() }
+    RunOutput {
+        report,
+        trace: obs.take_lines(),
+        history: workload.history.ops(),
+    }
 }
 
 /// Runs the per-step invariants every `CHECK_STEP` until `until`.
-async fn step_checks_until(cluster: &Arc<Mutex<Cluster>>, observer: &Arc<Mutex<Observer>>, until: Instant) {
+async fn step_checks_until(
+    cluster: &Arc<Mutex<Cluster>>,
+    observer: &Arc<Mutex<Observer>>,
+    until: Instant,
+) {
     while Instant::now() < until {
         sleep(CHECK_STEP.min(until - Instant::now())).await;
         check_committed_data(cluster, observer);
@@ -215,9 +282,14 @@ fn check_committed_data(cluster: &Arc<Mutex<Cluster>>, observer: &Arc<Mutex<Obse
     let now = obs.now_ms();
     for (id, broker) in live {
         let found = broker.inspect(|s| {
-            s.partitions
-                .iter()
-                .find_map(|(tp, p)| obs.committed.check(now, id, &tp.to_string(), p.log.batches(), p.log.high_watermark()))
+            s.partitions.iter().find_map(|(tp, p)| {
+                obs.committed.check(
+                    now,
+                    id,
+                    &tp.to_string(),
+                    (p.log.batches(), p.log.high_watermark(), p.log.truncations()),
+                )
+            })
         });
         if let Some(v) = found {
             obs.violation(v);
@@ -226,7 +298,13 @@ fn check_committed_data(cluster: &Arc<Mutex<Cluster>>, observer: &Arc<Mutex<Obse
 }
 
 /// After the quiet period: every partition has a leader, and every acks=all acked write is on it.
-fn final_checks(cluster: &Arc<Mutex<Cluster>>, observer: &Arc<Mutex<Observer>>, workload: &Workload, topic: &str, partitions: i32) {
+fn final_checks(
+    cluster: &Arc<Mutex<Cluster>>,
+    observer: &Arc<Mutex<Observer>>,
+    workload: &Workload,
+    topic: &str,
+    partitions: i32,
+) {
     check_committed_data(cluster, observer);
     let live = lock(cluster).live();
     let mut obs = lock(observer);
@@ -272,10 +350,26 @@ fn gates(observer: &Arc<Mutex<Observer>>, stats: &WorkloadStats) {
     let batches_checked = obs.committed.batches_checked;
     let mut gate = |ok: bool, message: &str| {
         if !ok {
-            obs.violation(Violation { check: "gate", time_ms: now, node: None, partition: None, offsets: Vec::new(), message: message.into() });
+            obs.violation(Violation {
+                check: "gate",
+                time_ms: now,
+                node: None,
+                partition: None,
+                offsets: Vec::new(),
+                message: message.into(),
+            });
         }
     };
-    gate(stats.produced == 0 || stats.acked > 0, "the workload sent records and none was acknowledged");
-    gate(stats.polls == 0 || stats.consumed > 0, "the consumers polled and read nothing");
-    gate(batches_checked > 0, "no committed batch was ever compared across replicas");
+    gate(
+        stats.produced == 0 || stats.acked > 0,
+        "the workload sent records and none was acknowledged",
+    );
+    gate(
+        stats.polls == 0 || stats.consumed > 0,
+        "the consumers polled and read nothing",
+    );
+    gate(
+        batches_checked > 0,
+        "no committed batch was ever compared across replicas",
+    );
 }

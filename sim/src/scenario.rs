@@ -29,11 +29,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     } else {
         return Err(format!("`{text}` is not a duration: expected a number with a unit, like \"250ms\", \"12.5s\" or \"2m\""));
     };
-    let value: f64 = number.trim().parse().map_err(|_| format!("`{text}` is not a duration: `{number}` is not a number"))?;
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: `{number}` is not a number"))?;
     if !value.is_finite() || value < 0.0 {
-        return Err(format!("`{text}` is not a duration: it must be zero or more"));
+        return Err(format!(
+            "`{text}` is not a duration: it must be zero or more"
+        ));
     }
-    Ok(Duration::from_micros((value * scale * 1_000.0).round() as u64))
+    Ok(Duration::from_micros(
+        (value * scale * 1_000.0).round() as u64
+    ))
 }
 
 impl<'de> Deserialize<'de> for Dur {
@@ -182,7 +189,10 @@ mod defaults {
         Acks::All
     }
     pub fn send_interval() -> [Dur; 2] {
-        [Dur(Duration::from_millis(5)), Dur(Duration::from_millis(25))]
+        [
+            Dur(Duration::from_millis(5)),
+            Dur(Duration::from_millis(25)),
+        ]
     }
     pub fn poll_interval() -> Dur {
         Dur(Duration::from_millis(50))
@@ -197,10 +207,19 @@ mod defaults {
         1
     }
     pub fn cluster() -> Cluster {
-        Cluster { brokers: brokers(), controller_voters: brokers(), min_insync_replicas: min_insync_replicas(), unclean_leader_election: false }
+        Cluster {
+            brokers: brokers(),
+            controller_voters: brokers(),
+            min_insync_replicas: min_insync_replicas(),
+            unclean_leader_election: false,
+        }
     }
     pub fn topics() -> Vec<Topic> {
-        vec![Topic { name: "events".into(), partitions: partitions(), replication_factor: replication_factor() }]
+        vec![Topic {
+            name: "events".into(),
+            partitions: partitions(),
+            replication_factor: replication_factor(),
+        }]
     }
     pub fn workload() -> Workload {
         Workload {
@@ -213,7 +232,10 @@ mod defaults {
         }
     }
     pub fn run() -> Run {
-        Run { duration: duration(), quiet_period: quiet_period() }
+        Run {
+            duration: duration(),
+            quiet_period: quiet_period(),
+        }
     }
 }
 
@@ -231,7 +253,14 @@ impl std::fmt::Display for ScenarioError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file.display(), self.message)
         } else {
-            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )
         }
     }
 }
@@ -241,7 +270,10 @@ impl std::error::Error for ScenarioError {}
 fn line_column(text: &str, byte: usize) -> (usize, usize) {
     let before = &text[..byte.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }
 
@@ -276,85 +308,169 @@ impl Scenario {
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let scenario: Scenario = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((0, 0), |s| line_column(text, s.start));
-            ScenarioError { file: path.to_owned(), line, column, message: e.message().trim().replace('\n', " ") }
+            ScenarioError {
+                file: path.to_owned(),
+                line,
+                column,
+                message: e.message().trim().replace('\n', " "),
+            }
         })?;
         scenario.validate().map_err(|(table, key, message)| {
             let (line, column) = locate(text, table, key);
-            ScenarioError { file: path.to_owned(), line, column, message }
+            ScenarioError {
+                file: path.to_owned(),
+                line,
+                column,
+                message,
+            }
         })?;
         Ok(scenario)
     }
 
     /// The default scenario, as shipped in `scenarios/default.toml`.
     pub fn builtin_default() -> Scenario {
-        Scenario::parse(Path::new("scenarios/default.toml"), include_str!("../../scenarios/default.toml"))
-            .expect("the shipped default scenario is valid")
+        Scenario::parse(
+            Path::new("scenarios/default.toml"),
+            include_str!("../../scenarios/default.toml"),
+        )
+        .expect("the shipped default scenario is valid")
     }
 
     fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
         let c = &self.cluster;
         if !(1..=64).contains(&c.brokers) {
-            return Err(("cluster", "brokers", format!("brokers = {}: expected 1 to 64", c.brokers)));
+            return Err((
+                "cluster",
+                "brokers",
+                format!("brokers = {}: expected 1 to 64", c.brokers),
+            ));
         }
         if !(1..=c.brokers).contains(&c.controller_voters) {
-            return Err(("cluster", "controller_voters", format!(
-                "controller_voters = {}: expected 1 to the number of brokers ({})", c.controller_voters, c.brokers
-            )));
+            return Err((
+                "cluster",
+                "controller_voters",
+                format!(
+                    "controller_voters = {}: expected 1 to the number of brokers ({})",
+                    c.controller_voters, c.brokers
+                ),
+            ));
         }
         if self.topics.is_empty() {
-            return Err(("", "topics", "at least one [[topics]] table is needed".into()));
+            return Err((
+                "",
+                "topics",
+                "at least one [[topics]] table is needed".into(),
+            ));
         }
         for t in &self.topics {
-            if t.name.is_empty() || t.name.starts_with("__") || !t.name.chars().all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch)) {
+            if t.name.is_empty()
+                || t.name.starts_with("__")
+                || !t
+                    .name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
+            {
                 return Err(("topics", "name", format!(
                     "topic name `{}`: expected letters, digits, '.', '_' or '-', not starting with \"__\"", t.name
                 )));
             }
             if !(1..=1000).contains(&t.partitions) {
-                return Err(("topics", "partitions", format!("partitions = {}: expected 1 to 1000", t.partitions)));
+                return Err((
+                    "topics",
+                    "partitions",
+                    format!("partitions = {}: expected 1 to 1000", t.partitions),
+                ));
             }
             if !(1..=c.brokers).contains(&t.replication_factor) {
-                return Err(("topics", "replication_factor", format!(
-                    "replication_factor = {}: expected 1 to the number of brokers ({})", t.replication_factor, c.brokers
-                )));
+                return Err((
+                    "topics",
+                    "replication_factor",
+                    format!(
+                        "replication_factor = {}: expected 1 to the number of brokers ({})",
+                        t.replication_factor, c.brokers
+                    ),
+                ));
             }
             if c.min_insync_replicas < 1 || c.min_insync_replicas > t.replication_factor {
-                return Err(("cluster", "min_insync_replicas", format!(
+                return Err((
+                    "cluster",
+                    "min_insync_replicas",
+                    format!(
                     "min_insync_replicas = {}: expected 1 to the replication factor of `{}` ({})",
                     c.min_insync_replicas, t.name, t.replication_factor
-                )));
+                ),
+                ));
             }
         }
         let w = &self.workload;
         if let Some(topic) = &w.topic {
             if !self.topics.iter().any(|t| &t.name == topic) {
-                return Err(("workload", "topic", format!("topic `{topic}` is not among the [[topics]]")));
+                return Err((
+                    "workload",
+                    "topic",
+                    format!("topic `{topic}` is not among the [[topics]]"),
+                ));
             }
         }
         if w.producers == 0 && w.consumers == 0 {
-            return Err(("workload", "producers", "the workload needs at least one producer or consumer".into()));
+            return Err((
+                "workload",
+                "producers",
+                "the workload needs at least one producer or consumer".into(),
+            ));
         }
         if w.producers > 1000 || w.consumers > 1000 {
-            return Err(("workload", "producers", "at most 1000 producers and 1000 consumers".into()));
+            return Err((
+                "workload",
+                "producers",
+                "at most 1000 producers and 1000 consumers".into(),
+            ));
         }
         if w.send_interval[0] > w.send_interval[1] || w.send_interval[1].0.is_zero() {
-            return Err(("workload", "send_interval", "send_interval: expected [min, max] with min <= max and max > 0".into()));
+            return Err((
+                "workload",
+                "send_interval",
+                "send_interval: expected [min, max] with min <= max and max > 0".into(),
+            ));
         }
         if w.poll_interval.0.is_zero() {
-            return Err(("workload", "poll_interval", "poll_interval: expected more than zero".into()));
+            return Err((
+                "workload",
+                "poll_interval",
+                "poll_interval: expected more than zero".into(),
+            ));
         }
         if self.run.duration.0.is_zero() || self.run.duration.0 > Duration::from_secs(24 * 3600) {
-            return Err(("run", "duration", "duration: expected more than zero and at most 24h".into()));
+            return Err((
+                "run",
+                "duration",
+                "duration: expected more than zero and at most 24h".into(),
+            ));
         }
         if let Some(crash) = &self.faults.crash {
             if crash.interval[0] > crash.interval[1] || crash.interval[1].0.is_zero() {
-                return Err(("faults.crash", "interval", "interval: expected [min, max] with min <= max and max > 0".into()));
+                return Err((
+                    "faults.crash",
+                    "interval",
+                    "interval: expected [min, max] with min <= max and max > 0".into(),
+                ));
             }
             if crash.downtime[0] > crash.downtime[1] {
-                return Err(("faults.crash", "downtime", "downtime: expected [min, max] with min <= max".into()));
+                return Err((
+                    "faults.crash",
+                    "downtime",
+                    "downtime: expected [min, max] with min <= max".into(),
+                ));
             }
             if !(0..=c.brokers).contains(&crash.max_down) {
-                return Err(("faults.crash", "max_down", format!("max_down = {}: expected 0 to the number of brokers", crash.max_down)));
+                return Err((
+                    "faults.crash",
+                    "max_down",
+                    format!(
+                        "max_down = {}: expected 0 to the number of brokers",
+                        crash.max_down
+                    ),
+                ));
             }
         }
         Ok(())
@@ -362,7 +478,10 @@ impl Scenario {
 
     pub fn workload_topic(&self) -> &Topic {
         let name = self.workload.topic.as_deref();
-        self.topics.iter().find(|t| Some(t.name.as_str()) == name).unwrap_or(&self.topics[0])
+        self.topics
+            .iter()
+            .find(|t| Some(t.name.as_str()) == name)
+            .unwrap_or(&self.topics[0])
     }
 }
 
@@ -396,9 +515,15 @@ mod tests {
 
     #[test]
     fn a_value_out_of_range_is_refused_where_it_is_set() {
-        let e = parse("[cluster]\nbrokers = 3\n\n[[topics]]\nname = \"t\"\nreplication_factor = 5\n").unwrap_err();
+        let e =
+            parse("[cluster]\nbrokers = 3\n\n[[topics]]\nname = \"t\"\nreplication_factor = 5\n")
+                .unwrap_err();
         assert_eq!((e.line, e.column), (6, 1), "{e}");
-        assert!(e.to_string().starts_with("s.toml:6:1: replication_factor = 5"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("s.toml:6:1: replication_factor = 5"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -88,7 +88,9 @@ pub async fn producer(w: Workload, id: u32, seed: u64) {
         invoke.value = Some(value.clone());
         w.history.push(invoke.clone());
         w.stats().produced += 1;
-        let outcome = client.send(&tp, w.acks, None, Bytes::from(value.clone())).await;
+        let outcome = client
+            .send(&tp, w.acks, None, Bytes::from(value.clone()))
+            .await;
         let mut done = w.op(&process, OpType::Ok, OpFn::Send, partition);
         done.acks = invoke.acks;
         done.value = Some(value.clone());
@@ -98,8 +100,15 @@ pub async fn producer(w: Workload, id: u32, seed: u64) {
                 done.offset = Some(offset);
                 w.stats().acked += 1;
                 if w.acks == -1 {
-                    let acked = AckedSend { partition: tp.to_string(), offset, value: Bytes::from(value) };
-                    w.acked.lock().unwrap_or_else(|p| p.into_inner()).push(acked);
+                    let acked = AckedSend {
+                        partition: tp.to_string(),
+                        offset,
+                        value: Bytes::from(value),
+                    };
+                    w.acked
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(acked);
                 }
             }
             SendOutcome::Sent => done.kind = OpType::Info,
@@ -117,7 +126,11 @@ pub async fn producer(w: Workload, id: u32, seed: u64) {
             }
         }
         w.history.push(done);
-        let pause = if backoff { BACKOFF } else { Duration::from_millis(pause) };
+        let pause = if backoff {
+            BACKOFF
+        } else {
+            Duration::from_millis(pause)
+        };
         madsim::time::sleep(pause).await;
     }
 }
@@ -145,7 +158,10 @@ pub async fn consumer(w: Workload, id: u32) {
                     stats.polls += 1;
                     stats.consumed += records.len() as u64;
                     drop(stats);
-                    done.records = records.into_iter().map(|(o, v)| (o, String::from_utf8_lossy(&v).into_owned())).collect();
+                    done.records = records
+                        .into_iter()
+                        .map(|(o, v)| (o, String::from_utf8_lossy(&v).into_owned()))
+                        .collect();
                 }
                 PollOutcome::Failed { reason } => {
                     done.kind = OpType::Fail;

@@ -31,7 +31,10 @@ pub fn read(disk: &dyn Disk, path: &str) -> Result<Option<Vec<String>>, String> 
         .ok_or_else(|| format!("{path}: bad entry count"))?;
     let entries: Vec<String> = lines.map(str::to_owned).collect();
     if entries.len() != count {
-        return Err(format!("{path}: {count} entries announced, {} present", entries.len()));
+        return Err(format!(
+            "{path}: {count} entries announced, {} present",
+            entries.len()
+        ));
     }
     Ok(Some(entries))
 }

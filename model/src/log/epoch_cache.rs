@@ -16,7 +16,10 @@ pub struct EpochEnd {
 }
 
 impl EpochEnd {
-    pub const UNDEFINED: EpochEnd = EpochEnd { epoch: -1, end_offset: -1 };
+    pub const UNDEFINED: EpochEnd = EpochEnd {
+        epoch: -1,
+        end_offset: -1,
+    };
 }
 
 impl EpochCache {
@@ -39,7 +42,10 @@ impl EpochCache {
             if epoch <= last_epoch {
                 return false;
             }
-            assert!(start >= last_start, "epoch {epoch} starts at {start}, before epoch {last_epoch} at {last_start}");
+            assert!(
+                start >= last_start,
+                "epoch {epoch} starts at {start}, before epoch {last_epoch} at {last_start}"
+            );
         }
         self.entries.push((epoch, start));
         true
@@ -58,12 +64,21 @@ impl EpochCache {
         let Some(i) = self.entries.iter().rposition(|e| e.0 <= epoch) else {
             return EpochEnd::UNDEFINED;
         };
-        let end_offset = self.entries.get(i + 1).map_or(log_end_offset, |next| next.1);
-        EpochEnd { epoch: self.entries[i].0, end_offset }
+        let end_offset = self
+            .entries
+            .get(i + 1)
+            .map_or(log_end_offset, |next| next.1);
+        EpochEnd {
+            epoch: self.entries[i].0,
+            end_offset,
+        }
     }
 
     pub fn to_lines(&self) -> Vec<String> {
-        self.entries.iter().map(|(e, s)| format!("{e} {s}")).collect()
+        self.entries
+            .iter()
+            .map(|(e, s)| format!("{e} {s}"))
+            .collect()
     }
 
     pub fn from_lines(lines: &[String]) -> Option<Self> {
@@ -87,8 +102,20 @@ mod tests {
         let mut c = EpochCache::default();
         c.assign(1, 0);
         c.assign(3, 11);
-        assert_eq!(c.end_offset_for(2, 21), EpochEnd { epoch: 1, end_offset: 11 });
-        assert_eq!(c.end_offset_for(3, 21), EpochEnd { epoch: 3, end_offset: 21 });
+        assert_eq!(
+            c.end_offset_for(2, 21),
+            EpochEnd {
+                epoch: 1,
+                end_offset: 11
+            }
+        );
+        assert_eq!(
+            c.end_offset_for(3, 21),
+            EpochEnd {
+                epoch: 3,
+                end_offset: 21
+            }
+        );
         assert_eq!(c.end_offset_for(0, 21), EpochEnd::UNDEFINED);
         c.truncate_from_end(11);
         assert_eq!(c.latest_epoch(), 1);

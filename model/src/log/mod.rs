@@ -45,7 +45,10 @@ pub struct Recovery {
 #[derive(Debug, PartialEq, Eq)]
 pub enum AppendError {
     /// A replicated batch does not start at the log end.
-    OutOfOrder { expected: i64, found: i64 },
+    OutOfOrder {
+        expected: i64,
+        found: i64,
+    },
     Corrupt(String),
     Io(String),
 }
@@ -53,7 +56,9 @@ pub enum AppendError {
 impl std::fmt::Display for AppendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AppendError::OutOfOrder { expected, found } => write!(f, "batch at {found}, log end is {expected}"),
+            AppendError::OutOfOrder { expected, found } => {
+                write!(f, "batch at {found}, log end is {expected}")
+            }
             AppendError::Corrupt(e) => write!(f, "corrupt batch: {e}"),
             AppendError::Io(e) => write!(f, "disk: {e}"),
         }
@@ -99,7 +104,11 @@ fn epoch_checkpoint_path(dir: &str) -> String {
 
 impl Log {
     /// Opens (and recovers) the log under `dir`, creating it when absent.
-    pub fn open(disk: Arc<dyn Disk>, dir: &str, segment_bytes: u64) -> std::io::Result<(Log, Recovery)> {
+    pub fn open(
+        disk: Arc<dyn Disk>,
+        dir: &str,
+        segment_bytes: u64,
+    ) -> std::io::Result<(Log, Recovery)> {
         let mut log = Log {
             disk: disk.clone(),
             dir: dir.to_owned(),
@@ -114,8 +123,11 @@ impl Log {
             truncations: 0,
         };
         let mut recovery = Recovery::default();
-        let mut paths: Vec<String> =
-            disk.list(&format!("{dir}/"))?.into_iter().filter(|p| p.ends_with(".log")).collect();
+        let mut paths: Vec<String> = disk
+            .list(&format!("{dir}/"))?
+            .into_iter()
+            .filter(|p| p.ends_with(".log"))
+            .collect();
         paths.sort();
         let mut broken = false;
         for path in paths {
@@ -123,17 +135,25 @@ impl Log {
             if broken {
                 recovery.dropped_bytes += bytes.len() as u64;
                 disk.remove(&path)?;
-                let base = path.trim_start_matches(&format!("{dir}/")).trim_end_matches(".log");
+                let base = path
+                    .trim_start_matches(&format!("{dir}/"))
+                    .trim_end_matches(".log");
                 let _ = disk.remove(&format!("{dir}/{base}.index"));
                 continue;
             }
             let segment = log.segments.len();
             let base_offset = log.log_end_offset;
-            log.segments.push(Segment { base_offset, size: 0, last_indexed_position: None });
+            log.segments.push(Segment {
+                base_offset,
+                size: 0,
+                last_indexed_position: None,
+            });
             if path != segment_path(dir, base_offset) {
                 // The file does not start where the log ends: everything from here on is unusable.
                 log.segments.pop();
-                recovery.reason = Some(format!("{path}: segment does not start at offset {base_offset}"));
+                recovery.reason = Some(format!(
+                    "{path}: segment does not start at offset {base_offset}"
+                ));
                 recovery.dropped_bytes += bytes.len() as u64;
                 disk.remove(&path)?;
                 broken = true;
@@ -143,7 +163,10 @@ impl Log {
             let mut position = 0u64;
             for h in headers {
                 if h.base_offset != log.log_end_offset {
-                    recovery.reason = Some(format!("{path}: batch at {} where {} was due", h.base_offset, log.log_end_offset));
+                    recovery.reason = Some(format!(
+                        "{path}: batch at {} where {} was due",
+                        h.base_offset, log.log_end_offset
+                    ));
                     broken = true;
                     break;
                 }
@@ -163,7 +186,11 @@ impl Log {
             log.rebuild_index(segment)?;
         }
         if log.segments.is_empty() {
-            log.segments.push(Segment { base_offset: 0, size: 0, last_indexed_position: None });
+            log.segments.push(Segment {
+                base_offset: 0,
+                size: 0,
+                last_indexed_position: None,
+            });
         }
         // The checkpoint may know epochs whose first batch was lost; keep what lies below the log end,
         // and let the batches themselves fill in any epoch the checkpoint missed.
@@ -215,7 +242,11 @@ impl Log {
     }
 
     fn write_epoch_checkpoint(&self) -> std::io::Result<()> {
-        checkpoint::write(self.disk.as_ref(), &epoch_checkpoint_path(&self.dir), &self.epochs.to_lines())
+        checkpoint::write(
+            self.disk.as_ref(),
+            &epoch_checkpoint_path(&self.dir),
+            &self.epochs.to_lines(),
+        )
     }
 
     pub fn dir(&self) -> &str {
@@ -238,6 +269,10 @@ impl Log {
     }
     pub fn batches(&self) -> &[BatchMeta] {
         &self.batches
+    }
+    /// How many times this log was truncated since it was opened.
+    pub fn truncations(&self) -> u64 {
+        self.truncations
     }
     pub fn segment_count(&self) -> usize {
         self.segments.len()
@@ -270,7 +305,11 @@ impl Log {
     }
 
     /// Appends one batch as leader: stamps its offset and epoch. Returns (base, last) offsets.
-    pub fn append_as_leader(&mut self, bytes: &[u8], leader_epoch: i32) -> Result<(i64, i64), AppendError> {
+    pub fn append_as_leader(
+        &mut self,
+        bytes: &[u8],
+        leader_epoch: i32,
+    ) -> Result<(i64, i64), AppendError> {
         batch::parse(bytes).map_err(|e| AppendError::Corrupt(e.to_string()))?;
         let mut owned = bytes.to_vec();
         batch::stamp(&mut owned, self.log_end_offset, leader_epoch);
@@ -288,7 +327,10 @@ impl Log {
         let mut at = 0;
         for h in &headers {
             if h.base_offset != self.log_end_offset {
-                return Err(AppendError::OutOfOrder { expected: self.log_end_offset, found: h.base_offset });
+                return Err(AppendError::OutOfOrder {
+                    expected: self.log_end_offset,
+                    found: h.base_offset,
+                });
             }
             self.append_checked(&bytes[at..at + h.size], h)?;
             at += h.size;
@@ -300,22 +342,40 @@ impl Log {
         assert_eq!(h.base_offset, self.log_end_offset);
         assert_eq!(h.size, bytes.len());
         let active = self.segments.len() - 1;
-        if self.segments[active].size > 0 && self.segments[active].size + bytes.len() as u64 > self.segment_bytes {
-            self.segments.push(Segment { base_offset: self.log_end_offset, size: 0, last_indexed_position: None });
+        if self.segments[active].size > 0
+            && self.segments[active].size + bytes.len() as u64 > self.segment_bytes
+        {
+            self.segments.push(Segment {
+                base_offset: self.log_end_offset,
+                size: 0,
+                last_indexed_position: None,
+            });
         }
         let segment = self.segments.len() - 1;
         let base = self.segments[segment].base_offset;
         let io = |e: std::io::Error| AppendError::Io(e.to_string());
-        let position = self.disk.append(&segment_path(&self.dir, base), bytes).map_err(io)?;
-        assert_eq!(position, self.segments[segment].size, "{}: segment size drifted", self.dir);
+        let position = self
+            .disk
+            .append(&segment_path(&self.dir, base), bytes)
+            .map_err(io)?;
+        assert_eq!(
+            position, self.segments[segment].size,
+            "{}: segment size drifted",
+            self.dir
+        );
         let seg = &mut self.segments[segment];
         seg.size += bytes.len() as u64;
-        if seg.last_indexed_position.is_none_or(|l| position >= l + INDEX_INTERVAL_BYTES) {
+        if seg
+            .last_indexed_position
+            .is_none_or(|l| position >= l + INDEX_INTERVAL_BYTES)
+        {
             seg.last_indexed_position = Some(position);
             let mut entry = [0u8; 8];
             entry[..4].copy_from_slice(&((h.base_offset - base) as u32).to_be_bytes());
             entry[4..].copy_from_slice(&(position as u32).to_be_bytes());
-            self.disk.append(&index_path(&self.dir, base), &entry).map_err(io)?;
+            self.disk
+                .append(&index_path(&self.dir, base), &entry)
+                .map_err(io)?;
         }
         if !self.dirty_segments.contains(&segment) {
             self.dirty_segments.push(segment);
@@ -333,15 +393,25 @@ impl Log {
     pub fn sync_ticket(&mut self) -> SyncTicket {
         let paths = std::mem::take(&mut self.dirty_segments)
             .into_iter()
-            .filter_map(|s| self.segments.get(s).map(|s| segment_path(&self.dir, s.base_offset)))
+            .filter_map(|s| {
+                self.segments
+                    .get(s)
+                    .map(|s| segment_path(&self.dir, s.base_offset))
+            })
             .collect();
-        SyncTicket { paths, end_offset: self.log_end_offset, truncations: self.truncations }
+        SyncTicket {
+            paths,
+            end_offset: self.log_end_offset,
+            truncations: self.truncations,
+        }
     }
 
     /// Finishes a sync. A truncation in between voids it: the bytes it covered may be gone.
     pub fn complete_sync(&mut self, ticket: &SyncTicket) -> i64 {
         if ticket.truncations == self.truncations {
-            self.durable_end_offset = self.durable_end_offset.max(ticket.end_offset.min(self.log_end_offset));
+            self.durable_end_offset = self
+                .durable_end_offset
+                .max(ticket.end_offset.min(self.log_end_offset));
         }
         self.durable_end_offset
     }
@@ -400,7 +470,8 @@ impl Log {
             }
             let seg = first_dropped.segment;
             let base = self.segments[seg].base_offset;
-            self.disk.truncate(&segment_path(&self.dir, base), first_dropped.position)?;
+            self.disk
+                .truncate(&segment_path(&self.dir, base), first_dropped.position)?;
             self.segments[seg].size = first_dropped.position;
             self.dirty_segments.retain(|s| *s <= seg);
             if !self.dirty_segments.contains(&seg) {

@@ -20,7 +20,9 @@ pub struct AckedSend {
 
 /// The committed records of a log, offset -> value.
 pub fn committed_values(log: &Log) -> BTreeMap<i64, Bytes> {
-    let bytes = log.read(0, log.high_watermark(), usize::MAX).unwrap_or_default();
+    let bytes = log
+        .read(0, log.high_watermark(), usize::MAX)
+        .unwrap_or_default();
     model::batch::decode(bytes)
         .unwrap_or_default()
         .into_iter()
@@ -29,7 +31,11 @@ pub fn committed_values(log: &Log) -> BTreeMap<i64, Bytes> {
 }
 
 /// `leaders` maps each partition to its leader and that leader's committed records.
-pub fn check(time_ms: u64, acked: &[AckedSend], leaders: &BTreeMap<String, (BrokerId, BTreeMap<i64, Bytes>)>) -> Vec<Violation> {
+pub fn check(
+    time_ms: u64,
+    acked: &[AckedSend],
+    leaders: &BTreeMap<String, (BrokerId, BTreeMap<i64, Bytes>)>,
+) -> Vec<Violation> {
     let mut violations = Vec::new();
     for a in acked {
         let Some((leader, values)) = leaders.get(&a.partition) else {
@@ -66,9 +72,21 @@ mod tests {
     #[test]
     fn a_lost_or_replaced_acked_record_is_caught() {
         let acked = vec![
-            AckedSend { partition: "t-0".into(), offset: 0, value: Bytes::from_static(b"a") },
-            AckedSend { partition: "t-0".into(), offset: 1, value: Bytes::from_static(b"b") },
-            AckedSend { partition: "t-0".into(), offset: 2, value: Bytes::from_static(b"c") },
+            AckedSend {
+                partition: "t-0".into(),
+                offset: 0,
+                value: Bytes::from_static(b"a"),
+            },
+            AckedSend {
+                partition: "t-0".into(),
+                offset: 1,
+                value: Bytes::from_static(b"b"),
+            },
+            AckedSend {
+                partition: "t-0".into(),
+                offset: 2,
+                value: Bytes::from_static(b"c"),
+            },
         ];
         let values = BTreeMap::from([(0, Bytes::from_static(b"a")), (1, Bytes::from_static(b"x"))]);
         let leaders = BTreeMap::from([("t-0".to_owned(), (2, values))]);

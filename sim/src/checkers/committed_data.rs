@@ -3,7 +3,8 @@
 //!
 //! The first replica to show a committed batch sets the reference; every later sighting, on any
 //! replica, is compared with it. A replica's checked prefix is remembered so that each step looks
-//! only at new batches; a truncation or restart of the replica forgets it from that point.
+//! only at new batches; a restart of the replica, or any truncation of its log (seen in the log's
+//! own truncation count, so that a truncation nobody reported is not a blind spot), forgets it.
 
 use std::collections::BTreeMap;
 
@@ -24,8 +25,9 @@ struct Reference {
 #[derive(Default)]
 pub struct CommittedData {
     reference: BTreeMap<String, BTreeMap<i64, Reference>>,
-    /// (broker, partition) -> offset below which this replica is already checked.
-    checked_below: BTreeMap<(BrokerId, String), i64>,
+    /// (broker, partition) -> (offset below which this replica is already checked, the log's
+    /// truncation count then).
+    checked_below: BTreeMap<(BrokerId, String), (i64, u64)>,
     /// Batches compared, for the run's coverage counters.
     pub batches_checked: u64,
 }
@@ -34,7 +36,7 @@ impl CommittedData {
     /// Forget what was checked on a replica from `offset` on (after a truncation or a restart).
     pub fn forget_from(&mut self, node: BrokerId, partition: &str, offset: i64) {
         if let Some(c) = self.checked_below.get_mut(&(node, partition.to_owned())) {
-            *c = (*c).min(offset);
+            c.0 = c.0.min(offset);
         }
     }
 
@@ -42,10 +44,21 @@ impl CommittedData {
         self.checked_below.retain(|(n, _), _| *n != node);
     }
 
-    /// Checks the batches of one replica below its high watermark.
-    pub fn check(&mut self, time_ms: u64, node: BrokerId, partition: &str, batches: &[BatchMeta], high_watermark: i64) -> Option<Violation> {
+    /// Checks the batches of one replica below its high watermark. `truncations` is the log's
+    /// truncation count; when it moved, the whole log is checked again.
+    pub fn check(
+        &mut self,
+        time_ms: u64,
+        node: BrokerId,
+        partition: &str,
+        log: (&[BatchMeta], i64, u64),
+    ) -> Option<Violation> {
+        let (batches, high_watermark, truncations) = log;
         let key = (node, partition.to_owned());
-        let from = self.checked_below.get(&key).copied().unwrap_or(0);
+        let from = match self.checked_below.get(&key) {
+            Some(&(below, seen)) if seen == truncations => below,
+            _ => 0,
+        };
         if high_watermark <= from {
             return None;
         }
@@ -57,11 +70,19 @@ impl CommittedData {
                 break;
             }
             self.batches_checked += 1;
-            let seen = Reference { last_offset: b.last_offset, leader_epoch: b.leader_epoch, crc: b.crc, first_seen_on: node };
+            let seen = Reference {
+                last_offset: b.last_offset,
+                leader_epoch: b.leader_epoch,
+                crc: b.crc,
+                first_seen_on: node,
+            };
             match reference.get(&b.base_offset) {
                 None => {
                     // A committed batch must line up with the committed batches around it.
-                    let overlap = reference.range(..b.base_offset).next_back().filter(|(_, r)| r.last_offset >= b.base_offset);
+                    let overlap = reference
+                        .range(..b.base_offset)
+                        .next_back()
+                        .filter(|(_, r)| r.last_offset >= b.base_offset);
                     if let Some((base, r)) = overlap {
                         return Some(violation(time_ms, node, partition, b, format!(
                             "committed batch [{}, {}] overlaps batch [{base}, {}] first seen committed on broker {}",
@@ -70,7 +91,10 @@ impl CommittedData {
                     }
                     reference.insert(b.base_offset, seen);
                 }
-                Some(r) if (r.last_offset, r.leader_epoch, r.crc) != (seen.last_offset, seen.leader_epoch, seen.crc) => {
+                Some(r)
+                    if (r.last_offset, r.leader_epoch, r.crc)
+                        != (seen.last_offset, seen.leader_epoch, seen.crc) =>
+                {
                     return Some(violation(time_ms, node, partition, b, format!(
                         "committed batch at {} is [{}, {}] epoch {} crc {:#010x} here but [{}, {}] epoch {} crc {:#010x} on broker {}",
                         b.base_offset, b.base_offset, b.last_offset, b.leader_epoch, b.crc,
@@ -81,12 +105,18 @@ impl CommittedData {
             }
             checked = b.last_offset + 1;
         }
-        self.checked_below.insert(key, checked);
+        self.checked_below.insert(key, (checked, truncations));
         None
     }
 }
 
-fn violation(time_ms: u64, node: BrokerId, partition: &str, b: &BatchMeta, message: String) -> Violation {
+fn violation(
+    time_ms: u64,
+    node: BrokerId,
+    partition: &str,
+    b: &BatchMeta,
+    message: String,
+) -> Violation {
     Violation {
         check: "committed-data-identical",
         time_ms,
@@ -102,18 +132,32 @@ mod tests {
     use super::*;
 
     fn meta(base: i64, last: i64, epoch: i32, crc: u32) -> BatchMeta {
-        BatchMeta { base_offset: base, last_offset: last, leader_epoch: epoch, crc, segment: 0, position: 0, size: 0 }
+        BatchMeta {
+            base_offset: base,
+            last_offset: last,
+            leader_epoch: epoch,
+            crc,
+            segment: 0,
+            position: 0,
+            size: 0,
+        }
     }
 
     #[test]
     fn identical_committed_batches_pass_and_a_differing_one_below_the_high_watermark_is_caught() {
         let mut check = CommittedData::default();
         let good = [meta(0, 0, 0, 1), meta(1, 2, 0, 2), meta(3, 3, 1, 3)];
-        assert_eq!(check.check(10, 1, "t-0", &good, 4), None);
-        assert_eq!(check.check(10, 2, "t-0", &good, 4), None);
+        assert_eq!(check.check(10, 1, "t-0", (&good, 4, 0)), None);
+        assert_eq!(check.check(10, 2, "t-0", (&good, 4, 0)), None);
         let diverged = [meta(0, 0, 0, 1), meta(1, 2, 0, 2), meta(3, 3, 2, 9)];
-        assert_eq!(check.check(11, 3, "t-0", &diverged, 3), None, "above its high watermark a replica may differ");
-        let v = check.check(12, 3, "t-0", &diverged, 4).expect("caught");
+        assert_eq!(
+            check.check(11, 3, "t-0", (&diverged, 3, 0)),
+            None,
+            "above its high watermark a replica may differ"
+        );
+        let v = check
+            .check(12, 3, "t-0", (&diverged, 4, 0))
+            .expect("caught");
         assert_eq!(v.check, "committed-data-identical");
         assert_eq!((v.node, v.offsets.clone()), (Some(3), vec![3, 3]));
         assert!(v.message.contains("broker 1"), "{}", v.message);
@@ -122,9 +166,24 @@ mod tests {
     #[test]
     fn a_committed_batch_that_changes_after_a_truncation_is_caught() {
         let mut check = CommittedData::default();
-        assert_eq!(check.check(1, 1, "t-0", &[meta(0, 1, 0, 5)], 2), None);
-        check.forget_from(1, "t-0", 0);
-        let v = check.check(2, 1, "t-0", &[meta(0, 0, 1, 6), meta(1, 1, 1, 7)], 2).expect("caught");
+        assert_eq!(check.check(1, 1, "t-0", (&[meta(0, 1, 0, 5)], 2, 0)), None);
+        let v = check
+            .check(2, 1, "t-0", (&[meta(0, 0, 1, 6), meta(1, 1, 1, 7)], 2, 1))
+            .expect("caught");
         assert_eq!(v.offsets, vec![0, 0]);
+    }
+
+    #[test]
+    fn a_reported_truncation_is_checked_again_from_where_it_cut() {
+        let mut check = CommittedData::default();
+        assert_eq!(
+            check.check(1, 1, "t-0", (&[meta(0, 0, 0, 5), meta(1, 1, 0, 6)], 2, 0)),
+            None
+        );
+        check.forget_from(1, "t-0", 1);
+        let v = check
+            .check(2, 1, "t-0", (&[meta(0, 0, 0, 5), meta(1, 1, 1, 7)], 2, 0))
+            .expect("caught");
+        assert_eq!(v.offsets, vec![1, 1]);
     }
 }

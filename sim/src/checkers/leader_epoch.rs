@@ -17,7 +17,11 @@ pub struct LeaderPerEpoch {
 impl LeaderPerEpoch {
     pub fn observe(&mut self, time_ms: u64, node: BrokerId, event: &Event) -> Option<Violation> {
         match event {
-            Event::BecameLeader { partition, leader_epoch, .. } => {
+            Event::BecameLeader {
+                partition,
+                leader_epoch,
+                ..
+            } => {
                 let key = (partition.to_string(), *leader_epoch);
                 let first = *self.partition_leaders.entry(key).or_insert(node);
                 (first != node).then(|| Violation {
@@ -26,7 +30,9 @@ impl LeaderPerEpoch {
                     node: Some(node),
                     partition: Some(partition.to_string()),
                     offsets: Vec::new(),
-                    message: format!("brokers {first} and {node} both led leader epoch {leader_epoch}"),
+                    message: format!(
+                        "brokers {first} and {node} both led leader epoch {leader_epoch}"
+                    ),
                 })
             }
             Event::QuorumLeader { epoch } => {
@@ -51,14 +57,23 @@ mod tests {
     use model::TopicPartition;
 
     fn became_leader(epoch: i32) -> Event {
-        Event::BecameLeader { partition: TopicPartition::new("t", 0), leader_epoch: epoch, log_end_offset: 0, high_watermark: 0 }
+        Event::BecameLeader {
+            partition: TopicPartition::new("t", 0),
+            leader_epoch: epoch,
+            log_end_offset: 0,
+            high_watermark: 0,
+        }
     }
 
     #[test]
     fn two_leaders_in_one_epoch_are_caught() {
         let mut check = LeaderPerEpoch::default();
         assert_eq!(check.observe(1, 1, &became_leader(3)), None);
-        assert_eq!(check.observe(2, 1, &became_leader(3)), None, "the same leader again is fine");
+        assert_eq!(
+            check.observe(2, 1, &became_leader(3)),
+            None,
+            "the same leader again is fine"
+        );
         assert_eq!(check.observe(3, 2, &became_leader(4)), None);
         let v = check.observe(4, 3, &became_leader(3)).expect("caught");
         assert_eq!(v.check, "single-leader-per-epoch");
@@ -70,6 +85,8 @@ mod tests {
     fn two_quorum_leaders_in_one_epoch_are_caught() {
         let mut check = LeaderPerEpoch::default();
         assert_eq!(check.observe(1, 1, &Event::QuorumLeader { epoch: 5 }), None);
-        assert!(check.observe(2, 2, &Event::QuorumLeader { epoch: 5 }).is_some());
+        assert!(check
+            .observe(2, 2, &Event::QuorumLeader { epoch: 5 })
+            .is_some());
     }
 }

@@ -28,7 +28,11 @@ impl CrashOptions {
     pub fn new(interval_ms: (u64, u64), downtime_ms: (u64, u64), max_down: usize) -> Self {
         assert!(interval_ms.0 <= interval_ms.1 && interval_ms.1 > 0);
         assert!(downtime_ms.0 <= downtime_ms.1);
-        CrashOptions { interval_ms, downtime_ms, max_down }
+        CrashOptions {
+            interval_ms,
+            downtime_ms,
+            max_down,
+        }
     }
 }
 
@@ -43,7 +47,11 @@ pub async fn run(cluster: Arc<Mutex<Cluster>>, options: CrashOptions, seed: u64,
             return;
         }
         let mut c = cluster.lock().unwrap_or_else(|p| p.into_inner());
-        let up: Vec<_> = c.ids().into_iter().filter(|id| !c.down.contains(id)).collect();
+        let up: Vec<_> = c
+            .ids()
+            .into_iter()
+            .filter(|id| !c.down.contains(id))
+            .collect();
         if c.down.len() >= options.max_down || up.is_empty() {
             continue;
         }
@@ -54,7 +62,10 @@ pub async fn run(cluster: Arc<Mutex<Cluster>>, options: CrashOptions, seed: u64,
         let cluster = cluster.clone();
         madsim::task::spawn(async move {
             sleep(Duration::from_millis(downtime)).await;
-            cluster.lock().unwrap_or_else(|p| p.into_inner()).restart(victim);
+            cluster
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .restart(victim);
         });
     }
 }

@@ -1,0 +1,28 @@
+# logsim recipes. Plain cargo works too: .cargo/config.toml turns on --cfg madsim.
+
+default: test
+
+# Build the simulator.
+build:
+    cargo build --release
+
+# The whole test suite, as CI runs it.
+test:
+    cargo test --release
+
+# Lints, as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --release --all-targets -- -D warnings
+
+# Run one seed of a scenario: `just run 7` or `just run 7 scenarios/default.toml`.
+run seed="7" scenario="scenarios/default.toml":
+    cargo run --release -p logsim -- run --seed {{seed}} --scenario {{scenario}}
+
+# Run a range of seeds in parallel: `just swarm 0..1000`.
+swarm seeds="0..1000" scenario="scenarios/default.toml":
+    cargo run --release -p logsim -- swarm --seeds {{seeds}} --scenario {{scenario}}
+
+# Throughput on this machine: default-scenario seeds per minute over all cores.
+bench:
+    cargo run --release -p logsim -- swarm --seeds 0..600 --json

@@ -1,0 +1,139 @@
+//! The command line, as a user meets it: a summary or one JSON object, and clear one-line errors
+//! for bad input, never a panic.
+
+use std::process::Command;
+
+fn logsim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_logsim"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("run logsim");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn run_prints_a_summary_that_ends_in_a_verdict() {
+    let (code, out, err) = logsim(&["run", "--seed", "7", "--no-files"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for field in [
+        "seed          7",
+        "simulated",
+        "wall",
+        "records",
+        "elections",
+        "trace hash",
+        "PASS",
+    ] {
+        assert!(out.contains(field), "missing {field:?} in\n{out}");
+    }
+}
+
+#[test]
+fn run_json_is_one_object_with_the_promised_fields() {
+    let (code, out, err) = logsim(&["run", "--seed", "7", "--json", "--no-files"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim().lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    for field in [
+        "seed",
+        "pass",
+        "trace_hash",
+        "sim_seconds",
+        "wall_seconds",
+        "acked",
+        "consumed",
+        "elections",
+        "truncations",
+        "violations",
+    ] {
+        assert!(v.get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(v["seed"], 7);
+    assert_eq!(v["pass"], true);
+}
+
+#[test]
+fn run_writes_its_trace_and_history_under_reports() {
+    let dir = std::env::temp_dir().join(format!("logsim-cli-{}", std::process::id()));
+    let (code, out, err) = logsim(&[
+        "run",
+        "--seed",
+        "3",
+        "--json",
+        "--reports",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    let trace = std::fs::read_to_string(v["trace_file"].as_str().unwrap()).expect("trace file");
+    let first: serde_json::Value =
+        serde_json::from_str(trace.lines().next().unwrap()).expect("a JSON line");
+    assert!(first.get("t").is_some() && first.get("node").is_some() && first.get("kind").is_some());
+    assert!(
+        std::fs::metadata(v["history_file"].as_str().unwrap())
+            .unwrap()
+            .len()
+            > 0
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_seed_that_is_not_a_number_is_a_clear_error() {
+    let (code, _, err) = logsim(&["run", "--seed", "seven"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid value 'seven' for '--seed"), "{err}");
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn a_missing_scenario_file_is_a_clear_error() {
+    let (code, _, err) = logsim(&["run", "--seed", "1", "--scenario", "scenarios/absent.toml"]);
+    assert_eq!(code, 2);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("scenarios/absent.toml: cannot read scenario file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_malformed_scenario_file_names_its_line_and_column() {
+    let path = std::env::temp_dir().join(format!("logsim-bad-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        "[cluster]\nbrokers = 3\n\n[workload]\nacks = \"most\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = logsim(&["run", "--seed", "1", "--scenario", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 2);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(":5:8: unknown variant `most`"), "{err}");
+}
+
+#[test]
+fn a_failing_run_exits_non_zero_and_says_how_to_replay_it() {
+    let path = std::env::temp_dir().join(format!("logsim-gate-{}.toml", std::process::id()));
+    std::fs::write(&path, "[run]\nduration = \"2s\"\nquiet_period = \"0s\"\n").unwrap();
+    let (code, out, _) = logsim(&[
+        "run",
+        "--seed",
+        "4",
+        "--no-files",
+        "--scenario",
+        path.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("violation     gate"), "{out}");
+    assert!(
+        out.contains("FAIL  replay: cargo run --release -p logsim -- run --seed 4"),
+        "{out}"
+    );
+}
