@@ -212,9 +212,20 @@ pub fn apply_committed(shared: &Arc<Shared>, s: &mut State) {
 }
 
 /// Takes up the partition roles the metadata image assigns to this broker.
+///
+/// A broker leads only once the image shows this incarnation registered and unfenced. Before that,
+/// the image may still name it leader of an epoch it led before a restart, with an ISR the old
+/// incarnation's in-memory state vouched for; leading that epoch again would let the high
+/// watermark move on a view of the ISR that a still-uncommitted AlterPartition may overturn. The
+/// controller answers a new incarnation by moving its leaderships to a new epoch.
 fn reconcile(shared: &Arc<Shared>, s: &mut State) {
     let me = shared.id();
     let now = shared.now_ms();
+    let in_service = s
+        .image
+        .brokers
+        .get(&me)
+        .is_some_and(|b| b.incarnation == s.incarnation && !b.fenced);
     let states: Vec<_> = s
         .image
         .partitions()
@@ -233,6 +244,9 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
             }
         }
         let p = s.partitions.get_mut(&tp).expect("opened above");
+        if state.leader == me && !in_service {
+            continue;
+        }
         if state.leader == me {
             let newer_epoch = state.leader_epoch > p.leader_epoch;
             if !p.is_leader() || newer_epoch {
@@ -254,9 +268,9 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                 if state.partition_epoch > l.partition_epoch {
                     l.isr = state.isr.clone();
                     l.partition_epoch = state.partition_epoch;
-                    if l.pending_isr.as_ref() == Some(&state.isr) {
-                        l.pending_isr = None;
-                    }
+                    // The image holds every record before this one, so whatever became of an
+                    // earlier AlterPartition is settled.
+                    l.pending_isr = None;
                     changed = true;
                 }
             }
@@ -357,12 +371,22 @@ async fn replica_tick(shared: Arc<Shared>) {
         let lag = shared.config.replica_lag_time_max_ms;
         let mut requests = Vec::new();
         for (tp, p) in s.partitions.iter_mut() {
-            if let Some(wanted) = p.wanted_isr(me, now, lag) {
-                let Role::Leader(l) = &mut p.role else {
-                    continue;
-                };
-                l.pending_isr = Some(wanted.clone());
-                requests.push((tp.clone(), p.leader_epoch, l.partition_epoch, wanted));
+            let wanted = p.wanted_isr(me, now, lag);
+            let Role::Leader(l) = &mut p.role else {
+                continue;
+            };
+            if let Some(wanted) = wanted {
+                l.pending_isr = Some(wanted);
+            }
+            // A proposal whose answer was lost is sent again, unchanged, until it is settled.
+            if let (Some(pending), false) = (&l.pending_isr, l.alter_in_flight) {
+                l.alter_in_flight = true;
+                requests.push((
+                    tp.clone(),
+                    p.leader_epoch,
+                    l.partition_epoch,
+                    pending.clone(),
+                ));
             }
         }
         let tps: Vec<_> = s.partitions.keys().cloned().collect();

@@ -98,25 +98,25 @@ pub async fn run(shared: Arc<Shared>) {
         if records.is_empty() {
             records = elect_offline(&s.image, shared.config.unclean_leader_election);
         }
-        emit_elections(&shared, &s.image, &records);
+        emit_changes(&shared, &s.image, &records);
         append_metadata(&shared, s, &records);
     }
 }
 
-fn emit_elections(shared: &Shared, image: &MetadataImage, records: &[MetadataRecord]) {
+fn emit_changes(shared: &Shared, image: &MetadataImage, records: &[MetadataRecord]) {
     for r in records {
         if let MetadataRecord::Partition(p) = r {
             let before = image.partition(&p.topic, p.partition);
-            if before.is_none_or(|b| b.leader_epoch != p.leader_epoch) && p.leader != NO_LEADER {
-                let unclean = before.is_some_and(|b| !b.isr.contains(&p.leader));
-                shared.emit(Event::LeaderElected {
-                    partition: p.topic_partition(),
-                    leader: p.leader,
-                    leader_epoch: p.leader_epoch,
-                    isr: p.isr.clone(),
-                    unclean,
-                });
-            }
+            let unclean =
+                p.leader != NO_LEADER && before.is_some_and(|b| !b.isr.contains(&p.leader));
+            shared.emit(Event::PartitionChanged {
+                partition: p.topic_partition(),
+                leader: p.leader,
+                leader_epoch: p.leader_epoch,
+                partition_epoch: p.partition_epoch,
+                isr: p.isr.clone(),
+                unclean,
+            });
         }
     }
 }
@@ -304,7 +304,7 @@ pub fn handle_heartbeat(
             records
         }
     };
-    emit_elections(shared, &s.image, &records);
+    emit_changes(shared, &s.image, &records);
     append_metadata(shared, s, &records);
     response
 }
@@ -378,6 +378,7 @@ pub async fn handle_alter_partition(
                     .and_then(|n| decide_alter(&s.image, broker, n, p));
                 match decided {
                     Ok(next) => {
+                        emit_changes(shared, &s.image, &[MetadataRecord::Partition(next.clone())]);
                         r.leader_id = WireBrokerId(next.leader);
                         r.leader_epoch = next.leader_epoch;
                         r.isr = next.isr.iter().map(|b| WireBrokerId(*b)).collect();
@@ -455,7 +456,8 @@ pub async fn heartbeat_loop(shared: Arc<Shared>) {
     }
 }
 
-/// The leader's ISR change request; on success the leader adopts the new ISR at once.
+/// The leader's ISR change request; on success the leader adopts the new ISR at once. Only a
+/// success or a definite refusal settles the proposal; after any other outcome it stays pending.
 pub async fn alter_partition(
     shared: Arc<Shared>,
     tp: TopicPartition,
@@ -469,15 +471,22 @@ pub async fn alter_partition(
         return;
     };
     let Role::Leader(l) = &mut p.role else { return };
-    if p.leader_epoch != leader_epoch || l.pending_isr.as_ref() != Some(&isr) {
+    if p.leader_epoch != leader_epoch {
         return;
     }
-    l.pending_isr = None;
+    l.alter_in_flight = false;
+    if l.pending_isr.as_ref() != Some(&isr) {
+        return;
+    }
     if let Some(r) = outcome {
+        if r.error_code == error_code::INELIGIBLE_REPLICA {
+            l.pending_isr = None;
+        }
         if r.error_code == error_code::NONE
             && r.leader_epoch == leader_epoch
             && r.partition_epoch > l.partition_epoch
         {
+            l.pending_isr = None;
             l.isr = r.isr.iter().map(|b| b.0).collect();
             l.partition_epoch = r.partition_epoch;
             let isr = l.isr.clone();

@@ -85,11 +85,13 @@ pub enum Event {
     BrokerUnfenced {
         broker: BrokerId,
     },
-    /// A partition leader election decided by the controller.
-    LeaderElected {
+    /// A change of a partition's leader or ISR, written to the metadata log by the active controller
+    /// (it takes effect once committed). `unclean`: the leader comes from outside the ISR.
+    PartitionChanged {
         partition: TopicPartition,
         leader: BrokerId,
         leader_epoch: i32,
+        partition_epoch: i32,
         isr: Vec<BrokerId>,
         unclean: bool,
     },

@@ -23,8 +23,13 @@ pub struct LeaderState {
     pub isr: Vec<BrokerId>,
     pub partition_epoch: i32,
     pub followers: BTreeMap<BrokerId, FollowerProgress>,
-    /// An AlterPartition sent and not yet answered.
+    /// An ISR this leader asked the controller for, whose fate it does not know yet. It counts
+    /// toward the high watermark (see `maximal_isr`) until a success, a definite refusal, or a
+    /// metadata update with a newer partition epoch settles it: an AlterPartition whose answer was
+    /// lost may still commit later, under a new controller.
     pub pending_isr: Option<Vec<BrokerId>>,
+    /// An AlterPartition for `pending_isr` is on its way.
+    pub alter_in_flight: bool,
     /// Where this leader's epoch starts in its log.
     pub epoch_start_offset: i64,
 }
@@ -101,6 +106,7 @@ impl Partition {
             partition_epoch: state.partition_epoch,
             followers,
             pending_isr: None,
+            alter_in_flight: false,
             epoch_start_offset,
         });
         Ok(())

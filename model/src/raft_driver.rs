@@ -56,8 +56,13 @@ pub async fn run(shared: Arc<Shared>) {
             }
             QuorumRole::Follower { leader } => {
                 let (epoch, leader) = (s.quorum.epoch, *leader);
-                if s.quorum.is_voter() && now >= s.quorum.election_deadline_ms {
-                    start_election(&shared, &mut s, now);
+                if now >= s.quorum.election_deadline_ms {
+                    if s.quorum.is_voter() {
+                        start_election(&shared, &mut s, now);
+                    } else {
+                        // An observer that lost touch with its leader looks for the current one.
+                        s.quorum.resign();
+                    }
                 } else if s
                     .metadata_fetcher
                     .is_none_or(|(e, l, _)| (e, l) != (epoch, leader))
@@ -69,6 +74,13 @@ pub async fn run(shared: Arc<Shared>) {
             QuorumRole::Unattached | QuorumRole::Candidate { .. } => {
                 if s.quorum.is_voter() && now >= s.quorum.election_deadline_ms {
                     start_election(&shared, &mut s, now);
+                } else if !s.quorum.is_voter() && now >= s.quorum.election_deadline_ms {
+                    // Observers get no BeginQuorumEpoch: they ask a voter who leads.
+                    s.quorum.reset_election_timer(now, timeout);
+                    let voters = &s.quorum.voters;
+                    let voter = voters[(now / timeout.max(1)) as usize % voters.len()];
+                    let epoch = s.quorum.epoch;
+                    madsim::task::spawn(find_leader(shared.clone(), voter, epoch));
                 }
             }
         }
@@ -215,6 +227,58 @@ async fn begin_quorum_epoch(shared: Arc<Shared>, voter: BrokerId, epoch: i32) {
         let mut s = shared.lock();
         if let (true, QuorumRole::Leader { announced, .. }) = (ok, &mut s.quorum.role) {
             announced.insert(voter);
+        }
+    }
+}
+
+/// Asks `voter` who leads the quorum, with a metadata fetch it will refuse or answer; either way its
+/// answer names the current leader and epoch.
+async fn find_leader(shared: Arc<Shared>, voter: BrokerId, epoch: i32) {
+    let Some(address) = shared.config.address(voter) else {
+        return;
+    };
+    let mut p = FetchPartition::default();
+    p.partition = 0;
+    p.current_leader_epoch = epoch;
+    p.fetch_offset = shared.lock().metadata_log.durable_end_offset();
+    p.last_fetched_epoch = -1;
+    let mut t = kafka_protocol::messages::fetch_request::FetchTopic::default();
+    t.topic = metadata_topic();
+    t.partitions = vec![p];
+    let mut request = kafka_protocol::messages::FetchRequest::default();
+    request.replica_id = WireBrokerId(shared.id());
+    request.max_wait_ms = 0;
+    request.topics = vec![t];
+    let timeout = shared.request_timeout();
+    let Ok(mut conn) =
+        Connection::connect(address, &format!("observer-{}", shared.id()), timeout).await
+    else {
+        return;
+    };
+    let Ok(response) = conn.call(&request, fetcher::FETCH_VERSION, timeout).await else {
+        return;
+    };
+    let Some(p) = response
+        .responses
+        .first()
+        .and_then(|t| t.partitions.first())
+    else {
+        return;
+    };
+    let (leader, leader_epoch) = (p.current_leader.leader_id.0, p.current_leader.leader_epoch);
+    if leader >= 0 {
+        let mut s = shared.lock();
+        if s.quorum.leader().is_none()
+            && s.quorum
+                .observe(shared.env.disk.as_ref(), leader_epoch, Some(leader))
+                .unwrap_or(false)
+        {
+            let (now, timeout) = (shared.now_ms(), shared.config.election_timeout_ms);
+            s.quorum.reset_election_timer(now, timeout);
+            shared.emit(Event::QuorumFollower {
+                epoch: leader_epoch,
+                leader,
+            });
         }
     }
 }
