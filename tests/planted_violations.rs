@@ -154,3 +154,27 @@ fn a_partition_left_without_a_leader_is_caught() {
     );
     assert!(failed.contains(&"leader-after-heal"), "{failed:?}");
 }
+
+#[test]
+fn an_assertion_firing_inside_the_simulation_fails_the_run_with_its_message() {
+    fn assert_fails(_: &mut Cluster) {
+        panic!("planted assertion");
+    }
+    let report = run_with_hooks(
+        &quiet(),
+        5,
+        false,
+        vec![Hook {
+            at: Duration::from_secs(3),
+            action: assert_fails,
+        }],
+    )
+    .report;
+    assert!(!report.pass);
+    assert_eq!(report.violations[0].check, "assertion");
+    assert!(
+        report.violations[0].message.contains("planted assertion"),
+        "{:?}",
+        report.violations
+    );
+}

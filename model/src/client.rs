@@ -11,10 +11,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId as WireBrokerId, FetchRequest, MetadataRequest, ProduceRequest, TopicName,
+    BrokerId as WireBrokerId, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -25,6 +27,12 @@ use crate::{batch, BrokerId, TopicPartition};
 const PRODUCE_VERSION: i16 = 9;
 const FETCH_VERSION: i16 = 12;
 const METADATA_VERSION: i16 = 12;
+const LIST_OFFSETS_VERSION: i16 = 7;
+
+/// ListOffsets' name for the first offset of a partition.
+pub const EARLIEST: i64 = -2;
+/// ListOffsets' name for the end of a partition (its high watermark).
+pub const LATEST: i64 = -1;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -222,6 +230,47 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Asks the leader of `tp` for an offset: `EARLIEST` or `LATEST`.
+    pub async fn list_offset(
+        &mut self,
+        tp: &TopicPartition,
+        timestamp: i64,
+    ) -> Result<i64, String> {
+        let (leader, epoch) = self.leader_connection(tp).await?;
+        let mut p = ListOffsetsPartition::default();
+        p.partition_index = tp.partition;
+        p.current_leader_epoch = epoch;
+        p.timestamp = timestamp;
+        let mut t = ListOffsetsTopic::default();
+        t.name = TopicName(StrBytes::from_string(tp.topic.clone()));
+        t.partitions = vec![p];
+        let mut request = ListOffsetsRequest::default();
+        request.replica_id = WireBrokerId(-1);
+        request.topics = vec![t];
+        let conn = self.connections.get_mut(&leader).expect("connected");
+        let response = match conn
+            .call(&request, LIST_OFFSETS_VERSION, self.timeout)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                self.forget(tp, leader);
+                return Err(e.to_string());
+            }
+        };
+        let p = response
+            .topics
+            .into_iter()
+            .next()
+            .and_then(|t| t.partitions.into_iter().next())
+            .ok_or_else(|| "empty list offsets response".to_owned())?;
+        if p.error_code != error_code::NONE {
+            self.leaders.remove(tp);
+            return Err(format!("error code {}", p.error_code));
+        }
+        Ok(p.offset)
     }
 
     /// Reads committed records of `tp` from `offset` on, from its leader.

@@ -42,7 +42,7 @@ pub fn broker_configs(scenario: &Scenario) -> Vec<BrokerConfig> {
     let voters: Vec<BrokerId> = ids
         .iter()
         .copied()
-        .take(scenario.cluster.controller_voters as usize)
+        .take(scenario.cluster.voters() as usize)
         .collect();
     ids.iter()
         .map(|id| {

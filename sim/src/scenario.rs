@@ -61,13 +61,20 @@ impl Serialize for Dur {
 pub struct Cluster {
     #[serde(default = "defaults::brokers")]
     pub brokers: i32,
-    /// How many of the brokers (the first ones) also vote in the controller quorum.
-    #[serde(default = "defaults::brokers")]
-    pub controller_voters: i32,
+    /// How many of the brokers (the first ones) also vote in the controller quorum; when absent,
+    /// every broker up to three.
+    #[serde(default)]
+    pub controller_voters: Option<i32>,
     #[serde(default = "defaults::min_insync_replicas")]
     pub min_insync_replicas: i32,
     #[serde(default)]
     pub unclean_leader_election: bool,
+}
+
+impl Cluster {
+    pub fn voters(&self) -> i32 {
+        self.controller_voters.unwrap_or(self.brokers.min(3))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -209,7 +216,7 @@ mod defaults {
     pub fn cluster() -> Cluster {
         Cluster {
             brokers: brokers(),
-            controller_voters: brokers(),
+            controller_voters: None,
             min_insync_replicas: min_insync_replicas(),
             unclean_leader_election: false,
         }
@@ -345,13 +352,14 @@ impl Scenario {
                 format!("brokers = {}: expected 1 to 64", c.brokers),
             ));
         }
-        if !(1..=c.brokers).contains(&c.controller_voters) {
+        if !(1..=c.brokers).contains(&c.voters()) {
             return Err((
                 "cluster",
                 "controller_voters",
                 format!(
                     "controller_voters = {}: expected 1 to the number of brokers ({})",
-                    c.controller_voters, c.brokers
+                    c.voters(),
+                    c.brokers
                 ),
             ));
         }

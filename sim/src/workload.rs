@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use madsim::time::Instant;
-use model::client::{Client, PollOutcome, SendOutcome};
+use model::client::{Client, PollOutcome, SendOutcome, EARLIEST};
 use model::TopicPartition;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -138,11 +138,19 @@ pub async fn producer(w: Workload, id: u32, seed: u64) {
 pub async fn consumer(w: Workload, id: u32) {
     let process = format!("consumer-{id}");
     let mut client = Client::new(w.bootstrap.clone(), process.clone(), CLIENT_TIMEOUT);
-    let mut positions: BTreeMap<i32, i64> = (0..w.partitions).map(|p| (p, 0)).collect();
+    // Where each partition starts, asked of its leader with ListOffsets (earliest), as a consumer
+    // with auto.offset.reset=earliest does.
+    let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
     while !w.stop_consumers.load(Ordering::Relaxed) {
         for partition in 0..w.partitions {
             let tp = TopicPartition::new(w.topic.clone(), partition);
-            let offset = positions[&partition];
+            let offset = match positions.get(&partition) {
+                Some(offset) => *offset,
+                None => match client.list_offset(&tp, EARLIEST).await {
+                    Ok(offset) => *positions.entry(partition).or_insert(offset),
+                    Err(_) => continue,
+                },
+            };
             let mut invoke = w.op(&process, OpType::Invoke, OpFn::Poll, partition);
             invoke.offset = Some(offset);
             w.history.push(invoke);

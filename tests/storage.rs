@@ -1,0 +1,154 @@
+//! The partition log over the simulated disk: appends, segments, truncation, and recovery from
+//! lost, torn and corrupt tails.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use logsim::disk::SimDisk;
+use model::batch;
+use model::env::Disk;
+use model::log::Log;
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    madsim::runtime::Runtime::new().block_on(f)
+}
+
+fn record(value: &str) -> Vec<u8> {
+    batch::encode(&[(None, Bytes::from(value.to_owned()))], 0).to_vec()
+}
+
+fn sync(log: &mut Log, disk: &SimDisk) {
+    let ticket = log.sync_ticket();
+    for path in &ticket.paths {
+        block_on(disk.sync(path)).unwrap();
+    }
+    log.complete_sync(&ticket);
+}
+
+fn open(disk: &Arc<SimDisk>, segment_bytes: u64) -> (Log, model::log::Recovery) {
+    Log::open(disk.clone(), "t-0", segment_bytes).unwrap()
+}
+
+#[test]
+fn appends_roll_segments_and_read_back_in_order() {
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 300);
+    for i in 0..20 {
+        let epoch = if i < 10 { 0 } else { 2 };
+        assert_eq!(
+            log.append_as_leader(&record(&format!("v{i}")), epoch)
+                .unwrap(),
+            (i, i)
+        );
+    }
+    assert!(log.segment_count() > 1, "300-byte segments must roll");
+    assert_eq!(log.epochs().entries(), &[(0, 0), (2, 10)]);
+    let values = batch::decode(log.read(5, 20, usize::MAX).unwrap()).unwrap();
+    assert_eq!(values.first().map(|r| r.0), Some(5));
+    assert_eq!(values.len(), 15);
+    assert_eq!(values[14].2.as_deref(), Some(&b"v19"[..]));
+}
+
+#[test]
+fn recovery_keeps_what_was_synced_and_loses_the_rest() {
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    for i in 0..5 {
+        log.append_as_leader(&record(&format!("v{i}")), 1).unwrap();
+    }
+    sync(&mut log, &disk);
+    for i in 5..8 {
+        log.append_as_leader(&record(&format!("v{i}")), 1).unwrap();
+    }
+    disk.crash();
+    let (log, recovery) = open(&disk, 1 << 20);
+    assert_eq!(log.log_end_offset(), 5);
+    assert_eq!(
+        recovery.dropped_bytes, 0,
+        "the lost bytes were never on disk"
+    );
+    assert_eq!(log.epochs().entries(), &[(1, 0)]);
+}
+
+#[test]
+fn recovery_drops_a_torn_tail() {
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    for i in 0..3 {
+        log.append_as_leader(&record(&format!("v{i}")), 0).unwrap();
+    }
+    let path = "t-0/00000000000000000000.log";
+    let torn = record("torn");
+    disk.append(path, &torn[..torn.len() / 2]).unwrap();
+    let (log, recovery) = open(&disk, 1 << 20);
+    assert_eq!(log.log_end_offset(), 3);
+    assert_eq!(recovery.dropped_bytes, (torn.len() / 2) as u64);
+    assert!(recovery.reason.unwrap().contains("truncated"));
+}
+
+#[test]
+fn recovery_drops_everything_from_a_corrupt_batch_on() {
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    for i in 0..4 {
+        log.append_as_leader(&record(&format!("value-{i}")), 0)
+            .unwrap();
+    }
+    let path = "t-0/00000000000000000000.log";
+    let mut bytes = disk.read(path).unwrap();
+    let second = log.batches()[1];
+    bytes[(second.position + second.size as u64 - 1) as usize] ^= 0x40;
+    disk.write_atomic(path, &bytes).unwrap();
+    let (log, recovery) = open(&disk, 1 << 20);
+    assert_eq!(
+        log.log_end_offset(),
+        1,
+        "the batch at offset 1 is corrupt; 2 and 3 follow it"
+    );
+    assert!(recovery.reason.unwrap().contains("crc mismatch"));
+    assert_eq!(disk.read(path).unwrap().len() as u64, second.position);
+}
+
+#[test]
+fn truncation_cuts_batches_segments_and_epochs() {
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 200);
+    for i in 0..12 {
+        log.append_as_leader(&record(&format!("v{i}")), i as i32 / 4)
+            .unwrap();
+    }
+    sync(&mut log, &disk);
+    log.set_high_watermark(12);
+    let segments = log.segment_count();
+    assert_eq!(log.truncate_to(5).unwrap(), 5);
+    assert!(log.segment_count() < segments);
+    assert_eq!(log.high_watermark(), 5);
+    assert_eq!(log.epochs().entries(), &[(0, 0), (1, 4)]);
+    assert_eq!(log.end_offset_for_epoch(2).end_offset, 5);
+    log.append_as_leader(&record("after"), 3).unwrap();
+    sync(&mut log, &disk);
+    disk.crash();
+    let (log, _) = open(&disk, 200);
+    assert_eq!(log.log_end_offset(), 6);
+    assert_eq!(log.epochs().entries(), &[(0, 0), (1, 4), (3, 5)]);
+}
+
+#[test]
+fn replicated_batches_must_follow_on() {
+    let disk = Arc::new(SimDisk::default());
+    let (mut leader, _) = Log::open(disk.clone(), "a-0", 1 << 20).unwrap();
+    let (mut follower, _) = Log::open(disk.clone(), "b-0", 1 << 20).unwrap();
+    for i in 0..3 {
+        leader
+            .append_as_leader(&record(&format!("v{i}")), 7)
+            .unwrap();
+    }
+    let bytes = leader.read(0, 3, usize::MAX).unwrap();
+    assert_eq!(follower.append_replicated(&bytes).unwrap(), 3);
+    assert_eq!(follower.batches(), leader.batches());
+    let again = leader.read(1, 3, usize::MAX).unwrap();
+    assert!(
+        follower.append_replicated(&again).is_err(),
+        "a gap or overlap is refused"
+    );
+}
