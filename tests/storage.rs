@@ -114,7 +114,7 @@ fn truncation_cuts_batches_segments_and_epochs() {
     let disk = Arc::new(SimDisk::default());
     let (mut log, _) = open(&disk, 200);
     for i in 0..12 {
-        log.append_as_leader(&record(&format!("v{i}")), i as i32 / 4)
+        log.append_as_leader(&record(&format!("v{i}")), i / 4)
             .unwrap();
     }
     sync(&mut log, &disk);

@@ -10,17 +10,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId as WireBrokerId, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
-    TopicName,
+    BrokerId as WireBrokerId, ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::fetcher::error_code;
+use crate::fetcher::{error_code, single_partition, SingleFetch};
 use crate::wire::Connection;
 use crate::{batch, BrokerId, TopicPartition};
 
@@ -284,21 +282,17 @@ impl Client {
             Ok(l) => l,
             Err(reason) => return PollOutcome::Failed { reason },
         };
-        let mut p = FetchPartition::default();
-        p.partition = tp.partition;
-        p.current_leader_epoch = epoch;
-        p.fetch_offset = offset;
-        p.last_fetched_epoch = -1;
-        p.partition_max_bytes = 256 * 1024;
-        let mut t = FetchTopic::default();
-        t.topic = TopicName(StrBytes::from_string(tp.topic.clone()));
-        t.partitions = vec![p];
-        let mut request = FetchRequest::default();
-        request.replica_id = WireBrokerId(-1);
-        request.max_wait_ms = max_wait_ms;
-        request.min_bytes = 1;
-        request.max_bytes = 256 * 1024;
-        request.topics = vec![t];
+        let request = SingleFetch {
+            replica_id: -1,
+            topic: &tp.topic,
+            partition: tp.partition,
+            current_leader_epoch: epoch,
+            fetch_offset: offset,
+            last_fetched_epoch: -1,
+            max_wait_ms,
+            max_bytes: 256 * 1024,
+        }
+        .request();
         let conn = self.connections.get_mut(&leader).expect("connected");
         let wait = Duration::from_millis(max_wait_ms.max(0) as u64);
         let response = match conn
@@ -313,12 +307,7 @@ impl Client {
                 };
             }
         };
-        let Some(data) = response
-            .responses
-            .into_iter()
-            .next()
-            .and_then(|t| t.partitions.into_iter().next())
-        else {
+        let Some(data) = single_partition(response) else {
             return PollOutcome::Failed {
                 reason: "empty fetch response".into(),
             };

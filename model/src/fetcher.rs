@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{BrokerId as WireBrokerId, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
@@ -38,6 +39,50 @@ pub mod error_code {
     pub const STALE_BROKER_EPOCH: i16 = 77;
     pub const INVALID_UPDATE_VERSION: i16 = 95;
     pub const INELIGIBLE_REPLICA: i16 = 107;
+}
+
+/// A fetch of one partition, the only kind this code base sends (followers, the quorum, consumers).
+pub struct SingleFetch<'a> {
+    /// The fetching broker, or -1 for a consumer.
+    pub replica_id: BrokerId,
+    pub topic: &'a str,
+    pub partition: i32,
+    pub current_leader_epoch: i32,
+    pub fetch_offset: i64,
+    /// -1 when the fetcher asks for no divergence check.
+    pub last_fetched_epoch: i32,
+    pub max_wait_ms: i32,
+    pub max_bytes: i32,
+}
+
+impl SingleFetch<'_> {
+    pub fn request(&self) -> FetchRequest {
+        let mut p = FetchPartition::default();
+        p.partition = self.partition;
+        p.current_leader_epoch = self.current_leader_epoch;
+        p.fetch_offset = self.fetch_offset;
+        p.last_fetched_epoch = self.last_fetched_epoch;
+        p.partition_max_bytes = self.max_bytes;
+        let mut t = FetchTopic::default();
+        t.topic = TopicName(StrBytes::from_string(self.topic.to_owned()));
+        t.partitions = vec![p];
+        let mut r = FetchRequest::default();
+        r.replica_id = WireBrokerId(self.replica_id);
+        r.max_wait_ms = self.max_wait_ms;
+        r.min_bytes = 1;
+        r.max_bytes = self.max_bytes;
+        r.topics = vec![t];
+        r
+    }
+}
+
+/// The answer for the one partition a `SingleFetch` asked about.
+pub fn single_partition(response: FetchResponse) -> Option<PartitionData> {
+    response
+        .responses
+        .into_iter()
+        .next()
+        .and_then(|t| t.partitions.into_iter().next())
 }
 
 /// What the follower is fetching for: the leader, its epoch, and the fetcher's generation.
@@ -88,22 +133,17 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
                 return;
             };
             let log = s.log(&which).expect("a followed log exists");
-            let mut p = FetchPartition::default();
-            p.partition = partition;
-            p.current_leader_epoch = follow.epoch;
-            p.fetch_offset = log.durable_end_offset();
-            p.last_fetched_epoch = log.latest_epoch();
-            p.partition_max_bytes = MAX_BYTES;
-            let mut t = FetchTopic::default();
-            t.topic = TopicName(StrBytes::from_string(topic.clone()));
-            t.partitions = vec![p];
-            let mut r = FetchRequest::default();
-            r.replica_id = WireBrokerId(shared.id());
-            r.max_wait_ms = wait.as_millis() as i32;
-            r.min_bytes = 1;
-            r.max_bytes = MAX_BYTES;
-            r.topics = vec![t];
-            (r, follow)
+            let fetch = SingleFetch {
+                replica_id: shared.id(),
+                topic: &topic,
+                partition,
+                current_leader_epoch: follow.epoch,
+                fetch_offset: log.durable_end_offset(),
+                last_fetched_epoch: log.latest_epoch(),
+                max_wait_ms: wait.as_millis() as i32,
+                max_bytes: MAX_BYTES,
+            };
+            (fetch.request(), follow)
         };
         if connection.as_ref().is_none_or(|(l, _)| *l != follow.leader) {
             let Some(address) = shared.config.address(follow.leader) else {
@@ -149,12 +189,7 @@ async fn handle_response(
     follow: Following,
     response: FetchResponse,
 ) -> bool {
-    let Some(data) = response
-        .responses
-        .into_iter()
-        .next()
-        .and_then(|t| t.partitions.into_iter().next())
-    else {
+    let Some(data) = single_partition(response) else {
         return false;
     };
     let mut appended = false;

@@ -237,18 +237,17 @@ async fn find_leader(shared: Arc<Shared>, voter: BrokerId, epoch: i32) {
     let Some(address) = shared.config.address(voter) else {
         return;
     };
-    let mut p = FetchPartition::default();
-    p.partition = 0;
-    p.current_leader_epoch = epoch;
-    p.fetch_offset = shared.lock().metadata_log.durable_end_offset();
-    p.last_fetched_epoch = -1;
-    let mut t = kafka_protocol::messages::fetch_request::FetchTopic::default();
-    t.topic = metadata_topic();
-    t.partitions = vec![p];
-    let mut request = kafka_protocol::messages::FetchRequest::default();
-    request.replica_id = WireBrokerId(shared.id());
-    request.max_wait_ms = 0;
-    request.topics = vec![t];
+    let request = fetcher::SingleFetch {
+        replica_id: shared.id(),
+        topic: METADATA_TOPIC,
+        partition: 0,
+        current_leader_epoch: epoch,
+        fetch_offset: shared.lock().metadata_log.durable_end_offset(),
+        last_fetched_epoch: -1,
+        max_wait_ms: 0,
+        max_bytes: 0,
+    }
+    .request();
     let timeout = shared.request_timeout();
     let Ok(mut conn) =
         Connection::connect(address, &format!("observer-{}", shared.id()), timeout).await
