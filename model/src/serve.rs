@@ -219,17 +219,15 @@ async fn produce_partition(
         (base, last, epoch)
     };
     if acks != -1 {
+        // The answer does not wait for the disk, but the high watermark, which counts only what the
+        // leader has synced, must not wait for the next acks=all write either.
+        madsim::task::spawn(sync_and_advance(shared.clone(), tp.clone()));
         return Ok(base);
     }
-    let which = LogRef::Partition(tp.clone());
-    if broker::sync_log(shared, &which).await.is_err() {
+    if !sync_and_advance(shared.clone(), tp.clone()).await {
         return Err(error_code::REQUEST_TIMED_OUT);
     }
     let mut rx = shared.subscribe();
-    {
-        let mut s = shared.lock();
-        broker::advance_high_watermark(shared, &mut s, tp);
-    }
     let deadline = madsim::time::Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
     loop {
         {
@@ -258,6 +256,19 @@ async fn produce_partition(
             return Err(error_code::REQUEST_TIMED_OUT);
         }
     }
+}
+
+/// Syncs a led partition's log, then lets its high watermark move. False if the sync failed.
+async fn sync_and_advance(shared: Arc<Shared>, tp: TopicPartition) -> bool {
+    if broker::sync_log(&shared, &LogRef::Partition(tp.clone()))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut s = shared.lock();
+    broker::advance_high_watermark(&shared, &mut s, &tp);
+    true
 }
 
 async fn fetch(shared: &Arc<Shared>, request: FetchRequest) -> FetchResponse {
