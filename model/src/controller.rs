@@ -85,12 +85,11 @@ pub async fn run(shared: Arc<Shared>) {
             continue;
         }
         let mut records = Vec::new();
+        let mut notes = Vec::new();
         if let Some(&broker) = expired.iter().find(|b| s.image.is_unfenced(**b)) {
             records = fence(&s.image, broker, shared.config.unclean_leader_election);
-            shared.emit(Event::BrokerFenced {
-                broker,
-                reason: "session expired".into(),
-            });
+            let reason = "session expired".into();
+            notes.push(Event::BrokerFenced { broker, reason });
         }
         if records.is_empty() {
             records = create_topics(&s.image, &shared.config.topics);
@@ -98,27 +97,48 @@ pub async fn run(shared: Arc<Shared>) {
         if records.is_empty() {
             records = elect_offline(&s.image, shared.config.unclean_leader_election);
         }
-        emit_changes(&shared, &s.image, &records);
-        append_metadata(&shared, s, &records);
+        propose(&shared, s, &records, notes);
     }
 }
 
-fn emit_changes(shared: &Shared, image: &MetadataImage, records: &[MetadataRecord]) {
-    for r in records {
-        if let MetadataRecord::Partition(p) = r {
+/// Appends a decision to the metadata log; only once it is written do the events that report it
+/// go out. `None` if it could not be written (not leader, or a full disk).
+fn propose(
+    shared: &Arc<Shared>,
+    s: &mut State,
+    records: &[MetadataRecord],
+    mut notes: Vec<Event>,
+) -> Option<i64> {
+    notes.extend(change_events(&s.image, records));
+    let offset = append_metadata(shared, s, records)?;
+    for note in notes {
+        shared.emit(note);
+    }
+    Some(offset)
+}
+
+/// The events that report partition changes among `records`, against the image before them.
+fn change_events(image: &MetadataImage, records: &[MetadataRecord]) -> Vec<Event> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            MetadataRecord::Partition(p) => Some(p),
+            _ => None,
+        })
+        .map(|p| {
             let before = image.partition(&p.topic, p.partition);
             let unclean =
                 p.leader != NO_LEADER && before.is_some_and(|b| !b.isr.contains(&p.leader));
-            shared.emit(Event::PartitionChanged {
+            Event::PartitionChanged {
                 partition: p.topic_partition(),
                 leader: p.leader,
                 leader_epoch: p.leader_epoch,
                 partition_epoch: p.partition_epoch,
                 isr: p.isr.clone(),
                 unclean,
-            });
-        }
-    }
+            }
+        })
+        .collect()
 }
 
 /// The first replica, in assignment order, that may lead: in the ISR and unfenced; or, when unclean
@@ -275,37 +295,67 @@ pub fn handle_heartbeat(
     if let Some(controller) = s.controller.as_mut() {
         controller.last_heartbeat_ms.insert(broker, now);
     }
+    if request.want_shut_down {
+        return shutdown_heartbeat(shared, s, broker, response);
+    }
     response.is_fenced = registered.as_ref().is_none_or(|r| r.fenced);
     if !quiet(s) {
         return response;
     }
     let unclean = shared.config.unclean_leader_election;
-    let records = match registered {
+    let (records, note) = match registered {
         Some(r) if r.incarnation == incarnation => {
             if r.fenced && request.current_metadata_offset > r.registered_at {
-                shared.emit(Event::BrokerUnfenced { broker });
-                vec![MetadataRecord::UnfenceBroker { broker }]
+                (
+                    vec![MetadataRecord::UnfenceBroker { broker }],
+                    Event::BrokerUnfenced { broker },
+                )
             } else {
-                Vec::new()
+                return response;
             }
         }
         _ => {
             // A new incarnation lost whatever it had in memory: take it out of service until it
             // has caught up on metadata, as for a fenced broker.
-            shared.emit(Event::BrokerRegistered {
-                broker,
-                incarnation,
-            });
             let mut records = vec![MetadataRecord::RegisterBroker {
                 broker,
                 incarnation,
             }];
             records.extend(remove_from_partitions(&s.image, broker, unclean));
-            records
+            (
+                records,
+                Event::BrokerRegistered {
+                    broker,
+                    incarnation,
+                },
+            )
         }
     };
-    emit_changes(shared, &s.image, &records);
-    append_metadata(shared, s, &records);
+    propose(shared, s, &records, vec![note]);
+    response
+}
+
+/// A broker asks to stop: fence it and move its leaderships away, then let it go.
+fn shutdown_heartbeat(
+    shared: &Arc<Shared>,
+    s: &mut State,
+    broker: BrokerId,
+    mut response: BrokerHeartbeatResponse,
+) -> BrokerHeartbeatResponse {
+    let leads = s.image.partitions().any(|p| p.leader == broker);
+    let unfenced = s.image.is_unfenced(broker);
+    response.is_fenced = !unfenced;
+    response.should_shut_down = !unfenced && !leads;
+    if (unfenced || leads) && quiet(s) {
+        let records = fence(&s.image, broker, shared.config.unclean_leader_election);
+        let reason = "controlled shutdown".into();
+        propose(
+            shared,
+            s,
+            &records,
+            vec![Event::BrokerFenced { broker, reason }],
+        );
+    }
     response
 }
 
@@ -353,6 +403,7 @@ pub async fn handle_alter_partition(
     let mut response = AlterPartitionResponse::default();
     let broker = request.broker_id.0;
     let mut waits = Vec::new();
+    let appended_in = shared.lock().quorum.epoch;
     {
         let mut guard = shared.lock();
         let s = &mut *guard;
@@ -378,15 +429,14 @@ pub async fn handle_alter_partition(
                     .and_then(|n| decide_alter(&s.image, broker, n, p));
                 match decided {
                     Ok(next) => {
-                        emit_changes(shared, &s.image, &[MetadataRecord::Partition(next.clone())]);
                         r.leader_id = WireBrokerId(next.leader);
                         r.leader_epoch = next.leader_epoch;
                         r.isr = next.isr.iter().map(|b| WireBrokerId(*b)).collect();
                         r.partition_epoch = next.partition_epoch;
-                        if let Some(offset) =
-                            append_metadata(shared, s, &[MetadataRecord::Partition(next)])
-                        {
-                            waits.push(offset);
+                        match propose(shared, s, &[MetadataRecord::Partition(next)], Vec::new()) {
+                            Some(offset) => waits.push(offset),
+                            // Not written: the leader must not take up this ISR.
+                            None => r.error_code = error_code::REQUEST_TIMED_OUT,
                         }
                     }
                     Err(code) => r.error_code = code,
@@ -398,11 +448,24 @@ pub async fn handle_alter_partition(
     }
     // Answer only once the change has committed, so the leader never acts on an ISR that a new
     // controller might not know.
+    // Committed means: the high watermark passed the record, and the record at that offset is
+    // still ours, of the epoch we wrote it in, not another leader's that took its place.
     let deadline = madsim::time::Instant::now() + shared.request_timeout();
     let mut rx = shared.subscribe();
     while let Some(&offset) = waits.iter().max() {
-        if shared.lock().quorum.high_watermark > offset {
-            break;
+        {
+            let s = shared.lock();
+            if s.quorum.high_watermark > offset {
+                let batches = s.metadata_log.batches();
+                let at = batches.partition_point(|b| b.last_offset < offset);
+                if batches
+                    .get(at)
+                    .is_none_or(|b| b.leader_epoch != appended_in)
+                {
+                    response.error_code = error_code::REQUEST_TIMED_OUT;
+                }
+                break;
+            }
         }
         let left = deadline.saturating_duration_since(madsim::time::Instant::now());
         if left.is_zero() || madsim::time::timeout(left, rx.changed()).await.is_err() {
@@ -416,42 +479,46 @@ pub async fn handle_alter_partition(
 /// The broker's heartbeat to the active controller, which keeps its session alive.
 pub async fn heartbeat_loop(shared: Arc<Shared>) {
     let interval = Duration::from_millis(shared.config.broker_heartbeat_interval_ms);
-    let mut connection: Option<(BrokerId, Connection)> = None;
+    let mut connection = None;
     loop {
         madsim::time::sleep(interval).await;
-        let (controller, request) = {
-            let s = shared.lock();
-            let Some(controller) = s.quorum.leader() else {
-                continue;
-            };
-            let mut r = BrokerHeartbeatRequest::default();
-            r.broker_id = WireBrokerId(shared.id());
-            r.broker_epoch = s.incarnation as i64;
-            r.current_metadata_offset = s.image.next_offset;
-            (controller, r)
-        };
-        if connection.as_ref().is_none_or(|(c, _)| *c != controller) {
-            let Some(address) = shared.config.address(controller) else {
-                continue;
-            };
-            match Connection::connect(
-                address,
-                &format!("broker-{}", shared.id()),
-                shared.request_timeout(),
-            )
+        send_heartbeat(&shared, &mut connection, false).await;
+    }
+}
+
+/// One heartbeat to the active controller over a cached connection; `None` if it got no answer.
+pub async fn send_heartbeat(
+    shared: &Arc<Shared>,
+    connection: &mut Option<(BrokerId, Connection)>,
+    want_shut_down: bool,
+) -> Option<BrokerHeartbeatResponse> {
+    let (controller, request) = {
+        let s = shared.lock();
+        let controller = s.quorum.leader()?;
+        let mut r = BrokerHeartbeatRequest::default();
+        r.broker_id = WireBrokerId(shared.id());
+        r.broker_epoch = s.incarnation as i64;
+        r.current_metadata_offset = s.image.next_offset;
+        r.want_shut_down = want_shut_down;
+        (controller, r)
+    };
+    if connection.as_ref().is_none_or(|(c, _)| *c != controller) {
+        let address = shared.config.address(controller)?;
+        let client_id = format!("broker-{}", shared.id());
+        let c = Connection::connect(address, &client_id, shared.request_timeout())
             .await
-            {
-                Ok(c) => connection = Some((controller, c)),
-                Err(_) => continue,
-            }
-        }
-        let (_, conn) = connection.as_mut().expect("connected above");
-        if conn
-            .call(&request, HEARTBEAT_VERSION, shared.request_timeout())
-            .await
-            .is_err()
-        {
-            connection = None;
+            .ok()?;
+        *connection = Some((controller, c));
+    }
+    let (_, conn) = connection.as_mut().expect("connected above");
+    match conn
+        .call(&request, HEARTBEAT_VERSION, shared.request_timeout())
+        .await
+    {
+        Ok(response) => Some(response),
+        Err(_) => {
+            *connection = None;
+            None
         }
     }
 }
@@ -537,6 +604,11 @@ async fn send_alter_partition(
         .call(&request, ALTER_PARTITION_VERSION, timeout * 2)
         .await
         .ok()?;
+    // A request-level error (the change did not commit in time) leaves the outcome unknown,
+    // whatever the partition-level answer says.
+    if response.error_code != error_code::NONE {
+        return None;
+    }
     response
         .topics
         .into_iter()

@@ -49,6 +49,11 @@ pub enum Event {
     BrokerStarted {
         incarnation: u64,
     },
+    /// A controlled shutdown finished; `leaderships_moved` says whether the controller released
+    /// the broker before it stopped.
+    ShutDown {
+        leaderships_moved: bool,
+    },
     /// A log was opened after a start: what recovery kept and what it dropped.
     LogRecovered {
         partition: TopicPartition,

@@ -78,8 +78,8 @@ impl Partition {
         self.leader_state().is_some()
     }
 
-    pub fn become_leader(&mut self, state: &PartitionState, now_ms: u64) -> std::io::Result<()> {
-        self.log.assign_epoch(state.leader_epoch)?;
+    pub fn become_leader(&mut self, state: &PartitionState, now_ms: u64) {
+        self.log.assign_epoch(state.leader_epoch);
         let epoch_start_offset = self
             .log
             .epochs()
@@ -109,7 +109,6 @@ impl Partition {
             alter_in_flight: false,
             epoch_start_offset,
         });
-        Ok(())
     }
 
     pub fn become_follower(&mut self, state: &PartitionState) {

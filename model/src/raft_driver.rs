@@ -137,10 +137,8 @@ pub fn append_metadata(
     let entries: Vec<(Option<Bytes>, Bytes)> = records.iter().map(|r| (None, r.encode())).collect();
     let bytes = batch::encode(&entries, shared.now_ms() as i64);
     let epoch = s.quorum.epoch;
-    let (_, last) = s
-        .metadata_log
-        .append_as_leader(&bytes, epoch)
-        .unwrap_or_else(|e| panic!("broker {}: metadata append failed: {e}", shared.id()));
+    // A full disk refuses the append: the controller decides nothing until it can write.
+    let (_, last) = s.metadata_log.append_as_leader(&bytes, epoch).ok()?;
     let shared2 = shared.clone();
     madsim::task::spawn(async move {
         if broker::sync_log(&shared2, &LogRef::Metadata).await.is_ok() {

@@ -30,7 +30,7 @@ use madsim::net::TcpStream;
 
 use crate::broker::{self, LogRef, Shared, State};
 use crate::fetcher::error_code;
-use crate::log::Log;
+use crate::log::{AppendError, Log};
 use crate::metadata::{topic_id, METADATA_TOPIC};
 use crate::partition::Role;
 use crate::wire::{decode_request, encode_response, read_frame, write_frame};
@@ -214,7 +214,10 @@ async fn produce_partition(
         let (base, last) = p
             .log
             .append_as_leader(&records, epoch)
-            .map_err(|_| error_code::KAFKA_STORAGE_ERROR)?;
+            .map_err(|e| match e {
+                AppendError::Corrupt(_) => error_code::CORRUPT_MESSAGE,
+                _ => error_code::KAFKA_STORAGE_ERROR,
+            })?;
         shared.notify();
         (base, last, epoch)
     };

@@ -1,6 +1,7 @@
 //! Builds the simulated cluster: one madsim node per broker, each with its own disk and clock
 //! that the harness keeps across the node's crashes, and a registry through which the checkers
-//! look at the live brokers' state.
+//! look at the live brokers' state. The process operations the faults use live here too: crash
+//! (with what it does to the disk), restart, controlled shutdown, pause and resume. Each is traced.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -9,13 +10,15 @@ use std::sync::{Arc, Mutex};
 use madsim::runtime::{Handle, NodeHandle};
 use model::broker::{self, Shared};
 use model::config::{BrokerConfig, TopicSpec};
-use model::env::Env;
+use model::env::{Disk, Env};
+use model::metadata::MetadataRecord;
 use model::BrokerId;
 
 use crate::clock::NodeClock;
 use crate::disk::SimDisk;
 use crate::observer::{HarnessEvent, Observer, ObserverSink};
 use crate::scenario::Scenario;
+use madsim::task::NodeId;
 
 pub const BROKER_PORT: u16 = 9092;
 
@@ -31,8 +34,31 @@ pub struct Cluster {
     pub disks: BTreeMap<BrokerId, Arc<SimDisk>>,
     pub clocks: BTreeMap<BrokerId, Arc<NodeClock>>,
     registry: Registry,
+    /// Crashed, or shut down, and not restarted yet.
     pub down: BTreeSet<BrokerId>,
+    pub paused: BTreeSet<BrokerId>,
+    /// Damage to a crashed broker's data that strikes just before it restarts.
+    pending_damage: BTreeMap<BrokerId, DiskDamage>,
+    /// A broker whose data was damaged, until when faults hold off while it re-registers.
+    damage_quarantine: Option<(BrokerId, madsim::time::Instant)>,
     observer: Arc<Mutex<Observer>>,
+}
+
+/// What a crash does to the broker's disk besides losing unsynced bytes.
+///
+/// A torn write happens at the crash. A bit flip or a wipe strikes while the broker is down, just
+/// before it restarts, and only where the fault atlas allows: never to a partition whose ISR, in
+/// the freshest metadata, is this broker alone, for then no correct system could recover what was
+/// lost (Kafka's answer to that case, KIP-966's eligible leader replicas, is not modelled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskDamage {
+    None,
+    /// Part of the last unsynced write survives; the number picks how much.
+    Torn(u64),
+    /// A bit flips at rest in a synced data segment; the number picks where.
+    Corrupt(u64),
+    /// The data directories are gone.
+    Wipe,
 }
 
 pub fn broker_configs(scenario: &Scenario) -> Vec<BrokerConfig> {
@@ -75,6 +101,9 @@ impl Cluster {
             clocks: BTreeMap::new(),
             registry: registry.clone(),
             down: BTreeSet::new(),
+            paused: BTreeSet::new(),
+            pending_damage: BTreeMap::new(),
+            damage_quarantine: None,
             observer: observer.clone(),
         };
         for config in broker_configs(scenario) {
@@ -91,23 +120,7 @@ impl Cluster {
                 .create_node()
                 .name(format!("broker-{id}"))
                 .ip(broker_address(id).ip())
-                .init(move || {
-                    let (config, env, registry) = (config.clone(), env.clone(), registry.clone());
-                    async move {
-                        match broker::start(config, env) {
-                            Ok(shared) => {
-                                registry
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .insert(id, shared.clone());
-                                if let Err(e) = broker::serve(shared).await {
-                                    panic!("broker {id} stopped: {e}");
-                                }
-                            }
-                            Err(e) => panic!("broker {id} failed to start: {e}"),
-                        }
-                    }
-                })
+                .init(move || run_broker(config.clone(), env.clone(), registry.clone()))
                 .build();
             cluster.nodes.insert(id, node);
             cluster.disks.insert(id, disk);
@@ -120,49 +133,330 @@ impl Cluster {
         self.nodes.keys().copied().collect()
     }
 
+    /// Brokers running and not paused.
+    pub fn up(&self) -> Vec<BrokerId> {
+        self.nodes
+            .keys()
+            .copied()
+            .filter(|id| !self.down.contains(id) && !self.paused.contains(id))
+            .collect()
+    }
+
+    pub fn node_id(&self, id: BrokerId) -> NodeId {
+        self.nodes[&id].id()
+    }
+
     pub fn bootstrap(&self) -> Vec<SocketAddr> {
         self.nodes.keys().map(|id| broker_address(*id)).collect()
     }
 
-    /// Kills a broker's process; its disk loses every unsynced byte.
-    pub fn crash(&mut self, id: BrokerId) {
-        let node = &self.nodes[&id];
-        self.handle.kill(node.id());
+    fn trace(&self, node: BrokerId, event: HarnessEvent) {
+        self.observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .harness(node, event);
+    }
+
+    fn stop(&mut self, id: BrokerId) {
+        self.handle.kill(self.node_id(id));
         self.registry
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
-        let lost = self.disks[&id].crash();
+        self.paused.remove(&id);
         self.down.insert(id);
-        self.observer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .harness(
-                id,
-                HarnessEvent::Crash {
-                    unsynced_bytes_lost: lost,
-                },
-            );
     }
 
+    /// Kills a broker's process: its disk loses every unsynced byte, and `damage` on top.
+    pub fn crash(&mut self, id: BrokerId, damage: DiskDamage) {
+        self.stop(id);
+        let disk = &self.disks[&id];
+        let torn = match damage {
+            DiskDamage::Torn(pick) => Some(pick),
+            _ => None,
+        };
+        let crash = disk.crash_tearing(torn);
+        self.trace(id, HarnessEvent::fault("crash", id, String::new()));
+        if crash.lost_bytes > 0 {
+            self.trace(
+                id,
+                HarnessEvent::fault(
+                    "disk-loss",
+                    id,
+                    format!("{} unsynced bytes lost", crash.lost_bytes),
+                ),
+            );
+        }
+        if let Some((path, kept)) = crash.torn {
+            self.trace(
+                id,
+                HarnessEvent::fault(
+                    "disk-torn",
+                    id,
+                    format!("{path}: {kept} bytes of the last write survived"),
+                ),
+            );
+        }
+        if matches!(damage, DiskDamage::Corrupt(_) | DiskDamage::Wipe) {
+            self.pending_damage.insert(id, damage);
+        }
+    }
+
+    /// Every view of each partition's ISR that is or may yet become the cluster's: each live
+    /// broker's image, and the last record for the partition in each broker's metadata log,
+    /// committed or not (an uncommitted record may commit under a later controller).
+    fn isr_views(&self) -> Vec<(String, Vec<BrokerId>)> {
+        let mut views = Vec::new();
+        for (_, broker) in self.live() {
+            broker.inspect(|s| {
+                views.extend(
+                    s.image
+                        .partitions()
+                        .map(|p| (p.topic_partition().to_string(), p.isr.clone())),
+                );
+            });
+        }
+        for disk in self.disks.values() {
+            let mut last = BTreeMap::new();
+            for path in disk
+                .list("__cluster_metadata-0/")
+                .unwrap_or_default()
+                .iter()
+                .filter(|p| p.ends_with(".log"))
+            {
+                let bytes = disk.read(path).unwrap_or_default();
+                let (headers, _) = model::batch::parse_all(&bytes);
+                let whole: usize = headers.iter().map(|h| h.size).sum();
+                for (_, _, value) in
+                    model::batch::decode(bytes::Bytes::from(bytes[..whole].to_vec()))
+                        .unwrap_or_default()
+                {
+                    if let Ok(MetadataRecord::Partition(p)) =
+                        MetadataRecord::decode(&value.unwrap_or_default())
+                    {
+                        last.insert(p.topic_partition().to_string(), p.isr);
+                    }
+                }
+            }
+            views.extend(last);
+        }
+        views
+    }
+
+    /// Brokers up, registered in their current incarnation and unfenced in the freshest image: the
+    /// ones the controller will not take out of an ISR on its own.
+    fn settled(&self) -> BTreeSet<BrokerId> {
+        let live = self.live();
+        let freshest = live
+            .iter()
+            .max_by_key(|(_, b)| b.inspect(|s| s.image.next_offset));
+        let Some((_, image_holder)) = freshest else {
+            return BTreeSet::new();
+        };
+        live.iter()
+            .filter(|(id, b)| {
+                let incarnation = b.inspect(|s| s.incarnation);
+                image_holder.inspect(|s| {
+                    s.image
+                        .brokers
+                        .get(id)
+                        .is_some_and(|r| r.incarnation == incarnation && !r.fenced)
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Partitions (as `topic-N`) whose data `victim` may lose: every other broker is up, and in
+    /// every view of the partition's ISR a settled broker besides `victim` holds the committed
+    /// data. The bool says whether that holds for every partition.
+    fn damageable(&self, victim: BrokerId) -> (BTreeSet<String>, bool) {
+        let others_up = self
+            .ids()
+            .iter()
+            .all(|b| *b == victim || self.up().contains(b));
+        let settled = self.settled();
+        let views = self.isr_views();
+        let mut allowed: BTreeSet<String> = views.iter().map(|(tp, _)| tp.clone()).collect();
+        for (tp, isr) in &views {
+            if !others_up || !isr.iter().any(|b| *b != victim && settled.contains(b)) {
+                allowed.remove(tp);
+            }
+        }
+        let all = others_up && views.iter().all(|(tp, _)| allowed.contains(tp));
+        (allowed, all)
+    }
+
+    /// While a broker whose data was damaged has not registered its new incarnation, no other
+    /// fault should strike: until then the controller may still count it in an ISR.
+    pub fn recovering_from_damage(&self) -> bool {
+        let Some((victim, until)) = self.damage_quarantine else {
+            return false;
+        };
+        if madsim::time::Instant::now() >= until {
+            return false;
+        }
+        let live = self.live();
+        let Some(incarnation) = live
+            .iter()
+            .find(|(id, _)| *id == victim)
+            .map(|(_, b)| b.inspect(|s| s.incarnation))
+        else {
+            return true;
+        };
+        !live.iter().any(|(_, b)| {
+            b.inspect(|s| {
+                s.image
+                    .brokers
+                    .get(&victim)
+                    .is_some_and(|r| r.incarnation == incarnation && !r.fenced)
+            })
+        })
+    }
+
+    fn apply_pending_damage(&mut self, id: BrokerId) {
+        let Some(damage) = self.pending_damage.remove(&id) else {
+            return;
+        };
+        let (allowed, all) = self.damageable(id);
+        let disk = &self.disks[&id];
+        match damage {
+            DiskDamage::Corrupt(pick) => {
+                let hit = disk.corrupt(pick, |path| {
+                    path.split('/')
+                        .next()
+                        .is_some_and(|dir| allowed.contains(dir))
+                });
+                if let Some((path, position)) = hit {
+                    self.trace(
+                        id,
+                        HarnessEvent::fault(
+                            "disk-corrupt",
+                            id,
+                            format!("{path}: bit flipped at byte {position}"),
+                        ),
+                    );
+                    self.quarantine(id);
+                }
+            }
+            DiskDamage::Wipe if all => {
+                let gone = disk.wipe_data();
+                self.trace(
+                    id,
+                    HarnessEvent::fault(
+                        "disk-wipe",
+                        id,
+                        format!("{gone} bytes of data directories wiped"),
+                    ),
+                );
+                self.quarantine(id);
+            }
+            _ => {}
+        }
+    }
+
+    fn quarantine(&mut self, id: BrokerId) {
+        self.damage_quarantine = Some((
+            id,
+            madsim::time::Instant::now() + std::time::Duration::from_secs(10),
+        ));
+    }
+
+    /// Starts a crashed or shut-down broker again.
     pub fn restart(&mut self, id: BrokerId) {
         if !self.down.remove(&id) {
             return;
         }
-        self.observer
+        self.apply_pending_damage(id);
+        // A broker that exited on its own still holds its ports until it is killed.
+        self.handle.kill(self.node_id(id));
+        self.trace(id, HarnessEvent::fault("restart", id, String::new()));
+        self.handle.restart(self.node_id(id));
+    }
+
+    /// Asks a broker to shut down (Ctrl-C). It counts as down from now on; `finish_shutdown`
+    /// makes sure it has stopped.
+    pub fn request_shutdown(&mut self, id: BrokerId) {
+        self.trace(id, HarnessEvent::fault("shutdown", id, String::new()));
+        self.paused.remove(&id);
+        self.down.insert(id);
+        self.handle.send_ctrl_c(self.node_id(id));
+    }
+
+    pub fn has_exited(&self, id: BrokerId) -> bool {
+        self.handle.is_exit(self.node_id(id))
+    }
+
+    /// Stops a broker that was asked to shut down; one that did not finish in time is killed,
+    /// which loses what it had not synced.
+    pub fn finish_shutdown(&mut self, id: BrokerId) {
+        let clean = self.has_exited(id);
+        self.handle.kill(self.node_id(id));
+        self.registry
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .harness(id, HarnessEvent::Restart);
-        self.handle.restart(self.nodes[&id].id());
+            .remove(&id);
+        if !clean {
+            let lost = self.disks[&id].crash();
+            self.trace(
+                id,
+                HarnessEvent::fault(
+                    "disk-loss",
+                    id,
+                    format!("shutdown timed out: {lost} unsynced bytes lost"),
+                ),
+            );
+        }
+    }
+
+    pub fn pause(&mut self, id: BrokerId) {
+        if self.down.contains(&id) || !self.paused.insert(id) {
+            return;
+        }
+        self.trace(id, HarnessEvent::fault("pause", id, String::new()));
+        self.handle.pause(self.node_id(id));
+    }
+
+    pub fn resume(&mut self, id: BrokerId) {
+        if !self.paused.remove(&id) {
+            return;
+        }
+        self.trace(id, HarnessEvent::heal("pause", id.to_string()));
+        self.handle.resume(self.node_id(id));
     }
 
     /// The brokers that are up, with their state, in id order.
     pub fn live(&self) -> Vec<(BrokerId, Arc<Shared>)> {
-        self.registry
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        registry
             .iter()
+            .filter(|(id, _)| !self.paused.contains(id))
             .map(|(id, s)| (*id, s.clone()))
             .collect()
+    }
+}
+
+/// A broker node's life: start (recovering from its disk), serve until stopped. A start that fails
+/// (a full disk) is tried again, as a supervisor restarts a crashed service.
+async fn run_broker(config: BrokerConfig, env: Env, registry: Registry) {
+    let id = config.id;
+    loop {
+        match broker::start(config.clone(), env.clone()) {
+            Ok(shared) => {
+                registry
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id, shared.clone());
+                if let Err(e) = broker::serve(shared).await {
+                    panic!("broker {id} stopped: {e}");
+                }
+                registry
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+                return;
+            }
+            Err(_) => madsim::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
     }
 }

@@ -1,14 +1,25 @@
 //! The simulated disk each broker writes through, owned by the harness so it outlives the node.
 //!
-//! Fault model: bytes written since a file's last sync are volatile. A crash (`crash`) puts every
-//! file back to its last synced contents, and a file never synced disappears. `write_atomic` (write,
-//! sync, rename) and `remove` are durable at once, as a journaling file system's rename is once the
-//! directory is synced. Left out for now: torn writes, bit flips, full disks and slow syncs, which
-//! the fault-injection work adds through this same layer.
+//! Fault model:
+//! - Bytes written since a file's last sync are volatile: a crash puts every file back to its last
+//!   synced contents, and a file never synced disappears. `write_atomic` (write, sync, rename) and
+//!   `remove` are durable at once, as a journaling file system's rename is once the directory is
+//!   synced.
+//! - A crash may tear the last write: part of the unsynced bytes of the file written last survive.
+//! - A bit may flip at rest in a synced segment of a partition log, found by the CRC when the log is
+//!   read back at recovery. Corruption is applied only while the broker is down, and the fault
+//!   injector keeps it (and wipes) away from any replica that is the last of its ISR, so a correct
+//!   system can always recover from the other replicas.
+//! - The disk may be full (appends and atomic writes fail; truncation, removal and sync work) or
+//!   slow to sync.
+//! - The data directories may be wiped; the metadata directory (`__cluster_metadata`, the quorum
+//!   state and the broker's incarnation) is a disk of its own and survives, as with Kafka's
+//!   `metadata.log.dir`.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use model::env::{BoxFuture, Disk};
 
@@ -21,14 +32,49 @@ struct SimFile {
     changed_from: usize,
 }
 
+impl SimFile {
+    fn unsynced(&self) -> usize {
+        self.data.len().saturating_sub(self.changed_from)
+    }
+}
+
+#[derive(Default)]
+struct Faults {
+    full: bool,
+    sync_delay: Duration,
+    /// The file appended to last, for torn writes.
+    last_append: Option<String>,
+    lost_bytes: u64,
+}
+
 #[derive(Default)]
 pub struct SimDisk {
     files: Mutex<BTreeMap<String, SimFile>>,
-    lost_bytes: Mutex<u64>,
+    faults: Mutex<Faults>,
+}
+
+/// What a crash did to the disk.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CrashDamage {
+    pub lost_bytes: u64,
+    /// A torn write: the file and how many of its unsynced bytes survived.
+    pub torn: Option<(String, u64)>,
 }
 
 fn not_found(path: &str) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, format!("{path}: no such file"))
+}
+
+fn no_space(path: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::StorageFull,
+        format!("{path}: no space left on device"),
+    )
+}
+
+/// Whether a path lives in the metadata directory, which wipes spare.
+pub fn is_metadata_path(path: &str) -> bool {
+    path.starts_with("__cluster_metadata") || path == "quorum-state" || path == "broker-incarnation"
 }
 
 impl SimDisk {
@@ -36,35 +82,146 @@ impl SimDisk {
         self.files.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// A power loss: every unsynced byte is gone. Returns how many bytes were lost.
     pub fn crash(&self) -> u64 {
-        let mut lost = 0u64;
-        self.files().retain(|_, f| match &f.durable {
-            None => {
-                lost += f.data.len() as u64;
-                false
+        self.crash_tearing(None).lost_bytes
+    }
+
+    /// A power loss during a write: of the file written last, `keep` (taken modulo its unsynced
+    /// length) of the unsynced bytes survive; everything else unsynced is lost.
+    pub fn crash_tearing(&self, keep: Option<u64>) -> CrashDamage {
+        let last = self.faults().last_append.take();
+        let mut damage = CrashDamage::default();
+        self.files().retain(|path, f| {
+            let unsynced = f.unsynced();
+            let kept = match (keep, &last) {
+                (Some(k), Some(l)) if l == path && unsynced > 0 => (k % unsynced as u64) as usize,
+                _ => 0,
+            };
+            if kept > 0 {
+                damage.torn = Some((path.clone(), kept as u64));
             }
-            Some(d) => {
-                lost += f.data.len().saturating_sub(f.changed_from) as u64;
-                f.data = d.clone();
-                f.changed_from = f.data.len();
-                true
+            let mut survivor = match &f.durable {
+                None if kept == 0 => {
+                    damage.lost_bytes += f.data.len() as u64;
+                    return false;
+                }
+                None => Vec::new(),
+                Some(d) => d.clone(),
+            };
+            if kept > 0 {
+                survivor.truncate(f.changed_from);
+                survivor.extend_from_slice(&f.data[f.changed_from..f.changed_from + kept]);
             }
+            damage.lost_bytes += (unsynced - kept) as u64;
+            f.data = survivor;
+            f.durable = Some(f.data.clone());
+            f.changed_from = f.data.len();
+            true
         });
-        *self.lost_bytes.lock().unwrap_or_else(|p| p.into_inner()) += lost;
-        lost
+        self.faults().lost_bytes += damage.lost_bytes;
+        damage
+    }
+
+    /// Flips one bit at rest in a synced partition-log segment, in bytes a batch's CRC covers, so
+    /// that reading it back finds the damage (the base offset and leader epoch lie outside the CRC,
+    /// in Kafka's format as here). `pick` chooses the file and the byte. Returns the file and byte
+    /// position, or `None` when there is no such segment.
+    /// Only files that `allowed` accepts are candidates.
+    pub fn corrupt(&self, pick: u64, allowed: impl Fn(&str) -> bool) -> Option<(String, u64)> {
+        let mut files = self.files();
+        let candidates: Vec<String> = files
+            .iter()
+            .filter(|(p, f)| {
+                p.ends_with(".log")
+                    && !is_metadata_path(p)
+                    && allowed(p)
+                    && f.durable.as_ref().is_some_and(|d| !d.is_empty())
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let path = candidates[(pick % candidates.len() as u64) as usize].clone();
+        let f = files.get_mut(&path).expect("a candidate");
+        let durable = f.durable.as_mut().expect("synced");
+        let mut covered = Vec::new();
+        let mut at = 0usize;
+        for h in model::batch::parse_all(durable).0 {
+            covered.push(at + model::batch::CRC_COVERED_FROM..at + h.size);
+            at += h.size;
+        }
+        let total: usize = covered.iter().map(|r| r.len()).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut nth = ((pick >> 16) % total as u64) as usize;
+        let position = covered
+            .iter()
+            .find_map(|r| {
+                if nth < r.len() {
+                    Some(r.start + nth)
+                } else {
+                    nth -= r.len();
+                    None
+                }
+            })
+            .expect("within the covered bytes");
+        let bit = 1u8 << ((pick >> 8) % 8);
+        durable[position] ^= bit;
+        if position < f.data.len() {
+            f.data[position] ^= bit;
+        }
+        Some((path, position as u64))
+    }
+
+    /// Removes every file of the data directories. Returns how many bytes went.
+    pub fn wipe_data(&self) -> u64 {
+        let mut gone = 0u64;
+        self.files().retain(|path, f| {
+            let keep = is_metadata_path(path);
+            if !keep {
+                gone += f.data.len() as u64;
+            }
+            keep
+        });
+        gone
+    }
+
+    pub fn set_full(&self, full: bool) {
+        self.faults().full = full;
+    }
+
+    pub fn set_sync_delay(&self, delay: Duration) {
+        self.faults().sync_delay = delay;
     }
 
     pub fn lost_bytes(&self) -> u64 {
-        *self.lost_bytes.lock().unwrap_or_else(|p| p.into_inner())
+        self.faults().lost_bytes
     }
 
     /// Bytes written and not yet synced, across all files.
     pub fn unsynced_bytes(&self) -> u64 {
-        self.files()
-            .values()
-            .map(|f| f.data.len().saturating_sub(f.changed_from) as u64)
-            .sum()
+        self.files().values().map(|f| f.unsynced() as u64).sum()
+    }
+
+    fn sync_now(&self, path: &str) -> io::Result<()> {
+        let mut files = self.files();
+        let f = files.get_mut(path).ok_or_else(|| not_found(path))?;
+        match &mut f.durable {
+            None => f.durable = Some(f.data.clone()),
+            Some(d) => {
+                d.truncate(f.changed_from);
+                d.extend_from_slice(&f.data[f.changed_from.min(f.data.len())..]);
+            }
+        }
+        f.changed_from = f.data.len();
+        Ok(())
     }
 }
 
@@ -96,6 +253,12 @@ impl Disk for SimDisk {
     }
 
     fn append(&self, path: &str, data: &[u8]) -> io::Result<u64> {
+        let mut faults = self.faults();
+        if faults.full {
+            return Err(no_space(path));
+        }
+        faults.last_append = Some(path.to_owned());
+        drop(faults);
         let mut files = self.files();
         let f = files.entry(path.to_owned()).or_default();
         let position = f.data.len() as u64;
@@ -115,23 +278,21 @@ impl Disk for SimDisk {
     }
 
     fn sync<'a>(&'a self, path: &'a str) -> BoxFuture<'a, io::Result<()>> {
-        let result = (|| {
-            let mut files = self.files();
-            let f = files.get_mut(path).ok_or_else(|| not_found(path))?;
-            match &mut f.durable {
-                None => f.durable = Some(f.data.clone()),
-                Some(d) => {
-                    d.truncate(f.changed_from);
-                    d.extend_from_slice(&f.data[f.changed_from.min(f.data.len())..]);
-                }
-            }
-            f.changed_from = f.data.len();
-            Ok(())
-        })();
-        Box::pin(async move { result })
+        let delay = self.faults().sync_delay;
+        if delay.is_zero() {
+            let result = self.sync_now(path);
+            return Box::pin(async move { result });
+        }
+        Box::pin(async move {
+            madsim::time::sleep(delay).await;
+            self.sync_now(path)
+        })
     }
 
     fn write_atomic(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        if self.faults().full {
+            return Err(no_space(path));
+        }
         let file = SimFile {
             data: data.to_vec(),
             durable: Some(data.to_vec()),
@@ -195,5 +356,74 @@ mod tests {
         block_on(disk.sync("a.log")).unwrap();
         disk.crash();
         assert_eq!(disk.read("a.log").unwrap(), b"0123xy");
+    }
+
+    #[test]
+    fn a_torn_crash_keeps_part_of_the_last_write() {
+        let disk = SimDisk::default();
+        disk.append("a.log", b"base").unwrap();
+        block_on(disk.sync("a.log")).unwrap();
+        disk.append("b.log", b"other").unwrap();
+        disk.append("a.log", b"0123456789").unwrap();
+        let damage = disk.crash_tearing(Some(3));
+        assert_eq!(damage.torn, Some(("a.log".to_owned(), 3)));
+        assert_eq!(disk.read("a.log").unwrap(), b"base012");
+        assert!(!disk.exists("b.log"));
+        assert_eq!(damage.lost_bytes, 7 + 5);
+    }
+
+    #[test]
+    fn a_full_disk_refuses_writes_and_a_slow_one_delays_syncs() {
+        let disk = SimDisk::default();
+        disk.set_full(true);
+        assert_eq!(
+            disk.append("a.log", b"x").unwrap_err().kind(),
+            io::ErrorKind::StorageFull
+        );
+        assert!(disk.write_atomic("cp", b"x").is_err());
+        disk.set_full(false);
+        disk.append("a.log", b"x").unwrap();
+        disk.set_sync_delay(Duration::from_millis(250));
+        let took = block_on(async {
+            let start = madsim::time::Instant::now();
+            disk.sync("a.log").await.unwrap();
+            start.elapsed()
+        });
+        assert!(took >= Duration::from_millis(250), "{took:?}");
+    }
+
+    #[test]
+    fn corruption_flips_a_synced_bit_a_crc_covers_and_wipes_spare_metadata() {
+        let batch =
+            model::batch::encode(&[(None, bytes::Bytes::from_static(b"value"))], 0).to_vec();
+        let disk_with_a_batch = || {
+            let disk = SimDisk::default();
+            disk.append("t-0/0.log", &batch).unwrap();
+            block_on(disk.sync("t-0/0.log")).unwrap();
+            disk.append("__cluster_metadata-0/0.log", &batch).unwrap();
+            block_on(disk.sync("__cluster_metadata-0/0.log")).unwrap();
+            disk.write_atomic("quorum-state", b"q").unwrap();
+            disk
+        };
+        for pick in [0u64, 0x1234_5678_9abc, u64::MAX] {
+            let disk = disk_with_a_batch();
+            let (path, position) = disk.corrupt(pick, |_| true).unwrap();
+            assert_eq!(path, "t-0/0.log");
+            assert!(position as usize >= model::batch::CRC_COVERED_FROM);
+            let bytes = disk.read(&path).unwrap();
+            assert!(
+                model::batch::parse(&bytes).is_err(),
+                "the CRC finds the flip at {position}"
+            );
+        }
+        let disk = disk_with_a_batch();
+        disk.corrupt(7, |_| true);
+        disk.crash();
+        assert!(
+            model::batch::parse(&disk.read("t-0/0.log").unwrap()).is_err(),
+            "the flip is at rest"
+        );
+        assert_eq!(disk.wipe_data() as usize, batch.len());
+        assert!(disk.exists("quorum-state") && disk.exists("__cluster_metadata-0/0.log"));
     }
 }

@@ -128,9 +128,19 @@ fn print_summary(scenario_name: &str, output: &RunOutput, files: Option<&(PathBu
         "elections     {} partition leaders, {} quorum leaders",
         r.elections, r.quorum_elections
     );
+    let faults: Vec<String> = r
+        .counters
+        .faults
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
     println!(
-        "faults        {} crashes, {} unsynced bytes lost",
-        r.crashes, r.counters.unsynced_bytes_lost
+        "faults        {}",
+        if faults.is_empty() {
+            "none".to_owned()
+        } else {
+            faults.join(", ")
+        }
     );
     println!(
         "replication   {} truncations ({} offsets), {} ISR changes, {} fenced",

@@ -17,16 +17,39 @@ use crate::checkers::Violation;
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HarnessEvent {
-    Crash {
-        unsynced_bytes_lost: u64,
+    /// A fault struck: its kind (as the swarm summary counts it), its target, and what it did.
+    Fault {
+        fault: &'static str,
+        target: String,
+        detail: String,
     },
-    Restart,
+    /// A fault with a duration ended.
+    Heal {
+        fault: &'static str,
+        target: String,
+    },
     FaultsStopped,
     QuietPeriodEnded,
     Violation {
         check: &'static str,
         message: String,
     },
+}
+
+impl HarnessEvent {
+    pub fn fault(fault: &'static str, target: impl ToString, detail: String) -> Self {
+        HarnessEvent::Fault {
+            fault,
+            target: target.to_string(),
+            detail,
+        }
+    }
+    pub fn heal(fault: &'static str, target: impl ToString) -> Self {
+        HarnessEvent::Heal {
+            fault,
+            target: target.to_string(),
+        }
+    }
 }
 
 /// What a run exercised; a green run that exercised nothing proves nothing.
@@ -41,7 +64,8 @@ pub struct Counters {
     pub fenced: u64,
     pub crashes: u64,
     pub restarts: u64,
-    pub unsynced_bytes_lost: u64,
+    /// Faults injected, by kind.
+    pub faults: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// FNV-1a, 64 bits: stable across platforms and releases, unlike std's hasher.
@@ -120,16 +144,16 @@ impl Observer {
     }
 
     pub fn harness(&mut self, node: BrokerId, event: HarnessEvent) {
-        match &event {
-            HarnessEvent::Crash {
-                unsynced_bytes_lost,
-            } => {
-                self.counters.crashes += 1;
-                self.counters.unsynced_bytes_lost += unsynced_bytes_lost;
-                self.committed.forget_node(node);
+        if let HarnessEvent::Fault { fault, .. } = &event {
+            *self.counters.faults.entry(fault).or_default() += 1;
+            match *fault {
+                "crash" | "shutdown" => {
+                    self.counters.crashes += 1;
+                    self.committed.forget_node(node);
+                }
+                "restart" => self.counters.restarts += 1,
+                _ => {}
             }
-            HarnessEvent::Restart => self.counters.restarts += 1,
-            _ => {}
         }
         self.write(node, &event);
     }

@@ -2,8 +2,8 @@
 //! faults and heal, give the cluster a quiet period to converge, then judge.
 //!
 //! Phases: setup (brokers start, elect a quorum, create topics), load (producers, consumers and
-//! faults for `run.duration`), heal (every crashed broker restarts), quiet (consumers catch up for
-//! `run.quiet_period`), check (liveness, durability of acked writes, the gates).
+//! faults for `run.duration`), heal (every fault undone), quiet (`run.quiet_period`: producers for
+//! its first half, consumers throughout), check (liveness, durability of acked writes, the gates).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -19,7 +19,8 @@ use serde::Serialize;
 use crate::checkers::acked_durability::{self, committed_values};
 use crate::checkers::Violation;
 use crate::cluster::Cluster;
-use crate::faults::crash::{self, CrashOptions};
+use crate::faults::profile::{self, FaultProfile};
+use crate::faults::{timeline, Nemesis};
 use crate::history::{History, Op};
 use crate::observer::{Counters, HarnessEvent, Observer};
 use crate::scenario::Scenario;
@@ -27,7 +28,8 @@ use crate::workload::{self, Workload, WorkloadStats};
 
 /// Salts that give each subsystem its own random stream from the one seed.
 const WORKLOAD_SALT: u64 = 0x776f_726b_6c6f_6164;
-const CRASH_SALT: u64 = 0x6372_6173_6865_7321;
+const PROFILE_SALT: u64 = 0x6661_756c_7473_2121;
+const TIMELINE_SALT: u64 = 0x7469_6d65_6c69_6e65;
 /// How often the per-step invariants look at every live replica.
 pub const CHECK_STEP: Duration = Duration::from_millis(50);
 
@@ -49,6 +51,8 @@ pub struct RunReport {
     pub crashes: u64,
     pub batches_checked: u64,
     pub counters: Counters,
+    /// The fault probabilities this run drew from (a swarm run draws its own).
+    pub fault_profile: FaultProfile,
     pub violations: Vec<Violation>,
 }
 
@@ -130,6 +134,7 @@ fn panicked(seed: u64, panic: Box<dyn std::any::Any + Send>) -> RunOutput {
             crashes: 0,
             batches_checked: 0,
             counters: Counters::default(),
+            fault_profile: FaultProfile::default(),
             violations: vec![violation],
         },
         trace: Vec::new(),
@@ -194,36 +199,42 @@ pub async fn simulate(
         clients.spawn(workload::consumer(workload.clone(), id));
     }
     let load_end = start + scenario.run.duration.0;
-    if let Some(c) = &scenario.faults.crash {
-        let options = CrashOptions::new(
-            (c.interval[0].ms(), c.interval[1].ms()),
-            (c.downtime[0].ms(), c.downtime[1].ms()),
-            c.max_down as usize,
-        );
-        madsim::task::spawn(crash::run(
-            cluster.clone(),
-            options,
-            seed ^ CRASH_SALT,
+    let nemesis = Nemesis::new(cluster.clone(), observer.clone());
+    let fault_profile = scenario.fault_profile(seed);
+    if !fault_profile.is_quiet() {
+        let profile_run = profile::run(
+            nemesis.clone(),
+            fault_profile.clone(),
+            seed ^ PROFILE_SALT,
             load_end,
+        );
+        madsim::task::spawn(profile_run);
+    }
+    if !scenario.faults.timeline.is_empty() {
+        let entries = scenario.faults.timeline.clone();
+        madsim::task::spawn(timeline::run(
+            nemesis.clone(),
+            entries,
+            seed ^ TIMELINE_SALT,
+            start,
         ));
     }
     step_checks_until(&cluster, &observer, load_end).await;
 
-    // Heal: faults stop, every crashed broker comes back, producers stop.
-    workload.stop_producers.store(true, Ordering::Relaxed);
-    {
-        let mut c = lock(&cluster);
-        for id in c.down.clone() {
-            c.restart(id);
-        }
-    }
+    // Heal: faults stop and everything they did is undone. Producers go on through the first
+    // half of the quiet period, so a cluster that no longer takes writes after healing fails the
+    // gate; then they stop and the rest of the quiet period lets everything settle.
+    nemesis.heal_all();
     lock(&observer).harness(-1, HarnessEvent::FaultsStopped);
+    let quiet_end = Instant::now() + scenario.run.quiet_period.0;
     step_checks_until(
         &cluster,
         &observer,
-        Instant::now() + scenario.run.quiet_period.0,
+        Instant::now() + scenario.run.quiet_period.0 / 2,
     )
     .await;
+    workload.stop_producers.store(true, Ordering::Relaxed);
+    step_checks_until(&cluster, &observer, quiet_end).await;
     lock(&observer).harness(-1, HarnessEvent::QuietPeriodEnded);
     workload.stop_consumers.store(true, Ordering::Relaxed);
 
@@ -255,6 +266,7 @@ pub async fn simulate(
         crashes: counters.crashes,
         batches_checked: obs.committed.batches_checked,
         counters,
+        fault_profile,
         violations: obs.violations.clone(),
     };
     RunOutput {

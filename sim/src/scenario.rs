@@ -5,7 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rand::SeedableRng;
 use serde::de::{self, Deserializer};
+
+use crate::faults::profile::FaultProfile;
+use crate::faults::timeline::Entry;
+
+/// Salt of the stream a swarm profile is drawn from.
+const SWARM_SALT: u64 = 0x7377_6172_6d21_2121;
 use serde::{Deserialize, Serialize};
 
 /// A duration written as `"250ms"`, `"12.5s"` or `"2m"`.
@@ -136,23 +143,18 @@ pub struct Run {
     pub quiet_period: Dur,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CrashFaults {
-    /// Time between one crash and the next, drawn from this range.
-    pub interval: [Dur; 2],
-    /// How long a crashed broker stays down, drawn from this range.
-    pub downtime: [Dur; 2],
-    /// Brokers down at once, at most.
-    #[serde(default = "defaults::max_down")]
-    pub max_down: i32,
-}
-
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
+    /// Draw a fault profile from each seed (swarm testing) instead of `profile`.
     #[serde(default)]
-    pub crash: Option<CrashFaults>,
+    pub swarm: bool,
+    /// Probabilities per 100 ms step, see `faults::profile`.
+    #[serde(default)]
+    pub profile: Option<FaultProfile>,
+    /// Faults at set times, see `faults::timeline`.
+    #[serde(default)]
+    pub timeline: Vec<Entry>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -209,9 +211,6 @@ mod defaults {
     }
     pub fn quiet_period() -> Dur {
         Dur(Duration::from_secs(20))
-    }
-    pub fn max_down() -> i32 {
-        1
     }
     pub fn cluster() -> Cluster {
         Cluster {
@@ -286,12 +285,21 @@ fn line_column(text: &str, byte: usize) -> (usize, usize) {
 
 /// Where `key = ...` is set inside `[table]` (or `[[table]]`), for errors found after parsing.
 fn locate(text: &str, table: &str, key: &str) -> (usize, usize) {
+    locate_nth(text, table, 0, key)
+}
+
+/// Like `locate`, in the `nth` (from 0) table of an array of tables.
+fn locate_nth(text: &str, table: &str, nth: usize, key: &str) -> (usize, usize) {
     let mut in_table = table.is_empty();
+    let mut seen = 0;
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.starts_with('[') {
             let name = trimmed.trim_matches(|c| c == '[' || c == ']').trim();
-            in_table = name == table;
+            in_table = name == table && seen == nth;
+            if name == table {
+                seen += 1;
+            }
             continue;
         }
         if in_table && trimmed.split('=').next().is_some_and(|k| k.trim() == key) {
@@ -331,6 +339,17 @@ impl Scenario {
                 message,
             }
         })?;
+        scenario
+            .validate_faults()
+            .map_err(|(table, nth, key, message)| {
+                let (line, column) = locate_nth(text, table, nth, key);
+                ScenarioError {
+                    file: path.to_owned(),
+                    line,
+                    column,
+                    message,
+                }
+            })?;
         Ok(scenario)
     }
 
@@ -455,33 +474,44 @@ impl Scenario {
                 "duration: expected more than zero and at most 24h".into(),
             ));
         }
-        if let Some(crash) = &self.faults.crash {
-            if crash.interval[0] > crash.interval[1] || crash.interval[1].0.is_zero() {
-                return Err((
-                    "faults.crash",
-                    "interval",
-                    "interval: expected [min, max] with min <= max and max > 0".into(),
-                ));
-            }
-            if crash.downtime[0] > crash.downtime[1] {
-                return Err((
-                    "faults.crash",
-                    "downtime",
-                    "downtime: expected [min, max] with min <= max".into(),
-                ));
-            }
-            if !(0..=c.brokers).contains(&crash.max_down) {
-                return Err((
-                    "faults.crash",
-                    "max_down",
-                    format!(
-                        "max_down = {}: expected 0 to the number of brokers",
-                        crash.max_down
-                    ),
-                ));
-            }
+        Ok(())
+    }
+
+    /// Checks the fault profile and timeline: (table, which entry, key, message).
+    fn validate_faults(&self) -> Result<(), (&'static str, usize, &'static str, String)> {
+        if let Some(profile) = &self.faults.profile {
+            profile
+                .validate(self.cluster.brokers)
+                .map_err(|(key, message)| ("faults.profile", 0, key, message))?;
+        }
+        let topics: Vec<(String, i32)> = self
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.partitions))
+            .collect();
+        for (nth, entry) in self.faults.timeline.iter().enumerate() {
+            entry
+                .validate(self.cluster.brokers, &topics, self.run.duration.0)
+                .map_err(|(key, message)| {
+                    (
+                        "faults.timeline",
+                        nth,
+                        key,
+                        format!("faults.timeline[{nth}]: {message}"),
+                    )
+                })?;
         }
         Ok(())
+    }
+
+    /// The profile a run with `seed` injects faults from.
+    pub fn fault_profile(&self, seed: u64) -> FaultProfile {
+        if self.faults.swarm {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ SWARM_SALT);
+            FaultProfile::swarm(&mut rng)
+        } else {
+            self.faults.profile.clone().unwrap_or_default()
+        }
     }
 
     pub fn workload_topic(&self) -> &Topic {
@@ -505,7 +535,7 @@ mod tests {
     fn the_shipped_default_parses() {
         let s = Scenario::builtin_default();
         assert_eq!(s.cluster.brokers, 3);
-        assert!(s.faults.crash.is_some());
+        assert!(s.faults.profile.is_some_and(|p| p.crash_probability > 0.0));
     }
 
     #[test]

@@ -1,4 +1,151 @@
-//! Fault injectors. Each draws from its own random stream (seeded from the run's seed with a salt
-//! of its own), so enabling one never shifts the workload's draws.
+//! Fault injection. One module per kind of fault (`process`, `network`, `clock`, `storage`), the
+//! targets they aim at (`target`), the probability profile a run draws faults from (`profile`),
+//! and the explicit timeline a scenario may script (`timeline`).
+//!
+//! Every fault is traced (kind, target, what it did) and counted by kind. Faults draw from their
+//! own random streams, seeded from the run's seed with salts of their own, so enabling one never
+//! shifts the workload's draws. Every fault is healed by the end of the load phase (`heal_all`):
+//! crashed brokers restart, paused ones resume, links unclog, clocks and disks return to normal.
 
-pub mod crash;
+pub mod clock;
+pub mod network;
+pub mod process;
+pub mod profile;
+pub mod storage;
+pub mod target;
+pub mod timeline;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use madsim::net::NetSim;
+use model::BrokerId;
+
+use crate::cluster::Cluster;
+use crate::observer::{HarnessEvent, Observer};
+
+/// The kinds of fault, as traces and swarm summaries name them.
+pub const KINDS: &[&str] = &[
+    "crash",
+    "restart",
+    "shutdown",
+    "pause",
+    "partition",
+    "clog",
+    "packet-loss",
+    "latency",
+    "clock-skew",
+    "disk-loss",
+    "disk-torn",
+    "disk-corrupt",
+    "disk-wipe",
+    "disk-full",
+    "disk-slow",
+];
+
+/// madsim's latency range when no latency fault is active.
+pub const NORMAL_LATENCY: std::ops::Range<Duration> =
+    Duration::from_millis(1)..Duration::from_millis(10);
+
+/// Faults that are in force now, so that each can be undone on its own and all at the end.
+#[derive(Default)]
+pub struct Active {
+    /// One-way links cut, with how many faults cut each.
+    pub links: BTreeMap<(BrokerId, BrokerId), u32>,
+    pub packet_loss: u32,
+    pub latency: u32,
+    pub skewed: BTreeSet<BrokerId>,
+    pub full: BTreeSet<BrokerId>,
+    pub slow: BTreeSet<BrokerId>,
+}
+
+/// What every injector works with.
+pub struct Nemesis {
+    pub cluster: Arc<Mutex<Cluster>>,
+    pub observer: Arc<Mutex<Observer>>,
+    pub active: Mutex<Active>,
+    /// After `heal_all`, scheduled heals and restarts find nothing left to do.
+    pub stopped: Mutex<bool>,
+}
+
+impl Nemesis {
+    pub fn new(cluster: Arc<Mutex<Cluster>>, observer: Arc<Mutex<Observer>>) -> Arc<Self> {
+        Arc::new(Nemesis {
+            cluster,
+            observer,
+            active: Mutex::default(),
+            stopped: Mutex::new(false),
+        })
+    }
+
+    pub fn cluster(&self) -> MutexGuard<'_, Cluster> {
+        self.cluster.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn active(&self) -> MutexGuard<'_, Active> {
+        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn trace(&self, node: BrokerId, event: HarnessEvent) {
+        self.observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .harness(node, event);
+    }
+
+    /// Runs `heal` after `duration`, unless everything was healed before.
+    pub fn heal_later(
+        self: &Arc<Self>,
+        duration: Duration,
+        heal: impl FnOnce(&Nemesis) + Send + 'static,
+    ) {
+        let nemesis = self.clone();
+        madsim::task::spawn(async move {
+            madsim::time::sleep(duration).await;
+            if !nemesis.is_stopped() {
+                heal(&nemesis);
+            }
+        });
+    }
+
+    /// Ends every fault: the start of the quiet period.
+    pub fn heal_all(&self) {
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        let mut active = std::mem::take(&mut *self.active());
+        let mut cluster = self.cluster();
+        let net = NetSim::current();
+        for ((from, to), _) in std::mem::take(&mut active.links) {
+            net.unclog_link(cluster.node_id(from), cluster.node_id(to));
+        }
+        if active.packet_loss > 0 || active.latency > 0 {
+            net.update_config(|c| {
+                c.packet_loss_rate = 0.0;
+                c.send_latency = NORMAL_LATENCY;
+            });
+        }
+        for id in &active.skewed {
+            cluster.clocks[id].reset();
+        }
+        for id in &active.full {
+            cluster.disks[id].set_full(false);
+        }
+        for id in &active.slow {
+            cluster.disks[id].set_sync_delay(Duration::ZERO);
+        }
+        for id in cluster.paused.clone() {
+            cluster.resume(id);
+        }
+        for id in cluster.down.clone() {
+            if !cluster.has_exited(id) {
+                // A shutdown still under way ends now, hard.
+                cluster.finish_shutdown(id);
+            }
+            cluster.restart(id);
+        }
+    }
+}
