@@ -30,6 +30,8 @@ struct SimFile {
     durable: Option<Vec<u8>>,
     /// The lowest byte changed since the last sync.
     changed_from: usize,
+    /// When it was last appended to, in appends to this disk.
+    appended_at: u64,
 }
 
 impl SimFile {
@@ -42,8 +44,8 @@ impl SimFile {
 struct Faults {
     full: bool,
     sync_delay: Duration,
-    /// The file appended to last, for torn writes.
-    last_append: Option<String>,
+    /// Appends so far, to order files by their last append.
+    appends: u64,
     lost_bytes: u64,
 }
 
@@ -91,15 +93,20 @@ impl SimDisk {
         self.crash_tearing(None).lost_bytes
     }
 
-    /// A power loss during a write: of the file written last, `keep` (taken modulo its unsynced
-    /// length) of the unsynced bytes survive; everything else unsynced is lost.
+    /// A power loss during a write: of the unsynced bytes of the file appended to last, a strict,
+    /// non-empty prefix survives (`keep` picks its length); everything else unsynced is lost.
     pub fn crash_tearing(&self, keep: Option<u64>) -> CrashDamage {
-        let last = self.faults().last_append.take();
+        let mut files = self.files();
+        let last = files
+            .iter()
+            .filter(|(_, f)| f.unsynced() > 1)
+            .max_by_key(|(_, f)| f.appended_at)
+            .map(|(p, _)| p.clone());
         let mut damage = CrashDamage::default();
-        self.files().retain(|path, f| {
+        files.retain(|path, f| {
             let unsynced = f.unsynced();
             let kept = match (keep, &last) {
-                (Some(k), Some(l)) if l == path && unsynced > 0 => (k % unsynced as u64) as usize,
+                (Some(k), Some(l)) if l == path => 1 + (k % (unsynced as u64 - 1)) as usize,
                 _ => 0,
             };
             if kept > 0 {
@@ -123,6 +130,7 @@ impl SimDisk {
             f.changed_from = f.data.len();
             true
         });
+        drop(files);
         self.faults().lost_bytes += damage.lost_bytes;
         damage
     }
@@ -257,10 +265,12 @@ impl Disk for SimDisk {
         if faults.full {
             return Err(no_space(path));
         }
-        faults.last_append = Some(path.to_owned());
+        faults.appends += 1;
+        let appended_at = faults.appends;
         drop(faults);
         let mut files = self.files();
         let f = files.entry(path.to_owned()).or_default();
+        f.appended_at = appended_at;
         let position = f.data.len() as u64;
         f.data.extend_from_slice(data);
         Ok(position)
@@ -297,6 +307,7 @@ impl Disk for SimDisk {
             data: data.to_vec(),
             durable: Some(data.to_vec()),
             changed_from: data.len(),
+            appended_at: 0,
         };
         self.files().insert(path.to_owned(), file);
         Ok(())
@@ -365,7 +376,7 @@ mod tests {
         block_on(disk.sync("a.log")).unwrap();
         disk.append("b.log", b"other").unwrap();
         disk.append("a.log", b"0123456789").unwrap();
-        let damage = disk.crash_tearing(Some(3));
+        let damage = disk.crash_tearing(Some(2));
         assert_eq!(damage.torn, Some(("a.log".to_owned(), 3)));
         assert_eq!(disk.read("a.log").unwrap(), b"base012");
         assert!(!disk.exists("b.log"));

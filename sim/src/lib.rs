@@ -10,6 +10,8 @@ pub mod disk;
 pub mod faults;
 pub mod history;
 pub mod observer;
+pub mod replay;
 pub mod run;
 pub mod scenario;
+pub mod swarm;
 pub mod workload;

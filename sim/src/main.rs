@@ -1,12 +1,14 @@
-//! The `logsim` command line.
+//! The `logsim` command line: parse, run, report. The work lives in the library.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use logsim::replay::{replay, Replay};
 use logsim::run::{self, RunOutput};
 use logsim::scenario::Scenario;
+use logsim::swarm::{run_swarm, SwarmSummary};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +31,9 @@ enum Command {
         /// Scenario file (TOML); scenarios/default.toml when absent.
         #[arg(long)]
         scenario: Option<PathBuf>,
+        /// `scenario` (the file's faults), `swarm` (a fault mix drawn from the seed) or `none`.
+        #[arg(long, default_value = "scenario")]
+        faults: String,
         /// Print one JSON object instead of the summary.
         #[arg(long)]
         json: bool,
@@ -39,18 +44,32 @@ enum Command {
         #[arg(long)]
         no_files: bool,
     },
-    /// Run a range of seeds, in parallel, and summarise.
+    /// Run a range of seeds on all cores and summarise; exits non-zero if any seed fails.
     Swarm {
         /// Seeds as START..END (END excluded).
         #[arg(long, default_value = "0..100", value_parser = parse_seed_range)]
         seeds: (u64, u64),
         #[arg(long)]
         scenario: Option<PathBuf>,
+        #[arg(long, default_value = "scenario")]
+        faults: String,
         /// Parallel runs; the number of cores when absent.
         #[arg(long)]
         jobs: Option<usize>,
         #[arg(long)]
         json: bool,
+    },
+    /// Run a seed again and check that its trace matches the one recorded by an earlier run.
+    Replay {
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        #[arg(long, default_value = "scenario")]
+        faults: String,
+        /// The recorded trace; reports/trace-SEED.jsonl when absent.
+        #[arg(long)]
+        trace: Option<PathBuf>,
     },
 }
 
@@ -72,25 +91,33 @@ fn parse_seed_range(text: &str) -> Result<(u64, u64), String> {
     Ok((start, end))
 }
 
-fn load_scenario(path: Option<&Path>) -> Result<(Scenario, String), String> {
-    match path {
-        Some(p) => Scenario::load(p)
-            .map(|s| (s, p.display().to_string()))
-            .map_err(|e| e.to_string()),
-        None => {
-            let default = Path::new("scenarios/default.toml");
-            if default.exists() {
-                Scenario::load(default)
-                    .map(|s| (s, default.display().to_string()))
-                    .map_err(|e| e.to_string())
-            } else {
-                Ok((
-                    Scenario::builtin_default(),
-                    "scenarios/default.toml (built in)".into(),
-                ))
-            }
-        }
-    }
+fn load_scenario(path: Option<&Path>, faults: &str) -> Result<(Scenario, String), String> {
+    let default = Path::new("scenarios/default.toml");
+    let (scenario, name) = match path {
+        Some(p) => (
+            Scenario::load(p).map_err(|e| e.to_string())?,
+            p.display().to_string(),
+        ),
+        None if default.exists() => (
+            Scenario::load(default).map_err(|e| e.to_string())?,
+            default.display().to_string(),
+        ),
+        None => (
+            Scenario::builtin_default(),
+            "scenarios/default.toml (built in)".into(),
+        ),
+    };
+    Ok((scenario.with_faults(faults)?, name))
+}
+
+fn replay_command_line(seed: u64, scenario: &str, faults: &str) -> String {
+    let scenario = scenario.trim_end_matches(" (built in)");
+    let faults = if faults == "scenario" {
+        String::new()
+    } else {
+        format!(" --faults {faults}")
+    };
+    format!("cargo run --release -p logsim -- run --seed {seed} --scenario {scenario}{faults}")
 }
 
 fn write_files(dir: &Path, output: &RunOutput) -> Result<(PathBuf, PathBuf), String> {
@@ -110,72 +137,86 @@ fn write_files(dir: &Path, output: &RunOutput) -> Result<(PathBuf, PathBuf), Str
     Ok((trace, history))
 }
 
-fn print_summary(scenario_name: &str, output: &RunOutput, files: Option<&(PathBuf, PathBuf)>) {
+fn print_summary(
+    out: &mut impl Write,
+    name: &str,
+    faults: &str,
+    output: &RunOutput,
+    files: Option<&(PathBuf, PathBuf)>,
+) -> std::io::Result<()> {
     let r = &output.report;
-    println!("seed          {}", r.seed);
-    println!("scenario      {scenario_name}");
-    println!("simulated     {:.1} s", r.sim_seconds);
-    println!(
+    writeln!(out, "seed          {}", r.seed)?;
+    writeln!(out, "scenario      {name}")?;
+    writeln!(out, "simulated     {:.1} s", r.sim_seconds)?;
+    writeln!(
+        out,
         "wall          {:.3} s ({:.0}x real time)",
         r.wall_seconds,
         r.sim_seconds / r.wall_seconds.max(1e-9)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "records       {} produced, {} acked, {} refused, {} unknown, {} consumed",
         r.produced, r.acked, r.refused, r.unknown, r.consumed
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "elections     {} partition leaders, {} quorum leaders",
         r.elections, r.quorum_elections
-    );
-    let faults: Vec<String> = r
+    )?;
+    let injected: Vec<String> = r
         .counters
         .faults
         .iter()
         .map(|(k, n)| format!("{n} {k}"))
         .collect();
-    println!(
+    writeln!(
+        out,
         "faults        {}",
-        if faults.is_empty() {
+        if injected.is_empty() {
             "none".to_owned()
         } else {
-            faults.join(", ")
+            injected.join(", ")
         }
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "replication   {} truncations ({} offsets), {} ISR changes, {} fenced",
         r.truncations, r.counters.truncated_offsets, r.counters.isr_changes, r.counters.fenced
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "checked       {} committed batches compared, {} trace events",
         r.batches_checked, r.counters.events
-    );
-    println!("trace hash    {}", r.trace_hash);
+    )?;
+    writeln!(out, "trace hash    {}", r.trace_hash)?;
     if let Some((trace, history)) = files {
-        println!("trace         {}", trace.display());
-        println!("history       {}", history.display());
+        writeln!(out, "trace         {}", trace.display())?;
+        writeln!(out, "history       {}", history.display())?;
     }
     for v in &r.violations {
-        println!("violation     {v}");
+        writeln!(out, "violation     {v}")?;
     }
     if r.pass {
-        println!("PASS");
+        writeln!(out, "PASS")
     } else {
-        println!(
-            "FAIL  replay: cargo run --release -p logsim -- run --seed {}",
-            r.seed
-        );
+        writeln!(
+            out,
+            "FAIL  replay: {}",
+            replay_command_line(r.seed, name, faults)
+        )
     }
 }
 
 fn run_command(
     seed: Option<u64>,
     scenario: Option<PathBuf>,
+    faults: &str,
     json: bool,
     reports: PathBuf,
     no_files: bool,
 ) -> Result<bool, String> {
-    let (scenario, name) = load_scenario(scenario.as_deref())?;
+    let (scenario, name) = load_scenario(scenario.as_deref(), faults)?;
     let seed = seed.unwrap_or_else(|| {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -188,100 +229,142 @@ fn run_command(
     } else {
         Some(write_files(&reports, &output)?)
     };
+    let mut out = std::io::stdout().lock();
     if json {
         let mut value = serde_json::to_value(&output.report).expect("reports serialize");
         if let (Some((trace, history)), Some(map)) = (&files, value.as_object_mut()) {
             map.insert("trace_file".into(), trace.display().to_string().into());
             map.insert("history_file".into(), history.display().to_string().into());
         }
-        println!("{value}");
+        let _ = writeln!(out, "{value}");
     } else {
-        print_summary(&name, &output, files.as_ref());
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = print_summary(&mut out, &name, faults, &output, files.as_ref());
     }
     Ok(output.report.pass)
+}
+
+fn print_swarm(summary: &SwarmSummary, faults: &str) {
+    println!("scenario      {}", summary.scenario);
+    println!(
+        "runs          {} ({} passed, {} failed), seeds {}",
+        summary.runs,
+        summary.passed,
+        summary.failures.len(),
+        summary.seeds
+    );
+    println!(
+        "speed         {:.1} s wall, {:.1} runs/s, {:.0} runs/minute",
+        summary.wall_seconds, summary.runs_per_second, summary.runs_per_minute
+    );
+    println!("acked         {}", summary.acked);
+    println!(
+        "elections     {}, truncations {}",
+        summary.elections, summary.truncations
+    );
+    println!("faults        kind            count");
+    for (kind, n) in &summary.faults {
+        println!("              {kind:<15} {n:>6}");
+    }
+    let slowest: Vec<String> = summary
+        .slowest
+        .iter()
+        .map(|(s, w)| format!("{s} ({w:.2}s)"))
+        .collect();
+    println!("slowest       {}", slowest.join(", "));
+    for f in &summary.failures {
+        println!(
+            "FAIL          {}",
+            replay_command_line(f.seed, &summary.scenario, faults)
+        );
+    }
 }
 
 fn swarm_command(
     seeds: (u64, u64),
     scenario: Option<PathBuf>,
+    faults: &str,
     jobs: Option<usize>,
     json: bool,
 ) -> Result<bool, String> {
-    let (scenario, name) = load_scenario(scenario.as_deref())?;
-    let jobs = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let wall = std::time::Instant::now();
-    let next = std::sync::atomic::AtomicU64::new(seeds.0);
-    let reports = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
-                let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if seed >= seeds.1 {
-                    return;
-                }
-                let report = run::run(&scenario, seed, false).report;
-                if !json {
-                    let mark = if report.pass { "pass" } else { "FAIL" };
-                    let first = report
-                        .violations
-                        .first()
-                        .map(|v| v.to_string())
-                        .unwrap_or_default();
-                    let _ = writeln!(
-                        std::io::stdout(),
-                        "seed {seed:>8} {mark} {:.2}s {first}",
-                        report.wall_seconds
-                    );
-                }
-                reports
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(report);
-            });
+    let (scenario, name) = load_scenario(scenario.as_deref(), faults)?;
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let bar = indicatif::ProgressBar::new(seeds.1 - seeds.0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}",
+        )
+        .expect("a valid template"),
+    );
+    let failed = std::sync::atomic::AtomicU64::new(0);
+    let done = |r: &run::RunReport| {
+        if !r.pass {
+            let n = failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            bar.set_message(format!("{n} failed"));
+            let first = r
+                .violations
+                .first()
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            bar.println(format!(
+                "FAIL seed {}: {first}\n  {}",
+                r.seed,
+                replay_command_line(r.seed, &name, faults)
+            ));
         }
-    });
-    let mut reports = reports.into_inner().unwrap_or_else(|p| p.into_inner());
-    reports.sort_by_key(|r| r.seed);
-    let failed: Vec<u64> = reports.iter().filter(|r| !r.pass).map(|r| r.seed).collect();
-    let wall = wall.elapsed().as_secs_f64();
-    let total = |f: fn(&run::RunReport) -> u64| reports.iter().map(f).sum::<u64>();
-    let summary = serde_json::json!({
-        "scenario": name,
-        "seeds": reports.len(),
-        "passed": reports.len() - failed.len(),
-        "failed_seeds": failed,
-        "wall_seconds": wall,
-        "seeds_per_minute": reports.len() as f64 * 60.0 / wall.max(1e-9),
-        "acked": total(|r| r.acked),
-        "elections": total(|r| r.elections),
-        "truncations": total(|r| r.truncations),
-        "crashes": total(|r| r.crashes),
-    });
+        bar.inc(1);
+    };
+    let summary = run_swarm(&scenario, &name, seeds.0..seeds.1, jobs, &done);
+    bar.finish_and_clear();
     if json {
-        println!("{summary}");
+        println!(
+            "{}",
+            serde_json::to_string(&summary).expect("summaries serialize")
+        );
     } else {
-        println!(
-            "{} seeds, {} passed, {} failed, {:.1} s wall, {:.0} seeds/minute",
-            reports.len(),
-            reports.len() - failed.len(),
-            failed.len(),
-            wall,
-            reports.len() as f64 * 60.0 / wall.max(1e-9)
-        );
-        println!(
-            "acked {}, elections {}, truncations {}, crashes {}",
-            total(|r| r.acked),
-            total(|r| r.elections),
-            total(|r| r.truncations),
-            total(|r| r.crashes)
-        );
-        if !failed.is_empty() {
-            println!("failed seeds: {failed:?}");
+        print_swarm(&summary, faults);
+    }
+    Ok(summary.failures.is_empty())
+}
+
+fn replay_command(
+    seed: u64,
+    scenario: Option<PathBuf>,
+    faults: &str,
+    trace: Option<PathBuf>,
+) -> Result<bool, String> {
+    let (scenario, _) = load_scenario(scenario.as_deref(), faults)?;
+    let path = trace.unwrap_or_else(|| PathBuf::from(format!("reports/trace-{seed}.jsonl")));
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: cannot read the recorded trace ({e}); record one with `logsim run --seed {seed}`",
+            path.display()
+        )
+    })?;
+    let recorded: Vec<String> = text.lines().map(str::to_owned).collect();
+    match replay(&scenario, seed, &recorded) {
+        Replay::Same { lines, trace_hash } => {
+            println!("seed {seed} replays bit for bit: {lines} trace lines match {}, trace hash {trace_hash}", path.display());
+            Ok(true)
+        }
+        Replay::Differs {
+            line,
+            recorded,
+            replayed,
+            trace_hash,
+        } => {
+            println!("seed {seed} does not replay: the traces part at line {line} of {} (replay hash {trace_hash})", path.display());
+            println!(
+                "recorded: {}",
+                recorded.as_deref().unwrap_or("(end of trace)")
+            );
+            println!(
+                "replayed: {}",
+                replayed.as_deref().unwrap_or("(end of trace)")
+            );
+            Ok(false)
         }
     }
-    Ok(failed.is_empty())
 }
 
 fn main() -> ExitCode {
@@ -290,16 +373,24 @@ fn main() -> ExitCode {
         Command::Run {
             seed,
             scenario,
+            faults,
             json,
             reports,
             no_files,
-        } => run_command(seed, scenario, json, reports, no_files),
+        } => run_command(seed, scenario, &faults, json, reports, no_files),
         Command::Swarm {
             seeds,
             scenario,
+            faults,
             jobs,
             json,
-        } => swarm_command(seeds, scenario, jobs, json),
+        } => swarm_command(seeds, scenario, &faults, jobs, json),
+        Command::Replay {
+            seed,
+            scenario,
+            faults,
+            trace,
+        } => replay_command(seed, scenario, &faults, trace),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

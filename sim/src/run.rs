@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::checkers::acked_durability::{self, committed_values};
+use crate::checkers::liveness::{self, ReplicaEnd};
 use crate::checkers::Violation;
 use crate::cluster::Cluster;
 use crate::faults::profile::{self, FaultProfile};
@@ -351,6 +352,59 @@ fn final_checks(
     }
     let acked = lock(&workload.acked).clone();
     for v in acked_durability::check(now, &acked, &leaders) {
+        obs.violation(v);
+    }
+    if !live
+        .iter()
+        .any(|(_, b)| b.inspect(|s| s.quorum.is_leader()))
+    {
+        let message = "no broker leads the controller quorum after the quiet period".into();
+        obs.violation(Violation {
+            check: "leader-after-heal",
+            time_ms: now,
+            node: None,
+            partition: None,
+            offsets: Vec::new(),
+            message,
+        });
+    }
+    for v in liveness::pending_sends(now, &workload.history.ops()) {
+        obs.violation(v);
+    }
+    let mut highest_acked: BTreeMap<String, i64> = BTreeMap::new();
+    for a in &acked {
+        let h = highest_acked.entry(a.partition.clone()).or_insert(a.offset);
+        *h = (*h).max(a.offset);
+    }
+    let mut replicas: BTreeMap<String, Vec<ReplicaEnd>> = BTreeMap::new();
+    for partition in 0..partitions {
+        let tp = model::TopicPartition::new(topic, partition);
+        let assigned = live.iter().find_map(|(_, b)| {
+            b.inspect(|s| {
+                s.image
+                    .partition(topic, partition)
+                    .map(|p| p.replicas.clone())
+            })
+        });
+        let ends = assigned
+            .unwrap_or_default()
+            .into_iter()
+            .map(|broker| {
+                let high_watermark =
+                    live.iter()
+                        .find(|(id, _)| *id == broker)
+                        .and_then(|(_, b)| {
+                            b.inspect(|s| s.partitions.get(&tp).map(|p| p.log.high_watermark()))
+                        });
+                ReplicaEnd {
+                    broker,
+                    high_watermark,
+                }
+            })
+            .collect();
+        replicas.insert(tp.to_string(), ends);
+    }
+    for v in liveness::fully_replicated(now, &highest_acked, &replicas) {
         obs.violation(v);
     }
 }

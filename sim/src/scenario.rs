@@ -504,6 +504,25 @@ impl Scenario {
         Ok(())
     }
 
+    /// Draws a profile per seed (`swarm`), or injects no faults at all (`none`), whatever the file
+    /// says; `scenario` keeps the file's faults.
+    pub fn with_faults(mut self, mode: &str) -> Result<Scenario, String> {
+        match mode {
+            "scenario" => {}
+            "swarm" => {
+                self.faults.swarm = true;
+                self.faults.timeline.clear();
+            }
+            "none" => self.faults = Faults::default(),
+            other => {
+                return Err(format!(
+                    "`{other}` is not a fault mode: expected scenario, swarm or none"
+                ))
+            }
+        }
+        Ok(self)
+    }
+
     /// The profile a run with `seed` injects faults from.
     pub fn fault_profile(&self, seed: u64) -> FaultProfile {
         if self.faults.swarm {

@@ -3,11 +3,13 @@
 //!
 //! Per-step invariants run as the run goes: `leader_epoch` on every election event, and
 //! `committed_data` on every check step (every 50 ms of simulated time) over every live replica.
-//! The end-of-run oracle (`acked_durability`) runs after the quiet period, once faults have healed.
+//! The end-of-run oracle (`acked_durability`, `liveness`) runs after the quiet period, once faults
+//! have healed.
 
 pub mod acked_durability;
 pub mod committed_data;
 pub mod leader_epoch;
+pub mod liveness;
 
 use serde::Serialize;
 

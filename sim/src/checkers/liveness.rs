@@ -1,0 +1,159 @@
+//! Liveness after the heal: once faults stop and the quiet period has run, the cluster must have
+//! converged. A wedge (a send that never completes, a replica that never catches up, a partition
+//! or quorum without a leader) fails the run, just as lost data does.
+
+use std::collections::BTreeMap;
+
+use model::BrokerId;
+
+use super::Violation;
+use crate::history::{Op, OpFn, OpType};
+
+fn violation(
+    check: &'static str,
+    time_ms: u64,
+    node: Option<BrokerId>,
+    partition: Option<String>,
+    offsets: Vec<i64>,
+    message: String,
+) -> Violation {
+    Violation {
+        check,
+        time_ms,
+        node,
+        partition,
+        offsets,
+        message,
+    }
+}
+
+/// Every send that was invoked has completed (acked, refused or known unknown).
+pub fn pending_sends(time_ms: u64, history: &[Op]) -> Vec<Violation> {
+    let mut open: BTreeMap<&str, &Op> = BTreeMap::new();
+    for op in history.iter().filter(|o| o.f == OpFn::Send) {
+        if op.kind == OpType::Invoke {
+            open.insert(&op.process, op);
+        } else {
+            open.remove(op.process.as_str());
+        }
+    }
+    open.values()
+        .map(|op| {
+            let message = format!(
+                "{} sent {:?} at {} ms and never heard back",
+                op.process,
+                op.value.as_deref().unwrap_or(""),
+                op.time_ms
+            );
+            violation(
+                "pending-send",
+                time_ms,
+                None,
+                Some(format!("partition {}", op.partition)),
+                Vec::new(),
+                message,
+            )
+        })
+        .collect()
+}
+
+/// What one replica holds of a partition at the end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaEnd {
+    pub broker: BrokerId,
+    /// `None`: the broker is down or does not host the partition.
+    pub high_watermark: Option<i64>,
+}
+
+/// Every replica of every partition holds, below its high watermark, every acknowledged offset.
+pub fn fully_replicated(
+    time_ms: u64,
+    highest_acked: &BTreeMap<String, i64>,
+    replicas: &BTreeMap<String, Vec<ReplicaEnd>>,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (partition, highest) in highest_acked {
+        for r in replicas.get(partition).into_iter().flatten() {
+            let behind = r.high_watermark.is_none_or(|hw| hw <= *highest);
+            if behind {
+                let held = r
+                    .high_watermark
+                    .map_or("nothing".to_owned(), |hw| format!("up to {hw}"));
+                let message =
+                    format!("replica has committed {held}, but offset {highest} was acknowledged");
+                out.push(violation(
+                    "replicated-after-heal",
+                    time_ms,
+                    Some(r.broker),
+                    Some(partition.clone()),
+                    vec![*highest],
+                    message,
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(index: usize, process: &str, kind: OpType) -> Op {
+        Op {
+            index,
+            time_ms: index as u64,
+            process: process.into(),
+            kind,
+            f: OpFn::Send,
+            partition: 0,
+            acks: Some(-1),
+            value: Some(format!("v{index}")),
+            offset: None,
+            records: Vec::new(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_send_without_a_completion_is_caught() {
+        let history = vec![
+            op(0, "p0", OpType::Invoke),
+            op(1, "p0", OpType::Ok),
+            op(2, "p1", OpType::Invoke),
+            op(3, "p0", OpType::Invoke),
+            op(4, "p0", OpType::Info),
+        ];
+        let v = pending_sends(9, &history);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].check, "pending-send");
+        assert!(v[0].message.contains("p1"), "{}", v[0].message);
+    }
+
+    #[test]
+    fn a_replica_behind_the_last_acked_offset_is_caught() {
+        let highest = BTreeMap::from([("t-0".to_owned(), 10)]);
+        let ends = |hw: Option<i64>| {
+            BTreeMap::from([(
+                "t-0".to_owned(),
+                vec![
+                    ReplicaEnd {
+                        broker: 1,
+                        high_watermark: Some(11),
+                    },
+                    ReplicaEnd {
+                        broker: 2,
+                        high_watermark: hw,
+                    },
+                ],
+            )])
+        };
+        assert!(fully_replicated(5, &highest, &ends(Some(11))).is_empty());
+        let v = fully_replicated(5, &highest, &ends(Some(10)));
+        assert_eq!((v.len(), v[0].node), (1, Some(2)));
+        assert_eq!(
+            fully_replicated(5, &highest, &ends(None))[0].check,
+            "replicated-after-heal"
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! Replaying a seed: run it again and compare its trace with the one a run recorded, line by line,
+//! so that a replay either confirms the hash or shows the first event where the runs part.
+
+use crate::run;
+use crate::scenario::Scenario;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Replay {
+    Same {
+        lines: usize,
+        trace_hash: String,
+    },
+    /// The first line (1-based) where the traces differ, with both versions (`None`: one ended).
+    Differs {
+        line: usize,
+        recorded: Option<String>,
+        replayed: Option<String>,
+        trace_hash: String,
+    },
+}
+
+/// Reruns `seed` and compares with `recorded` (the lines of a recorded trace).
+pub fn replay(scenario: &Scenario, seed: u64, recorded: &[String]) -> Replay {
+    let output = run::run(scenario, seed, true);
+    let trace_hash = output.report.trace_hash.clone();
+    let replayed = output.trace;
+    let first_difference =
+        (0..recorded.len().max(replayed.len())).find(|i| recorded.get(*i) != replayed.get(*i));
+    match first_difference {
+        None => Replay::Same {
+            lines: replayed.len(),
+            trace_hash,
+        },
+        Some(i) => Replay::Differs {
+            line: i + 1,
+            recorded: recorded.get(i).cloned(),
+            replayed: replayed.get(i).cloned(),
+            trace_hash,
+        },
+    }
+}
