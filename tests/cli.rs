@@ -137,3 +137,102 @@ fn a_failing_run_exits_non_zero_and_says_how_to_replay_it() {
         "{out}"
     );
 }
+
+#[test]
+fn replay_confirms_a_recorded_trace_and_shows_where_a_different_one_parts() {
+    let dir = std::env::temp_dir().join(format!("logsim-replay-{}", std::process::id()));
+    let (code, _, err) = logsim(&[
+        "run",
+        "--seed",
+        "9",
+        "--faults",
+        "swarm",
+        "--reports",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(code == 0 || code == 1, "{err}");
+    let trace = dir.join("trace-9.jsonl");
+    let args = [
+        "replay",
+        "--seed",
+        "9",
+        "--faults",
+        "swarm",
+        "--trace",
+        trace.to_str().unwrap(),
+    ];
+    let (code, out, err) = logsim(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("replays bit for bit"), "{out}");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[40] = r#"{"t":0,"node":0,"kind":"tampered"}"#;
+    std::fs::write(&trace, lines.join("\n")).unwrap();
+    let (code, out, _) = logsim(&args);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("part at line 41") && out.contains("tampered"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn swarm_json_counts_runs_failures_and_faults_by_kind() {
+    let (code, out, err) = logsim(&["swarm", "--seeds", "0..4", "--faults", "swarm", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["runs"], 4);
+    assert_eq!(v["failures"].as_array().map(Vec::len), Some(0));
+    for kind in [
+        "crash",
+        "restart",
+        "pause",
+        "partition",
+        "packet-loss",
+        "latency",
+        "clock-skew",
+        "disk-loss",
+        "disk-torn",
+        "disk-corrupt",
+        "disk-full",
+        "disk-slow",
+    ] {
+        assert!(v["faults"][kind].is_u64(), "no count for {kind}");
+    }
+    assert!(v["acked"].as_u64().unwrap() > 0);
+    assert!(v["runs_per_second"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn a_swarm_with_a_failing_seed_exits_non_zero_and_prints_the_replay_command() {
+    let path = std::env::temp_dir().join(format!("logsim-swarm-gate-{}.toml", std::process::id()));
+    std::fs::write(&path, "[run]\nduration = \"2s\"\nquiet_period = \"0s\"\n").unwrap();
+    let (code, out, _) = logsim(&[
+        "swarm",
+        "--seeds",
+        "0..2",
+        "--scenario",
+        path.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("runs          2 (0 passed, 2 failed)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL          cargo run --release -p logsim -- run --seed 1 --scenario"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_unknown_fault_mode_is_a_clear_error() {
+    let (code, _, err) = logsim(&["run", "--seed", "1", "--faults", "lots"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("`lots` is not a fault mode: expected scenario, swarm or none"),
+        "{err}"
+    );
+}
