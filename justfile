@@ -23,6 +23,14 @@ run seed="7" scenario="scenarios/default.toml":
 swarm seeds="0..1000" scenario="scenarios/default.toml":
     cargo run --release -p logsim -- swarm --seeds {{seeds}} --scenario {{scenario}}
 
+# Every fault kind, a different mix per seed: the swarm the fault-injection work must pass.
+everything seeds="0..500":
+    cargo run --release -p logsim -- swarm --seeds {{seeds}} --scenario scenarios/everything.toml
+
+# Run a seed again and compare with its recorded trace in reports/.
+replay seed scenario="scenarios/default.toml":
+    cargo run --release -p logsim -- replay --seed {{seed}} --scenario {{scenario}}
+
 # Throughput on this machine: default-scenario seeds per minute over all cores.
 bench:
     cargo run --release -p logsim -- swarm --seeds 0..600 --json
