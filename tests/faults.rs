@@ -199,11 +199,11 @@ fn a_full_disk_refuses_writes_and_nothing_is_acked_while_it_lasts() {
     for op in history.iter().filter(|o| o.f == OpFn::Send) {
         match op.kind {
             OpType::Invoke => {
-                invoked_at.insert(op.process.clone(), op.time_ms);
+                invoked_at.insert(op.process, op.time_ms.unwrap_or(0));
             }
             kind => {
                 let start = invoked_at[&op.process];
-                if start >= 10_050 && op.time_ms < 18_000 {
+                if start >= 10_050 && op.time_ms.unwrap_or(0) < 18_000 {
                     match kind {
                         OpType::Ok => acked_while_full += 1,
                         _ => refused_while_full += 1,

@@ -1,11 +1,22 @@
-//! The client history: every operation as an invocation and a completion, in the shape Jepsen's
-//! checkers read (`type` is invoke, ok, fail or info; info means the outcome is unknown).
+//! The client history: every operation as an invocation and a completion, one JSON object per
+//! line, in the shape Jepsen's Kafka checker reads:
+//!
+//! ```text
+//! {"process":3,"type":"invoke","f":"send","key":"events/0","value":17}
+//! {"process":3,"type":"ok","f":"send","key":"events/0","value":17,"offset":42}
+//! {"process":5,"type":"ok","f":"poll","msgs":{"events/0":[[41,16],[42,17]]}}
+//! {"process":5,"type":"ok","f":"assign","keys":["events/0"]}
+//! ```
+//!
+//! `type` is invoke, ok, fail or info (info: the outcome is unknown). Keys are `topic/partition`;
+//! values are unique per send. Extra fields (`time_ms`, `acks`, `error`) are for people.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OpType {
     Invoke,
@@ -14,33 +25,66 @@ pub enum OpType {
     Info,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OpFn {
     Send,
     Poll,
+    Assign,
+    Commit,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Op {
-    pub index: usize,
-    pub time_ms: u64,
-    pub process: String,
+    pub process: u64,
     #[serde(rename = "type")]
     pub kind: OpType,
     pub f: OpFn,
-    pub partition: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub acks: Option<i16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<i64>,
-    /// For polls: (offset, value) read.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub records: Vec<(i64, String)>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Polls: per key, the (offset, value) pairs read, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msgs: Option<BTreeMap<String, Vec<(i64, u64)>>>,
+    /// Assigns: the keys the consumer now reads from their start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<String>>,
+    /// Commits: per key, the offset committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offsets: Option<BTreeMap<String, i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acks: Option<i16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl Op {
+    pub fn new(process: u64, kind: OpType, f: OpFn) -> Op {
+        Op {
+            process,
+            kind,
+            f,
+            key: None,
+            value: None,
+            offset: None,
+            msgs: None,
+            keys: None,
+            offsets: None,
+            time_ms: None,
+            acks: None,
+            error: None,
+        }
+    }
+}
+
+/// The history key of a partition.
+pub fn key(topic: &str, partition: i32) -> String {
+    format!("{topic}/{partition}")
 }
 
 #[derive(Clone, Default)]
@@ -49,10 +93,8 @@ pub struct History {
 }
 
 impl History {
-    pub fn push(&self, mut op: Op) {
-        let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
-        op.index = ops.len();
-        ops.push(op);
+    pub fn push(&self, op: Op) {
+        self.ops.lock().unwrap_or_else(|p| p.into_inner()).push(op);
     }
 
     pub fn ops(&self) -> Vec<Op> {

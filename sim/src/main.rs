@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use logsim::checkers::client_history::{self, Gates};
 use logsim::replay::{replay, Replay};
 use logsim::run::{self, RunOutput};
 use logsim::scenario::Scenario;
@@ -58,6 +59,18 @@ enum Command {
         jobs: Option<usize>,
         #[arg(long)]
         json: bool,
+    },
+    /// Check a client history (one JSON object per line) for anomalies; exits non-zero if any.
+    CheckHistory {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// Fewer acknowledged sends than this fails the history.
+        #[arg(long, default_value_t = 1)]
+        min_acked: u64,
+        /// Fewer values read than this fails the history.
+        #[arg(long, default_value_t = 1)]
+        min_polled: u64,
     },
     /// Run a seed again and check that its trace matches the one recorded by an earlier run.
     Replay {
@@ -327,6 +340,41 @@ fn swarm_command(
     Ok(summary.failures.is_empty())
 }
 
+fn check_history_command(file: &Path, json: bool, gates: Gates) -> Result<bool, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let (ops, lines) =
+        client_history::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let analysis = client_history::check(&ops, Some(&lines), gates);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&analysis).expect("analyses serialize")
+        );
+        return Ok(analysis.valid);
+    }
+    println!(
+        "{}: {} operations, {} sends acknowledged, {} values read",
+        file.display(),
+        analysis.ops,
+        analysis.acked,
+        analysis.polled
+    );
+    for (kind, cases) in &analysis.anomalies {
+        println!("{kind}: {} cases", cases.len());
+        for case in cases.iter().take(10) {
+            println!(
+                "  {} offsets {:?} values {:?} lines {:?}: {}",
+                case.key, case.offsets, case.values, case.lines, case.detail
+            );
+        }
+    }
+    for gate in &analysis.gates {
+        println!("gate: {gate}");
+    }
+    println!("{}", if analysis.valid { "valid" } else { "INVALID" });
+    Ok(analysis.valid)
+}
+
 fn replay_command(
     seed: u64,
     scenario: Option<PathBuf>,
@@ -391,6 +439,19 @@ fn main() -> ExitCode {
             faults,
             trace,
         } => replay_command(seed, scenario, &faults, trace),
+        Command::CheckHistory {
+            file,
+            json,
+            min_acked,
+            min_polled,
+        } => check_history_command(
+            &file,
+            json,
+            Gates {
+                min_acked,
+                min_polled,
+            },
+        ),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

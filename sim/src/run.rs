@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::checkers::acked_durability::{self, committed_values};
+use crate::checkers::client_history;
 use crate::checkers::liveness::{self, ReplicaEnd};
 use crate::checkers::Violation;
 use crate::cluster::Cluster;
@@ -182,6 +183,7 @@ pub async fn simulate(
         stop_producers: Arc::default(),
         stop_consumers: Arc::default(),
         acked: Arc::default(),
+        shown_high_watermarks: Arc::default(),
         stats: Arc::default(),
     };
     let clients = madsim::runtime::Handle::current()
@@ -190,14 +192,17 @@ pub async fn simulate(
         .ip("10.0.1.1".parse().expect("an address"))
         .build();
     for id in 0..scenario.workload.producers {
+        let producers = scenario.workload.producers;
         clients.spawn(workload::producer(
             workload.clone(),
             id,
+            producers,
             workload_rng.random(),
         ));
     }
     for id in 0..scenario.workload.consumers {
-        clients.spawn(workload::consumer(workload.clone(), id));
+        let process = u64::from(scenario.workload.producers + id);
+        clients.spawn(workload::consumer(workload.clone(), id, process));
     }
     let load_end = start + scenario.run.duration.0;
     let nemesis = Nemesis::new(cluster.clone(), observer.clone());
@@ -246,6 +251,7 @@ pub async fn simulate(
         &topic.name,
         topic.partitions,
     );
+    check_history(&observer, &workload.history.ops());
     let stats = lock(&workload.stats).clone();
     gates(&observer, &stats);
     let mut obs = lock(&observer);
@@ -406,6 +412,38 @@ fn final_checks(
     }
     for v in liveness::fully_replicated(now, &highest_acked, &replicas) {
         obs.violation(v);
+    }
+}
+
+/// Runs the client-history checker over the run's own history; each anomaly is a violation (the
+/// first few cases of each kind, so that a bad run's report stays readable).
+fn check_history(observer: &Arc<Mutex<Observer>>, ops: &[crate::history::Op]) {
+    let analysis = client_history::check(
+        ops,
+        None,
+        client_history::Gates {
+            min_acked: 0,
+            min_polled: 0,
+        },
+    );
+    let mut obs = lock(observer);
+    let now = obs.now_ms();
+    for (kind, cases) in analysis.anomalies {
+        let total = cases.len();
+        for case in cases.into_iter().take(5) {
+            let message = format!(
+                "{} (history lines {:?}; {total} cases of {kind} in all)",
+                case.detail, case.lines
+            );
+            obs.violation(Violation {
+                check: kind,
+                time_ms: now,
+                node: None,
+                partition: Some(case.key),
+                offsets: case.offsets,
+                message,
+            });
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkers::acked_durability::AckedSend;
-use crate::history::{History, Op, OpFn, OpType};
+use crate::history::{key, History, Op, OpFn, OpType};
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
 const POLL_MAX_WAIT_MS: i32 = 100;
@@ -47,24 +47,16 @@ pub struct Workload {
     pub stop_producers: Arc<AtomicBool>,
     pub stop_consumers: Arc<AtomicBool>,
     pub acked: Arc<Mutex<Vec<AckedSend>>>,
+    /// The highest high watermark each partition showed a consumer.
+    pub shown_high_watermarks: Arc<Mutex<BTreeMap<String, i64>>>,
     pub stats: Arc<Mutex<WorkloadStats>>,
 }
 
 impl Workload {
-    fn op(&self, process: &str, kind: OpType, f: OpFn, partition: i32) -> Op {
-        Op {
-            index: 0,
-            time_ms: self.start.elapsed().as_millis() as u64,
-            process: process.to_owned(),
-            kind,
-            f,
-            partition,
-            acks: None,
-            value: None,
-            offset: None,
-            records: Vec::new(),
-            error: None,
-        }
+    fn op(&self, process: u64, kind: OpType, f: OpFn) -> Op {
+        let mut op = Op::new(process, kind, f);
+        op.time_ms = Some(self.start.elapsed().as_millis() as u64);
+        op
     }
 
     fn stats(&self) -> std::sync::MutexGuard<'_, WorkloadStats> {
@@ -72,28 +64,36 @@ impl Workload {
     }
 }
 
-pub async fn producer(w: Workload, id: u32, seed: u64) {
+/// A producer: process `id` of `producers`. Its values are `sequence * producers + id`, so that
+/// every value in the run is unique.
+pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let process = format!("producer-{id}");
-    let mut client = Client::new(w.bootstrap.clone(), process.clone(), CLIENT_TIMEOUT);
+    let process = u64::from(id);
+    let mut client = Client::new(
+        w.bootstrap.clone(),
+        format!("producer-{id}"),
+        CLIENT_TIMEOUT,
+    );
     let mut sequence = 0u64;
     while !w.stop_producers.load(Ordering::Relaxed) {
         let partition = rng.random_range(0..w.partitions);
         let pause = rng.random_range(w.send_interval_ms.0..=w.send_interval_ms.1);
-        let value = format!("{id}-{sequence}");
+        let value = sequence * u64::from(producers) + u64::from(id);
         sequence += 1;
         let tp = TopicPartition::new(w.topic.clone(), partition);
-        let mut invoke = w.op(&process, OpType::Invoke, OpFn::Send, partition);
+        let mut invoke = w.op(process, OpType::Invoke, OpFn::Send);
+        invoke.key = Some(key(&w.topic, partition));
+        invoke.value = Some(value);
         invoke.acks = Some(w.acks);
-        invoke.value = Some(value.clone());
         w.history.push(invoke.clone());
         w.stats().produced += 1;
         let outcome = client
-            .send(&tp, w.acks, None, Bytes::from(value.clone()))
+            .send(&tp, w.acks, None, Bytes::from(value.to_string()))
             .await;
-        let mut done = w.op(&process, OpType::Ok, OpFn::Send, partition);
+        let mut done = w.op(process, OpType::Ok, OpFn::Send);
+        done.key = invoke.key;
+        done.value = Some(value);
         done.acks = invoke.acks;
-        done.value = Some(value.clone());
         let mut backoff = false;
         match outcome {
             SendOutcome::Acked { offset } => {
@@ -103,7 +103,7 @@ pub async fn producer(w: Workload, id: u32, seed: u64) {
                     let acked = AckedSend {
                         partition: tp.to_string(),
                         offset,
-                        value: Bytes::from(value),
+                        value: Bytes::from(value.to_string()),
                     };
                     w.acked
                         .lock()
@@ -135,11 +135,17 @@ pub async fn producer(w: Workload, id: u32, seed: u64) {
     }
 }
 
-pub async fn consumer(w: Workload, id: u32) {
-    let process = format!("consumer-{id}");
-    let mut client = Client::new(w.bootstrap.clone(), process.clone(), CLIENT_TIMEOUT);
-    // Where each partition starts, asked of its leader with ListOffsets (earliest), as a consumer
-    // with auto.offset.reset=earliest does.
+/// A consumer, history process `process`: it assigns itself every partition, finds where each
+/// starts with ListOffsets (earliest), as auto.offset.reset=earliest does, and polls them in turn.
+pub async fn consumer(w: Workload, id: u32, process: u64) {
+    let mut client = Client::new(
+        w.bootstrap.clone(),
+        format!("consumer-{id}"),
+        CLIENT_TIMEOUT,
+    );
+    let mut assign = w.op(process, OpType::Ok, OpFn::Assign);
+    assign.keys = Some((0..w.partitions).map(|p| key(&w.topic, p)).collect());
+    w.history.push(assign);
     let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
     while !w.stop_consumers.load(Ordering::Relaxed) {
         for partition in 0..w.partitions {
@@ -151,14 +157,14 @@ pub async fn consumer(w: Workload, id: u32) {
                     Err(_) => continue,
                 },
             };
-            let mut invoke = w.op(&process, OpType::Invoke, OpFn::Poll, partition);
-            invoke.offset = Some(offset);
-            w.history.push(invoke);
+            w.history.push(w.op(process, OpType::Invoke, OpFn::Poll));
             let outcome = client.poll(&tp, offset, POLL_MAX_WAIT_MS).await;
-            let mut done = w.op(&process, OpType::Ok, OpFn::Poll, partition);
-            done.offset = Some(offset);
+            let mut done = w.op(process, OpType::Ok, OpFn::Poll);
             match outcome {
-                PollOutcome::Records { records, .. } => {
+                PollOutcome::Records {
+                    records,
+                    high_watermark,
+                } => {
                     if let Some((last, _)) = records.last() {
                         positions.insert(partition, last + 1);
                     }
@@ -166,10 +172,23 @@ pub async fn consumer(w: Workload, id: u32) {
                     stats.polls += 1;
                     stats.consumed += records.len() as u64;
                     drop(stats);
-                    done.records = records
-                        .into_iter()
-                        .map(|(o, v)| (o, String::from_utf8_lossy(&v).into_owned()))
-                        .collect();
+                    let shown = &mut *w
+                        .shown_high_watermarks
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    let entry = shown.entry(tp.to_string()).or_insert(high_watermark);
+                    *entry = (*entry).max(high_watermark);
+                    // A value that is not a number cannot be ours; u64::MAX marks it for the checker.
+                    let read = records.into_iter().map(|(o, v)| {
+                        (
+                            o,
+                            std::str::from_utf8(&v)
+                                .ok()
+                                .and_then(|t| t.parse().ok())
+                                .unwrap_or(u64::MAX),
+                        )
+                    });
+                    done.msgs = Some(BTreeMap::from([(key(&w.topic, partition), read.collect())]));
                 }
                 PollOutcome::Failed { reason } => {
                     done.kind = OpType::Fail;

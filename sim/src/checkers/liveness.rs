@@ -29,27 +29,27 @@ fn violation(
 
 /// Every send that was invoked has completed (acked, refused or known unknown).
 pub fn pending_sends(time_ms: u64, history: &[Op]) -> Vec<Violation> {
-    let mut open: BTreeMap<&str, &Op> = BTreeMap::new();
+    let mut open: BTreeMap<u64, &Op> = BTreeMap::new();
     for op in history.iter().filter(|o| o.f == OpFn::Send) {
         if op.kind == OpType::Invoke {
-            open.insert(&op.process, op);
+            open.insert(op.process, op);
         } else {
-            open.remove(op.process.as_str());
+            open.remove(&op.process);
         }
     }
     open.values()
         .map(|op| {
+            let value = op.value.map_or("?".to_owned(), |v| v.to_string());
             let message = format!(
-                "{} sent {:?} at {} ms and never heard back",
+                "process {} sent {value} at {} ms and never heard back",
                 op.process,
-                op.value.as_deref().unwrap_or(""),
-                op.time_ms
+                op.time_ms.unwrap_or(0)
             );
             violation(
                 "pending-send",
                 time_ms,
                 None,
-                Some(format!("partition {}", op.partition)),
+                op.key.clone(),
                 Vec::new(),
                 message,
             )
@@ -99,35 +99,26 @@ pub fn fully_replicated(
 mod tests {
     use super::*;
 
-    fn op(index: usize, process: &str, kind: OpType) -> Op {
-        Op {
-            index,
-            time_ms: index as u64,
-            process: process.into(),
-            kind,
-            f: OpFn::Send,
-            partition: 0,
-            acks: Some(-1),
-            value: Some(format!("v{index}")),
-            offset: None,
-            records: Vec::new(),
-            error: None,
-        }
+    fn op(index: u64, process: u64, kind: OpType) -> Op {
+        let mut op = Op::new(process, kind, OpFn::Send);
+        op.key = Some("t/0".into());
+        op.value = Some(index);
+        op
     }
 
     #[test]
     fn a_send_without_a_completion_is_caught() {
         let history = vec![
-            op(0, "p0", OpType::Invoke),
-            op(1, "p0", OpType::Ok),
-            op(2, "p1", OpType::Invoke),
-            op(3, "p0", OpType::Invoke),
-            op(4, "p0", OpType::Info),
+            op(0, 0, OpType::Invoke),
+            op(1, 0, OpType::Ok),
+            op(2, 1, OpType::Invoke),
+            op(3, 0, OpType::Invoke),
+            op(4, 0, OpType::Info),
         ];
         let v = pending_sends(9, &history);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].check, "pending-send");
-        assert!(v[0].message.contains("p1"), "{}", v[0].message);
+        assert!(v[0].message.contains("process 1"), "{}", v[0].message);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! have healed.
 
 pub mod acked_durability;
+pub mod client_history;
 pub mod committed_data;
 pub mod leader_epoch;
 pub mod liveness;

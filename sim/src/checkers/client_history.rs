@@ -1,0 +1,541 @@
+//! The client-history checker, after Jepsen's Kafka checker: it reads a history (see
+//! `crate::history`) and reports anomalies by kind, each with the key, offsets, values and history
+//! lines involved.
+//!
+//! - `lost-write`: an acknowledged value at or below the highest offset read on its key, never read.
+//! - `unseen`: an acknowledged value above it, never read (after a quiet period, a liveness gap).
+//! - `duplicate`: one value at more than one offset.
+//! - `inconsistent-offsets`: one offset of one key seen with two values.
+//! - `nonmonotonic-poll`: a consumer's reads of a key go back (between polls or within one).
+//! - `poll-skip`: a consumer's reads of a key jump over offsets known to exist (between polls or
+//!   within one), without an `assign` in between.
+//! - `nonmonotonic-send`: one producer's acknowledged offsets on a key go back.
+//! - `g1a`: a read of a value whose send definitely failed.
+//!
+//! Sends made with acks 0 or 1 (an `acks` field other than -1) may be lost by design, so they do not
+//! count toward `lost-write` and `unseen`. One pass builds indexes in ordered maps, so the result
+//! is the same on every run and a 100,000-operation history takes well under a second.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::history::{Op, OpFn, OpType};
+
+pub const KINDS: &[&str] = &[
+    "lost-write",
+    "unseen",
+    "duplicate",
+    "inconsistent-offsets",
+    "nonmonotonic-poll",
+    "poll-skip",
+    "nonmonotonic-send",
+    "g1a",
+];
+
+/// One anomaly: where, and which history lines (1-based) show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Case {
+    pub key: String,
+    pub offsets: Vec<i64>,
+    pub values: Vec<u64>,
+    pub lines: Vec<usize>,
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Gates {
+    /// Fewer acknowledged sends than this fails the history: it tested nothing.
+    pub min_acked: u64,
+    /// Fewer values read by polls than this fails it too.
+    pub min_polled: u64,
+}
+
+impl Default for Gates {
+    fn default() -> Self {
+        Gates {
+            min_acked: 1,
+            min_polled: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Analysis {
+    pub valid: bool,
+    pub anomalies: BTreeMap<&'static str, Vec<Case>>,
+    pub ops: usize,
+    pub acked: u64,
+    pub polled: u64,
+    /// Gates that failed, as sentences.
+    pub gates: Vec<String>,
+}
+
+/// Parses a history: one JSON object per line; blank lines are skipped. An invalid line is an
+/// error that names its line number.
+pub fn parse(text: &str) -> Result<(Vec<Op>, Vec<usize>), String> {
+    let mut ops = Vec::new();
+    let mut lines = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let op: Op = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        ops.push(op);
+        lines.push(i + 1);
+    }
+    Ok((ops, lines))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Acked(i64),
+    Failed,
+    Unknown,
+}
+
+struct Send {
+    key: String,
+    outcome: Outcome,
+    counts: bool,
+    line: usize,
+}
+
+/// Checks `ops`; `lines[i]` is the history line of `ops[i]` (or pass `None` for `i + 1`).
+pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
+    let line_of = |i: usize| lines.map_or(i + 1, |l| l[i]);
+    let mut anomalies: BTreeMap<&'static str, Vec<Case>> = BTreeMap::new();
+    let mut report = |kind: &'static str, case: Case| anomalies.entry(kind).or_default().push(case);
+
+    // Sends by value, and every sighting of (key, offset) -> value.
+    let mut sends: BTreeMap<u64, Send> = BTreeMap::new();
+    let mut seen: BTreeMap<(String, i64), BTreeMap<u64, usize>> = BTreeMap::new();
+    let mut reads: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut highest_read: BTreeMap<String, i64> = BTreeMap::new();
+    let mut acked = 0u64;
+    let mut polled = 0u64;
+    for (i, op) in ops.iter().enumerate() {
+        let line = line_of(i);
+        match (op.f, op.kind) {
+            (OpFn::Send, OpType::Invoke) => {}
+            (OpFn::Send, kind) => {
+                let (Some(key), Some(value)) = (&op.key, op.value) else {
+                    continue;
+                };
+                let outcome = match (kind, op.offset) {
+                    (OpType::Ok, Some(offset)) => Outcome::Acked(offset),
+                    (OpType::Fail, _) => Outcome::Failed,
+                    _ => Outcome::Unknown,
+                };
+                if let Outcome::Acked(offset) = outcome {
+                    acked += 1;
+                    seen.entry((key.clone(), offset))
+                        .or_default()
+                        .entry(value)
+                        .or_insert(line);
+                }
+                let counts = op.acks.is_none_or(|a| a == -1);
+                sends.insert(
+                    value,
+                    Send {
+                        key: key.clone(),
+                        outcome,
+                        counts,
+                        line,
+                    },
+                );
+            }
+            (OpFn::Poll, OpType::Ok) => {
+                for (key, msgs) in op.msgs.iter().flatten() {
+                    for (offset, value) in msgs {
+                        polled += 1;
+                        seen.entry((key.clone(), *offset))
+                            .or_default()
+                            .entry(*value)
+                            .or_insert(line);
+                        reads.entry(*value).or_insert(line);
+                        let h = highest_read.entry(key.clone()).or_insert(*offset);
+                        *h = (*h).max(*offset);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // inconsistent-offsets and duplicate.
+    let mut where_value: BTreeMap<u64, Vec<(String, i64, usize)>> = BTreeMap::new();
+    for ((key, offset), values) in &seen {
+        if values.len() > 1 {
+            report(
+                "inconsistent-offsets",
+                Case {
+                    key: key.clone(),
+                    offsets: vec![*offset],
+                    values: values.keys().copied().collect(),
+                    lines: values.values().copied().collect(),
+                    detail: format!(
+                        "offset {offset} of {key} holds {} different values",
+                        values.len()
+                    ),
+                },
+            );
+        }
+        for (value, line) in values {
+            where_value
+                .entry(*value)
+                .or_default()
+                .push((key.clone(), *offset, *line));
+        }
+    }
+    for (value, places) in &where_value {
+        if places.len() > 1 {
+            report(
+                "duplicate",
+                Case {
+                    key: places[0].0.clone(),
+                    offsets: places.iter().map(|p| p.1).collect(),
+                    values: vec![*value],
+                    lines: places.iter().map(|p| p.2).collect(),
+                    detail: format!("value {value} is at {} offsets", places.len()),
+                },
+            );
+        }
+    }
+
+    // lost-write, unseen, g1a.
+    for (value, send) in &sends {
+        match send.outcome {
+            Outcome::Acked(offset) if send.counts && !reads.contains_key(value) => {
+                let highest = highest_read.get(&send.key).copied();
+                let kind = if highest.is_some_and(|h| offset <= h) {
+                    "lost-write"
+                } else {
+                    "unseen"
+                };
+                let detail = match highest {
+                    Some(h) => format!(
+                        "acknowledged at offset {offset}, never read; reads of {} reached {h}",
+                        send.key
+                    ),
+                    None => format!(
+                        "acknowledged at offset {offset}, never read; {} was never read",
+                        send.key
+                    ),
+                };
+                report(
+                    kind,
+                    Case {
+                        key: send.key.clone(),
+                        offsets: vec![offset],
+                        values: vec![*value],
+                        lines: vec![send.line],
+                        detail,
+                    },
+                );
+            }
+            Outcome::Failed => {
+                if let Some(read_line) = reads.get(value) {
+                    report(
+                        "g1a",
+                        Case {
+                            key: send.key.clone(),
+                            offsets: where_value
+                                .get(value)
+                                .into_iter()
+                                .flatten()
+                                .map(|p| p.1)
+                                .collect(),
+                            values: vec![*value],
+                            lines: vec![send.line, *read_line],
+                            detail: format!("value {value} was read though its send failed"),
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // Per process and key: sends that go back, polls that go back or skip.
+    let mut last_send: BTreeMap<(u64, String), (i64, usize)> = BTreeMap::new();
+    let mut last_read: BTreeMap<(u64, String), (i64, usize)> = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        let line = line_of(i);
+        match (op.f, op.kind) {
+            (OpFn::Send, OpType::Ok) => {
+                let (Some(key), Some(offset)) = (&op.key, op.offset) else {
+                    continue;
+                };
+                let slot = (op.process, key.clone());
+                if let Some((prev, prev_line)) = last_send.get(&slot) {
+                    if offset < *prev {
+                        report(
+                            "nonmonotonic-send",
+                            Case {
+                                key: key.clone(),
+                                offsets: vec![*prev, offset],
+                                values: op.value.into_iter().collect(),
+                                lines: vec![*prev_line, line],
+                                detail: format!(
+                                    "process {} was acknowledged at {offset} after {prev}",
+                                    op.process
+                                ),
+                            },
+                        );
+                    }
+                }
+                last_send.insert(slot, (offset, line));
+            }
+            (OpFn::Assign, OpType::Ok) => {
+                for key in op.keys.iter().flatten() {
+                    last_read.remove(&(op.process, key.clone()));
+                }
+            }
+            (OpFn::Poll, OpType::Ok) => {
+                for (key, msgs) in op.msgs.iter().flatten() {
+                    for (offset, value) in msgs {
+                        let slot = (op.process, key.clone());
+                        if let Some((prev, prev_line)) = last_read.get(&slot).copied() {
+                            let case = |detail: String| Case {
+                                key: key.clone(),
+                                offsets: vec![prev, *offset],
+                                values: vec![*value],
+                                lines: if prev_line == line {
+                                    vec![line]
+                                } else {
+                                    vec![prev_line, line]
+                                },
+                                detail,
+                            };
+                            if *offset <= prev {
+                                report(
+                                    "nonmonotonic-poll",
+                                    case(format!(
+                                        "process {} read {offset} after {prev}",
+                                        op.process
+                                    )),
+                                );
+                            } else if *offset > prev + 1 {
+                                let skipped = seen
+                                    .range((key.clone(), prev + 1)..(key.clone(), *offset))
+                                    .next();
+                                if let Some(((_, missed), _)) = skipped {
+                                    let detail = format!(
+                                        "process {} jumped from {prev} to {offset}, over {missed}",
+                                        op.process
+                                    );
+                                    report("poll-skip", case(detail));
+                                }
+                            }
+                        }
+                        last_read.insert(slot, (*offset, line));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let mut gate_failures = Vec::new();
+    if acked < gates.min_acked {
+        gate_failures.push(format!(
+            "{acked} sends acknowledged, fewer than the {} required",
+            gates.min_acked
+        ));
+    }
+    if polled < gates.min_polled {
+        gate_failures.push(format!(
+            "{polled} values read, fewer than the {} required",
+            gates.min_polled
+        ));
+    }
+    Analysis {
+        valid: anomalies.is_empty() && gate_failures.is_empty(),
+        anomalies,
+        ops: ops.len(),
+        acked,
+        polled,
+        gates: gate_failures,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A history from compact lines: `p send k v` (invoke), `p ok k v o`, `p fail k v`,
+    /// `p info k v`, `p poll k o:v o:v ...`, `p assign k`.
+    fn history(text: &str) -> Vec<Op> {
+        let mut ops = Vec::new();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            let process: u64 = w[0].parse().unwrap();
+            let key = Some(w[2].to_owned());
+            let op = match w[1] {
+                "send" | "ok" | "fail" | "info" => {
+                    let kind = match w[1] {
+                        "send" => OpType::Invoke,
+                        "ok" => OpType::Ok,
+                        "fail" => OpType::Fail,
+                        _ => OpType::Info,
+                    };
+                    let mut op = Op::new(process, kind, OpFn::Send);
+                    op.key = key;
+                    op.value = Some(w[3].parse().unwrap());
+                    op.offset = w.get(4).map(|o| o.parse().unwrap());
+                    op
+                }
+                "poll" => {
+                    let mut op = Op::new(process, OpType::Ok, OpFn::Poll);
+                    let msgs = w[3..]
+                        .iter()
+                        .map(|m| {
+                            let (o, v) = m.split_once(':').unwrap();
+                            (o.parse().unwrap(), v.parse().unwrap())
+                        })
+                        .collect();
+                    op.msgs = Some(BTreeMap::from([(w[2].to_owned(), msgs)]));
+                    op
+                }
+                "assign" => {
+                    let mut op = Op::new(process, OpType::Ok, OpFn::Assign);
+                    op.keys = Some(vec![w[2].to_owned()]);
+                    op
+                }
+                other => panic!("{other}"),
+            };
+            ops.push(op);
+        }
+        ops
+    }
+
+    fn kinds(text: &str) -> Vec<&'static str> {
+        let a = check(&history(text), None, Gates::default());
+        a.anomalies.keys().copied().collect()
+    }
+
+    const CLEAN: &str = "
+        0 send t/0 10
+        0 ok t/0 10 0
+        0 send t/0 11
+        0 ok t/0 11 1
+        1 send t/0 20
+        1 fail t/0 20
+        1 send t/0 21
+        1 info t/0 21
+        5 assign t/0
+        5 poll t/0 0:10
+        5 poll t/0 1:11 2:21
+    ";
+
+    #[test]
+    fn a_clean_history_is_valid() {
+        let a = check(&history(CLEAN), None, Gates::default());
+        assert!(a.valid, "{:?}", a.anomalies);
+        assert_eq!((a.acked, a.polled), (2, 3));
+    }
+
+    #[test]
+    fn a_lost_write_and_an_unseen_one_are_told_apart() {
+        let a = check(
+            &history("0 ok t/0 10 0\n0 ok t/0 11 1\n0 ok t/0 12 2\n5 poll t/0 1:11"),
+            None,
+            Gates::default(),
+        );
+        assert_eq!(a.anomalies["lost-write"][0].values, vec![10]);
+        assert_eq!(a.anomalies["unseen"][0].values, vec![12]);
+        assert_eq!(a.anomalies["unseen"][0].lines, vec![3]);
+    }
+
+    #[test]
+    fn acks_1_losses_are_allowed() {
+        let mut ops = history("0 ok t/0 10 0\n0 ok t/0 11 1\n5 poll t/0 1:11");
+        ops[0].acks = Some(1);
+        assert!(check(&ops, None, Gates::default()).valid);
+    }
+
+    #[test]
+    fn duplicates_and_inconsistent_offsets_are_caught() {
+        assert_eq!(
+            kinds("0 ok t/0 10 0\n5 poll t/0 0:10 1:10"),
+            vec!["duplicate"]
+        );
+        let k = kinds("0 ok t/0 10 0\n0 ok t/0 11 1\n5 poll t/0 0:11 1:10");
+        assert!(
+            k.contains(&"inconsistent-offsets") && k.contains(&"duplicate"),
+            "{k:?}"
+        );
+    }
+
+    #[test]
+    fn polls_that_go_back_or_skip_are_caught_between_and_within_polls() {
+        let base = "0 ok t/0 10 0\n0 ok t/0 11 1\n0 ok t/0 12 2\n";
+        assert_eq!(
+            kinds(&format!("{base}5 poll t/0 0:10 1:11 2:12\n5 poll t/0 1:11")),
+            vec!["nonmonotonic-poll"]
+        );
+        assert_eq!(
+            kinds(&format!("{base}5 poll t/0 0:10 2:12\n6 poll t/0 1:11")),
+            vec!["poll-skip"]
+        );
+        assert_eq!(
+            kinds(&format!(
+                "{base}5 poll t/0 0:10\n5 poll t/0 2:12\n6 poll t/0 1:11"
+            )),
+            vec!["poll-skip"]
+        );
+        assert!(
+            kinds(&format!(
+                "{base}5 poll t/0 0:10 1:11 2:12\n5 assign t/0\n5 poll t/0 0:10"
+            ))
+            .is_empty(),
+            "an assign restarts the reads"
+        );
+    }
+
+    #[test]
+    fn sends_that_go_back_and_reads_of_failed_sends_are_caught() {
+        assert_eq!(
+            kinds("0 ok t/0 10 5\n0 ok t/0 11 3\n5 poll t/0 3:11 4:99 5:10"),
+            vec!["nonmonotonic-send"]
+        );
+        assert_eq!(
+            kinds("0 ok t/0 10 0\n1 fail t/0 20\n5 poll t/0 0:10 1:20"),
+            vec!["g1a"]
+        );
+    }
+
+    #[test]
+    fn a_history_that_acked_or_read_nothing_fails_its_gates() {
+        let a = check(&history("0 fail t/0 10"), None, Gates::default());
+        assert!(!a.valid && a.anomalies.is_empty());
+        assert_eq!(a.gates.len(), 2);
+    }
+
+    #[test]
+    fn a_line_that_is_not_valid_is_named() {
+        let e = parse("{\"process\":1,\"type\":\"invoke\",\"f\":\"poll\"}\n\n{\"process\":1,\"type\":\"ok\"}\n").unwrap_err();
+        assert!(e.starts_with("line 3: missing field `f`"), "{e}");
+    }
+
+    #[test]
+    fn a_hundred_thousand_operations_check_clean() {
+        let mut ops = Vec::new();
+        for v in 0..50_000u64 {
+            let key = format!("t/{}", v % 8);
+            let offset = (v / 8) as i64;
+            let mut send = Op::new(v % 16, OpType::Ok, OpFn::Send);
+            send.key = Some(key.clone());
+            send.value = Some(v);
+            send.offset = Some(offset);
+            ops.push(send);
+            let mut poll = Op::new(100, OpType::Ok, OpFn::Poll);
+            poll.msgs = Some(BTreeMap::from([(key, vec![(offset, v)])]));
+            ops.push(poll);
+        }
+        let a = check(&ops, None, Gates::default());
+        assert!(a.valid, "{:?}", a.anomalies.keys().collect::<Vec<_>>());
+        assert_eq!((a.ops, a.acked, a.polled), (100_000, 50_000, 50_000));
+    }
+}
