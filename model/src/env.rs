@@ -118,10 +118,13 @@ pub enum Event {
         partition_epoch: i32,
         isr: Vec<BrokerId>,
     },
+    /// A follower cut its log from `from` back to `to`; `high_watermark` is what it had taken as
+    /// committed just before.
     Truncated {
         partition: TopicPartition,
         from: i64,
         to: i64,
+        high_watermark: i64,
     },
     HighWatermark {
         partition: TopicPartition,

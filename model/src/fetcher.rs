@@ -233,6 +233,7 @@ async fn handle_response(
                 );
             }
             let log = s.log_mut(which).expect("followed log exists");
+            let high_watermark = log.high_watermark();
             let to = log
                 .truncate_to(target)
                 .unwrap_or_else(|e| panic!("truncate: {e}"));
@@ -242,6 +243,7 @@ async fn handle_response(
                         partition: tp.clone(),
                         from,
                         to,
+                        high_watermark,
                     });
                 }
             }

@@ -58,9 +58,11 @@ impl Quorum {
         }
     }
 
-    fn persist(&self, disk: &dyn Disk) -> std::io::Result<()> {
-        let vote = self.voted_for.map_or("-1".to_owned(), |v| v.to_string());
-        checkpoint::write(disk, QUORUM_STATE_PATH, &[format!("{} {vote}", self.epoch)])
+    /// Makes an epoch and vote durable. Callers save before they adopt them, so that a failed
+    /// write (a full disk) leaves the node in the state its disk holds.
+    fn save(disk: &dyn Disk, epoch: i32, voted_for: Option<BrokerId>) -> std::io::Result<()> {
+        let vote = voted_for.map_or("-1".to_owned(), |v| v.to_string());
+        checkpoint::write(disk, QUORUM_STATE_PATH, &[format!("{epoch} {vote}")])
     }
 
     pub fn is_voter(&self) -> bool {
@@ -100,11 +102,13 @@ impl Quorum {
         if epoch < self.epoch {
             return Ok(false);
         }
+        let mut changed = false;
         if epoch > self.epoch {
+            Self::save(disk, epoch, None)?;
             self.epoch = epoch;
             self.voted_for = None;
             self.role = QuorumRole::Unattached;
-            self.persist(disk)?;
+            changed = true;
         }
         match leader {
             Some(l) if l >= 0 && l != self.me && self.leader() != Some(l) => {
@@ -116,15 +120,15 @@ impl Quorum {
                 self.role = QuorumRole::Follower { leader: l };
                 Ok(true)
             }
-            _ => Ok(epoch > self.epoch),
+            _ => Ok(changed),
         }
     }
 
     pub fn become_candidate(&mut self, disk: &dyn Disk) -> std::io::Result<i32> {
         assert!(self.is_voter());
+        Self::save(disk, self.epoch + 1, Some(self.me))?;
         self.epoch += 1;
         self.voted_for = Some(self.me);
-        self.persist(disk)?;
         self.role = QuorumRole::Candidate {
             votes: BTreeSet::from([self.me]),
         };
@@ -153,8 +157,8 @@ impl Quorum {
         if candidate_last < own_last {
             return Ok(false);
         }
+        Self::save(disk, self.epoch, Some(candidate))?;
         self.voted_for = Some(candidate);
-        self.persist(disk)?;
         Ok(true)
     }
 

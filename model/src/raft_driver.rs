@@ -41,6 +41,20 @@ pub async fn run(shared: Arc<Shared>) {
                     s.quorum.reset_election_timer(now, timeout);
                     continue;
                 }
+                let epoch = s.quorum.epoch;
+                if s.metadata_log.epochs().start_offset_of(epoch).is_none() {
+                    // The epoch's first record did not get written (a full disk): without it nothing
+                    // in this epoch can commit, so keep trying.
+                    append_metadata(
+                        &shared,
+                        &mut s,
+                        &[MetadataRecord::LeaderChange {
+                            leader: shared.id(),
+                            epoch,
+                        }],
+                    );
+                    continue;
+                }
                 let unannounced: Vec<BrokerId> = s
                     .quorum
                     .voters

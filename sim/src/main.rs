@@ -5,6 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// `println!` that ignores a closed pipe (`logsim ... | head`) instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
 use logsim::checkers::client_history::{self, Gates};
 use logsim::replay::{replay, Replay};
 use logsim::run::{self, RunOutput};
@@ -258,35 +265,38 @@ fn run_command(
 }
 
 fn print_swarm(summary: &SwarmSummary, faults: &str) {
-    println!("scenario      {}", summary.scenario);
-    println!(
+    outln!("scenario      {}", summary.scenario);
+    outln!(
         "runs          {} ({} passed, {} failed), seeds {}",
         summary.runs,
         summary.passed,
         summary.failures.len(),
         summary.seeds
     );
-    println!(
+    outln!(
         "speed         {:.1} s wall, {:.1} runs/s, {:.0} runs/minute",
-        summary.wall_seconds, summary.runs_per_second, summary.runs_per_minute
+        summary.wall_seconds,
+        summary.runs_per_second,
+        summary.runs_per_minute
     );
-    println!("acked         {}", summary.acked);
-    println!(
+    outln!("acked         {}", summary.acked);
+    outln!(
         "elections     {}, truncations {}",
-        summary.elections, summary.truncations
+        summary.elections,
+        summary.truncations
     );
-    println!("faults        kind            count");
+    outln!("faults        kind            count");
     for (kind, n) in &summary.faults {
-        println!("              {kind:<15} {n:>6}");
+        outln!("              {kind:<15} {n:>6}");
     }
     let slowest: Vec<String> = summary
         .slowest
         .iter()
         .map(|(s, w)| format!("{s} ({w:.2}s)"))
         .collect();
-    println!("slowest       {}", slowest.join(", "));
+    outln!("slowest       {}", slowest.join(", "));
     for f in &summary.failures {
-        println!(
+        outln!(
             "FAIL          {}",
             replay_command_line(f.seed, &summary.scenario, faults)
         );
@@ -330,7 +340,7 @@ fn swarm_command(
     let summary = run_swarm(&scenario, &name, seeds.0..seeds.1, jobs, &done);
     bar.finish_and_clear();
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&summary).expect("summaries serialize")
         );
@@ -346,13 +356,13 @@ fn check_history_command(file: &Path, json: bool, gates: Gates) -> Result<bool, 
         client_history::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
     let analysis = client_history::check(&ops, Some(&lines), gates);
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&analysis).expect("analyses serialize")
         );
         return Ok(analysis.valid);
     }
-    println!(
+    outln!(
         "{}: {} operations, {} sends acknowledged, {} values read",
         file.display(),
         analysis.ops,
@@ -360,18 +370,22 @@ fn check_history_command(file: &Path, json: bool, gates: Gates) -> Result<bool, 
         analysis.polled
     );
     for (kind, cases) in &analysis.anomalies {
-        println!("{kind}: {} cases", cases.len());
+        outln!("{kind}: {} cases", cases.len());
         for case in cases.iter().take(10) {
-            println!(
+            outln!(
                 "  {} offsets {:?} values {:?} lines {:?}: {}",
-                case.key, case.offsets, case.values, case.lines, case.detail
+                case.key,
+                case.offsets,
+                case.values,
+                case.lines,
+                case.detail
             );
         }
     }
     for gate in &analysis.gates {
-        println!("gate: {gate}");
+        outln!("gate: {gate}");
     }
-    println!("{}", if analysis.valid { "valid" } else { "INVALID" });
+    outln!("{}", if analysis.valid { "valid" } else { "INVALID" });
     Ok(analysis.valid)
 }
 
@@ -392,7 +406,7 @@ fn replay_command(
     let recorded: Vec<String> = text.lines().map(str::to_owned).collect();
     match replay(&scenario, seed, &recorded) {
         Replay::Same { lines, trace_hash } => {
-            println!("seed {seed} replays bit for bit: {lines} trace lines match {}, trace hash {trace_hash}", path.display());
+            outln!("seed {seed} replays bit for bit: {lines} trace lines match {}, trace hash {trace_hash}", path.display());
             Ok(true)
         }
         Replay::Differs {
@@ -401,12 +415,12 @@ fn replay_command(
             replayed,
             trace_hash,
         } => {
-            println!("seed {seed} does not replay: the traces part at line {line} of {} (replay hash {trace_hash})", path.display());
-            println!(
+            outln!("seed {seed} does not replay: the traces part at line {line} of {} (replay hash {trace_hash})", path.display());
+            outln!(
                 "recorded: {}",
                 recorded.as_deref().unwrap_or("(end of trace)")
             );
-            println!(
+            outln!(
                 "replayed: {}",
                 replayed.as_deref().unwrap_or("(end of trace)")
             );

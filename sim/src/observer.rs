@@ -10,8 +10,12 @@ use model::BrokerId;
 use serde::Serialize;
 
 use crate::checkers::committed_data::CommittedData;
+use crate::checkers::epochs::MonotonicEpochs;
+use crate::checkers::high_watermark::{truncation_below_shown, LeaderHighWatermark};
+use crate::checkers::leader_completeness::Election;
 use crate::checkers::leader_epoch::LeaderPerEpoch;
 use crate::checkers::Violation;
+use std::collections::BTreeMap;
 
 /// Events of the harness itself, traced beside the brokers' own.
 #[derive(Clone, Debug, Serialize)]
@@ -66,6 +70,8 @@ pub struct Counters {
     pub restarts: u64,
     /// Faults injected, by kind.
     pub faults: std::collections::BTreeMap<&'static str, u64>,
+    /// How often each invariant was evaluated.
+    pub invariants: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// FNV-1a, 64 bits: stable across platforms and releases, unlike std's hasher.
@@ -90,6 +96,12 @@ pub struct Observer {
     lines: Option<Vec<String>>,
     leader_epochs: LeaderPerEpoch,
     pub committed: CommittedData,
+    pub epochs: MonotonicEpochs,
+    pub leader_high_watermark: LeaderHighWatermark,
+    /// Elections whose leaders the next step checks for completeness.
+    pub elections: Vec<Election>,
+    /// The highest high watermark each partition showed a consumer (the workload writes it).
+    pub shown_high_watermarks: Arc<Mutex<BTreeMap<String, i64>>>,
     pub violations: Vec<Violation>,
     pub counters: Counters,
 }
@@ -103,6 +115,10 @@ impl Observer {
             lines: keep_lines.then(Vec::new),
             leader_epochs: LeaderPerEpoch::default(),
             committed: CommittedData::default(),
+            epochs: MonotonicEpochs::default(),
+            leader_high_watermark: LeaderHighWatermark::default(),
+            elections: Vec::new(),
+            shown_high_watermarks: Arc::default(),
             violations: Vec::new(),
             counters: Counters::default(),
         }
@@ -129,6 +145,11 @@ impl Observer {
         if let Some(lines) = &mut self.lines {
             lines.push(line);
         }
+    }
+
+    /// Counts one evaluation of an invariant, for the run's coverage.
+    pub fn evaluated(&mut self, invariant: &'static str) {
+        *self.counters.invariants.entry(invariant).or_default() += 1;
     }
 
     pub fn violation(&mut self, v: Violation) {
@@ -160,25 +181,64 @@ impl Observer {
 
     pub fn model(&mut self, node: BrokerId, event: Event) {
         match &event {
-            Event::BecameLeader { .. } => self.counters.elections += 1,
             Event::QuorumLeader { .. } => self.counters.quorum_elections += 1,
             Event::Truncated {
                 partition,
                 from,
                 to,
+                high_watermark,
             } => {
                 self.counters.truncations += 1;
                 self.counters.truncated_offsets += from - to;
-                self.committed
-                    .forget_from(node, &partition.to_string(), *to);
+                let partition = partition.to_string();
+                self.committed.forget_from(node, &partition, *to);
+                let shown = self
+                    .shown_high_watermarks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&partition)
+                    .copied();
+                self.evaluated("no-truncation-below-shown-high-watermark");
+                if let Some(v) = truncation_below_shown(
+                    self.now_ms(),
+                    node,
+                    &partition,
+                    (*from, *to, *high_watermark),
+                    shown.unwrap_or(0),
+                ) {
+                    self.violation(v);
+                }
+            }
+            Event::BecameLeader {
+                partition,
+                leader_epoch,
+                ..
+            } => {
+                self.counters.elections += 1;
+                let election = Election {
+                    node,
+                    partition: partition.to_string(),
+                    leader_epoch: *leader_epoch,
+                    time_ms: self.now_ms(),
+                };
+                self.elections.push(election);
             }
             Event::IsrChanged { .. } => self.counters.isr_changes += 1,
             Event::BrokerFenced { .. } => self.counters.fenced += 1,
-            Event::BrokerStarted { .. } => self.committed.forget_node(node),
+            Event::BrokerStarted { .. } => {
+                self.committed.forget_node(node);
+                self.epochs.forget_partitions(node);
+            }
             _ => {}
         }
         self.write(node, &event);
         let now = self.now_ms();
+        if matches!(
+            event,
+            Event::BecameLeader { .. } | Event::QuorumLeader { .. }
+        ) {
+            self.evaluated("single-leader-per-epoch");
+        }
         if let Some(v) = self.leader_epochs.observe(now, node, &event) {
             self.violation(v);
         }

@@ -16,10 +16,13 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::checkers::acked_durability::AckedSend;
 use crate::checkers::acked_durability::{self, committed_values};
 use crate::checkers::client_history;
 use crate::checkers::liveness::{self, ReplicaEnd};
+use crate::checkers::view::{ControllerPartition, ControllerView, NodeView, ReplicaView};
 use crate::checkers::Violation;
+use crate::checkers::{isr, leader_completeness};
 use crate::cluster::Cluster;
 use crate::faults::profile::{self, FaultProfile};
 use crate::faults::{timeline, Nemesis};
@@ -183,7 +186,7 @@ pub async fn simulate(
         stop_producers: Arc::default(),
         stop_consumers: Arc::default(),
         acked: Arc::default(),
-        shown_high_watermarks: Arc::default(),
+        shown_high_watermarks: lock(&observer).shown_high_watermarks.clone(),
         stats: Arc::default(),
     };
     let clients = madsim::runtime::Handle::current()
@@ -225,7 +228,7 @@ pub async fn simulate(
             start,
         ));
     }
-    step_checks_until(&cluster, &observer, load_end).await;
+    step_checks_until(&cluster, &observer, &workload.acked, load_end).await;
 
     // Heal: faults stop and everything they did is undone. Producers go on through the first
     // half of the quiet period, so a cluster that no longer takes writes after healing fails the
@@ -236,11 +239,12 @@ pub async fn simulate(
     step_checks_until(
         &cluster,
         &observer,
+        &workload.acked,
         Instant::now() + scenario.run.quiet_period.0 / 2,
     )
     .await;
     workload.stop_producers.store(true, Ordering::Relaxed);
-    step_checks_until(&cluster, &observer, quiet_end).await;
+    step_checks_until(&cluster, &observer, &workload.acked, quiet_end).await;
     lock(&observer).harness(-1, HarnessEvent::QuietPeriodEnded);
     workload.stop_consumers.store(true, Ordering::Relaxed);
 
@@ -287,32 +291,101 @@ pub async fn simulate(
 async fn step_checks_until(
     cluster: &Arc<Mutex<Cluster>>,
     observer: &Arc<Mutex<Observer>>,
+    acked: &Mutex<Vec<AckedSend>>,
     until: Instant,
 ) {
     while Instant::now() < until {
         sleep(CHECK_STEP.min(until - Instant::now())).await;
-        check_committed_data(cluster, observer);
+        check_step(cluster, observer, acked);
     }
 }
 
-fn check_committed_data(cluster: &Arc<Mutex<Cluster>>, observer: &Arc<Mutex<Observer>>) {
+/// The per-step invariants, over every live replica.
+fn check_step(
+    cluster: &Arc<Mutex<Cluster>>,
+    observer: &Arc<Mutex<Observer>>,
+    acked: &Mutex<Vec<AckedSend>>,
+) {
     let live = lock(cluster).live();
+    let mut nodes = Vec::with_capacity(live.len());
+    // The controller is the quorum leader of the highest epoch; its image is what it holds committed.
+    let freshest = live
+        .iter()
+        .filter_map(|(id, b)| b.inspect(|s| s.quorum.is_leader().then_some((s.quorum.epoch, *id))))
+        .max()
+        .map(|(_, id)| id);
+    let mut controller = ControllerView::new();
     let mut obs = lock(observer);
     let now = obs.now_ms();
-    for (id, broker) in live {
-        let found = broker.inspect(|s| {
-            s.partitions.iter().find_map(|(tp, p)| {
-                obs.committed.check(
-                    now,
-                    id,
-                    &tp.to_string(),
-                    (p.log.batches(), p.log.high_watermark(), p.log.truncations()),
-                )
-            })
+    for (id, broker) in &live {
+        broker.inspect(|s| {
+            let mut replicas = Vec::with_capacity(s.partitions.len());
+            for (tp, p) in &s.partitions {
+                let partition = tp.to_string();
+                let log = (p.log.batches(), p.log.high_watermark(), p.log.truncations());
+                if let Some(v) = obs.committed.check(now, *id, &partition, log) {
+                    obs.violation(v);
+                }
+                replicas.push(ReplicaView {
+                    partition,
+                    leader_epoch: p.leader_epoch,
+                    is_leader: p.is_leader(),
+                    high_watermark: p.log.high_watermark(),
+                    log_end_offset: p.log.log_end_offset(),
+                    isr: p.leader_state().map(|l| l.isr.clone()).unwrap_or_default(),
+                    maximal_isr: p.maximal_isr(),
+                    partition_epoch: p.leader_state().map_or(0, |l| l.partition_epoch),
+                });
+            }
+            nodes.push(NodeView {
+                node: *id,
+                quorum_epoch: s.quorum.epoch,
+                replicas,
+            });
+            if freshest == Some(*id) {
+                controller = s
+                    .image
+                    .partitions()
+                    .map(|p| {
+                        let c = ControllerPartition {
+                            leader: p.leader,
+                            leader_epoch: p.leader_epoch,
+                            partition_epoch: p.partition_epoch,
+                            isr: p.isr.clone(),
+                        };
+                        (p.topic_partition().to_string(), c)
+                    })
+                    .collect();
+            }
         });
-        if let Some(v) = found {
-            obs.violation(v);
-        }
+    }
+    let mut found = obs.epochs.check(now, &nodes);
+    found.extend(obs.leader_high_watermark.check(now, &nodes));
+    found.extend(isr::check(now, &nodes, &controller));
+    if !obs.elections.is_empty() {
+        let acked: Vec<(String, i64, u64)> = lock(acked)
+            .iter()
+            .map(|a| (a.partition.clone(), a.offset, a.time_ms))
+            .collect();
+        let mut elections = std::mem::take(&mut obs.elections);
+        found.extend(leader_completeness::check(
+            now,
+            &mut elections,
+            &nodes,
+            &acked,
+        ));
+        obs.evaluated("leader-completeness");
+    }
+    for invariant in [
+        "committed-data-identical",
+        "monotonic-epoch",
+        "monotonic-leader-high-watermark",
+        "isr",
+    ] {
+        obs.evaluated(invariant);
+    }
+    for v in found {
+        obs.violation(v);
     }
 }
 
@@ -324,7 +397,7 @@ fn final_checks(
     topic: &str,
     partitions: i32,
 ) {
-    check_committed_data(cluster, observer);
+    check_step(cluster, observer, &workload.acked);
     let live = lock(cluster).live();
     let mut obs = lock(observer);
     let now = obs.now_ms();

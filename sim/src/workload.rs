@@ -100,10 +100,12 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
                 done.offset = Some(offset);
                 w.stats().acked += 1;
                 if w.acks == -1 {
+                    let time_ms = w.start.elapsed().as_millis() as u64;
                     let acked = AckedSend {
                         partition: tp.to_string(),
                         offset,
                         value: Bytes::from(value.to_string()),
+                        time_ms,
                     };
                     w.acked
                         .lock()

@@ -16,6 +16,8 @@ pub struct AckedSend {
     pub partition: String,
     pub offset: i64,
     pub value: Bytes,
+    /// When the acknowledgement came, in simulated milliseconds.
+    pub time_ms: u64,
 }
 
 /// The committed records of a log, offset -> value.
@@ -76,16 +78,19 @@ mod tests {
                 partition: "t-0".into(),
                 offset: 0,
                 value: Bytes::from_static(b"a"),
+                time_ms: 0,
             },
             AckedSend {
                 partition: "t-0".into(),
                 offset: 1,
                 value: Bytes::from_static(b"b"),
+                time_ms: 0,
             },
             AckedSend {
                 partition: "t-0".into(),
                 offset: 2,
                 value: Bytes::from_static(b"c"),
+                time_ms: 0,
             },
         ];
         let values = BTreeMap::from([(0, Bytes::from_static(b"a")), (1, Bytes::from_static(b"x"))]);

@@ -9,8 +9,13 @@
 pub mod acked_durability;
 pub mod client_history;
 pub mod committed_data;
+pub mod epochs;
+pub mod high_watermark;
+pub mod isr;
+pub mod leader_completeness;
 pub mod leader_epoch;
 pub mod liveness;
+pub mod view;
 
 use serde::Serialize;
 

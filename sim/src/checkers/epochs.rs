@@ -1,0 +1,89 @@
+//! Each node's quorum epoch (Raft's term, persisted) and the leader epoch it knows for each
+//! partition never go down, across restarts too.
+
+use std::collections::BTreeMap;
+
+use model::BrokerId;
+
+use super::view::NodeView;
+use super::Violation;
+
+#[derive(Default)]
+pub struct MonotonicEpochs {
+    quorum: BTreeMap<BrokerId, i32>,
+    leader: BTreeMap<(BrokerId, String), i32>,
+}
+
+impl MonotonicEpochs {
+    /// A restarted broker relearns partition epochs from metadata, from the start; only its
+    /// quorum epoch is on disk.
+    pub fn forget_partitions(&mut self, node: BrokerId) {
+        self.leader.retain(|(n, _), _| *n != node);
+    }
+    pub fn check(&mut self, time_ms: u64, nodes: &[NodeView]) -> Vec<Violation> {
+        let mut out = Vec::new();
+        for n in nodes {
+            let before = self.quorum.entry(n.node).or_insert(n.quorum_epoch);
+            if n.quorum_epoch < *before {
+                out.push(Violation {
+                    check: "monotonic-epoch",
+                    time_ms,
+                    node: Some(n.node),
+                    partition: None,
+                    offsets: Vec::new(),
+                    message: format!("quorum epoch went from {before} to {}", n.quorum_epoch),
+                });
+            }
+            *before = (*before).max(n.quorum_epoch);
+            // -1: a restarted broker that has not learned the partition's epoch yet.
+            for r in n.replicas.iter().filter(|r| r.leader_epoch >= 0) {
+                let before = self
+                    .leader
+                    .entry((n.node, r.partition.clone()))
+                    .or_insert(r.leader_epoch);
+                if r.leader_epoch < *before {
+                    out.push(Violation {
+                        check: "monotonic-epoch",
+                        time_ms,
+                        node: Some(n.node),
+                        partition: Some(r.partition.clone()),
+                        offsets: Vec::new(),
+                        message: format!("leader epoch went from {before} to {}", r.leader_epoch),
+                    });
+                }
+                *before = (*before).max(r.leader_epoch);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::view::ReplicaView;
+    use super::*;
+
+    fn node(quorum_epoch: i32, leader_epoch: i32) -> NodeView {
+        let r = ReplicaView {
+            partition: "t-0".into(),
+            leader_epoch,
+            ..Default::default()
+        };
+        NodeView {
+            node: 1,
+            quorum_epoch,
+            replicas: vec![r],
+        }
+    }
+
+    #[test]
+    fn an_epoch_that_goes_down_is_caught() {
+        let mut check = MonotonicEpochs::default();
+        assert!(check.check(1, &[node(3, 2)]).is_empty());
+        assert!(check.check(2, &[node(4, 2)]).is_empty());
+        let v = check.check(3, &[node(3, 2)]);
+        assert_eq!((v.len(), v[0].check), (1, "monotonic-epoch"));
+        let v = check.check(4, &[node(4, 1)]);
+        assert_eq!(v[0].partition.as_deref(), Some("t-0"));
+    }
+}

@@ -1,0 +1,118 @@
+//! High-watermark rules. The newest-epoch leader's high watermark never goes down while it leads
+//! that epoch (a new leader may start lower: it learns the old one's high watermark late). And no
+//! replica truncates below a high watermark it had taken as committed when that offset was also
+//! shown to a consumer: that would be cutting committed data a reader has seen.
+
+use std::collections::BTreeMap;
+
+use model::BrokerId;
+
+use super::view::NodeView;
+use super::Violation;
+
+#[derive(Default)]
+pub struct LeaderHighWatermark {
+    /// Partition -> (leader epoch, high watermark) of its newest leader so far.
+    newest: BTreeMap<String, (i32, i64)>,
+}
+
+impl LeaderHighWatermark {
+    pub fn check(&mut self, time_ms: u64, nodes: &[NodeView]) -> Vec<Violation> {
+        let mut out = Vec::new();
+        for n in nodes {
+            for r in n.replicas.iter().filter(|r| r.is_leader) {
+                let entry = self
+                    .newest
+                    .entry(r.partition.clone())
+                    .or_insert((r.leader_epoch, r.high_watermark));
+                if r.leader_epoch == entry.0 && r.high_watermark < entry.1 {
+                    out.push(Violation {
+                        check: "monotonic-leader-high-watermark",
+                        time_ms,
+                        node: Some(n.node),
+                        partition: Some(r.partition.clone()),
+                        offsets: vec![entry.1, r.high_watermark],
+                        message: format!(
+                            "the leader of epoch {} moved its high watermark back from {} to {}",
+                            r.leader_epoch, entry.1, r.high_watermark
+                        ),
+                    });
+                }
+                if r.leader_epoch > entry.0
+                    || (r.leader_epoch == entry.0 && r.high_watermark > entry.1)
+                {
+                    *entry = (r.leader_epoch, r.high_watermark);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A truncation from `from` to `to` by `node`, which had taken `high_watermark` as committed, when
+/// consumers had been shown up to `shown`.
+pub fn truncation_below_shown(
+    time_ms: u64,
+    node: BrokerId,
+    partition: &str,
+    (from, to, high_watermark): (i64, i64, i64),
+    shown: i64,
+) -> Option<Violation> {
+    let floor = high_watermark.min(shown);
+    (to < floor).then(|| Violation {
+        check: "no-truncation-below-shown-high-watermark",
+        time_ms,
+        node: Some(node),
+        partition: Some(partition.to_owned()),
+        offsets: vec![from, to],
+        message: format!("truncated from {from} to {to}, below its high watermark {high_watermark} with {shown} shown to consumers"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::view::ReplicaView;
+    use super::*;
+
+    fn leader(epoch: i32, hw: i64) -> Vec<NodeView> {
+        let r = ReplicaView {
+            partition: "t-0".into(),
+            leader_epoch: epoch,
+            is_leader: true,
+            high_watermark: hw,
+            ..Default::default()
+        };
+        vec![NodeView {
+            node: 1,
+            quorum_epoch: 1,
+            replicas: vec![r],
+        }]
+    }
+
+    #[test]
+    fn a_leader_high_watermark_that_goes_back_is_caught_but_a_new_leader_may_start_lower() {
+        let mut check = LeaderHighWatermark::default();
+        assert!(check.check(1, &leader(1, 10)).is_empty());
+        assert!(
+            check.check(2, &leader(2, 7)).is_empty(),
+            "a new epoch may start lower"
+        );
+        assert!(check.check(3, &leader(2, 9)).is_empty());
+        let v = check.check(4, &leader(2, 8));
+        assert_eq!(v[0].offsets, vec![9, 8]);
+    }
+
+    #[test]
+    fn a_truncation_below_a_shown_high_watermark_is_caught() {
+        assert!(
+            truncation_below_shown(1, 2, "t-0", (13, 10, 10), 20).is_none(),
+            "uncommitted tail"
+        );
+        assert!(
+            truncation_below_shown(1, 2, "t-0", (13, 10, 12), 5).is_none(),
+            "not shown yet"
+        );
+        let v = truncation_below_shown(1, 2, "t-0", (13, 10, 12), 20).expect("caught");
+        assert_eq!((v.node, v.offsets.clone()), (Some(2), vec![13, 10]));
+    }
+}

@@ -1,0 +1,39 @@
+//! What the per-step invariants look at: a plain copy of each live broker's replication state, so
+//! that the checks are pure functions a test can feed by hand.
+
+use std::collections::BTreeMap;
+
+use model::BrokerId;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaView {
+    pub partition: String,
+    pub leader_epoch: i32,
+    pub is_leader: bool,
+    pub high_watermark: i64,
+    pub log_end_offset: i64,
+    /// The leader's committed ISR, and with proposals in flight (empty on followers).
+    pub isr: Vec<BrokerId>,
+    pub maximal_isr: Vec<BrokerId>,
+    /// The partition epoch of the leader's ISR (0 on followers).
+    pub partition_epoch: i32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeView {
+    pub node: BrokerId,
+    pub quorum_epoch: i32,
+    pub replicas: Vec<ReplicaView>,
+}
+
+/// The controller's committed view of a partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerPartition {
+    pub leader: BrokerId,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<BrokerId>,
+}
+
+/// The freshest committed metadata any live broker holds, by partition.
+pub type ControllerView = BTreeMap<String, ControllerPartition>;
