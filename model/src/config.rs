@@ -34,6 +34,8 @@ pub struct BrokerConfig {
     pub request_timeout_ms: u64,
     pub segment_bytes: u64,
     pub high_watermark_checkpoint_interval_ms: u64,
+    /// Wrong rules switched back on (see `bugs`); empty for the correct system.
+    pub bugs: Vec<String>,
 }
 
 impl BrokerConfig {
@@ -58,7 +60,13 @@ impl BrokerConfig {
             request_timeout_ms: 2_000,
             segment_bytes: 256 * 1024,
             high_watermark_checkpoint_interval_ms: 1_000,
+            bugs: Vec::new(),
         }
+    }
+
+    /// Whether the wrong rule `name` is switched on.
+    pub fn bug(&self, name: &str) -> bool {
+        self.bugs.iter().any(|b| b == name)
     }
 
     pub fn address(&self, id: BrokerId) -> Option<SocketAddr> {

@@ -10,6 +10,7 @@
 
 pub mod batch;
 pub mod broker;
+pub mod bugs;
 pub mod client;
 pub mod config;
 pub mod controller;

@@ -340,7 +340,10 @@ fn fetch_partition(
     out.current_leader.leader_epoch = partition.leader_epoch;
     let is_follower = replica >= 0;
     if is_follower {
-        if let Some(d) = divergence(&partition.log, p.fetch_offset, p.last_fetched_epoch) {
+        let check = !shared.config.bug(crate::bugs::SKIP_DIVERGENCE_CHECK);
+        if let Some(d) =
+            divergence(&partition.log, p.fetch_offset, p.last_fetched_epoch).filter(|_| check)
+        {
             out.diverging_epoch = d;
             out.high_watermark = partition.log.high_watermark();
             return (out, true);

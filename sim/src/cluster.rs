@@ -75,6 +75,7 @@ pub fn broker_configs(scenario: &Scenario) -> Vec<BrokerConfig> {
             let mut c = BrokerConfig::new(*id, addresses.clone(), voters.clone());
             c.min_insync_replicas = scenario.cluster.min_insync_replicas as usize;
             c.unclean_leader_election = scenario.cluster.unclean_leader_election;
+            c.bugs = scenario.bugs.clone();
             c.topics = scenario
                 .topics
                 .iter()

@@ -82,6 +82,26 @@ impl Op {
     }
 }
 
+/// Every value polls read, as (partition as `topic-N`, offset, value), first sighting only.
+pub fn reads(ops: &[Op]) -> Vec<(String, i64, u64)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for op in ops
+        .iter()
+        .filter(|o| o.f == OpFn::Poll && o.kind == OpType::Ok)
+    {
+        for (key, msgs) in op.msgs.iter().flatten() {
+            let partition = key.replacen('/', "-", 1);
+            for (offset, value) in msgs {
+                if seen.insert((partition.clone(), *offset)) {
+                    out.push((partition.clone(), *offset, *value));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The history key of a partition.
 pub fn key(topic: &str, partition: i32) -> String {
     format!("{topic}/{partition}")

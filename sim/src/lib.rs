@@ -13,5 +13,6 @@ pub mod observer;
 pub mod replay;
 pub mod run;
 pub mod scenario;
+pub mod shrink;
 pub mod swarm;
 pub mod workload;

@@ -67,6 +67,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Shrink a failing seed: remove and shorten faults while the same check still fails, and
+    /// write the smallest scenario found.
+    Shrink {
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        #[arg(long, default_value = "scenario")]
+        faults: String,
+        /// Where to write the shrunk scenario; reports/shrunk-SEED.toml when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check a client history (one JSON object per line) for anomalies; exits non-zero if any.
     CheckHistory {
         file: PathBuf,
@@ -389,6 +402,45 @@ fn check_history_command(file: &Path, json: bool, gates: Gates) -> Result<bool, 
     Ok(analysis.valid)
 }
 
+fn shrink_command(
+    seed: u64,
+    scenario: Option<PathBuf>,
+    faults: &str,
+    out: Option<PathBuf>,
+) -> Result<bool, String> {
+    let (scenario, _) = load_scenario(scenario.as_deref(), faults)?;
+    let progress = |runs: usize, faults: usize| eprint!("\rrun {runs}: trying {faults} faults   ");
+    let shrunk = logsim::shrink::shrink(&scenario, seed, &progress)?;
+    eprintln!();
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("reports/shrunk-{seed}.toml")));
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let mut text = format!(
+        "# Shrunk from seed {seed}: {} faults down to {}, still failing {} ({} runs).\n# Replay: cargo run --release -p logsim -- run --seed {seed} --scenario {}\n",
+        shrunk.faults_before,
+        shrunk.faults_after,
+        shrunk.check,
+        shrunk.runs,
+        out.display()
+    );
+    text.push_str(&toml::to_string(&shrunk.scenario).map_err(|e| e.to_string())?);
+    std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+    outln!(
+        "seed {seed} fails {}: {} faults shrunk to {} in {} runs",
+        shrunk.check,
+        shrunk.faults_before,
+        shrunk.faults_after,
+        shrunk.runs
+    );
+    outln!("wrote {}", out.display());
+    outln!(
+        "replay: cargo run --release -p logsim -- run --seed {seed} --scenario {}",
+        out.display()
+    );
+    Ok(true)
+}
+
 fn replay_command(
     seed: u64,
     scenario: Option<PathBuf>,
@@ -453,6 +505,12 @@ fn main() -> ExitCode {
             faults,
             trace,
         } => replay_command(seed, scenario, &faults, trace),
+        Command::Shrink {
+            seed,
+            scenario,
+            faults,
+            out,
+        } => shrink_command(seed, scenario, &faults, out),
         Command::CheckHistory {
             file,
             json,

@@ -433,6 +433,11 @@ fn final_checks(
     for v in acked_durability::check(now, &acked, &leaders) {
         obs.violation(v);
     }
+    let reads = crate::history::reads(&workload.history.ops());
+    obs.evaluated("read-stays-readable");
+    for v in acked_durability::check_reads(now, &reads, &leaders) {
+        obs.violation(v);
+    }
     if !live
         .iter()
         .any(|(_, b)| b.inspect(|s| s.quorum.is_leader()))

@@ -172,6 +172,9 @@ pub struct Scenario {
     pub run: Run,
     #[serde(default)]
     pub faults: Faults,
+    /// Wrong rules to switch on in the brokers (see `model::bugs`); none for the correct system.
+    #[serde(default)]
+    pub bugs: Vec<String>,
 }
 
 mod defaults {
@@ -363,6 +366,14 @@ impl Scenario {
     }
 
     fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
+        if let Some(b) = self.bugs.iter().find(|b| !model::bugs::is_known(b)) {
+            let known: Vec<&str> = model::bugs::ALL.iter().map(|(n, _)| *n).collect();
+            return Err((
+                "",
+                "bugs",
+                format!("unknown bug `{b}`: expected one of {}", known.join(", ")),
+            ));
+        }
         let c = &self.cluster;
         if !(1..=64).contains(&c.brokers) {
             return Err((

@@ -67,6 +67,38 @@ pub fn check(
     violations
 }
 
+/// Once committed, a record a consumer read stays readable at that offset: after the quiet period
+/// the leader holds, committed, every (partition, offset, value) that a poll returned.
+pub fn check_reads(
+    time_ms: u64,
+    reads: &[(String, i64, u64)],
+    leaders: &BTreeMap<String, (BrokerId, BTreeMap<i64, Bytes>)>,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (partition, offset, value) in reads {
+        let Some((leader, values)) = leaders.get(partition) else {
+            continue;
+        };
+        let held = values
+            .get(offset)
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        if held.as_deref() != Some(value.to_string().as_str()) {
+            out.push(Violation {
+                check: "read-stays-readable",
+                time_ms,
+                node: Some(*leader),
+                partition: Some(partition.clone()),
+                offsets: vec![*offset],
+                message: format!(
+                    "a consumer read {value} at offset {offset}; the leader now holds {}",
+                    held.as_deref().unwrap_or("nothing committed")
+                ),
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +133,25 @@ mod tests {
         assert!(v[0].message.contains("not the acknowledged"));
         assert_eq!(v[1].offsets, vec![2]);
         assert_eq!(v[1].node, Some(2));
+    }
+
+    #[test]
+    fn a_read_record_that_changed_or_vanished_is_caught() {
+        let values = BTreeMap::from([
+            (0, Bytes::from_static(b"10")),
+            (1, Bytes::from_static(b"99")),
+        ]);
+        let leaders = BTreeMap::from([("t-0".to_owned(), (1, values))]);
+        let reads = vec![
+            ("t-0".to_owned(), 0, 10),
+            ("t-0".to_owned(), 1, 11),
+            ("t-0".to_owned(), 2, 12),
+        ];
+        let v = check_reads(5, &reads, &leaders);
+        assert_eq!(
+            v.iter().map(|v| v.offsets[0]).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(v[0].check, "read-stays-readable");
     }
 }

@@ -13,7 +13,9 @@
 //! - `g1a`: a read of a value whose send definitely failed.
 //!
 //! Sends made with acks 0 or 1 (an `acks` field other than -1) may be lost by design, so they do not
-//! count toward `lost-write` and `unseen`. One pass builds indexes in ordered maps, so the result
+//! count toward `lost-write` and `unseen`, and their acknowledged offsets (which a failover may give
+//! to another value) not toward `inconsistent-offsets`, `duplicate` or `nonmonotonic-send`; reads
+//! of them still do. One pass builds indexes in ordered maps, so the result
 //! is the same on every run and a 100,000-operation history takes well under a second.
 
 use std::collections::BTreeMap;
@@ -127,14 +129,18 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                     (OpType::Fail, _) => Outcome::Failed,
                     _ => Outcome::Unknown,
                 };
+                let counts = op.acks.is_none_or(|a| a == -1);
                 if let Outcome::Acked(offset) = outcome {
                     acked += 1;
-                    seen.entry((key.clone(), offset))
-                        .or_default()
-                        .entry(value)
-                        .or_insert(line);
+                    // An acks=1 acknowledgement promises nothing durable: its offset may be
+                    // reused after a failover, so only acks=all offsets count as sightings.
+                    if counts {
+                        seen.entry((key.clone(), offset))
+                            .or_default()
+                            .entry(value)
+                            .or_insert(line);
+                    }
                 }
-                let counts = op.acks.is_none_or(|a| a == -1);
                 sends.insert(
                     value,
                     Send {
@@ -267,6 +273,9 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 let (Some(key), Some(offset)) = (&op.key, op.offset) else {
                     continue;
                 };
+                if op.acks.is_some_and(|a| a != -1) {
+                    continue;
+                }
                 let slot = (op.process, key.clone());
                 if let Some((prev, prev_line)) = last_send.get(&slot) {
                     if offset < *prev {
@@ -449,10 +458,17 @@ mod tests {
     }
 
     #[test]
-    fn acks_1_losses_are_allowed() {
+    fn acks_1_losses_reused_offsets_and_rewound_sends_are_allowed() {
         let mut ops = history("0 ok t/0 10 0\n0 ok t/0 11 1\n5 poll t/0 1:11");
         ops[0].acks = Some(1);
         assert!(check(&ops, None, Gates::default()).valid);
+        let mut ops = history("0 ok t/0 10 5\n0 ok t/0 11 5\n5 poll t/0 5:11");
+        ops[0].acks = Some(1);
+        ops[1].acks = Some(1);
+        assert!(
+            check(&ops, None, Gates::default()).valid,
+            "a lost acks=1 write's offset went to another"
+        );
     }
 
     #[test]

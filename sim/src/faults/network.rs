@@ -28,9 +28,12 @@ pub enum Shape {
     Isolate(super::target::Target),
     /// Named groups, `1,2|3`: no link between groups.
     Groups(Vec<Vec<BrokerId>>),
+    /// One-way links cut, as traces write them: `1->2 2->1`.
+    Links(Vec<(BrokerId, BrokerId)>),
 }
 
-pub const SHAPE_FORMS: &str = "`halves`, `majority-ring`, `isolate:TARGET` or groups like `1,2|3`";
+pub const SHAPE_FORMS: &str =
+    "`halves`, `majority-ring`, `isolate:TARGET`, groups like `1,2|3` or links like `1->2 2->1`";
 
 impl std::str::FromStr for Shape {
     type Err = String;
@@ -44,6 +47,19 @@ impl std::str::FromStr for Shape {
         }
         if let Some(target) = t.strip_prefix("isolate:") {
             return target.parse().map(Shape::Isolate);
+        }
+        if t.contains("->") {
+            let links: Option<Vec<(BrokerId, BrokerId)>> = t
+                .split([' ', ','])
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    let (a, b) = l.split_once("->")?;
+                    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+                })
+                .collect();
+            return links
+                .map(Shape::Links)
+                .ok_or_else(|| format!("`{text}` is not a partition: expected {SHAPE_FORMS}"));
         }
         let groups: Result<Vec<Vec<BrokerId>>, _> = t
             .split('|')
@@ -66,7 +82,11 @@ pub fn cut_links(
     rng: &mut ChaCha8Rng,
 ) -> Vec<(BrokerId, BrokerId)> {
     let n = ids.len();
+    if let Shape::Links(links) = shape {
+        return links.clone();
+    }
     let side: Vec<usize> = match shape {
+        Shape::Links(_) => unreachable!("returned above"),
         Shape::Halves => {
             let mut order = ids.to_vec();
             for i in (1..n).rev() {

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use madsim::time::{sleep_until, Instant};
+use madsim::time::{sleep, Instant};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -128,6 +128,7 @@ impl Entry {
                     .map_err(|e| ("target", e))?;
                 let named: Vec<i32> = match &shape {
                     Shape::Groups(g) => g.iter().flatten().copied().collect(),
+                    Shape::Links(l) => l.iter().flat_map(|(a, b)| [*a, *b]).collect(),
                     Shape::Isolate(t) => {
                         return t.validate(brokers, topics).map_err(|e| ("target", e))
                     }
@@ -211,17 +212,29 @@ impl Entry {
 }
 
 /// Runs every entry at its time. Validated entries only.
+///
+/// It ticks on the fault profile's step (100 ms), so a timeline read back from a profile's run
+/// (see `shrink`) strikes at the same moments, between the same scheduler events, as the
+/// profile did; an entry strikes at the first tick at or after its time.
 pub async fn run(nemesis: Arc<Nemesis>, entries: Vec<Entry>, seed: u64, start: Instant) {
     let mut order: Vec<(usize, Entry)> = entries.into_iter().enumerate().collect();
     order.sort_by_key(|(i, e)| (e.at, *i));
-    for (index, entry) in order {
-        sleep_until(start + entry.at.0).await;
+    let mut next = 0;
+    while next < order.len() {
+        sleep(profile::STEP).await;
         if nemesis.is_stopped() {
             return;
         }
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        strike(&nemesis, &entry, &mut rng);
+        while let Some((index, entry)) = order
+            .get(next)
+            .filter(|(_, e)| start + e.at.0 <= Instant::now())
+        {
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                seed ^ (*index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            );
+            strike(&nemesis, entry, &mut rng);
+            next += 1;
+        }
     }
 }
 

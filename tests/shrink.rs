@@ -1,0 +1,111 @@
+//! A wrong replication rule, switched on, is caught; `shrink` brings its failing schedule down to a
+//! few faults, and the shrunk scenario replays the failure.
+
+use std::path::Path;
+
+use logsim::run::run;
+use logsim::scenario::Scenario;
+use logsim::shrink::{materialize, shrink};
+
+fn with_bug(base: &str) -> Scenario {
+    let text = format!("bugs = [\"skip-divergence-check\"]\n{base}");
+    Scenario::parse(Path::new("bug.toml"), &text).expect("valid")
+}
+
+#[test]
+fn the_correct_system_passes_where_the_planted_bug_fails() {
+    let base = "[run]\nduration = \"40s\"\n\n[faults]\nswarm = true\n";
+    let correct = Scenario::parse(Path::new("ok.toml"), base).unwrap();
+    let buggy = with_bug(base);
+    let failing: Vec<u64> = (0..6)
+        .filter(|s| !run(&buggy, *s, false).report.pass)
+        .collect();
+    assert!(!failing.is_empty(), "the bug went unnoticed in six seeds");
+    for seed in &failing {
+        assert!(
+            run(&correct, *seed, false).report.pass,
+            "seed {seed} fails without the bug too"
+        );
+    }
+}
+
+#[test]
+fn shrink_brings_a_swarm_failure_down_to_a_few_faults_that_replay() {
+    let scenario = with_bug("[run]\nduration = \"40s\"\n\n[faults]\nswarm = true\n");
+    let seed = (0..10)
+        .find(|s| !run(&scenario, *s, false).report.pass)
+        .expect("a failing seed");
+    let shrunk = shrink(&scenario, seed, &|_, _| {}).expect("shrinks");
+    assert!(
+        shrunk.faults_after <= 3,
+        "{} faults left of {}",
+        shrunk.faults_after,
+        shrunk.faults_before
+    );
+    assert!(shrunk.faults_after < shrunk.faults_before || shrunk.faults_before <= 3);
+    // The shrunk scenario, written out and read back, fails the same way.
+    let text = toml::to_string(&shrunk.scenario).expect("serializes");
+    let replayed = Scenario::parse(Path::new("shrunk.toml"), &text).expect("a valid scenario file");
+    let report = run(&replayed, seed, false).report;
+    assert_eq!(
+        report.violations.first().map(|v| v.check),
+        Some(shrunk.check.as_str())
+    );
+}
+
+#[test]
+fn a_trace_reads_back_as_the_timeline_that_made_it() {
+    let text = r#"
+[[faults.timeline]]
+at = "5s"
+kind = "crash"
+target = "broker:2"
+duration = "3s"
+[[faults.timeline]]
+at = "10s"
+kind = "partition"
+target = "1|2,3"
+duration = "2s"
+[[faults.timeline]]
+at = "14s"
+kind = "clock-skew"
+target = "broker:1"
+offset = "-4s"
+duration = "2s"
+"#;
+    let scenario = Scenario::parse(Path::new("t.toml"), text).unwrap();
+    let output = run(&scenario, 2, true);
+    let entries = materialize(&output.trace);
+    let described: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{:?} {} {:?} {:?}",
+                e.kind,
+                e.target.as_deref().unwrap_or(""),
+                e.at.ms(),
+                e.duration.map(|d| d.ms())
+            )
+        })
+        .collect();
+    assert_eq!(
+        described,
+        vec![
+            "Crash broker:2 5000 Some(3000)".to_owned(),
+            "Partition 1->2 1->3 2->1 3->1 10000 Some(2000)".to_owned(),
+            "ClockSkew broker:1 14000 Some(2000)".to_owned(),
+        ]
+    );
+    assert_eq!(entries[2].offset.as_deref(), Some("-4000ms"));
+}
+
+#[test]
+fn an_unknown_bug_is_refused() {
+    let e = Scenario::parse(Path::new("b.toml"), "bugs = [\"telepathy\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("b.toml:1:1: unknown bug `telepathy`: expected one of skip-divergence-check"),
+        "{e}"
+    );
+}
