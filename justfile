@@ -31,6 +31,14 @@ everything seeds="0..500":
 replay seed scenario="scenarios/default.toml":
     cargo run --release -p logsim -- replay --seed {{seed}} --scenario {{scenario}}
 
+# Shrink a failing seed to a short fault schedule: `just shrink 3 scenarios/everything.toml`.
+shrink seed scenario="scenarios/default.toml":
+    cargo run --release -p logsim -- shrink --seed {{seed}} --scenario {{scenario}}
+
+# Check a recorded client history for anomalies.
+check-history file:
+    cargo run --release -p logsim -- check-history {{file}}
+
 # Throughput on this machine: default-scenario seeds per minute over all cores.
 bench:
     cargo run --release -p logsim -- swarm --seeds 0..600 --json

@@ -302,6 +302,10 @@ fn print_swarm(summary: &SwarmSummary, faults: &str) {
     for (kind, n) in &summary.faults {
         outln!("              {kind:<15} {n:>6}");
     }
+    outln!("invariants    name                                        evaluated");
+    for (name, n) in &summary.invariants {
+        outln!("              {name:<43} {n:>9}");
+    }
     let slowest: Vec<String> = summary
         .slowest
         .iter()

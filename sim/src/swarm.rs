@@ -27,6 +27,8 @@ pub struct SwarmSummary {
     pub failures: Vec<Failure>,
     /// Faults injected across all runs, by kind.
     pub faults: BTreeMap<String, u64>,
+    /// How often each invariant was evaluated across all runs.
+    pub invariants: BTreeMap<String, u64>,
     pub acked: u64,
     pub elections: u64,
     pub truncations: u64,
@@ -84,6 +86,12 @@ pub fn summarize(
             *faults.entry(kind.to_string()).or_default() += n;
         }
     }
+    let mut invariants: BTreeMap<String, u64> = BTreeMap::new();
+    for r in reports {
+        for (name, n) in &r.counters.invariants {
+            *invariants.entry(name.to_string()).or_default() += n;
+        }
+    }
     let failures: Vec<Failure> = reports
         .iter()
         .filter(|r| !r.pass)
@@ -103,6 +111,7 @@ pub fn summarize(
         passed: reports.len() - failures.len(),
         failures,
         faults,
+        invariants,
         acked: reports.iter().map(|r| r.acked).sum(),
         elections: reports.iter().map(|r| r.elections).sum(),
         truncations: reports.iter().map(|r| r.truncations).sum(),
