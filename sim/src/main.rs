@@ -29,6 +29,17 @@ struct Cli {
     command: Command,
 }
 
+/// Which scenario, with which faults.
+#[derive(clap::Args)]
+struct Source {
+    /// Scenario file (TOML); scenarios/default.toml when absent.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// `scenario` (the file's faults), `swarm` (a fault mix drawn from the seed) or `none`.
+    #[arg(long, default_value = "scenario")]
+    faults: String,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run one seed of a scenario and judge it.
@@ -36,12 +47,8 @@ enum Command {
         /// The seed that decides everything; drawn at random when absent.
         #[arg(long)]
         seed: Option<u64>,
-        /// Scenario file (TOML); scenarios/default.toml when absent.
-        #[arg(long)]
-        scenario: Option<PathBuf>,
-        /// `scenario` (the file's faults), `swarm` (a fault mix drawn from the seed) or `none`.
-        #[arg(long, default_value = "scenario")]
-        faults: String,
+        #[command(flatten)]
+        source: Source,
         /// Print one JSON object instead of the summary.
         #[arg(long)]
         json: bool,
@@ -57,10 +64,8 @@ enum Command {
         /// Seeds as START..END (END excluded).
         #[arg(long, default_value = "0..100", value_parser = parse_seed_range)]
         seeds: (u64, u64),
-        #[arg(long)]
-        scenario: Option<PathBuf>,
-        #[arg(long, default_value = "scenario")]
-        faults: String,
+        #[command(flatten)]
+        source: Source,
         /// Parallel runs; the number of cores when absent.
         #[arg(long)]
         jobs: Option<usize>,
@@ -72,10 +77,8 @@ enum Command {
     Shrink {
         #[arg(long)]
         seed: u64,
-        #[arg(long)]
-        scenario: Option<PathBuf>,
-        #[arg(long, default_value = "scenario")]
-        faults: String,
+        #[command(flatten)]
+        source: Source,
         /// Where to write the shrunk scenario; reports/shrunk-SEED.toml when absent.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -96,10 +99,8 @@ enum Command {
     Replay {
         #[arg(long)]
         seed: u64,
-        #[arg(long)]
-        scenario: Option<PathBuf>,
-        #[arg(long, default_value = "scenario")]
-        faults: String,
+        #[command(flatten)]
+        source: Source,
         /// The recorded trace; reports/trace-SEED.jsonl when absent.
         #[arg(long)]
         trace: Option<PathBuf>,
@@ -124,7 +125,8 @@ fn parse_seed_range(text: &str) -> Result<(u64, u64), String> {
     Ok((start, end))
 }
 
-fn load_scenario(path: Option<&Path>, faults: &str) -> Result<(Scenario, String), String> {
+fn load_scenario(source: &Source) -> Result<(Scenario, String), String> {
+    let (path, faults) = (source.scenario.as_deref(), source.faults.as_str());
     let default = Path::new("scenarios/default.toml");
     let (scenario, name) = match path {
         Some(p) => (
@@ -243,13 +245,12 @@ fn print_summary(
 
 fn run_command(
     seed: Option<u64>,
-    scenario: Option<PathBuf>,
-    faults: &str,
+    source: &Source,
     json: bool,
     reports: PathBuf,
     no_files: bool,
 ) -> Result<bool, String> {
-    let (scenario, name) = load_scenario(scenario.as_deref(), faults)?;
+    let (scenario, name) = load_scenario(source)?;
     let seed = seed.unwrap_or_else(|| {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -272,7 +273,7 @@ fn run_command(
         let _ = writeln!(out, "{value}");
     } else {
         // A closed pipe (`| head`) is not an error worth a panic.
-        let _ = print_summary(&mut out, &name, faults, &output, files.as_ref());
+        let _ = print_summary(&mut out, &name, &source.faults, &output, files.as_ref());
     }
     Ok(output.report.pass)
 }
@@ -322,12 +323,11 @@ fn print_swarm(summary: &SwarmSummary, faults: &str) {
 
 fn swarm_command(
     seeds: (u64, u64),
-    scenario: Option<PathBuf>,
-    faults: &str,
+    source: &Source,
     jobs: Option<usize>,
     json: bool,
 ) -> Result<bool, String> {
-    let (scenario, name) = load_scenario(scenario.as_deref(), faults)?;
+    let (scenario, name) = load_scenario(source)?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let bar = indicatif::ProgressBar::new(seeds.1 - seeds.0);
     bar.set_style(
@@ -349,7 +349,7 @@ fn swarm_command(
             bar.println(format!(
                 "FAIL seed {}: {first}\n  {}",
                 r.seed,
-                replay_command_line(r.seed, &name, faults)
+                replay_command_line(r.seed, &name, &source.faults)
             ));
         }
         bar.inc(1);
@@ -362,7 +362,7 @@ fn swarm_command(
             serde_json::to_string(&summary).expect("summaries serialize")
         );
     } else {
-        print_swarm(&summary, faults);
+        print_swarm(&summary, &source.faults);
     }
     Ok(summary.failures.is_empty())
 }
@@ -406,13 +406,8 @@ fn check_history_command(file: &Path, json: bool, gates: Gates) -> Result<bool, 
     Ok(analysis.valid)
 }
 
-fn shrink_command(
-    seed: u64,
-    scenario: Option<PathBuf>,
-    faults: &str,
-    out: Option<PathBuf>,
-) -> Result<bool, String> {
-    let (scenario, _) = load_scenario(scenario.as_deref(), faults)?;
+fn shrink_command(seed: u64, source: &Source, out: Option<PathBuf>) -> Result<bool, String> {
+    let (scenario, _) = load_scenario(source)?;
     let progress = |runs: usize, faults: usize| eprint!("\rrun {runs}: trying {faults} faults   ");
     let shrunk = logsim::shrink::shrink(&scenario, seed, &progress)?;
     eprintln!();
@@ -445,13 +440,8 @@ fn shrink_command(
     Ok(true)
 }
 
-fn replay_command(
-    seed: u64,
-    scenario: Option<PathBuf>,
-    faults: &str,
-    trace: Option<PathBuf>,
-) -> Result<bool, String> {
-    let (scenario, _) = load_scenario(scenario.as_deref(), faults)?;
+fn replay_command(seed: u64, source: &Source, trace: Option<PathBuf>) -> Result<bool, String> {
+    let (scenario, _) = load_scenario(source)?;
     let path = trace.unwrap_or_else(|| PathBuf::from(format!("reports/trace-{seed}.jsonl")));
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(
@@ -490,31 +480,23 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run {
             seed,
-            scenario,
-            faults,
+            source,
             json,
             reports,
             no_files,
-        } => run_command(seed, scenario, &faults, json, reports, no_files),
+        } => run_command(seed, &source, json, reports, no_files),
         Command::Swarm {
             seeds,
-            scenario,
-            faults,
+            source,
             jobs,
             json,
-        } => swarm_command(seeds, scenario, &faults, jobs, json),
+        } => swarm_command(seeds, &source, jobs, json),
         Command::Replay {
             seed,
-            scenario,
-            faults,
+            source,
             trace,
-        } => replay_command(seed, scenario, &faults, trace),
-        Command::Shrink {
-            seed,
-            scenario,
-            faults,
-            out,
-        } => shrink_command(seed, scenario, &faults, out),
+        } => replay_command(seed, &source, trace),
+        Command::Shrink { seed, source, out } => shrink_command(seed, &source, out),
         Command::CheckHistory {
             file,
             json,

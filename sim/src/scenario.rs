@@ -287,11 +287,8 @@ fn line_column(text: &str, byte: usize) -> (usize, usize) {
 }
 
 /// Where `key = ...` is set inside `[table]` (or `[[table]]`), for errors found after parsing.
-fn locate(text: &str, table: &str, key: &str) -> (usize, usize) {
-    locate_nth(text, table, 0, key)
-}
-
-/// Like `locate`, in the `nth` (from 0) table of an array of tables.
+/// Where `key = ...` is set inside the `nth` (from 0) `[table]` or `[[table]]`, for errors found
+/// after parsing.
 fn locate_nth(text: &str, table: &str, nth: usize, key: &str) -> (usize, usize) {
     let mut in_table = table.is_empty();
     let mut seen = 0;
@@ -333,26 +330,19 @@ impl Scenario {
                 message: e.message().trim().replace('\n', " "),
             }
         })?;
-        scenario.validate().map_err(|(table, key, message)| {
-            let (line, column) = locate(text, table, key);
+        let located = |(table, nth, key, message): (&str, usize, &str, String)| {
+            let (line, column) = locate_nth(text, table, nth, key);
             ScenarioError {
                 file: path.to_owned(),
                 line,
                 column,
                 message,
             }
-        })?;
+        };
         scenario
-            .validate_faults()
-            .map_err(|(table, nth, key, message)| {
-                let (line, column) = locate_nth(text, table, nth, key);
-                ScenarioError {
-                    file: path.to_owned(),
-                    line,
-                    column,
-                    message,
-                }
-            })?;
+            .validate()
+            .map_err(|(table, key, message)| located((table, 0, key, message)))?;
+        scenario.validate_faults().map_err(located)?;
         Ok(scenario)
     }
 
