@@ -64,6 +64,11 @@ impl BrokerConfig {
         }
     }
 
+    /// Whether a replica outside the ISR may be elected: by configuration, or the bug switch.
+    pub fn unclean_election(&self) -> bool {
+        self.unclean_leader_election || self.bug(crate::bugs::UNCLEAN_ELECTION)
+    }
+
     /// Whether the wrong rule `name` is switched on.
     pub fn bug(&self, name: &str) -> bool {
         self.bugs.iter().any(|b| b == name)

@@ -87,7 +87,7 @@ pub async fn run(shared: Arc<Shared>) {
         let mut records = Vec::new();
         let mut notes = Vec::new();
         if let Some(&broker) = expired.iter().find(|b| s.image.is_unfenced(**b)) {
-            records = fence(&s.image, broker, shared.config.unclean_leader_election);
+            records = fence(&s.image, broker, shared.config.unclean_election());
             let reason = "session expired".into();
             notes.push(Event::BrokerFenced { broker, reason });
         }
@@ -95,7 +95,7 @@ pub async fn run(shared: Arc<Shared>) {
             records = create_topics(&s.image, &shared.config.topics);
         }
         if records.is_empty() {
-            records = elect_offline(&s.image, shared.config.unclean_leader_election);
+            records = elect_offline(&s.image, shared.config.unclean_election());
         }
         propose(&shared, s, &records, notes);
     }
@@ -302,7 +302,7 @@ pub fn handle_heartbeat(
     if !quiet(s) {
         return response;
     }
-    let unclean = shared.config.unclean_leader_election;
+    let unclean = shared.config.unclean_election();
     let (records, note) = match registered {
         Some(r) if r.incarnation == incarnation => {
             if r.fenced && request.current_metadata_offset > r.registered_at {
@@ -347,7 +347,7 @@ fn shutdown_heartbeat(
     response.is_fenced = !unfenced;
     response.should_shut_down = !unfenced && !leads;
     if (unfenced || leads) && quiet(s) {
-        let records = fence(&s.image, broker, shared.config.unclean_leader_election);
+        let records = fence(&s.image, broker, shared.config.unclean_election());
         let reason = "controlled shutdown".into();
         propose(
             shared,

@@ -395,7 +395,7 @@ pub fn fetch_metadata(
         return (out, true);
     }
     if let Some(diverging) =
-        crate::serve::divergence(&s.metadata_log, p.fetch_offset, p.last_fetched_epoch)
+        crate::serve::divergence(&s.metadata_log, p.fetch_offset, p.last_fetched_epoch, false)
     {
         out.diverging_epoch = diverging;
         out.high_watermark = s.quorum.high_watermark;

@@ -120,7 +120,13 @@ fn api_versions() -> ApiVersionsResponse {
 /// Where a follower's log leaves the leader's: `None` when the follower's last fetched epoch ends,
 /// in the leader's log, at or after its fetch offset. Otherwise the leader's largest epoch at or
 /// below it and that epoch's end (KIP-279).
-pub fn divergence(log: &Log, fetch_offset: i64, last_fetched_epoch: i32) -> Option<EpochEndOffset> {
+/// `fast_failover` switches the KAFKA-6361 bug on (see `bugs::FAST_FAILOVER`).
+pub fn divergence(
+    log: &Log,
+    fetch_offset: i64,
+    last_fetched_epoch: i32,
+    fast_failover: bool,
+) -> Option<EpochEndOffset> {
     if fetch_offset > log.log_end_offset() {
         let mut d = EpochEndOffset::default();
         d.epoch = log.latest_epoch();
@@ -130,7 +136,13 @@ pub fn divergence(log: &Log, fetch_offset: i64, last_fetched_epoch: i32) -> Opti
     if last_fetched_epoch < 0 {
         return None;
     }
-    let end = log.end_offset_for_epoch(last_fetched_epoch);
+    let mut end = log.end_offset_for_epoch(last_fetched_epoch);
+    if fast_failover && end.epoch != last_fetched_epoch {
+        end = crate::log::epoch_cache::EpochEnd {
+            epoch: last_fetched_epoch,
+            end_offset: log.log_end_offset(),
+        };
+    }
     if end.epoch == last_fetched_epoch && end.end_offset >= fetch_offset {
         return None;
     }
@@ -341,8 +353,13 @@ fn fetch_partition(
     let is_follower = replica >= 0;
     if is_follower {
         let check = !shared.config.bug(crate::bugs::SKIP_DIVERGENCE_CHECK);
-        if let Some(d) =
-            divergence(&partition.log, p.fetch_offset, p.last_fetched_epoch).filter(|_| check)
+        if let Some(d) = divergence(
+            &partition.log,
+            p.fetch_offset,
+            p.last_fetched_epoch,
+            shared.config.bug(crate::bugs::FAST_FAILOVER),
+        )
+        .filter(|_| check)
         {
             out.diverging_epoch = d;
             out.high_watermark = partition.log.high_watermark();

@@ -365,10 +365,20 @@ impl Cluster {
 
     /// Starts a crashed or shut-down broker again.
     pub fn restart(&mut self, id: BrokerId) {
+        self.restart_with_damage(id, false);
+    }
+
+    /// Restarts a broker; damage pending for its disk strikes only if `calm` (no other fault in
+    /// force): a clock jump or partition healing right after could otherwise fence every other
+    /// ISR member and leave the damaged broker the last one standing.
+    pub fn restart_with_damage(&mut self, id: BrokerId, calm: bool) {
         if !self.down.remove(&id) {
             return;
         }
-        self.apply_pending_damage(id);
+        if calm {
+            self.apply_pending_damage(id);
+        }
+        self.pending_damage.remove(&id);
         // A broker that exited on its own still holds its ports until it is killed.
         self.handle.kill(self.node_id(id));
         self.trace(id, HarnessEvent::fault("restart", id, String::new()));

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod disk;
 pub mod faults;
 pub mod history;
+pub mod hunt;
 pub mod observer;
 pub mod replay;
 pub mod run;

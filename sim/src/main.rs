@@ -83,6 +83,27 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Switch a wrong rule on and run seeds until a check catches it; shrink the failing seed.
+    /// Exits 0 when the bug was found.
+    Hunt {
+        /// The bug switch (see `model/src/bugs.rs`).
+        #[arg(long, required_unless_present = "all")]
+        bug: Option<String>,
+        /// Hunt every bug switch and print a table.
+        #[arg(long)]
+        all: bool,
+        /// Scenario file; its faults are replaced by a swarm mix unless --faults says otherwise.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        #[arg(long, default_value = "swarm")]
+        faults: String,
+        #[arg(long, default_value = "0..1000", value_parser = parse_seed_range)]
+        seeds: (u64, u64),
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a client history (one JSON object per line) for anomalies; exits non-zero if any.
     CheckHistory {
         file: PathBuf,
@@ -440,6 +461,77 @@ fn shrink_command(seed: u64, source: &Source, out: Option<PathBuf>) -> Result<bo
     Ok(true)
 }
 
+fn hunt_command(
+    bugs: Vec<String>,
+    source: &Source,
+    seeds: (u64, u64),
+    jobs: Option<usize>,
+    json: bool,
+) -> Result<bool, String> {
+    let (scenario, _) = load_scenario(source)?;
+    if let Some(b) = bugs.iter().find(|b| !model::bugs::is_known(b)) {
+        let known: Vec<&str> = model::bugs::ALL.iter().map(|(n, _)| *n).collect();
+        return Err(format!(
+            "unknown bug `{b}`: expected one of {}",
+            known.join(", ")
+        ));
+    }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut all_found = true;
+    let mut rows = Vec::new();
+    for bug in &bugs {
+        let (result, replay) = logsim::hunt::hunt(&scenario, bug, seeds.0..seeds.1, jobs);
+        all_found &= result.found;
+        if let (Some(replay), Some(seed), Some(check)) = (&replay, result.seed, &result.caught_by) {
+            let out = PathBuf::from(format!("reports/hunt-{bug}-{seed}.toml"));
+            std::fs::create_dir_all("reports").map_err(|e| format!("reports: {e}"))?;
+            let header =
+                format!("# {bug}: seed {seed}, caught by {check}; replay with --seed {seed}\n");
+            let text = header + &toml::to_string(replay).map_err(|e| e.to_string())?;
+            std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+        }
+        rows.push(result);
+    }
+    if json {
+        let value = if rows.len() == 1 {
+            serde_json::to_value(&rows[0])
+        } else {
+            serde_json::to_value(&rows)
+        };
+        outln!("{}", value.expect("hunts serialize"));
+        return Ok(all_found);
+    }
+    outln!(
+        "{:<24} {:<6} {:<42} {:>6} {:>8} {:>9}",
+        "bug",
+        "found",
+        "caught by",
+        "seeds",
+        "wall s",
+        "shrunk"
+    );
+    for r in &rows {
+        let shrunk = match (r.faults_before_shrink, r.shrunk_faults) {
+            (Some(a), Some(b)) => format!("{a} -> {b}"),
+            _ => "-".into(),
+        };
+        outln!(
+            "{:<24} {:<6} {:<42} {:>6} {:>8.1} {:>9}",
+            r.bug,
+            if r.found { "yes" } else { "NO" },
+            r.caught_by.as_deref().unwrap_or("-"),
+            r.seeds_tried,
+            r.wall_seconds,
+            shrunk
+        );
+        if let (Some(seed), Some(message)) = (r.seed, &r.message) {
+            outln!("    seed {seed}: {message}");
+            outln!("    replay: cargo run --release -p logsim -- run --seed {seed} --scenario reports/hunt-{}-{seed}.toml", r.bug);
+        }
+    }
+    Ok(all_found)
+}
+
 fn replay_command(seed: u64, source: &Source, trace: Option<PathBuf>) -> Result<bool, String> {
     let (scenario, _) = load_scenario(source)?;
     let path = trace.unwrap_or_else(|| PathBuf::from(format!("reports/trace-{seed}.jsonl")));
@@ -497,6 +589,25 @@ fn main() -> ExitCode {
             trace,
         } => replay_command(seed, &source, trace),
         Command::Shrink { seed, source, out } => shrink_command(seed, &source, out),
+        Command::Hunt {
+            bug,
+            all,
+            scenario,
+            faults,
+            seeds,
+            jobs,
+            json,
+        } => {
+            let bugs = if all {
+                model::bugs::ALL
+                    .iter()
+                    .map(|(n, _)| n.to_string())
+                    .collect()
+            } else {
+                bug.into_iter().collect()
+            };
+            hunt_command(bugs, &Source { scenario, faults }, seeds, jobs, json)
+        }
         Command::CheckHistory {
             file,
             json,

@@ -113,7 +113,18 @@ impl Nemesis {
         });
     }
 
-    /// Ends every fault: the start of the quiet period.
+    /// No network, clock or disk fault is in force, and no broker is paused.
+    pub fn is_calm(&self) -> bool {
+        let a = self.active();
+        let quiet =
+            a.links.is_empty() && a.packet_loss == 0 && a.latency == 0 && a.skewed.is_empty();
+        let disks = a.full.is_empty() && a.slow.is_empty();
+        drop(a);
+        quiet && disks && self.cluster().paused.is_empty()
+    }
+
+    /// Ends every fault: the start of the quiet period. Damage still pending for a disk is dropped:
+    /// every clock jumps back at once here, which may fence brokers in a burst.
     pub fn heal_all(&self) {
         *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
         let mut active = std::mem::take(&mut *self.active());

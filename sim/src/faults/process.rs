@@ -27,7 +27,10 @@ pub fn crash(
 ) {
     nemesis.cluster().crash(victim, damage);
     if let Some(downtime) = downtime {
-        nemesis.heal_later(downtime, move |n| n.cluster().restart(victim));
+        nemesis.heal_later(downtime, move |n| {
+            let calm = n.is_calm();
+            n.cluster().restart_with_damage(victim, calm);
+        });
     }
 }
 

@@ -1,0 +1,86 @@
+//! Hunting a bug: switch one wrong rule on, run seeds (a swarm fault mix by default) until a check
+//! catches it, and shrink the failing seed to a scenario that replays it.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::run::run;
+use crate::scenario::Scenario;
+use crate::shrink::{shrink, Shrunk};
+
+#[derive(Debug, Serialize)]
+pub struct Hunt {
+    pub bug: String,
+    pub found: bool,
+    /// The lowest failing seed of the range.
+    pub seed: Option<u64>,
+    /// Seeds run up to and including the failing one (all of them when none failed).
+    pub seeds_tried: u64,
+    pub caught_by: Option<String>,
+    pub message: Option<String>,
+    pub wall_seconds: f64,
+    pub shrunk_faults: Option<usize>,
+    pub faults_before_shrink: Option<usize>,
+}
+
+/// Runs `seeds` of `scenario` with `bug` switched on, `jobs` at a time, and shrinks the lowest
+/// failing seed. The search is the same on every run: seeds below the one reported all passed.
+/// Also returns the scenario that replays the failure with its seed: the shrunk one, or, when
+/// shrinking could not keep the failure, the scenario as hunted.
+pub fn hunt(
+    scenario: &Scenario,
+    bug: &str,
+    seeds: Range<u64>,
+    jobs: usize,
+) -> (Hunt, Option<Scenario>) {
+    let wall = std::time::Instant::now();
+    let mut buggy = scenario.clone();
+    buggy.bugs = vec![bug.to_owned()];
+    let next = AtomicU64::new(seeds.start);
+    let lowest = Mutex::new(None::<(u64, String, String)>);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                let beyond = lowest
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .is_some_and(|(s, _, _)| seed > *s);
+                if seed >= seeds.end || beyond || stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let report = run(&buggy, seed, false).report;
+                if let Some(v) = report.violations.first() {
+                    let mut l = lowest.lock().unwrap_or_else(|p| p.into_inner());
+                    if l.as_ref().is_none_or(|(s, _, _)| seed < *s) {
+                        *l = Some((seed, v.check.to_owned(), v.to_string()));
+                    }
+                }
+            });
+        }
+    });
+    let found = lowest.into_inner().unwrap_or_else(|p| p.into_inner());
+    let shrunk = found
+        .as_ref()
+        .and_then(|(seed, _, _)| shrink(&buggy, *seed, &|_, _| {}).ok());
+    let result = Hunt {
+        bug: bug.to_owned(),
+        found: found.is_some(),
+        seed: found.as_ref().map(|f| f.0),
+        seeds_tried: found
+            .as_ref()
+            .map_or(seeds.end - seeds.start, |f| f.0 - seeds.start + 1),
+        caught_by: found.as_ref().map(|f| f.1.clone()),
+        message: found.as_ref().map(|f| f.2.clone()),
+        wall_seconds: wall.elapsed().as_secs_f64(),
+        shrunk_faults: shrunk.as_ref().map(|s| s.faults_after),
+        faults_before_shrink: shrunk.as_ref().map(|s| s.faults_before),
+    };
+    let replay = found.map(|_| shrunk.map_or(buggy, |s: Shrunk| s.scenario));
+    (result, replay)
+}
