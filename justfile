@@ -35,6 +35,10 @@ replay seed scenario="scenarios/default.toml":
 shrink seed scenario="scenarios/default.toml":
     cargo run --release -p logsim -- shrink --seed {{seed}} --scenario {{scenario}}
 
+# Hunt every bug switch: seeds to first failure, what caught it, the shrunk schedule.
+hunt seeds="0..1000":
+    cargo run --release -p logsim -- hunt --all --seeds {{seeds}}
+
 # Check a recorded client history for anomalies.
 check-history file:
     cargo run --release -p logsim -- check-history {{file}}
