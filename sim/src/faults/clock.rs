@@ -8,34 +8,29 @@ use std::time::Duration;
 use model::BrokerId;
 
 use super::Nemesis;
-use crate::observer::HarnessEvent;
 
 pub fn skew(nemesis: &Arc<Nemesis>, victim: BrokerId, step_ms: i64, duration: Option<Duration>) {
     nemesis.cluster().clocks[&victim].step(step_ms);
-    nemesis.active().skewed.insert(victim);
-    nemesis.trace(
+    let detail = format!("step {step_ms:+} ms");
+    nemesis.node_fault(
+        "clock-skew",
         victim,
-        HarnessEvent::fault("clock-skew", victim, format!("step {step_ms:+} ms")),
+        detail,
+        |a| &mut a.skewed,
+        |c, v| c.clocks[&v].reset(),
+        duration,
     );
-    heal_later(nemesis, victim, duration);
 }
 
 pub fn drift(nemesis: &Arc<Nemesis>, victim: BrokerId, ppm: i64, duration: Option<Duration>) {
     nemesis.cluster().clocks[&victim].set_drift_ppm(ppm);
-    nemesis.active().skewed.insert(victim);
-    nemesis.trace(
+    let detail = format!("drift {ppm:+} ppm");
+    nemesis.node_fault(
+        "clock-skew",
         victim,
-        HarnessEvent::fault("clock-skew", victim, format!("drift {ppm:+} ppm")),
+        detail,
+        |a| &mut a.skewed,
+        |c, v| c.clocks[&v].reset(),
+        duration,
     );
-    heal_later(nemesis, victim, duration);
-}
-
-fn heal_later(nemesis: &Arc<Nemesis>, victim: BrokerId, duration: Option<Duration>) {
-    if let Some(duration) = duration {
-        nemesis.heal_later(duration, move |n| {
-            n.cluster().clocks[&victim].reset();
-            n.active().skewed.remove(&victim);
-            n.trace(victim, HarnessEvent::heal("clock-skew", victim));
-        });
-    }
 }

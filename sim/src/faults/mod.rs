@@ -98,6 +98,29 @@ impl Nemesis {
             .harness(node, event);
     }
 
+    /// Records a fault in force on one broker (already applied by the caller), traces it, and
+    /// after `duration` undoes it with `undo`. `mark` names the set in `Active` that tracks it, so
+    /// that `heal_all` can undo it too.
+    pub fn node_fault(
+        self: &Arc<Self>,
+        kind: &'static str,
+        victim: BrokerId,
+        detail: String,
+        mark: fn(&mut Active) -> &mut BTreeSet<BrokerId>,
+        undo: fn(&Cluster, BrokerId),
+        duration: Option<Duration>,
+    ) {
+        mark(&mut self.active()).insert(victim);
+        self.trace(victim, HarnessEvent::fault(kind, victim, detail));
+        if let Some(duration) = duration {
+            self.heal_later(duration, move |n| {
+                undo(&n.cluster(), victim);
+                mark(&mut n.active()).remove(&victim);
+                n.trace(victim, HarnessEvent::heal(kind, victim));
+            });
+        }
+    }
+
     /// Runs `heal` after `duration`, unless everything was healed before.
     pub fn heal_later(
         self: &Arc<Self>,

@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::network::{self, Shape};
-use super::target::Target;
+use super::target::{pick, Target};
 use super::{clock, process, storage, Nemesis};
 use crate::cluster::DiskDamage;
 use crate::scenario::Dur;
@@ -277,12 +277,16 @@ pub async fn run(nemesis: Arc<Nemesis>, profile: FaultProfile, seed: u64, until:
                 process::crash(&nemesis, victim, damage, Some(draw(&mut rng, p.downtime)));
             }
         }
-        if strikes(&mut rng, p.shutdown_probability) && room && !up.is_empty() {
-            let victim = up[rng.random_range(0..up.len())];
+        if let Some(victim) = (strikes(&mut rng, p.shutdown_probability) && room)
+            .then(|| pick(&mut rng, &up))
+            .flatten()
+        {
             process::shutdown(&nemesis, victim, Some(draw(&mut rng, p.downtime)));
         }
-        if strikes(&mut rng, p.pause_probability) && !up.is_empty() {
-            let victim = up[rng.random_range(0..up.len())];
+        if let Some(victim) = (strikes(&mut rng, p.pause_probability))
+            .then(|| pick(&mut rng, &up))
+            .flatten()
+        {
             process::pause(&nemesis, victim, Some(draw(&mut rng, p.fault_duration)));
         }
         if strikes(&mut rng, p.all_down_probability) && down == 0 {
@@ -332,8 +336,10 @@ pub async fn run(nemesis: Arc<Nemesis>, profile: FaultProfile, seed: u64, until:
                 Some(draw(&mut rng, p.fault_duration)),
             );
         }
-        if strikes(&mut rng, p.clock_skew_probability) && !up.is_empty() {
-            let victim = up[rng.random_range(0..up.len())];
+        if let Some(victim) = (strikes(&mut rng, p.clock_skew_probability))
+            .then(|| pick(&mut rng, &up))
+            .flatten()
+        {
             let max = p.clock_step_max.ms() as i64;
             let step = rng.random_range(-max..=max);
             clock::skew(
@@ -343,8 +349,10 @@ pub async fn run(nemesis: Arc<Nemesis>, profile: FaultProfile, seed: u64, until:
                 Some(draw(&mut rng, p.fault_duration)),
             );
         }
-        if strikes(&mut rng, p.clock_drift_probability) && !up.is_empty() {
-            let victim = up[rng.random_range(0..up.len())];
+        if let Some(victim) = (strikes(&mut rng, p.clock_drift_probability))
+            .then(|| pick(&mut rng, &up))
+            .flatten()
+        {
             let max = p.clock_drift_ppm_max;
             let ppm = rng.random_range(-max..=max);
             clock::drift(
@@ -354,12 +362,16 @@ pub async fn run(nemesis: Arc<Nemesis>, profile: FaultProfile, seed: u64, until:
                 Some(draw(&mut rng, p.fault_duration)),
             );
         }
-        if strikes(&mut rng, p.disk_full_probability) && !up.is_empty() {
-            let victim = up[rng.random_range(0..up.len())];
+        if let Some(victim) = (strikes(&mut rng, p.disk_full_probability))
+            .then(|| pick(&mut rng, &up))
+            .flatten()
+        {
             storage::full(&nemesis, victim, Some(draw(&mut rng, p.fault_duration)));
         }
-        if strikes(&mut rng, p.disk_slow_probability) && !up.is_empty() {
-            let victim = up[rng.random_range(0..up.len())];
+        if let Some(victim) = (strikes(&mut rng, p.disk_slow_probability))
+            .then(|| pick(&mut rng, &up))
+            .flatten()
+        {
             let delay = draw(&mut rng, p.disk_slow_delay);
             storage::slow(
                 &nemesis,

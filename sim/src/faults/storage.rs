@@ -8,36 +8,22 @@ use std::time::Duration;
 use model::BrokerId;
 
 use super::Nemesis;
-use crate::observer::HarnessEvent;
 
 pub fn full(nemesis: &Arc<Nemesis>, victim: BrokerId, duration: Option<Duration>) {
     nemesis.cluster().disks[&victim].set_full(true);
-    nemesis.active().full.insert(victim);
-    nemesis.trace(
+    nemesis.node_fault(
+        "disk-full",
         victim,
-        HarnessEvent::fault("disk-full", victim, String::new()),
+        String::new(),
+        |a| &mut a.full,
+        |c, v| c.disks[&v].set_full(false),
+        duration,
     );
-    if let Some(duration) = duration {
-        nemesis.heal_later(duration, move |n| {
-            n.cluster().disks[&victim].set_full(false);
-            n.active().full.remove(&victim);
-            n.trace(victim, HarnessEvent::heal("disk-full", victim));
-        });
-    }
 }
 
 pub fn slow(nemesis: &Arc<Nemesis>, victim: BrokerId, delay: Duration, duration: Option<Duration>) {
     nemesis.cluster().disks[&victim].set_sync_delay(delay);
-    nemesis.active().slow.insert(victim);
-    nemesis.trace(
-        victim,
-        HarnessEvent::fault("disk-slow", victim, format!("sync takes {delay:?}")),
-    );
-    if let Some(duration) = duration {
-        nemesis.heal_later(duration, move |n| {
-            n.cluster().disks[&victim].set_sync_delay(Duration::ZERO);
-            n.active().slow.remove(&victim);
-            n.trace(victim, HarnessEvent::heal("disk-slow", victim));
-        });
-    }
+    let detail = format!("sync takes {delay:?}");
+    let undo = |c: &crate::cluster::Cluster, v| c.disks[&v].set_sync_delay(Duration::ZERO);
+    nemesis.node_fault("disk-slow", victim, detail, |a| &mut a.slow, undo, duration);
 }

@@ -71,16 +71,9 @@ impl Target {
     /// The brokers this target names now, among those up.
     pub fn resolve(&self, cluster: &Cluster, rng: &mut ChaCha8Rng) -> Vec<BrokerId> {
         let up = cluster.up();
-        let pick = |rng: &mut ChaCha8Rng, from: &[BrokerId]| -> Vec<BrokerId> {
-            if from.is_empty() {
-                Vec::new()
-            } else {
-                vec![from[rng.random_range(0..from.len())]]
-            }
-        };
         match self {
             Target::Broker(b) => up.iter().copied().filter(|u| u == b).collect(),
-            Target::Random => pick(rng, &up),
+            Target::Random => pick(rng, &up).into_iter().collect(),
             Target::All => up,
             Target::Controller => active_controller(cluster)
                 .into_iter()
@@ -92,13 +85,18 @@ impl Target {
                     Some(tp) => leaders.get(tp).copied().into_iter().collect(),
                     None => {
                         let all: Vec<BrokerId> = leaders.values().copied().collect();
-                        pick(rng, &all)
+                        pick(rng, &all).into_iter().collect()
                     }
                 };
                 chosen.into_iter().filter(|c| up.contains(c)).collect()
             }
         }
     }
+}
+
+/// One of `from`, drawn at random; nothing (and no draw) when it is empty.
+pub fn pick(rng: &mut ChaCha8Rng, from: &[BrokerId]) -> Option<BrokerId> {
+    (!from.is_empty()).then(|| from[rng.random_range(0..from.len())])
 }
 
 /// The live broker that leads the controller quorum in the highest epoch.
