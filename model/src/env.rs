@@ -139,10 +139,3 @@ pub struct Env {
     pub disk: Arc<dyn Disk>,
     pub events: Arc<dyn EventSink>,
 }
-
-/// A sink that drops everything, for tools and tests that do not watch.
-pub struct NoEvents;
-
-impl EventSink for NoEvents {
-    fn emit(&self, _node: BrokerId, _event: Event) {}
-}

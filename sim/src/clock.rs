@@ -5,6 +5,7 @@
 
 use std::sync::Mutex;
 
+use crate::Locked;
 use madsim::time::Instant;
 use model::env::Clock;
 
@@ -36,7 +37,7 @@ impl NodeClock {
     }
 
     fn skew(&self) -> std::sync::MutexGuard<'_, Skew> {
-        self.skew.lock().unwrap_or_else(|p| p.into_inner())
+        self.skew.locked()
     }
 
     fn virtual_ms(&self) -> i64 {

@@ -18,6 +18,7 @@ use crate::clock::NodeClock;
 use crate::disk::SimDisk;
 use crate::observer::{HarnessEvent, Observer, ObserverSink};
 use crate::scenario::Scenario;
+use crate::Locked;
 use madsim::task::NodeId;
 
 pub const BROKER_PORT: u16 = 9092;
@@ -152,18 +153,12 @@ impl Cluster {
     }
 
     fn trace(&self, node: BrokerId, event: HarnessEvent) {
-        self.observer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .harness(node, event);
+        self.observer.locked().harness(node, event);
     }
 
     fn stop(&mut self, id: BrokerId) {
         self.handle.kill(self.node_id(id));
-        self.registry
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        self.registry.locked().remove(&id);
         self.paused.remove(&id);
         self.down.insert(id);
     }
@@ -403,10 +398,7 @@ impl Cluster {
     pub fn finish_shutdown(&mut self, id: BrokerId) {
         let clean = self.has_exited(id);
         self.handle.kill(self.node_id(id));
-        self.registry
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        self.registry.locked().remove(&id);
         if !clean {
             let lost = self.disks[&id].crash();
             self.trace(
@@ -438,7 +430,7 @@ impl Cluster {
 
     /// The brokers that are up, with their state, in id order.
     pub fn live(&self) -> Vec<(BrokerId, Arc<Shared>)> {
-        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        let registry = self.registry.locked();
         registry
             .iter()
             .filter(|(id, _)| !self.paused.contains(id))
@@ -454,17 +446,11 @@ async fn run_broker(config: BrokerConfig, env: Env, registry: Registry) {
     loop {
         match broker::start(config.clone(), env.clone()) {
             Ok(shared) => {
-                registry
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(id, shared.clone());
+                registry.locked().insert(id, shared.clone());
                 if let Err(e) = broker::serve(shared).await {
                     panic!("broker {id} stopped: {e}");
                 }
-                registry
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&id);
+                registry.locked().remove(&id);
                 return;
             }
             Err(_) => madsim::time::sleep(std::time::Duration::from_secs(1)).await,

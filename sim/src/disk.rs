@@ -21,6 +21,7 @@ use std::io;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::Locked;
 use model::env::{BoxFuture, Disk};
 
 #[derive(Default)]
@@ -46,7 +47,6 @@ struct Faults {
     sync_delay: Duration,
     /// Appends so far, to order files by their last append.
     appends: u64,
-    lost_bytes: u64,
 }
 
 #[derive(Default)]
@@ -81,11 +81,11 @@ pub fn is_metadata_path(path: &str) -> bool {
 
 impl SimDisk {
     fn files(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, SimFile>> {
-        self.files.lock().unwrap_or_else(|p| p.into_inner())
+        self.files.locked()
     }
 
     fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
-        self.faults.lock().unwrap_or_else(|p| p.into_inner())
+        self.faults.locked()
     }
 
     /// A power loss: every unsynced byte is gone. Returns how many bytes were lost.
@@ -130,8 +130,6 @@ impl SimDisk {
             f.changed_from = f.data.len();
             true
         });
-        drop(files);
-        self.faults().lost_bytes += damage.lost_bytes;
         damage
     }
 
@@ -207,10 +205,6 @@ impl SimDisk {
 
     pub fn set_sync_delay(&self, delay: Duration) {
         self.faults().sync_delay = delay;
-    }
-
-    pub fn lost_bytes(&self) -> u64 {
-        self.faults().lost_bytes
     }
 
     /// Bytes written and not yet synced, across all files.

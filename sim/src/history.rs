@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use crate::Locked;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,18 +115,10 @@ pub struct History {
 
 impl History {
     pub fn push(&self, op: Op) {
-        self.ops.lock().unwrap_or_else(|p| p.into_inner()).push(op);
+        self.ops.locked().push(op);
     }
 
     pub fn ops(&self) -> Vec<Op> {
-        self.ops.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub fn len(&self) -> usize {
-        self.ops.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.ops.locked().clone()
     }
 }

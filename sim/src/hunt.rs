@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::run::run;
 use crate::scenario::Scenario;
 use crate::shrink::{shrink, Shrunk};
+use crate::Locked;
 
 #[derive(Debug, Serialize)]
 pub struct Hunt {
@@ -46,17 +47,13 @@ pub fn hunt(
         for _ in 0..jobs.max(1) {
             scope.spawn(|| loop {
                 let seed = next.fetch_add(1, Ordering::Relaxed);
-                let beyond = lowest
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .as_ref()
-                    .is_some_and(|(s, _, _)| seed > *s);
+                let beyond = lowest.locked().as_ref().is_some_and(|(s, _, _)| seed > *s);
                 if seed >= seeds.end || beyond || stop.load(Ordering::Relaxed) {
                     return;
                 }
                 let report = run(&buggy, seed, false).report;
                 if let Some(v) = report.violations.first() {
-                    let mut l = lowest.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut l = lowest.locked();
                     if l.as_ref().is_none_or(|(s, _, _)| seed < *s) {
                         *l = Some((seed, v.check.to_owned(), v.to_string()));
                     }

@@ -17,3 +17,15 @@ pub mod scenario;
 pub mod shrink;
 pub mod swarm;
 pub mod workload;
+
+/// Locks a mutex of the harness. A panic inside a run is reported as a failed run, so a lock it
+/// poisoned is still good to read.
+pub trait Locked<T> {
+    fn locked(&self) -> std::sync::MutexGuard<'_, T>;
+}
+
+impl<T> Locked<T> for std::sync::Mutex<T> {
+    fn locked(&self) -> std::sync::MutexGuard<'_, T> {
+        self.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

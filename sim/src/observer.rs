@@ -15,6 +15,7 @@ use crate::checkers::high_watermark::{truncation_below_shown, LeaderHighWatermar
 use crate::checkers::leader_completeness::Election;
 use crate::checkers::leader_epoch::LeaderPerEpoch;
 use crate::checkers::Violation;
+use crate::Locked;
 use std::collections::BTreeMap;
 
 /// Events of the harness itself, traced beside the brokers' own.
@@ -192,12 +193,7 @@ impl Observer {
                 self.counters.truncated_offsets += from - to;
                 let partition = partition.to_string();
                 self.committed.forget_from(node, &partition, *to);
-                let shown = self
-                    .shown_high_watermarks
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(&partition)
-                    .copied();
+                let shown = self.shown_high_watermarks.locked().get(&partition).copied();
                 self.evaluated("no-truncation-below-shown-high-watermark");
                 if let Some(v) = truncation_below_shown(
                     self.now_ms(),
@@ -250,9 +246,6 @@ pub struct ObserverSink(pub Arc<Mutex<Observer>>);
 
 impl EventSink for ObserverSink {
     fn emit(&self, node: BrokerId, event: Event) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .model(node, event);
+        self.0.locked().model(node, event);
     }
 }

@@ -30,6 +30,7 @@ use crate::history::{History, Op};
 use crate::observer::{Counters, HarnessEvent, Observer};
 use crate::scenario::Scenario;
 use crate::workload::{self, Workload, WorkloadStats};
+use crate::Locked;
 
 /// Salts that give each subsystem its own random stream from the one seed.
 const WORKLOAD_SALT: u64 = 0x776f_726b_6c6f_6164;
@@ -147,10 +148,6 @@ fn panicked(seed: u64, panic: Box<dyn std::any::Any + Send>) -> RunOutput {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The run itself, inside a madsim runtime seeded with `seed`.
 pub async fn simulate(
     scenario: Scenario,
@@ -165,7 +162,7 @@ pub async fn simulate(
         let cluster = cluster.clone();
         madsim::task::spawn(async move {
             sleep(hook.at).await;
-            (hook.action)(&mut lock(&cluster));
+            (hook.action)(&mut cluster.locked());
         });
     }
     let topic = scenario.workload_topic().clone();
@@ -180,13 +177,13 @@ pub async fn simulate(
         acks: scenario.workload.acks.wire(),
         send_interval_ms: (send_min, send_max),
         poll_interval: scenario.workload.poll_interval.0,
-        bootstrap: lock(&cluster).bootstrap(),
+        bootstrap: cluster.locked().bootstrap(),
         history: History::default(),
         start,
         stop_producers: Arc::default(),
         stop_consumers: Arc::default(),
         acked: Arc::default(),
-        shown_high_watermarks: lock(&observer).shown_high_watermarks.clone(),
+        shown_high_watermarks: observer.locked().shown_high_watermarks.clone(),
         stats: Arc::default(),
     };
     let clients = madsim::runtime::Handle::current()
@@ -234,7 +231,7 @@ pub async fn simulate(
     // half of the quiet period, so a cluster that no longer takes writes after healing fails the
     // gate; then they stop and the rest of the quiet period lets everything settle.
     nemesis.heal_all();
-    lock(&observer).harness(-1, HarnessEvent::FaultsStopped);
+    observer.locked().harness(-1, HarnessEvent::FaultsStopped);
     let quiet_end = Instant::now() + scenario.run.quiet_period.0;
     step_checks_until(
         &cluster,
@@ -245,7 +242,9 @@ pub async fn simulate(
     .await;
     workload.stop_producers.store(true, Ordering::Relaxed);
     step_checks_until(&cluster, &observer, &workload.acked, quiet_end).await;
-    lock(&observer).harness(-1, HarnessEvent::QuietPeriodEnded);
+    observer
+        .locked()
+        .harness(-1, HarnessEvent::QuietPeriodEnded);
     workload.stop_consumers.store(true, Ordering::Relaxed);
 
     final_checks(
@@ -256,9 +255,9 @@ pub async fn simulate(
         topic.partitions,
     );
     check_history(&observer, &workload.history.ops());
-    let stats = lock(&workload.stats).clone();
+    let stats = workload.stats.locked().clone();
     gates(&observer, &stats);
-    let mut obs = lock(&observer);
+    let mut obs = observer.locked();
     let counters = obs.counters.clone();
     let report = RunReport {
         seed,
@@ -306,7 +305,7 @@ fn check_step(
     observer: &Arc<Mutex<Observer>>,
     acked: &Mutex<Vec<AckedSend>>,
 ) {
-    let live = lock(cluster).live();
+    let live = cluster.locked().live();
     let mut nodes = Vec::with_capacity(live.len());
     // The controller is the quorum leader of the highest epoch; its image is what it holds committed.
     let freshest = live
@@ -315,7 +314,7 @@ fn check_step(
         .max()
         .map(|(_, id)| id);
     let mut controller = ControllerView::new();
-    let mut obs = lock(observer);
+    let mut obs = observer.locked();
     let now = obs.now_ms();
     for (id, broker) in &live {
         broker.inspect(|s| {
@@ -363,16 +362,12 @@ fn check_step(
     found.extend(obs.leader_high_watermark.check(now, &nodes));
     found.extend(isr::check(now, &nodes, &controller));
     if !obs.elections.is_empty() {
-        let acked: Vec<(String, i64, u64)> = lock(acked)
-            .iter()
-            .map(|a| (a.partition.clone(), a.offset, a.time_ms))
-            .collect();
         let mut elections = std::mem::take(&mut obs.elections);
         found.extend(leader_completeness::check(
             now,
             &mut elections,
             &nodes,
-            &acked,
+            &acked.locked(),
         ));
         obs.evaluated("leader-completeness");
     }
@@ -398,8 +393,8 @@ fn final_checks(
     partitions: i32,
 ) {
     check_step(cluster, observer, &workload.acked);
-    let live = lock(cluster).live();
-    let mut obs = lock(observer);
+    let live = cluster.locked().live();
+    let mut obs = observer.locked();
     let now = obs.now_ms();
     let mut leaders = BTreeMap::new();
     for partition in 0..partitions {
@@ -429,7 +424,7 @@ fn final_checks(
             }),
         }
     }
-    let acked = lock(&workload.acked).clone();
+    let acked = workload.acked.locked().clone();
     for v in acked_durability::check(now, &acked, &leaders) {
         obs.violation(v);
     }
@@ -504,7 +499,7 @@ fn check_history(observer: &Arc<Mutex<Observer>>, ops: &[crate::history::Op]) {
             min_polled: 0,
         },
     );
-    let mut obs = lock(observer);
+    let mut obs = observer.locked();
     let now = obs.now_ms();
     for (kind, cases) in analysis.anomalies {
         let total = cases.len();
@@ -527,7 +522,7 @@ fn check_history(observer: &Arc<Mutex<Observer>>, ops: &[crate::history::Op]) {
 
 /// A run that acked nothing, read nothing or compared nothing has not tested anything.
 fn gates(observer: &Arc<Mutex<Observer>>, stats: &WorkloadStats) {
-    let mut obs = lock(observer);
+    let mut obs = observer.locked();
     let now = obs.now_ms();
     let batches_checked = obs.committed.batches_checked;
     let mut gate = |ok: bool, message: &str| {

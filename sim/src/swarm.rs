@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::checkers::Violation;
 use crate::run::{self, RunReport};
 use crate::scenario::Scenario;
+use crate::Locked;
 
 /// A failed seed and the first thing that caught it.
 #[derive(Clone, Debug, Serialize)]
@@ -59,10 +60,7 @@ pub fn run_swarm(
                 }
                 let report = run::run(scenario, seed, false).report;
                 done(&report);
-                reports
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(report);
+                reports.locked().push(report);
             });
         }
     });

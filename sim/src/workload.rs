@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::checkers::acked_durability::AckedSend;
 use crate::history::{key, History, Op, OpFn, OpType};
+use crate::Locked;
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
 const POLL_MAX_WAIT_MS: i32 = 100;
@@ -60,7 +61,7 @@ impl Workload {
     }
 
     fn stats(&self) -> std::sync::MutexGuard<'_, WorkloadStats> {
-        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+        self.stats.locked()
     }
 }
 
@@ -107,10 +108,7 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
                         value: Bytes::from(value.to_string()),
                         time_ms,
                     };
-                    w.acked
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(acked);
+                    w.acked.locked().push(acked);
                 }
             }
             SendOutcome::Sent => done.kind = OpType::Info,
@@ -174,10 +172,7 @@ pub async fn consumer(w: Workload, id: u32, process: u64) {
                     stats.polls += 1;
                     stats.consumed += records.len() as u64;
                     drop(stats);
-                    let shown = &mut *w
-                        .shown_high_watermarks
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner());
+                    let shown = &mut *w.shown_high_watermarks.locked();
                     let entry = shown.entry(tp.to_string()).or_insert(high_watermark);
                     *entry = (*entry).max(high_watermark);
                     // A value that is not a number cannot be ours; u64::MAX marks it for the checker.

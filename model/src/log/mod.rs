@@ -255,9 +255,6 @@ impl Log {
         let _ = checkpoint::write(self.disk.as_ref(), &path, &self.epochs.to_lines());
     }
 
-    pub fn dir(&self) -> &str {
-        &self.dir
-    }
     pub fn log_end_offset(&self) -> i64 {
         self.log_end_offset
     }

@@ -2,6 +2,7 @@
 //! was acknowledged with acks=all before it was elected. Content is compared by the committed-data
 //! check; this one asks that the new leader's log reaches past every such offset.
 
+use super::acked_durability::AckedSend;
 use super::view::NodeView;
 use super::Violation;
 use model::BrokerId;
@@ -15,13 +16,13 @@ pub struct Election {
     pub time_ms: u64,
 }
 
-/// Checks pending elections against the acknowledgements made before each. `acked` holds
-/// (partition, offset, time acknowledged). Elections whose leader is gone or moved on are dropped.
+/// Checks pending elections against the acknowledgements made before each.
+/// Elections whose leader is gone or moved on are dropped.
 pub fn check(
     time_ms: u64,
     elections: &mut Vec<Election>,
     nodes: &[NodeView],
-    acked: &[(String, i64, u64)],
+    acked: &[AckedSend],
 ) -> Vec<Violation> {
     let mut out = Vec::new();
     for e in elections.drain(..) {
@@ -35,8 +36,8 @@ pub fn check(
         let Some(r) = replica else { continue };
         let needed = acked
             .iter()
-            .filter(|(p, _, t)| *p == e.partition && *t < e.time_ms)
-            .map(|(_, o, _)| *o)
+            .filter(|a| a.partition == e.partition && a.time_ms < e.time_ms)
+            .map(|a| a.offset)
             .max();
         if let Some(offset) = needed.filter(|o| r.log_end_offset <= *o) {
             out.push(Violation {
@@ -60,6 +61,15 @@ mod tests {
     use super::super::view::ReplicaView;
     use super::*;
 
+    fn sent(offset: i64, time_ms: u64) -> AckedSend {
+        AckedSend {
+            partition: "t-0".into(),
+            offset,
+            value: bytes::Bytes::new(),
+            time_ms,
+        }
+    }
+
     #[test]
     fn a_new_leader_missing_an_acknowledged_record_is_caught() {
         let r = ReplicaView {
@@ -80,12 +90,12 @@ mod tests {
             leader_epoch: 2,
             time_ms: 100,
         };
-        let acked = vec![("t-0".to_owned(), 4, 50), ("t-0".to_owned(), 9, 150)];
+        let acked = vec![sent(4, 50), sent(9, 150)];
         assert!(
             check(200, &mut vec![election.clone()], &nodes, &acked).is_empty(),
             "offset 9 came after"
         );
-        let acked = vec![("t-0".to_owned(), 5, 90)];
+        let acked = vec![sent(5, 90)];
         let v = check(200, &mut vec![election], &nodes, &acked);
         assert_eq!(
             (v[0].check, v[0].offsets.clone()),

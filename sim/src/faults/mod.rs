@@ -24,6 +24,7 @@ use model::BrokerId;
 
 use crate::cluster::Cluster;
 use crate::observer::{HarnessEvent, Observer};
+use crate::Locked;
 
 /// The kinds of fault, as traces and swarm summaries name them.
 pub const KINDS: &[&str] = &[
@@ -80,22 +81,19 @@ impl Nemesis {
     }
 
     pub fn cluster(&self) -> MutexGuard<'_, Cluster> {
-        self.cluster.lock().unwrap_or_else(|p| p.into_inner())
+        self.cluster.locked()
     }
 
     pub fn active(&self) -> MutexGuard<'_, Active> {
-        self.active.lock().unwrap_or_else(|p| p.into_inner())
+        self.active.locked()
     }
 
     pub fn is_stopped(&self) -> bool {
-        *self.stopped.lock().unwrap_or_else(|p| p.into_inner())
+        *self.stopped.locked()
     }
 
     pub fn trace(&self, node: BrokerId, event: HarnessEvent) {
-        self.observer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .harness(node, event);
+        self.observer.locked().harness(node, event);
     }
 
     /// Records a fault in force on one broker (already applied by the caller), traces it, and
@@ -149,7 +147,7 @@ impl Nemesis {
     /// Ends every fault: the start of the quiet period. Damage still pending for a disk is dropped:
     /// every clock jumps back at once here, which may fence brokers in a burst.
     pub fn heal_all(&self) {
-        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        *self.stopped.locked() = true;
         let mut active = std::mem::take(&mut *self.active());
         let mut cluster = self.cluster();
         let net = NetSim::current();
