@@ -15,7 +15,7 @@ use crate::metadata::{MetadataImage, MetadataRecord, METADATA_TOPIC, NO_LEADER};
 use crate::partition::{Partition, Role};
 use crate::raft::Quorum;
 use crate::signal::{Listener, Signal};
-use crate::{batch, fetcher, serve, BrokerId, TopicPartition};
+use crate::{batch, bugs, fetcher, serve, BrokerId, TopicPartition};
 
 const INCARNATION_PATH: &str = "broker-incarnation";
 const HIGH_WATERMARK_CHECKPOINT_PATH: &str = "replication-offset-checkpoint";
@@ -260,7 +260,8 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                     state.leader_epoch >= p.leader_epoch,
                     "{tp}: leader epoch went back"
                 );
-                p.become_leader(&state, now);
+                let old_reports = shared.config.bug(bugs::HW_ADVANCE_OLD_EPOCH);
+                p.become_leader(&state, now, old_reports);
                 shared.emit(Event::BecameLeader {
                     partition: tp.clone(),
                     leader_epoch: state.leader_epoch,
@@ -279,8 +280,18 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                 }
             }
         } else {
-            let same = matches!(p.role, Role::Follower { leader } if leader == state.leader)
-                && p.leader_epoch == state.leader_epoch;
+            let same_leader =
+                matches!(p.role, Role::Follower { leader } if leader == state.leader);
+            if same_leader
+                && state.leader_epoch > p.leader_epoch
+                && shared.config.bug(bugs::SAME_LEADER_NO_TRUNCATE)
+            {
+                // The fetcher carries on into the new epoch, so the truncation that a new epoch
+                // calls for never happens.
+                p.leader_epoch = state.leader_epoch;
+                p.replicas = state.replicas.clone();
+            }
+            let same = same_leader && p.leader_epoch == state.leader_epoch;
             if !same {
                 assert!(
                     state.leader_epoch >= p.leader_epoch,
@@ -292,6 +303,9 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                     leader_epoch: state.leader_epoch,
                     leader: state.leader,
                 });
+                if shared.config.bug(bugs::HW_TRUNCATION) {
+                    truncate_to_own_high_watermark(shared, &tp, p);
+                }
                 if state.leader != NO_LEADER {
                     madsim::task::spawn(fetcher::run(
                         shared.clone(),
@@ -305,6 +319,23 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
     }
     if changed {
         shared.notify();
+    }
+}
+
+/// The rule before leader epochs: a follower cut its log back to its own high watermark when its
+/// role started, and fetched the rest again. Its high watermark lags the leader's by a fetch, so
+/// this drops records the leader has already counted as committed.
+fn truncate_to_own_high_watermark(shared: &Arc<Shared>, tp: &TopicPartition, p: &mut Partition) {
+    let (from, high_watermark) = (p.log.log_end_offset(), p.log.high_watermark());
+    if let Ok(to) = p.log.truncate_to(high_watermark) {
+        if to < from {
+            shared.emit(Event::Truncated {
+                partition: tp.clone(),
+                from,
+                to,
+                high_watermark,
+            });
+        }
     }
 }
 
@@ -352,7 +383,8 @@ pub fn advance_high_watermark(shared: &Arc<Shared>, s: &mut State, tp: &TopicPar
         return;
     };
     let before = p.log.high_watermark();
-    if let Some(high_watermark) = p.maybe_advance_high_watermark(me) {
+    let unsynced = shared.config.bug(bugs::NO_FSYNC_BEFORE_ACK);
+    if let Some(high_watermark) = p.maybe_advance_high_watermark(me, unsynced) {
         assert!(
             high_watermark > before,
             "{tp}: leader high watermark went back"

@@ -1,28 +1,141 @@
 //! Wrong rules that can be switched back on, one at a time, to show what the right rule is for and
 //! that the simulator finds its absence. The default is the correct system: no bug is on unless a
-//! run asks for it by name.
+//! run asks for it by name. Each switch is read at the one place where its right rule lives.
 
 /// The leader never reports a diverging epoch: a follower keeps whatever it had past the point
 /// where its log and the leader's part, and appends the leader's records after it (the problem
 /// KIP-101's leader epochs solve).
 pub const SKIP_DIVERGENCE_CHECK: &str = "skip-divergence-check";
 
-/// A replica outside the ISR may be elected leader when no ISR member can be (the behaviour
-/// `unclean.leader.election.enable=true` chooses, and the pre-0.11 default).
-pub const UNCLEAN_ELECTION: &str = "unclean-election";
+/// A follower, each time its role starts (a restart, a new leader), cuts its log back to its own
+/// high watermark instead of letting the leader say where the logs part (KIP-101, first case). Its
+/// high watermark lags the leader's, so records the leader already acknowledged go.
+pub const HW_TRUNCATION: &str = "hw-truncation";
+
+/// A follower counts records before it has synced them (Kafka's replicas leave durability to the
+/// copies), and a replica told to truncate keeps whatever lies below its own high watermark (KIP-101,
+/// second case): after two replicas lose their unsynced tails, the one that comes back second keeps
+/// records the new leader has overwritten.
+pub const DOUBLE_CRASH_DIVERGENCE: &str = "double-crash-divergence";
 
 /// Asked where an epoch it never had ends, the leader answers with its own log end instead of the
 /// largest epoch at or below it (KAFKA-6361, fixed by KIP-279): a follower that led an epoch the new
 /// leader never saw keeps that epoch's records.
 pub const FAST_FAILOVER: &str = "fast-failover";
 
-/// Every bug switch, with what it brings back.
-pub const ALL: &[(&str, &str)] = &[
-    (SKIP_DIVERGENCE_CHECK, "the leader never reports a diverging epoch, so followers keep divergent records (KIP-101)"),
-    (UNCLEAN_ELECTION, "a replica outside the ISR may be elected, losing acknowledged records (KIP-106)"),
-    (FAST_FAILOVER, "end offsets for an unknown epoch are the leader's log end, so divergence goes unseen (KIP-279)"),
+/// Fetches carry no current leader epoch, and a follower checks where its log parts from the
+/// leader's only when its role starts, as before KIP-320: a follower that missed leader changes
+/// keeps fetching from its old leader, is served, and never truncates what that leader dropped
+/// (KAFKA-6880).
+pub const ZOMBIE_FOLLOWER: &str = "zombie-follower";
+
+/// A follower whose leader is re-elected in a newer epoch keeps its fetcher and so skips the
+/// truncation a new epoch calls for, as in Kafka 2.0 where truncation happened only when the
+/// follower role started (KAFKA-7164).
+pub const SAME_LEADER_NO_TRUNCATE: &str = "same-leader-no-truncate";
+
+/// A new leader counts what its followers reported while it led an older epoch, so the high
+/// watermark moves on the word of followers that may since have truncated (the first draft of
+/// KIP-320, `Kip320FirstTry.tla`).
+pub const HW_ADVANCE_OLD_EPOCH: &str = "hw-advance-old-epoch";
+
+/// A replica outside the ISR may be elected leader when no ISR member can be (the behaviour
+/// `unclean.leader.election.enable=true` chooses, and the pre-0.11 default).
+pub const UNCLEAN_ELECTION: &str = "unclean-election";
+
+/// Followers count records toward the high watermark before syncing them, so an ISR that shrinks
+/// to one follower-turned-leader hangs on that one copy; its unclean shutdown loses acknowledged
+/// records, it is re-elected as the last ISR member, and the others truncate to it (the case
+/// KIP-966's eligible leader replicas close).
+pub const LAST_REPLICA_STANDING: &str = "last-replica-standing";
+
+/// The leader counts its own records toward the high watermark before syncing them, so acks=all
+/// answers before the leader's copy is durable; a leader that loses its tail and is re-elected
+/// loses acknowledged records.
+pub const NO_FSYNC_BEFORE_ACK: &str = "no-fsync-before-ack";
+
+/// A bug switch: what it brings back, and what closed it in Kafka's history.
+#[derive(Clone, Copy, Debug)]
+pub struct Bug {
+    pub name: &'static str,
+    pub wrong_rule: &'static str,
+    pub right_rule: &'static str,
+    pub history: &'static str,
+}
+
+/// Every bug switch, in the order of Kafka's history.
+pub const ALL: &[Bug] = &[
+    Bug {
+        name: SKIP_DIVERGENCE_CHECK,
+        wrong_rule: "the leader never reports a diverging epoch, so followers keep records the leader does not have",
+        right_rule: "a fetch names the epoch of the follower's last record, and the leader answers with where that epoch ends in its own log",
+        history: "leader epochs, KIP-101 (Kafka 0.11)",
+    },
+    Bug {
+        name: HW_TRUNCATION,
+        wrong_rule: "a follower starting its role truncates to its own high watermark, which lags the leader's",
+        right_rule: "a follower truncates only where the leader says their logs part, by epoch, never to its own high watermark",
+        history: "KIP-101, first case (Kafka 0.11)",
+    },
+    Bug {
+        name: DOUBLE_CRASH_DIVERGENCE,
+        wrong_rule: "followers count records they have not synced, and a replica keeps whatever lies below its own high watermark",
+        right_rule: "a follower reports only what it has synced, and truncates wherever the leader's epochs say, even below its high watermark",
+        history: "KIP-101, second case (Kafka 0.11)",
+    },
+    Bug {
+        name: UNCLEAN_ELECTION,
+        wrong_rule: "a replica outside the ISR may be elected, losing acknowledged records",
+        right_rule: "only ISR members may lead; with none left, the partition waits",
+        history: "unclean.leader.election.enable defaults to false, KIP-106 (Kafka 0.11)",
+    },
+    Bug {
+        name: FAST_FAILOVER,
+        wrong_rule: "asked where an epoch it never had ends, the leader answers with its own log end",
+        right_rule: "the answer is the largest epoch at or below the one asked for, and where it ends",
+        history: "KAFKA-6361, KIP-279 (Kafka 2.0)",
+    },
+    Bug {
+        name: ZOMBIE_FOLLOWER,
+        wrong_rule: "fetches carry no current leader epoch, and a follower checks for divergence only when its role starts",
+        right_rule: "every fetch carries the follower's leader epoch (a stale one is fenced) and the epoch of its last record",
+        history: "KAFKA-6880, KIP-320 (Kafka 2.1)",
+    },
+    Bug {
+        name: SAME_LEADER_NO_TRUNCATE,
+        wrong_rule: "a follower whose leader is re-elected in a new epoch skips the truncation a new epoch calls for",
+        right_rule: "every new leader epoch restarts the follower role and checks for divergence, whoever leads it",
+        history: "KAFKA-7164 (Kafka 2.1)",
+    },
+    Bug {
+        name: HW_ADVANCE_OLD_EPOCH,
+        wrong_rule: "a new leader counts follower positions reported while it led an older epoch",
+        right_rule: "the high watermark moves only on fetches made in the leader's current epoch",
+        history: "KIP-320, the fix to its first draft (Kip320FirstTry.tla)",
+    },
+    Bug {
+        name: LAST_REPLICA_STANDING,
+        wrong_rule: "followers count records they have not synced, so the last ISR member may lose acknowledged records in an unclean shutdown and still be re-elected",
+        right_rule: "a replica counts toward the high watermark only what it has synced, so the last ISR member holds every acknowledged record",
+        history: "KIP-966, eligible leader replicas (Kafka 3.7 to 4.0)",
+    },
+    Bug {
+        name: NO_FSYNC_BEFORE_ACK,
+        wrong_rule: "the leader counts its own records before syncing them, so acks=all answers before its copy is durable",
+        right_rule: "the leader counts toward the high watermark only what it has synced",
+        history: "a rule logsim keeps; Kafka leaves it to flush.messages and relies on replication",
+    },
 ];
 
 pub fn is_known(name: &str) -> bool {
-    ALL.iter().any(|(n, _)| *n == name)
+    find(name).is_some()
+}
+
+pub fn find(name: &str) -> Option<&'static Bug> {
+    ALL.iter().find(|b| b.name == name)
+}
+
+/// Every switch's name, for messages that list them.
+pub fn names() -> Vec<&'static str> {
+    ALL.iter().map(|b| b.name).collect()
 }

@@ -12,6 +12,8 @@ use kafka_protocol::messages::{BrokerId as WireBrokerId, FetchRequest, FetchResp
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::{self, LogRef, Shared, State};
+use crate::bugs;
+use crate::config::BrokerConfig;
 use crate::env::Event;
 use crate::metadata::METADATA_TOPIC;
 use crate::partition::Role;
@@ -116,6 +118,36 @@ fn following(s: &State, which: &LogRef, generation: u64) -> Option<Following> {
     }
 }
 
+/// What one fetch response did, so the loop knows how to go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Applied {
+    /// Records (or none) taken from a leader that found no divergence.
+    Fetched,
+    /// The log was cut back to where it parts from the leader's.
+    Truncated,
+    /// The role changed while the fetch was out; the next loop sees the new one.
+    Stale,
+    /// An error or a failed write: wait before asking again.
+    BackOff,
+}
+
+/// Whether each fetch names the follower's leader epoch and the epoch of its last record, so the
+/// leader fences a stale follower and checks every fetch for divergence (KIP-320). Before it,
+/// Kafka checked only when the follower role started, which two bug switches bring back. The
+/// metadata log always checks (KIP-595).
+fn checks_every_fetch(config: &BrokerConfig, which: &LogRef) -> bool {
+    matches!(which, LogRef::Metadata)
+        || !(config.bug(bugs::ZOMBIE_FOLLOWER) || config.bug(bugs::SAME_LEADER_NO_TRUNCATE))
+}
+
+/// Whether the follower reports records it has not synced yet, leaving durability to the other
+/// copies as Kafka's replicas do. The right rule is to sync first: an unclean shutdown of a replica
+/// the high watermark counted must not lose acknowledged records.
+fn counts_unsynced(config: &BrokerConfig, which: &LogRef) -> bool {
+    matches!(which, LogRef::Partition(_))
+        && (config.bug(bugs::LAST_REPLICA_STANDING) || config.bug(bugs::DOUBLE_CRASH_DIVERGENCE))
+}
+
 fn topic_of(which: &LogRef) -> (String, i32) {
     match which {
         LogRef::Metadata => (METADATA_TOPIC.to_owned(), 0),
@@ -127,6 +159,12 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
     let mut connection: Option<(BrokerId, Connection)> = None;
     let (topic, partition) = topic_of(&which);
     let wait = Duration::from_millis(shared.config.fetch_max_wait_ms);
+    let (every_fetch, unsynced) = (
+        checks_every_fetch(&shared.config, &which),
+        counts_unsynced(&shared.config, &which),
+    );
+    // Whether a fetch of this role has come back with no divergence yet.
+    let mut validated = false;
     loop {
         let (request, follow) = {
             let s = shared.lock();
@@ -138,9 +176,17 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
                 replica_id: shared.id(),
                 topic: &topic,
                 partition,
-                current_leader_epoch: follow.epoch,
-                fetch_offset: log.durable_end_offset(),
-                last_fetched_epoch: log.latest_epoch(),
+                current_leader_epoch: if every_fetch { follow.epoch } else { -1 },
+                fetch_offset: if unsynced {
+                    log.log_end_offset()
+                } else {
+                    log.durable_end_offset()
+                },
+                last_fetched_epoch: if every_fetch || !validated {
+                    log.latest_epoch()
+                } else {
+                    -1
+                },
                 max_wait_ms: wait.as_millis() as i32,
                 max_bytes: MAX_BYTES,
             };
@@ -169,11 +215,13 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
             .call(&request, FETCH_VERSION, wait + shared.request_timeout())
             .await
         {
-            Ok(response) => {
-                if !handle_response(&shared, &which, generation, follow, response).await {
-                    madsim::time::sleep(BACKOFF).await;
-                }
-            }
+            Ok(response) => match handle_response(&shared, &which, generation, follow, response)
+                .await
+            {
+                Applied::Fetched => validated = true,
+                Applied::BackOff => madsim::time::sleep(BACKOFF).await,
+                Applied::Truncated | Applied::Stale => {}
+            },
             Err(_) => {
                 connection = None;
                 madsim::time::sleep(BACKOFF).await;
@@ -182,22 +230,22 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
     }
 }
 
-/// Applies one fetch response. Returns false when the fetcher should back off before the next.
+/// Applies one fetch response.
 async fn handle_response(
     shared: &Arc<Shared>,
     which: &LogRef,
     generation: u64,
     follow: Following,
     response: FetchResponse,
-) -> bool {
+) -> Applied {
     let Some(data) = single_partition(response) else {
-        return false;
+        return Applied::BackOff;
     };
     let mut appended = false;
     {
         let mut s = shared.lock();
         if following(&s, which, generation) != Some(follow) {
-            return true;
+            return Applied::Stale;
         }
         if let LogRef::Metadata = which {
             let leader = data.current_leader.leader_id.0;
@@ -205,11 +253,11 @@ async fn handle_response(
             if epoch > s.quorum.epoch {
                 let known = (leader >= 0).then_some(leader);
                 let _ = s.quorum.observe(shared.env.disk.as_ref(), epoch, known);
-                return false;
+                return Applied::BackOff;
             }
         }
         if data.error_code != error_code::NONE {
-            return false;
+            return Applied::BackOff;
         }
         if matches!(which, LogRef::Metadata) {
             let (now, timeout) = (shared.now_ms(), shared.config.election_timeout_ms);
@@ -218,11 +266,17 @@ async fn handle_response(
         let log = s.log_mut(which).expect("followed log exists");
         if data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0 {
             let ours = log.end_offset_for_epoch(data.diverging_epoch.epoch);
-            let target = if ours.epoch < 0 {
+            let mut target = if ours.epoch < 0 {
                 0
             } else {
                 data.diverging_epoch.end_offset.min(ours.end_offset)
             };
+            if matches!(which, LogRef::Partition(_))
+                && shared.config.bug(bugs::DOUBLE_CRASH_DIVERGENCE)
+            {
+                // Trusts that nothing below its high watermark can differ from the leader's log.
+                target = target.max(log.high_watermark());
+            }
             let from = log.log_end_offset();
             if which == &LogRef::Metadata {
                 assert!(
@@ -247,21 +301,24 @@ async fn handle_response(
                     });
                 }
             }
-            return true;
+            return Applied::Truncated;
         }
         if let Some(records) = data.records.as_ref().filter(|r| !r.is_empty()) {
             match log.append_replicated(records) {
                 Ok(_) => appended = true,
-                Err(_) => return false,
+                Err(_) => return Applied::BackOff,
             }
         }
     }
-    if appended && broker::sync_log(shared, which).await.is_err() {
-        return false;
+    if appended
+        && !counts_unsynced(&shared.config, which)
+        && broker::sync_log(shared, which).await.is_err()
+    {
+        return Applied::BackOff;
     }
     let mut s = shared.lock();
     if following(&s, which, generation) != Some(follow) {
-        return true;
+        return Applied::Stale;
     }
     let log = s.log_mut(which).expect("followed log exists");
     let high_watermark = data.high_watermark.clamp(0, log.log_end_offset());
@@ -282,5 +339,5 @@ async fn handle_response(
             }
         }
     }
-    true
+    Applied::Fetched
 }

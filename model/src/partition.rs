@@ -51,6 +51,9 @@ pub struct Partition {
     pub role: Role,
     /// Bumped each time the follower role starts, so an old fetcher sees it is stale.
     pub fetcher_generation: u64,
+    /// What each follower last reported, in whichever epoch: read only when the
+    /// `hw-advance-old-epoch` switch lets a new leader start from it.
+    last_reports: BTreeMap<BrokerId, FollowerProgress>,
 }
 
 impl Partition {
@@ -64,6 +67,7 @@ impl Partition {
                 leader: crate::metadata::NO_LEADER,
             },
             fetcher_generation: 0,
+            last_reports: BTreeMap::new(),
         }
     }
 
@@ -78,7 +82,9 @@ impl Partition {
         self.leader_state().is_some()
     }
 
-    pub fn become_leader(&mut self, state: &PartitionState, now_ms: u64) {
+    /// Takes up leadership. Followers count from their first fetch in this epoch, unless
+    /// `old_reports` brings back the wrong rule of counting what they said in an older one.
+    pub fn become_leader(&mut self, state: &PartitionState, now_ms: u64, old_reports: bool) {
         self.log.assign_epoch(state.leader_epoch);
         let epoch_start_offset = self
             .log
@@ -90,13 +96,12 @@ impl Partition {
             .iter()
             .filter(|r| **r != state.leader)
             .map(|r| {
-                (
-                    *r,
-                    FollowerProgress {
-                        log_end_offset: -1,
-                        last_caught_up_ms: now_ms,
-                    },
-                )
+                let unknown = FollowerProgress {
+                    log_end_offset: -1,
+                    last_caught_up_ms: now_ms,
+                };
+                let reported = self.last_reports.get(r).filter(|_| old_reports);
+                (*r, reported.copied().unwrap_or(unknown))
             })
             .collect();
         self.replicas = state.replicas.clone();
@@ -138,10 +143,15 @@ impl Partition {
     }
 
     /// Moves the leader's high watermark to the smallest offset every maximal-ISR member holds;
-    /// the leader counts only what it has synced. Returns the new value if it moved.
-    pub fn maybe_advance_high_watermark(&mut self, me: BrokerId) -> Option<i64> {
+    /// the leader counts only what it has synced, unless `unsynced` brings back the wrong rule.
+    /// Returns the new value if it moved.
+    pub fn maybe_advance_high_watermark(&mut self, me: BrokerId, unsynced: bool) -> Option<i64> {
         let l = self.leader_state()?;
-        let mut low = self.log.durable_end_offset();
+        let mut low = if unsynced {
+            self.log.log_end_offset()
+        } else {
+            self.log.durable_end_offset()
+        };
         for r in self.maximal_isr() {
             if r == me {
                 continue;
@@ -170,6 +180,7 @@ impl Partition {
         if fetch_offset >= log_end {
             progress.last_caught_up_ms = now_ms;
         }
+        self.last_reports.insert(follower, *progress);
     }
 
     /// The ISR the leader should ask for now, if it differs from the current one: lagging members

@@ -111,6 +111,7 @@ impl Cluster {
         for config in broker_configs(scenario) {
             let id = config.id;
             let disk = Arc::new(SimDisk::default());
+            disk.set_sync_latency(scenario.cluster.fsync_latency.0);
             let clock = Arc::new(NodeClock::new());
             let env = Env {
                 clock: clock.clone(),

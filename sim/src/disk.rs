@@ -44,6 +44,9 @@ impl SimFile {
 #[derive(Default)]
 struct Faults {
     full: bool,
+    /// What every sync takes: a disk's flush is never free, and records wait unsynced meanwhile.
+    sync_latency: Duration,
+    /// A slow disk's extra wait, on top of the latency.
     sync_delay: Duration,
     /// Appends so far, to order files by their last append.
     appends: u64,
@@ -203,6 +206,10 @@ impl SimDisk {
         self.faults().full = full;
     }
 
+    pub fn set_sync_latency(&self, latency: Duration) {
+        self.faults().sync_latency = latency;
+    }
+
     pub fn set_sync_delay(&self, delay: Duration) {
         self.faults().sync_delay = delay;
     }
@@ -282,7 +289,10 @@ impl Disk for SimDisk {
     }
 
     fn sync<'a>(&'a self, path: &'a str) -> BoxFuture<'a, io::Result<()>> {
-        let delay = self.faults().sync_delay;
+        let delay = {
+            let f = self.faults();
+            f.sync_latency + f.sync_delay
+        };
         if delay.is_zero() {
             let result = self.sync_now(path);
             return Box::pin(async move { result });

@@ -470,10 +470,9 @@ fn hunt_command(
 ) -> Result<bool, String> {
     let (scenario, _) = load_scenario(source)?;
     if let Some(b) = bugs.iter().find(|b| !model::bugs::is_known(b)) {
-        let known: Vec<&str> = model::bugs::ALL.iter().map(|(n, _)| *n).collect();
         return Err(format!(
             "unknown bug `{b}`: expected one of {}",
-            known.join(", ")
+            model::bugs::names().join(", ")
         ));
     }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -599,9 +598,9 @@ fn main() -> ExitCode {
             json,
         } => {
             let bugs = if all {
-                model::bugs::ALL
-                    .iter()
-                    .map(|(n, _)| n.to_string())
+                model::bugs::names()
+                    .into_iter()
+                    .map(str::to_owned)
                     .collect()
             } else {
                 bug.into_iter().collect()

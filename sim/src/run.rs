@@ -22,7 +22,7 @@ use crate::checkers::client_history;
 use crate::checkers::liveness::{self, ReplicaEnd};
 use crate::checkers::view::{ControllerPartition, ControllerView, NodeView, ReplicaView};
 use crate::checkers::Violation;
-use crate::checkers::{isr, leader_completeness};
+use crate::checkers::{isr, isr_holds_high_watermark, leader_completeness};
 use crate::cluster::Cluster;
 use crate::faults::profile::{self, FaultProfile};
 use crate::faults::{timeline, Nemesis};
@@ -331,6 +331,7 @@ fn check_step(
                     is_leader: p.is_leader(),
                     high_watermark: p.log.high_watermark(),
                     log_end_offset: p.log.log_end_offset(),
+                    durable_end_offset: p.log.durable_end_offset(),
                     isr: p.leader_state().map(|l| l.isr.clone()).unwrap_or_default(),
                     maximal_isr: p.maximal_isr(),
                     partition_epoch: p.leader_state().map_or(0, |l| l.partition_epoch),
@@ -339,6 +340,11 @@ fn check_step(
             nodes.push(NodeView {
                 node: *id,
                 quorum_epoch: s.quorum.epoch,
+                in_service: s
+                    .image
+                    .brokers
+                    .get(id)
+                    .is_some_and(|b| b.incarnation == s.incarnation && !b.fenced),
                 replicas,
             });
             if freshest == Some(*id) {
@@ -361,6 +367,7 @@ fn check_step(
     let mut found = obs.epochs.check(now, &nodes);
     found.extend(obs.leader_high_watermark.check(now, &nodes));
     found.extend(isr::check(now, &nodes, &controller));
+    found.extend(isr_holds_high_watermark::check(now, &nodes, &controller));
     if !obs.elections.is_empty() {
         let mut elections = std::mem::take(&mut obs.elections);
         found.extend(leader_completeness::check(
@@ -376,6 +383,7 @@ fn check_step(
         "monotonic-epoch",
         "monotonic-leader-high-watermark",
         "isr",
+        isr_holds_high_watermark::NAME,
     ] {
         obs.evaluated(invariant);
     }

@@ -76,6 +76,9 @@ pub struct Cluster {
     pub min_insync_replicas: i32,
     #[serde(default)]
     pub unclean_leader_election: bool,
+    /// How long each fsync takes on every broker's disk.
+    #[serde(default = "defaults::fsync_latency")]
+    pub fsync_latency: Dur,
 }
 
 impl Cluster {
@@ -185,6 +188,9 @@ mod defaults {
     pub fn min_insync_replicas() -> i32 {
         2
     }
+    pub fn fsync_latency() -> Dur {
+        Dur(Duration::from_millis(2))
+    }
     pub fn partitions() -> i32 {
         3
     }
@@ -221,6 +227,7 @@ mod defaults {
             controller_voters: None,
             min_insync_replicas: min_insync_replicas(),
             unclean_leader_election: false,
+            fsync_latency: fsync_latency(),
         }
     }
     pub fn topics() -> Vec<Topic> {
@@ -357,11 +364,11 @@ impl Scenario {
 
     fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
         if let Some(b) = self.bugs.iter().find(|b| !model::bugs::is_known(b)) {
-            let known: Vec<&str> = model::bugs::ALL.iter().map(|(n, _)| *n).collect();
+            let known = model::bugs::names().join(", ");
             return Err((
                 "",
                 "bugs",
-                format!("unknown bug `{b}`: expected one of {}", known.join(", ")),
+                format!("unknown bug `{b}`: expected one of {known}"),
             ));
         }
         let c = &self.cluster;

@@ -398,10 +398,17 @@ impl Log {
                     .get(s)
                     .map(|s| segment_path(&self.dir, s.base_offset))
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // With nothing dirty, either all is synced already or a sync in flight took the dirty
+        // segments: this ticket must not claim what that sync has yet to make durable.
+        let end_offset = if paths.is_empty() {
+            self.durable_end_offset
+        } else {
+            self.log_end_offset
+        };
         SyncTicket {
             paths,
-            end_offset: self.log_end_offset,
+            end_offset,
             truncations: self.truncations,
         }
     }

@@ -72,6 +72,7 @@ mod tests {
         NodeView {
             node: 1,
             quorum_epoch,
+            in_service: true,
             replicas: vec![r],
         }
     }

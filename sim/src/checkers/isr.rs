@@ -58,6 +58,7 @@ mod tests {
         vec![NodeView {
             node: 1,
             quorum_epoch: 1,
+            in_service: true,
             replicas: vec![r],
         }]
     }

@@ -82,6 +82,7 @@ mod tests {
         let nodes = vec![NodeView {
             node: 3,
             quorum_epoch: 1,
+            in_service: true,
             replicas: vec![r],
         }];
         let election = Election {

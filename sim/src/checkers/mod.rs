@@ -12,6 +12,7 @@ pub mod committed_data;
 pub mod epochs;
 pub mod high_watermark;
 pub mod isr;
+pub mod isr_holds_high_watermark;
 pub mod leader_completeness;
 pub mod leader_epoch;
 pub mod liveness;

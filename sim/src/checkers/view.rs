@@ -12,6 +12,8 @@ pub struct ReplicaView {
     pub is_leader: bool,
     pub high_watermark: i64,
     pub log_end_offset: i64,
+    /// What would survive a crash now.
+    pub durable_end_offset: i64,
     /// The leader's committed ISR, and with proposals in flight (empty on followers).
     pub isr: Vec<BrokerId>,
     pub maximal_isr: Vec<BrokerId>,
@@ -23,6 +25,8 @@ pub struct ReplicaView {
 pub struct NodeView {
     pub node: BrokerId,
     pub quorum_epoch: i32,
+    /// The broker's own image shows its current incarnation registered and unfenced.
+    pub in_service: bool,
     pub replicas: Vec<ReplicaView>,
 }
 
