@@ -12,6 +12,10 @@ pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
     pub replication_factor: i32,
+    /// Replicas per partition, preferred leader first, as `--replica-assignment` gives them; empty
+    /// for round-robin over the brokers registered when the topic is created.
+    #[serde(default)]
+    pub assignment: Vec<Vec<BrokerId>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -244,7 +244,14 @@ pub fn create_topics(
         .collect();
     let mut records = Vec::new();
     for spec in topics {
-        if image.topics.contains_key(&spec.name) || brokers.len() < spec.replication_factor as usize
+        let assigned_missing = spec
+            .assignment
+            .iter()
+            .flatten()
+            .any(|b| !brokers.contains(b));
+        if image.topics.contains_key(&spec.name)
+            || brokers.len() < spec.replication_factor as usize
+            || assigned_missing
         {
             continue;
         }
@@ -253,9 +260,12 @@ pub fn create_topics(
             partitions: spec.partitions,
         });
         for partition in 0..spec.partitions {
-            let replicas: Vec<BrokerId> = (0..spec.replication_factor as usize)
-                .map(|i| brokers[(partition as usize + i) % brokers.len()])
-                .collect();
+            let replicas: Vec<BrokerId> = match spec.assignment.get(partition as usize) {
+                Some(assigned) => assigned.clone(),
+                None => (0..spec.replication_factor as usize)
+                    .map(|i| brokers[(partition as usize + i) % brokers.len()])
+                    .collect(),
+            };
             records.push(MetadataRecord::Partition(PartitionState {
                 topic: spec.name.clone(),
                 partition,

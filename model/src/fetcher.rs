@@ -131,10 +131,10 @@ enum Applied {
     BackOff,
 }
 
-/// Whether each fetch names the follower's leader epoch and the epoch of its last record, so the
-/// leader fences a stale follower and checks every fetch for divergence (KIP-320). Before it,
-/// Kafka checked only when the follower role started, which two bug switches bring back. The
-/// metadata log always checks (KIP-595).
+/// Whether each fetch names the epoch of the follower's last record, so the leader checks every
+/// fetch for divergence (KIP-320). Before it, Kafka checked only when the follower role started,
+/// which two bug switches bring back; `zombie-follower` also drops the current leader epoch that
+/// lets a leader fence a stale follower. The metadata log always checks (KIP-595).
 fn checks_every_fetch(config: &BrokerConfig, which: &LogRef) -> bool {
     matches!(which, LogRef::Metadata)
         || !(config.bug(bugs::ZOMBIE_FOLLOWER) || config.bug(bugs::SAME_LEADER_NO_TRUNCATE))
@@ -163,6 +163,7 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
         checks_every_fetch(&shared.config, &which),
         counts_unsynced(&shared.config, &which),
     );
+    let fences = matches!(which, LogRef::Metadata) || !shared.config.bug(bugs::ZOMBIE_FOLLOWER);
     // Whether a fetch of this role has come back with no divergence yet.
     let mut validated = false;
     loop {
@@ -176,7 +177,7 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
                 replica_id: shared.id(),
                 topic: &topic,
                 partition,
-                current_leader_epoch: if every_fetch { follow.epoch } else { -1 },
+                current_leader_epoch: if fences { follow.epoch } else { -1 },
                 fetch_offset: if unsynced {
                     log.log_end_offset()
                 } else {

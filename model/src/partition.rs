@@ -96,12 +96,12 @@ impl Partition {
             .iter()
             .filter(|r| **r != state.leader)
             .map(|r| {
-                let unknown = FollowerProgress {
-                    log_end_offset: -1,
+                let reported = self.last_reports.get(r).filter(|_| old_reports);
+                let progress = FollowerProgress {
+                    log_end_offset: reported.map_or(-1, |p| p.log_end_offset),
                     last_caught_up_ms: now_ms,
                 };
-                let reported = self.last_reports.get(r).filter(|_| old_reports);
-                (*r, reported.copied().unwrap_or(unknown))
+                (*r, progress)
             })
             .collect();
         self.replicas = state.replicas.clone();

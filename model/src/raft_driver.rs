@@ -75,7 +75,10 @@ pub async fn run(shared: Arc<Shared>) {
                         start_election(&shared, &mut s, now);
                     } else {
                         // An observer that lost touch with its leader looks for the current one.
+                        // Its fetcher stops with the role; forgetting it lets the next one start
+                        // even if the leader turns out to be the same.
                         s.quorum.resign();
+                        s.metadata_fetcher = None;
                     }
                 } else if s
                     .metadata_fetcher

@@ -84,6 +84,7 @@ pub fn broker_configs(scenario: &Scenario) -> Vec<BrokerConfig> {
                     name: t.name.clone(),
                     partitions: t.partitions,
                     replication_factor: t.replication_factor,
+                    assignment: t.replicas.clone(),
                 })
                 .collect();
             c

@@ -95,6 +95,9 @@ pub struct Topic {
     pub partitions: i32,
     #[serde(default = "defaults::replication_factor")]
     pub replication_factor: i32,
+    /// Replicas of each partition, preferred leader first (`[[2, 3, 4]]`); round-robin when absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<Vec<i32>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -180,6 +183,39 @@ pub struct Scenario {
     pub bugs: Vec<String>,
 }
 
+/// What is wrong with a topic's explicit replica assignment, if anything.
+fn assignment_problem(t: &Topic, brokers: i32) -> Option<String> {
+    if t.replicas.is_empty() {
+        return None;
+    }
+    if t.replicas.len() != t.partitions as usize {
+        return Some(format!(
+            "replicas lists {} partitions but `{}` has {}",
+            t.replicas.len(),
+            t.name,
+            t.partitions
+        ));
+    }
+    for (p, replicas) in t.replicas.iter().enumerate() {
+        if replicas.len() != t.replication_factor as usize {
+            return Some(format!(
+                "partition {p} has {} replicas but the replication factor is {}",
+                replicas.len(),
+                t.replication_factor
+            ));
+        }
+        if let Some(b) = replicas.iter().find(|b| !(1..=brokers).contains(*b)) {
+            return Some(format!(
+                "partition {p}: broker {b} does not exist: brokers are 1 to {brokers}"
+            ));
+        }
+        if (1..replicas.len()).any(|i| replicas[..i].contains(&replicas[i])) {
+            return Some(format!("partition {p} names a broker twice: {replicas:?}"));
+        }
+    }
+    None
+}
+
 mod defaults {
     use super::*;
     pub fn brokers() -> i32 {
@@ -235,6 +271,7 @@ mod defaults {
             name: "events".into(),
             partitions: partitions(),
             replication_factor: replication_factor(),
+            replicas: Vec::new(),
         }]
     }
     pub fn workload() -> Workload {
@@ -425,6 +462,9 @@ impl Scenario {
                         t.replication_factor, c.brokers
                     ),
                 ));
+            }
+            if let Some(problem) = assignment_problem(t, c.brokers) {
+                return Err(("topics", "replicas", problem));
             }
             if c.min_insync_replicas < 1 || c.min_insync_replicas > t.replication_factor {
                 return Err((
