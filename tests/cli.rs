@@ -236,3 +236,18 @@ fn an_unknown_fault_mode_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn explain_tells_the_story_and_exits_zero_when_the_bug_is_caught() {
+    let (code, out, err) = logsim(&["explain", "--bug", "hw-truncation"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for needle in ["KIP-101", "truncates events-0", "CAUGHT by", "switch off"] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+    let (code, _, err) = logsim(&["explain", "--bug", "nope"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("error: unknown bug `nope`: expected one of"),
+        "{err}"
+    );
+}

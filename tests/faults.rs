@@ -90,7 +90,7 @@ kind = "disk-torn"
 target = "broker:2"
 duration = "2s"
 [[faults.timeline]]
-at = "23s"
+at = "21s"
 kind = "disk-corrupt"
 target = "broker:3"
 duration = "2s"

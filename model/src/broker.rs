@@ -280,8 +280,7 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                 }
             }
         } else {
-            let same_leader =
-                matches!(p.role, Role::Follower { leader } if leader == state.leader);
+            let same_leader = matches!(p.role, Role::Follower { leader } if leader == state.leader);
             if same_leader
                 && state.leader_epoch > p.leader_epoch
                 && shared.config.bug(bugs::SAME_LEADER_NO_TRUNCATE)

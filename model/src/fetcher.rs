@@ -216,13 +216,13 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
             .call(&request, FETCH_VERSION, wait + shared.request_timeout())
             .await
         {
-            Ok(response) => match handle_response(&shared, &which, generation, follow, response)
-                .await
-            {
-                Applied::Fetched => validated = true,
-                Applied::BackOff => madsim::time::sleep(BACKOFF).await,
-                Applied::Truncated | Applied::Stale => {}
-            },
+            Ok(response) => {
+                match handle_response(&shared, &which, generation, follow, response).await {
+                    Applied::Fetched => validated = true,
+                    Applied::BackOff => madsim::time::sleep(BACKOFF).await,
+                    Applied::Truncated | Applied::Stale => {}
+                }
+            }
             Err(_) => {
                 connection = None;
                 madsim::time::sleep(BACKOFF).await;

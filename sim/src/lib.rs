@@ -7,6 +7,7 @@ pub mod checkers;
 pub mod clock;
 pub mod cluster;
 pub mod disk;
+pub mod explain;
 pub mod faults;
 pub mod history;
 pub mod hunt;

@@ -104,6 +104,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Play a bug's scripted scenario (scenarios/bugs/NAME.toml) with its switch on and tell what
+    /// happens, step by step; then play it with the switch off. Exits 0 when the switch is caught
+    /// and the correct system passes.
+    Explain {
+        #[arg(long)]
+        bug: String,
+        #[arg(long, default_value_t = logsim::explain::SEED)]
+        seed: u64,
+    },
     /// Check a client history (one JSON object per line) for anomalies; exits non-zero if any.
     CheckHistory {
         file: PathBuf,
@@ -164,6 +173,18 @@ fn load_scenario(source: &Source) -> Result<(Scenario, String), String> {
         ),
     };
     Ok((scenario.with_faults(faults)?, name))
+}
+
+fn explain_command(bug: &str, seed: u64) -> Result<bool, String> {
+    let found = model::bugs::find(bug).ok_or_else(|| {
+        format!(
+            "unknown bug `{bug}`: expected one of {}",
+            model::bugs::names().join(", ")
+        )
+    })?;
+    let e = logsim::explain::explain(found, seed)?;
+    outln!("{}", e.text.trim_end());
+    Ok(e.caught && e.correct_passes)
 }
 
 fn replay_command_line(seed: u64, scenario: &str, faults: &str) -> String {
@@ -607,6 +628,7 @@ fn main() -> ExitCode {
             };
             hunt_command(bugs, &Source { scenario, faults }, seeds, jobs, json)
         }
+        Command::Explain { bug, seed } => explain_command(&bug, seed),
         Command::CheckHistory {
             file,
             json,

@@ -96,10 +96,7 @@ mod tests {
         assert_eq!(v[0].node, Some(2));
         assert_eq!(v[0].offsets, vec![8, 9]);
         let unsynced_leader = [node(1, true, 10, 7), node(2, false, 9, 10)];
-        assert_eq!(
-            check(1, &unsynced_leader, &controller(vec![1, 2])).len(),
-            1
-        );
+        assert_eq!(check(1, &unsynced_leader, &controller(vec![1, 2])).len(), 1);
         // Outside the ISR, or out of service, a short log is no one's business here.
         assert!(check(1, &short, &controller(vec![1])).is_empty());
         let mut restarted = short.clone();

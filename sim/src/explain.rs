@@ -1,0 +1,357 @@
+//! `logsim explain`: plays a bug's scripted scenario (`scenarios/bugs/NAME.toml`) with its switch
+//! on, and tells the run as a story for someone learning replication: who leads which epoch, what
+//! each replica holds, which check caught the broken rule, and what closed it in Kafka. Then it
+//! plays the same seed with the switch off, to show that the faults alone break nothing.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use model::bugs::Bug;
+use serde_json::Value;
+
+use crate::run::{run, RunReport};
+use crate::scenario::Scenario;
+
+/// The scripted scenario of each bug, built in so that `explain` works from any directory.
+const SCENARIOS: &[(&str, &str)] = &[
+    (
+        model::bugs::SKIP_DIVERGENCE_CHECK,
+        include_str!("../../scenarios/bugs/skip-divergence-check.toml"),
+    ),
+    (
+        model::bugs::HW_TRUNCATION,
+        include_str!("../../scenarios/bugs/hw-truncation.toml"),
+    ),
+    (
+        model::bugs::DOUBLE_CRASH_DIVERGENCE,
+        include_str!("../../scenarios/bugs/double-crash-divergence.toml"),
+    ),
+    (
+        model::bugs::UNCLEAN_ELECTION,
+        include_str!("../../scenarios/bugs/unclean-election.toml"),
+    ),
+    (
+        model::bugs::FAST_FAILOVER,
+        include_str!("../../scenarios/bugs/fast-failover.toml"),
+    ),
+    (
+        model::bugs::ZOMBIE_FOLLOWER,
+        include_str!("../../scenarios/bugs/zombie-follower.toml"),
+    ),
+    (
+        model::bugs::SAME_LEADER_NO_TRUNCATE,
+        include_str!("../../scenarios/bugs/same-leader-no-truncate.toml"),
+    ),
+    (
+        model::bugs::HW_ADVANCE_OLD_EPOCH,
+        include_str!("../../scenarios/bugs/hw-advance-old-epoch.toml"),
+    ),
+    (
+        model::bugs::LAST_REPLICA_STANDING,
+        include_str!("../../scenarios/bugs/last-replica-standing.toml"),
+    ),
+    (
+        model::bugs::NO_FSYNC_BEFORE_ACK,
+        include_str!("../../scenarios/bugs/no-fsync-before-ack.toml"),
+    ),
+];
+
+/// The seed the scripted scenarios are told with.
+pub const SEED: u64 = 1;
+
+/// A bug's scripted scenario, parsed, with its switch on.
+pub fn bug_scenario(bug: &str) -> Result<Scenario, String> {
+    let (_, text) = SCENARIOS
+        .iter()
+        .find(|(name, _)| *name == bug)
+        .ok_or_else(|| {
+            format!(
+                "unknown bug `{bug}`: expected one of {}",
+                model::bugs::names().join(", ")
+            )
+        })?;
+    let path = format!("scenarios/bugs/{bug}.toml");
+    let mut scenario = Scenario::parse(Path::new(&path), text).map_err(|e| e.to_string())?;
+    scenario.bugs = vec![bug.to_owned()];
+    Ok(scenario)
+}
+
+/// What `explain` found: the story, and the two verdicts it rests on.
+pub struct Explanation {
+    pub text: String,
+    /// The run with the switch on failed.
+    pub caught: bool,
+    /// The same seed with the switch off passed.
+    pub correct_passes: bool,
+}
+
+pub fn explain(bug: &Bug, seed: u64) -> Result<Explanation, String> {
+    let scenario = bug_scenario(bug.name)?;
+    let with_bug = run(&scenario, seed, true);
+    let mut correct = scenario.clone();
+    correct.bugs.clear();
+    let without = run(&correct, seed, false).report;
+
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: {}", bug.name, bug.wrong_rule);
+    let _ = writeln!(out, "The right rule: {}.", bug.right_rule);
+    let _ = writeln!(out, "Closed in Kafka by: {}.", bug.history);
+    let _ = writeln!(
+        out,
+        "\nScenario scenarios/bugs/{}.toml, seed {seed}: {}",
+        bug.name, scenario.description
+    );
+    let plan = scenario_comment(bug.name);
+    if !plan.is_empty() {
+        let _ = writeln!(out, "\nThe interleaving it plays:");
+        for line in plan {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    let _ = writeln!(out, "\nWhat happened, with the switch on:");
+    let mut story = Story::default();
+    for line in &with_bug.trace {
+        if let Some(sentence) = story.tell(line) {
+            let _ = writeln!(out, "{sentence}");
+        }
+        if story.done() {
+            break;
+        }
+    }
+    let report = &with_bug.report;
+    let _ = writeln!(out, "\nVerdict with the switch on: {}", verdict(report));
+    let mut seen = Vec::new();
+    for v in &report.violations {
+        if seen.contains(&v.check) {
+            continue;
+        }
+        seen.push(v.check);
+        let _ = writeln!(out, "  {} ({}): {}", v.check, meaning(v.check), v);
+    }
+    let _ = writeln!(
+        out,
+        "Verdict with the switch off, same scenario and seed: {}",
+        verdict(&without)
+    );
+    Ok(Explanation {
+        text: out,
+        caught: !report.pass,
+        correct_passes: without.pass,
+    })
+}
+
+fn verdict(r: &RunReport) -> String {
+    format!(
+        "{} ({} records acknowledged, {} violations)",
+        if r.pass { "PASS" } else { "FAIL" },
+        r.acked,
+        r.violations.len()
+    )
+}
+
+/// The comment block at the top of a scenario file, without its `#`.
+fn scenario_comment(bug: &str) -> Vec<String> {
+    let text = SCENARIOS
+        .iter()
+        .find(|(name, _)| *name == bug)
+        .map_or("", |(_, t)| t);
+    text.lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#').trim_end().to_owned())
+        .map(|l| l.strip_prefix(' ').map(str::to_owned).unwrap_or(l))
+        .collect()
+}
+
+/// What a check stands for, in a learner's words.
+pub fn meaning(check: &str) -> &'static str {
+    match check {
+        "committed-data-identical" => {
+            "records below the high watermark must be the same on every replica"
+        }
+        "leader-completeness" => "a new leader must hold every record acknowledged before it",
+        "isr-holds-high-watermark" => {
+            "every ISR member must hold, synced, what the leader's high watermark covers"
+        }
+        "no-truncation-below-shown-high-watermark" => {
+            "no replica may drop a record a consumer was allowed to read"
+        }
+        "acked-write-durable" => "an acknowledged acks=all record must survive",
+        "replicated-after-heal" => "after healing, every replica must catch up",
+        "leader-after-heal" => "after healing, every partition must have a leader",
+        "single-leader-per-epoch" => "one leader per leader epoch",
+        "monotonic-leader-high-watermark" => "a leader's high watermark never goes back",
+        "read-stays-readable" => "a record a consumer read must stay on the leader",
+        "lost-write" => "an acknowledged record must be read by a consumer that reads past it",
+        "inconsistent-offsets" => "one offset must never hold two different records",
+        "nonmonotonic-send" => "a producer's acknowledged offsets must go up",
+        "unseen" => "every acknowledged record must be read in the end",
+        _ => "see the checks in README.md",
+    }
+}
+
+/// Turns trace lines into sentences, and keeps what each replica is known to hold.
+/// The story ends when the faults stop; the end-of-run verdicts follow it.
+#[derive(Default)]
+struct Story {
+    high_watermarks: BTreeMap<i64, i64>,
+    caught: Vec<String>,
+    ended: bool,
+}
+
+impl Story {
+    fn done(&self) -> bool {
+        self.ended
+    }
+
+    fn tell(&mut self, line: &str) -> Option<String> {
+        let e: Value = serde_json::from_str(line).ok()?;
+        let t = e["t"].as_u64().unwrap_or(0);
+        let node = e["node"].as_i64().unwrap_or(-1);
+        let kind = e["kind"].as_str().unwrap_or("");
+        let partition = || {
+            format!(
+                "{}-{}",
+                e["partition"]["topic"].as_str().unwrap_or("?"),
+                e["partition"]["partition"]
+            )
+        };
+        let num = |k: &str| e[k].as_i64().unwrap_or(-1);
+        let text = match kind {
+            "high_watermark" => {
+                self.high_watermarks.insert(node, num("high_watermark"));
+                return None;
+            }
+            "fault" => fault_sentence(&e),
+            "heal" => match e["fault"].as_str().unwrap_or("?") {
+                "partition" => format!("the cut {} heals", e["target"].as_str().unwrap_or("?")),
+                fault => format!(
+                    "the {fault} fault on {} ends",
+                    e["target"].as_str().unwrap_or("?")
+                ),
+            },
+            "broker_started" if num("incarnation") > 1 => {
+                format!(
+                    "broker {node} starts again (incarnation {})",
+                    num("incarnation")
+                )
+            }
+            "log_recovered" if !partition().starts_with("__") => {
+                let dropped = e["dropped_bytes"].as_u64().unwrap_or(0);
+                if num("log_end_offset") == 0 && dropped == 0 {
+                    return None;
+                }
+                format!(
+                    "broker {node} reopens {}: its log ends at {}, high watermark {}{}",
+                    partition(),
+                    num("log_end_offset"),
+                    num("high_watermark"),
+                    if dropped > 0 {
+                        format!(" ({dropped} unsynced bytes lost)")
+                    } else {
+                        String::new()
+                    }
+                )
+            }
+            "broker_fenced" => format!(
+                "the controller fences broker {} ({})",
+                num("broker"),
+                e["reason"].as_str().unwrap_or("")
+            ),
+            "broker_registered" if num("incarnation") > 1 => {
+                format!("broker {} registers a new incarnation", num("broker"))
+            }
+            "partition_changed" if num("leader") < 0 => format!(
+                "the controller leaves {} without a leader in epoch {}: no ISR member {} can lead",
+                partition(),
+                num("leader_epoch"),
+                e["isr"]
+            ),
+            "partition_changed" => format!(
+                "the controller names broker {} leader of {} in epoch {}, ISR {}{}",
+                num("leader"),
+                partition(),
+                num("leader_epoch"),
+                e["isr"],
+                if e["unclean"].as_bool() == Some(true) {
+                    " (UNCLEAN: from outside the ISR)"
+                } else {
+                    ""
+                }
+            ),
+            "became_leader" => format!(
+                "broker {node} leads {} in epoch {}: its log ends at {}, its high watermark is {}",
+                partition(),
+                num("leader_epoch"),
+                num("log_end_offset"),
+                num("high_watermark")
+            ),
+            "became_follower" if num("leader") >= 0 => format!(
+                "broker {node} follows broker {} in epoch {} of {}{}",
+                num("leader"),
+                num("leader_epoch"),
+                partition(),
+                self.holds(node)
+            ),
+            "truncated" => format!(
+                "broker {node} truncates {} from {} back to {} (its high watermark was {})",
+                partition(),
+                num("from"),
+                num("to"),
+                num("high_watermark")
+            ),
+            "isr_changed" => format!(
+                "broker {node}, leading {}, has the ISR changed to {}",
+                partition(),
+                e["isr"]
+            ),
+            "faults_stopped" => {
+                self.ended = true;
+                "the faults stop; the quiet period lets the cluster heal".to_owned()
+            }
+            "violation" if !self.caught.iter().any(|c| e["check"] == c.as_str()) => {
+                self.caught
+                    .push(e["check"].as_str().unwrap_or("?").to_owned());
+                let known: Vec<String> = self
+                    .high_watermarks
+                    .iter()
+                    .map(|(b, hw)| format!("broker {b}: {hw}"))
+                    .collect();
+                format!(
+                    "CAUGHT by {}: {}\n           high watermarks then: {}",
+                    e["check"].as_str().unwrap_or("?"),
+                    e["message"].as_str().unwrap_or(""),
+                    known.join(", ")
+                )
+            }
+            _ => return None,
+        };
+        Some(format!("{:>9.3}s  {text}", t as f64 / 1000.0))
+    }
+
+    fn holds(&self, node: i64) -> String {
+        self.high_watermarks
+            .get(&node)
+            .map(|hw| format!(" (its high watermark: {hw})"))
+            .unwrap_or_default()
+    }
+}
+
+fn fault_sentence(e: &Value) -> String {
+    let target = e["target"].as_str().unwrap_or("?");
+    let detail = e["detail"].as_str().unwrap_or("");
+    let what = match e["fault"].as_str().unwrap_or("?") {
+        "crash" => format!("broker {target} crashes, losing what it had not synced"),
+        "shutdown" => format!("broker {target} shuts down cleanly, handing its leaderships over"),
+        "restart" => format!("broker {target} restarts"),
+        "pause" => format!("broker {target} freezes"),
+        "disk-loss" => format!("broker {target}'s disk drops what was not synced"),
+        "partition" => format!("the network cuts {target}"),
+        other => format!("{other} on {target}"),
+    };
+    if detail.is_empty() {
+        what
+    } else {
+        format!("{what} ({detail})")
+    }
+}
