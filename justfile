@@ -46,3 +46,7 @@ check-history file:
 # Throughput on this machine: default-scenario seeds per minute over all cores.
 bench:
     cargo run --release -p logsim -- swarm --seeds 0..600 --json
+
+# Tell a bug switch's scripted scenario step by step.
+explain bug:
+    cargo run --release -p logsim -- explain --bug {{bug}}

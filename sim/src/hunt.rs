@@ -15,6 +15,9 @@ use crate::Locked;
 #[derive(Debug, Serialize)]
 pub struct Hunt {
     pub bug: String,
+    /// Where the seeds ran: `swarm` (the scenario under swarm faults), `scripted` (the bug's
+    /// scenario in `scenarios/bugs/`), or `scenario` (a scenario file as given).
+    pub ground: String,
     pub found: bool,
     /// The lowest failing seed of the range.
     pub seed: Option<u64>,
@@ -67,6 +70,7 @@ pub fn hunt(
         .and_then(|(seed, _, _)| shrink(&buggy, *seed, &|_, _| {}).ok());
     let result = Hunt {
         bug: bug.to_owned(),
+        ground: "scenario".to_owned(),
         found: found.is_some(),
         seed: found.as_ref().map(|f| f.0),
         seeds_tried: found

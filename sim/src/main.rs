@@ -490,6 +490,7 @@ fn hunt_command(
     json: bool,
 ) -> Result<bool, String> {
     let (scenario, _) = load_scenario(source)?;
+    let swarm_default = source.scenario.is_none() && source.faults == "swarm";
     if let Some(b) = bugs.iter().find(|b| !model::bugs::is_known(b)) {
         return Err(format!(
             "unknown bug `{b}`: expected one of {}",
@@ -500,7 +501,21 @@ fn hunt_command(
     let mut all_found = true;
     let mut rows = Vec::new();
     for bug in &bugs {
-        let (result, replay) = logsim::hunt::hunt(&scenario, bug, seeds.0..seeds.1, jobs);
+        let (mut result, mut replay) = logsim::hunt::hunt(&scenario, bug, seeds.0..seeds.1, jobs);
+        if swarm_default {
+            result.ground = "swarm".into();
+        }
+        if swarm_default && !result.found {
+            // Some interleavings need faults aimed more narrowly than a swarm aims them: fall
+            // back to the bug's scripted scenario, and say so.
+            let scripted = logsim::explain::bug_scenario(bug)?;
+            let (mut again, again_replay) =
+                logsim::hunt::hunt(&scripted, bug, seeds.0..seeds.1, jobs);
+            again.ground = "scripted".into();
+            again.wall_seconds += result.wall_seconds;
+            again.seeds_tried += result.seeds_tried;
+            (result, replay) = (again, again_replay);
+        }
         all_found &= result.found;
         if let (Some(replay), Some(seed), Some(check)) = (&replay, result.seed, &result.caught_by) {
             let out = PathBuf::from(format!("reports/hunt-{bug}-{seed}.toml"));
@@ -522,9 +537,10 @@ fn hunt_command(
         return Ok(all_found);
     }
     outln!(
-        "{:<24} {:<6} {:<42} {:>6} {:>8} {:>9}",
+        "{:<24} {:<6} {:<9} {:<42} {:>6} {:>8} {:>9}",
         "bug",
         "found",
+        "where",
         "caught by",
         "seeds",
         "wall s",
@@ -536,9 +552,10 @@ fn hunt_command(
             _ => "-".into(),
         };
         outln!(
-            "{:<24} {:<6} {:<42} {:>6} {:>8.1} {:>9}",
+            "{:<24} {:<6} {:<9} {:<42} {:>6} {:>8.1} {:>9}",
             r.bug,
             if r.found { "yes" } else { "NO" },
+            r.ground,
             r.caught_by.as_deref().unwrap_or("-"),
             r.seeds_tried,
             r.wall_seconds,
