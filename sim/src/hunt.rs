@@ -15,8 +15,9 @@ use crate::Locked;
 #[derive(Debug, Serialize)]
 pub struct Hunt {
     pub bug: String,
-    /// Where the seeds ran: `swarm` (the scenario under swarm faults), `scripted` (the bug's
-    /// scenario in `scenarios/bugs/`), or `scenario` (a scenario file as given).
+    /// Where the seeds ran: `swarm` (the default cluster under swarm faults),
+    /// `swarm:dedicated-controller`, `scripted` (the bug's scenario in `scenarios/bugs/`), or
+    /// `scenario` (a scenario file as given).
     pub ground: String,
     pub found: bool,
     /// The lowest failing seed of the range.
@@ -84,4 +85,50 @@ pub fn hunt(
     };
     let replay = found.map(|_| shrunk.map_or(buggy, |s: Shrunk| s.scenario));
     (result, replay)
+}
+
+/// The cluster with a dedicated controller, built in so that hunts work from any directory.
+const DEDICATED_CONTROLLER: &str = include_str!("../../scenarios/dedicated-controller.toml");
+
+/// Where a hunt with no scenario of its own looks, in order: the default cluster under swarm
+/// faults; a cluster with a dedicated controller under swarm faults, where a follower can miss
+/// leader changes; and last the bug's scripted scenario.
+pub fn default_grounds(
+    default: &Scenario,
+    bug: &str,
+) -> Result<Vec<(&'static str, Scenario)>, String> {
+    let dedicated = Scenario::parse(
+        std::path::Path::new("scenarios/dedicated-controller.toml"),
+        DEDICATED_CONTROLLER,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(vec![
+        ("swarm", default.clone()),
+        ("swarm:dedicated-controller", dedicated),
+        ("scripted", crate::explain::bug_scenario(bug)?),
+    ])
+}
+
+/// Hunts over each ground in turn until one finds the bug; the seeds and wall time of the
+/// grounds that did not are counted in.
+pub fn hunt_grounds(
+    grounds: &[(&'static str, Scenario)],
+    bug: &str,
+    seeds: Range<u64>,
+    jobs: usize,
+) -> (Hunt, Option<Scenario>) {
+    let (mut seeds_before, mut wall_before) = (0, 0.0);
+    let mut last = None;
+    for (ground, scenario) in grounds {
+        let (mut result, replay) = hunt(scenario, bug, seeds.clone(), jobs);
+        result.ground = (*ground).to_owned();
+        result.seeds_tried += seeds_before;
+        result.wall_seconds += wall_before;
+        if result.found {
+            return (result, replay);
+        }
+        (seeds_before, wall_before) = (result.seeds_tried, result.wall_seconds);
+        last = Some((result, replay));
+    }
+    last.expect("at least one ground")
 }

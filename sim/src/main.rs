@@ -501,21 +501,12 @@ fn hunt_command(
     let mut all_found = true;
     let mut rows = Vec::new();
     for bug in &bugs {
-        let (mut result, mut replay) = logsim::hunt::hunt(&scenario, bug, seeds.0..seeds.1, jobs);
-        if swarm_default {
-            result.ground = "swarm".into();
-        }
-        if swarm_default && !result.found {
-            // Some interleavings need faults aimed more narrowly than a swarm aims them: fall
-            // back to the bug's scripted scenario, and say so.
-            let scripted = logsim::explain::bug_scenario(bug)?;
-            let (mut again, again_replay) =
-                logsim::hunt::hunt(&scripted, bug, seeds.0..seeds.1, jobs);
-            again.ground = "scripted".into();
-            again.wall_seconds += result.wall_seconds;
-            again.seeds_tried += result.seeds_tried;
-            (result, replay) = (again, again_replay);
-        }
+        let (result, replay) = if swarm_default {
+            let grounds = logsim::hunt::default_grounds(&scenario, bug)?;
+            logsim::hunt::hunt_grounds(&grounds, bug, seeds.0..seeds.1, jobs)
+        } else {
+            logsim::hunt::hunt(&scenario, bug, seeds.0..seeds.1, jobs)
+        };
         all_found &= result.found;
         if let (Some(replay), Some(seed), Some(check)) = (&replay, result.seed, &result.caught_by) {
             let out = PathBuf::from(format!("reports/hunt-{bug}-{seed}.toml"));
@@ -537,7 +528,7 @@ fn hunt_command(
         return Ok(all_found);
     }
     outln!(
-        "{:<24} {:<6} {:<9} {:<42} {:>6} {:>8} {:>9}",
+        "{:<24} {:<6} {:<26} {:<42} {:>6} {:>8} {:>9}",
         "bug",
         "found",
         "where",
@@ -552,7 +543,7 @@ fn hunt_command(
             _ => "-".into(),
         };
         outln!(
-            "{:<24} {:<6} {:<9} {:<42} {:>6} {:>8.1} {:>9}",
+            "{:<24} {:<6} {:<26} {:<42} {:>6} {:>8.1} {:>9}",
             r.bug,
             if r.found { "yes" } else { "NO" },
             r.ground,

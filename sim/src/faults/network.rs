@@ -26,6 +26,9 @@ pub enum Shape {
     MajorityRing,
     /// The brokers the target names, cut off from all others.
     Isolate(super::target::Target),
+    /// The brokers the target names lose the active controller and no one else (Jepsen's
+    /// broker-to-coordination partition): they keep replicating on metadata that goes stale.
+    OffController(super::target::Target),
     /// Named groups, `1,2|3`: no link between groups.
     Groups(Vec<Vec<BrokerId>>),
     /// One-way links cut, as traces write them: `1->2 2->1`.
@@ -33,7 +36,7 @@ pub enum Shape {
 }
 
 pub const SHAPE_FORMS: &str =
-    "`halves`, `majority-ring`, `isolate:TARGET`, groups like `1,2|3` or links like `1->2 2->1`";
+    "`halves`, `majority-ring`, `isolate:TARGET`, `off-controller:TARGET`, groups like `1,2|3` or links like `1->2 2->1`";
 
 impl std::str::FromStr for Shape {
     type Err = String;
@@ -47,6 +50,9 @@ impl std::str::FromStr for Shape {
         }
         if let Some(target) = t.strip_prefix("isolate:") {
             return target.parse().map(Shape::Isolate);
+        }
+        if let Some(target) = t.strip_prefix("off-controller:") {
+            return target.parse().map(Shape::OffController);
         }
         if t.contains("->") {
             let links: Option<Vec<(BrokerId, BrokerId)>> = t
@@ -85,8 +91,19 @@ pub fn cut_links(
     if let Shape::Links(links) = shape {
         return links.clone();
     }
+    if let Shape::OffController(_) = shape {
+        // `isolated` holds the controller first, then the brokers that lose it.
+        let Some((controller, cut)) = isolated.split_first() else {
+            return Vec::new();
+        };
+        return cut
+            .iter()
+            .filter(|b| *b != controller)
+            .flat_map(|b| [(*b, *controller), (*controller, *b)])
+            .collect();
+    }
     let side: Vec<usize> = match shape {
-        Shape::Links(_) => unreachable!("returned above"),
+        Shape::Links(_) | Shape::OffController(_) => unreachable!("returned above"),
         Shape::Halves => {
             let mut order = ids.to_vec();
             for i in (1..n).rev() {

@@ -58,6 +58,8 @@ pub struct FaultProfile {
     pub isolate_controller_probability: f64,
     /// The leader of a random partition is cut off from the other brokers.
     pub isolate_leader_probability: f64,
+    /// A random broker loses the active controller, and only it.
+    pub off_controller_probability: f64,
     /// A majority ring (each broker sees a different majority).
     pub ring_probability: f64,
     /// One random one-way link is clogged.
@@ -98,6 +100,7 @@ impl Default for FaultProfile {
             partition_probability: 0.0,
             isolate_controller_probability: 0.0,
             isolate_leader_probability: 0.0,
+            off_controller_probability: 0.0,
             ring_probability: 0.0,
             clog_probability: 0.0,
             packet_loss_probability: 0.0,
@@ -137,6 +140,7 @@ impl FaultProfile {
         p.partition_probability = maybe(rng, 0.01);
         p.isolate_controller_probability = maybe(rng, 0.005);
         p.isolate_leader_probability = maybe(rng, 0.005);
+        p.off_controller_probability = maybe(rng, 0.005);
         p.ring_probability = maybe(rng, 0.005);
         p.clog_probability = maybe(rng, 0.01);
         p.packet_loss_probability = maybe(rng, 0.005);
@@ -171,6 +175,10 @@ impl FaultProfile {
             (
                 "isolate_leader_probability",
                 self.isolate_leader_probability,
+            ),
+            (
+                "off_controller_probability",
+                self.off_controller_probability,
             ),
             ("ring_probability", self.ring_probability),
             ("clog_probability", self.clog_probability),
@@ -303,6 +311,10 @@ pub async fn run(nemesis: Arc<Nemesis>, profile: FaultProfile, seed: u64, until:
                 Shape::Isolate(Target::Leader(None)),
             ),
             (p.ring_probability, Shape::MajorityRing),
+            (
+                p.off_controller_probability,
+                Shape::OffController(Target::Random),
+            ),
         ];
         for (probability, shape) in shapes {
             if strikes(&mut rng, probability) {
@@ -394,11 +406,20 @@ pub fn partition(
         let cluster = nemesis.cluster();
         let isolated = match shape {
             Shape::Isolate(target) => target.resolve(&cluster, rng),
+            Shape::OffController(target) => {
+                let controller = Target::Controller.resolve(&cluster, rng);
+                let cut = target.resolve(&cluster, rng);
+                if cut.iter().all(|b| controller.contains(b)) {
+                    Vec::new()
+                } else {
+                    controller.into_iter().chain(cut).collect()
+                }
+            }
             _ => Vec::new(),
         };
         (cluster.ids(), isolated)
     };
-    if matches!(shape, Shape::Isolate(_)) && isolated.is_empty() {
+    if matches!(shape, Shape::Isolate(_) | Shape::OffController(_)) && isolated.is_empty() {
         return;
     }
     let links = network::cut_links(shape, &ids, &isolated, rng);

@@ -129,7 +129,7 @@ impl Entry {
                 let named: Vec<i32> = match &shape {
                     Shape::Groups(g) => g.iter().flatten().copied().collect(),
                     Shape::Links(l) => l.iter().flat_map(|(a, b)| [*a, *b]).collect(),
-                    Shape::Isolate(t) => {
+                    Shape::Isolate(t) | Shape::OffController(t) => {
                         return t.validate(brokers, topics).map_err(|e| ("target", e))
                     }
                     _ => Vec::new(),
