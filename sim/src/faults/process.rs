@@ -40,10 +40,16 @@ pub fn shutdown(nemesis: &Arc<Nemesis>, victim: BrokerId, downtime: Option<Durat
     let n = nemesis.clone();
     madsim::task::spawn(async move {
         let deadline = madsim::time::Instant::now() + SHUTDOWN_LIMIT;
-        while !n.cluster().has_exited(victim) && madsim::time::Instant::now() < deadline {
+        // Another fault (all brokers down, then back) may restart the broker first: the new
+        // process is not this shutdown's to stop.
+        let restarted = |n: &Arc<Nemesis>| !n.cluster().down.contains(&victim);
+        while !n.cluster().has_exited(victim)
+            && !restarted(&n)
+            && madsim::time::Instant::now() < deadline
+        {
             madsim::time::sleep(Duration::from_millis(50)).await;
         }
-        if n.is_stopped() {
+        if n.is_stopped() || restarted(&n) {
             return;
         }
         n.cluster().finish_shutdown(victim);
