@@ -52,7 +52,7 @@ fn explain_narrates_the_catch_and_the_fix() {
     for needle in [
         "KIP-320",
         "leads events-0 in epoch 2",
-        "CAUGHT by committed-data-identical",
+        "VIOLATION committed-data-identical",
         "switch off, same scenario and seed: PASS",
     ] {
         assert!(e.text.contains(needle), "no `{needle}` in:\n{}", e.text);

@@ -241,7 +241,7 @@ fn an_unknown_fault_mode_is_a_clear_error() {
 fn explain_tells_the_story_and_exits_zero_when_the_bug_is_caught() {
     let (code, out, err) = logsim(&["explain", "--bug", "hw-truncation"]);
     assert_eq!(code, 0, "{out}{err}");
-    for needle in ["KIP-101", "truncates events-0", "CAUGHT by", "switch off"] {
+    for needle in ["KIP-101", "truncates events-0", "VIOLATION", "switch off"] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }
     let (code, _, err) = logsim(&["explain", "--bug", "nope"]);
@@ -250,4 +250,25 @@ fn explain_tells_the_story_and_exits_zero_when_the_bug_is_caught() {
         err.starts_with("error: unknown bug `nope`: expected one of"),
         "{err}"
     );
+}
+
+#[test]
+fn trace_prints_one_line_per_event_through_its_filter() {
+    let (code, out, err) = logsim(&[
+        "trace",
+        "--seed",
+        "7",
+        "--kind",
+        "became_leader",
+        "--partition",
+        "events-0",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().count() >= 2, "{out}");
+    for line in out.lines() {
+        assert!(
+            line.contains("became_leader") && line.contains("leads events-0 in epoch"),
+            "{line}"
+        );
+    }
 }

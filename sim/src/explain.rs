@@ -10,6 +10,7 @@ use std::path::Path;
 use model::bugs::Bug;
 use serde_json::Value;
 
+use crate::narrate;
 use crate::run::{run, RunReport};
 use crate::scenario::Scenario;
 
@@ -191,10 +192,26 @@ pub fn meaning(check: &str) -> &'static str {
 }
 
 /// Turns trace lines into sentences, and keeps what each replica is known to hold.
-/// The story ends when the faults stop; the end-of-run verdicts follow it.
+/// The kinds a story tells; the rest (votes, each high-watermark move) would drown it.
+const STORY_KINDS: &[&str] = &[
+    "fault",
+    "heal",
+    "broker_fenced",
+    "partition_changed",
+    "became_leader",
+    "became_follower",
+    "truncated",
+    "isr_changed",
+    "log_recovered",
+    "violation",
+    "faults_stopped",
+];
+
+/// The story ends when the faults stop; the end-of-run verdicts follow it. It keeps each broker's
+/// high watermark, to show what each held when a check caught the bug.
 #[derive(Default)]
 struct Story {
-    high_watermarks: BTreeMap<i64, i64>,
+    high_watermarks: BTreeMap<(String, i64), i64>,
     caught: Vec<String>,
     ended: bool,
 }
@@ -205,153 +222,49 @@ impl Story {
     }
 
     fn tell(&mut self, line: &str) -> Option<String> {
-        let e: Value = serde_json::from_str(line).ok()?;
-        let t = e["t"].as_u64().unwrap_or(0);
-        let node = e["node"].as_i64().unwrap_or(-1);
-        let kind = e["kind"].as_str().unwrap_or("");
-        let partition = || {
-            format!(
-                "{}-{}",
-                e["partition"]["topic"].as_str().unwrap_or("?"),
-                e["partition"]["partition"]
-            )
-        };
-        let num = |k: &str| e[k].as_i64().unwrap_or(-1);
-        let text = match kind {
+        let told = narrate::tell(line)?;
+        match told.kind.as_str() {
             "high_watermark" => {
-                self.high_watermarks.insert(node, num("high_watermark"));
+                let e: Value = serde_json::from_str(line).ok()?;
+                let partition = told.partition.clone().unwrap_or_default();
+                let hw = e["high_watermark"].as_i64().unwrap_or(-1);
+                self.high_watermarks.insert((partition, told.node), hw);
                 return None;
             }
-            "fault" => fault_sentence(&e),
-            "heal" => match e["fault"].as_str().unwrap_or("?") {
-                "partition" => format!("the cut {} heals", e["target"].as_str().unwrap_or("?")),
-                fault => format!(
-                    "the {fault} fault on {} ends",
-                    e["target"].as_str().unwrap_or("?")
-                ),
-            },
-            "broker_started" if num("incarnation") > 1 => {
-                format!(
-                    "broker {node} starts again (incarnation {})",
-                    num("incarnation")
-                )
-            }
-            "log_recovered" if !partition().starts_with("__") => {
-                let dropped = e["dropped_bytes"].as_u64().unwrap_or(0);
-                if num("log_end_offset") == 0 && dropped == 0 {
+            "faults_stopped" => self.ended = true,
+            "violation" => {
+                let check = told.text.split(':').next().unwrap_or("").to_owned();
+                if self.caught.contains(&check) {
                     return None;
                 }
-                format!(
-                    "broker {node} reopens {}: its log ends at {}, high watermark {}{}",
-                    partition(),
-                    num("log_end_offset"),
-                    num("high_watermark"),
-                    if dropped > 0 {
-                        format!(" ({dropped} unsynced bytes lost)")
-                    } else {
-                        String::new()
-                    }
-                )
-            }
-            "broker_fenced" => format!(
-                "the controller fences broker {} ({})",
-                num("broker"),
-                e["reason"].as_str().unwrap_or("")
-            ),
-            "broker_registered" if num("incarnation") > 1 => {
-                format!("broker {} registers a new incarnation", num("broker"))
-            }
-            "partition_changed" if num("leader") < 0 => format!(
-                "the controller leaves {} without a leader in epoch {}: no ISR member {} can lead",
-                partition(),
-                num("leader_epoch"),
-                e["isr"]
-            ),
-            "partition_changed" => format!(
-                "the controller names broker {} leader of {} in epoch {}, ISR {}{}",
-                num("leader"),
-                partition(),
-                num("leader_epoch"),
-                e["isr"],
-                if e["unclean"].as_bool() == Some(true) {
-                    " (UNCLEAN: from outside the ISR)"
-                } else {
-                    ""
-                }
-            ),
-            "became_leader" => format!(
-                "broker {node} leads {} in epoch {}: its log ends at {}, its high watermark is {}",
-                partition(),
-                num("leader_epoch"),
-                num("log_end_offset"),
-                num("high_watermark")
-            ),
-            "became_follower" if num("leader") >= 0 => format!(
-                "broker {node} follows broker {} in epoch {} of {}{}",
-                num("leader"),
-                num("leader_epoch"),
-                partition(),
-                self.holds(node)
-            ),
-            "truncated" => format!(
-                "broker {node} truncates {} from {} back to {} (its high watermark was {})",
-                partition(),
-                num("from"),
-                num("to"),
-                num("high_watermark")
-            ),
-            "isr_changed" => format!(
-                "broker {node}, leading {}, has the ISR changed to {}",
-                partition(),
-                e["isr"]
-            ),
-            "faults_stopped" => {
-                self.ended = true;
-                "the faults stop; the quiet period lets the cluster heal".to_owned()
-            }
-            "violation" if !self.caught.iter().any(|c| e["check"] == c.as_str()) => {
-                self.caught
-                    .push(e["check"].as_str().unwrap_or("?").to_owned());
-                let known: Vec<String> = self
+                self.caught.push(check);
+                let partition = told
+                    .partition
+                    .clone()
+                    .or_else(|| self.high_watermarks.keys().next().map(|(p, _)| p.clone()));
+                let held: Vec<String> = self
                     .high_watermarks
                     .iter()
-                    .map(|(b, hw)| format!("broker {b}: {hw}"))
+                    .filter(|((p, _), _)| Some(p) == partition.as_ref())
+                    .map(|((_, b), hw)| format!("broker {b}: {hw}"))
                     .collect();
-                format!(
-                    "CAUGHT by {}: {}\n           high watermarks then: {}",
-                    e["check"].as_str().unwrap_or("?"),
-                    e["message"].as_str().unwrap_or(""),
-                    known.join(", ")
-                )
+                return Some(format!(
+                    "{told}\n{:>32}high watermarks then: {}",
+                    "",
+                    held.join(", ")
+                ));
             }
-            _ => return None,
-        };
-        Some(format!("{:>9.3}s  {text}", t as f64 / 1000.0))
-    }
-
-    fn holds(&self, node: i64) -> String {
-        self.high_watermarks
-            .get(&node)
-            .map(|hw| format!(" (its high watermark: {hw})"))
-            .unwrap_or_default()
-    }
-}
-
-fn fault_sentence(e: &Value) -> String {
-    let target = e["target"].as_str().unwrap_or("?");
-    let detail = e["detail"].as_str().unwrap_or("");
-    let what = match e["fault"].as_str().unwrap_or("?") {
-        "crash" => format!("broker {target} crashes, losing what it had not synced"),
-        "shutdown" => format!("broker {target} shuts down cleanly, handing its leaderships over"),
-        "restart" => format!("broker {target} restarts"),
-        "pause" => format!("broker {target} freezes"),
-        "disk-loss" => format!("broker {target}'s disk drops what was not synced"),
-        "partition" => format!("the network cuts {target}"),
-        other => format!("{other} on {target}"),
-    };
-    if detail.is_empty() {
-        what
-    } else {
-        format!("{what} ({detail})")
+            // The first start and its empty logs say nothing yet.
+            "log_recovered"
+                if told.text.contains("log end 0,") || told.text.contains("reopens __") =>
+            {
+                return None
+            }
+            "became_follower" if told.text.contains("has no leader") => return None,
+            _ => {}
+        }
+        STORY_KINDS
+            .contains(&told.kind.as_str())
+            .then(|| told.to_string())
     }
 }

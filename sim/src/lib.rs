@@ -11,6 +11,7 @@ pub mod explain;
 pub mod faults;
 pub mod history;
 pub mod hunt;
+pub mod narrate;
 pub mod observer;
 pub mod replay;
 pub mod run;

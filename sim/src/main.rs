@@ -126,6 +126,26 @@ enum Command {
         min_polled: u64,
     },
     /// Run a seed again and check that its trace matches the one recorded by an earlier run.
+    /// Print a run's trace for people, one line per event; runs the seed unless --file is given.
+    Trace {
+        #[arg(long)]
+        seed: u64,
+        #[command(flatten)]
+        source: Source,
+        /// A recorded trace (JSON lines) to print instead of running the seed.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Only events about this partition (and faults), like `events-0`.
+        #[arg(long)]
+        partition: Option<String>,
+        /// Only events on this broker (and network faults).
+        #[arg(long)]
+        node: Option<i64>,
+        /// Only these trace kinds, comma-separated (`became_leader,truncated`); `elections` for
+        /// the ones the election snapshots keep.
+        #[arg(long, value_delimiter = ',')]
+        kind: Vec<String>,
+    },
     Replay {
         #[arg(long)]
         seed: u64,
@@ -173,6 +193,47 @@ fn load_scenario(source: &Source) -> Result<(Scenario, String), String> {
         ),
     };
     Ok((scenario.with_faults(faults)?, name))
+}
+
+fn trace_command(
+    seed: u64,
+    source: &Source,
+    file: Option<PathBuf>,
+    partition: Option<String>,
+    node: Option<i64>,
+    kinds: Vec<String>,
+) -> Result<bool, String> {
+    use logsim::narrate::{told, Filter, ELECTION_KINDS};
+    let lines: Vec<String> = match &file {
+        Some(f) => std::fs::read_to_string(f)
+            .map_err(|e| format!("{}: {e}", f.display()))?
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        None => {
+            let (scenario, _) = load_scenario(source)?;
+            logsim::run::run(&scenario, seed, true).trace
+        }
+    };
+    let kinds = kinds
+        .into_iter()
+        .flat_map(|k| {
+            if k == "elections" {
+                ELECTION_KINDS.iter().map(|k| k.to_string()).collect()
+            } else {
+                vec![k]
+            }
+        })
+        .collect();
+    let filter = Filter {
+        partition,
+        node,
+        kinds,
+    };
+    for e in told(&lines, &filter) {
+        outln!("{e}");
+    }
+    Ok(true)
 }
 
 fn explain_command(bug: &str, seed: u64) -> Result<bool, String> {
@@ -637,6 +698,14 @@ fn main() -> ExitCode {
             hunt_command(bugs, &Source { scenario, faults }, seeds, jobs, json)
         }
         Command::Explain { bug, seed } => explain_command(&bug, seed),
+        Command::Trace {
+            seed,
+            source,
+            file,
+            partition,
+            node,
+            kind,
+        } => trace_command(seed, &source, file, partition, node, kind),
         Command::CheckHistory {
             file,
             json,
