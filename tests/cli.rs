@@ -272,3 +272,15 @@ fn trace_prints_one_line_per_event_through_its_filter() {
         );
     }
 }
+
+#[test]
+fn report_writes_one_html_file_where_asked() {
+    let out = std::env::temp_dir().join(format!("logsim-report-{}.html", std::process::id()));
+    let out_s = out.to_str().expect("utf-8 path");
+    let (code, stdout, err) = logsim(&["report", "--seed", "7", "--out", out_s]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.starts_with("PASS"), "{stdout}");
+    let html = std::fs::read_to_string(&out).expect("written");
+    assert!(html.contains("<svg") && html.contains("--seed 7"));
+    let _ = std::fs::remove_file(&out);
+}

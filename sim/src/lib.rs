@@ -14,6 +14,7 @@ pub mod hunt;
 pub mod narrate;
 pub mod observer;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod shrink;

@@ -40,6 +40,18 @@ struct Source {
     faults: String,
 }
 
+/// A seed of a scenario, and a file to write about it.
+#[derive(clap::Args)]
+struct SeedToFile {
+    #[arg(long)]
+    seed: u64,
+    #[command(flatten)]
+    source: Source,
+    /// Where to write; a file under reports/ named for the seed when absent.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run one seed of a scenario and judge it.
@@ -71,18 +83,14 @@ enum Command {
         jobs: Option<usize>,
         #[arg(long)]
         json: bool,
+        /// Also write an HTML summary: reports/swarm-START-END.html.
+        #[arg(long)]
+        report: bool,
     },
     /// Shrink a failing seed: remove and shorten faults while the same check still fails, and
     /// write the smallest scenario found.
-    Shrink {
-        #[arg(long)]
-        seed: u64,
-        #[command(flatten)]
-        source: Source,
-        /// Where to write the shrunk scenario; reports/shrunk-SEED.toml when absent.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
+    /// The shrunk scenario goes to reports/shrunk-SEED.toml unless --out says where.
+    Shrink(SeedToFile),
     /// Switch a wrong rule on and run seeds until a check catches it; shrink the failing seed.
     /// Exits 0 when the bug was found.
     Hunt {
@@ -125,7 +133,9 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         min_polled: u64,
     },
-    /// Run a seed again and check that its trace matches the one recorded by an earlier run.
+    /// Run a seed and write one self-contained HTML report of it (reports/report-SEED.html
+    /// unless --out says where).
+    Report(SeedToFile),
     /// Print a run's trace for people, one line per event; runs the seed unless --file is given.
     Trace {
         #[arg(long)]
@@ -146,6 +156,7 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         kind: Vec<String>,
     },
+    /// Run a seed again and check that its trace matches the one recorded by an earlier run.
     Replay {
         #[arg(long)]
         seed: u64,
@@ -193,6 +204,31 @@ fn load_scenario(source: &Source) -> Result<(Scenario, String), String> {
         ),
     };
     Ok((scenario.with_faults(faults)?, name))
+}
+
+fn report_command(seed: u64, source: &Source, out: Option<PathBuf>) -> Result<bool, String> {
+    let (scenario, name) = load_scenario(source)?;
+    let output = logsim::run::run(&scenario, seed, true);
+    let replay = replay_command_line(seed, &name, &source.faults);
+    let page = logsim::report::Page {
+        title: &name,
+        seed,
+        brokers: scenario.cluster.brokers as i64,
+        replay: &replay,
+    };
+    let html = logsim::report::render(&page, &output);
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("reports/report-{seed}.html")));
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(&out, html).map_err(|e| format!("{}: {e}", out.display()))?;
+    outln!(
+        "{} {} ({} violations)",
+        if output.report.pass { "PASS" } else { "FAIL" },
+        out.display(),
+        output.report.violations.len()
+    );
+    Ok(output.report.pass)
 }
 
 fn trace_command(
@@ -429,6 +465,7 @@ fn swarm_command(
     source: &Source,
     jobs: Option<usize>,
     json: bool,
+    report: bool,
 ) -> Result<bool, String> {
     let (scenario, name) = load_scenario(source)?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -459,6 +496,14 @@ fn swarm_command(
     };
     let summary = run_swarm(&scenario, &name, seeds.0..seeds.1, jobs, &done);
     bar.finish_and_clear();
+    if report {
+        let replay = |seed| replay_command_line(seed, &name, &source.faults);
+        let html = logsim::report::swarm::render(&summary, seeds.0, &replay);
+        let out = PathBuf::from(format!("reports/swarm-{}-{}.html", seeds.0, seeds.1));
+        std::fs::create_dir_all("reports").map_err(|e| format!("reports: {e}"))?;
+        std::fs::write(&out, html).map_err(|e| format!("{}: {e}", out.display()))?;
+        eprintln!("report: {}", out.display());
+    }
     if json {
         outln!(
             "{}",
@@ -671,13 +716,14 @@ fn main() -> ExitCode {
             source,
             jobs,
             json,
-        } => swarm_command(seeds, &source, jobs, json),
+            report,
+        } => swarm_command(seeds, &source, jobs, json, report),
         Command::Replay {
             seed,
             source,
             trace,
         } => replay_command(seed, &source, trace),
-        Command::Shrink { seed, source, out } => shrink_command(seed, &source, out),
+        Command::Shrink(SeedToFile { seed, source, out }) => shrink_command(seed, &source, out),
         Command::Hunt {
             bug,
             all,
@@ -698,6 +744,7 @@ fn main() -> ExitCode {
             hunt_command(bugs, &Source { scenario, faults }, seeds, jobs, json)
         }
         Command::Explain { bug, seed } => explain_command(&bug, seed),
+        Command::Report(SeedToFile { seed, source, out }) => report_command(seed, &source, out),
         Command::Trace {
             seed,
             source,
