@@ -102,7 +102,7 @@ pub fn render(page: &Page, output: &RunOutput) -> String {
 <h1>{title}, seed {seed} <span class="verdict {verdict}">{verdict}</span></h1>
 <p>{sim:.1} simulated s, {produced} records produced, {acked} acked, {elections} leader elections, {truncations} truncations, {crashes} crashes; trace hash <code>{hash}</code>.</p>
 <p>Replay: <code>{replay}</code></p>
-<div class="controls">Window from <input id="from" type="number" step="0.5" value="0"> s to <input id="to" type="number" step="0.5" value="{end:.1}"> s <button onclick="zoom()">show</button> <button onclick="all()">all</button></div>
+{{FIRST}}<div class="controls">Window from <input id="from" type="number" step="0.5" value="0"> s to <input id="to" type="number" step="0.5" value="{end:.1}"> s <button onclick="zoom()">show</button> <button onclick="all()">all</button></div>
 "#,
         title = esc(page.title),
         seed = page.seed,
@@ -127,7 +127,7 @@ pub fn render(page: &Page, output: &RunOutput) -> String {
     }
     let _ = write!(
         html,
-        r##"<h2>Timeline</h2><p class="legend"><span class="k down"></span>down <span class="k paused"></span>paused <span class="k net"></span>cut off <span class="k skew"></span>clock <span class="k disk"></span>disk &nbsp; ● leads an epoch &nbsp; ◆ leads the quorum &nbsp; ▼ truncates &nbsp; ✕ fenced &nbsp; → the controller's decision reaching the leader &nbsp; <span style="color:#d00">|</span> violation</p>
+        r##"<h2>Timeline</h2><p class="legend"><span class="k down"></span>down <span class="k paused"></span>paused <span class="k net"></span>cut off <span class="k skew"></span>clock <span class="k disk"></span>disk &nbsp; ● leads an epoch &nbsp; ◆ leads the quorum &nbsp; ▼ truncates &nbsp; ✕ fenced &nbsp; → the controller's decision reaching the leader &nbsp; ⇣ dashed: starts following &nbsp; <span style="color:#d00">|</span> violation</p>
 <div class="row"><div class="labels" style="height:{lanes_height}px">{labels}</div><div class="plot">{axis}<svg class="zoomable" data-h="{lanes_height}" viewBox="0 0 {WIDTH} {lanes_height}" preserveAspectRatio="none" height="{lanes_height}"><defs><marker id="head" markerWidth="6" markerHeight="6" refX="5" refY="3" orient="auto"><path d="M0,0 L6,3 L0,6 z" fill="#555"/></marker></defs>{body}</svg></div></div>
 "##,
         axis = axis(),
@@ -155,6 +155,26 @@ pub fn render(page: &Page, output: &RunOutput) -> String {
     violations(&mut html, &events, output);
     html.push_str(&format!("<script>{SCRIPT}</script></body></html>\n"));
     html.replace("{END_MS}", &end_ms.to_string())
+        .replace("{FIRST}", &first_violation(&events))
+}
+
+/// Where the run first broke, at the top of the page, with a link that zooms to it.
+fn first_violation(events: &[Ev]) -> String {
+    let Some((i, e)) = events
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.kind == "violation")
+    else {
+        return String::new();
+    };
+    format!(
+        r##"<p class="first">First broken at <a href="#v-{i}" onclick="around({t})">{s:.3}s</a> on broker {node}: <b>{check}</b>: {message}</p>"##,
+        t = e.t,
+        s = e.t as f64 / 1000.0,
+        node = e.node,
+        check = esc(e.v["check"].as_str().unwrap_or("?")),
+        message = esc(e.v["message"].as_str().unwrap_or(""))
+    )
 }
 
 /// The time axis; the script redraws its ticks for the window shown.
@@ -230,6 +250,8 @@ const STYLE: &str = "body{font:14px sans-serif;margin:1em 2em;color:#222}code{fo
 .band{opacity:.35}.band.down{fill:#555}.band.paused{fill:#999}.band.net{fill:#f90}.band.skew{fill:#a4c}.band.disk{fill:#963}
 .k{display:inline-block;width:12px;height:10px;opacity:.5}.k.down{background:#555}.k.paused{background:#999}.k.net{background:#f90}.k.skew{background:#a4c}.k.disk{background:#963}
 .mark.leader{fill:#2a2}.mark.quorum{fill:#27c}.mark.truncated{fill:#d22}.mark.disk{fill:#963}.mark.fenced{stroke:#000;stroke-width:2;fill:none;vector-effect:non-scaling-stroke}
+.follows{stroke:#8ab;stroke-width:1;stroke-dasharray:3 2;vector-effect:non-scaling-stroke}
+.first{border:2px solid #d00;padding:6px 10px;background:#fff5f5}
 .arrow{stroke:#555;stroke-width:1;vector-effect:non-scaling-stroke;opacity:.6}
 .violation{stroke:#d00;stroke-width:2;vector-effect:non-scaling-stroke}
 .hw{fill:none;stroke-width:1.5;vector-effect:non-scaling-stroke}.cut{stroke:#d00;stroke-width:3;vector-effect:non-scaling-stroke}

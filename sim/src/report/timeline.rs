@@ -147,6 +147,17 @@ pub fn render(events: &[Ev], brokers: i64, scale: &Scale) -> String {
                     esc(&title)
                 );
             }
+            "became_follower" => {
+                let leader = e.v["leader"].as_i64().unwrap_or(-1);
+                if leader > 0 {
+                    let _ = write!(
+                        marks,
+                        r#"<line class="follows" x1="{x:.1}" y1="{y:.1}" x2="{x:.1}" y2="{:.1}" marker-end="url(#head)"><title>{}</title></line>"#,
+                        lane_y(leader),
+                        esc(&title)
+                    );
+                }
+            }
             "truncated" => {
                 let _ = write!(
                     marks,
