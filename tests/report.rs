@@ -44,6 +44,7 @@ fn a_failing_bug_seed_shows_where_the_replicas_diverged() {
         "leads events-0 in epoch 2",
         "broker 4 leads epoch 2",
         "class=\"hw\"",
+        "class=\"leo\"",
         "class=\"arrow\"",
         "committed-data-identical",
         "lost-write",

@@ -95,6 +95,9 @@ pub struct Observer {
     start: Instant,
     hash: Fnv64,
     lines: Option<Vec<String>>,
+    /// Each replica's log end and high watermark every `SAMPLE_EVERY`, when the trace is kept:
+    /// for plots, outside the trace and its hash.
+    samples: Option<Vec<ReplicaSample>>,
     leader_epochs: LeaderPerEpoch,
     pub committed: CommittedData,
     pub epochs: MonotonicEpochs,
@@ -107,6 +110,19 @@ pub struct Observer {
     pub counters: Counters,
 }
 
+/// How often replicas are sampled for plots.
+pub const SAMPLE_EVERY_MS: u64 = 250;
+
+/// One replica's log at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaSample {
+    pub t_ms: u64,
+    pub node: BrokerId,
+    pub partition: String,
+    pub log_end_offset: i64,
+    pub high_watermark: i64,
+}
+
 impl Observer {
     /// `keep_lines`: hold the trace's lines for writing out; otherwise only hash them.
     pub fn new(keep_lines: bool) -> Self {
@@ -114,6 +130,7 @@ impl Observer {
             start: Instant::now(),
             hash: Fnv64::new(),
             lines: keep_lines.then(Vec::new),
+            samples: keep_lines.then(Vec::new),
             leader_epochs: LeaderPerEpoch::default(),
             committed: CommittedData::default(),
             epochs: MonotonicEpochs::default(),
@@ -135,6 +152,21 @@ impl Observer {
 
     pub fn take_lines(&mut self) -> Vec<String> {
         self.lines.take().unwrap_or_default()
+    }
+
+    /// Whether the step at `t_ms` should sample replicas.
+    pub fn samples_at(&self, t_ms: u64) -> bool {
+        self.samples.is_some() && t_ms % SAMPLE_EVERY_MS < 50
+    }
+
+    pub fn sample(&mut self, s: ReplicaSample) {
+        if let Some(samples) = &mut self.samples {
+            samples.push(s);
+        }
+    }
+
+    pub fn take_samples(&mut self) -> Vec<ReplicaSample> {
+        self.samples.take().unwrap_or_default()
     }
 
     fn write<T: Serialize>(&mut self, node: BrokerId, body: &T) {

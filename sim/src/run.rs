@@ -67,6 +67,8 @@ pub struct RunOutput {
     pub report: RunReport,
     pub trace: Vec<String>,
     pub history: Vec<Op>,
+    /// Replicas' log ends and high watermarks over time, kept with the trace.
+    pub samples: Vec<crate::observer::ReplicaSample>,
 }
 
 /// Something done to the cluster at a set simulated time: how tests plant a violation in a live run
@@ -145,6 +147,7 @@ fn panicked(seed: u64, panic: Box<dyn std::any::Any + Send>) -> RunOutput {
         },
         trace: Vec::new(),
         history: Vec::new(),
+        samples: Vec::new(),
     }
 }
 
@@ -283,6 +286,7 @@ pub async fn simulate(
         report,
         trace: obs.take_lines(),
         history: workload.history.ops(),
+        samples: obs.take_samples(),
     }
 }
 
@@ -316,11 +320,21 @@ fn check_step(
     let mut controller = ControllerView::new();
     let mut obs = observer.locked();
     let now = obs.now_ms();
+    let sampling = obs.samples_at(now);
     for (id, broker) in &live {
         broker.inspect(|s| {
             let mut replicas = Vec::with_capacity(s.partitions.len());
             for (tp, p) in &s.partitions {
                 let partition = tp.to_string();
+                if sampling {
+                    obs.sample(crate::observer::ReplicaSample {
+                        t_ms: now,
+                        node: *id,
+                        partition: partition.clone(),
+                        log_end_offset: p.log.log_end_offset(),
+                        high_watermark: p.log.high_watermark(),
+                    });
+                }
                 let log = (p.log.batches(), p.log.high_watermark(), p.log.truncations());
                 if let Some(v) = obs.committed.check(now, *id, &partition, log) {
                     obs.violation(v);

@@ -140,11 +140,11 @@ pub fn render(page: &Page, output: &RunOutput) -> String {
         .collect();
     html.push_str("<h2>Partitions: leaders, epochs and high watermarks</h2>");
     for p in &partitions {
-        let (hw, top) = plot::high_watermarks(&events, p, &scale);
+        let (hw, top) = plot::high_watermarks(&events, &output.samples, p, &scale);
         let _ = write!(
             html,
             r#"<h3>{p}</h3><div class="row"><div class="labels" style="height:{row}px"><div>leader</div></div><div class="plot"><svg class="zoomable" data-h="{row}" viewBox="0 0 {WIDTH} {row}" preserveAspectRatio="none" height="{row}">{leaders}</svg></div></div>
-<div class="row"><div class="labels" style="height:{ph}px"><div>HW 0..{top}</div></div><div class="plot"><svg class="zoomable" data-h="{ph}" viewBox="0 0 {WIDTH} {ph}" preserveAspectRatio="none" height="{ph}">{hw}</svg></div></div>
+<div class="row"><div class="labels" style="height:{ph}px"><div>offsets 0..{top}</div><div>solid: HW</div><div>dashed: log end</div></div><div class="plot"><svg class="zoomable" data-h="{ph}" viewBox="0 0 {WIDTH} {ph}" preserveAspectRatio="none" height="{ph}">{hw}</svg></div></div>
 "#,
             p = esc(p),
             row = plot::LEADER_ROW,
@@ -254,7 +254,7 @@ const STYLE: &str = "body{font:14px sans-serif;margin:1em 2em;color:#222}code{fo
 .first{border:2px solid #d00;padding:6px 10px;background:#fff5f5}
 .arrow{stroke:#555;stroke-width:1;vector-effect:non-scaling-stroke;opacity:.6}
 .violation{stroke:#d00;stroke-width:2;vector-effect:non-scaling-stroke}
-.hw{fill:none;stroke-width:1.5;vector-effect:non-scaling-stroke}.cut{stroke:#d00;stroke-width:3;vector-effect:non-scaling-stroke}
+.hw{fill:none;stroke-width:1.5;vector-effect:non-scaling-stroke}.leo{fill:none;stroke-width:1;stroke-dasharray:4 3;opacity:.7;vector-effect:non-scaling-stroke}.cut{stroke:#d00;stroke-width:3;vector-effect:non-scaling-stroke}
 .history td{padding:0 6px;vertical-align:top}.history tr.hit{background:#fdd}
 .tick{font-size:10px;fill:#555}";
 

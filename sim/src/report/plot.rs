@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::{esc, Ev, Scale};
+use crate::observer::ReplicaSample;
 
 pub const LEADER_ROW: f64 = 22.0;
 pub const PLOT_HEIGHT: f64 = 160.0;
@@ -58,9 +59,15 @@ pub fn leaders(events: &[Ev], partition: &str, scale: &Scale) -> String {
     out
 }
 
-/// The high watermark of each replica of `partition` over time, one line per broker, and a red
-/// mark for each truncation. Returns the SVG body and the highest offset on the scale.
-pub fn high_watermarks(events: &[Ev], partition: &str, scale: &Scale) -> (String, i64) {
+/// The high watermark of each replica of `partition` over time, one solid line per broker; its
+/// log end, sampled, as a dashed line; and a red mark for each truncation. Returns the SVG body
+/// and the highest offset on the scale.
+pub fn high_watermarks(
+    events: &[Ev],
+    samples: &[ReplicaSample],
+    partition: &str,
+    scale: &Scale,
+) -> (String, i64) {
     let mine = || {
         events
             .iter()
@@ -72,6 +79,12 @@ pub fn high_watermarks(events: &[Ev], partition: &str, scale: &Scale) -> (String
             "truncated" => e.v["from"].as_i64(),
             _ => None,
         })
+        .chain(
+            samples
+                .iter()
+                .filter(|s| s.partition == partition)
+                .map(|s| s.log_end_offset),
+        )
         .max()
         .unwrap_or(0)
         .max(1) as f64;
@@ -106,6 +119,22 @@ pub fn high_watermarks(events: &[Ev], partition: &str, scale: &Scale) -> (String
             }
             _ => {}
         }
+    }
+    let mut ends: BTreeMap<i64, String> = BTreeMap::new();
+    for s in samples.iter().filter(|s| s.partition == partition) {
+        let _ = write!(
+            ends.entry(s.node as i64).or_default(),
+            "{:.1},{:.1} ",
+            scale.x(s.t_ms),
+            y(s.log_end_offset)
+        );
+    }
+    for (node, points) in ends {
+        let _ = write!(
+            out,
+            r#"<polyline class="leo" stroke="{}" points="{points}"><title>broker {node}: log end of {partition}</title></polyline>"#,
+            colour(node)
+        );
     }
     for (node, points) in lines {
         let path: String = points
