@@ -43,9 +43,9 @@ hunt seeds="0..1000":
 check-history file:
     cargo run --release -p logsim -- check-history {{file}}
 
-# Throughput on this machine: default-scenario seeds per minute over all cores.
+# Speed on this machine: fixed workloads against the bare madsim floor.
 bench:
-    cargo run --release -p logsim -- swarm --seeds 0..600 --json
+    cargo run --release -p logsim -- bench
 
 # Tell a bug switch's scripted scenario step by step.
 explain bug:

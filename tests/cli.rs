@@ -284,3 +284,24 @@ fn report_writes_one_html_file_where_asked() {
     assert!(html.contains("<svg") && html.contains("--seed 7"));
     let _ = std::fs::remove_file(&out);
 }
+
+#[test]
+fn bench_runs_one_workload_seed_as_a_child_would_and_refuses_unknown_ones() {
+    let (code, out, err) = logsim(&["bench", "--single", "replication", "--seed", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    for field in [
+        "wall_seconds",
+        "sim_seconds",
+        "events",
+        "acked",
+        "peak_rss_bytes",
+        "pass",
+    ] {
+        assert!(v.get(field).is_some(), "no {field} in {out}");
+    }
+    assert!(v["acked"].as_u64().unwrap_or(0) > 0);
+    let (code, _, err) = logsim(&["bench", "--single", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown bench workload `nope`"), "{err}");
+}

@@ -3,6 +3,7 @@
 //! One `u64` seed drives a madsim runtime (network, time, task order) and the ChaCha streams from
 //! which the workload and the faults draw; the same seed replays the same run, event for event.
 
+pub mod bench;
 pub mod checkers;
 pub mod clock;
 pub mod cluster;

@@ -136,6 +136,17 @@ enum Command {
     /// Run a seed and write one self-contained HTML report of it (reports/report-SEED.html
     /// unless --out says where).
     Report(SeedToFile),
+    /// Measure how fast logsim explores: fixed workloads (one run at a time, and a swarm on every
+    /// core) against the bare madsim floor. Prints figures; asserts nothing.
+    Bench {
+        #[arg(long)]
+        json: bool,
+        /// Run one seed of one workload and print its figures (what the bench runs in a child).
+        #[arg(long, hide = true)]
+        single: Option<String>,
+        #[arg(long, default_value_t = 0, hide = true)]
+        seed: u64,
+    },
     /// Print a run's trace for people, one line per event; runs the seed unless --file is given.
     Trace {
         #[arg(long)]
@@ -204,6 +215,79 @@ fn load_scenario(source: &Source) -> Result<(Scenario, String), String> {
         ),
     };
     Ok((scenario.with_faults(faults)?, name))
+}
+
+fn bench_command(json: bool, single: Option<String>, seed: u64) -> Result<bool, String> {
+    use logsim::bench;
+    if let Some(name) = single {
+        let figures = bench::single(&name, seed)?;
+        outln!(
+            "{}",
+            serde_json::to_string(&figures).expect("figures serialize")
+        );
+        return Ok(true);
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("this program's path: {e}"))?;
+    let spawn = |name: &str, seed: u64| -> Result<bench::Single, String> {
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "--single", name, "--seed", &seed.to_string()])
+            .output()
+            .map_err(|e| format!("{}: {e}", exe.display()))?;
+        serde_json::from_slice(&out.stdout).map_err(|e| {
+            format!(
+                "bench run `{name}` seed {seed}: {e}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let progress = |name: &str| eprintln!("bench: {name}");
+    let b = bench::bench(cores, &spawn, &progress)?;
+    if json {
+        outln!("{}", serde_json::to_string(&b).expect("bench serializes"));
+        return Ok(true);
+    }
+    outln!(
+        "{:<24} {:>9} {:>10} {:>11} {:>10} {:>10} {:>8}",
+        "workload",
+        "s/run",
+        "sim/wall",
+        "events/s",
+        "acked/s",
+        "seeds/min",
+        "peak MB"
+    );
+    for w in &b.workloads {
+        outln!(
+            "{:<24} {:>9.3} {:>10.0} {:>11.0} {:>10.0} {:>10.0} {:>8.1}{}",
+            w.name,
+            w.wall_seconds_per_run,
+            w.sim_seconds_per_wall_second,
+            w.events_per_second,
+            w.acked_per_second,
+            w.seeds_per_minute,
+            w.peak_rss_bytes as f64 / 1e6,
+            if w.all_passed { "" } else { "  (a run failed)" }
+        );
+    }
+    outln!(
+        "floor (bare madsim, {} producers): {:.0} replicated writes/s, {:.0} sim s per wall s, {:.0} small runtimes/s per core",
+        b.floor.producers,
+        b.floor.writes_per_wall_second,
+        b.floor.sim_seconds_per_wall_second,
+        b.floor.runtimes_per_second_per_core
+    );
+    outln!(
+        "floor ratio: {:.2}x (logsim's wall time per acked record in `replication` over the floor's per write)",
+        b.floor_ratio
+    );
+    outln!(
+        "slopes: {:.2} (wall per sim second, 10 minutes over 1), {:.2} (per partition, 30 over 3); 1 is linear",
+        b.slope_sim_time,
+        b.slope_partitions
+    );
+    outln!("cores: {}", b.cores);
+    Ok(true)
 }
 
 fn report_command(seed: u64, source: &Source, out: Option<PathBuf>) -> Result<bool, String> {
@@ -744,6 +828,7 @@ fn main() -> ExitCode {
             hunt_command(bugs, &Source { scenario, faults }, seeds, jobs, json)
         }
         Command::Explain { bug, seed } => explain_command(&bug, seed),
+        Command::Bench { json, single, seed } => bench_command(json, single, seed),
         Command::Report(SeedToFile { seed, source, out }) => report_command(seed, &source, out),
         Command::Trace {
             seed,

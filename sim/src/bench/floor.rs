@@ -1,0 +1,127 @@
+//! The bare madsim floor: the message pattern of a replicated write with no broker logic. A leader
+//! sends a small record to two followers over madsim TCP, each follower answers with an ack, and
+//! the leader starts the next write once both acks are in; `producers` such chains run at once, as
+//! logsim's producers do. What logsim spends per replicated record above this is its own logic.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use madsim::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What one floor run did.
+pub struct FloorRun {
+    pub writes: u64,
+    pub wall_seconds: f64,
+    pub sim_seconds: f64,
+}
+
+const PORT: u16 = 9000;
+const RECORD: usize = 100;
+
+fn address(node: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, node], PORT))
+}
+
+async fn follower() {
+    let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], PORT)))
+        .await
+        .expect("bind");
+    loop {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        madsim::task::spawn(async move {
+            let mut record = [0u8; RECORD];
+            while stream.read_exact(&mut record).await.is_ok() {
+                if stream.write_all(&record[..8]).await.is_err() || stream.flush().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+async fn chain(writes: Arc<AtomicU64>, until: madsim::time::Instant) {
+    let mut followers = Vec::new();
+    for node in [2u8, 3] {
+        followers.push(TcpStream::connect(address(node)).await.expect("connect"));
+    }
+    let mut record = [7u8; RECORD];
+    let mut ack = [0u8; 8];
+    while madsim::time::Instant::now() < until {
+        let n = writes.fetch_add(1, Ordering::Relaxed);
+        record[..8].copy_from_slice(&n.to_le_bytes());
+        for f in followers.iter_mut() {
+            f.write_all(&record).await.expect("send");
+            f.flush().await.expect("flush");
+        }
+        for f in followers.iter_mut() {
+            f.read_exact(&mut ack).await.expect("ack");
+        }
+    }
+}
+
+/// Starts a follower on each of `followers` (10.0.0.N) and returns the leader's node, 10.0.0.1,
+/// once they listen.
+async fn nodes(followers: &[u8]) -> madsim::runtime::NodeHandle {
+    let handle = madsim::runtime::Handle::current();
+    for node in followers {
+        handle
+            .create_node()
+            .name(format!("follower-{node}"))
+            .ip(std::net::IpAddr::from([10, 0, 0, *node]))
+            .init(follower)
+            .build();
+    }
+    madsim::time::sleep(Duration::from_millis(1)).await;
+    handle
+        .create_node()
+        .name("leader")
+        .ip(std::net::IpAddr::from([10, 0, 0, 1]))
+        .build()
+}
+
+/// Runs the floor for `sim` simulated time with `producers` chains, on this thread.
+pub fn run(seed: u64, producers: u32, sim: Duration) -> FloorRun {
+    let wall = std::time::Instant::now();
+    let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+    let writes = Arc::new(AtomicU64::new(0));
+    let counted = writes.clone();
+    runtime.block_on(async move {
+        let leader = nodes(&[2, 3]).await;
+        let until = madsim::time::Instant::now() + sim;
+        let tasks: Vec<_> = (0..producers)
+            .map(|_| leader.spawn(chain(counted.clone(), until)))
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    FloorRun {
+        writes: writes.load(Ordering::Relaxed),
+        wall_seconds: wall.elapsed().as_secs_f64(),
+        sim_seconds: sim.as_secs_f64(),
+    }
+}
+
+/// Small 4-node runtimes per wall second, each on a fresh thread as logsim runs seeds: every node
+/// listens, and one connects to each of the others and exchanges a record.
+pub fn runtimes_per_second(count: u64) -> f64 {
+    let wall = std::time::Instant::now();
+    for seed in 0..count {
+        std::thread::spawn(move || {
+            let runtime =
+                madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            runtime.block_on(async {
+                let client = nodes(&[2, 3, 4]).await;
+                let writes = Arc::new(AtomicU64::new(0));
+                let until = madsim::time::Instant::now() + Duration::from_millis(20);
+                let _ = client.spawn(chain(writes, until)).await;
+            });
+        })
+        .join()
+        .expect("a floor runtime");
+    }
+    count as f64 / wall.elapsed().as_secs_f64()
+}
