@@ -118,7 +118,13 @@ impl History {
         self.ops.locked().push(op);
     }
 
-    pub fn ops(&self) -> Vec<Op> {
-        self.ops.locked().clone()
+    /// Lends the operations so far, without copying them.
+    pub fn with_ops<R>(&self, f: impl FnOnce(&[Op]) -> R) -> R {
+        f(&self.ops.locked())
+    }
+
+    /// Takes the operations, leaving none.
+    pub fn take(&self) -> Vec<Op> {
+        std::mem::take(&mut *self.ops.locked())
     }
 }

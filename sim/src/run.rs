@@ -257,7 +257,9 @@ pub async fn simulate(
         &topic.name,
         topic.partitions,
     );
-    check_history(&observer, &workload.history.ops());
+    workload
+        .history
+        .with_ops(|ops| check_history(&observer, ops));
     let stats = workload.stats.locked().clone();
     gates(&observer, &stats);
     let mut obs = observer.locked();
@@ -285,7 +287,7 @@ pub async fn simulate(
     RunOutput {
         report,
         trace: obs.take_lines(),
-        history: workload.history.ops(),
+        history: workload.history.take(),
         samples: obs.take_samples(),
     }
 }
@@ -450,7 +452,7 @@ fn final_checks(
     for v in acked_durability::check(now, &acked, &leaders) {
         obs.violation(v);
     }
-    let reads = crate::history::reads(&workload.history.ops());
+    let reads = workload.history.with_ops(crate::history::reads);
     obs.evaluated("read-stays-readable");
     for v in acked_durability::check_reads(now, &reads, &leaders) {
         obs.violation(v);
@@ -469,7 +471,10 @@ fn final_checks(
             message,
         });
     }
-    for v in liveness::pending_sends(now, &workload.history.ops()) {
+    for v in workload
+        .history
+        .with_ops(|ops| liveness::pending_sends(now, ops))
+    {
         obs.violation(v);
     }
     let mut highest_acked: BTreeMap<String, i64> = BTreeMap::new();
