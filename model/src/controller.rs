@@ -460,7 +460,7 @@ pub async fn handle_alter_partition(
     // controller might not know.
     // Committed means: the high watermark passed the record, and the record at that offset is
     // still ours, of the epoch we wrote it in, not another leader's that took its place.
-    let deadline = madsim::time::Instant::now() + shared.request_timeout();
+    let mut deadline = crate::deadline::Deadline::after(shared.request_timeout());
     let mut rx = shared.subscribe();
     while let Some(&offset) = waits.iter().max() {
         {
@@ -477,8 +477,7 @@ pub async fn handle_alter_partition(
                 break;
             }
         }
-        let left = deadline.saturating_duration_since(madsim::time::Instant::now());
-        if left.is_zero() || madsim::time::timeout(left, rx.changed()).await.is_err() {
+        if deadline.passed() || deadline.run(rx.changed()).await.is_err() {
             response.error_code = error_code::REQUEST_TIMED_OUT;
             break;
         }

@@ -14,6 +14,7 @@ pub mod bugs;
 pub mod client;
 pub mod config;
 pub mod controller;
+pub mod deadline;
 pub mod env;
 pub mod fetcher;
 pub mod log;

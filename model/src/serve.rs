@@ -29,6 +29,7 @@ use kafka_protocol::protocol::StrBytes;
 use madsim::net::TcpStream;
 
 use crate::broker::{self, LogRef, Shared, State};
+use crate::deadline::Deadline;
 use crate::fetcher::error_code;
 use crate::log::{AppendError, Log};
 use crate::metadata::{topic_id, METADATA_TOPIC};
@@ -246,7 +247,7 @@ async fn produce_partition(
         return Err(error_code::REQUEST_TIMED_OUT);
     }
     let mut rx = shared.subscribe();
-    let deadline = madsim::time::Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
+    let mut deadline = Deadline::after(Duration::from_millis(timeout_ms.max(0) as u64));
     loop {
         {
             let s = shared.lock();
@@ -269,8 +270,7 @@ async fn produce_partition(
                 return Ok(base);
             }
         }
-        let left = deadline.saturating_duration_since(madsim::time::Instant::now());
-        if left.is_zero() || madsim::time::timeout(left, rx.changed()).await.is_err() {
+        if deadline.passed() || deadline.run(rx.changed()).await.is_err() {
             return Err(error_code::REQUEST_TIMED_OUT);
         }
     }
@@ -290,13 +290,11 @@ async fn sync_and_advance(shared: Arc<Shared>, tp: TopicPartition) -> bool {
 }
 
 async fn fetch(shared: &Arc<Shared>, request: FetchRequest) -> FetchResponse {
-    let deadline =
-        madsim::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let mut deadline = Deadline::after(Duration::from_millis(request.max_wait_ms.max(0) as u64));
     let mut rx = shared.subscribe();
     loop {
         let (response, ready) = fetch_once(shared, &request);
-        let left = deadline.saturating_duration_since(madsim::time::Instant::now());
-        if ready || left.is_zero() || madsim::time::timeout(left, rx.changed()).await.is_err() {
+        if ready || deadline.passed() || deadline.run(rx.changed()).await.is_err() {
             return response;
         }
     }

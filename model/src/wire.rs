@@ -76,7 +76,7 @@ impl Connection {
         client_id: &str,
         limit: Duration,
     ) -> Result<Self, CallError> {
-        let stream = madsim::time::timeout(limit, TcpStream::connect(peer))
+        let stream = crate::deadline::within(limit, TcpStream::connect(peer))
             .await
             .map_err(|_| CallError::Timeout)??;
         stream.set_nodelay(true)?;
@@ -96,7 +96,7 @@ impl Connection {
         limit: Duration,
     ) -> Result<(), CallError> {
         let (frame, _) = self.frame(request, version)?;
-        madsim::time::timeout(limit, write_frame(&mut self.stream, &frame))
+        crate::deadline::within(limit, write_frame(&mut self.stream, &frame))
             .await
             .map_err(|_| CallError::Timeout)??;
         Ok(())
@@ -142,7 +142,7 @@ impl Connection {
             write_frame(&mut self.stream, &buf).await?;
             read_frame(&mut self.stream).await
         };
-        let mut frame = madsim::time::timeout(limit, exchange)
+        let mut frame = crate::deadline::within(limit, exchange)
             .await
             .map_err(|_| CallError::Timeout)??;
         let response_header =
