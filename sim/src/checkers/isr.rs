@@ -42,7 +42,8 @@ pub fn check(time_ms: u64, nodes: &[NodeView], controller: &ControllerView) -> V
 
 #[cfg(test)]
 mod tests {
-    use super::super::view::{ControllerPartition, ReplicaView};
+    use super::super::view::tests::controller;
+    use super::super::view::ReplicaView;
     use super::*;
 
     fn leader(isr: Vec<i32>, maximal: Vec<i32>) -> Vec<NodeView> {
@@ -61,18 +62,6 @@ mod tests {
             in_service: true,
             replicas: vec![r],
         }]
-    }
-
-    fn controller(isr: Vec<i32>) -> ControllerView {
-        ControllerView::from([(
-            "t-0".to_owned(),
-            ControllerPartition {
-                leader: 1,
-                leader_epoch: 3,
-                partition_epoch: 5,
-                isr,
-            },
-        )])
     }
 
     #[test]

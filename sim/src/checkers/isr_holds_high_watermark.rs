@@ -54,7 +54,8 @@ pub fn check(time_ms: u64, nodes: &[NodeView], controller: &ControllerView) -> V
 
 #[cfg(test)]
 mod tests {
-    use super::super::view::{ControllerPartition, ReplicaView};
+    use super::super::view::tests::controller;
+    use super::super::view::ReplicaView;
     use super::*;
 
     fn node(id: i32, is_leader: bool, high_watermark: i64, durable: i64) -> NodeView {
@@ -72,18 +73,6 @@ mod tests {
                 ..Default::default()
             }],
         }
-    }
-
-    fn controller(isr: Vec<i32>) -> ControllerView {
-        ControllerView::from([(
-            "t-0".to_owned(),
-            ControllerPartition {
-                leader: 1,
-                leader_epoch: 3,
-                partition_epoch: 5,
-                isr,
-            },
-        )])
     }
 
     #[test]

@@ -41,3 +41,22 @@ pub struct ControllerPartition {
 
 /// The freshest committed metadata any live broker holds, by partition.
 pub type ControllerView = BTreeMap<String, ControllerPartition>;
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// The controller's view the checker tests share: `t-0`, led by broker 1 in leader epoch 3,
+    /// partition epoch 5.
+    pub fn controller(isr: Vec<BrokerId>) -> ControllerView {
+        ControllerView::from([(
+            "t-0".to_owned(),
+            ControllerPartition {
+                leader: 1,
+                leader_epoch: 3,
+                partition_epoch: 5,
+                isr,
+            },
+        )])
+    }
+}
