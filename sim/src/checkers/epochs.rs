@@ -60,6 +60,7 @@ impl MonotonicEpochs {
 
 #[cfg(test)]
 mod tests {
+    use super::super::view::tests::node as view_node;
     use super::super::view::ReplicaView;
     use super::*;
 
@@ -70,10 +71,8 @@ mod tests {
             ..Default::default()
         };
         NodeView {
-            node: 1,
             quorum_epoch,
-            in_service: true,
-            replicas: vec![r],
+            ..view_node(1, r)
         }
     }
 

@@ -71,6 +71,7 @@ pub fn truncation_below_shown(
 
 #[cfg(test)]
 mod tests {
+    use super::super::view::tests::node;
     use super::super::view::ReplicaView;
     use super::*;
 
@@ -82,12 +83,7 @@ mod tests {
             high_watermark: hw,
             ..Default::default()
         };
-        vec![NodeView {
-            node: 1,
-            quorum_epoch: 1,
-            in_service: true,
-            replicas: vec![r],
-        }]
+        vec![node(1, r)]
     }
 
     #[test]

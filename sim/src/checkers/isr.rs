@@ -42,7 +42,7 @@ pub fn check(time_ms: u64, nodes: &[NodeView], controller: &ControllerView) -> V
 
 #[cfg(test)]
 mod tests {
-    use super::super::view::tests::controller;
+    use super::super::view::tests::{controller, node};
     use super::super::view::ReplicaView;
     use super::*;
 
@@ -56,12 +56,7 @@ mod tests {
             partition_epoch: 5,
             ..Default::default()
         };
-        vec![NodeView {
-            node: 1,
-            quorum_epoch: 1,
-            in_service: true,
-            replicas: vec![r],
-        }]
+        vec![node(1, r)]
     }
 
     #[test]

@@ -54,16 +54,14 @@ pub fn check(time_ms: u64, nodes: &[NodeView], controller: &ControllerView) -> V
 
 #[cfg(test)]
 mod tests {
-    use super::super::view::tests::controller;
+    use super::super::view::tests::{controller, node as view_node};
     use super::super::view::ReplicaView;
     use super::*;
 
     fn node(id: i32, is_leader: bool, high_watermark: i64, durable: i64) -> NodeView {
-        NodeView {
-            node: id,
-            quorum_epoch: 1,
-            in_service: true,
-            replicas: vec![ReplicaView {
+        view_node(
+            id,
+            ReplicaView {
                 partition: "t-0".into(),
                 leader_epoch: 3,
                 is_leader,
@@ -71,8 +69,8 @@ mod tests {
                 log_end_offset: durable,
                 durable_end_offset: durable,
                 ..Default::default()
-            }],
-        }
+            },
+        )
     }
 
     #[test]

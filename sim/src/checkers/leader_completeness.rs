@@ -58,6 +58,7 @@ pub fn check(
 
 #[cfg(test)]
 mod tests {
+    use super::super::view::tests::node;
     use super::super::view::ReplicaView;
     use super::*;
 
@@ -79,12 +80,7 @@ mod tests {
             log_end_offset: 5,
             ..Default::default()
         };
-        let nodes = vec![NodeView {
-            node: 3,
-            quorum_epoch: 1,
-            in_service: true,
-            replicas: vec![r],
-        }];
+        let nodes = vec![node(3, r)];
         let election = Election {
             node: 3,
             partition: "t-0".into(),

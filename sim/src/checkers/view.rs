@@ -46,6 +46,16 @@ pub type ControllerView = BTreeMap<String, ControllerPartition>;
 pub mod tests {
     use super::*;
 
+    /// A live, in-service broker in quorum epoch 1 holding one replica.
+    pub fn node(id: BrokerId, replica: ReplicaView) -> NodeView {
+        NodeView {
+            node: id,
+            quorum_epoch: 1,
+            in_service: true,
+            replicas: vec![replica],
+        }
+    }
+
     /// The controller's view the checker tests share: `t-0`, led by broker 1 in leader epoch 3,
     /// partition epoch 5.
     pub fn controller(isr: Vec<BrokerId>) -> ControllerView {

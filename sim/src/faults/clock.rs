@@ -11,20 +11,16 @@ use super::Nemesis;
 
 pub fn skew(nemesis: &Arc<Nemesis>, victim: BrokerId, step_ms: i64, duration: Option<Duration>) {
     nemesis.cluster().clocks[&victim].step(step_ms);
-    let detail = format!("step {step_ms:+} ms");
-    nemesis.node_fault(
-        "clock-skew",
-        victim,
-        detail,
-        |a| &mut a.skewed,
-        |c, v| c.clocks[&v].reset(),
-        duration,
-    );
+    skewed(nemesis, victim, format!("step {step_ms:+} ms"), duration);
 }
 
 pub fn drift(nemesis: &Arc<Nemesis>, victim: BrokerId, ppm: i64, duration: Option<Duration>) {
     nemesis.cluster().clocks[&victim].set_drift_ppm(ppm);
-    let detail = format!("drift {ppm:+} ppm");
+    skewed(nemesis, victim, format!("drift {ppm:+} ppm"), duration);
+}
+
+/// Records a clock fault on `victim`, healed by putting its clock back on virtual time.
+fn skewed(nemesis: &Arc<Nemesis>, victim: BrokerId, detail: String, duration: Option<Duration>) {
     nemesis.node_fault(
         "clock-skew",
         victim,
