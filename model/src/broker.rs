@@ -62,7 +62,8 @@ pub struct Shared {
     pub config: BrokerConfig,
     pub env: Env,
     state: Mutex<State>,
-    changed: Signal,
+    /// Keyed by partition; the metadata log is `METADATA_TOPIC`-0.
+    changed: Signal<TopicPartition>,
 }
 
 impl Shared {
@@ -82,11 +83,21 @@ impl Shared {
     pub fn emit(&self, event: Event) {
         self.env.events.emit(self.config.id, event);
     }
+    /// Anything may have changed: roles, epochs, the metadata image.
     pub fn notify(&self) {
         self.changed.notify();
     }
-    pub fn subscribe(&self) -> Listener {
+    /// Only `tp`'s log or high watermark moved.
+    pub fn notify_partition(&self, tp: &TopicPartition) {
+        self.changed.notify_key(tp);
+    }
+    /// Wakes for changes to everything only.
+    pub fn subscribe(&self) -> Listener<TopicPartition> {
         self.changed.subscribe()
+    }
+    /// Wakes for changes to everything and to `partitions`.
+    pub fn subscribe_to(&self, partitions: Vec<TopicPartition>) -> Listener<TopicPartition> {
+        self.changed.subscribe_to(partitions)
     }
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.config.request_timeout_ms)
@@ -392,7 +403,7 @@ pub fn advance_high_watermark(shared: &Arc<Shared>, s: &mut State, tp: &TopicPar
             partition: tp.clone(),
             high_watermark,
         });
-        shared.notify();
+        shared.notify_partition(tp);
     }
 }
 

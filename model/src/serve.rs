@@ -34,8 +34,9 @@ use crate::fetcher::error_code;
 use crate::log::{AppendError, Log};
 use crate::metadata::{topic_id, METADATA_TOPIC};
 use crate::partition::Role;
-use crate::wire::{decode_request, encode_response, read_frame, write_frame};
+use crate::wire::{decode_request, encode_response, write_frame, FrameReader};
 use crate::{controller, raft_driver, BrokerId, TopicPartition};
+use bytes::BytesMut;
 
 /// The APIs and versions this broker answers.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
@@ -52,8 +53,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 ];
 
 pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
+    let mut reader = FrameReader::default();
+    let mut out = BytesMut::new();
     loop {
-        let Ok(frame) = read_frame(&mut stream).await else {
+        let Ok(frame) = reader.next(&mut stream).await else {
             return;
         };
         let Ok((header, request)) = decode_request(frame) else {
@@ -62,10 +65,10 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
         let Some(response) = handle(&shared, request).await else {
             continue;
         };
-        let Ok(bytes) = encode_response(&header, &response) else {
+        if encode_response(&header, &response, &mut out).is_err() {
             return;
-        };
-        if write_frame(&mut stream, &bytes).await.is_err() {
+        }
+        if write_frame(&mut stream, &out).await.is_err() {
             return;
         }
     }
@@ -231,7 +234,7 @@ async fn produce_partition(
                 AppendError::Corrupt(_) => error_code::CORRUPT_MESSAGE,
                 _ => error_code::KAFKA_STORAGE_ERROR,
             })?;
-        shared.notify();
+        shared.notify_partition(tp);
         (base, last, epoch)
     };
     if acks != -1 {
@@ -246,7 +249,7 @@ async fn produce_partition(
     } else if !sync_and_advance(shared.clone(), tp.clone()).await {
         return Err(error_code::REQUEST_TIMED_OUT);
     }
-    let mut rx = shared.subscribe();
+    let mut rx = shared.subscribe_to(vec![tp.clone()]);
     let mut deadline = Deadline::after(Duration::from_millis(timeout_ms.max(0) as u64));
     loop {
         {
@@ -291,7 +294,17 @@ async fn sync_and_advance(shared: Arc<Shared>, tp: TopicPartition) -> bool {
 
 async fn fetch(shared: &Arc<Shared>, request: FetchRequest) -> FetchResponse {
     let mut deadline = Deadline::after(Duration::from_millis(request.max_wait_ms.max(0) as u64));
-    let mut rx = shared.subscribe();
+    let mut rx = shared.subscribe_to(
+        request
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| TopicPartition::new(t.topic.0.as_str(), p.partition))
+            })
+            .collect(),
+    );
     loop {
         let (response, ready) = fetch_once(shared, &request);
         if ready || deadline.passed() || deadline.run(rx.changed()).await.is_err() {

@@ -3,29 +3,70 @@
 //! Not tokio's `watch`: its receivers pick one of several internal queues at random, from a
 //! per-thread generator seeded by a process-wide counter, so the order in which waiters wake
 //! would differ between two runs of one seed in the same process.
+//!
+//! Changes are either to everything or to one key (a partition). A waiter that named its keys
+//! sleeps through other keys' changes: a long-polling fetch of one partition need not wake, scan
+//! and sleep again for every write to every other partition.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-#[derive(Default)]
-struct Inner {
+struct Waiter<K> {
+    /// `None`: woken only by changes to everything.
+    keys: Option<Vec<K>>,
+    waker: Waker,
+}
+
+struct Inner<K> {
+    /// Counts changes to everything.
     version: u64,
+    /// Counts changes to each key that has changed alone.
+    keyed: Vec<(K, u64)>,
     /// Woken in the order they started to wait.
-    waiters: Vec<Waker>,
+    waiters: Vec<Waiter<K>>,
 }
 
-#[derive(Clone, Default)]
-pub struct Signal {
-    inner: Arc<Mutex<Inner>>,
+impl<K: PartialEq> Inner<K> {
+    fn key_version(&self, key: &K) -> u64 {
+        self.keyed
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(0, |(_, v)| *v)
+    }
 }
 
-impl Signal {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+pub struct Signal<K> {
+    inner: Arc<Mutex<Inner<K>>>,
+}
+
+impl<K> Clone for Signal<K> {
+    fn clone(&self) -> Self {
+        Signal {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K> Default for Signal<K> {
+    fn default() -> Self {
+        Signal {
+            inner: Arc::new(Mutex::new(Inner {
+                version: 0,
+                keyed: Vec::new(),
+                waiters: Vec::new(),
+            })),
+        }
+    }
+}
+
+impl<K: PartialEq + Clone> Signal<K> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Everything may have changed: wakes every waiter.
     pub fn notify(&self) {
         let waiters = {
             let mut inner = self.lock();
@@ -33,48 +74,147 @@ impl Signal {
             std::mem::take(&mut inner.waiters)
         };
         for w in waiters {
-            w.wake();
+            w.waker.wake();
         }
     }
 
-    /// A listener that has seen everything up to now.
-    pub fn subscribe(&self) -> Listener {
+    /// Only `key` changed: wakes the waiters that named it.
+    pub fn notify_key(&self, key: &K) {
+        let woken = {
+            let mut inner = self.lock();
+            match inner.keyed.iter_mut().find(|(k, _)| k == key) {
+                Some((_, v)) => *v = v.wrapping_add(1),
+                None => inner.keyed.push((key.clone(), 1)),
+            }
+            let (woken, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.waiters)
+                .into_iter()
+                .partition(|w| w.keys.as_ref().is_some_and(|keys| keys.contains(key)));
+            inner.waiters = waiting;
+            woken
+        };
+        for w in woken {
+            w.waker.wake();
+        }
+    }
+
+    /// A listener to changes to everything, that has seen everything up to now.
+    pub fn subscribe(&self) -> Listener<K> {
         Listener {
-            signal: self.clone(),
             seen: self.lock().version,
+            keys: None,
+            signal: self.clone(),
+        }
+    }
+
+    /// A listener to changes to everything and to `keys`, that has seen everything up to now.
+    pub fn subscribe_to(&self, keys: Vec<K>) -> Listener<K> {
+        let inner = self.lock();
+        let seen_keys = keys.iter().map(|k| inner.key_version(k)).collect();
+        Listener {
+            seen: inner.version,
+            keys: Some((keys, seen_keys)),
+            signal: self.clone(),
         }
     }
 }
 
-pub struct Listener {
-    signal: Signal,
+pub struct Listener<K> {
+    signal: Signal<K>,
     seen: u64,
+    /// The keys listened to, and the version of each last seen.
+    keys: Option<(Vec<K>, Vec<u64>)>,
 }
 
-impl Listener {
-    /// Resolves once the signal has fired since this listener last looked.
-    pub fn changed(&mut self) -> Changed<'_> {
+impl<K: PartialEq + Clone> Listener<K> {
+    /// Resolves once the signal has fired, for everything or for one of this listener's keys,
+    /// since this listener last looked.
+    pub fn changed(&mut self) -> Changed<'_, K> {
         Changed { listener: self }
     }
 }
 
-pub struct Changed<'a> {
-    listener: &'a mut Listener,
+pub struct Changed<'a, K> {
+    listener: &'a mut Listener<K>,
 }
 
-impl Future for Changed<'_> {
+impl<K: PartialEq + Clone> Future for Changed<'_, K> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let listener = &mut *self.listener;
         let mut inner = listener.signal.lock();
-        if inner.version != listener.seen {
-            listener.seen = inner.version;
+        let mut fired = inner.version != listener.seen;
+        listener.seen = inner.version;
+        if let Some((keys, seen)) = &mut listener.keys {
+            for (key, seen) in keys.iter().zip(seen.iter_mut()) {
+                let now = inner.key_version(key);
+                fired |= now != *seen;
+                *seen = now;
+            }
+        }
+        if fired {
             return Poll::Ready(());
         }
-        if !inner.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            inner.waiters.push(cx.waker().clone());
+        if !inner.waiters.iter().any(|w| w.waker.will_wake(cx.waker())) {
+            inner.waiters.push(Waiter {
+                keys: listener.keys.as_ref().map(|(keys, _)| keys.clone()),
+                waker: cx.waker().clone(),
+            });
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Polls `listener` once with a counting waker; true if it was ready.
+    fn ready(listener: &mut Listener<u32>, count: &Arc<Count>) -> bool {
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut changed = listener.changed();
+        Pin::new(&mut changed).poll(&mut cx).is_ready()
+    }
+
+    #[test]
+    fn a_keyed_waiter_sleeps_through_other_keys_and_wakes_for_its_own_or_for_all() {
+        let signal = Signal::<u32>::default();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let mut one = signal.subscribe_to(vec![1]);
+        assert!(!ready(&mut one, &count));
+        signal.notify_key(&2);
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        assert!(!ready(&mut one, &count));
+        signal.notify_key(&1);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(ready(&mut one, &count));
+        assert!(!ready(&mut one, &count));
+        signal.notify();
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert!(ready(&mut one, &count));
+    }
+
+    #[test]
+    fn an_unkeyed_waiter_wakes_only_for_changes_to_everything() {
+        let signal = Signal::<u32>::default();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let mut all = signal.subscribe();
+        assert!(!ready(&mut all, &count));
+        signal.notify_key(&7);
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        assert!(!ready(&mut all, &count));
+        signal.notify();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(ready(&mut all, &count));
     }
 }

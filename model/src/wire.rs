@@ -39,17 +39,40 @@ impl From<io::Error> for CallError {
     }
 }
 
-pub async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Bytes> {
-    let len = stream.read_u32().await? as usize;
-    if len > MAX_FRAME_BYTES {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes"),
-        ));
+/// Reads frames through one buffer: a read takes whatever the stream has (often a whole frame, or
+/// several), where reading the length and then the body would cost a read each.
+#[derive(Default)]
+pub struct FrameReader {
+    buf: BytesMut,
+}
+
+/// What one read asks the stream for at least; a frame's body raises it.
+const READ_CHUNK: usize = 8 * 1024;
+
+impl FrameReader {
+    pub async fn next<S: AsyncRead + Unpin>(&mut self, stream: &mut S) -> io::Result<Bytes> {
+        loop {
+            let mut wanted = 4;
+            if self.buf.len() >= 4 {
+                let len = u32::from_be_bytes(self.buf[..4].try_into().expect("4 bytes")) as usize;
+                if len > MAX_FRAME_BYTES {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("frame of {len} bytes"),
+                    ));
+                }
+                if self.buf.len() >= 4 + len {
+                    self.buf.advance(4);
+                    return Ok(self.buf.split_to(len).freeze());
+                }
+                wanted = 4 + len;
+            }
+            self.buf.reserve((wanted - self.buf.len()).max(READ_CHUNK));
+            if stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
     }
-    let mut buf = vec![0u8; len];
-    stream.read_exact(&mut buf).await?;
-    Ok(Bytes::from(buf))
 }
 
 pub async fn write_frame<S: AsyncWrite + Unpin>(stream: &mut S, frame: &[u8]) -> io::Result<()> {
@@ -65,6 +88,9 @@ fn protocol<E: std::fmt::Display>(e: E) -> CallError {
 /// A client connection that sends one request at a time and waits for its answer.
 pub struct Connection {
     stream: TcpStream,
+    reader: FrameReader,
+    /// Requests are encoded here, so its capacity is kept from one request to the next.
+    out: BytesMut,
     next_correlation_id: i32,
     client_id: StrBytes,
     pub peer: SocketAddr,
@@ -82,6 +108,8 @@ impl Connection {
         stream.set_nodelay(true)?;
         Ok(Connection {
             stream,
+            reader: FrameReader::default(),
+            out: BytesMut::new(),
             next_correlation_id: 0,
             client_id: StrBytes::from_string(client_id.to_owned()),
             peer,
@@ -95,18 +123,15 @@ impl Connection {
         version: i16,
         limit: Duration,
     ) -> Result<(), CallError> {
-        let (frame, _) = self.frame(request, version)?;
-        crate::deadline::within(limit, write_frame(&mut self.stream, &frame))
+        self.frame(request, version)?;
+        crate::deadline::within(limit, write_frame(&mut self.stream, &self.out))
             .await
             .map_err(|_| CallError::Timeout)??;
         Ok(())
     }
 
-    fn frame<R: Request>(
-        &mut self,
-        request: &R,
-        version: i16,
-    ) -> Result<(BytesMut, i32), CallError> {
+    /// Encodes `request` into `self.out`; returns its correlation id.
+    fn frame<R: Request>(&mut self, request: &R, version: i16) -> Result<i32, CallError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let api_key = ApiKey::try_from(R::KEY)
@@ -116,15 +141,16 @@ impl Connection {
         header.request_api_version = version;
         header.correlation_id = correlation_id;
         header.client_id = Some(self.client_id.clone());
-        let mut buf = BytesMut::new();
+        let buf = &mut self.out;
+        buf.clear();
         buf.put_u32(0);
         header
-            .encode(&mut buf, api_key.request_header_version(version))
+            .encode(buf, api_key.request_header_version(version))
             .map_err(protocol)?;
-        request.encode(&mut buf, version).map_err(protocol)?;
+        request.encode(buf, version).map_err(protocol)?;
         let len = (buf.len() - 4) as u32;
         buf[..4].copy_from_slice(&len.to_be_bytes());
-        Ok((buf, correlation_id))
+        Ok(correlation_id)
     }
 
     /// Sends `request` at `version` and waits at most `limit` for its response. After an error the
@@ -135,12 +161,12 @@ impl Connection {
         version: i16,
         limit: Duration,
     ) -> Result<R::Response, CallError> {
-        let (buf, correlation_id) = self.frame(request, version)?;
+        let correlation_id = self.frame(request, version)?;
         let api_key = ApiKey::try_from(R::KEY)
             .map_err(|_| CallError::Protocol(format!("api key {}", R::KEY)))?;
         let exchange = async {
-            write_frame(&mut self.stream, &buf).await?;
-            read_frame(&mut self.stream).await
+            write_frame(&mut self.stream, &self.out).await?;
+            self.reader.next(&mut self.stream).await
         };
         let mut frame = crate::deadline::within(limit, exchange)
             .await
@@ -174,22 +200,24 @@ pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, RequestKind), 
     Ok((header, request))
 }
 
-/// Encodes a response frame for `header`'s request.
-pub fn encode_response(header: &RequestHeader, response: &ResponseKind) -> Result<Bytes, String> {
+/// Encodes a response frame for `header`'s request into `buf`, which it clears first.
+pub fn encode_response(
+    header: &RequestHeader,
+    response: &ResponseKind,
+    buf: &mut BytesMut,
+) -> Result<(), String> {
     let api_key =
         ApiKey::try_from(header.request_api_key).map_err(|_| "unknown api key".to_owned())?;
     let version = header.request_api_version;
-    let mut buf = BytesMut::new();
+    buf.clear();
     buf.put_u32(0);
     let mut response_header = ResponseHeader::default();
     response_header.correlation_id = header.correlation_id;
     response_header
-        .encode(&mut buf, api_key.response_header_version(version))
+        .encode(buf, api_key.response_header_version(version))
         .map_err(|e| e.to_string())?;
-    response
-        .encode(&mut buf, version)
-        .map_err(|e| e.to_string())?;
+    response.encode(buf, version).map_err(|e| e.to_string())?;
     let len = (buf.len() - 4) as u32;
     buf[..4].copy_from_slice(&len.to_be_bytes());
-    Ok(buf.freeze())
+    Ok(())
 }

@@ -33,6 +33,21 @@ struct Segment {
     base_offset: i64,
     size: u64,
     last_indexed_position: Option<u64>,
+    /// The file names, made once: every append and read names the segment.
+    path: String,
+    index_path: String,
+}
+
+impl Segment {
+    fn new(dir: &str, base_offset: i64) -> Segment {
+        Segment {
+            base_offset,
+            size: 0,
+            last_indexed_position: None,
+            path: segment_path(dir, base_offset),
+            index_path: index_path(dir, base_offset),
+        }
+    }
 }
 
 /// What recovery found when a log was opened.
@@ -143,11 +158,7 @@ impl Log {
             }
             let segment = log.segments.len();
             let base_offset = log.log_end_offset;
-            log.segments.push(Segment {
-                base_offset,
-                size: 0,
-                last_indexed_position: None,
-            });
+            log.segments.push(Segment::new(dir, base_offset));
             if path != segment_path(dir, base_offset) {
                 // The file does not start where the log ends: everything from here on is unusable.
                 log.segments.pop();
@@ -195,11 +206,7 @@ impl Log {
             log.rebuild_index(segment);
         }
         if log.segments.is_empty() {
-            log.segments.push(Segment {
-                base_offset: 0,
-                size: 0,
-                last_indexed_position: None,
-            });
+            log.segments.push(Segment::new(dir, 0));
         }
         // The scan rebuilt the epoch cache from the batches themselves. The checkpoint adds only
         // what no batch can tell: an epoch a leader took up at the log end without writing in it.
@@ -247,7 +254,9 @@ impl Log {
             }
         }
         self.segments[segment].last_indexed_position = last;
-        let _ = self.disk.write_atomic(&index_path(&self.dir, base), &index);
+        let _ = self
+            .disk
+            .write_atomic(&self.segments[segment].index_path, &index);
     }
 
     fn write_epoch_checkpoint(&self) {
@@ -347,18 +356,15 @@ impl Log {
         if self.segments[active].size > 0
             && self.segments[active].size + bytes.len() as u64 > self.segment_bytes
         {
-            self.segments.push(Segment {
-                base_offset: self.log_end_offset,
-                size: 0,
-                last_indexed_position: None,
-            });
+            self.segments
+                .push(Segment::new(&self.dir, self.log_end_offset));
         }
         let segment = self.segments.len() - 1;
         let base = self.segments[segment].base_offset;
         let io = |e: std::io::Error| AppendError::Io(e.to_string());
         let position = self
             .disk
-            .append(&segment_path(&self.dir, base), bytes)
+            .append(&self.segments[segment].path, bytes)
             .map_err(io)?;
         assert_eq!(
             position, self.segments[segment].size,
@@ -375,7 +381,7 @@ impl Log {
             let mut entry = [0u8; 8];
             entry[..4].copy_from_slice(&((h.base_offset - base) as u32).to_be_bytes());
             entry[4..].copy_from_slice(&(position as u32).to_be_bytes());
-            let _ = self.disk.append(&index_path(&self.dir, base), &entry);
+            let _ = self.disk.append(&seg.index_path, &entry);
         }
         if !self.dirty_segments.contains(&segment) {
             self.dirty_segments.push(segment);
@@ -393,11 +399,7 @@ impl Log {
     pub fn sync_ticket(&mut self) -> SyncTicket {
         let paths = std::mem::take(&mut self.dirty_segments)
             .into_iter()
-            .filter_map(|s| {
-                self.segments
-                    .get(s)
-                    .map(|s| segment_path(&self.dir, s.base_offset))
-            })
+            .filter_map(|s| self.segments.get(s).map(|s| s.path.clone()))
             .collect::<Vec<_>>();
         // With nothing dirty, either all is synced already or a sync in flight took the dirty
         // segments: this ticket must not claim what that sync has yet to make durable.
@@ -454,8 +456,8 @@ impl Log {
             let first = &self.batches[i];
             let last = &self.batches[j - 1];
             let len = (last.position + last.size as u64 - first.position) as usize;
-            let path = segment_path(&self.dir, self.segments[seg].base_offset);
-            out.extend_from_slice(&self.disk.read_at(&path, first.position, len)?);
+            let path = &self.segments[seg].path;
+            out.extend_from_slice(&self.disk.read_at(path, first.position, len)?);
             i = j;
         }
         Ok(out.freeze())
@@ -472,13 +474,12 @@ impl Log {
             self.batches.truncate(keep);
             while self.segments.len() > first_dropped.segment + 1 {
                 let s = self.segments.pop().expect("segment");
-                self.disk.remove(&segment_path(&self.dir, s.base_offset))?;
-                self.disk.remove(&index_path(&self.dir, s.base_offset))?;
+                self.disk.remove(&s.path)?;
+                self.disk.remove(&s.index_path)?;
             }
             let seg = first_dropped.segment;
-            let base = self.segments[seg].base_offset;
             self.disk
-                .truncate(&segment_path(&self.dir, base), first_dropped.position)?;
+                .truncate(&self.segments[seg].path, first_dropped.position)?;
             self.segments[seg].size = first_dropped.position;
             self.dirty_segments.retain(|s| *s <= seg);
             if !self.dirty_segments.contains(&seg) {

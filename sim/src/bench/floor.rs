@@ -1,7 +1,8 @@
-//! The bare madsim floor: the message pattern of a replicated write with no broker logic. A leader
-//! sends a small record to two followers over madsim TCP, each follower answers with an ack, and
-//! the leader starts the next write once both acks are in; `producers` such chains run at once, as
-//! logsim's producers do. What logsim spends per replicated record above this is its own logic.
+//! The bare madsim floor: the message pattern of an acks=all write with no broker logic. A
+//! producer sends a small record to the leader, the leader sends it to two followers over madsim
+//! TCP, each follower answers with an ack, and once both are in the leader acks the producer, which
+//! then sends its next record; `producers` such chains run at once, as logsim's producers do. What
+//! logsim spends per acknowledged record above this is its own logic.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,28 +43,52 @@ async fn follower() {
     }
 }
 
-async fn chain(writes: Arc<AtomicU64>, until: madsim::time::Instant) {
-    let mut followers = Vec::new();
-    for node in [2u8, 3] {
-        followers.push(TcpStream::connect(address(node)).await.expect("connect"));
+/// The leader: each producer connection gets its own pair of follower connections, and every
+/// record it sends is forwarded to both and acked once both have acked it.
+async fn leader() {
+    let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], PORT)))
+        .await
+        .expect("bind");
+    loop {
+        let (mut producer, _) = listener.accept().await.expect("accept");
+        madsim::task::spawn(async move {
+            let mut followers = Vec::new();
+            for node in [2u8, 3] {
+                followers.push(TcpStream::connect(address(node)).await.expect("connect"));
+            }
+            let mut record = [0u8; RECORD];
+            let mut ack = [0u8; 8];
+            while producer.read_exact(&mut record).await.is_ok() {
+                for f in followers.iter_mut() {
+                    f.write_all(&record).await.expect("send");
+                    f.flush().await.expect("flush");
+                }
+                for f in followers.iter_mut() {
+                    f.read_exact(&mut ack).await.expect("ack");
+                }
+                if producer.write_all(&ack).await.is_err() || producer.flush().await.is_err() {
+                    return;
+                }
+            }
+        });
     }
+}
+
+async fn chain(writes: Arc<AtomicU64>, until: madsim::time::Instant) {
+    let mut to_leader = TcpStream::connect(address(1)).await.expect("connect");
     let mut record = [7u8; RECORD];
     let mut ack = [0u8; 8];
     while madsim::time::Instant::now() < until {
         let n = writes.fetch_add(1, Ordering::Relaxed);
         record[..8].copy_from_slice(&n.to_le_bytes());
-        for f in followers.iter_mut() {
-            f.write_all(&record).await.expect("send");
-            f.flush().await.expect("flush");
-        }
-        for f in followers.iter_mut() {
-            f.read_exact(&mut ack).await.expect("ack");
-        }
+        to_leader.write_all(&record).await.expect("send");
+        to_leader.flush().await.expect("flush");
+        to_leader.read_exact(&mut ack).await.expect("ack");
     }
 }
 
-/// Starts a follower on each of `followers` (10.0.0.N) and returns the leader's node, 10.0.0.1,
-/// once they listen.
+/// Starts the leader (10.0.0.1) and a follower on each of `followers` (10.0.0.N), and returns the
+/// producers' node, 10.0.0.9, once they listen.
 async fn nodes(followers: &[u8]) -> madsim::runtime::NodeHandle {
     let handle = madsim::runtime::Handle::current();
     for node in followers {
@@ -74,11 +99,17 @@ async fn nodes(followers: &[u8]) -> madsim::runtime::NodeHandle {
             .init(follower)
             .build();
     }
-    madsim::time::sleep(Duration::from_millis(1)).await;
     handle
         .create_node()
         .name("leader")
         .ip(std::net::IpAddr::from([10, 0, 0, 1]))
+        .init(leader)
+        .build();
+    madsim::time::sleep(Duration::from_millis(1)).await;
+    handle
+        .create_node()
+        .name("producers")
+        .ip(std::net::IpAddr::from([10, 0, 0, 9]))
         .build()
 }
 
@@ -89,10 +120,10 @@ pub fn run(seed: u64, producers: u32, sim: Duration) -> FloorRun {
     let writes = Arc::new(AtomicU64::new(0));
     let counted = writes.clone();
     runtime.block_on(async move {
-        let leader = nodes(&[2, 3]).await;
+        let producers_node = nodes(&[2, 3]).await;
         let until = madsim::time::Instant::now() + sim;
         let tasks: Vec<_> = (0..producers)
-            .map(|_| leader.spawn(chain(counted.clone(), until)))
+            .map(|_| producers_node.spawn(chain(counted.clone(), until)))
             .collect();
         for t in tasks {
             let _ = t.await;
@@ -105,8 +136,8 @@ pub fn run(seed: u64, producers: u32, sim: Duration) -> FloorRun {
     }
 }
 
-/// Small 4-node runtimes per wall second, each on a fresh thread as logsim runs seeds: every node
-/// listens, and one connects to each of the others and exchanges a record.
+/// Small 4-node runtimes per wall second, each on a fresh thread as logsim runs seeds: a producer
+/// writes through a leader to two followers for 20 simulated milliseconds.
 pub fn runtimes_per_second(count: u64) -> f64 {
     let wall = std::time::Instant::now();
     for seed in 0..count {
@@ -114,7 +145,7 @@ pub fn runtimes_per_second(count: u64) -> f64 {
             let runtime =
                 madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             runtime.block_on(async {
-                let client = nodes(&[2, 3, 4]).await;
+                let client = nodes(&[2, 3]).await;
                 let writes = Arc::new(AtomicU64::new(0));
                 let until = madsim::time::Instant::now() + Duration::from_millis(20);
                 let _ = client.spawn(chain(writes, until)).await;
