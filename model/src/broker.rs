@@ -182,7 +182,7 @@ pub async fn serve(shared: Arc<Shared>) -> std::io::Result<()> {
         .config
         .address(shared.id())
         .ok_or_else(|| std::io::Error::other(format!("broker {} has no address", shared.id())))?;
-    let listener = madsim::net::TcpListener::bind(address).await?;
+    let listener = crate::net::TcpListener::bind(address).await?;
     madsim::task::spawn(crate::raft_driver::run(shared.clone()));
     madsim::task::spawn(crate::controller::run(shared.clone()));
     madsim::task::spawn(crate::controller::heartbeat_loop(shared.clone()));

@@ -19,6 +19,7 @@ pub mod env;
 pub mod fetcher;
 pub mod log;
 pub mod metadata;
+pub mod net;
 pub mod partition;
 pub mod raft;
 pub mod raft_driver;

@@ -26,7 +26,7 @@ use kafka_protocol::messages::{
     RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
-use madsim::net::TcpStream;
+use crate::net::TcpStream;
 
 use crate::broker::{self, LogRef, Shared, State};
 use crate::deadline::Deadline;

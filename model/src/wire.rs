@@ -10,7 +10,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeade
 use kafka_protocol::protocol::{
     decode_request_header_from_buffer, Decodable, Encodable, Request, StrBytes,
 };
-use madsim::net::TcpStream;
+use crate::net::TcpStream;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Frames larger than this are refused rather than allocated.
