@@ -17,6 +17,7 @@ pub mod controller;
 pub mod deadline;
 pub mod env;
 pub mod fetcher;
+pub mod file_disk;
 pub mod log;
 pub mod metadata;
 pub mod net;
@@ -25,6 +26,7 @@ pub mod raft;
 pub mod raft_driver;
 pub mod serve;
 pub mod signal;
+pub mod versions;
 pub mod wire;
 
 /// A broker id, as Kafka spells it on the wire.

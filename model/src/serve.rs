@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::net::TcpStream;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
@@ -23,10 +24,9 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, BrokerId as WireBrokerId, FetchRequest, FetchResponse,
     ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse,
-    RequestKind, ResponseKind,
+    RequestHeader, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
-use crate::net::TcpStream;
 
 use crate::broker::{self, LogRef, Shared, State};
 use crate::deadline::Deadline;
@@ -34,13 +34,15 @@ use crate::fetcher::error_code;
 use crate::log::{AppendError, Log};
 use crate::metadata::{topic_id, METADATA_TOPIC};
 use crate::partition::Role;
-use crate::wire::{decode_request, encode_response, write_frame, FrameReader};
+use crate::wire::{decode_request, encode_response, write_frame, FrameReader, Undecodable};
 use crate::{controller, raft_driver, BrokerId, TopicPartition};
 use bytes::BytesMut;
 
 /// The APIs and versions this broker answers.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 9),
+    // From v0, though v0-2 carry the old message format this broker refuses: librdkafka turns
+    // compression on only for a broker that lists the oldest versions.
+    (ApiKey::Produce, 0, 9),
     (ApiKey::Fetch, 4, 12),
     (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 1, 12),
@@ -59,12 +61,26 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
         let Ok(frame) = reader.next(&mut stream).await else {
             return;
         };
-        let Ok((header, request)) = decode_request(frame) else {
-            return;
+        let (header, mut response) = match decode_request(frame) {
+            Ok((header, _)) if !supported(&header) => match api_versions_refusal(header) {
+                Some(answer) => answer,
+                None => return,
+            },
+            Ok((header, request)) => match handle(&shared, request).await {
+                Some(response) => (header, response),
+                None => continue,
+            },
+            Err(Undecodable {
+                header: Some(header),
+                ..
+            }) => match api_versions_refusal(header) {
+                Some(answer) => answer,
+                None => return,
+            },
+            // Not even a header: nothing to answer to.
+            Err(_) => return,
         };
-        let Some(response) = handle(&shared, request).await else {
-            continue;
-        };
+        crate::versions::fit(&mut response, header.request_api_version);
         if encode_response(&header, &response, &mut out).is_err() {
             return;
         }
@@ -72,6 +88,26 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
             return;
         }
     }
+}
+
+/// Whether the request's API and version are among those this broker advertises.
+fn supported(header: &RequestHeader) -> bool {
+    SUPPORTED.iter().any(|(key, min, max)| {
+        *key as i16 == header.request_api_key && (*min..=*max).contains(&header.request_api_version)
+    })
+}
+
+/// A client that asks for API versions in a version this broker does not know gets, as Kafka
+/// answers, the version-0 response with UNSUPPORTED_VERSION and the list of what it does support,
+/// so that it can ask again. Any other unsupported or unreadable request closes the connection.
+fn api_versions_refusal(mut header: RequestHeader) -> Option<(RequestHeader, ResponseKind)> {
+    if header.request_api_key != ApiKey::ApiVersions as i16 {
+        return None;
+    }
+    header.request_api_version = 0;
+    let mut response = api_versions();
+    response.error_code = error_code::UNSUPPORTED_VERSION;
+    Some((header, ResponseKind::ApiVersions(response)))
 }
 
 /// Answers one request; `None` for a request that gets no answer (a produce with acks=0).

@@ -5,12 +5,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::net::TcpStream;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{
     decode_request_header_from_buffer, Decodable, Encodable, Request, StrBytes,
 };
-use crate::net::TcpStream;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Frames larger than this are refused rather than allocated.
@@ -184,18 +184,32 @@ impl Connection {
     }
 }
 
+/// A request the server cannot read; `header` when at least the header could be read.
+#[derive(Debug)]
+pub struct Undecodable {
+    pub header: Option<RequestHeader>,
+    pub reason: String,
+}
+
 /// Decodes a request frame on the server side.
-pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, RequestKind), String> {
-    let header = decode_request_header_from_buffer(&mut frame).map_err(|e| e.to_string())?;
-    let api_key =
-        ApiKey::try_from(header.request_api_key).map_err(|_| "unknown api key".to_owned())?;
+pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, RequestKind), Undecodable> {
+    let header = decode_request_header_from_buffer(&mut frame).map_err(|e| Undecodable {
+        header: None,
+        reason: e.to_string(),
+    })?;
+    let fail = |reason: String| Undecodable {
+        header: Some(header.clone()),
+        reason,
+    };
+    let api_key = ApiKey::try_from(header.request_api_key)
+        .map_err(|_| fail(format!("unknown api key {}", header.request_api_key)))?;
     let request = RequestKind::decode(api_key, &mut frame, header.request_api_version)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| fail(e.to_string()))?;
     if frame.has_remaining() {
-        return Err(format!(
+        return Err(fail(format!(
             "{} bytes left after {api_key:?} request",
             frame.remaining()
-        ));
+        )));
     }
     Ok((header, request))
 }
