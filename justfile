@@ -50,3 +50,13 @@ bench:
 # Tell a bug switch's scripted scenario step by step.
 explain bug:
     cargo run --release -p logsim -- explain --bug {{bug}}
+
+# Real mode: a real cluster on 127.0.0.1 for any Kafka client (`just serve --brokers 3`).
+serve *args:
+    RUSTFLAGS= cargo run --release --target-dir target/real -p logsim -- serve {{args}}
+
+# Real mode against kcat, confluent-kafka and kafka-python, as CI runs it.
+real-clients:
+    ./tests/real/setup
+    RUSTFLAGS= cargo build --release --target-dir target/real -p logsim
+    python3 tests/real/clients.py target/real/release/logsim --port 19092

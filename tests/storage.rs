@@ -152,3 +152,62 @@ fn replicated_batches_must_follow_on() {
         "a gap or overlap is refused"
     );
 }
+
+/// Two records from idempotent producer 7 (epoch 0) starting at sequence `seq`.
+fn idempotent(seq: i32) -> Vec<u8> {
+    let mut b = batch::encode(
+        &[
+            (None, Bytes::from_static(b"a")),
+            (None, Bytes::from_static(b"b")),
+        ],
+        0,
+    )
+    .to_vec();
+    batch::set_producer(&mut b, 7, 0, seq);
+    b
+}
+
+#[test]
+fn an_idempotent_retry_is_recognised_from_the_log_across_truncation_and_recovery() {
+    use model::log::Sequence;
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    let first = batch::parse(&idempotent(0)).unwrap();
+    assert_eq!(log.sequence(&first), Sequence::New, "an unknown producer");
+    assert_eq!(log.append_as_leader(&idempotent(0), 0).unwrap(), (0, 1));
+    let retry = Sequence::Duplicate {
+        base_offset: 0,
+        last_offset: 1,
+    };
+    assert_eq!(log.sequence(&first), retry);
+    let next = batch::parse(&idempotent(2)).unwrap();
+    assert_eq!(log.sequence(&next), Sequence::New);
+    let gap = batch::parse(&idempotent(5)).unwrap();
+    assert_eq!(log.sequence(&gap), Sequence::OutOfOrder);
+    assert_eq!(log.append_as_leader(&idempotent(2), 0).unwrap(), (2, 3));
+    assert_eq!(
+        log.sequence(&next),
+        Sequence::Duplicate {
+            base_offset: 2,
+            last_offset: 3
+        }
+    );
+    // Truncation forgets the cut batch: its retry is new again.
+    log.truncate_to(2).unwrap();
+    assert_eq!(log.sequence(&next), Sequence::New);
+    // Recovery rebuilds what the log holds.
+    sync(&mut log, &disk);
+    drop(log);
+    let (log, _) = open(&disk, 1 << 20);
+    assert_eq!(log.sequence(&first), retry);
+}
+
+#[test]
+fn a_produce_of_two_batches_is_refused_not_a_panic() {
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    let mut two = record("a");
+    two.extend_from_slice(&record("b"));
+    assert!(log.append_as_leader(&two, 0).is_err());
+    assert_eq!(log.log_end_offset(), 0);
+}

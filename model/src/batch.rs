@@ -20,6 +20,9 @@ const ATTRIBUTES_OFFSET: usize = 21;
 /// The CRC covers a batch from here to its end.
 pub const CRC_COVERED_FROM: usize = ATTRIBUTES_OFFSET;
 const LAST_OFFSET_DELTA_OFFSET: usize = 23;
+const PRODUCER_ID_OFFSET: usize = 43;
+const PRODUCER_EPOCH_OFFSET: usize = 51;
+const BASE_SEQUENCE_OFFSET: usize = 53;
 
 /// The header fields of one batch that replication needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +33,11 @@ pub struct BatchHeader {
     pub leader_epoch: i32,
     pub crc: u32,
     pub last_offset_delta: i32,
+    /// An idempotent producer's id, or -1.
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// The first record's sequence number for its producer and partition, or -1.
+    pub base_sequence: i32,
 }
 
 impl BatchHeader {
@@ -106,6 +114,17 @@ pub fn parse(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
         leader_epoch: be_i32(bytes, EPOCH_OFFSET),
         crc: stored,
         last_offset_delta: be_i32(bytes, LAST_OFFSET_DELTA_OFFSET),
+        producer_id: i64::from_be_bytes(
+            bytes[PRODUCER_ID_OFFSET..PRODUCER_ID_OFFSET + 8]
+                .try_into()
+                .expect("8 bytes"),
+        ),
+        producer_epoch: i16::from_be_bytes(
+            bytes[PRODUCER_EPOCH_OFFSET..PRODUCER_EPOCH_OFFSET + 2]
+                .try_into()
+                .expect("2 bytes"),
+        ),
+        base_sequence: be_i32(bytes, BASE_SEQUENCE_OFFSET),
     })
 }
 
@@ -124,6 +143,19 @@ pub fn parse_all(bytes: &[u8]) -> (Vec<BatchHeader>, Option<BatchError>) {
         }
     }
     (headers, None)
+}
+
+/// Marks a batch as an idempotent producer's: its id, epoch and first sequence number, as the
+/// producer writes them. They are covered by the CRC, which is computed again.
+pub fn set_producer(batch: &mut [u8], producer_id: i64, producer_epoch: i16, base_sequence: i32) {
+    assert!(batch.len() >= HEADER_LEN);
+    batch[PRODUCER_ID_OFFSET..PRODUCER_ID_OFFSET + 8].copy_from_slice(&producer_id.to_be_bytes());
+    batch[PRODUCER_EPOCH_OFFSET..PRODUCER_EPOCH_OFFSET + 2]
+        .copy_from_slice(&producer_epoch.to_be_bytes());
+    batch[BASE_SEQUENCE_OFFSET..BASE_SEQUENCE_OFFSET + 4]
+        .copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Stamps the fields the leader assigns. Neither is covered by the CRC.

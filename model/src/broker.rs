@@ -41,6 +41,8 @@ pub struct State {
     /// (epoch, leader, generation) of the running metadata fetcher, if any.
     pub metadata_fetcher: Option<(i32, BrokerId, u64)>,
     metadata_fetcher_generation: u64,
+    /// Idempotent producers this incarnation has given an id.
+    pub producers_started: u64,
 }
 
 impl State {
@@ -147,6 +149,7 @@ pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
             last_checkpoint_ms: now,
             metadata_fetcher: None,
             metadata_fetcher_generation: 0,
+            producers_started: 0,
         }),
         changed: Signal::default(),
     });

@@ -1,5 +1,5 @@
 //! The three doors through which the model meets the world (clock, disk, event sink), and the
-//! events it reports. The network is madsim's TCP and needs no door of its own.
+//! events it reports. The network is `crate::net`: madsim's TCP in simulation, tokio's in real mode.
 
 use std::future::Future;
 use std::io;

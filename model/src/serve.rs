@@ -22,16 +22,17 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, BrokerId as WireBrokerId, FetchRequest, FetchResponse,
-    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
-    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse,
-    RequestHeader, RequestKind, ResponseKind,
+    InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+    ProduceRequest, ProduceResponse, RequestHeader, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::batch;
 use crate::broker::{self, LogRef, Shared, State};
 use crate::deadline::Deadline;
 use crate::fetcher::error_code;
-use crate::log::{AppendError, Log};
+use crate::log::{AppendError, Log, Sequence};
 use crate::metadata::{topic_id, METADATA_TOPIC};
 use crate::partition::Role;
 use crate::wire::{decode_request, encode_response, write_frame, FrameReader, Undecodable};
@@ -52,6 +53,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::BeginQuorumEpoch, 0, 0),
     (ApiKey::AlterPartition, 3, 3),
     (ApiKey::BrokerHeartbeat, 0, 0),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
@@ -128,6 +130,7 @@ async fn handle(shared: &Arc<Shared>, request: RequestKind) -> Option<ResponseKi
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch(shared, r))
         }
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions()),
+        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id(shared, r)),
         RequestKind::Vote(r) => ResponseKind::Vote(raft_driver::handle_vote(shared, r)),
         RequestKind::BeginQuorumEpoch(r) => {
             ResponseKind::BeginQuorumEpoch(raft_driver::handle_begin_quorum_epoch(shared, r))
@@ -140,6 +143,28 @@ async fn handle(shared: &Arc<Shared>, request: RequestKind) -> Option<ResponseKi
         }
         _ => return None,
     })
+}
+
+/// Gives an idempotent producer its id. Ids are unique without asking the controller: the broker
+/// id, this incarnation of it (one more at every start), and a counter. Transactions are not
+/// supported.
+fn init_producer_id(
+    shared: &Arc<Shared>,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    let mut response = InitProducerIdResponse::default();
+    if request.transactional_id.is_some() {
+        response.error_code = error_code::INVALID_REQUEST;
+        return response;
+    }
+    let mut s = shared.lock();
+    s.producers_started += 1;
+    let id = (i64::from(shared.id()) << 48)
+        | ((s.incarnation as i64 & 0xffff) << 32)
+        | (s.producers_started & 0xffff_ffff) as i64;
+    response.producer_id = id.into();
+    response.producer_epoch = 0;
+    response
 }
 
 fn api_versions() -> ApiVersionsResponse {
@@ -263,14 +288,25 @@ async fn produce_partition(
             return Err(error_code::NOT_ENOUGH_REPLICAS);
         }
         let epoch = p.leader_epoch;
-        let (base, last) = p
-            .log
-            .append_as_leader(&records, epoch)
-            .map_err(|e| match e {
-                AppendError::Corrupt(_) => error_code::CORRUPT_MESSAGE,
-                _ => error_code::KAFKA_STORAGE_ERROR,
-            })?;
-        shared.notify_partition(tp);
+        let header = batch::parse(&records).map_err(|_| error_code::CORRUPT_MESSAGE)?;
+        let (base, last) = match p.log.sequence(&header) {
+            Sequence::Duplicate {
+                base_offset,
+                last_offset,
+            } => (base_offset, last_offset),
+            Sequence::OutOfOrder => return Err(error_code::OUT_OF_ORDER_SEQUENCE_NUMBER),
+            Sequence::New => {
+                let appended = p
+                    .log
+                    .append_as_leader(&records, epoch)
+                    .map_err(|e| match e {
+                        AppendError::Corrupt(_) => error_code::CORRUPT_MESSAGE,
+                        _ => error_code::KAFKA_STORAGE_ERROR,
+                    })?;
+                shared.notify_partition(tp);
+                appended
+            }
+        };
         (base, last, epoch)
     };
     if acks != -1 {

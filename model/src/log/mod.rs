@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod epoch_cache;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -26,7 +27,32 @@ pub struct BatchMeta {
     pub segment: usize,
     pub position: u64,
     pub size: u32,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
 }
+
+impl BatchMeta {
+    /// The sequence number of the batch's last record (sequences wrap at `i32::MAX`).
+    pub fn last_sequence(&self) -> i32 {
+        let count = (self.last_offset - self.base_offset) as i32;
+        self.base_sequence.wrapping_add(count) & i32::MAX
+    }
+}
+
+/// Where an idempotent producer's batch stands against what its producer already wrote here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sequence {
+    /// Not idempotent, a producer unknown here, or the next batch in sequence: append it.
+    New,
+    /// Already in the log (a retry whose answer was lost): answer with where it went.
+    Duplicate { base_offset: i64, last_offset: i64 },
+    /// A gap, or an old batch this log no longer remembers: refuse it.
+    OutOfOrder,
+}
+
+/// How far back a retry is looked for; Kafka keeps five batches in flight per producer.
+const DUPLICATE_LOOKBACK_BATCHES: usize = 5;
 
 #[derive(Debug)]
 struct Segment {
@@ -95,6 +121,8 @@ pub struct Log {
     dirty_segments: Vec<usize>,
     /// Counts truncations, so a sync that straddles one can tell.
     truncations: u64,
+    /// Each idempotent producer's last batch, by index into `batches`.
+    producers: BTreeMap<i64, usize>,
 }
 
 /// A sync in progress; see [`Log::sync_ticket`].
@@ -136,6 +164,7 @@ impl Log {
             high_watermark: 0,
             dirty_segments: Vec::new(),
             truncations: 0,
+            producers: BTreeMap::new(),
         };
         let mut recovery = Recovery::default();
         let mut paths: Vec<String> = disk
@@ -233,7 +262,13 @@ impl Log {
             segment,
             position,
             size: h.size as u32,
+            producer_id: h.producer_id,
+            producer_epoch: h.producer_epoch,
+            base_sequence: h.base_sequence,
         });
+        if h.producer_id >= 0 {
+            self.producers.insert(h.producer_id, self.batches.len() - 1);
+        }
         self.log_end_offset = h.next_offset();
         if h.leader_epoch > self.epochs.latest_epoch() {
             self.epochs.assign(h.leader_epoch, h.base_offset);
@@ -279,6 +314,42 @@ impl Log {
     pub fn latest_epoch(&self) -> i32 {
         self.epochs.latest_epoch()
     }
+    fn rebuild_producers(&mut self) {
+        self.producers.clear();
+        for (i, m) in self.batches.iter().enumerate() {
+            if m.producer_id >= 0 {
+                self.producers.insert(m.producer_id, i);
+            }
+        }
+    }
+
+    /// Checks an idempotent producer's batch against the producer's batches in this log, which
+    /// every replica has, so a new leader dedups a retry as the old one would have.
+    pub fn sequence(&self, h: &BatchHeader) -> Sequence {
+        if h.producer_id < 0 || h.base_sequence < 0 {
+            return Sequence::New;
+        }
+        let Some(&last) = self.producers.get(&h.producer_id) else {
+            return Sequence::New;
+        };
+        let tail = &self.batches[last];
+        if h.producer_epoch != tail.producer_epoch
+            || h.base_sequence == tail.last_sequence().wrapping_add(1) & i32::MAX
+        {
+            return Sequence::New;
+        }
+        self.batches[..=last]
+            .iter()
+            .rev()
+            .filter(|m| m.producer_id == h.producer_id && m.producer_epoch == h.producer_epoch)
+            .take(DUPLICATE_LOOKBACK_BATCHES)
+            .find(|m| m.base_sequence == h.base_sequence)
+            .map_or(Sequence::OutOfOrder, |m| Sequence::Duplicate {
+                base_offset: m.base_offset,
+                last_offset: m.last_offset,
+            })
+    }
+
     pub fn batches(&self) -> &[BatchMeta] {
         &self.batches
     }
@@ -321,7 +392,13 @@ impl Log {
         bytes: &[u8],
         leader_epoch: i32,
     ) -> Result<(i64, i64), AppendError> {
-        batch::parse(bytes).map_err(|e| AppendError::Corrupt(e.to_string()))?;
+        let first = batch::parse(bytes).map_err(|e| AppendError::Corrupt(e.to_string()))?;
+        if first.size != bytes.len() {
+            return Err(AppendError::Corrupt(format!(
+                "a produce carries one batch; this one has {} bytes after it",
+                bytes.len() - first.size
+            )));
+        }
         let mut owned = bytes.to_vec();
         batch::stamp(&mut owned, self.log_end_offset, leader_epoch);
         let h = batch::parse(&owned).map_err(|e| AppendError::Corrupt(e.to_string()))?;
@@ -472,6 +549,7 @@ impl Log {
         if keep < self.batches.len() {
             let first_dropped = self.batches[keep];
             self.batches.truncate(keep);
+            self.rebuild_producers();
             while self.segments.len() > first_dropped.segment + 1 {
                 let s = self.segments.pop().expect("segment");
                 self.disk.remove(&s.path)?;

@@ -140,6 +140,9 @@ mod tests {
             segment: 0,
             position: 0,
             size: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
         }
     }
 

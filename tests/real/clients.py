@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""Real Kafka clients against `logsim serve` (the real-mode build) on 127.0.0.1.
+
+Each client (kcat, confluent-kafka with and without idempotence, kafka-python) produces 10,000
+values with acks=all; every consumer reads everything back from the beginning and must see each
+acknowledged value exactly once, in order per partition. Then one broker is killed (SIGKILL) and
+the clients produce on; nothing acknowledged may be lost. Then the cluster is stopped cleanly and
+started again on the same data directory: nothing acknowledged may be lost across that either.
+Malformed frames (an absurd length, a torn frame, an unknown API) must not take a broker down.
+
+Usage: clients.py LOGSIM_BINARY [--port 19092] [--records 10000]
+Exits non-zero with the reason on the first check that fails. Stops by itself: every wait is
+bounded, and the cluster is killed on the way out whatever happened.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KpTopicPartition
+
+TOPIC = "events"
+PARTITIONS = 3
+KEYS = 16
+
+
+def fail(message):
+    print(f"FAIL: {message}", flush=True)
+    sys.exit(1)
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class Cluster:
+    def __init__(self, binary, port, data_dir):
+        self.binary, self.port, self.data_dir = binary, port, data_dir
+        self.process = None
+        self.bootstrap = ",".join(f"127.0.0.1:{port + i}" for i in range(3))
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [self.binary, "serve", "--brokers", "3", "--port", str(self.port),
+             "--data-dir", self.data_dir, "--topic", f"{TOPIC}:{PARTITIONS}"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)
+        self.wait_ready()
+
+    def wait_ready(self, brokers=3, limit=60):
+        deadline = time.time() + limit
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                fail(f"logsim serve exited early:\n{self.process.stdout.read()}")
+            try:
+                md = Producer({"bootstrap.servers": self.bootstrap}).list_topics(timeout=2)
+                t = md.topics.get(TOPIC)
+                if (len(md.brokers) >= brokers and t is not None and t.error is None
+                        and len(t.partitions) == PARTITIONS
+                        and all(p.leader >= 0 for p in t.partitions.values())):
+                    return
+            except Exception:  # noqa: BLE001 - not up yet
+                pass
+            time.sleep(0.5)
+        fail(f"the cluster did not come up with {brokers} brokers within {limit} s")
+
+    def broker_pid(self, node):
+        with open(os.path.join(self.data_dir, f"broker-{node}.pid")) as f:
+            return int(f.read().strip())
+
+    def kill_broker(self, node):
+        pid = self.broker_pid(node)
+        os.kill(pid, signal.SIGKILL)
+        log(f"killed broker {node} (pid {pid})")
+
+    def stop(self, limit=60):
+        """A clean stop, as Ctrl-C gives; the brokers must finish within `limit` seconds."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            out, _ = self.process.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            fail(f"logsim serve did not stop within {limit} s of Ctrl-C")
+        return self.process.returncode, out
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def value(client, i):
+    return f"{client}-{i:06d}"
+
+
+# Producers: each returns the values it saw acknowledged.
+
+def produce_kcat(bootstrap, client, start, count):
+    lines = "".join(f"k{i % KEYS}\t{value(client, i)}\n" for i in range(start, start + count))
+    r = subprocess.run(
+        ["kcat", "-b", bootstrap, "-P", "-t", TOPIC, "-K", "\t",
+         "-X", "acks=all", "-X", "message.timeout.ms=60000"],
+        input=lines, capture_output=True, text=True, timeout=120)
+    # kcat reports each failed delivery on stderr; with none, every message was acknowledged.
+    if r.returncode != 0 or "fail" in r.stderr.lower():
+        fail(f"kcat produce: exit {r.returncode}: {r.stderr[-2000:]}")
+    return [value(client, i) for i in range(start, start + count)]
+
+
+def produce_confluent(bootstrap, client, start, count, idempotent):
+    acked, errors = [], []
+
+    def report(err, msg):
+        if err is None:
+            acked.append(msg.value().decode())
+        else:
+            errors.append(str(err))
+
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                  "enable.idempotence": idempotent, "message.timeout.ms": 60000})
+    for i in range(start, start + count):
+        while True:
+            try:
+                p.produce(TOPIC, key=f"k{i % KEYS}", value=value(client, i), on_delivery=report)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    if p.flush(120) != 0:
+        fail(f"{client}: messages still undelivered after 120 s")
+    if errors:
+        log(f"{client}: {len(errors)} deliveries failed (allowed, not acknowledged): {errors[:3]}")
+    return acked
+
+
+def produce_kafka_python(bootstrap, client, start, count):
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", retries=10,
+                      request_timeout_ms=10000, delivery_timeout_ms=60000)
+    futures = [(value(client, i), p.send(TOPIC, key=f"k{i % KEYS}".encode(),
+                                         value=value(client, i).encode()))
+               for i in range(start, start + count)]
+    p.flush(120)
+    acked = []
+    for v, f in futures:
+        try:
+            f.get(timeout=1)
+            acked.append(v)
+        except Exception:  # noqa: BLE001 - an unacknowledged write may or may not land
+            pass
+    p.close(10)
+    return acked
+
+
+# Consumers: each returns [(partition, offset, value)] for everything in the topic.
+
+def consume_kcat(bootstrap):
+    r = subprocess.run(
+        ["kcat", "-b", bootstrap, "-C", "-t", TOPIC, "-o", "beginning", "-e", "-q",
+         "-f", "%p %o %s\\n"],
+        capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        fail(f"kcat consume: exit {r.returncode}: {r.stderr[-2000:]}")
+    out = []
+    for line in r.stdout.splitlines():
+        p, o, v = line.split(" ", 2)
+        out.append((int(p), int(o), v))
+    return out
+
+
+def consume_confluent(bootstrap, expected):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "logsim-check",
+                  "enable.auto.commit": False, "enable.partition.eof": True})
+    c.assign([TopicPartition(TOPIC, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    out, at_end, deadline = [], set(), time.time() + 120
+    while time.time() < deadline and (len(at_end) < PARTITIONS or len(out) < expected):
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == -191:  # end of partition
+                at_end.add(m.partition())
+            continue
+        out.append((m.partition(), m.offset(), m.value().decode()))
+    c.close()
+    return out
+
+
+def consume_kafka_python(bootstrap, expected):
+    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                      consumer_timeout_ms=5000)
+    tps = [KpTopicPartition(TOPIC, p) for p in range(PARTITIONS)]
+    c.assign(tps)
+    c.seek_to_beginning(*tps)
+    out, deadline = [], time.time() + 120
+    while time.time() < deadline:
+        batch = [(m.partition, m.offset, m.value.decode()) for m in c]
+        out.extend(batch)
+        if len(out) >= expected or not batch:
+            break
+    c.close()
+    return out
+
+
+def check(name, records, acked):
+    """Every acknowledged value once; offsets rising per partition; a key's values in order."""
+    seen = {}
+    for p, o, v in records:
+        if v in seen:
+            fail(f"{name}: {v} read twice (at {seen[v]} and {(p, o)})")
+        seen[v] = (p, o)
+    missing = [v for v in acked if v not in seen]
+    if missing:
+        fail(f"{name}: {len(missing)} acknowledged values never read, e.g. {missing[:5]}")
+    last_offset = {}
+    last_index = {}
+    for p, o, v in records:
+        if o <= last_offset.get(p, -1):
+            fail(f"{name}: partition {p} went from offset {last_offset[p]} to {o}")
+        last_offset[p] = o
+        client, i = v.rsplit("-", 1)
+        stream = (p, client, int(i) % KEYS)
+        if int(i) <= last_index.get(stream, -1):
+            fail(f"{name}: {v} came after {client}-{last_index[stream]:06d} in partition {p}")
+        last_index[stream] = int(i)
+    log(f"{name}: {len(records)} records, all {len(acked)} acknowledged values once and in order")
+
+
+def consume_all_and_check(bootstrap, acked, label):
+    check(f"{label} kcat", consume_kcat(bootstrap), acked)
+    check(f"{label} confluent-kafka", consume_confluent(bootstrap, len(acked)), acked)
+    check(f"{label} kafka-python", consume_kafka_python(bootstrap, len(acked)), acked)
+
+
+def malformed_frames(port):
+    """Bad input on one connection closes that connection or gets an error, never the broker."""
+    def send(payload, read=True):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(payload)
+            if read:
+                try:
+                    s.recv(64)
+                except (socket.timeout, ConnectionResetError):
+                    pass
+    send(struct.pack(">i", 0x7FFFFFFF) + b"x" * 16)             # absurd length prefix
+    send(struct.pack(">i", 100) + b"\x00\x03\x00", read=False)   # torn frame, then a hang-up
+    send(struct.pack(">i", 10) + struct.pack(">hhi", 9999, 0, 1) + b"\x00\x00")  # unknown API
+    send(struct.pack(">i", -5))                                  # negative length
+    send(struct.pack(">i", 8) + struct.pack(">hhi", 0, 9, 7))    # produce with no body
+    # An ApiVersions request of a version the broker does not know: a v0 answer, error 35.
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        header = struct.pack(">hhih", 18, 99, 42, -1) + b"\x00" + b"\x00" * 3
+        s.sendall(struct.pack(">i", len(header)) + header)
+        size = struct.unpack(">i", s.recv(4))[0]
+        body = b""
+        while len(body) < size:
+            body += s.recv(size - len(body))
+        correlation, error = struct.unpack(">ih", body[:6])
+        if correlation != 42 or error != 35:
+            fail(f"ApiVersions v99 answered with correlation {correlation}, error {error}")
+    log("malformed frames: every one refused, the broker serves on")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--port", type=int, default=19092)
+    ap.add_argument("--records", type=int, default=10000)
+    args = ap.parse_args()
+    data_dir = tempfile.mkdtemp(prefix="logsim-real-")
+    cluster = Cluster(os.path.abspath(args.binary), args.port, data_dir)
+    n = args.records
+    try:
+        cluster.start()
+        log(f"cluster up at {cluster.bootstrap}, data in {data_dir}")
+        acked = []
+        for client, produce in [
+            ("kcat", lambda c: produce_kcat(cluster.bootstrap, c, 0, n)),
+            ("confluent", lambda c: produce_confluent(cluster.bootstrap, c, 0, n, False)),
+            ("confluent_idempotent",
+             lambda c: produce_confluent(cluster.bootstrap, c, 0, n, True)),
+            ("kafka_python", lambda c: produce_kafka_python(cluster.bootstrap, c, 0, n)),
+        ]:
+            started = time.time()
+            got = produce(client)
+            if len(got) != n:
+                fail(f"{client}: {len(got)} of {n} writes acknowledged with every broker up")
+            log(f"{client}: {n} acks=all writes acknowledged in {time.time() - started:.1f} s")
+            acked += got
+        consume_all_and_check(cluster.bootstrap, acked, "all up:")
+
+        malformed_frames(args.port)
+        cluster.wait_ready()
+
+        cluster.kill_broker(2)
+        survivors = f"127.0.0.1:{args.port},127.0.0.1:{args.port + 2}"
+        more = n // 5
+        after = produce_confluent(survivors, "after_kill", 0, more, True)
+        after += produce_kafka_python(survivors, "after_kill_kp", 0, more)
+        if len(after) < more:
+            fail(f"only {len(after)} writes acknowledged with one broker of three down")
+        log(f"one broker down: {len(after)} more writes acknowledged")
+        acked += after
+        consume_all_and_check(survivors, acked, "one down:")
+
+        code, out = cluster.stop()
+        log(f"clean stop: exit {code}")
+        cluster.start()
+        consume_all_and_check(cluster.bootstrap, acked, "restarted:")
+        code, _ = cluster.stop()
+        if code != 0:
+            fail(f"the restarted cluster stopped with exit {code}")
+        print(f"PASS: {len(acked)} acknowledged values survived, from 3 clients and 4 producers",
+              flush=True)
+    finally:
+        cluster.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
