@@ -16,7 +16,8 @@ use logsim::checkers::client_history::{self, Gates};
 use logsim::replay::{replay, Replay};
 use logsim::run::{self, RunOutput};
 use logsim::scenario::Scenario;
-use logsim::swarm::{run_swarm, SwarmSummary};
+use logsim::swarm::{SeedResult, SwarmSummary};
+use logsim::Locked;
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +39,39 @@ struct Source {
     /// `scenario` (the file's faults), `swarm` (a fault mix drawn from the seed) or `none`.
     #[arg(long, default_value = "scenario")]
     faults: String,
+}
+
+/// A swarm's share when it is split across machines (see `logsim::shard`).
+#[derive(clap::Args)]
+struct ShardArgs {
+    /// Run only shard K of N (K counts from 0): the seeds START+K, START+K+N, ...
+    #[arg(long, value_parser = logsim::shard::Shard::parse, conflicts_with = "shard_from_env")]
+    shard: Option<logsim::shard::Shard>,
+    /// Read K from this environment variable (JOB_COMPLETION_INDEX for a Kubernetes Indexed Job,
+    /// SLURM_ARRAY_TASK_ID for a Slurm array); needs --shards.
+    #[arg(long, requires = "shards")]
+    shard_from_env: Option<String>,
+    /// N, the number of shards, with --shard-from-env.
+    #[arg(long)]
+    shards: Option<u64>,
+    /// What the variable counts from: 0 (Kubernetes) or 1 (many CI matrices and Slurm arrays).
+    #[arg(long, default_value_t = 0)]
+    shard_index_base: u64,
+    /// Write each seed's result as a JSON line to FILE, as it finishes (input for `merge`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl ShardArgs {
+    fn shard(&self) -> Result<logsim::shard::Shard, String> {
+        match (&self.shard, &self.shard_from_env, self.shards) {
+            (Some(s), _, _) => Ok(*s),
+            (None, Some(var), Some(n)) => {
+                logsim::shard::Shard::from_env(var, n, self.shard_index_base)
+            }
+            _ => logsim::shard::Shard::new(0, 1),
+        }
+    }
 }
 
 /// A seed of a scenario, and a file to write about it.
@@ -86,6 +120,17 @@ enum Command {
         /// Also write an HTML summary: reports/swarm-START-END.html.
         #[arg(long)]
         report: bool,
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
+    /// Join shard files (`swarm --shard K/N --out FILE`) into the summary one unsharded swarm
+    /// prints. A missing, doubled or unfinished shard is reported and nothing is merged (exit 2).
+    Merge {
+        /// The shards' files, one per shard, in any order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
     /// Shrink a failing seed: remove and shorten faults while the same check still fails, and
     /// write the smallest scenario found.
@@ -554,12 +599,29 @@ fn swarm_command(
     seeds: (u64, u64),
     source: &Source,
     jobs: Option<usize>,
-    json: bool,
-    report: bool,
+    (json, report): (bool, bool),
+    shard_args: &ShardArgs,
 ) -> Result<bool, String> {
     let (scenario, name) = load_scenario(source)?;
+    let shard = shard_args.shard()?;
+    let mine = shard.seeds(seeds.0, seeds.1);
+    let writer = match &shard_args.out {
+        Some(path) => Some(std::sync::Mutex::new(logsim::shard::ShardWriter::create(
+            path,
+            logsim::shard::ShardHeader {
+                scenario: name.clone(),
+                faults: source.faults.clone(),
+                start: seeds.0,
+                end: seeds.1,
+                shard,
+                logsim: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+        )?)),
+        None => None,
+    };
+    let write_failed = std::sync::atomic::AtomicBool::new(false);
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let bar = indicatif::ProgressBar::new(seeds.1 - seeds.0);
+    let bar = indicatif::ProgressBar::new(mine.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}",
@@ -582,10 +644,31 @@ fn swarm_command(
                 replay_command_line(r.seed, &name, &source.faults)
             ));
         }
+        if let Some(w) = &writer {
+            if w.locked().result(&SeedResult::from(r)).is_err() {
+                write_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         bar.inc(1);
     };
-    let summary = run_swarm(&scenario, &name, seeds.0..seeds.1, jobs, &done);
+    let wall = std::time::Instant::now();
+    let results = logsim::swarm::run_seeds(&scenario, &mine, jobs, &done);
+    let wall = wall.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    let label = if shard.count == 1 {
+        format!("{}..{}", seeds.0, seeds.1)
+    } else {
+        format!(
+            "{}..{} shard {}/{}",
+            seeds.0, seeds.1, shard.index, shard.count
+        )
+    };
+    let summary = logsim::swarm::summarize(&name, &label, &results, wall);
+    if let (Some(w), Some(path)) = (&writer, &shard_args.out) {
+        if write_failed.into_inner() || w.locked().done(results.len(), wall).is_err() {
+            return Err(format!("{}: could not write every result", path.display()));
+        }
+    }
     if report {
         let replay = |seed| replay_command_line(seed, &name, &source.faults);
         let html = logsim::report::swarm::render(&summary, seeds.0, &replay);
@@ -601,6 +684,28 @@ fn swarm_command(
         );
     } else {
         print_swarm(&summary, &source.faults);
+    }
+    Ok(summary.failures.is_empty())
+}
+
+fn merge_command(files: &[PathBuf], json: bool) -> Result<bool, String> {
+    let shards = files
+        .iter()
+        .map(|f| logsim::shard::read(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let summary = logsim::shard::merge(&shards).map_err(|problems| {
+        format!(
+            "the shards do not make one whole swarm, so nothing was merged:\n  {}",
+            problems.join("\n  ")
+        )
+    })?;
+    if json {
+        outln!(
+            "{}",
+            serde_json::to_string(&summary).expect("summaries serialize")
+        );
+    } else {
+        print_swarm(&summary, &shards[0].header.faults);
     }
     Ok(summary.failures.is_empty())
 }
@@ -807,7 +912,9 @@ pub fn main() -> ExitCode {
             jobs,
             json,
             report,
-        } => swarm_command(seeds, &source, jobs, json, report),
+            shard,
+        } => swarm_command(seeds, &source, jobs, (json, report), &shard),
+        Command::Merge { files, json } => merge_command(&files, json),
         Command::Replay {
             seed,
             source,

@@ -36,6 +36,8 @@ pub mod run;
 #[cfg(madsim)]
 pub mod scenario;
 #[cfg(madsim)]
+pub mod shard;
+#[cfg(madsim)]
 pub mod shrink;
 #[cfg(madsim)]
 pub mod swarm;

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checkers::Violation;
 use crate::run::{self, RunReport};
@@ -13,10 +13,50 @@ use crate::scenario::Scenario;
 use crate::Locked;
 
 /// A failed seed and the first thing that caught it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
     pub seed: u64,
     pub violation: Option<Violation>,
+}
+
+/// What a summary needs of one seed's run; a shard writes one per line (see `shard`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedResult {
+    pub seed: u64,
+    pub pass: bool,
+    pub violation: Option<Violation>,
+    pub faults: BTreeMap<String, u64>,
+    pub invariants: BTreeMap<String, u64>,
+    pub acked: u64,
+    pub elections: u64,
+    pub truncations: u64,
+    pub wall_seconds: f64,
+}
+
+impl From<&RunReport> for SeedResult {
+    fn from(r: &RunReport) -> Self {
+        SeedResult {
+            seed: r.seed,
+            pass: r.pass,
+            violation: r.violations.first().cloned(),
+            faults: r
+                .counters
+                .faults
+                .iter()
+                .map(|(k, n)| (k.to_string(), *n))
+                .collect(),
+            invariants: r
+                .counters
+                .invariants
+                .iter()
+                .map(|(k, n)| (k.to_string(), *n))
+                .collect(),
+            acked: r.acked,
+            elections: r.elections,
+            truncations: r.truncations,
+            wall_seconds: r.wall_seconds,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -48,71 +88,82 @@ pub fn run_swarm(
     jobs: usize,
     done: &(dyn Fn(&RunReport) + Sync),
 ) -> SwarmSummary {
+    let label = format!("{}..{}", seeds.start, seeds.end);
     let wall = std::time::Instant::now();
-    let next = AtomicU64::new(seeds.start);
-    let reports = Mutex::new(Vec::new());
+    let results = run_seeds(scenario, &seeds.collect::<Vec<_>>(), jobs, done);
+    summarize(name, &label, &results, wall.elapsed().as_secs_f64())
+}
+
+/// Runs the given seeds with `jobs` threads and returns their results in seed order. `done` sees
+/// each report as it finishes (for progress, or to write it out at once).
+pub fn run_seeds(
+    scenario: &Scenario,
+    seeds: &[u64],
+    jobs: usize,
+    done: &(dyn Fn(&RunReport) + Sync),
+) -> Vec<SeedResult> {
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::with_capacity(seeds.len()));
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= seeds.end {
+                let Some(&seed) = seeds.get(next.fetch_add(1, Ordering::Relaxed)) else {
                     return;
-                }
+                };
                 let report = run::run(scenario, seed, false).report;
                 done(&report);
-                reports.locked().push(report);
+                results.locked().push(SeedResult::from(&report));
             });
         }
     });
-    let mut reports = reports.into_inner().unwrap_or_else(|p| p.into_inner());
-    reports.sort_by_key(|r| r.seed);
-    summarize(name, &seeds, &reports, wall.elapsed().as_secs_f64())
+    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    results.sort_by_key(|r| r.seed);
+    results
 }
 
+/// Adds seed results (in seed order) up; `seeds` names the range they came from.
 pub fn summarize(
     name: &str,
-    seeds: &Range<u64>,
-    reports: &[RunReport],
+    seeds: &str,
+    results: &[SeedResult],
     wall_seconds: f64,
 ) -> SwarmSummary {
     let mut faults: BTreeMap<String, u64> = crate::faults::KINDS
         .iter()
         .map(|k| (k.to_string(), 0))
         .collect();
-    for r in reports {
-        for (kind, n) in &r.counters.faults {
-            *faults.entry(kind.to_string()).or_default() += n;
-        }
-    }
     let mut invariants: BTreeMap<String, u64> = BTreeMap::new();
-    for r in reports {
-        for (name, n) in &r.counters.invariants {
-            *invariants.entry(name.to_string()).or_default() += n;
+    for r in results {
+        for (kind, n) in &r.faults {
+            *faults.entry(kind.clone()).or_default() += n;
+        }
+        for (name, n) in &r.invariants {
+            *invariants.entry(name.clone()).or_default() += n;
         }
     }
-    let failures: Vec<Failure> = reports
+    let failures: Vec<Failure> = results
         .iter()
         .filter(|r| !r.pass)
         .map(|r| Failure {
             seed: r.seed,
-            violation: r.violations.first().cloned(),
+            violation: r.violation.clone(),
         })
         .collect();
-    let mut slowest: Vec<(u64, f64)> = reports.iter().map(|r| (r.seed, r.wall_seconds)).collect();
+    let mut slowest: Vec<(u64, f64)> = results.iter().map(|r| (r.seed, r.wall_seconds)).collect();
     slowest.sort_by(|a, b| b.1.total_cmp(&a.1));
     slowest.truncate(5);
-    let rate = reports.len() as f64 / wall_seconds.max(1e-9);
+    let rate = results.len() as f64 / wall_seconds.max(1e-9);
     SwarmSummary {
         scenario: name.to_owned(),
-        seeds: format!("{}..{}", seeds.start, seeds.end),
-        runs: reports.len(),
-        passed: reports.len() - failures.len(),
+        seeds: seeds.to_owned(),
+        runs: results.len(),
+        passed: results.len() - failures.len(),
         failures,
         faults,
         invariants,
-        acked: reports.iter().map(|r| r.acked).sum(),
-        elections: reports.iter().map(|r| r.elections).sum(),
-        truncations: reports.iter().map(|r| r.truncations).sum(),
+        acked: results.iter().map(|r| r.acked).sum(),
+        elections: results.iter().map(|r| r.elections).sum(),
+        truncations: results.iter().map(|r| r.truncations).sum(),
         wall_seconds,
         runs_per_second: rate,
         runs_per_minute: rate * 60.0,

@@ -18,7 +18,7 @@ pub mod leader_epoch;
 pub mod liveness;
 pub mod view;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// A broken rule, with everything needed to find it in the trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -30,6 +30,33 @@ pub struct Violation {
     /// The offsets involved: one offset, or a range `[from, to]`.
     pub offsets: Vec<i64>,
     pub message: String,
+}
+
+/// A violation as a shard file (`logsim merge`) holds it.
+#[derive(Deserialize)]
+struct StoredViolation {
+    check: String,
+    time_ms: u64,
+    node: Option<i32>,
+    partition: Option<String>,
+    offsets: Vec<i64>,
+    message: String,
+}
+
+impl<'de> Deserialize<'de> for Violation {
+    /// Check names are static strings in a run; one read back from a file is leaked to become
+    /// one, which costs a few bytes per failed seed in a process that soon ends.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = StoredViolation::deserialize(d)?;
+        Ok(Violation {
+            check: Box::leak(v.check.into_boxed_str()),
+            time_ms: v.time_ms,
+            node: v.node,
+            partition: v.partition,
+            offsets: v.offsets,
+            message: v.message,
+        })
+    }
 }
 
 impl std::fmt::Display for Violation {
