@@ -22,6 +22,7 @@ pub mod log;
 pub mod metadata;
 pub mod net;
 pub mod partition;
+pub mod partitioner;
 pub mod raft;
 pub mod raft_driver;
 pub mod serve;

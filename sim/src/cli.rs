@@ -473,6 +473,13 @@ fn print_summary(
         "elections     {} partition leaders, {} quorum leaders",
         r.elections, r.quorum_elections
     )?;
+    if r.lost_acks1 > 0 || r.consumer_restarts > 0 {
+        writeln!(
+            out,
+            "allowed       {} acks=1 writes lost to failovers; {} consumer restarts, {} values read again",
+            r.lost_acks1, r.consumer_restarts, r.rereads
+        )?;
+    }
     let injected: Vec<String> = r
         .counters
         .faults
@@ -573,6 +580,13 @@ fn print_swarm(summary: &SwarmSummary, faults: &str) {
         summary.elections,
         summary.truncations
     );
+    if summary.lost_acks1 > 0 || summary.rereads > 0 {
+        outln!(
+            "allowed       {} acks=1 writes lost to failovers, {} values read again after consumer restarts",
+            summary.lost_acks1,
+            summary.rereads
+        );
+    }
     outln!("faults        kind            count");
     for (kind, n) in &summary.faults {
         outln!("              {kind:<15} {n:>6}");

@@ -62,6 +62,9 @@ pub struct Op {
     pub acks: Option<i16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Sends: the record's own key (a user id, say), which chose its partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_key: Option<String>,
 }
 
 impl Op {
@@ -79,6 +82,7 @@ impl Op {
             time_ms: None,
             acks: None,
             error: None,
+            record_key: None,
         }
     }
 }

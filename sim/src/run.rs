@@ -56,6 +56,11 @@ pub struct RunReport {
     pub truncations: u64,
     pub crashes: u64,
     pub batches_checked: u64,
+    /// acks=1 writes acknowledged and then lost to a failover: allowed, and measured.
+    pub lost_acks1: u64,
+    /// Values consumers read a second time after restarting from a commit.
+    pub rereads: u64,
+    pub consumer_restarts: u64,
     pub counters: Counters,
     /// The fault probabilities this run drew from (a swarm run draws its own).
     pub fault_profile: FaultProfile,
@@ -141,6 +146,9 @@ fn panicked(seed: u64, panic: Box<dyn std::any::Any + Send>) -> RunOutput {
             truncations: 0,
             crashes: 0,
             batches_checked: 0,
+            lost_acks1: 0,
+            rereads: 0,
+            consumer_restarts: 0,
             counters: Counters::default(),
             fault_profile: FaultProfile::default(),
             violations: vec![violation],
@@ -178,6 +186,12 @@ pub async fn simulate(
         topic: topic.name.clone(),
         partitions: topic.partitions,
         acks: scenario.workload.acks.wire(),
+        keys: scenario.workload.keys,
+        consumer_restarts_ms: scenario
+            .workload
+            .consumer_restarts
+            .map(|[lo, hi]| (lo.ms(), hi.ms())),
+        commit_interval: scenario.workload.commit_interval.0,
         send_interval_ms: (send_min, send_max),
         poll_interval: scenario.workload.poll_interval.0,
         bootstrap: cluster.locked().bootstrap(),
@@ -186,6 +200,7 @@ pub async fn simulate(
         stop_producers: Arc::default(),
         stop_consumers: Arc::default(),
         acked: Arc::default(),
+        acked_weak: Arc::default(),
         shown_high_watermarks: observer.locked().shown_high_watermarks.clone(),
         stats: Arc::default(),
     };
@@ -205,7 +220,11 @@ pub async fn simulate(
     }
     for id in 0..scenario.workload.consumers {
         let process = u64::from(scenario.workload.producers + id);
-        clients.spawn(workload::consumer(workload.clone(), id, process));
+        // Drawn only for restarting consumers, so that other scenarios' seeds stay as they were.
+        let seed = workload
+            .consumer_restarts_ms
+            .map(|_| workload_rng.random::<u64>());
+        clients.spawn(workload::consumer(workload.clone(), id, process, seed));
     }
     let load_end = start + scenario.run.duration.0;
     let nemesis = Nemesis::new(cluster.clone(), observer.clone());
@@ -250,14 +269,14 @@ pub async fn simulate(
         .harness(-1, HarnessEvent::QuietPeriodEnded);
     workload.stop_consumers.store(true, Ordering::Relaxed);
 
-    final_checks(
+    let lost_acks1 = final_checks(
         &cluster,
         &observer,
         &workload,
         &topic.name,
         topic.partitions,
     );
-    workload
+    let rereads = workload
         .history
         .with_ops(|ops| check_history(&observer, ops));
     let stats = workload.stats.locked().clone();
@@ -280,6 +299,9 @@ pub async fn simulate(
         truncations: counters.truncations,
         crashes: counters.crashes,
         batches_checked: obs.committed.batches_checked,
+        lost_acks1,
+        rereads,
+        consumer_restarts: stats.consumer_restarts,
         counters,
         fault_profile,
         violations: obs.violations.clone(),
@@ -415,7 +437,7 @@ fn final_checks(
     workload: &Workload,
     topic: &str,
     partitions: i32,
-) {
+) -> u64 {
     check_step(cluster, observer, &workload.acked);
     let live = cluster.locked().live();
     let mut obs = observer.locked();
@@ -452,6 +474,8 @@ fn final_checks(
     for v in acked_durability::check(now, &acked, &leaders) {
         obs.violation(v);
     }
+    // The same test on acks=1 writes finds what acks=1 allows to be lost: a count, not a failure.
+    let lost_acks1 = acked_durability::check(now, &workload.acked_weak.locked(), &leaders).len();
     let reads = workload.history.with_ops(crate::history::reads);
     obs.evaluated("read-stays-readable");
     for v in acked_durability::check_reads(now, &reads, &leaders) {
@@ -513,11 +537,13 @@ fn final_checks(
     for v in liveness::fully_replicated(now, &highest_acked, &replicas) {
         obs.violation(v);
     }
+    lost_acks1 as u64
 }
 
 /// Runs the client-history checker over the run's own history; each anomaly is a violation (the
 /// first few cases of each kind, so that a bad run's report stays readable).
-fn check_history(observer: &Arc<Mutex<Observer>>, ops: &[crate::history::Op]) {
+/// Judges the client history; returns how many values consumers read again.
+fn check_history(observer: &Arc<Mutex<Observer>>, ops: &[crate::history::Op]) -> u64 {
     let analysis = client_history::check(
         ops,
         None,
@@ -528,6 +554,7 @@ fn check_history(observer: &Arc<Mutex<Observer>>, ops: &[crate::history::Op]) {
     );
     let mut obs = observer.locked();
     let now = obs.now_ms();
+    let rereads = analysis.rereads;
     for (kind, cases) in analysis.anomalies {
         let total = cases.len();
         for case in cases.into_iter().take(5) {
@@ -545,6 +572,7 @@ fn check_history(observer: &Arc<Mutex<Observer>>, ops: &[crate::history::Op]) {
             });
         }
     }
+    rereads
 }
 
 /// A run that acked nothing, read nothing or compared nothing has not tested anything.

@@ -137,6 +137,16 @@ pub struct Workload {
     /// The topic the workload uses; the first topic when absent.
     #[serde(default)]
     pub topic: Option<String>,
+    /// Distinct record keys (`user-0`, `user-1`, ...) the producers draw from; a key's partition is
+    /// Kafka's partitioner's choice. 0 (the default) sends unkeyed records to random partitions.
+    #[serde(default)]
+    pub keys: u32,
+    /// Consumers restart after a time drawn from this range, resuming from their last commit.
+    #[serde(default)]
+    pub consumer_restarts: Option<[Dur; 2]>,
+    /// How often a restarting consumer commits its positions.
+    #[serde(default = "defaults::commit_interval")]
+    pub commit_interval: Dur,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -242,6 +252,9 @@ mod defaults {
     pub fn acks() -> Acks {
         Acks::All
     }
+    pub fn commit_interval() -> Dur {
+        Dur(Duration::from_secs(1))
+    }
     pub fn send_interval() -> [Dur; 2] {
         [
             Dur(Duration::from_millis(5)),
@@ -282,6 +295,9 @@ mod defaults {
             send_interval: send_interval(),
             poll_interval: poll_interval(),
             topic: None,
+            keys: 0,
+            consumer_restarts: None,
+            commit_interval: commit_interval(),
         }
     }
     pub fn run() -> Run {

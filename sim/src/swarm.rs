@@ -30,6 +30,10 @@ pub struct SeedResult {
     pub acked: u64,
     pub elections: u64,
     pub truncations: u64,
+    #[serde(default)]
+    pub lost_acks1: u64,
+    #[serde(default)]
+    pub rereads: u64,
     pub wall_seconds: f64,
 }
 
@@ -54,6 +58,8 @@ impl From<&RunReport> for SeedResult {
             acked: r.acked,
             elections: r.elections,
             truncations: r.truncations,
+            lost_acks1: r.lost_acks1,
+            rereads: r.rereads,
             wall_seconds: r.wall_seconds,
         }
     }
@@ -73,6 +79,10 @@ pub struct SwarmSummary {
     pub acked: u64,
     pub elections: u64,
     pub truncations: u64,
+    /// acks=1 writes acknowledged and then lost (allowed by acks=1; measured).
+    pub lost_acks1: u64,
+    /// Values read again by consumers that restarted from a commit.
+    pub rereads: u64,
     pub wall_seconds: f64,
     pub runs_per_second: f64,
     pub runs_per_minute: f64,
@@ -164,6 +174,8 @@ pub fn summarize(
         acked: results.iter().map(|r| r.acked).sum(),
         elections: results.iter().map(|r| r.elections).sum(),
         truncations: results.iter().map(|r| r.truncations).sum(),
+        lost_acks1: results.iter().map(|r| r.lost_acks1).sum(),
+        rereads: results.iter().map(|r| r.rereads).sum(),
         wall_seconds,
         runs_per_second: rate,
         runs_per_minute: rate * 60.0,

@@ -2,7 +2,9 @@
 //! reading every partition from the start. Every operation goes into the history.
 //!
 //! Draw order (changing it changes every seed): each producer draws, per send, first the partition
-//! and then the pause before its next send.
+//! (or, with `keys`, the record key, whose partition Kafka's partitioner picks) and then the pause
+//! before its next send. A consumer that restarts draws from its own stream, the time to each
+//! restart.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,6 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use madsim::time::Instant;
 use model::client::{Client, PollOutcome, SendOutcome, EARLIEST};
+use model::partitioner::partition_for_key;
 use model::TopicPartition;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -33,6 +36,8 @@ pub struct WorkloadStats {
     pub unknown: u64,
     pub polls: u64,
     pub consumed: u64,
+    /// Consumer restarts (each resumes from its last commit).
+    pub consumer_restarts: u64,
 }
 
 #[derive(Clone)]
@@ -40,6 +45,12 @@ pub struct Workload {
     pub topic: String,
     pub partitions: i32,
     pub acks: i16,
+    /// Distinct record keys (`user-0` ...); 0 sends unkeyed records to random partitions.
+    pub keys: u32,
+    /// A consumer restarts after a time drawn from this range (ms), when set.
+    pub consumer_restarts_ms: Option<(u64, u64)>,
+    /// How often a restarting consumer commits its positions.
+    pub commit_interval: Duration,
     pub send_interval_ms: (u64, u64),
     pub poll_interval: Duration,
     pub bootstrap: Vec<SocketAddr>,
@@ -48,6 +59,8 @@ pub struct Workload {
     pub stop_producers: Arc<AtomicBool>,
     pub stop_consumers: Arc<AtomicBool>,
     pub acked: Arc<Mutex<Vec<AckedSend>>>,
+    /// Sends acknowledged with acks=1: allowed to be lost, and counted when they are.
+    pub acked_weak: Arc<Mutex<Vec<AckedSend>>>,
     /// The highest high watermark each partition showed a consumer.
     pub shown_high_watermarks: Arc<Mutex<BTreeMap<String, i64>>>,
     pub stats: Arc<Mutex<WorkloadStats>>,
@@ -77,7 +90,12 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
     );
     let mut sequence = 0u64;
     while !w.stop_producers.load(Ordering::Relaxed) {
-        let partition = rng.random_range(0..w.partitions);
+        let (partition, record_key) = if w.keys == 0 {
+            (rng.random_range(0..w.partitions), None)
+        } else {
+            let key = format!("user-{}", rng.random_range(0..w.keys));
+            (partition_for_key(key.as_bytes(), w.partitions), Some(key))
+        };
         let pause = rng.random_range(w.send_interval_ms.0..=w.send_interval_ms.1);
         let value = sequence * u64::from(producers) + u64::from(id);
         sequence += 1;
@@ -86,29 +104,37 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
         invoke.key = Some(key(&w.topic, partition));
         invoke.value = Some(value);
         invoke.acks = Some(w.acks);
+        invoke.record_key = record_key.clone();
         w.history.push(invoke.clone());
         w.stats().produced += 1;
         let outcome = client
-            .send(&tp, w.acks, None, Bytes::from(value.to_string()))
+            .send(
+                &tp,
+                w.acks,
+                record_key.map(Bytes::from),
+                Bytes::from(value.to_string()),
+            )
             .await;
         let mut done = w.op(process, OpType::Ok, OpFn::Send);
         done.key = invoke.key;
         done.value = Some(value);
         done.acks = invoke.acks;
+        done.record_key = invoke.record_key;
         let mut backoff = false;
         match outcome {
             SendOutcome::Acked { offset } => {
                 done.offset = Some(offset);
                 w.stats().acked += 1;
-                if w.acks == -1 {
-                    let time_ms = w.start.elapsed().as_millis() as u64;
-                    let acked = AckedSend {
-                        partition: tp.to_string(),
-                        offset,
-                        value: Bytes::from(value.to_string()),
-                        time_ms,
-                    };
-                    w.acked.locked().push(acked);
+                let acked = AckedSend {
+                    partition: tp.to_string(),
+                    offset,
+                    value: Bytes::from(value.to_string()),
+                    time_ms: w.start.elapsed().as_millis() as u64,
+                };
+                match w.acks {
+                    -1 => w.acked.locked().push(acked),
+                    1 => w.acked_weak.locked().push(acked),
+                    _ => {}
                 }
             }
             SendOutcome::Sent => done.kind = OpType::Info,
@@ -137,17 +163,56 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
 
 /// A consumer, history process `process`: it assigns itself every partition, finds where each
 /// starts with ListOffsets (earliest), as auto.offset.reset=earliest does, and polls them in turn.
-pub async fn consumer(w: Workload, id: u32, process: u64) {
-    let mut client = Client::new(
-        w.bootstrap.clone(),
-        format!("consumer-{id}"),
-        CLIENT_TIMEOUT,
-    );
-    let mut assign = w.op(process, OpType::Ok, OpFn::Assign);
-    assign.keys = Some((0..w.partitions).map(|p| key(&w.topic, p)).collect());
-    w.history.push(assign);
+/// With `consumer_restarts_ms` (and `seed`), it commits its positions every `commit_interval` and
+/// restarts now and then: a new client, and reading resumes from the last commit, as a consumer
+/// process that crashed would; what it read after that commit it reads again.
+pub async fn consumer(w: Workload, id: u32, process: u64, seed: Option<u64>) {
+    let new_client = || {
+        Client::new(
+            w.bootstrap.clone(),
+            format!("consumer-{id}"),
+            CLIENT_TIMEOUT,
+        )
+    };
+    let mut client = new_client();
+    let assign = || {
+        let mut op = w.op(process, OpType::Ok, OpFn::Assign);
+        op.keys = Some((0..w.partitions).map(|p| key(&w.topic, p)).collect());
+        op
+    };
+    w.history.push(assign());
     let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut restarts = w
+        .consumer_restarts_ms
+        .zip(seed)
+        .map(|(range, seed)| (range, ChaCha8Rng::seed_from_u64(seed)));
+    let mut restart_at = restarts
+        .as_mut()
+        .map(|((lo, hi), rng)| Instant::now() + Duration::from_millis(rng.random_range(*lo..=*hi)));
+    let mut committed: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut commit_at = Instant::now() + w.commit_interval;
     while !w.stop_consumers.load(Ordering::Relaxed) {
+        if let Some(at) = restart_at.filter(|at| Instant::now() >= *at) {
+            client = new_client();
+            positions = committed.clone();
+            w.history.push(assign());
+            w.stats().consumer_restarts += 1;
+            restart_at = restarts
+                .as_mut()
+                .map(|((lo, hi), rng)| at + Duration::from_millis(rng.random_range(*lo..=*hi)));
+        }
+        if restart_at.is_some() && Instant::now() >= commit_at {
+            let mut commit = w.op(process, OpType::Ok, OpFn::Commit);
+            commit.offsets = Some(
+                positions
+                    .iter()
+                    .map(|(p, o)| (key(&w.topic, *p), *o))
+                    .collect(),
+            );
+            w.history.push(commit);
+            committed = positions.clone();
+            commit_at = Instant::now() + w.commit_interval;
+        }
         for partition in 0..w.partitions {
             let tp = TopicPartition::new(w.topic.clone(), partition);
             let offset = match positions.get(&partition) {

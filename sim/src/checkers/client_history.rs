@@ -11,6 +11,12 @@
 //!   within one), without an `assign` in between.
 //! - `nonmonotonic-send`: one producer's acknowledged offsets on a key go back.
 //! - `g1a`: a read of a value whose send definitely failed.
+//! - `key-order`: a consumer reads two acknowledged values of one producer and one record key in
+//!   the opposite order to their sends (Kafka promises order per key, from one producer).
+//!
+//! An `assign` (a consumer starting over, as after its own crash) resumes from the process's last
+//! `commit` of each key, or from the start without one: reads from there on must not skip, and
+//! reading again what was read before the crash is allowed but counted (`rereads`).
 //!
 //! Sends made with acks 0 or 1 (an `acks` field other than -1) may be lost by design, so they do not
 //! count toward `lost-write` and `unseen`, and their acknowledged offsets (which a failover may give
@@ -33,6 +39,7 @@ pub const KINDS: &[&str] = &[
     "poll-skip",
     "nonmonotonic-send",
     "g1a",
+    "key-order",
 ];
 
 /// One anomaly: where, and which history lines (1-based) show it.
@@ -69,6 +76,8 @@ pub struct Analysis {
     pub ops: usize,
     pub acked: u64,
     pub polled: u64,
+    /// Values a consumer read again at an offset it had read before (after an `assign`).
+    pub rereads: u64,
     /// Gates that failed, as sentences.
     pub gates: Vec<String>,
 }
@@ -101,6 +110,10 @@ struct Send {
     outcome: Outcome,
     counts: bool,
     line: usize,
+    process: u64,
+    record_key: Option<String>,
+    /// Position among the sends of its process.
+    index: usize,
 }
 
 /// Checks `ops`; `lines[i]` is the history line of `ops[i]` (or pass `None` for `i + 1`).
@@ -116,6 +129,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     let mut highest_read: BTreeMap<String, i64> = BTreeMap::new();
     let mut acked = 0u64;
     let mut polled = 0u64;
+    let mut sends_by_process: BTreeMap<u64, usize> = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
         let line = line_of(i);
         match (op.f, op.kind) {
@@ -141,6 +155,8 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                             .or_insert(line);
                     }
                 }
+                let index = sends_by_process.entry(op.process).or_default();
+                *index += 1;
                 sends.insert(
                     value,
                     Send {
@@ -148,6 +164,9 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                         outcome,
                         counts,
                         line,
+                        process: op.process,
+                        record_key: op.record_key.clone(),
+                        index: *index,
                     },
                 );
             }
@@ -266,6 +285,11 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     // Per process and key: sends that go back, polls that go back or skip.
     let mut last_send: BTreeMap<(u64, String), (i64, usize)> = BTreeMap::new();
     let mut last_read: BTreeMap<(u64, String), (i64, usize)> = BTreeMap::new();
+    let mut committed: BTreeMap<(u64, String), (i64, usize)> = BTreeMap::new();
+    let mut highest_read_by: BTreeMap<(u64, String), i64> = BTreeMap::new();
+    let mut rereads = 0u64;
+    // (consumer, producer, record key) -> (send index, value, line) of the last acked value read.
+    let mut last_of_key: BTreeMap<(u64, u64, String), (usize, u64, usize)> = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
         let line = line_of(i);
         match (op.f, op.kind) {
@@ -296,15 +320,64 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 }
                 last_send.insert(slot, (offset, line));
             }
+            (OpFn::Commit, OpType::Ok) => {
+                for (key, offset) in op.offsets.iter().flatten() {
+                    committed.insert((op.process, key.clone()), (*offset, line));
+                }
+            }
             (OpFn::Assign, OpType::Ok) => {
                 for key in op.keys.iter().flatten() {
-                    last_read.remove(&(op.process, key.clone()));
+                    let slot = (op.process, key.clone());
+                    // Reading resumes at the committed offset, the next one to read.
+                    match committed.get(&slot) {
+                        Some(&(next, commit_line)) => {
+                            last_read.insert(slot, (next - 1, commit_line));
+                        }
+                        None => {
+                            last_read.remove(&slot);
+                        }
+                    }
                 }
+                last_of_key.retain(|(consumer, ..), _| *consumer != op.process);
             }
             (OpFn::Poll, OpType::Ok) => {
                 for (key, msgs) in op.msgs.iter().flatten() {
                     for (offset, value) in msgs {
                         let slot = (op.process, key.clone());
+                        let high = highest_read_by.entry(slot.clone()).or_insert(-1);
+                        if *offset <= *high {
+                            rereads += 1;
+                        }
+                        *high = (*high).max(*offset);
+                        if let Some(send) = sends
+                            .get(value)
+                            .filter(|s| s.counts && matches!(s.outcome, Outcome::Acked(_)))
+                        {
+                            if let Some(record_key) = &send.record_key {
+                                let order = (op.process, send.process, record_key.clone());
+                                if let Some(&(index, before, before_line)) = last_of_key.get(&order)
+                                {
+                                    if send.index < index {
+                                        report(
+                                            "key-order",
+                                            Case {
+                                                key: key.clone(),
+                                                offsets: vec![*offset],
+                                                values: vec![before, *value],
+                                                lines: vec![before_line, line],
+                                                detail: format!(
+                                                    "process {} read {value} after {before}, though \
+                                                     process {} sent them the other way round, \
+                                                     both with key {record_key}",
+                                                    op.process, send.process
+                                                ),
+                                            },
+                                        );
+                                    }
+                                }
+                                last_of_key.insert(order, (send.index, *value, line));
+                            }
+                        }
                         if let Some((prev, prev_line)) = last_read.get(&slot).copied() {
                             let case = |detail: String| Case {
                                 key: key.clone(),
@@ -365,6 +438,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
         ops: ops.len(),
         acked,
         polled,
+        rereads,
         gates: gate_failures,
     }
 }
@@ -373,8 +447,8 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
 mod tests {
     use super::*;
 
-    /// A history from compact lines: `p send k v` (invoke), `p ok k v o`, `p fail k v`,
-    /// `p info k v`, `p poll k o:v o:v ...`, `p assign k`.
+    /// A history from compact lines: `p send k v` (invoke), `p ok k v o [record-key]`,
+    /// `p fail k v`, `p info k v`, `p poll k o:v o:v ...`, `p assign k`, `p commit k o`.
     fn history(text: &str) -> Vec<Op> {
         let mut ops = Vec::new();
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -393,6 +467,12 @@ mod tests {
                     op.key = key;
                     op.value = Some(w[3].parse().unwrap());
                     op.offset = w.get(4).map(|o| o.parse().unwrap());
+                    op.record_key = w.get(5).map(|k| k.to_string());
+                    op
+                }
+                "commit" => {
+                    let mut op = Op::new(process, OpType::Ok, OpFn::Commit);
+                    op.offsets = Some(BTreeMap::from([(w[2].to_owned(), w[3].parse().unwrap())]));
                     op
                 }
                 "poll" => {
@@ -417,6 +497,63 @@ mod tests {
             ops.push(op);
         }
         ops
+    }
+
+    #[test]
+    fn a_consumer_reading_one_keys_values_out_of_send_order_is_caught() {
+        let sends = "
+            0 ok t/0 10 0 user-1
+            0 ok t/0 11 1 user-2
+            0 ok t/0 12 2 user-1
+        ";
+        assert!(kinds(&format!("{sends} 9 poll t/0 0:10 1:11 2:12")).is_empty());
+        // The partition shows 12 before 10: offsets rise, but user-1's order is broken.
+        let swapped = "
+            0 ok t/0 10 2 user-1
+            0 ok t/0 11 1 user-2
+            0 ok t/0 12 0 user-1
+            9 poll t/0 0:12 1:11 2:10
+        ";
+        assert!(
+            kinds(swapped).contains(&"key-order"),
+            "{:?}",
+            kinds(swapped)
+        );
+    }
+
+    #[test]
+    fn a_restart_resumes_at_the_commit_rereads_are_counted_and_a_skip_past_it_is_caught() {
+        let sends = "
+            0 ok t/0 10 0
+            0 ok t/0 11 1
+            0 ok t/0 12 2
+            0 ok t/0 13 3
+        ";
+        let reread = format!(
+            "{sends}
+            9 assign t/0
+            9 poll t/0 0:10 1:11 2:12
+            9 commit t/0 1
+            9 assign t/0
+            9 poll t/0 1:11 2:12 3:13"
+        );
+        let a = check(&history(&reread), None, Gates::default());
+        assert!(a.valid, "{:?}", a.anomalies);
+        assert_eq!(a.rereads, 2);
+        let skipped = format!(
+            "{sends}
+            9 assign t/0
+            9 poll t/0 0:10
+            9 commit t/0 1
+            9 assign t/0
+            9 poll t/0 2:12 3:13
+            9 poll t/0 1:11"
+        );
+        assert!(
+            kinds(&skipped).contains(&"poll-skip"),
+            "{:?}",
+            kinds(&skipped)
+        );
     }
 
     fn kinds(text: &str) -> Vec<&'static str> {
