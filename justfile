@@ -60,3 +60,14 @@ real-clients:
     ./tests/real/setup
     RUSTFLAGS= cargo build --release --target-dir target/real -p logsim
     python3 tests/real/clients.py target/real/release/logsim --port 19092
+
+# The workload profiles (activity tracking, messaging, metrics and logs), 200 seeds each.
+profiles seeds="0..200":
+    for s in activity-tracking messaging metrics-logs; do cargo run --release -p logsim -- swarm --seeds {{seeds}} --scenario scenarios/$s.toml || exit 1; done
+
+# One shard of a swarm split N ways, and the merge: `just shard 0/4 0..1000`, then `just merge`.
+shard which seeds="0..1000" scenario="scenarios/default.toml":
+    cargo run --release -p logsim -- swarm --seeds {{seeds}} --scenario {{scenario}} --shard {{which}} --out reports/shards/shard-$(echo {{which}} | tr / -).jsonl
+
+merge:
+    cargo run --release -p logsim -- merge reports/shards/*.jsonl
