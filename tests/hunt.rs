@@ -20,6 +20,7 @@ fn ground(bug: &str) -> &'static str {
     match bug {
         bugs::ZOMBIE_FOLLOWER | bugs::SAME_LEADER_NO_TRUNCATE => "swarm:dedicated-controller",
         bugs::HW_ADVANCE_OLD_EPOCH => "scripted",
+        bugs::GROUP_STALE_COMMIT => "consumer-groups",
         _ => "swarm",
     }
 }

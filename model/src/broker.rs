@@ -43,6 +43,8 @@ pub struct State {
     metadata_fetcher_generation: u64,
     /// Idempotent producers this incarnation has given an id.
     pub producers_started: u64,
+    /// Consumer groups and offsets this broker coordinates.
+    pub coordinator: crate::group::Coordinator,
 }
 
 impl State {
@@ -150,6 +152,7 @@ pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
             metadata_fetcher: None,
             metadata_fetcher_generation: 0,
             producers_started: 0,
+            coordinator: Default::default(),
         }),
         changed: Signal::default(),
     });
@@ -444,6 +447,7 @@ async fn replica_tick(shared: Arc<Shared>) {
         for tp in &tps {
             advance_high_watermark(&shared, &mut s, tp);
         }
+        crate::group::expire(&shared, &mut s, now);
         if now.saturating_sub(s.last_checkpoint_ms)
             >= shared.config.high_watermark_checkpoint_interval_ms
         {

@@ -54,6 +54,11 @@ pub const LAST_REPLICA_STANDING: &str = "last-replica-standing";
 /// loses acknowledged records.
 pub const NO_FSYNC_BEFORE_ACK: &str = "no-fsync-before-ack";
 
+/// The group coordinator accepts an offset commit from a member of an older generation (or from a
+/// member during a rebalance): a consumer that lost its partitions while stalled moves their
+/// committed offsets back over its successor's.
+pub const GROUP_STALE_COMMIT: &str = "group-stale-commit";
+
 /// A bug switch: what it brings back, and what closed it in Kafka's history.
 #[derive(Clone, Copy, Debug)]
 pub struct Bug {
@@ -118,6 +123,12 @@ pub const ALL: &[Bug] = &[
         wrong_rule: "followers count records they have not synced, so the last ISR member may lose acknowledged records in an unclean shutdown and still be re-elected",
         right_rule: "a replica counts toward the high watermark only what it has synced, so the last ISR member holds every acknowledged record",
         history: "KIP-966, eligible leader replicas (Kafka 3.7 to 4.0)",
+    },
+    Bug {
+        name: GROUP_STALE_COMMIT,
+        wrong_rule: "the group coordinator accepts an offset commit from a member of an older generation, or from one it dropped",
+        right_rule: "a commit must come from a current member in the group's current generation, outside a rebalance",
+        history: "generation fencing of OffsetCommit (KAFKA-2017 era; the zombie consumer problem of KIP-98/KIP-447)",
     },
     Bug {
         name: NO_FSYNC_BEFORE_ACK,

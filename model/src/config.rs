@@ -40,6 +40,9 @@ pub struct BrokerConfig {
     pub high_watermark_checkpoint_interval_ms: u64,
     /// Wrong rules switched back on (see `bugs`); empty for the correct system.
     pub bugs: Vec<String>,
+    /// Partitions of `__consumer_offsets`, which the controller creates when this is above 0
+    /// (`offsets.topic.num.partitions`); 0 for a cluster that coordinates no consumer groups.
+    pub offsets_partitions: i32,
 }
 
 impl BrokerConfig {
@@ -65,12 +68,28 @@ impl BrokerConfig {
             segment_bytes: 256 * 1024,
             high_watermark_checkpoint_interval_ms: 1_000,
             bugs: Vec::new(),
+            offsets_partitions: 0,
         }
     }
 
     /// Whether a replica outside the ISR may be elected: by configuration, or the bug switch.
     pub fn unclean_election(&self) -> bool {
         self.unclean_leader_election || self.bug(crate::bugs::UNCLEAN_ELECTION)
+    }
+
+    /// The configured topics, and `__consumer_offsets` when groups are coordinated: replicated
+    /// three ways (or on every broker, in a smaller cluster), as Kafka's default has it.
+    pub fn topics_to_create(&self) -> Vec<TopicSpec> {
+        let mut topics = self.topics.clone();
+        if self.offsets_partitions > 0 {
+            topics.push(TopicSpec {
+                name: crate::group::OFFSETS_TOPIC.to_owned(),
+                partitions: self.offsets_partitions,
+                replication_factor: (self.brokers.len() as i32).clamp(1, 3),
+                assignment: Vec::new(),
+            });
+        }
+        topics
     }
 
     /// Whether the wrong rule `name` is switched on.

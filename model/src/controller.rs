@@ -92,7 +92,7 @@ pub async fn run(shared: Arc<Shared>) {
             notes.push(Event::BrokerFenced { broker, reason });
         }
         if records.is_empty() {
-            records = create_topics(&s.image, &shared.config.topics);
+            records = create_topics(&s.image, &shared.config.topics_to_create());
         }
         if records.is_empty() {
             records = elect_offline(&s.image, shared.config.unclean_election());

@@ -18,6 +18,8 @@ pub mod deadline;
 pub mod env;
 pub mod fetcher;
 pub mod file_disk;
+pub mod group;
+pub mod group_client;
 pub mod log;
 pub mod metadata;
 pub mod net;

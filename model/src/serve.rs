@@ -32,6 +32,7 @@ use crate::batch;
 use crate::broker::{self, LogRef, Shared, State};
 use crate::deadline::Deadline;
 use crate::fetcher::error_code;
+use crate::group;
 use crate::log::{AppendError, Log, Sequence};
 use crate::metadata::{topic_id, METADATA_TOPIC};
 use crate::partition::Role;
@@ -54,6 +55,13 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterPartition, 3, 3),
     (ApiKey::BrokerHeartbeat, 0, 0),
     (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::FindCoordinator, 0, 3),
+    (ApiKey::JoinGroup, 0, 3),
+    (ApiKey::SyncGroup, 0, 3),
+    (ApiKey::Heartbeat, 0, 3),
+    (ApiKey::LeaveGroup, 0, 2),
+    (ApiKey::OffsetCommit, 2, 7),
+    (ApiKey::OffsetFetch, 1, 7),
 ];
 
 pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
@@ -131,6 +139,17 @@ async fn handle(shared: &Arc<Shared>, request: RequestKind) -> Option<ResponseKi
         }
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions()),
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id(shared, r)),
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(group::find_coordinator(shared, r))
+        }
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(group::join_group(shared, r).await),
+        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(group::sync_group(shared, r).await),
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(group::heartbeat(shared, r)),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(group::leave_group(shared, r)),
+        RequestKind::OffsetCommit(r) => {
+            ResponseKind::OffsetCommit(group::offset_commit(shared, r).await)
+        }
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(group::offset_fetch(shared, r)),
         RequestKind::Vote(r) => ResponseKind::Vote(raft_driver::handle_vote(shared, r)),
         RequestKind::BeginQuorumEpoch(r) => {
             ResponseKind::BeginQuorumEpoch(raft_driver::handle_begin_quorum_epoch(shared, r))
@@ -272,7 +291,7 @@ async fn produce(shared: &Arc<Shared>, request: ProduceRequest) -> ProduceRespon
 
 /// Appends to a led partition and, for acks=all, waits for the high watermark to pass the batch.
 /// Errors before the append are definite refusals; errors after it leave the outcome unknown.
-async fn produce_partition(
+pub(crate) async fn produce_partition(
     shared: &Arc<Shared>,
     tp: &TopicPartition,
     acks: i16,

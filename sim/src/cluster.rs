@@ -77,6 +77,9 @@ pub fn broker_configs(scenario: &Scenario) -> Vec<BrokerConfig> {
             c.min_insync_replicas = scenario.cluster.min_insync_replicas as usize;
             c.unclean_leader_election = scenario.cluster.unclean_leader_election;
             c.bugs = scenario.bugs.clone();
+            if !scenario.workload.groups.is_empty() {
+                c.offsets_partitions = 3;
+            }
             c.topics = scenario
                 .topics
                 .iter()

@@ -56,6 +56,10 @@ const SCENARIOS: &[(&str, &str)] = &[
         model::bugs::NO_FSYNC_BEFORE_ACK,
         include_str!("../../scenarios/bugs/no-fsync-before-ack.toml"),
     ),
+    (
+        model::bugs::GROUP_STALE_COMMIT,
+        include_str!("../../scenarios/bugs/group-stale-commit.toml"),
+    ),
 ];
 
 /// The seed the scripted scenarios are told with.

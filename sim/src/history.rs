@@ -65,6 +65,9 @@ pub struct Op {
     /// Sends: the record's own key (a user id, say), which chose its partition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_key: Option<String>,
+    /// Assigns and commits of a consumer group's member: the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl Op {
@@ -83,6 +86,7 @@ impl Op {
             acks: None,
             error: None,
             record_key: None,
+            group: None,
         }
     }
 }

@@ -87,12 +87,14 @@ pub fn hunt(
     (result, replay)
 }
 
-/// The cluster with a dedicated controller, built in so that hunts work from any directory.
+/// The grounds' scenarios, built in so that hunts work from any directory.
 const DEDICATED_CONTROLLER: &str = include_str!("../../scenarios/dedicated-controller.toml");
+const CONSUMER_GROUPS: &str = include_str!("../../scenarios/consumer-groups.toml");
 
 /// Where a hunt with no scenario of its own looks, in order: the default cluster under swarm
 /// faults; a cluster with a dedicated controller under swarm faults, where a follower can miss
-/// leader changes; and last the bug's scripted scenario.
+/// leader changes; two consumer groups whose members crash and stall, under broker crashes; and
+/// last the bug's scripted scenario.
 pub fn default_grounds(
     default: &Scenario,
     bug: &str,
@@ -102,9 +104,15 @@ pub fn default_grounds(
         DEDICATED_CONTROLLER,
     )
     .map_err(|e| e.to_string())?;
+    let groups = Scenario::parse(
+        std::path::Path::new("scenarios/consumer-groups.toml"),
+        CONSUMER_GROUPS,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(vec![
         ("swarm", default.clone()),
         ("swarm:dedicated-controller", dedicated),
+        ("consumer-groups", groups),
         ("scripted", crate::explain::bug_scenario(bug)?),
     ])
 }

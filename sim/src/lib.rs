@@ -20,6 +20,8 @@ pub mod explain;
 #[cfg(madsim)]
 pub mod faults;
 #[cfg(madsim)]
+pub mod group_consumer;
+#[cfg(madsim)]
 pub mod history;
 #[cfg(madsim)]
 pub mod hunt;

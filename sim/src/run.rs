@@ -226,6 +226,19 @@ pub async fn simulate(
             .map(|_| workload_rng.random::<u64>());
         clients.spawn(workload::consumer(workload.clone(), id, process, seed));
     }
+    let mut process = u64::from(scenario.workload.producers + scenario.workload.consumers);
+    for spec in &scenario.workload.groups {
+        for index in 0..spec.consumers {
+            clients.spawn(crate::group_consumer::member(
+                workload.clone(),
+                spec.clone(),
+                index,
+                process,
+                workload_rng.random(),
+            ));
+            process += 1;
+        }
+    }
     let load_end = start + scenario.run.duration.0;
     let nemesis = Nemesis::new(cluster.clone(), observer.clone());
     let fault_profile = scenario.fault_profile(seed);

@@ -147,6 +147,31 @@ pub struct Workload {
     /// How often a restarting consumer commits its positions.
     #[serde(default = "defaults::commit_interval")]
     pub commit_interval: Dur,
+    /// Consumer groups reading the topic, each independently of the others.
+    #[serde(default)]
+    pub groups: Vec<GroupSpec>,
+}
+
+/// A consumer group: its members share the topic's partitions, as the leader assigns them.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    pub name: String,
+    pub consumers: u32,
+    /// `range` or `roundrobin`.
+    #[serde(default = "defaults::assignment")]
+    pub assignment: String,
+    #[serde(default = "defaults::session_timeout")]
+    pub session_timeout: Dur,
+    #[serde(default = "defaults::commit_interval")]
+    pub commit_interval: Dur,
+    /// A member crashes (and a new one starts) after a time drawn from this range.
+    #[serde(default)]
+    pub restarts: Option<[Dur; 2]>,
+    /// A member stalls (no heartbeats for two session timeouts, then it goes on as it was) after
+    /// a time drawn from this range.
+    #[serde(default)]
+    pub stalls: Option<[Dur; 2]>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -252,6 +277,12 @@ mod defaults {
     pub fn acks() -> Acks {
         Acks::All
     }
+    pub fn assignment() -> String {
+        "range".into()
+    }
+    pub fn session_timeout() -> Dur {
+        Dur(Duration::from_secs(3))
+    }
     pub fn commit_interval() -> Dur {
         Dur(Duration::from_secs(1))
     }
@@ -298,6 +329,7 @@ mod defaults {
             keys: 0,
             consumer_restarts: None,
             commit_interval: commit_interval(),
+            groups: Vec::new(),
         }
     }
     pub fn run() -> Run {
@@ -523,6 +555,36 @@ impl Scenario {
                 "send_interval",
                 "send_interval: expected [min, max] with min <= max and max > 0".into(),
             ));
+        }
+        for (i, g) in w.groups.iter().enumerate() {
+            let problem = if g.name.is_empty() || w.groups[..i].iter().any(|o| o.name == g.name) {
+                Some(format!(
+                    "group name `{}`: expected a name no other group has",
+                    g.name
+                ))
+            } else if !(1..=100).contains(&g.consumers) {
+                Some(format!(
+                    "group `{}`: consumers = {}: expected 1 to 100",
+                    g.name, g.consumers
+                ))
+            } else if model::group_client::Strategy::by_name(&g.assignment).is_none() {
+                Some(format!(
+                    "group `{}`: assignment = \"{}\": expected \"range\" or \"roundrobin\"",
+                    g.name, g.assignment
+                ))
+            } else if g.session_timeout.0 < Duration::from_millis(100)
+                || g.commit_interval.0.is_zero()
+            {
+                Some(format!(
+                    "group `{}`: session_timeout must be at least 100ms and commit_interval more than zero",
+                    g.name
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(("workload", "groups", problem));
+            }
         }
         if w.poll_interval.0.is_zero() {
             return Err((

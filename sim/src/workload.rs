@@ -67,13 +67,13 @@ pub struct Workload {
 }
 
 impl Workload {
-    fn op(&self, process: u64, kind: OpType, f: OpFn) -> Op {
+    pub fn op(&self, process: u64, kind: OpType, f: OpFn) -> Op {
         let mut op = Op::new(process, kind, f);
         op.time_ms = Some(self.start.elapsed().as_millis() as u64);
         op
     }
 
-    fn stats(&self) -> std::sync::MutexGuard<'_, WorkloadStats> {
+    pub fn stats(&self) -> std::sync::MutexGuard<'_, WorkloadStats> {
         self.stats.locked()
     }
 }
@@ -214,51 +214,64 @@ pub async fn consumer(w: Workload, id: u32, process: u64, seed: Option<u64>) {
             commit_at = Instant::now() + w.commit_interval;
         }
         for partition in 0..w.partitions {
-            let tp = TopicPartition::new(w.topic.clone(), partition);
-            let offset = match positions.get(&partition) {
-                Some(offset) => *offset,
-                None => match client.list_offset(&tp, EARLIEST).await {
-                    Ok(offset) => *positions.entry(partition).or_insert(offset),
-                    Err(_) => continue,
-                },
-            };
-            w.history.push(w.op(process, OpType::Invoke, OpFn::Poll));
-            let outcome = client.poll(&tp, offset, POLL_MAX_WAIT_MS).await;
-            let mut done = w.op(process, OpType::Ok, OpFn::Poll);
-            match outcome {
-                PollOutcome::Records {
-                    records,
-                    high_watermark,
-                } => {
-                    if let Some((last, _)) = records.last() {
-                        positions.insert(partition, last + 1);
-                    }
-                    let mut stats = w.stats();
-                    stats.polls += 1;
-                    stats.consumed += records.len() as u64;
-                    drop(stats);
-                    let shown = &mut *w.shown_high_watermarks.locked();
-                    let entry = shown.entry(tp.to_string()).or_insert(high_watermark);
-                    *entry = (*entry).max(high_watermark);
-                    // A value that is not a number cannot be ours; u64::MAX marks it for the checker.
-                    let read = records.into_iter().map(|(o, v)| {
-                        (
-                            o,
-                            std::str::from_utf8(&v)
-                                .ok()
-                                .and_then(|t| t.parse().ok())
-                                .unwrap_or(u64::MAX),
-                        )
-                    });
-                    done.msgs = Some(BTreeMap::from([(key(&w.topic, partition), read.collect())]));
-                }
-                PollOutcome::Failed { reason } => {
-                    done.kind = OpType::Fail;
-                    done.error = Some(reason);
-                }
-            }
-            w.history.push(done);
+            poll_partition(&w, &mut client, process, partition, &mut positions).await;
         }
         madsim::time::sleep(w.poll_interval).await;
     }
+}
+
+/// One poll of one partition by consumer `process`, from its position there (found with
+/// ListOffsets, earliest, when it has none), into the history; the position moves past what it
+/// read.
+pub async fn poll_partition(
+    w: &Workload,
+    client: &mut Client,
+    process: u64,
+    partition: i32,
+    positions: &mut BTreeMap<i32, i64>,
+) {
+    let tp = TopicPartition::new(w.topic.clone(), partition);
+    let offset = match positions.get(&partition) {
+        Some(offset) => *offset,
+        None => match client.list_offset(&tp, EARLIEST).await {
+            Ok(offset) => *positions.entry(partition).or_insert(offset),
+            Err(_) => return,
+        },
+    };
+    w.history.push(w.op(process, OpType::Invoke, OpFn::Poll));
+    let outcome = client.poll(&tp, offset, POLL_MAX_WAIT_MS).await;
+    let mut done = w.op(process, OpType::Ok, OpFn::Poll);
+    match outcome {
+        PollOutcome::Records {
+            records,
+            high_watermark,
+        } => {
+            if let Some((last, _)) = records.last() {
+                positions.insert(partition, last + 1);
+            }
+            let mut stats = w.stats();
+            stats.polls += 1;
+            stats.consumed += records.len() as u64;
+            drop(stats);
+            let shown = &mut *w.shown_high_watermarks.locked();
+            let entry = shown.entry(tp.to_string()).or_insert(high_watermark);
+            *entry = (*entry).max(high_watermark);
+            // A value that is not a number cannot be ours; u64::MAX marks it for the checker.
+            let read = records.into_iter().map(|(o, v)| {
+                (
+                    o,
+                    std::str::from_utf8(&v)
+                        .ok()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(u64::MAX),
+                )
+            });
+            done.msgs = Some(BTreeMap::from([(key(&w.topic, partition), read.collect())]));
+        }
+        PollOutcome::Failed { reason } => {
+            done.kind = OpType::Fail;
+            done.error = Some(reason);
+        }
+    }
+    w.history.push(done);
 }

@@ -18,6 +18,12 @@
 //! `commit` of each key, or from the start without one: reads from there on must not skip, and
 //! reading again what was read before the crash is allowed but counted (`rereads`).
 //!
+//! Consumer groups: an `assign` or `commit` that names a `group` is the group's, so a member that
+//! takes over a partition resumes from whatever member committed it last.
+//! - `commit-backwards`: a group's (or a lone consumer's) acknowledged commits of a key go back.
+//! - `group-skip`: an acknowledged value at or below the highest offset a group read on its key,
+//!   which no member of the group ever read: the group skipped it across a rebalance.
+//!
 //! Sends made with acks 0 or 1 (an `acks` field other than -1) may be lost by design, so they do not
 //! count toward `lost-write` and `unseen`, and their acknowledged offsets (which a failover may give
 //! to another value) not toward `inconsistent-offsets`, `duplicate` or `nonmonotonic-send`; reads
@@ -40,6 +46,8 @@ pub const KINDS: &[&str] = &[
     "nonmonotonic-send",
     "g1a",
     "key-order",
+    "commit-backwards",
+    "group-skip",
 ];
 
 /// One anomaly: where, and which history lines (1-based) show it.
@@ -285,7 +293,20 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     // Per process and key: sends that go back, polls that go back or skip.
     let mut last_send: BTreeMap<(u64, String), (i64, usize)> = BTreeMap::new();
     let mut last_read: BTreeMap<(u64, String), (i64, usize)> = BTreeMap::new();
-    let mut committed: BTreeMap<(u64, String), (i64, usize)> = BTreeMap::new();
+    // (group, or the process alone, key) -> the last acknowledged commit and its line.
+    let mut committed: BTreeMap<(String, String), (i64, usize)> = BTreeMap::new();
+    let scope = |op: &Op| {
+        op.group
+            .clone()
+            .unwrap_or_else(|| format!("process {}", op.process))
+    };
+    // The highest commit that may have been made, acknowledged or of unknown outcome.
+    let mut possible: BTreeMap<(String, String), (i64, usize)> = BTreeMap::new();
+    // (process, key) -> where an assign lets its reading resume at most.
+    let mut resume: BTreeMap<(u64, String), (i64, usize)> = BTreeMap::new();
+    let mut group_of: BTreeMap<u64, String> = BTreeMap::new();
+    let mut group_reads: BTreeMap<String, std::collections::BTreeSet<u64>> = BTreeMap::new();
+    let mut group_high: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut highest_read_by: BTreeMap<(u64, String), i64> = BTreeMap::new();
     let mut rereads = 0u64;
     // (consumer, producer, record key) -> (send index, value, line) of the last acked value read.
@@ -320,21 +341,54 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 }
                 last_send.insert(slot, (offset, line));
             }
+            (OpFn::Commit, OpType::Info) => {
+                for (key, offset) in op.offsets.iter().flatten() {
+                    let slot = (scope(op), key.clone());
+                    if possible.get(&slot).is_none_or(|(o, _)| o < offset) {
+                        possible.insert(slot, (*offset, line));
+                    }
+                }
+            }
             (OpFn::Commit, OpType::Ok) => {
                 for (key, offset) in op.offsets.iter().flatten() {
-                    committed.insert((op.process, key.clone()), (*offset, line));
+                    let slot = (scope(op), key.clone());
+                    if possible.get(&slot).is_none_or(|(o, _)| o < offset) {
+                        possible.insert(slot.clone(), (*offset, line));
+                    }
+                    if let Some(&(before, before_line)) = committed.get(&slot) {
+                        if *offset < before {
+                            report(
+                                "commit-backwards",
+                                Case {
+                                    key: key.clone(),
+                                    offsets: vec![before, *offset],
+                                    values: Vec::new(),
+                                    lines: vec![before_line, line],
+                                    detail: format!(
+                                        "{} committed {offset} after {before} was committed",
+                                        slot.0
+                                    ),
+                                },
+                            );
+                        }
+                    }
+                    committed.insert(slot, (*offset, line));
                 }
             }
             (OpFn::Assign, OpType::Ok) => {
+                if let Some(g) = &op.group {
+                    group_of.insert(op.process, g.clone());
+                }
                 for key in op.keys.iter().flatten() {
                     let slot = (op.process, key.clone());
-                    // Reading resumes at the committed offset, the next one to read.
-                    match committed.get(&slot) {
-                        Some(&(next, commit_line)) => {
-                            last_read.insert(slot, (next - 1, commit_line));
+                    // Reading resumes at or before the committed offset, the next one to read.
+                    last_read.remove(&slot);
+                    match possible.get(&(scope(op), key.clone())) {
+                        Some(&ceiling) => {
+                            resume.insert(slot, ceiling);
                         }
                         None => {
-                            last_read.remove(&slot);
+                            resume.remove(&slot);
                         }
                     }
                 }
@@ -343,6 +397,11 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
             (OpFn::Poll, OpType::Ok) => {
                 for (key, msgs) in op.msgs.iter().flatten() {
                     for (offset, value) in msgs {
+                        if let Some(g) = group_of.get(&op.process) {
+                            group_reads.entry(g.clone()).or_default().insert(*value);
+                            let h = group_high.entry((g.clone(), key.clone())).or_insert(-1);
+                            *h = (*h).max(*offset);
+                        }
                         let slot = (op.process, key.clone());
                         let high = highest_read_by.entry(slot.clone()).or_insert(-1);
                         if *offset <= *high {
@@ -376,6 +435,29 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                                     }
                                 }
                                 last_of_key.insert(order, (send.index, *value, line));
+                            }
+                        }
+                        if let Some((ceiling, commit_line)) = resume.remove(&slot) {
+                            if *offset > ceiling {
+                                let skipped = seen
+                                    .range((key.clone(), ceiling)..(key.clone(), *offset))
+                                    .next();
+                                if let Some(((_, missed), _)) = skipped {
+                                    report(
+                                        "poll-skip",
+                                        Case {
+                                            key: key.clone(),
+                                            offsets: vec![ceiling, *offset],
+                                            values: vec![*value],
+                                            lines: vec![commit_line, line],
+                                            detail: format!(
+                                                "process {} resumed at {offset}, past the commit \
+                                                 of {ceiling}, over {missed}",
+                                                op.process
+                                            ),
+                                        },
+                                    );
+                                }
                             }
                         }
                         if let Some((prev, prev_line)) = last_read.get(&slot).copied() {
@@ -416,6 +498,36 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 }
             }
             _ => {}
+        }
+    }
+
+    for (value, send) in &sends {
+        let Outcome::Acked(offset) = send.outcome else {
+            continue;
+        };
+        if !send.counts {
+            continue;
+        }
+        for (group, read) in &group_reads {
+            let high = group_high
+                .get(&(group.clone(), send.key.clone()))
+                .copied()
+                .unwrap_or(-1);
+            if offset <= high && !read.contains(value) {
+                report(
+                    "group-skip",
+                    Case {
+                        key: send.key.clone(),
+                        offsets: vec![offset, high],
+                        values: vec![*value],
+                        lines: vec![send.line],
+                        detail: format!(
+                            "group {group} read {} up to {high} but never {value} at {offset}",
+                            send.key
+                        ),
+                    },
+                );
+            }
         }
     }
 
@@ -473,6 +585,19 @@ mod tests {
                 "commit" => {
                     let mut op = Op::new(process, OpType::Ok, OpFn::Commit);
                     op.offsets = Some(BTreeMap::from([(w[2].to_owned(), w[3].parse().unwrap())]));
+                    op
+                }
+                // A group member's: `p gassign group k`, `p gcommit group k o`.
+                "gassign" => {
+                    let mut op = Op::new(process, OpType::Ok, OpFn::Assign);
+                    op.group = Some(w[2].to_owned());
+                    op.keys = Some(vec![w[3].to_owned()]);
+                    op
+                }
+                "gcommit" => {
+                    let mut op = Op::new(process, OpType::Ok, OpFn::Commit);
+                    op.group = Some(w[2].to_owned());
+                    op.offsets = Some(BTreeMap::from([(w[3].to_owned(), w[4].parse().unwrap())]));
                     op
                 }
                 "poll" => {
@@ -554,6 +679,71 @@ mod tests {
             "{:?}",
             kinds(&skipped)
         );
+    }
+
+    const GROUP_SENDS: &str = "
+        0 ok t/0 10 0
+        0 ok t/0 11 1
+        0 ok t/0 12 2
+        0 ok t/0 13 3
+        0 ok t/0 14 4
+    ";
+
+    #[test]
+    fn a_group_handing_a_partition_over_at_its_commit_is_clean() {
+        let handover = format!(
+            "{GROUP_SENDS}
+            5 gassign g t/0
+            5 poll t/0 0:10 1:11 2:12
+            5 gcommit g t/0 2
+            6 gassign g t/0
+            6 poll t/0 2:12 3:13 4:14
+            6 gcommit g t/0 5"
+        );
+        let a = check(&history(&handover), None, Gates::default());
+        assert!(a.valid, "{:?}", a.anomalies);
+        assert_eq!(a.rereads, 0, "another member's reads are not re-reads");
+    }
+
+    #[test]
+    fn a_commit_that_goes_back_and_a_record_the_group_skipped_are_caught() {
+        // A stalled member commits its old position after its successor committed further.
+        let backwards = format!(
+            "{GROUP_SENDS}
+            5 gassign g t/0
+            5 poll t/0 0:10 1:11
+            6 gassign g t/0
+            6 poll t/0 0:10 1:11 2:12 3:13
+            6 gcommit g t/0 4
+            5 gcommit g t/0 2"
+        );
+        assert!(
+            kinds(&backwards).contains(&"commit-backwards"),
+            "{:?}",
+            kinds(&backwards)
+        );
+        // The successor starts past the commit: 12 is read by nobody in the group.
+        let skipped = format!(
+            "{GROUP_SENDS}
+            5 gassign g t/0
+            5 poll t/0 0:10 1:11
+            5 gcommit g t/0 2
+            6 gassign g t/0
+            6 poll t/0 3:13 4:14"
+        );
+        let k = kinds(&skipped);
+        assert!(
+            k.contains(&"group-skip") && k.contains(&"poll-skip"),
+            "{k:?}"
+        );
+        // Another group reading everything does not hide it, nor is it blamed.
+        let other = format!(
+            "{skipped}
+ 7 gassign h t/0
+ 7 poll t/0 0:10 1:11 2:12 3:13 4:14"
+        );
+        let a = check(&history(&other), None, Gates::default());
+        assert_eq!(a.anomalies["group-skip"].len(), 1, "{:?}", a.anomalies);
     }
 
     fn kinds(text: &str) -> Vec<&'static str> {
