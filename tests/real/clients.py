@@ -210,6 +210,32 @@ def consume_kafka_python(bootstrap, expected):
     return out
 
 
+def consume_group(bootstrap, group, expected, limit=120):
+    """A confluent-kafka group member: subscribe, read until `expected` values, commit, close."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([TOPIC])
+    out, deadline = [], time.time() + limit
+    while time.time() < deadline and len(out) < expected:
+        m = c.poll(0.5)
+        if m is None or m.error():
+            continue
+        out.append((m.partition(), m.offset(), m.value().decode()))
+    if out:
+        c.commit(asynchronous=False)
+    c.close()
+    return out
+
+
+def group_resumes_at_its_commit(bootstrap, acked):
+    """A group reads everything once; a new member of it, after the commit, reads nothing old."""
+    check("group member", consume_group(bootstrap, "logsim-group", len(acked)), acked)
+    again = consume_group(bootstrap, "logsim-group", 1, limit=15)
+    if again:
+        fail(f"a new member of a group that committed everything read {len(again)} records again")
+    log("consumer group: one member read everything, a new member resumed at the commit")
+
+
 def check(name, records, acked):
     """Every acknowledged value once; offsets rising per partition; a key's values in order."""
     seen = {}
@@ -297,6 +323,7 @@ def main():
             acked += got
         consume_all_and_check(cluster.bootstrap, acked, "all up:")
 
+        group_resumes_at_its_commit(cluster.bootstrap, acked)
         malformed_frames(args.port)
         cluster.wait_ready()
 

@@ -44,6 +44,8 @@ pub fn config(args: &ServeArgs, node: i32) -> Result<BrokerConfig, String> {
     let addresses: BTreeMap<_, _> = ids.iter().map(|id| (*id, args.address(*id))).collect();
     let mut c = BrokerConfig::new(node, addresses, ids);
     c.min_insync_replicas = args.min_insync_replicas;
+    // Consumer groups are coordinated, with their offsets in __consumer_offsets.
+    c.offsets_partitions = 3;
     c.topics = args
         .topic_specs()?
         .into_iter()
