@@ -1,20 +1,8 @@
 //! The command line, as a user meets it: a summary or one JSON object, and clear one-line errors
 //! for bad input, never a panic.
 
-use std::process::Command;
-
-fn logsim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_logsim"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("run logsim");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+mod support;
+use support::logsim;
 
 #[test]
 fn run_prints_a_summary_that_ends_in_a_verdict() {

@@ -2,20 +2,9 @@
 //! merge that lacks or doubles a shard refuses rather than summing what it has.
 
 use std::path::PathBuf;
-use std::process::Command;
 
-fn logsim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_logsim"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("run logsim");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+mod support;
+use support::logsim;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("logsim-shard-{name}-{}", std::process::id()));

@@ -26,52 +26,57 @@ fn address(node: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, node], PORT))
 }
 
-async fn follower() {
+/// Serves every connection to this node's port with `serve`, each in its own task.
+async fn serve_each<F, Fut>(serve: F)
+where
+    F: Fn(TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], PORT)))
         .await
         .expect("bind");
     loop {
-        let (mut stream, _) = listener.accept().await.expect("accept");
-        madsim::task::spawn(async move {
-            let mut record = [0u8; RECORD];
-            while stream.read_exact(&mut record).await.is_ok() {
-                if stream.write_all(&record[..8]).await.is_err() || stream.flush().await.is_err() {
-                    return;
-                }
-            }
-        });
+        let (stream, _) = listener.accept().await.expect("accept");
+        madsim::task::spawn(serve(stream));
     }
+}
+
+async fn follower() {
+    serve_each(|mut stream| async move {
+        let mut record = [0u8; RECORD];
+        while stream.read_exact(&mut record).await.is_ok() {
+            if stream.write_all(&record[..8]).await.is_err() || stream.flush().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
 }
 
 /// The leader: each producer connection gets its own pair of follower connections, and every
 /// record it sends is forwarded to both and acked once both have acked it.
 async fn leader() {
-    let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], PORT)))
-        .await
-        .expect("bind");
-    loop {
-        let (mut producer, _) = listener.accept().await.expect("accept");
-        madsim::task::spawn(async move {
-            let mut followers = Vec::new();
-            for node in [2u8, 3] {
-                followers.push(TcpStream::connect(address(node)).await.expect("connect"));
+    serve_each(|mut producer| async move {
+        let mut followers = Vec::new();
+        for node in [2u8, 3] {
+            followers.push(TcpStream::connect(address(node)).await.expect("connect"));
+        }
+        let mut record = [0u8; RECORD];
+        let mut ack = [0u8; 8];
+        while producer.read_exact(&mut record).await.is_ok() {
+            for f in followers.iter_mut() {
+                f.write_all(&record).await.expect("send");
+                f.flush().await.expect("flush");
             }
-            let mut record = [0u8; RECORD];
-            let mut ack = [0u8; 8];
-            while producer.read_exact(&mut record).await.is_ok() {
-                for f in followers.iter_mut() {
-                    f.write_all(&record).await.expect("send");
-                    f.flush().await.expect("flush");
-                }
-                for f in followers.iter_mut() {
-                    f.read_exact(&mut ack).await.expect("ack");
-                }
-                if producer.write_all(&ack).await.is_err() || producer.flush().await.is_err() {
-                    return;
-                }
+            for f in followers.iter_mut() {
+                f.read_exact(&mut ack).await.expect("ack");
             }
-        });
-    }
+            if producer.write_all(&ack).await.is_err() || producer.flush().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
 }
 
 async fn chain(writes: Arc<AtomicU64>, until: madsim::time::Instant) {
