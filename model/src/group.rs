@@ -101,8 +101,10 @@ pub struct Group {
 #[derive(Clone, Debug, Default)]
 pub struct OffsetCache {
     epoch: i32,
-    /// (group, topic, partition) -> the next offset to read.
-    committed: BTreeMap<(String, String, i32), i64>,
+    /// (group, topic, partition) -> the next offset to read, and where in the offsets partition
+    /// its commit record is. Commits are answered in the order their writes are acknowledged,
+    /// which need not be the order they were written in: the log's order decides.
+    committed: BTreeMap<(String, String, i32), (i64, i64)>,
 }
 
 /// Groups and offsets this broker coordinates.
@@ -563,14 +565,14 @@ fn cache<'a>(s: &'a mut State, tp: &TopicPartition, epoch: i32) -> &'a mut Offse
                 .log
                 .read(0, p.log.log_end_offset(), usize::MAX)
                 .unwrap_or_default();
-            for (_, key, value) in batch::decode(bytes).unwrap_or_default() {
+            for (at, key, value) in batch::decode(bytes).unwrap_or_default() {
                 let parsed = key.as_deref().and_then(parse_commit_key);
                 let offset = value
                     .as_deref()
                     .and_then(|v| std::str::from_utf8(v).ok())
                     .and_then(|v| v.parse::<i64>().ok());
                 if let (Some(k), Some(offset)) = (parsed, offset) {
-                    fresh.committed.insert(k, offset);
+                    fresh.committed.insert(k, (offset, at));
                 }
             }
         }
@@ -640,18 +642,25 @@ pub async fn offset_commit(
         (tp, epoch, batch::encode(&entries, shared.now_ms() as i64))
     };
     let timeout = shared.config.request_timeout_ms as i32;
-    if let Err(code) = crate::serve::produce_partition(shared, &tp, -1, timeout, records).await {
-        return answer(code);
-    }
+    let base = match crate::serve::produce_partition(shared, &tp, -1, timeout, records).await {
+        Ok(base) => base,
+        Err(code) => return answer(code),
+    };
     let mut s = shared.lock();
     if coordinating(shared, &s, &group).is_ok_and(|(_, e)| e == epoch) {
         let c = cache(&mut s, &tp, epoch);
+        let mut at = base;
         for t in &request.topics {
             for p in &t.partitions {
-                c.committed.insert(
-                    (group.clone(), t.name.0.to_string(), p.partition_index),
-                    p.committed_offset,
-                );
+                let slot = (group.clone(), t.name.0.to_string(), p.partition_index);
+                // A commit written after this one, already acknowledged, stands.
+                if c.committed
+                    .get(&slot)
+                    .is_none_or(|(_, written)| *written < at)
+                {
+                    c.committed.insert(slot, (p.committed_offset, at));
+                }
+                at += 1;
             }
         }
     }
@@ -694,8 +703,7 @@ pub fn offset_fetch(shared: &Shared, request: OffsetFetchRequest) -> OffsetFetch
             rp.committed_offset = c
                 .committed
                 .get(&(group.clone(), topic.clone(), p))
-                .copied()
-                .unwrap_or(-1);
+                .map_or(-1, |(offset, _)| *offset);
             rp.metadata = Some(StrBytes::from_static_str(""));
             rt.partitions.push(rp);
         }

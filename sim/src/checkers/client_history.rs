@@ -20,7 +20,8 @@
 //!
 //! Consumer groups: an `assign` or `commit` that names a `group` is the group's, so a member that
 //! takes over a partition resumes from whatever member committed it last.
-//! - `commit-backwards`: a group's (or a lone consumer's) acknowledged commits of a key go back.
+//! - `commit-backwards`: a group's (or a lone consumer's) commit of a key, acknowledged, is below
+//!   one acknowledged before it was sent. Commits in flight at once may land in either order.
 //! - `group-skip`: an acknowledged value at or below the highest offset a group read on its key,
 //!   which no member of the group ever read: the group skipped it across a rebalance.
 //!
@@ -304,6 +305,8 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     let mut possible: BTreeMap<(String, String), (i64, usize)> = BTreeMap::new();
     // (process, key) -> where an assign lets its reading resume at most.
     let mut resume: BTreeMap<(u64, String), (i64, usize)> = BTreeMap::new();
+    // (process, key) -> the highest acknowledged commit when the process sent its pending one.
+    let mut floor: BTreeMap<(u64, String), Option<(i64, usize)>> = BTreeMap::new();
     let mut group_of: BTreeMap<u64, String> = BTreeMap::new();
     let mut group_reads: BTreeMap<String, std::collections::BTreeSet<u64>> = BTreeMap::new();
     let mut group_high: BTreeMap<(String, String), i64> = BTreeMap::new();
@@ -341,6 +344,12 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 }
                 last_send.insert(slot, (offset, line));
             }
+            (OpFn::Commit, OpType::Invoke) => {
+                for key in op.offsets.iter().flatten().map(|(k, _)| k) {
+                    let acked = committed.get(&(scope(op), key.clone())).copied();
+                    floor.insert((op.process, key.clone()), acked);
+                }
+            }
             (OpFn::Commit, OpType::Info) => {
                 for (key, offset) in op.offsets.iter().flatten() {
                     let slot = (scope(op), key.clone());
@@ -355,7 +364,13 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                     if possible.get(&slot).is_none_or(|(o, _)| o < offset) {
                         possible.insert(slot.clone(), (*offset, line));
                     }
-                    if let Some(&(before, before_line)) = committed.get(&slot) {
+                    // Against what was acknowledged before this commit was sent, when its sending
+                    // is in the history; else against every earlier acknowledgement.
+                    let before = match floor.remove(&(op.process, key.clone())) {
+                        Some(f) => f,
+                        None => committed.get(&slot).copied(),
+                    };
+                    if let Some((before, before_line)) = before {
                         if *offset < before {
                             report(
                                 "commit-backwards",
@@ -372,7 +387,9 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                             );
                         }
                     }
-                    committed.insert(slot, (*offset, line));
+                    if committed.get(&slot).is_none_or(|(o, _)| o < offset) {
+                        committed.insert(slot, (*offset, line));
+                    }
                 }
             }
             (OpFn::Assign, OpType::Ok) => {
@@ -594,8 +611,13 @@ mod tests {
                     op.keys = Some(vec![w[3].to_owned()]);
                     op
                 }
-                "gcommit" => {
-                    let mut op = Op::new(process, OpType::Ok, OpFn::Commit);
+                "gcommit" | "gcommit-send" => {
+                    let kind = if w[1] == "gcommit" {
+                        OpType::Ok
+                    } else {
+                        OpType::Invoke
+                    };
+                    let mut op = Op::new(process, kind, OpFn::Commit);
                     op.group = Some(w[2].to_owned());
                     op.offsets = Some(BTreeMap::from([(w[3].to_owned(), w[4].parse().unwrap())]));
                     op
@@ -721,6 +743,27 @@ mod tests {
             kinds(&backwards).contains(&"commit-backwards"),
             "{:?}",
             kinds(&backwards)
+        );
+        // Two commits in flight at once may be acknowledged in either order.
+        let concurrent = format!(
+            "{GROUP_SENDS}
+            5 gassign g t/0
+            5 poll t/0 0:10 1:11
+            5 gcommit-send g t/0 2
+            6 gassign g t/0
+            6 poll t/0 0:10 1:11 2:12 3:13 4:14
+            6 gcommit-send g t/0 5
+            6 gcommit g t/0 5
+            5 gcommit g t/0 2"
+        );
+        assert!(kinds(&concurrent).is_empty(), "{:?}", kinds(&concurrent));
+        // Sent after the other was acknowledged, it is not concurrent.
+        let after = concurrent.replace("5 gcommit-send g t/0 2\n", "")
+            + "\n 5 gcommit-send g t/0 2\n 5 gcommit g t/0 2";
+        assert!(
+            kinds(&after).contains(&"commit-backwards"),
+            "{:?}",
+            kinds(&after)
         );
         // The successor starts past the commit: 12 is read by nobody in the group.
         let skipped = format!(
