@@ -5,46 +5,38 @@
 //!
 //! Built without `--cfg madsim`, only `real` is here: the same broker code on real sockets.
 
-#[cfg(madsim)]
-pub mod bench;
-#[cfg(madsim)]
-pub mod checkers;
-#[cfg(madsim)]
-pub mod clock;
-#[cfg(madsim)]
-pub mod cluster;
-#[cfg(madsim)]
-pub mod disk;
-#[cfg(madsim)]
-pub mod explain;
-#[cfg(madsim)]
-pub mod faults;
-#[cfg(madsim)]
-pub mod group_consumer;
-#[cfg(madsim)]
-pub mod history;
-#[cfg(madsim)]
-pub mod hunt;
-#[cfg(madsim)]
-pub mod narrate;
-#[cfg(madsim)]
-pub mod observer;
-#[cfg(madsim)]
-pub mod replay;
-#[cfg(madsim)]
-pub mod report;
-#[cfg(madsim)]
-pub mod run;
-#[cfg(madsim)]
-pub mod scenario;
-#[cfg(madsim)]
-pub mod shard;
-#[cfg(madsim)]
-pub mod shrink;
-#[cfg(madsim)]
-pub mod swarm;
-#[cfg(madsim)]
-pub mod workload;
+/// The simulator's modules: they run on madsim, so a build without `--cfg madsim` leaves them out.
+macro_rules! simulated {
+    ($($module:ident),* $(,)?) => {
+        $(
+            #[cfg(madsim)]
+            pub mod $module;
+        )*
+    };
+}
+
+simulated!(
+    bench,
+    checkers,
+    clock,
+    cluster,
+    disk,
+    explain,
+    faults,
+    group_consumer,
+    history,
+    hunt,
+    narrate,
+    observer,
+    replay,
+    report,
+    run,
+    scenario,
+    shard,
+    shrink,
+    swarm,
+    workload,
+);
 
 #[cfg(not(madsim))]
 pub mod real;
