@@ -21,6 +21,7 @@ fn ground(bug: &str) -> &'static str {
         bugs::ZOMBIE_FOLLOWER | bugs::SAME_LEADER_NO_TRUNCATE => "swarm:dedicated-controller",
         bugs::HW_ADVANCE_OLD_EPOCH => "scripted",
         bugs::GROUP_STALE_COMMIT => "consumer-groups",
+        bugs::MIRROR_SKIP_ON_RESTART => "mirror-maker",
         _ => "swarm",
     }
 }

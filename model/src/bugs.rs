@@ -59,6 +59,10 @@ pub const NO_FSYNC_BEFORE_ACK: &str = "no-fsync-before-ack";
 /// committed offsets back over its successor's.
 pub const GROUP_STALE_COMMIT: &str = "group-stale-commit";
 
+/// MirrorMaker commits how far it has read on the source before it has written it to the target:
+/// a restart in between resumes past records that never reached the target.
+pub const MIRROR_SKIP_ON_RESTART: &str = "mirror-skip-on-restart";
+
 /// A bug switch: what it brings back, and what closed it in Kafka's history.
 #[derive(Clone, Copy, Debug)]
 pub struct Bug {
@@ -129,6 +133,12 @@ pub const ALL: &[Bug] = &[
         wrong_rule: "the group coordinator accepts an offset commit from a member of an older generation, or from one it dropped",
         right_rule: "a commit must come from a current member in the group's current generation, outside a rebalance",
         history: "generation fencing of OffsetCommit (KAFKA-2017 era; the zombie consumer problem of KIP-98/KIP-447)",
+    },
+    Bug {
+        name: MIRROR_SKIP_ON_RESTART,
+        wrong_rule: "MirrorMaker commits its source position when it reads records, before the target has them",
+        right_rule: "MirrorMaker commits a source position only once every record below it is acknowledged by the target",
+        history: "MirrorMaker 1's data loss on restart, fixed by committing after the produce callback (KAFKA-2452, KIP-382)",
     },
     Bug {
         name: NO_FSYNC_BEFORE_ACK,

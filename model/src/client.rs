@@ -162,6 +162,17 @@ impl Client {
         key: Option<Bytes>,
         value: Bytes,
     ) -> SendOutcome {
+        self.send_batch(tp, acks, &[(key, value)]).await
+    }
+
+    /// Sends `records` as one batch; an acknowledgement gives the first one's offset, and the
+    /// others follow it.
+    pub async fn send_batch(
+        &mut self,
+        tp: &TopicPartition,
+        acks: i16,
+        records: &[(Option<Bytes>, Bytes)],
+    ) -> SendOutcome {
         let (leader, _) = match self.leader_connection(tp).await {
             Ok(l) => l,
             Err(_) => {
@@ -172,7 +183,7 @@ impl Client {
         };
         let mut data = PartitionProduceData::default();
         data.index = tp.partition;
-        data.records = Some(batch::encode(&[(key, value)], 0));
+        data.records = Some(batch::encode(records, 0));
         let mut topic = TopicProduceData::default();
         topic.name = TopicName(StrBytes::from_string(tp.topic.clone()));
         topic.partition_data = vec![data];

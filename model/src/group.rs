@@ -46,6 +46,7 @@ pub mod error_code {
     pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
     pub const UNKNOWN_MEMBER_ID: i16 = 25;
     pub const REBALANCE_IN_PROGRESS: i16 = 27;
+    pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 }
 
 /// Java's `String.hashCode`, which Kafka uses to place a group.
@@ -113,6 +114,10 @@ pub struct Coordinator {
     groups: BTreeMap<String, Group>,
     offsets: BTreeMap<i32, OffsetCache>,
     members_created: u64,
+    /// Commits accepted and not yet acknowledged, per (group, topic, partition). An offset fetch
+    /// waits them out (UNSTABLE_OFFSET_COMMIT): a member taking a partition over from one whose
+    /// last commit is still being written must start from that commit, not from the one before.
+    pending: BTreeMap<(String, String, i32), u32>,
 }
 
 fn offsets_tp(shared: &Shared, group: &str) -> Option<TopicPartition> {
@@ -639,14 +644,38 @@ pub async fn offset_commit(
         if entries.is_empty() {
             return answer(0);
         }
+        for t in &request.topics {
+            for p in &t.partitions {
+                let slot = (group.clone(), t.name.0.to_string(), p.partition_index);
+                *s.coordinator.pending.entry(slot).or_default() += 1;
+            }
+        }
         (tp, epoch, batch::encode(&entries, shared.now_ms() as i64))
     };
-    let timeout = shared.config.request_timeout_ms as i32;
-    let base = match crate::serve::produce_partition(shared, &tp, -1, timeout, records).await {
+    let written = crate::serve::produce_partition(
+        shared,
+        &tp,
+        -1,
+        shared.config.request_timeout_ms as i32,
+        records,
+    )
+    .await;
+    let mut s = shared.lock();
+    for t in &request.topics {
+        for p in &t.partitions {
+            let slot = (group.clone(), t.name.0.to_string(), p.partition_index);
+            if let Some(n) = s.coordinator.pending.get_mut(&slot) {
+                *n -= 1;
+                if *n == 0 {
+                    s.coordinator.pending.remove(&slot);
+                }
+            }
+        }
+    }
+    let base = match written {
         Ok(base) => base,
         Err(code) => return answer(code),
     };
-    let mut s = shared.lock();
     if coordinating(shared, &s, &group).is_ok_and(|(_, e)| e == epoch) {
         let c = cache(&mut s, &tp, epoch);
         let mut at = base;
@@ -678,6 +707,7 @@ pub fn offset_fetch(shared: &Shared, request: OffsetFetchRequest) -> OffsetFetch
             return response;
         }
     };
+    let pending = s.coordinator.pending.clone();
     let c = cache(&mut s, &tp, epoch);
     let wanted: Vec<(String, Vec<i32>)> = match &request.topics {
         Some(topics) => topics
@@ -700,10 +730,11 @@ pub fn offset_fetch(shared: &Shared, request: OffsetFetchRequest) -> OffsetFetch
         for p in partitions {
             let mut rp = OffsetFetchResponsePartition::default();
             rp.partition_index = p;
-            rp.committed_offset = c
-                .committed
-                .get(&(group.clone(), topic.clone(), p))
-                .map_or(-1, |(offset, _)| *offset);
+            let slot = (group.clone(), topic.clone(), p);
+            rp.committed_offset = c.committed.get(&slot).map_or(-1, |(offset, _)| *offset);
+            if pending.contains_key(&slot) {
+                rp.error_code = error_code::UNSTABLE_OFFSET_COMMIT;
+            }
             rp.metadata = Some(StrBytes::from_static_str(""));
             rt.partitions.push(rp);
         }

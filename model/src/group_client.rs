@@ -112,6 +112,9 @@ impl GroupMember {
             group_error::ILLEGAL_GENERATION | group_error::REBALANCE_IN_PROGRESS => {
                 Err(GroupError::Rejoin(code))
             }
+            group_error::UNSTABLE_OFFSET_COMMIT => {
+                Err(GroupError::Retry("a commit is still being written".into()))
+            }
             other => {
                 self.coordinator = None;
                 Err(GroupError::Retry(format!("error {other}")))

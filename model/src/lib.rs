@@ -22,6 +22,7 @@ pub mod group;
 pub mod group_client;
 pub mod log;
 pub mod metadata;
+pub mod mirror;
 pub mod net;
 pub mod partition;
 pub mod partitioner;

@@ -62,8 +62,27 @@ pub enum DiskDamage {
     Wipe,
 }
 
+/// The first broker id of the mirror's target cluster; source brokers are numbered from 1.
+pub const TARGET_FIRST_ID: BrokerId = 101;
+
+/// Which cluster a broker belongs to: 0, the scenario's own; 1, the mirror's target.
+pub fn cluster_of(id: BrokerId) -> u8 {
+    u8::from(id >= TARGET_FIRST_ID)
+}
+
 pub fn broker_configs(scenario: &Scenario) -> Vec<BrokerConfig> {
-    let ids: Vec<BrokerId> = (1..=scenario.cluster.brokers).collect();
+    let mut configs = cluster_configs(scenario, 1);
+    if scenario.mirror.is_some() {
+        configs.extend(cluster_configs(scenario, TARGET_FIRST_ID));
+    }
+    configs
+}
+
+/// One cluster of the scenario's shape, its broker ids from `first`. The target cluster holds
+/// only the mirrored topic and coordinates no groups.
+fn cluster_configs(scenario: &Scenario, first: BrokerId) -> Vec<BrokerConfig> {
+    let target = first == TARGET_FIRST_ID;
+    let ids: Vec<BrokerId> = (first..first + scenario.cluster.brokers).collect();
     let addresses: BTreeMap<BrokerId, SocketAddr> =
         ids.iter().map(|id| (*id, broker_address(*id))).collect();
     let voters: Vec<BrokerId> = ids
@@ -77,19 +96,30 @@ pub fn broker_configs(scenario: &Scenario) -> Vec<BrokerConfig> {
             c.min_insync_replicas = scenario.cluster.min_insync_replicas as usize;
             c.unclean_leader_election = scenario.cluster.unclean_leader_election;
             c.bugs = scenario.bugs.clone();
-            if !scenario.workload.groups.is_empty() {
+            // MirrorMaker keeps its progress in a group on the source.
+            if !target && (!scenario.workload.groups.is_empty() || scenario.mirror.is_some()) {
                 c.offsets_partitions = 3;
             }
-            c.topics = scenario
-                .topics
-                .iter()
-                .map(|t| TopicSpec {
-                    name: t.name.clone(),
+            c.topics = if target {
+                let t = scenario.workload_topic();
+                vec![TopicSpec {
+                    name: model::mirror::target_topic(&t.name),
                     partitions: t.partitions,
                     replication_factor: t.replication_factor,
-                    assignment: t.replicas.clone(),
-                })
-                .collect();
+                    assignment: Vec::new(),
+                }]
+            } else {
+                scenario
+                    .topics
+                    .iter()
+                    .map(|t| TopicSpec {
+                        name: t.name.clone(),
+                        partitions: t.partitions,
+                        replication_factor: t.replication_factor,
+                        assignment: t.replicas.clone(),
+                    })
+                    .collect()
+            };
             c
         })
         .collect()
@@ -153,8 +183,18 @@ impl Cluster {
         self.nodes[&id].id()
     }
 
+    /// The scenario's own cluster's brokers, where clients start.
     pub fn bootstrap(&self) -> Vec<SocketAddr> {
-        self.nodes.keys().map(|id| broker_address(*id)).collect()
+        self.bootstrap_of(0)
+    }
+
+    /// The brokers of cluster `which` (see `cluster_of`).
+    pub fn bootstrap_of(&self, which: u8) -> Vec<SocketAddr> {
+        self.nodes
+            .keys()
+            .filter(|id| cluster_of(**id) == which)
+            .map(|id| broker_address(*id))
+            .collect()
     }
 
     fn trace(&self, node: BrokerId, event: HarnessEvent) {

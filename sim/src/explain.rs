@@ -60,6 +60,10 @@ const SCENARIOS: &[(&str, &str)] = &[
         model::bugs::GROUP_STALE_COMMIT,
         include_str!("../../scenarios/bugs/group-stale-commit.toml"),
     ),
+    (
+        model::bugs::MIRROR_SKIP_ON_RESTART,
+        include_str!("../../scenarios/bugs/mirror-skip-on-restart.toml"),
+    ),
 ];
 
 /// The seed the scripted scenarios are told with.

@@ -95,12 +95,19 @@ pub async fn member(w: Workload, spec: GroupSpec, index: u32, process: u64, seed
             .iter()
             .map(|p| TopicPartition::new(w.topic.clone(), *p))
             .collect();
-        let committed = match group.committed(&tps).await {
-            Ok(c) => c,
-            Err(_) => {
-                madsim::time::sleep(BACKOFF).await;
-                continue;
+        // A commit still being written makes the fetch wait (UNSTABLE_OFFSET_COMMIT): ask again
+        // for a while before joining anew.
+        let mut committed = Err(GroupError::Retry(String::new()));
+        for _ in 0..20 {
+            committed = group.committed(&tps).await;
+            if !matches!(committed, Err(GroupError::Retry(_))) {
+                break;
             }
+            madsim::time::sleep(BACKOFF).await;
+        }
+        let Ok(committed) = committed else {
+            madsim::time::sleep(BACKOFF).await;
+            continue;
         };
         let mut assign = w.op(process, OpType::Ok, OpFn::Assign);
         assign.group = Some(spec.name.clone());

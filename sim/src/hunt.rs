@@ -90,11 +90,12 @@ pub fn hunt(
 /// The grounds' scenarios, built in so that hunts work from any directory.
 const DEDICATED_CONTROLLER: &str = include_str!("../../scenarios/dedicated-controller.toml");
 const CONSUMER_GROUPS: &str = include_str!("../../scenarios/consumer-groups.toml");
+const MIRROR_MAKER: &str = include_str!("../../scenarios/mirror-maker.toml");
 
 /// Where a hunt with no scenario of its own looks, in order: the default cluster under swarm
 /// faults; a cluster with a dedicated controller under swarm faults, where a follower can miss
-/// leader changes; two consumer groups whose members crash and stall, under broker crashes; and
-/// last the bug's scripted scenario.
+/// leader changes; two consumer groups whose members crash and stall, under broker crashes;
+/// MirrorMaker between two clusters, restarting; and last the bug's scripted scenario.
 pub fn default_grounds(
     default: &Scenario,
     bug: &str,
@@ -109,10 +110,16 @@ pub fn default_grounds(
         CONSUMER_GROUPS,
     )
     .map_err(|e| e.to_string())?;
+    let mirror = Scenario::parse(
+        std::path::Path::new("scenarios/mirror-maker.toml"),
+        MIRROR_MAKER,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(vec![
         ("swarm", default.clone()),
         ("swarm:dedicated-controller", dedicated),
         ("consumer-groups", groups),
+        ("mirror-maker", mirror),
         ("scripted", crate::explain::bug_scenario(bug)?),
     ])
 }

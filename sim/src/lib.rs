@@ -26,6 +26,7 @@ simulated!(
     group_consumer,
     history,
     hunt,
+    mirror,
     narrate,
     observer,
     replay,

@@ -226,6 +226,35 @@ pub async fn simulate(
             .map(|_| workload_rng.random::<u64>());
         clients.spawn(workload::consumer(workload.clone(), id, process, seed));
     }
+    let mirror = scenario.mirror.as_ref().map(|spec| {
+        let record = Arc::new(Mutex::new(crate::mirror::MirrorRecord::default()));
+        let c = cluster.locked();
+        let config = model::mirror::MirrorConfig {
+            source: c.bootstrap_of(0),
+            target: c.bootstrap_of(1),
+            topic: topic.name.clone(),
+            partitions: topic.partitions,
+            queue: spec.queue as usize,
+            checkpoint_interval: spec.checkpoint_interval.0,
+            groups: scenario.workload.groups.iter().map(|g| g.name.clone()).collect(),
+            bugs: scenario.bugs.clone(),
+            timeout: Duration::from_secs(3),
+        };
+        drop(c);
+        madsim::runtime::Handle::current()
+            .create_node()
+            .name("mirror-maker")
+            .ip("10.0.3.1".parse().expect("an address"))
+            .build()
+            .spawn(crate::mirror::run(
+                workload.clone(),
+                spec.clone(),
+                config,
+                record.clone(),
+                workload_rng.random(),
+            ));
+        record
+    });
     let mut process = u64::from(scenario.workload.producers + scenario.workload.consumers);
     for spec in &scenario.workload.groups {
         for index in 0..spec.consumers {
@@ -289,6 +318,9 @@ pub async fn simulate(
         &topic.name,
         topic.partitions,
     );
+    if let Some(record) = &mirror {
+        mirror_checks(&cluster, &observer, &workload, &topic, &record.locked());
+    }
     let rereads = workload
         .history
         .with_ops(|ops| check_history(&observer, ops));
@@ -348,12 +380,15 @@ fn check_step(
 ) {
     let live = cluster.locked().live();
     let mut nodes = Vec::with_capacity(live.len());
-    // The controller is the quorum leader of the highest epoch; its image is what it holds committed.
-    let freshest = live
-        .iter()
-        .filter_map(|(id, b)| b.inspect(|s| s.quorum.is_leader().then_some((s.quorum.epoch, *id))))
-        .max()
-        .map(|(_, id)| id);
+    // Each cluster's controller is its quorum leader of the highest epoch; its image is what it
+    // holds committed. The clusters' topics have different names, so their views add up.
+    let mut freshest: BTreeMap<u8, (i32, model::BrokerId)> = BTreeMap::new();
+    for (id, b) in &live {
+        if let Some(epoch) = b.inspect(|s| s.quorum.is_leader().then_some(s.quorum.epoch)) {
+            let best = freshest.entry(crate::cluster::cluster_of(*id)).or_insert((epoch, *id));
+            *best = (*best).max((epoch, *id));
+        }
+    }
     let mut controller = ControllerView::new();
     let mut obs = observer.locked();
     let now = obs.now_ms();
@@ -398,11 +433,8 @@ fn check_step(
                     .is_some_and(|b| b.incarnation == s.incarnation && !b.fenced),
                 replicas,
             });
-            if freshest == Some(*id) {
-                controller = s
-                    .image
-                    .partitions()
-                    .map(|p| {
+            if freshest.values().any(|(_, f)| f == id) {
+                controller.extend(s.image.partitions().map(|p| {
                         let c = ControllerPartition {
                             leader: p.leader,
                             leader_epoch: p.leader_epoch,
@@ -410,8 +442,7 @@ fn check_step(
                             isr: p.isr.clone(),
                         };
                         (p.topic_partition().to_string(), c)
-                    })
-                    .collect();
+                }));
             }
         });
     }
@@ -444,6 +475,56 @@ fn check_step(
 }
 
 /// After the quiet period: every partition has a leader, and every acks=all acked write is on it.
+/// The leader with the highest epoch among live brokers of `tp`, and its committed records.
+fn leader_values(
+    live: &[(model::BrokerId, Arc<model::broker::Shared>)],
+    tp: &model::TopicPartition,
+) -> Option<(model::BrokerId, BTreeMap<i64, bytes::Bytes>)> {
+    live.iter()
+        .filter_map(|(id, b)| {
+            b.inspect(|s| {
+                s.partitions
+                    .get(tp)
+                    .filter(|p| matches!(p.role, Role::Leader(_)))
+                    .map(|p| (p.leader_epoch, *id, committed_values(&p.log)))
+            })
+        })
+        .max_by_key(|(epoch, _, _)| *epoch)
+        .map(|(_, id, values)| (id, values))
+}
+
+/// After the quiet period, the target cluster holds what the source acknowledged, in order, and
+/// every group's last checkpoint lets a consumer fail over without skipping.
+fn mirror_checks(
+    cluster: &Arc<Mutex<Cluster>>,
+    observer: &Arc<Mutex<Observer>>,
+    workload: &Workload,
+    topic: &crate::scenario::Topic,
+    record: &crate::mirror::MirrorRecord,
+) {
+    let live = cluster.locked().live();
+    let target_topic = model::mirror::target_topic(&topic.name);
+    let mut target = BTreeMap::new();
+    let mut source = BTreeMap::new();
+    for partition in 0..topic.partitions {
+        source.insert(
+            model::TopicPartition::new(topic.name.clone(), partition).to_string(),
+            partition,
+        );
+        let tp = model::TopicPartition::new(target_topic.clone(), partition);
+        if let Some((_, values)) = leader_values(&live, &tp) {
+            target.insert(partition, values);
+        }
+    }
+    let mut obs = observer.locked();
+    let now = obs.now_ms();
+    obs.evaluated("mirror-complete");
+    let acked = workload.acked.locked().clone();
+    for v in crate::checkers::mirror::check(now, &acked, &source, &target, &record.checkpoints) {
+        obs.violation(v);
+    }
+}
+
 fn final_checks(
     cluster: &Arc<Mutex<Cluster>>,
     observer: &Arc<Mutex<Observer>>,
@@ -458,19 +539,8 @@ fn final_checks(
     let mut leaders = BTreeMap::new();
     for partition in 0..partitions {
         let tp = model::TopicPartition::new(topic, partition);
-        let leader = live
-            .iter()
-            .filter_map(|(id, b)| {
-                b.inspect(|s| {
-                    s.partitions
-                        .get(&tp)
-                        .filter(|p| matches!(p.role, Role::Leader(_)))
-                        .map(|p| (p.leader_epoch, *id, committed_values(&p.log)))
-                })
-            })
-            .max_by_key(|(epoch, _, _)| *epoch);
-        match leader {
-            Some((_, id, values)) => {
+        match leader_values(&live, &tp) {
+            Some((id, values)) => {
                 leaders.insert(tp.to_string(), (id, values));
             }
             None => obs.violation(Violation {

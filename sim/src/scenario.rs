@@ -216,6 +216,25 @@ pub struct Scenario {
     /// Wrong rules to switch on in the brokers (see `model::bugs`); none for the correct system.
     #[serde(default)]
     pub bugs: Vec<String>,
+    /// A second cluster of the same shape (brokers 101, 102, ...), and MirrorMaker copying the
+    /// workload's topic to it.
+    #[serde(default)]
+    pub mirror: Option<Mirror>,
+}
+
+/// MirrorMaker between the scenario's cluster and a second one.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mirror {
+    /// Records read from the source at most before they are written to the target.
+    #[serde(default = "defaults::queue")]
+    pub queue: u32,
+    /// How often MirrorMaker commits its progress and translates the groups' offsets.
+    #[serde(default = "defaults::commit_interval")]
+    pub checkpoint_interval: Dur,
+    /// MirrorMaker crashes and starts again after a time drawn from this range.
+    #[serde(default)]
+    pub restarts: Option<[Dur; 2]>,
 }
 
 /// What is wrong with a topic's explicit replica assignment, if anything.
@@ -276,6 +295,9 @@ mod defaults {
     }
     pub fn acks() -> Acks {
         Acks::All
+    }
+    pub fn queue() -> u32 {
+        100
     }
     pub fn assignment() -> String {
         "range".into()

@@ -11,7 +11,8 @@ use super::Violation;
 #[derive(Default)]
 pub struct LeaderPerEpoch {
     partition_leaders: BTreeMap<(String, i32), BrokerId>,
-    quorum_leaders: BTreeMap<i32, BrokerId>,
+    /// (cluster, quorum epoch): each cluster of a mirror scenario has its own quorum.
+    quorum_leaders: BTreeMap<(u8, i32), BrokerId>,
 }
 
 impl LeaderPerEpoch {
@@ -36,7 +37,8 @@ impl LeaderPerEpoch {
                 })
             }
             Event::QuorumLeader { epoch } => {
-                let first = *self.quorum_leaders.entry(*epoch).or_insert(node);
+                let cluster = crate::cluster::cluster_of(node);
+                let first = *self.quorum_leaders.entry((cluster, *epoch)).or_insert(node);
                 (first != node).then(|| Violation {
                     check: "single-quorum-leader-per-epoch",
                     time_ms,

@@ -16,6 +16,7 @@ pub mod isr_holds_high_watermark;
 pub mod leader_completeness;
 pub mod leader_epoch;
 pub mod liveness;
+pub mod mirror;
 pub mod view;
 
 use serde::{Deserialize, Deserializer, Serialize};

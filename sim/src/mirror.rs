@@ -1,0 +1,73 @@
+//! Runs MirrorMaker (`model::mirror`) on its own node between the scenario's cluster and the
+//! target cluster, restarting it at seeded times, and keeps what it reports for the checks.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::time::Instant;
+use model::mirror::{MirrorConfig, MirrorSink};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::scenario::Mirror;
+use crate::workload::Workload;
+use crate::Locked;
+
+/// What MirrorMaker reported in a run.
+#[derive(Default, Debug)]
+pub struct MirrorRecord {
+    /// partition -> source offset -> target offset, last written.
+    pub syncs: BTreeMap<i32, BTreeMap<i64, i64>>,
+    /// (group, partition) -> its latest checkpoint: (committed source offset, target offset).
+    pub checkpoints: BTreeMap<(String, i32), (i64, i64)>,
+    pub restarts: u64,
+}
+
+pub struct Recorder(pub Arc<Mutex<MirrorRecord>>);
+
+impl MirrorSink for Recorder {
+    fn synced(&self, partition: i32, source_offset: i64, target_offset: i64) {
+        self.0
+            .locked()
+            .syncs
+            .entry(partition)
+            .or_default()
+            .insert(source_offset, target_offset);
+    }
+    fn checkpoint(&self, group: &str, partition: i32, source_offset: i64, target_offset: i64) {
+        self.0.locked().checkpoints.insert(
+            (group.to_owned(), partition),
+            (source_offset, target_offset),
+        );
+    }
+    fn restarted(&self) {
+        self.0.locked().restarts += 1;
+    }
+}
+
+/// MirrorMaker until the consumers stop, restarting after times drawn from `spec.restarts`.
+pub async fn run(
+    w: Workload,
+    spec: Mirror,
+    config: MirrorConfig,
+    record: Arc<Mutex<MirrorRecord>>,
+    seed: u64,
+) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let draw = |rng: &mut ChaCha8Rng| {
+        spec.restarts.map(|[lo, hi]| {
+            Instant::now() + Duration::from_millis(rng.random_range(lo.ms()..=hi.ms()))
+        })
+    };
+    let sink = Recorder(record);
+    let stop = || w.stop_consumers.load(Ordering::Relaxed);
+    loop {
+        let at = draw(&mut rng);
+        let mut restart = || at.is_some_and(|at| Instant::now() >= at);
+        if !model::mirror::run(&config, &sink, &stop, &mut restart).await {
+            return;
+        }
+    }
+}
