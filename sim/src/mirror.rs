@@ -71,3 +71,47 @@ pub async fn run(
         }
     }
 }
+
+/// Cuts the WAN link, both ways between MirrorMaker's node and every source broker, at times
+/// drawn from `spec.wan_partitions` and for times drawn from `spec.wan_outage`, until `until`.
+/// Traced as a `partition` fault of target `wan`.
+pub async fn wan_faults(
+    spec: Mirror,
+    mirror: madsim::task::NodeId,
+    source: Vec<madsim::task::NodeId>,
+    observer: Arc<Mutex<crate::observer::Observer>>,
+    until: Instant,
+    seed: u64,
+) {
+    let Some([lo, hi]) = spec.wan_partitions else {
+        return;
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let [short, long] = spec.wan_outage;
+    loop {
+        let wait = Duration::from_millis(rng.random_range(lo.ms()..=hi.ms()));
+        let outage = Duration::from_millis(rng.random_range(short.ms()..=long.ms()));
+        if Instant::now() + wait + outage >= until {
+            return;
+        }
+        madsim::time::sleep(wait).await;
+        let net = madsim::net::NetSim::current();
+        for b in &source {
+            net.clog_link(mirror, *b);
+            net.clog_link(*b, mirror);
+        }
+        let detail = format!("for {} ms", outage.as_millis());
+        observer.locked().harness(
+            -1,
+            crate::observer::HarnessEvent::fault("partition", "wan", detail),
+        );
+        madsim::time::sleep(outage).await;
+        for b in &source {
+            net.unclog_link(mirror, *b);
+            net.unclog_link(*b, mirror);
+        }
+        observer
+            .locked()
+            .harness(-1, crate::observer::HarnessEvent::heal("partition", "wan"));
+    }
+}

@@ -240,19 +240,36 @@ pub async fn simulate(
             bugs: scenario.bugs.clone(),
             timeout: Duration::from_secs(3),
         };
+        let source_nodes: Vec<_> = c
+            .ids()
+            .into_iter()
+            .filter(|id| crate::cluster::cluster_of(*id) == 0)
+            .map(|id| c.node_id(id))
+            .collect();
         drop(c);
-        madsim::runtime::Handle::current()
+        let node = madsim::runtime::Handle::current()
             .create_node()
             .name("mirror-maker")
             .ip("10.0.3.1".parse().expect("an address"))
-            .build()
-            .spawn(crate::mirror::run(
-                workload.clone(),
+            .build();
+        node.spawn(crate::mirror::run(
+            workload.clone(),
+            spec.clone(),
+            config,
+            record.clone(),
+            workload_rng.random(),
+        ));
+        // Drawn only when the WAN fails, so that other mirror scenarios' seeds stay as they were.
+        if spec.wan_partitions.is_some() {
+            madsim::task::spawn(crate::mirror::wan_faults(
                 spec.clone(),
-                config,
-                record.clone(),
+                node.id(),
+                source_nodes,
+                observer.clone(),
+                start + scenario.run.duration.0,
                 workload_rng.random(),
             ));
+        }
         record
     });
     let mut process = u64::from(scenario.workload.producers + scenario.workload.consumers);

@@ -235,6 +235,12 @@ pub struct Mirror {
     /// MirrorMaker crashes and starts again after a time drawn from this range.
     #[serde(default)]
     pub restarts: Option<[Dur; 2]>,
+    /// The WAN link fails (MirrorMaker loses the source cluster, both ways) after a time drawn
+    /// from this range, for a time drawn from `wan_outage`; until the quiet period.
+    #[serde(default)]
+    pub wan_partitions: Option<[Dur; 2]>,
+    #[serde(default = "defaults::wan_outage")]
+    pub wan_outage: [Dur; 2],
 }
 
 /// What is wrong with a topic's explicit replica assignment, if anything.
@@ -295,6 +301,12 @@ mod defaults {
     }
     pub fn acks() -> Acks {
         Acks::All
+    }
+    pub fn wan_outage() -> [Dur; 2] {
+        [
+            Dur(Duration::from_secs(1)),
+            Dur(Duration::from_secs(5)),
+        ]
     }
     pub fn queue() -> u32 {
         100
