@@ -132,6 +132,13 @@ pub enum Event {
     },
 }
 
+/// One event as a line of JSON: `{"t":T,"node":N,` and the event's own fields. Simulated traces
+/// and real mode's event logs are written alike, so the same tools read both.
+pub fn event_line<T: Serialize>(time_ms: u64, node: BrokerId, event: &T) -> String {
+    let body = serde_json::to_string(event).expect("events serialize");
+    format!("{{\"t\":{time_ms},\"node\":{node},{}", &body[1..])
+}
+
 /// What a broker process is given to run.
 #[derive(Clone)]
 pub struct Env {

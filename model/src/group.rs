@@ -134,33 +134,32 @@ fn coordinating(shared: &Shared, s: &State, group: &str) -> Result<(TopicPartiti
     }
 }
 
+impl Group {
+    /// A group with no members, in `epoch`'s leadership, its generation at `generation`.
+    fn empty(epoch: i32, generation: i32) -> Group {
+        Group {
+            epoch,
+            generation,
+            protocol_type: String::new(),
+            protocol: None,
+            leader: None,
+            members: BTreeMap::new(),
+            phase: Phase::Empty,
+        }
+    }
+}
+
 /// The group's state here, new when this broker's leadership of its partition is.
 fn group_mut<'a>(s: &'a mut State, group: &str, epoch: i32) -> &'a mut Group {
     let g = s
         .coordinator
         .groups
         .entry(group.to_owned())
-        .or_insert_with(|| Group {
-            epoch,
-            generation: 0,
-            protocol_type: String::new(),
-            protocol: None,
-            leader: None,
-            members: BTreeMap::new(),
-            phase: Phase::Empty,
-        });
+        .or_insert_with(|| Group::empty(epoch, 0));
     if g.epoch != epoch {
         // A new leadership knows no members: they find it and join again. The generation goes on
         // from the old one where this broker saw it, and never back.
-        *g = Group {
-            epoch,
-            generation: g.generation,
-            protocol_type: String::new(),
-            protocol: None,
-            leader: None,
-            members: BTreeMap::new(),
-            phase: Phase::Empty,
-        };
+        *g = Group::empty(epoch, g.generation);
     }
     g
 }
@@ -596,6 +595,17 @@ pub async fn offset_commit(
     let group = request.group_id.0.to_string();
     let member = request.member_id.to_string();
     let generation = request.generation_id_or_member_epoch;
+    // (group, topic, partition) and the offset, in the request's order.
+    let commits: Vec<((String, String, i32), i64)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                let slot = (group.clone(), t.name.0.to_string(), p.partition_index);
+                (slot, p.committed_offset)
+            })
+        })
+        .collect();
     let answer = |code: i16| {
         let mut response = OffsetCommitResponse::default();
         for t in &request.topics {
@@ -629,26 +639,20 @@ pub async fn offset_commit(
                 return answer(error_code::REBALANCE_IN_PROGRESS);
             }
         }
-        let entries: Vec<(Option<Bytes>, Bytes)> = request
-            .topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions.iter().map(|p| {
-                    (
-                        Some(commit_key(&group, t.name.0.as_str(), p.partition_index)),
-                        Bytes::from(p.committed_offset.to_string()),
-                    )
-                })
-            })
-            .collect();
-        if entries.is_empty() {
+        if commits.is_empty() {
             return answer(0);
         }
-        for t in &request.topics {
-            for p in &t.partitions {
-                let slot = (group.clone(), t.name.0.to_string(), p.partition_index);
-                *s.coordinator.pending.entry(slot).or_default() += 1;
-            }
+        let entries: Vec<(Option<Bytes>, Bytes)> = commits
+            .iter()
+            .map(|((g, topic, partition), offset)| {
+                (
+                    Some(commit_key(g, topic, *partition)),
+                    Bytes::from(offset.to_string()),
+                )
+            })
+            .collect();
+        for (slot, _) in &commits {
+            *s.coordinator.pending.entry(slot.clone()).or_default() += 1;
         }
         (tp, epoch, batch::encode(&entries, shared.now_ms() as i64))
     };
@@ -661,14 +665,11 @@ pub async fn offset_commit(
     )
     .await;
     let mut s = shared.lock();
-    for t in &request.topics {
-        for p in &t.partitions {
-            let slot = (group.clone(), t.name.0.to_string(), p.partition_index);
-            if let Some(n) = s.coordinator.pending.get_mut(&slot) {
-                *n -= 1;
-                if *n == 0 {
-                    s.coordinator.pending.remove(&slot);
-                }
+    for (slot, _) in &commits {
+        if let Some(n) = s.coordinator.pending.get_mut(slot) {
+            *n -= 1;
+            if *n == 0 {
+                s.coordinator.pending.remove(slot);
             }
         }
     }
@@ -678,18 +679,14 @@ pub async fn offset_commit(
     };
     if coordinating(shared, &s, &group).is_ok_and(|(_, e)| e == epoch) {
         let c = cache(&mut s, &tp, epoch);
-        let mut at = base;
-        for t in &request.topics {
-            for p in &t.partitions {
-                let slot = (group.clone(), t.name.0.to_string(), p.partition_index);
-                // A commit written after this one, already acknowledged, stands.
-                if c.committed
-                    .get(&slot)
-                    .is_none_or(|(_, written)| *written < at)
-                {
-                    c.committed.insert(slot, (p.committed_offset, at));
-                }
-                at += 1;
+        // The batch's records are the commits in order, from `base` on.
+        for ((slot, offset), at) in commits.into_iter().zip(base..) {
+            // A commit written after this one, already acknowledged, stands.
+            if c.committed
+                .get(&slot)
+                .is_none_or(|(_, written)| *written < at)
+            {
+                c.committed.insert(slot, (offset, at));
             }
         }
     }

@@ -256,13 +256,7 @@ impl GroupMember {
 
     /// Commits `offsets` (each the next offset to read) in this member's generation.
     pub async fn commit(&mut self, offsets: &[(TopicPartition, i64)]) -> Result<(), GroupError> {
-        let mut by_topic: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
-        for (tp, offset) in offsets {
-            by_topic
-                .entry(tp.topic.as_str())
-                .or_default()
-                .push((tp.partition, *offset));
-        }
+        let by_topic = by_topic(offsets.iter().map(|(tp, offset)| (tp, *offset)));
         let mut request = OffsetCommitRequest::default();
         request.group_id = self.group_id();
         request.generation_id_or_member_epoch = self.generation;
@@ -302,13 +296,7 @@ impl GroupMember {
         &mut self,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, i64>, GroupError> {
-        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-        for tp in partitions {
-            by_topic
-                .entry(tp.topic.as_str())
-                .or_default()
-                .push(tp.partition);
-        }
+        let by_topic = by_topic(partitions.iter().map(|tp| (tp, ())));
         let mut request = OffsetFetchRequest::default();
         request.group_id = self.group_id();
         request.topics = Some(
@@ -317,7 +305,7 @@ impl GroupMember {
                 .map(|(topic, partition_indexes)| {
                     let mut t = OffsetFetchRequestTopic::default();
                     t.name = TopicName(StrBytes::from_string(topic.to_owned()));
-                    t.partition_indexes = partition_indexes;
+                    t.partition_indexes = partition_indexes.into_iter().map(|(p, ())| p).collect();
                     t
                 })
                 .collect(),
@@ -340,6 +328,19 @@ impl GroupMember {
         }
         Ok(out)
     }
+}
+
+/// Partitions grouped by topic, as requests list them: topic -> (partition, what goes with it).
+fn by_topic<'a, T>(
+    items: impl Iterator<Item = (&'a TopicPartition, T)>,
+) -> BTreeMap<&'a str, Vec<(i32, T)>> {
+    let mut out: BTreeMap<&str, Vec<(i32, T)>> = BTreeMap::new();
+    for (tp, with) in items {
+        out.entry(tp.topic.as_str())
+            .or_default()
+            .push((tp.partition, with));
+    }
+    out
 }
 
 /// How a group's leader splits partitions among members (sorted by member id).

@@ -25,13 +25,10 @@ use crate::TopicPartition;
 /// MirrorMaker's own group on the source cluster, where it keeps its progress.
 pub const GROUP: &str = "mirror-maker";
 
-/// What MirrorMaker tells the world: the pairs it wrote, and its checkpoints.
+/// Where MirrorMaker's checkpoints go: a consumer failing over to the target starts from them.
 pub trait MirrorSink: Send + Sync {
-    /// The record at `source_offset` is at `target_offset` on the target.
-    fn synced(&self, partition: i32, source_offset: i64, target_offset: i64);
     /// `group`'s committed `source_offset` translates to `target_offset`.
     fn checkpoint(&self, group: &str, partition: i32, source_offset: i64, target_offset: i64);
-    fn restarted(&self);
 }
 
 #[derive(Clone)]
@@ -83,7 +80,7 @@ pub async fn run(
     let mut source = Client::new(config.source.clone(), name, config.timeout);
     let mut target = Client::new(config.target.clone(), name, config.timeout);
     let mut progress = GroupMember::new(config.source.clone(), name, GROUP, config.timeout, 10_000);
-    let watched: Vec<GroupMember> = config
+    let mut watched: Vec<GroupMember> = config
         .groups
         .iter()
         .map(|g| {
@@ -96,7 +93,6 @@ pub async fn run(
             )
         })
         .collect();
-    let mut watched = watched;
     let skip_bug = config
         .bugs
         .iter()
@@ -119,7 +115,6 @@ pub async fn run(
     let mut checkpoint_at = madsim::time::Instant::now() + config.checkpoint_interval;
     while !stop() {
         if restart() {
-            sink.restarted();
             return true;
         }
         for tp in &tps {
@@ -145,7 +140,6 @@ pub async fn run(
             // A crash can strike with records in the queue, read and not yet written: they are lost
             // with it, and only what was committed says where to read again.
             if restart() {
-                sink.restarted();
                 return true;
             }
             let out = TopicPartition::new(target_topic.clone(), p);
@@ -155,7 +149,6 @@ pub async fn run(
             if let SendOutcome::Acked { offset: base } = target.send_batch(&out, -1, &batch).await {
                 for (i, (offset, _)) in records.iter().enumerate() {
                     let written = base + i as i64;
-                    sink.synced(p, *offset, written);
                     syncs.entry(p).or_default().insert(*offset, written);
                 }
                 next.insert(p, last + 1);

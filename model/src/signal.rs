@@ -86,11 +86,12 @@ impl<K: PartialEq + Clone> Signal<K> {
                 Some((_, v)) => *v = v.wrapping_add(1),
                 None => inner.keyed.push((key.clone(), 1)),
             }
-            let (woken, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.waiters)
-                .into_iter()
-                .partition(|w| w.keys.as_ref().is_some_and(|keys| keys.contains(key)));
-            inner.waiters = waiting;
-            woken
+            inner
+                .waiters
+                .extract_if(.., |w| {
+                    w.keys.as_ref().is_some_and(|keys| keys.contains(key))
+                })
+                .collect::<Vec<_>>()
         };
         for w in woken {
             w.waker.wake();

@@ -157,7 +157,7 @@ pub async fn member(w: Workload, spec: GroupSpec, index: u32, process: u64, seed
                         Err(GroupError::Rejoin(_)) => OpType::Fail,
                         Err(GroupError::Retry(_)) => OpType::Info,
                     };
-                    commit.time_ms = w.op(process, OpType::Ok, OpFn::Commit).time_ms;
+                    commit.time_ms = Some(w.now_ms());
                     w.history.push(commit);
                     if let Err(GroupError::Rejoin(_)) = outcome {
                         break;

@@ -18,32 +18,18 @@ use crate::Locked;
 /// What MirrorMaker reported in a run.
 #[derive(Default, Debug)]
 pub struct MirrorRecord {
-    /// partition -> source offset -> target offset, last written.
-    pub syncs: BTreeMap<i32, BTreeMap<i64, i64>>,
     /// (group, partition) -> its latest checkpoint: (committed source offset, target offset).
     pub checkpoints: BTreeMap<(String, i32), (i64, i64)>,
-    pub restarts: u64,
 }
 
 pub struct Recorder(pub Arc<Mutex<MirrorRecord>>);
 
 impl MirrorSink for Recorder {
-    fn synced(&self, partition: i32, source_offset: i64, target_offset: i64) {
-        self.0
-            .locked()
-            .syncs
-            .entry(partition)
-            .or_default()
-            .insert(source_offset, target_offset);
-    }
     fn checkpoint(&self, group: &str, partition: i32, source_offset: i64, target_offset: i64) {
         self.0.locked().checkpoints.insert(
             (group.to_owned(), partition),
             (source_offset, target_offset),
         );
-    }
-    fn restarted(&self) {
-        self.0.locked().restarts += 1;
     }
 }
 

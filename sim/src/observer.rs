@@ -170,8 +170,7 @@ impl Observer {
     }
 
     fn write<T: Serialize>(&mut self, node: BrokerId, body: &T) {
-        let body = serde_json::to_string(body).expect("events serialize");
-        let line = format!("{{\"t\":{},\"node\":{node},{}", self.now_ms(), &body[1..]);
+        let line = model::env::event_line(self.now_ms(), node, body);
         self.hash.write(line.as_bytes());
         self.hash.write(b"\n");
         self.counters.events += 1;

@@ -67,9 +67,14 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// Simulated milliseconds since the run started.
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
     pub fn op(&self, process: u64, kind: OpType, f: OpFn) -> Op {
         let mut op = Op::new(process, kind, f);
-        op.time_ms = Some(self.start.elapsed().as_millis() as u64);
+        op.time_ms = Some(self.now_ms());
         op
     }
 
@@ -129,7 +134,7 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
                     partition: tp.to_string(),
                     offset,
                     value: Bytes::from(value.to_string()),
-                    time_ms: w.start.elapsed().as_millis() as u64,
+                    time_ms: w.now_ms(),
                 };
                 match w.acks {
                     -1 => w.acked.locked().push(acked),

@@ -125,6 +125,18 @@ struct Send {
     index: usize,
 }
 
+/// Keeps in `map` the higher of what it holds for `slot` and `offset` (seen at `line`).
+fn raise(
+    map: &mut BTreeMap<(String, String), (i64, usize)>,
+    slot: (String, String),
+    offset: i64,
+    line: usize,
+) {
+    if map.get(&slot).is_none_or(|(o, _)| *o < offset) {
+        map.insert(slot, (offset, line));
+    }
+}
+
 /// Checks `ops`; `lines[i]` is the history line of `ops[i]` (or pass `None` for `i + 1`).
 pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     let line_of = |i: usize| lines.map_or(i + 1, |l| l[i]);
@@ -311,6 +323,12 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     let mut group_reads: BTreeMap<String, std::collections::BTreeSet<u64>> = BTreeMap::new();
     let mut group_high: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut highest_read_by: BTreeMap<(u64, String), i64> = BTreeMap::new();
+    // The first offset of `key` in `from..to` that some operation saw: a read past it skipped it.
+    let known_between = |key: &String, from: i64, to: i64| {
+        seen.range((key.clone(), from)..(key.clone(), to))
+            .next()
+            .map(|((_, offset), _)| *offset)
+    };
     let mut rereads = 0u64;
     // (consumer, producer, record key) -> (send index, value, line) of the last acked value read.
     let mut last_of_key: BTreeMap<(u64, u64, String), (usize, u64, usize)> = BTreeMap::new();
@@ -352,18 +370,13 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
             }
             (OpFn::Commit, OpType::Info) => {
                 for (key, offset) in op.offsets.iter().flatten() {
-                    let slot = (scope(op), key.clone());
-                    if possible.get(&slot).is_none_or(|(o, _)| o < offset) {
-                        possible.insert(slot, (*offset, line));
-                    }
+                    raise(&mut possible, (scope(op), key.clone()), *offset, line);
                 }
             }
             (OpFn::Commit, OpType::Ok) => {
                 for (key, offset) in op.offsets.iter().flatten() {
                     let slot = (scope(op), key.clone());
-                    if possible.get(&slot).is_none_or(|(o, _)| o < offset) {
-                        possible.insert(slot.clone(), (*offset, line));
-                    }
+                    raise(&mut possible, slot.clone(), *offset, line);
                     // Against what was acknowledged before this commit was sent, when its sending
                     // is in the history; else against every earlier acknowledgement.
                     let before = match floor.remove(&(op.process, key.clone())) {
@@ -387,9 +400,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                             );
                         }
                     }
-                    if committed.get(&slot).is_none_or(|(o, _)| o < offset) {
-                        committed.insert(slot, (*offset, line));
-                    }
+                    raise(&mut committed, slot, *offset, line);
                 }
             }
             (OpFn::Assign, OpType::Ok) => {
@@ -456,10 +467,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                         }
                         if let Some((ceiling, commit_line)) = resume.remove(&slot) {
                             if *offset > ceiling {
-                                let skipped = seen
-                                    .range((key.clone(), ceiling)..(key.clone(), *offset))
-                                    .next();
-                                if let Some(((_, missed), _)) = skipped {
+                                if let Some(missed) = known_between(key, ceiling, *offset) {
                                     report(
                                         "poll-skip",
                                         Case {
@@ -498,10 +506,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                                     )),
                                 );
                             } else if *offset > prev + 1 {
-                                let skipped = seen
-                                    .range((key.clone(), prev + 1)..(key.clone(), *offset))
-                                    .next();
-                                if let Some(((_, missed), _)) = skipped {
+                                if let Some(missed) = known_between(key, prev + 1, *offset) {
                                     let detail = format!(
                                         "process {} jumped from {prev} to {offset}, over {missed}",
                                         op.process

@@ -29,12 +29,9 @@ struct EventLog(Mutex<BufWriter<File>>);
 
 impl EventSink for EventLog {
     fn emit(&self, node: BrokerId, event: Event) {
-        let Ok(body) = serde_json::to_string(&event) else {
-            return;
-        };
-        let t = SystemClock.now_ms();
+        let line = model::env::event_line(SystemClock.now_ms(), node, &event);
         let mut out = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(out, "{{\"t\":{t},\"node\":{node},{}", &body[1..]);
+        let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
 }
