@@ -21,6 +21,15 @@ const INCARNATION_PATH: &str = "broker-incarnation";
 const HIGH_WATERMARK_CHECKPOINT_PATH: &str = "replication-offset-checkpoint";
 pub const TICK: Duration = Duration::from_millis(50);
 
+/// What a waiter waits to see move in a partition: its log's end (a follower's fetch waits for
+/// records to copy) or its high watermark (an acks=all produce and a consumer's fetch wait for
+/// that). A waiter for one sleeps through moves of the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watch {
+    LogEnd,
+    HighWatermark,
+}
+
 /// Which log a task works on.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogRef {
@@ -66,8 +75,8 @@ pub struct Shared {
     pub config: BrokerConfig,
     pub env: Env,
     state: Mutex<State>,
-    /// Keyed by partition; the metadata log is `METADATA_TOPIC`-0.
-    changed: Signal<TopicPartition>,
+    /// Keyed by partition and what moved in it; the metadata log is `METADATA_TOPIC`-0.
+    changed: Signal<(TopicPartition, Watch)>,
 }
 
 impl Shared {
@@ -93,15 +102,34 @@ impl Shared {
     }
     /// Only `tp`'s log or high watermark moved.
     pub fn notify_partition(&self, tp: &TopicPartition) {
-        self.changed.notify_key(tp);
+        self.notify_moved(tp, Watch::LogEnd);
+        self.notify_moved(tp, Watch::HighWatermark);
+    }
+    /// Only `tp`'s `what` moved.
+    pub fn notify_moved(&self, tp: &TopicPartition, what: Watch) {
+        self.changed.notify_key(&(tp.clone(), what));
     }
     /// Wakes for changes to everything only.
-    pub fn subscribe(&self) -> Listener<TopicPartition> {
+    pub fn subscribe(&self) -> Listener<(TopicPartition, Watch)> {
         self.changed.subscribe()
     }
-    /// Wakes for changes to everything and to `partitions`.
-    pub fn subscribe_to(&self, partitions: Vec<TopicPartition>) -> Listener<TopicPartition> {
-        self.changed.subscribe_to(partitions)
+    /// Wakes for changes to everything and to any move in `partitions`.
+    pub fn subscribe_to(
+        &self,
+        partitions: Vec<TopicPartition>,
+    ) -> Listener<(TopicPartition, Watch)> {
+        let keys = partitions
+            .into_iter()
+            .flat_map(|tp| [(tp.clone(), Watch::LogEnd), (tp, Watch::HighWatermark)])
+            .collect();
+        self.changed.subscribe_to(keys)
+    }
+    /// Wakes for changes to everything and to the named moves.
+    pub fn subscribe_to_moves(
+        &self,
+        moves: Vec<(TopicPartition, Watch)>,
+    ) -> Listener<(TopicPartition, Watch)> {
+        self.changed.subscribe_to(moves)
     }
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.config.request_timeout_ms)
@@ -409,7 +437,7 @@ pub fn advance_high_watermark(shared: &Arc<Shared>, s: &mut State, tp: &TopicPar
             partition: tp.clone(),
             high_watermark,
         });
-        shared.notify_partition(tp);
+        shared.notify_moved(tp, Watch::HighWatermark);
     }
 }
 

@@ -135,8 +135,22 @@ pub enum Event {
 /// One event as a line of JSON: `{"t":T,"node":N,` and the event's own fields. Simulated traces
 /// and real mode's event logs are written alike, so the same tools read both.
 pub fn event_line<T: Serialize>(time_ms: u64, node: BrokerId, event: &T) -> String {
-    let body = serde_json::to_string(event).expect("events serialize");
-    format!("{{\"t\":{time_ms},\"node\":{node},{}", &body[1..])
+    let mut line = Vec::with_capacity(128);
+    write_event_line(&mut line, time_ms, node, event);
+    String::from_utf8(line).expect("JSON is UTF-8")
+}
+
+/// `event_line` into `line`, which it clears first: a caller that only hashes the line can keep
+/// one buffer for every event.
+pub fn write_event_line<T: Serialize>(line: &mut Vec<u8>, time_ms: u64, node: BrokerId, event: &T) {
+    use std::io::Write;
+    line.clear();
+    write!(line, "{{\"t\":{time_ms},\"node\":{node},").expect("a Vec takes writes");
+    let fields = line.len();
+    serde_json::to_writer(&mut *line, event).expect("events serialize");
+    // The event is an object: its own opening brace gives way to the two fields before it.
+    assert_eq!(line[fields], b'{', "an event serializes as a JSON object");
+    line.remove(fields);
 }
 
 /// What a broker process is given to run.

@@ -29,7 +29,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::batch;
-use crate::broker::{self, LogRef, Shared, State};
+use crate::broker::{self, LogRef, Shared, State, Watch};
 use crate::deadline::Deadline;
 use crate::fetcher::error_code;
 use crate::group;
@@ -322,7 +322,7 @@ pub(crate) async fn produce_partition(
                         AppendError::Corrupt(_) => error_code::CORRUPT_MESSAGE,
                         _ => error_code::KAFKA_STORAGE_ERROR,
                     })?;
-                shared.notify_partition(tp);
+                shared.notify_moved(tp, Watch::LogEnd);
                 appended
             }
         };
@@ -340,7 +340,7 @@ pub(crate) async fn produce_partition(
     } else if !sync_and_advance(shared.clone(), tp.clone()).await {
         return Err(error_code::REQUEST_TIMED_OUT);
     }
-    let mut rx = shared.subscribe_to(vec![tp.clone()]);
+    let mut rx = shared.subscribe_to_moves(vec![(tp.clone(), Watch::HighWatermark)]);
     let mut deadline = Deadline::after(Duration::from_millis(timeout_ms.max(0) as u64));
     loop {
         {
@@ -385,21 +385,33 @@ async fn sync_and_advance(shared: Arc<Shared>, tp: TopicPartition) -> bool {
 
 async fn fetch(shared: &Arc<Shared>, request: FetchRequest) -> FetchResponse {
     let mut deadline = Deadline::after(Duration::from_millis(request.max_wait_ms.max(0) as u64));
-    let mut rx = shared.subscribe_to(
+    // A follower reads up to the log's end, a consumer up to the high watermark: each waits for
+    // its bound to move.
+    let watch = if request.replica_id.0 >= 0 {
+        Watch::LogEnd
+    } else {
+        Watch::HighWatermark
+    };
+    let mut rx = shared.subscribe_to_moves(
         request
             .topics
             .iter()
             .flat_map(|t| {
                 t.partitions
                     .iter()
-                    .map(|p| TopicPartition::new(t.topic.0.as_str(), p.partition))
+                    .map(move |p| (TopicPartition::new(t.topic.0.as_str(), p.partition), watch))
             })
             .collect(),
     );
     loop {
         let (response, ready) = fetch_once(shared, &request);
-        if ready || deadline.passed() || deadline.run(rx.changed()).await.is_err() {
+        if ready || deadline.passed() {
             return response;
+        }
+        if deadline.run(rx.changed()).await.is_err() {
+            // The wait ran out: answer with the partitions as they are now (the high watermark
+            // may have moved meanwhile), as Kafka completes a delayed fetch.
+            return fetch_once(shared, &request).0;
         }
     }
 }

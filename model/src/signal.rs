@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 struct Waiter<K> {
-    /// `None`: woken only by changes to everything.
-    keys: Option<Vec<K>>,
+    /// `None`: woken only by changes to everything. Shared with the listener, so that waiting
+    /// again copies no keys.
+    keys: Option<Arc<[K]>>,
     waker: Waker,
 }
 
@@ -113,7 +114,7 @@ impl<K: PartialEq + Clone> Signal<K> {
         let seen_keys = keys.iter().map(|k| inner.key_version(k)).collect();
         Listener {
             seen: inner.version,
-            keys: Some((keys, seen_keys)),
+            keys: Some((keys.into(), seen_keys)),
             signal: self.clone(),
         }
     }
@@ -123,7 +124,7 @@ pub struct Listener<K> {
     signal: Signal<K>,
     seen: u64,
     /// The keys listened to, and the version of each last seen.
-    keys: Option<(Vec<K>, Vec<u64>)>,
+    keys: Option<(Arc<[K]>, Vec<u64>)>,
 }
 
 impl<K: PartialEq + Clone> Listener<K> {

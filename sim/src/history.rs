@@ -91,24 +91,28 @@ impl Op {
     }
 }
 
-/// Every value polls read, as (partition as `topic-N`, offset, value), first sighting only.
-pub fn reads(ops: &[Op]) -> Vec<(String, i64, u64)> {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut out = Vec::new();
+/// Every value polls read, by partition (as `topic-N`), as (offset, value) in the order first read;
+/// a second sighting of an offset is left out.
+pub fn reads(ops: &[Op]) -> BTreeMap<String, Vec<(i64, u64)>> {
+    type FirstReads = (std::collections::BTreeSet<i64>, Vec<(i64, u64)>);
+    let mut by_key: BTreeMap<&str, FirstReads> = BTreeMap::new();
     for op in ops
         .iter()
         .filter(|o| o.f == OpFn::Poll && o.kind == OpType::Ok)
     {
         for (key, msgs) in op.msgs.iter().flatten() {
-            let partition = key.replacen('/', "-", 1);
-            for (offset, value) in msgs {
-                if seen.insert((partition.clone(), *offset)) {
-                    out.push((partition.clone(), *offset, *value));
+            let (seen, out) = by_key.entry(key).or_default();
+            for &(offset, value) in msgs {
+                if seen.insert(offset) {
+                    out.push((offset, value));
                 }
             }
         }
     }
-    out
+    by_key
+        .into_iter()
+        .map(|(key, (_, out))| (key.replacen('/', "-", 1), out))
+        .collect()
 }
 
 /// The history key of a partition.

@@ -61,6 +61,8 @@ impl HarnessEvent {
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Counters {
     pub events: u64,
+    /// Messages madsim's network carried (each TCP flush or datagram is one).
+    pub messages: u64,
     pub elections: u64,
     pub quorum_elections: u64,
     pub truncations: u64,
@@ -94,6 +96,8 @@ impl Fnv64 {
 pub struct Observer {
     start: Instant,
     hash: Fnv64,
+    /// The line being written: one buffer for every event, since most runs only hash them.
+    line: Vec<u8>,
     lines: Option<Vec<String>>,
     /// Each replica's log end and high watermark every `SAMPLE_EVERY`, when the trace is kept:
     /// for plots, outside the trace and its hash.
@@ -129,6 +133,7 @@ impl Observer {
         Observer {
             start: Instant::now(),
             hash: Fnv64::new(),
+            line: Vec::with_capacity(256),
             lines: keep_lines.then(Vec::new),
             samples: keep_lines.then(Vec::new),
             leader_epochs: LeaderPerEpoch::default(),
@@ -170,13 +175,15 @@ impl Observer {
     }
 
     fn write<T: Serialize>(&mut self, node: BrokerId, body: &T) {
-        let line = model::env::event_line(self.now_ms(), node, body);
-        self.hash.write(line.as_bytes());
+        let mut line = std::mem::take(&mut self.line);
+        model::env::write_event_line(&mut line, self.now_ms(), node, body);
+        self.hash.write(&line);
         self.hash.write(b"\n");
         self.counters.events += 1;
         if let Some(lines) = &mut self.lines {
-            lines.push(line);
+            lines.push(String::from_utf8(line.clone()).expect("JSON is UTF-8"));
         }
+        self.line = line;
     }
 
     /// Counts one evaluation of an invariant, for the run's coverage.

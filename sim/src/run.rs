@@ -344,6 +344,7 @@ pub async fn simulate(
     let stats = workload.stats.locked().clone();
     gates(&observer, &stats);
     let mut obs = observer.locked();
+    obs.counters.messages = madsim::net::NetSim::current().stat().msg_count;
     let counters = obs.counters.clone();
     let report = RunReport {
         seed,

@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// What one floor run did.
 pub struct FloorRun {
     pub writes: u64,
+    pub messages: u64,
     pub wall_seconds: f64,
     pub sim_seconds: f64,
 }
@@ -124,7 +125,7 @@ pub fn run(seed: u64, producers: u32, sim: Duration) -> FloorRun {
     let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     let writes = Arc::new(AtomicU64::new(0));
     let counted = writes.clone();
-    runtime.block_on(async move {
+    let messages = runtime.block_on(async move {
         let producers_node = nodes(&[2, 3]).await;
         let until = madsim::time::Instant::now() + sim;
         let tasks: Vec<_> = (0..producers)
@@ -133,9 +134,11 @@ pub fn run(seed: u64, producers: u32, sim: Duration) -> FloorRun {
         for t in tasks {
             let _ = t.await;
         }
+        madsim::net::NetSim::current().stat().msg_count
     });
     FloorRun {
         writes: writes.load(Ordering::Relaxed),
+        messages,
         wall_seconds: wall.elapsed().as_secs_f64(),
         sim_seconds: sim.as_secs_f64(),
     }

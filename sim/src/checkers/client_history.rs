@@ -114,24 +114,66 @@ enum Outcome {
     Unknown,
 }
 
-struct Send {
-    key: String,
+struct Send<'a> {
+    key: Key,
     outcome: Outcome,
     counts: bool,
     line: usize,
     process: u64,
-    record_key: Option<String>,
+    record_key: Option<&'a str>,
     /// Position among the sends of its process.
     index: usize,
 }
 
+/// Who a commit belongs to: a consumer group, or a consumer alone.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Scope<'a> {
+    Group(&'a str),
+    Process(u64),
+}
+
+impl std::fmt::Display for Scope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Group(g) => f.write_str(g),
+            Scope::Process(p) => write!(f, "process {p}"),
+        }
+    }
+}
+
+/// Each value seen at one offset of one key, with the first line that showed it, by value. Nearly
+/// always one value, so a sorted vector rather than a map per offset.
+#[derive(Default)]
+struct Sightings(Vec<(u64, usize)>);
+
+impl Sightings {
+    fn see(&mut self, value: u64, line: usize) {
+        if let Err(at) = self.0.binary_search_by_key(&value, |(v, _)| *v) {
+            self.0.insert(at, (value, line));
+        }
+    }
+}
+
+/// A key (`topic/partition`) by number: the maps below compare numbers, not strings.
+type Key = u32;
+
+/// Numbers every key in `ops`, in order of name; returns the numbers and the names.
+fn number_keys(ops: &[Op]) -> (BTreeMap<&str, Key>, Vec<&str>) {
+    let mut names: Vec<&str> = Vec::new();
+    for op in ops {
+        names.extend(op.key.as_deref());
+        names.extend(op.msgs.iter().flatten().map(|(k, _)| k.as_str()));
+        names.extend(op.keys.iter().flatten().map(String::as_str));
+        names.extend(op.offsets.iter().flatten().map(|(k, _)| k.as_str()));
+    }
+    names.sort_unstable();
+    names.dedup();
+    let ids = names.iter().enumerate().map(|(i, n)| (*n, i as Key)).collect();
+    (ids, names)
+}
+
 /// Keeps in `map` the higher of what it holds for `slot` and `offset` (seen at `line`).
-fn raise(
-    map: &mut BTreeMap<(String, String), (i64, usize)>,
-    slot: (String, String),
-    offset: i64,
-    line: usize,
-) {
+fn raise<K: Ord>(map: &mut BTreeMap<K, (i64, usize)>, slot: K, offset: i64, line: usize) {
     if map.get(&slot).is_none_or(|(o, _)| *o < offset) {
         map.insert(slot, (offset, line));
     }
@@ -140,14 +182,17 @@ fn raise(
 /// Checks `ops`; `lines[i]` is the history line of `ops[i]` (or pass `None` for `i + 1`).
 pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     let line_of = |i: usize| lines.map_or(i + 1, |l| l[i]);
+    let (ids, names) = number_keys(ops);
+    let id = |key: &str| ids[key];
     let mut anomalies: BTreeMap<&'static str, Vec<Case>> = BTreeMap::new();
     let mut report = |kind: &'static str, case: Case| anomalies.entry(kind).or_default().push(case);
 
     // Sends by value, and every sighting of (key, offset) -> value.
+    // Keys are borrowed from the history: a history of many operations has few keys.
     let mut sends: BTreeMap<u64, Send> = BTreeMap::new();
-    let mut seen: BTreeMap<(String, i64), BTreeMap<u64, usize>> = BTreeMap::new();
+    let mut seen: BTreeMap<(Key, i64), Sightings> = BTreeMap::new();
     let mut reads: BTreeMap<u64, usize> = BTreeMap::new();
-    let mut highest_read: BTreeMap<String, i64> = BTreeMap::new();
+    let mut highest_read: BTreeMap<Key, i64> = BTreeMap::new();
     let mut acked = 0u64;
     let mut polled = 0u64;
     let mut sends_by_process: BTreeMap<u64, usize> = BTreeMap::new();
@@ -159,6 +204,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 let (Some(key), Some(value)) = (&op.key, op.value) else {
                     continue;
                 };
+                let key = id(key);
                 let outcome = match (kind, op.offset) {
                     (OpType::Ok, Some(offset)) => Outcome::Acked(offset),
                     (OpType::Fail, _) => Outcome::Failed,
@@ -170,10 +216,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                     // An acks=1 acknowledgement promises nothing durable: its offset may be
                     // reused after a failover, so only acks=all offsets count as sightings.
                     if counts {
-                        seen.entry((key.clone(), offset))
-                            .or_default()
-                            .entry(value)
-                            .or_insert(line);
+                        seen.entry((key, offset)).or_default().see(value, line);
                     }
                 }
                 let index = sends_by_process.entry(op.process).or_default();
@@ -181,26 +224,24 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 sends.insert(
                     value,
                     Send {
-                        key: key.clone(),
+                        key,
                         outcome,
                         counts,
                         line,
                         process: op.process,
-                        record_key: op.record_key.clone(),
+                        record_key: op.record_key.as_deref(),
                         index: *index,
                     },
                 );
             }
             (OpFn::Poll, OpType::Ok) => {
                 for (key, msgs) in op.msgs.iter().flatten() {
+                    let key = id(key);
                     for (offset, value) in msgs {
                         polled += 1;
-                        seen.entry((key.clone(), *offset))
-                            .or_default()
-                            .entry(*value)
-                            .or_insert(line);
+                        seen.entry((key, *offset)).or_default().see(*value, line);
                         reads.entry(*value).or_insert(line);
-                        let h = highest_read.entry(key.clone()).or_insert(*offset);
+                        let h = highest_read.entry(key).or_insert(*offset);
                         *h = (*h).max(*offset);
                     }
                 }
@@ -210,16 +251,17 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     }
 
     // inconsistent-offsets and duplicate.
-    let mut where_value: BTreeMap<u64, Vec<(String, i64, usize)>> = BTreeMap::new();
-    for ((key, offset), values) in &seen {
+    let mut where_value: BTreeMap<u64, Vec<(Key, i64, usize)>> = BTreeMap::new();
+    for (&(key, offset), Sightings(values)) in &seen {
         if values.len() > 1 {
+            let key = names[key as usize];
             report(
                 "inconsistent-offsets",
                 Case {
-                    key: key.clone(),
-                    offsets: vec![*offset],
-                    values: values.keys().copied().collect(),
-                    lines: values.values().copied().collect(),
+                    key: key.to_string(),
+                    offsets: vec![offset],
+                    values: values.iter().map(|(v, _)| *v).collect(),
+                    lines: values.iter().map(|(_, l)| *l).collect(),
                     detail: format!(
                         "offset {offset} of {key} holds {} different values",
                         values.len()
@@ -231,7 +273,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
             where_value
                 .entry(*value)
                 .or_default()
-                .push((key.clone(), *offset, *line));
+                .push((key, offset, *line));
         }
     }
     for (value, places) in &where_value {
@@ -239,7 +281,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
             report(
                 "duplicate",
                 Case {
-                    key: places[0].0.clone(),
+                    key: names[places[0].0 as usize].to_string(),
                     offsets: places.iter().map(|p| p.1).collect(),
                     values: vec![*value],
                     lines: places.iter().map(|p| p.2).collect(),
@@ -254,6 +296,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
         match send.outcome {
             Outcome::Acked(offset) if send.counts && !reads.contains_key(value) => {
                 let highest = highest_read.get(&send.key).copied();
+                let key = names[send.key as usize];
                 let kind = if highest.is_some_and(|h| offset <= h) {
                     "lost-write"
                 } else {
@@ -261,18 +304,14 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 };
                 let detail = match highest {
                     Some(h) => format!(
-                        "acknowledged at offset {offset}, never read; reads of {} reached {h}",
-                        send.key
+                        "acknowledged at offset {offset}, never read; reads of {key} reached {h}"
                     ),
-                    None => format!(
-                        "acknowledged at offset {offset}, never read; {} was never read",
-                        send.key
-                    ),
+                    None => format!("acknowledged at offset {offset}, never read; {key} was never read"),
                 };
                 report(
                     kind,
                     Case {
-                        key: send.key.clone(),
+                        key: names[send.key as usize].to_string(),
                         offsets: vec![offset],
                         values: vec![*value],
                         lines: vec![send.line],
@@ -285,7 +324,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                     report(
                         "g1a",
                         Case {
-                            key: send.key.clone(),
+                            key: names[send.key as usize].to_string(),
                             offsets: where_value
                                 .get(value)
                                 .into_iter()
@@ -304,34 +343,35 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     }
 
     // Per process and key: sends that go back, polls that go back or skip.
-    let mut last_send: BTreeMap<(u64, String), (i64, usize)> = BTreeMap::new();
-    let mut last_read: BTreeMap<(u64, String), (i64, usize)> = BTreeMap::new();
+    let mut last_send: BTreeMap<(u64, Key), (i64, usize)> = BTreeMap::new();
+    let mut last_read: BTreeMap<(u64, Key), (i64, usize)> = BTreeMap::new();
     // (group, or the process alone, key) -> the last acknowledged commit and its line.
-    let mut committed: BTreeMap<(String, String), (i64, usize)> = BTreeMap::new();
-    let scope = |op: &Op| {
-        op.group
-            .clone()
-            .unwrap_or_else(|| format!("process {}", op.process))
-    };
+    let mut committed: BTreeMap<(Scope, Key), (i64, usize)> = BTreeMap::new();
+    fn scope(op: &Op) -> Scope<'_> {
+        match &op.group {
+            Some(g) => Scope::Group(g),
+            None => Scope::Process(op.process),
+        }
+    }
     // The highest commit that may have been made, acknowledged or of unknown outcome.
-    let mut possible: BTreeMap<(String, String), (i64, usize)> = BTreeMap::new();
+    let mut possible: BTreeMap<(Scope, Key), (i64, usize)> = BTreeMap::new();
     // (process, key) -> where an assign lets its reading resume at most.
-    let mut resume: BTreeMap<(u64, String), (i64, usize)> = BTreeMap::new();
+    let mut resume: BTreeMap<(u64, Key), (i64, usize)> = BTreeMap::new();
     // (process, key) -> the highest acknowledged commit when the process sent its pending one.
-    let mut floor: BTreeMap<(u64, String), Option<(i64, usize)>> = BTreeMap::new();
-    let mut group_of: BTreeMap<u64, String> = BTreeMap::new();
-    let mut group_reads: BTreeMap<String, std::collections::BTreeSet<u64>> = BTreeMap::new();
-    let mut group_high: BTreeMap<(String, String), i64> = BTreeMap::new();
-    let mut highest_read_by: BTreeMap<(u64, String), i64> = BTreeMap::new();
+    let mut floor: BTreeMap<(u64, Key), Option<(i64, usize)>> = BTreeMap::new();
+    let mut group_of: BTreeMap<u64, &str> = BTreeMap::new();
+    let mut group_reads: BTreeMap<&str, std::collections::BTreeSet<u64>> = BTreeMap::new();
+    let mut group_high: BTreeMap<(&str, Key), i64> = BTreeMap::new();
+    let mut highest_read_by: BTreeMap<(u64, Key), i64> = BTreeMap::new();
     // The first offset of `key` in `from..to` that some operation saw: a read past it skipped it.
-    let known_between = |key: &String, from: i64, to: i64| {
-        seen.range((key.clone(), from)..(key.clone(), to))
+    let known_between = |key: Key, from: i64, to: i64| {
+        seen.range((key, from)..(key, to))
             .next()
             .map(|((_, offset), _)| *offset)
     };
     let mut rereads = 0u64;
     // (consumer, producer, record key) -> (send index, value, line) of the last acked value read.
-    let mut last_of_key: BTreeMap<(u64, u64, String), (usize, u64, usize)> = BTreeMap::new();
+    let mut last_of_key: BTreeMap<(u64, u64, &str), (usize, u64, usize)> = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
         let line = line_of(i);
         match (op.f, op.kind) {
@@ -342,7 +382,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 if op.acks.is_some_and(|a| a != -1) {
                     continue;
                 }
-                let slot = (op.process, key.clone());
+                let slot = (op.process, id(key));
                 if let Some((prev, prev_line)) = last_send.get(&slot) {
                     if offset < *prev {
                         report(
@@ -364,22 +404,22 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
             }
             (OpFn::Commit, OpType::Invoke) => {
                 for key in op.offsets.iter().flatten().map(|(k, _)| k) {
-                    let acked = committed.get(&(scope(op), key.clone())).copied();
-                    floor.insert((op.process, key.clone()), acked);
+                    let acked = committed.get(&(scope(op), id(key))).copied();
+                    floor.insert((op.process, id(key)), acked);
                 }
             }
             (OpFn::Commit, OpType::Info) => {
                 for (key, offset) in op.offsets.iter().flatten() {
-                    raise(&mut possible, (scope(op), key.clone()), *offset, line);
+                    raise(&mut possible, (scope(op), id(key)), *offset, line);
                 }
             }
             (OpFn::Commit, OpType::Ok) => {
                 for (key, offset) in op.offsets.iter().flatten() {
-                    let slot = (scope(op), key.clone());
-                    raise(&mut possible, slot.clone(), *offset, line);
+                    let slot = (scope(op), id(key));
+                    raise(&mut possible, slot, *offset, line);
                     // Against what was acknowledged before this commit was sent, when its sending
                     // is in the history; else against every earlier acknowledgement.
-                    let before = match floor.remove(&(op.process, key.clone())) {
+                    let before = match floor.remove(&(op.process, id(key))) {
                         Some(f) => f,
                         None => committed.get(&slot).copied(),
                     };
@@ -405,13 +445,13 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
             }
             (OpFn::Assign, OpType::Ok) => {
                 if let Some(g) = &op.group {
-                    group_of.insert(op.process, g.clone());
+                    group_of.insert(op.process, g);
                 }
                 for key in op.keys.iter().flatten() {
-                    let slot = (op.process, key.clone());
+                    let slot = (op.process, id(key));
                     // Reading resumes at or before the committed offset, the next one to read.
                     last_read.remove(&slot);
-                    match possible.get(&(scope(op), key.clone())) {
+                    match possible.get(&(scope(op), id(key))) {
                         Some(&ceiling) => {
                             resume.insert(slot, ceiling);
                         }
@@ -424,14 +464,15 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
             }
             (OpFn::Poll, OpType::Ok) => {
                 for (key, msgs) in op.msgs.iter().flatten() {
+                    let key_id = id(key);
                     for (offset, value) in msgs {
-                        if let Some(g) = group_of.get(&op.process) {
-                            group_reads.entry(g.clone()).or_default().insert(*value);
-                            let h = group_high.entry((g.clone(), key.clone())).or_insert(-1);
+                        if let Some(&g) = group_of.get(&op.process) {
+                            group_reads.entry(g).or_default().insert(*value);
+                            let h = group_high.entry((g, key_id)).or_insert(-1);
                             *h = (*h).max(*offset);
                         }
-                        let slot = (op.process, key.clone());
-                        let high = highest_read_by.entry(slot.clone()).or_insert(-1);
+                        let slot = (op.process, key_id);
+                        let high = highest_read_by.entry(slot).or_insert(-1);
                         if *offset <= *high {
                             rereads += 1;
                         }
@@ -440,8 +481,8 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                             .get(value)
                             .filter(|s| s.counts && matches!(s.outcome, Outcome::Acked(_)))
                         {
-                            if let Some(record_key) = &send.record_key {
-                                let order = (op.process, send.process, record_key.clone());
+                            if let Some(record_key) = send.record_key {
+                                let order = (op.process, send.process, record_key);
                                 if let Some(&(index, before, before_line)) = last_of_key.get(&order)
                                 {
                                     if send.index < index {
@@ -467,7 +508,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                         }
                         if let Some((ceiling, commit_line)) = resume.remove(&slot) {
                             if *offset > ceiling {
-                                if let Some(missed) = known_between(key, ceiling, *offset) {
+                                if let Some(missed) = known_between(key_id, ceiling, *offset) {
                                     report(
                                         "poll-skip",
                                         Case {
@@ -506,7 +547,8 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                                     )),
                                 );
                             } else if *offset > prev + 1 {
-                                if let Some(missed) = known_between(key, prev + 1, *offset) {
+                                if let Some(missed) = known_between(key_id, prev + 1, *offset)
+                                {
                                     let detail = format!(
                                         "process {} jumped from {prev} to {offset}, over {missed}",
                                         op.process
@@ -532,20 +574,20 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
         }
         for (group, read) in &group_reads {
             let high = group_high
-                .get(&(group.clone(), send.key.clone()))
+                .get(&(*group, send.key))
                 .copied()
                 .unwrap_or(-1);
             if offset <= high && !read.contains(value) {
                 report(
                     "group-skip",
                     Case {
-                        key: send.key.clone(),
+                        key: names[send.key as usize].to_string(),
                         offsets: vec![offset, high],
                         values: vec![*value],
                         lines: vec![send.line],
                         detail: format!(
                             "group {group} read {} up to {high} but never {value} at {offset}",
-                            send.key
+                            names[send.key as usize]
                         ),
                     },
                 );
