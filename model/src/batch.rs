@@ -3,13 +3,11 @@
 //! The broker never decodes the records inside a batch: it reads the 61-byte header, checks the
 //! CRC32C (which covers everything from `attributes` on), and stamps `base_offset` and
 //! `partition_leader_epoch`, which lie outside the CRC so that stamping needs no re-hash.
-//! Clients build and read the records with the `kafka-protocol` crate.
+//! Clients build and read uncompressed batches here, in the format `kafka-protocol` writes and reads
+//! (the tests hold the two to each other); compressed ones go through that crate.
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::records::RecordBatchDecoder;
 
 pub const HEADER_LEN: usize = 61;
 const LENGTH_OFFSET: usize = 8;
@@ -165,54 +163,150 @@ pub fn stamp(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
     batch[EPOCH_OFFSET..EPOCH_OFFSET + 4].copy_from_slice(&leader_epoch.to_be_bytes());
 }
 
-/// Encodes values as one uncompressed batch at offset 0; the leader stamps the real offset.
+/// Encodes values as one uncompressed batch at offset 0; the leader stamps the real offset. The
+/// bytes are what `kafka-protocol`'s encoder writes for the same records (a test holds them to
+/// it); writing them directly saves that encoder's per-record structures on every send.
 pub fn encode(entries: &[(Option<Bytes>, Bytes)], timestamp: i64) -> Bytes {
     assert!(!entries.is_empty(), "a batch holds at least one record");
-    let records: Vec<Record> = entries
+    let body: usize = entries
         .iter()
-        .enumerate()
-        .map(|(i, (key, value))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // A sequence per record keeps the encoder from splitting the batch per record.
-            sequence: i as i32,
-            timestamp,
-            key: key.clone(),
-            value: Some(value.clone()),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encoding in-memory records cannot fail");
+        .map(|(k, v)| 5 + 16 + k.as_ref().map_or(0, Bytes::len) + v.len())
+        .sum();
+    let mut buf = BytesMut::with_capacity(HEADER_LEN + body);
+    buf.put_i64(0);
+    buf.put_i32(0); // length, filled in below
+    buf.put_i32(-1); // partition leader epoch, stamped by the leader
+    buf.put_i8(2);
+    buf.put_u32(0); // CRC, filled in below
+    buf.put_i16(0); // attributes: no compression, creation time, not transactional
+    buf.put_i32(entries.len() as i32 - 1);
+    buf.put_i64(timestamp);
+    buf.put_i64(timestamp);
+    buf.put_i64(-1); // producer id
+    buf.put_i16(-1); // producer epoch
+    buf.put_i32(0); // base sequence
+    buf.put_i32(entries.len() as i32);
+    let mut record = Vec::with_capacity(32);
+    for (i, (key, value)) in entries.iter().enumerate() {
+        record.clear();
+        record.push(0); // attributes
+        put_varint(&mut record, 0); // timestamp delta
+        put_varint(&mut record, i as i64);
+        match key {
+            Some(k) => {
+                put_varint(&mut record, k.len() as i64);
+                record.extend_from_slice(k);
+            }
+            None => put_varint(&mut record, -1),
+        }
+        put_varint(&mut record, value.len() as i64);
+        record.extend_from_slice(value);
+        put_varint(&mut record, 0); // headers
+        let (length, used) = varint_bytes(record.len() as i64);
+        buf.put_slice(&length[..used]);
+        buf.put_slice(&record);
+    }
+    let length = (buf.len() - EPOCH_OFFSET) as i32;
+    buf[LENGTH_OFFSET..LENGTH_OFFSET + 4].copy_from_slice(&length.to_be_bytes());
+    let crc = crc32c::crc32c(&buf[ATTRIBUTES_OFFSET..]);
+    buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
     buf.freeze()
+}
+
+/// A zigzag varint, as Kafka's records use for lengths and deltas: its bytes and how many.
+fn varint_bytes(value: i64) -> ([u8; 10], usize) {
+    let mut out = [0u8; 10];
+    let mut v = ((value << 1) ^ (value >> 63)) as u64;
+    let mut used = 0;
+    while v >= 0x80 {
+        out[used] = (v as u8) | 0x80;
+        v >>= 7;
+        used += 1;
+    }
+    out[used] = v as u8;
+    (out, used + 1)
+}
+
+fn put_varint(out: &mut Vec<u8>, value: i64) {
+    let (bytes, used) = varint_bytes(value);
+    out.extend_from_slice(&bytes[..used]);
+}
+
+/// Reads a zigzag varint at `*at`, moving past it.
+fn varint(bytes: &[u8], at: &mut usize) -> Result<i64, String> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*at).ok_or("record cut short")?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok((v >> 1) as i64 ^ -((v & 1) as i64));
+        }
+    }
+    Err("varint longer than 10 bytes".into())
 }
 
 /// One record as a client sees it.
 pub type DecodedRecord = (i64, Option<Bytes>, Option<Bytes>);
 
-/// Decodes every record of every batch in `bytes` into (offset, key, value).
+/// Attribute bits that send a batch to `kafka-protocol`'s decoder: compression and control.
+const COMPRESSION_OR_CONTROL: i16 = 0x07 | 0x20;
+
+/// Decodes every record of every batch in `bytes` into (offset, key, value). Each batch's CRC is
+/// checked. Uncompressed batches are read here, keys and values as slices of `bytes`; compressed
+/// and control batches (real clients send them) go through `kafka-protocol`.
 pub fn decode(bytes: Bytes) -> Result<Vec<DecodedRecord>, String> {
-    let mut buf = bytes;
-    let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| e.to_string())?;
-    Ok(sets
-        .into_iter()
-        .flat_map(|s| s.records)
-        .map(|r| (r.offset, r.key, r.value))
-        .collect())
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let header = parse(&bytes[at..]).map_err(|e| e.to_string())?;
+        let batch = bytes.slice(at..at + header.size);
+        at += header.size;
+        let attributes =
+            i16::from_be_bytes([batch[ATTRIBUTES_OFFSET], batch[ATTRIBUTES_OFFSET + 1]]);
+        if attributes & COMPRESSION_OR_CONTROL != 0 {
+            let mut buf = batch;
+            let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| e.to_string())?;
+            out.extend(
+                sets.into_iter()
+                    .flat_map(|s| s.records)
+                    .map(|r| (r.offset, r.key, r.value)),
+            );
+            continue;
+        }
+        let count = be_i32(&batch, HEADER_LEN - 4);
+        let mut pos = HEADER_LEN;
+        for _ in 0..count.max(0) {
+            let length = varint(&batch, &mut pos)?;
+            let end = usize::try_from(length)
+                .ok()
+                .and_then(|l| pos.checked_add(l))
+                .filter(|end| *end <= batch.len())
+                .ok_or("record length past its batch")?;
+            pos += 1; // attributes
+            varint(&batch, &mut pos)?; // timestamp delta
+            let offset_delta = varint(&batch, &mut pos)?;
+            let field = |pos: &mut usize| -> Result<Option<Bytes>, String> {
+                let len = varint(&batch, pos)?;
+                if len < 0 {
+                    return Ok(None);
+                }
+                let start = *pos;
+                let stop = start
+                    .checked_add(len as usize)
+                    .filter(|stop| *stop <= end)
+                    .ok_or("record field past its record")?;
+                *pos = stop;
+                Ok(Some(batch.slice(start..stop)))
+            };
+            let key = field(&mut pos)?;
+            let value = field(&mut pos)?;
+            // Headers are skipped: clients here read none.
+            pos = end;
+            out.push((header.base_offset + offset_delta, key, value));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -259,5 +353,138 @@ mod tests {
         let (good, err) = parse_all(&[bytes.to_vec(), bytes[..20].to_vec()].concat());
         assert_eq!(good.len(), 1);
         assert_eq!(err, Some(BatchError::Truncated));
+    }
+
+    /// The batch as `kafka-protocol`'s encoder writes it, the reference for `encode`.
+    fn reference(entries: &[(Option<Bytes>, Bytes)], timestamp: i64) -> Vec<u8> {
+        use kafka_protocol::indexmap::IndexMap;
+        use kafka_protocol::records::{
+            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let records: Vec<Record> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (key, value))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32,
+                timestamp,
+                key: key.clone(),
+                value: Some(value.clone()),
+                headers: IndexMap::new(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+        buf.to_vec()
+    }
+
+    #[test]
+    fn batches_are_byte_for_byte_what_kafka_protocol_writes_and_read_back_alike() {
+        let long = Bytes::from(vec![b'x'; 300]);
+        let cases: Vec<(Vec<(Option<Bytes>, Bytes)>, i64)> = vec![
+            (vec![(None, Bytes::from_static(b"17"))], 0),
+            (
+                vec![(
+                    Some(Bytes::from_static(b"user-3")),
+                    Bytes::from_static(b"42"),
+                )],
+                123_456,
+            ),
+            (
+                (0..200)
+                    .map(|i| (None, Bytes::from(format!("value-{i}"))))
+                    .collect(),
+                1_700_000_000_000,
+            ),
+            (
+                vec![(Some(Bytes::new()), long.clone()), (None, Bytes::new())],
+                -1,
+            ),
+        ];
+        for (entries, timestamp) in cases {
+            let ours = encode(&entries, timestamp);
+            assert_eq!(ours.to_vec(), reference(&entries, timestamp));
+            let mut stamped = ours.to_vec();
+            stamp(&mut stamped, 1000, 4);
+            let stamped = Bytes::from(stamped);
+            let theirs: Vec<DecodedRecord> = RecordBatchDecoder::decode_all(&mut stamped.clone())
+                .unwrap()
+                .into_iter()
+                .flat_map(|s| s.records)
+                .map(|r| (r.offset, r.key, r.value))
+                .collect();
+            assert_eq!(decode(stamped).unwrap(), theirs);
+        }
+    }
+
+    #[test]
+    fn a_compressed_batch_is_read_through_kafka_protocol() {
+        use kafka_protocol::indexmap::IndexMap;
+        use kafka_protocol::records::{
+            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let records: Vec<Record> = (0..3)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                sequence: i as i32,
+                timestamp: 5,
+                key: None,
+                value: Some(Bytes::from(format!("v{i}"))),
+                headers: IndexMap::new(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::Gzip,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+        let plain = encode(&[(None, Bytes::from_static(b"after"))], 5);
+        let mut both = buf.to_vec();
+        let mut second = plain.to_vec();
+        stamp(&mut second, 3, 0);
+        both.extend_from_slice(&second);
+        let decoded = decode(Bytes::from(both)).unwrap();
+        let values: Vec<_> = decoded
+            .iter()
+            .map(|r| (r.0, r.2.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            values,
+            vec![
+                (0, Bytes::from_static(b"v0")),
+                (1, Bytes::from_static(b"v1")),
+                (2, Bytes::from_static(b"v2")),
+                (3, Bytes::from_static(b"after")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_record_that_claims_more_than_its_batch_is_refused_not_read_past() {
+        let mut bytes = encode(&[(None, Bytes::from_static(b"value"))], 1).to_vec();
+        // The record's length varint, just after the header: claim 60 bytes (zigzag 120).
+        bytes[HEADER_LEN] = 120;
+        let crc = crc32c::crc32c(&bytes[ATTRIBUTES_OFFSET..]);
+        bytes[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(decode(Bytes::from(bytes)).is_err());
     }
 }
