@@ -392,7 +392,8 @@ mod tests {
     #[test]
     fn batches_are_byte_for_byte_what_kafka_protocol_writes_and_read_back_alike() {
         let long = Bytes::from(vec![b'x'; 300]);
-        let cases: Vec<(Vec<(Option<Bytes>, Bytes)>, i64)> = vec![
+        type Entries = Vec<(Option<Bytes>, Bytes)>;
+        let cases: Vec<(Entries, i64)> = vec![
             (vec![(None, Bytes::from_static(b"17"))], 0),
             (
                 vec![(

@@ -118,7 +118,7 @@ impl Shared {
         &self,
         partitions: Vec<TopicPartition>,
     ) -> Listener<(TopicPartition, Watch)> {
-        let keys = partitions
+        let keys: Vec<_> = partitions
             .into_iter()
             .flat_map(|tp| [(tp.clone(), Watch::LogEnd), (tp, Watch::HighWatermark)])
             .collect();
@@ -127,7 +127,7 @@ impl Shared {
     /// Wakes for changes to everything and to the named moves.
     pub fn subscribe_to_moves(
         &self,
-        moves: Vec<(TopicPartition, Watch)>,
+        moves: impl Into<std::sync::Arc<[(TopicPartition, Watch)]>>,
     ) -> Listener<(TopicPartition, Watch)> {
         self.changed.subscribe_to(moves)
     }

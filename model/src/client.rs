@@ -66,6 +66,12 @@ pub struct Client {
     brokers: BTreeMap<BrokerId, SocketAddr>,
     leaders: BTreeMap<TopicPartition, (BrokerId, i32)>,
     next_bootstrap: usize,
+    /// Connections to the bootstrap brokers that metadata requests go over, kept as Kafka's
+    /// clients keep theirs: a producer that keeps losing its leader asks again and again, and a
+    /// new connection each time would cost a handshake each time. The requests still go round
+    /// the bootstrap brokers in turn, so one broker with a stale view cannot hold a client to it.
+    /// A connection is dropped on any error.
+    metadata: BTreeMap<usize, Connection>,
 }
 
 impl Client {
@@ -83,6 +89,7 @@ impl Client {
             brokers: BTreeMap::new(),
             leaders: BTreeMap::new(),
             next_bootstrap: 0,
+            metadata: BTreeMap::new(),
         }
     }
 
@@ -92,11 +99,14 @@ impl Client {
     }
 
     pub async fn refresh_metadata(&mut self, topic: &str) -> Result<(), String> {
-        let address = self.bootstrap[self.next_bootstrap % self.bootstrap.len()];
+        let which = self.next_bootstrap % self.bootstrap.len();
         self.next_bootstrap += 1;
-        let mut conn = Connection::connect(address, &self.client_id, self.timeout)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut conn = match self.metadata.remove(&which) {
+            Some(conn) => conn,
+            None => Connection::connect(self.bootstrap[which], &self.client_id, self.timeout)
+                .await
+                .map_err(|e| e.to_string())?,
+        };
         let mut t = MetadataRequestTopic::default();
         t.name = Some(TopicName(StrBytes::from_string(topic.to_owned())));
         let mut request = MetadataRequest::default();
@@ -105,6 +115,7 @@ impl Client {
             .call(&request, METADATA_VERSION, self.timeout)
             .await
             .map_err(|e| e.to_string())?;
+        self.metadata.insert(which, conn);
         for b in response.brokers {
             if let Ok(ip) = b.host.as_str().parse() {
                 self.brokers

@@ -152,11 +152,13 @@ impl Partition {
         } else {
             self.log.durable_end_offset()
         };
-        for r in self.maximal_isr() {
-            if r == me {
+        // Every member of the maximal ISR (`maximal_isr`, without building it): a member counted
+        // twice changes no minimum.
+        for r in l.isr.iter().chain(l.pending_isr.iter().flatten()) {
+            if *r == me {
                 continue;
             }
-            let follower = l.followers.get(&r).map_or(-1, |f| f.log_end_offset);
+            let follower = l.followers.get(r).map_or(-1, |f| f.log_end_offset);
             low = low.min(follower);
         }
         if low > self.log.high_watermark() {

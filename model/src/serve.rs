@@ -340,7 +340,7 @@ pub(crate) async fn produce_partition(
     } else if !sync_and_advance(shared.clone(), tp.clone()).await {
         return Err(error_code::REQUEST_TIMED_OUT);
     }
-    let mut rx = shared.subscribe_to_moves(vec![(tp.clone(), Watch::HighWatermark)]);
+    let mut rx = shared.subscribe_to_moves([(tp.clone(), Watch::HighWatermark)]);
     let mut deadline = Deadline::after(Duration::from_millis(timeout_ms.max(0) as u64));
     loop {
         {
@@ -401,7 +401,7 @@ async fn fetch(shared: &Arc<Shared>, request: FetchRequest) -> FetchResponse {
                     .iter()
                     .map(move |p| (TopicPartition::new(t.topic.0.as_str(), p.partition), watch))
             })
-            .collect(),
+            .collect::<std::sync::Arc<[_]>>(),
     );
     loop {
         let (response, ready) = fetch_once(shared, &request);

@@ -109,12 +109,13 @@ impl<K: PartialEq + Clone> Signal<K> {
     }
 
     /// A listener to changes to everything and to `keys`, that has seen everything up to now.
-    pub fn subscribe_to(&self, keys: Vec<K>) -> Listener<K> {
+    pub fn subscribe_to(&self, keys: impl Into<Arc<[K]>>) -> Listener<K> {
+        let keys = keys.into();
         let inner = self.lock();
         let seen_keys = keys.iter().map(|k| inner.key_version(k)).collect();
         Listener {
             seen: inner.version,
-            keys: Some((keys.into(), seen_keys)),
+            keys: Some((keys, seen_keys)),
             signal: self.clone(),
         }
     }

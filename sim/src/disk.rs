@@ -270,7 +270,11 @@ impl Disk for SimDisk {
         let appended_at = faults.appends;
         drop(faults);
         let mut files = self.files();
-        let f = files.entry(path.to_owned()).or_default();
+        // Most appends go to a file that exists: name a new one only when it is new.
+        if !files.contains_key(path) {
+            files.insert(path.to_owned(), SimFile::default());
+        }
+        let f = files.get_mut(path).expect("just made");
         f.appended_at = appended_at;
         let position = f.data.len() as u64;
         f.data.extend_from_slice(data);

@@ -59,8 +59,9 @@ struct Segment {
     base_offset: i64,
     size: u64,
     last_indexed_position: Option<u64>,
-    /// The file names, made once: every append and read names the segment.
-    path: String,
+    /// The file names, made once: every append and read names the segment, and a sync ticket
+    /// carries the name off without copying it.
+    path: std::sync::Arc<str>,
     index_path: String,
 }
 
@@ -70,7 +71,7 @@ impl Segment {
             base_offset,
             size: 0,
             last_indexed_position: None,
-            path: segment_path(dir, base_offset),
+            path: segment_path(dir, base_offset).into(),
             index_path: index_path(dir, base_offset),
         }
     }
@@ -128,7 +129,7 @@ pub struct Log {
 /// A sync in progress; see [`Log::sync_ticket`].
 #[derive(Debug)]
 pub struct SyncTicket {
-    pub paths: Vec<String>,
+    pub paths: Vec<std::sync::Arc<str>>,
     pub end_offset: i64,
     truncations: u64,
 }
@@ -509,7 +510,6 @@ impl Log {
     /// Batches from the one holding `from`, whole, ending at or below `upper`, at most `max_bytes`
     /// (but always at least one batch when one fits below `upper`).
     pub fn read(&self, from: i64, upper: i64, max_bytes: usize) -> std::io::Result<Bytes> {
-        let mut out = BytesMut::new();
         let start = self.batch_index_at(from);
         let mut end = start;
         let mut size = 0usize;
@@ -521,7 +521,17 @@ impl Log {
             size += m.size as usize;
             end += 1;
         }
-        out.reserve(size);
+        if start == end {
+            return Ok(Bytes::new());
+        }
+        if self.batches[start].segment == self.batches[end - 1].segment {
+            // One segment, one read: its bytes are the answer, with no copy into a buffer.
+            let (first, last) = (&self.batches[start], &self.batches[end - 1]);
+            let len = (last.position + last.size as u64 - first.position) as usize;
+            let path = &self.segments[first.segment].path;
+            return Ok(Bytes::from(self.disk.read_at(path, first.position, len)?));
+        }
+        let mut out = BytesMut::with_capacity(size);
         // Read contiguous runs per segment in one call each.
         let mut i = start;
         while i < end {

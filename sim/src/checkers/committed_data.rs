@@ -25,9 +25,10 @@ struct Reference {
 #[derive(Default)]
 pub struct CommittedData {
     reference: BTreeMap<String, BTreeMap<i64, Reference>>,
-    /// (broker, partition) -> (offset below which this replica is already checked, the log's
-    /// truncation count then).
-    checked_below: BTreeMap<(BrokerId, String), (i64, u64)>,
+    /// partition -> broker -> (offset below which this replica is already checked, the log's
+    /// truncation count then). Keyed by partition first so that a step looks it up by name
+    /// without building a key.
+    checked_below: BTreeMap<String, BTreeMap<BrokerId, (i64, u64)>>,
     /// Batches compared, for the run's coverage counters.
     pub batches_checked: u64,
 }
@@ -35,13 +36,19 @@ pub struct CommittedData {
 impl CommittedData {
     /// Forget what was checked on a replica from `offset` on (after a truncation or a restart).
     pub fn forget_from(&mut self, node: BrokerId, partition: &str, offset: i64) {
-        if let Some(c) = self.checked_below.get_mut(&(node, partition.to_owned())) {
+        if let Some(c) = self
+            .checked_below
+            .get_mut(partition)
+            .and_then(|by_node| by_node.get_mut(&node))
+        {
             c.0 = c.0.min(offset);
         }
     }
 
     pub fn forget_node(&mut self, node: BrokerId) {
-        self.checked_below.retain(|(n, _), _| *n != node);
+        for by_node in self.checked_below.values_mut() {
+            by_node.remove(&node);
+        }
     }
 
     /// Checks the batches of one replica below its high watermark. `truncations` is the log's
@@ -54,15 +61,18 @@ impl CommittedData {
         log: (&[BatchMeta], i64, u64),
     ) -> Option<Violation> {
         let (batches, high_watermark, truncations) = log;
-        let key = (node, partition.to_owned());
-        let from = match self.checked_below.get(&key) {
+        let from = match self.checked_below.get(partition).and_then(|n| n.get(&node)) {
             Some(&(below, seen)) if seen == truncations => below,
             _ => 0,
         };
         if high_watermark <= from {
             return None;
         }
-        let reference = self.reference.entry(partition.to_owned()).or_default();
+        if !self.reference.contains_key(partition) {
+            self.reference.insert(partition.to_owned(), BTreeMap::new());
+            self.checked_below.insert(partition.to_owned(), BTreeMap::new());
+        }
+        let reference = self.reference.get_mut(partition).expect("just made");
         let start = batches.partition_point(|b| b.last_offset < from);
         let mut checked = from;
         for b in &batches[start..] {
@@ -105,7 +115,10 @@ impl CommittedData {
             }
             checked = b.last_offset + 1;
         }
-        self.checked_below.insert(key, (checked, truncations));
+        self.checked_below
+            .get_mut(partition)
+            .expect("made with the reference")
+            .insert(node, (checked, truncations));
         None
     }
 }
