@@ -322,12 +322,20 @@ fn bench_command(json: bool, single: Option<String>, seed: u64) -> Result<bool, 
         );
     }
     outln!(
-        "floor (bare madsim, {} producers): {:.0} replicated writes/s, {:.0} sim s per wall s, {:.0} small runtimes/s per core",
+        "floor (bare madsim, {} producers): {:.0} replicated writes/s, {:.0} sim s per wall s, {:.1} messages per write, {:.0} small runtimes/s per core",
         b.floor.producers,
         b.floor.writes_per_wall_second,
         b.floor.sim_seconds_per_wall_second,
+        b.floor.messages_per_write,
         b.floor.runtimes_per_second_per_core
     );
+    if let Some(r) = b.workloads.iter().find(|w| w.name == "replication") {
+        outln!(
+            "replication: {:.0} acked records/s, {:.1} messages per acked record",
+            r.acked_per_second,
+            r.messages_per_acked
+        );
+    }
     outln!(
         "floor ratio: {:.2}x (logsim's wall time per acked record in `replication` over the floor's per write)",
         b.floor_ratio

@@ -38,6 +38,8 @@ pub struct Workload {
     pub events_per_second: f64,
     /// Acknowledged records per wall second of one run.
     pub acked_per_second: f64,
+    /// madsim messages per acknowledged record (consumers' and the cluster's own included).
+    pub messages_per_acked: f64,
     pub seeds_per_minute: f64,
     pub swarm_seeds: u64,
     pub peak_rss_bytes: u64,
@@ -48,6 +50,8 @@ pub struct Workload {
 pub struct Floor {
     pub producers: u32,
     pub writes_per_wall_second: f64,
+    /// madsim messages per replicated write (producer, leader and followers all counted).
+    pub messages_per_write: f64,
     pub sim_seconds_per_wall_second: f64,
     pub runtimes_per_second_per_core: f64,
 }
@@ -176,6 +180,7 @@ pub fn bench(
             sim_seconds_per_wall_second: per(&|r| r.sim_seconds / r.wall_seconds),
             events_per_second: per(&|r| r.events as f64 / r.wall_seconds),
             acked_per_second: per(&|r| r.acked as f64 / r.wall_seconds),
+            messages_per_acked: per(&|r| r.messages as f64 / r.acked.max(1) as f64),
             seeds_per_minute: summary.runs_per_minute,
             swarm_seeds,
             peak_rss_bytes: runs.iter().map(|r| r.peak_rss_bytes).max().unwrap_or(0),
@@ -183,13 +188,14 @@ pub fn bench(
         });
     }
     progress("floor");
-    let floor_runs: Vec<floor::FloorRun> = (0..3)
-        .map(|seed| floor::run(seed, REPLICATION_PRODUCERS, FLOOR_SIM))
-        .collect();
+    // In a child process each, as logsim's own runs are, so that both start from a fresh heap.
+    let floor_runs: Vec<Single> = (0..3)
+        .map(|seed| spawn_single("floor", seed))
+        .collect::<Result<_, _>>()?;
     let writes_per_second = median(
         floor_runs
             .iter()
-            .map(|f| f.writes as f64 / f.wall_seconds)
+            .map(|f| f.acked as f64 / f.wall_seconds)
             .collect(),
     );
     let floor = Floor {
@@ -199,6 +205,12 @@ pub fn bench(
             floor_runs
                 .iter()
                 .map(|f| f.sim_seconds / f.wall_seconds)
+                .collect(),
+        ),
+        messages_per_write: median(
+            floor_runs
+                .iter()
+                .map(|f| f.messages as f64 / f.acked.max(1) as f64)
                 .collect(),
         ),
         runtimes_per_second_per_core: floor::runtimes_per_second(200),

@@ -24,7 +24,10 @@ struct Reference {
 
 #[derive(Default)]
 pub struct CommittedData {
-    reference: BTreeMap<String, BTreeMap<i64, Reference>>,
+    /// partition -> the committed batches by base offset, in order. A vector walked alongside the
+    /// replica's own batches: a replica that restarts or truncates is checked again from the
+    /// start, and a walk costs little where a lookup per batch would not.
+    reference: BTreeMap<String, Vec<(i64, Reference)>>,
     /// partition -> broker -> (offset below which this replica is already checked, the log's
     /// truncation count then). Keyed by partition first so that a step looks it up by name
     /// without building a key.
@@ -69,12 +72,16 @@ impl CommittedData {
             return None;
         }
         if !self.reference.contains_key(partition) {
-            self.reference.insert(partition.to_owned(), BTreeMap::new());
+            self.reference.insert(partition.to_owned(), Vec::new());
             self.checked_below.insert(partition.to_owned(), BTreeMap::new());
         }
         let reference = self.reference.get_mut(partition).expect("just made");
         let start = batches.partition_point(|b| b.last_offset < from);
         let mut checked = from;
+        // The first reference batch at or after the replica's first batch to check.
+        let mut next = batches.get(start).map_or(reference.len(), |b| {
+            reference.partition_point(|(base, _)| *base < b.base_offset)
+        });
         for b in &batches[start..] {
             if b.last_offset >= high_watermark {
                 break;
@@ -86,12 +93,15 @@ impl CommittedData {
                 crc: b.crc,
                 first_seen_on: node,
             };
-            match reference.get(&b.base_offset) {
+            while next < reference.len() && reference[next].0 < b.base_offset {
+                next += 1;
+            }
+            match reference.get(next).filter(|(base, _)| *base == b.base_offset) {
                 None => {
                     // A committed batch must line up with the committed batches around it.
-                    let overlap = reference
-                        .range(..b.base_offset)
-                        .next_back()
+                    let overlap = next
+                        .checked_sub(1)
+                        .map(|before| &reference[before])
                         .filter(|(_, r)| r.last_offset >= b.base_offset);
                     if let Some((base, r)) = overlap {
                         return Some(violation(time_ms, node, partition, b, format!(
@@ -99,9 +109,10 @@ impl CommittedData {
                             b.base_offset, b.last_offset, r.last_offset, r.first_seen_on
                         )));
                     }
-                    reference.insert(b.base_offset, seen);
+                    // Nearly always at the end: committed batches are first seen in order.
+                    reference.insert(next, (b.base_offset, seen));
                 }
-                Some(r)
+                Some((_, r))
                     if (r.last_offset, r.leader_epoch, r.crc)
                         != (seen.last_offset, seen.leader_epoch, seen.crc) =>
                 {
@@ -113,6 +124,7 @@ impl CommittedData {
                 }
                 Some(_) => {}
             }
+            next += 1;
             checked = b.last_offset + 1;
         }
         self.checked_below
