@@ -269,16 +269,18 @@ impl Disk for SimDisk {
         faults.appends += 1;
         let appended_at = faults.appends;
         drop(faults);
+        let write = |f: &mut SimFile| {
+            f.appended_at = appended_at;
+            let position = f.data.len() as u64;
+            f.data.extend_from_slice(data);
+            position
+        };
         let mut files = self.files();
         // Most appends go to a file that exists: name a new one only when it is new.
-        if !files.contains_key(path) {
-            files.insert(path.to_owned(), SimFile::default());
+        if let Some(f) = files.get_mut(path) {
+            return Ok(write(f));
         }
-        let f = files.get_mut(path).expect("just made");
-        f.appended_at = appended_at;
-        let position = f.data.len() as u64;
-        f.data.extend_from_slice(data);
-        Ok(position)
+        Ok(write(files.entry(path.to_owned()).or_default()))
     }
 
     fn truncate(&self, path: &str, len: u64) -> io::Result<()> {

@@ -175,8 +175,13 @@ impl Observer {
     }
 
     fn write<T: Serialize>(&mut self, node: BrokerId, body: &T) {
+        let now = self.now_ms();
+        self.write_at(now, node, body);
+    }
+
+    fn write_at<T: Serialize>(&mut self, now: u64, node: BrokerId, body: &T) {
         let mut line = std::mem::take(&mut self.line);
-        model::env::write_event_line(&mut line, self.now_ms(), node, body);
+        model::env::write_event_line(&mut line, now, node, body);
         self.hash.write(&line);
         self.hash.write(b"\n");
         self.counters.events += 1;
@@ -219,6 +224,7 @@ impl Observer {
     }
 
     pub fn model(&mut self, node: BrokerId, event: Event) {
+        let now = self.now_ms();
         match &event {
             Event::QuorumLeader { .. } => self.counters.quorum_elections += 1,
             Event::Truncated {
@@ -234,7 +240,7 @@ impl Observer {
                 let shown = self.shown_high_watermarks.locked().get(&partition).copied();
                 self.evaluated("no-truncation-below-shown-high-watermark");
                 if let Some(v) = truncation_below_shown(
-                    self.now_ms(),
+                    now,
                     node,
                     &partition,
                     (*from, *to, *high_watermark),
@@ -253,7 +259,7 @@ impl Observer {
                     node,
                     partition: partition.to_string(),
                     leader_epoch: *leader_epoch,
-                    time_ms: self.now_ms(),
+                    time_ms: now,
                 };
                 self.elections.push(election);
             }
@@ -265,8 +271,7 @@ impl Observer {
             }
             _ => {}
         }
-        self.write(node, &event);
-        let now = self.now_ms();
+        self.write_at(now, node, &event);
         if matches!(
             event,
             Event::BecameLeader { .. } | Event::QuorumLeader { .. }

@@ -142,15 +142,44 @@ impl std::fmt::Display for Scope<'_> {
 }
 
 /// Each value seen at one offset of one key, with the first line that showed it, by value. Nearly
-/// always one value, so a sorted vector rather than a map per offset.
-#[derive(Default)]
-struct Sightings(Vec<(u64, usize)>);
+/// always one value, held inline; a vector only for more.
+enum Sightings {
+    One((u64, usize)),
+    Many(Vec<(u64, usize)>),
+}
 
 impl Sightings {
     fn see(&mut self, value: u64, line: usize) {
-        if let Err(at) = self.0.binary_search_by_key(&value, |(v, _)| *v) {
-            self.0.insert(at, (value, line));
+        match self {
+            Sightings::One(first) if first.0 == value => {}
+            Sightings::One(first) => {
+                let mut both = vec![*first, (value, line)];
+                both.sort_unstable_by_key(|(v, _)| *v);
+                *self = Sightings::Many(both);
+            }
+            Sightings::Many(all) => {
+                if let Err(at) = all.binary_search_by_key(&value, |(v, _)| *v) {
+                    all.insert(at, (value, line));
+                }
+            }
         }
+    }
+
+    fn values(&self) -> &[(u64, usize)] {
+        match self {
+            Sightings::One(one) => std::slice::from_ref(one),
+            Sightings::Many(all) => all,
+        }
+    }
+}
+
+/// Records that `value` was seen at `offset` of `key`, on `line`.
+fn see(seen: &mut BTreeMap<(Key, i64), Sightings>, key: Key, offset: i64, value: u64, line: usize) {
+    match seen.entry((key, offset)) {
+        std::collections::btree_map::Entry::Vacant(v) => {
+            v.insert(Sightings::One((value, line)));
+        }
+        std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().see(value, line),
     }
 }
 
@@ -216,7 +245,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                     // An acks=1 acknowledgement promises nothing durable: its offset may be
                     // reused after a failover, so only acks=all offsets count as sightings.
                     if counts {
-                        seen.entry((key, offset)).or_default().see(value, line);
+                        see(&mut seen, key, offset, value, line);
                     }
                 }
                 let index = sends_by_process.entry(op.process).or_default();
@@ -239,7 +268,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                     let key = id(key);
                     for (offset, value) in msgs {
                         polled += 1;
-                        seen.entry((key, *offset)).or_default().see(*value, line);
+                        see(&mut seen, key, *offset, *value, line);
                         reads.entry(*value).or_insert(line);
                         let h = highest_read.entry(key).or_insert(*offset);
                         *h = (*h).max(*offset);
@@ -251,8 +280,10 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     }
 
     // inconsistent-offsets and duplicate.
-    let mut where_value: BTreeMap<u64, Vec<(Key, i64, usize)>> = BTreeMap::new();
-    for (&(key, offset), Sightings(values)) in &seen {
+    // (value, key, offset, line) of every sighting, sorted by value: a value's places in a run.
+    let mut where_value: Vec<(u64, Key, i64, usize)> = Vec::with_capacity(seen.len());
+    for (&(key, offset), sightings) in &seen {
+        let values = sightings.values();
         if values.len() > 1 {
             let key = names[key as usize];
             report(
@@ -270,21 +301,25 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
             );
         }
         for (value, line) in values {
-            where_value
-                .entry(*value)
-                .or_default()
-                .push((key, offset, *line));
+            where_value.push((*value, key, offset, *line));
         }
     }
-    for (value, places) in &where_value {
+    where_value.sort_unstable();
+    let places_of = |value: u64| {
+        let from = where_value.partition_point(|p| p.0 < value);
+        let to = where_value.partition_point(|p| p.0 <= value);
+        &where_value[from..to]
+    };
+    for places in where_value.chunk_by(|a, b| a.0 == b.0) {
         if places.len() > 1 {
+            let value = places[0].0;
             report(
                 "duplicate",
                 Case {
-                    key: names[places[0].0 as usize].to_string(),
-                    offsets: places.iter().map(|p| p.1).collect(),
-                    values: vec![*value],
-                    lines: places.iter().map(|p| p.2).collect(),
+                    key: names[places[0].1 as usize].to_string(),
+                    offsets: places.iter().map(|p| p.2).collect(),
+                    values: vec![value],
+                    lines: places.iter().map(|p| p.3).collect(),
                     detail: format!("value {value} is at {} offsets", places.len()),
                 },
             );
@@ -325,12 +360,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                         "g1a",
                         Case {
                             key: names[send.key as usize].to_string(),
-                            offsets: where_value
-                                .get(value)
-                                .into_iter()
-                                .flatten()
-                                .map(|p| p.1)
-                                .collect(),
+                            offsets: places_of(*value).iter().map(|p| p.2).collect(),
                             values: vec![*value],
                             lines: vec![send.line, *read_line],
                             detail: format!("value {value} was read though its send failed"),
