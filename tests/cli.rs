@@ -282,6 +282,7 @@ fn bench_runs_one_workload_seed_as_a_child_would_and_refuses_unknown_ones() {
         "wall_seconds",
         "sim_seconds",
         "events",
+        "messages",
         "acked",
         "peak_rss_bytes",
         "pass",
@@ -289,7 +290,18 @@ fn bench_runs_one_workload_seed_as_a_child_would_and_refuses_unknown_ones() {
         assert!(v.get(field).is_some(), "no {field} in {out}");
     }
     assert!(v["acked"].as_u64().unwrap_or(0) > 0);
+    assert!(v["messages"].as_u64().unwrap_or(0) > v["acked"].as_u64().unwrap_or(0));
+    // The floor runs the same way, in a child of its own: six messages per replicated write,
+    // besides connecting and the writes still in flight at the end.
+    let (code, out, err) = logsim(&["bench", "--single", "floor", "--seed", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    let writes = v["acked"].as_u64().unwrap_or(0);
+    let messages = v["messages"].as_u64().unwrap_or(0);
+    assert!(writes > 0, "{out}");
+    assert!((writes * 6..writes * 6 + 100).contains(&messages), "{out}");
     let (code, _, err) = logsim(&["bench", "--single", "nope"]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown bench workload `nope`"), "{err}");
+    assert!(err.contains("replication"), "names the workloads: {err}");
 }

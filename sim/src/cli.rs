@@ -186,10 +186,12 @@ enum Command {
     Bench {
         #[arg(long)]
         json: bool,
-        /// Run one seed of one workload and print its figures (what the bench runs in a child).
-        #[arg(long, hide = true)]
+        /// Run one seed of one workload (or `floor`) and print its figures as JSON: what the
+        /// bench runs in each child process, and what to hand to a profiler.
+        #[arg(long, value_name = "WORKLOAD")]
         single: Option<String>,
-        #[arg(long, default_value_t = 0, hide = true)]
+        /// The seed for --single.
+        #[arg(long, default_value_t = 0)]
         seed: u64,
     },
     /// Serve a real cluster on 127.0.0.1: only in the real-mode build, which this says how to get.

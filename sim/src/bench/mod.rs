@@ -139,7 +139,13 @@ pub fn single(name: &str, seed: u64) -> Result<Single, String> {
     let (_, scenario, _, _) = workloads()
         .into_iter()
         .find(|(n, ..)| *n == name)
-        .ok_or_else(|| format!("unknown bench workload `{name}`"))?;
+        .ok_or_else(|| {
+            let known: Vec<&str> = workloads().iter().map(|(n, ..)| *n).collect();
+            format!(
+                "unknown bench workload `{name}`: expected floor or one of {}",
+                known.join(", ")
+            )
+        })?;
     let r = run(&scenario, seed, false).report;
     Ok(Single {
         wall_seconds: r.wall_seconds,
