@@ -196,7 +196,7 @@ impl Client {
         data.index = tp.partition;
         data.records = Some(batch::encode(records, 0));
         let mut topic = TopicProduceData::default();
-        topic.name = TopicName(StrBytes::from_string(tp.topic.clone()));
+        topic.name = TopicName(StrBytes::from_string(tp.topic.to_string()));
         topic.partition_data = vec![data];
         let mut request = ProduceRequest::default();
         request.acks = acks;
@@ -266,7 +266,7 @@ impl Client {
         p.current_leader_epoch = epoch;
         p.timestamp = timestamp;
         let mut t = ListOffsetsTopic::default();
-        t.name = TopicName(StrBytes::from_string(tp.topic.clone()));
+        t.name = TopicName(StrBytes::from_string(tp.topic.to_string()));
         t.partitions = vec![p];
         let mut request = ListOffsetsRequest::default();
         request.replica_id = WireBrokerId(-1);
@@ -308,7 +308,7 @@ impl Client {
         };
         let request = SingleFetch {
             replica_id: -1,
-            topic: &tp.topic,
+            topic: &StrBytes::from_string(tp.topic.to_string()),
             partition: tp.partition,
             current_leader_epoch: epoch,
             fetch_offset: offset,

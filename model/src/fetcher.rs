@@ -50,7 +50,9 @@ pub mod error_code {
 pub struct SingleFetch<'a> {
     /// The fetching broker, or -1 for a consumer.
     pub replica_id: BrokerId,
-    pub topic: &'a str,
+    /// The topic's name as the wire carries it: a fetcher names its topic in every request, and
+    /// this is shared, not copied.
+    pub topic: &'a StrBytes,
     pub partition: i32,
     pub current_leader_epoch: i32,
     pub fetch_offset: i64,
@@ -69,7 +71,7 @@ impl SingleFetch<'_> {
         p.last_fetched_epoch = self.last_fetched_epoch;
         p.partition_max_bytes = self.max_bytes;
         let mut t = FetchTopic::default();
-        t.topic = TopicName(StrBytes::from_string(self.topic.to_owned()));
+        t.topic = TopicName(self.topic.clone());
         t.partitions = vec![p];
         let mut r = FetchRequest::default();
         r.replica_id = WireBrokerId(self.replica_id);
@@ -150,10 +152,10 @@ fn counts_unsynced(config: &BrokerConfig, which: &LogRef) -> bool {
         && (config.bug(bugs::LAST_REPLICA_STANDING) || config.bug(bugs::DOUBLE_CRASH_DIVERGENCE))
 }
 
-fn topic_of(which: &LogRef) -> (String, i32) {
+fn topic_of(which: &LogRef) -> (StrBytes, i32) {
     match which {
-        LogRef::Metadata => (METADATA_TOPIC.to_owned(), 0),
-        LogRef::Partition(tp) => (tp.topic.clone(), tp.partition),
+        LogRef::Metadata => (StrBytes::from_static_str(METADATA_TOPIC), 0),
+        LogRef::Partition(tp) => (StrBytes::from_string(tp.topic.to_string()), tp.partition),
     }
 }
 

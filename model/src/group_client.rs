@@ -336,7 +336,7 @@ fn by_topic<'a, T>(
 ) -> BTreeMap<&'a str, Vec<(i32, T)>> {
     let mut out: BTreeMap<&str, Vec<(i32, T)>> = BTreeMap::new();
     for (tp, with) in items {
-        out.entry(tp.topic.as_str())
+        out.entry(&*tp.topic)
             .or_default()
             .push((tp.partition, with));
     }

@@ -41,12 +41,13 @@ pub type BrokerId = i32;
     Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct TopicPartition {
-    pub topic: String,
+    /// Shared, not owned: a partition's name is copied into every wait, wake-up and event.
+    pub topic: std::sync::Arc<str>,
     pub partition: i32,
 }
 
 impl TopicPartition {
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+    pub fn new(topic: impl Into<std::sync::Arc<str>>, partition: i32) -> Self {
         Self {
             topic: topic.into(),
             partition,

@@ -254,7 +254,7 @@ async fn find_leader(shared: Arc<Shared>, voter: BrokerId, epoch: i32) {
     };
     let request = fetcher::SingleFetch {
         replica_id: shared.id(),
-        topic: METADATA_TOPIC,
+        topic: &StrBytes::from_static_str(METADATA_TOPIC),
         partition: 0,
         current_leader_epoch: epoch,
         fetch_offset: shared.lock().metadata_log.durable_end_offset(),

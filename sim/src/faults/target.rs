@@ -60,7 +60,7 @@ impl Target {
             Target::Leader(Some(tp))
                 if !topics
                     .iter()
-                    .any(|(t, n)| *t == tp.topic && (0..*n).contains(&tp.partition)) =>
+                    .any(|(t, n)| **t == *tp.topic && (0..*n).contains(&tp.partition)) =>
             {
                 Err(format!("partition {tp} does not exist"))
             }
