@@ -392,46 +392,55 @@ async fn fetch(shared: &Arc<Shared>, request: FetchRequest) -> FetchResponse {
     } else {
         Watch::HighWatermark
     };
-    let mut rx = shared.subscribe_to_moves(
-        request
-            .topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(move |p| (TopicPartition::new(t.topic.0.as_str(), p.partition), watch))
-            })
-            .collect::<std::sync::Arc<[_]>>(),
-    );
+    // The request's partitions, named once: each pass over the fetch and the wait use them.
+    let moves: std::sync::Arc<[(TopicPartition, Watch)]> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let topic: std::sync::Arc<str> = t.topic.0.as_str().into();
+            t.partitions
+                .iter()
+                .map(move |p| (TopicPartition::new(topic.clone(), p.partition), watch))
+        })
+        .collect();
+    let mut rx = shared.subscribe_to_moves(moves.clone());
     loop {
-        let (response, ready) = fetch_once(shared, &request);
+        let (response, ready) = fetch_once(shared, &request, &moves);
         if ready || deadline.passed() {
             return response;
         }
         if deadline.run(rx.changed()).await.is_err() {
             // The wait ran out: answer with the partitions as they are now (the high watermark
             // may have moved meanwhile), as Kafka completes a delayed fetch.
-            return fetch_once(shared, &request).0;
+            return fetch_once(shared, &request, &moves).0;
         }
     }
 }
 
 /// One pass over a fetch. `ready` says whether the answer should go now (data or an error) rather
-/// than wait for more.
-fn fetch_once(shared: &Arc<Shared>, request: &FetchRequest) -> (FetchResponse, bool) {
+/// than wait for more. `named` holds the request's partitions, in its order.
+fn fetch_once(
+    shared: &Arc<Shared>,
+    request: &FetchRequest,
+    named: &[(TopicPartition, Watch)],
+) -> (FetchResponse, bool) {
     let replica = request.replica_id.0;
     let mut response = FetchResponse::default();
     let mut ready = false;
     let mut s = shared.lock();
+    let mut named = named.iter().map(|(tp, _)| tp);
     for topic in &request.topics {
         let mut t = FetchableTopicResponse::default();
         t.topic = topic.topic.clone();
+        t.partitions.reserve_exact(topic.partitions.len());
         for p in &topic.partitions {
+            let tp = named
+                .next()
+                .expect("a name for every partition of the request");
             let (data, has_data) = if topic.topic.0.as_str() == METADATA_TOPIC {
                 raft_driver::fetch_metadata(shared, &mut s, replica, p)
             } else {
-                let tp = TopicPartition::new(topic.topic.0.as_str(), p.partition);
-                fetch_partition(shared, &mut s, &tp, replica, p)
+                fetch_partition(shared, &mut s, tp, replica, p)
             };
             ready |= has_data;
             t.partitions.push(data);

@@ -36,6 +36,11 @@ impl<K: PartialEq> Inner<K> {
             .find(|(k, _)| k == key)
             .map_or(0, |(_, v)| *v)
     }
+
+    fn keys_version(&self, keys: &[K]) -> u64 {
+        keys.iter()
+            .fold(0u64, |sum, k| sum.wrapping_add(self.key_version(k)))
+    }
 }
 
 pub struct Signal<K> {
@@ -112,7 +117,7 @@ impl<K: PartialEq + Clone> Signal<K> {
     pub fn subscribe_to(&self, keys: impl Into<Arc<[K]>>) -> Listener<K> {
         let keys = keys.into();
         let inner = self.lock();
-        let seen_keys = keys.iter().map(|k| inner.key_version(k)).collect();
+        let seen_keys = inner.keys_version(&keys);
         Listener {
             seen: inner.version,
             keys: Some((keys, seen_keys)),
@@ -124,8 +129,9 @@ impl<K: PartialEq + Clone> Signal<K> {
 pub struct Listener<K> {
     signal: Signal<K>,
     seen: u64,
-    /// The keys listened to, and the version of each last seen.
-    keys: Option<(Arc<[K]>, Vec<u64>)>,
+    /// The keys listened to, and the sum of their versions last seen: versions only grow, so the
+    /// sum moves exactly when one of them does, and one number stands for them all.
+    keys: Option<(Arc<[K]>, u64)>,
 }
 
 impl<K: PartialEq + Clone> Listener<K> {
@@ -149,11 +155,9 @@ impl<K: PartialEq + Clone> Future for Changed<'_, K> {
         let mut fired = inner.version != listener.seen;
         listener.seen = inner.version;
         if let Some((keys, seen)) = &mut listener.keys {
-            for (key, seen) in keys.iter().zip(seen.iter_mut()) {
-                let now = inner.key_version(key);
-                fired |= now != *seen;
-                *seen = now;
-            }
+            let now = inner.keys_version(keys);
+            fired |= now != *seen;
+            *seen = now;
         }
         if fired {
             return Poll::Ready(());
