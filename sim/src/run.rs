@@ -571,7 +571,7 @@ fn final_checks(
             }),
         }
     }
-    let acked = workload.acked.locked().clone();
+    let acked = workload.acked.locked();
     for v in acked_durability::check(now, &acked, &leaders) {
         obs.violation(v);
     }
@@ -603,10 +603,15 @@ fn final_checks(
         obs.violation(v);
     }
     let mut highest_acked: BTreeMap<String, i64> = BTreeMap::new();
-    for a in &acked {
-        let h = highest_acked.entry(a.partition.clone()).or_insert(a.offset);
-        *h = (*h).max(a.offset);
+    for a in acked.iter() {
+        match highest_acked.get_mut(&a.partition) {
+            Some(h) => *h = (*h).max(a.offset),
+            None => {
+                highest_acked.insert(a.partition.clone(), a.offset);
+            }
+        }
     }
+    drop(acked);
     let mut replicas: BTreeMap<String, Vec<ReplicaEnd>> = BTreeMap::new();
     for partition in 0..partitions {
         let tp = model::TopicPartition::new(topic, partition);

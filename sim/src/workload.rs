@@ -94,6 +94,15 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
         CLIENT_TIMEOUT,
     );
     let mut sequence = 0u64;
+    // Each partition's name and history key, made once rather than for every send.
+    let topic: std::sync::Arc<str> = w.topic.as_str().into();
+    let names: Vec<(TopicPartition, String, String)> = (0..w.partitions)
+        .map(|p| {
+            let tp = TopicPartition::new(topic.clone(), p);
+            let name = tp.to_string();
+            (tp, key(&w.topic, p), name)
+        })
+        .collect();
     while !w.stop_producers.load(Ordering::Relaxed) {
         let (partition, record_key) = if w.keys == 0 {
             (rng.random_range(0..w.partitions), None)
@@ -104,21 +113,17 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
         let pause = rng.random_range(w.send_interval_ms.0..=w.send_interval_ms.1);
         let value = sequence * u64::from(producers) + u64::from(id);
         sequence += 1;
-        let tp = TopicPartition::new(w.topic.clone(), partition);
+        let (tp, history_key, name) = &names[partition as usize];
         let mut invoke = w.op(process, OpType::Invoke, OpFn::Send);
-        invoke.key = Some(key(&w.topic, partition));
+        invoke.key = Some(history_key.clone());
         invoke.value = Some(value);
         invoke.acks = Some(w.acks);
         invoke.record_key = record_key.clone();
         w.history.push(invoke.clone());
         w.stats().produced += 1;
+        let value_bytes = Bytes::from(value.to_string());
         let outcome = client
-            .send(
-                &tp,
-                w.acks,
-                record_key.map(Bytes::from),
-                Bytes::from(value.to_string()),
-            )
+            .send(tp, w.acks, record_key.map(Bytes::from), value_bytes.clone())
             .await;
         let mut done = w.op(process, OpType::Ok, OpFn::Send);
         done.key = invoke.key;
@@ -131,9 +136,9 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
                 done.offset = Some(offset);
                 w.stats().acked += 1;
                 let acked = AckedSend {
-                    partition: tp.to_string(),
+                    partition: name.clone(),
                     offset,
-                    value: Bytes::from(value.to_string()),
+                    value: value_bytes,
                     time_ms: w.now_ms(),
                 };
                 match w.acks {
