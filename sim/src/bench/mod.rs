@@ -105,7 +105,7 @@ pub fn workloads() -> Vec<(&'static str, Scenario, usize, u64)> {
         ("5-brokers-30-partitions", wide, 3, 8),
         ("swarm-all-faults", everything, 3, 24),
         ("long-10-minutes", long, 1, 2),
-        ("replication", replication, 3, 8),
+        ("replication", replication, 5, 8),
     ]
 }
 
@@ -171,11 +171,18 @@ pub fn bench(
     progress: &dyn Fn(&str),
 ) -> Result<Bench, String> {
     let mut out = Vec::new();
+    let mut floor_runs = Vec::new();
     for (name, scenario, singles, swarm_seeds) in workloads() {
         progress(name);
-        let runs: Vec<Single> = (0..singles as u64)
-            .map(|seed| spawn_single(name, seed))
-            .collect::<Result<_, _>>()?;
+        let mut runs = Vec::new();
+        for seed in 0..singles as u64 {
+            runs.push(spawn_single(name, seed)?);
+            // The floor's runs alternate with the workload it is compared with, so that a
+            // machine that speeds up or slows down meanwhile moves both alike.
+            if name == "replication" {
+                floor_runs.push(spawn_single("floor", seed)?);
+            }
+        }
         let wall = median(runs.iter().map(|r| r.wall_seconds).collect());
         let per = |f: &dyn Fn(&Single) -> f64| median(runs.iter().map(f).collect());
         let summary = run_swarm(&scenario, name, 100..100 + swarm_seeds, cores, &|_| {});
@@ -194,10 +201,6 @@ pub fn bench(
         });
     }
     progress("floor");
-    // In a child process each, as logsim's own runs are, so that both start from a fresh heap.
-    let floor_runs: Vec<Single> = (0..3)
-        .map(|seed| spawn_single("floor", seed))
-        .collect::<Result<_, _>>()?;
     let writes_per_second = median(
         floor_runs
             .iter()
