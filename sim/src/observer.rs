@@ -182,6 +182,11 @@ impl Observer {
     fn write_at<T: Serialize>(&mut self, now: u64, node: BrokerId, body: &T) {
         let mut line = std::mem::take(&mut self.line);
         model::env::write_event_line(&mut line, now, node, body);
+        self.record(line);
+    }
+
+    /// Hashes, counts and (when the trace is kept) keeps one written line.
+    fn record(&mut self, line: Vec<u8>) {
         self.hash.write(&line);
         self.hash.write(b"\n");
         self.counters.events += 1;
@@ -271,7 +276,9 @@ impl Observer {
             }
             _ => {}
         }
-        self.write_at(now, node, &event);
+        let mut line = std::mem::take(&mut self.line);
+        model::env::write_model_event_line(&mut line, now, node, &event);
+        self.record(line);
         if matches!(
             event,
             Event::BecameLeader { .. } | Event::QuorumLeader { .. }
