@@ -218,9 +218,11 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
 
     // Sends by value, and every sighting of (key, offset) -> value.
     // Keys are borrowed from the history: a history of many operations has few keys.
-    let mut sends: BTreeMap<u64, Send> = BTreeMap::new();
+    // Sends and reads are gathered in history order and sorted by value once, rather than kept
+    // in maps that every one of many operations would have to insert into.
+    let mut sends: Vec<(u64, Send)> = Vec::new();
     let mut seen: BTreeMap<(Key, i64), Sightings> = BTreeMap::new();
-    let mut reads: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut reads: Vec<(u64, usize)> = Vec::new();
     let mut highest_read: BTreeMap<Key, i64> = BTreeMap::new();
     let mut acked = 0u64;
     let mut polled = 0u64;
@@ -250,7 +252,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 }
                 let index = sends_by_process.entry(op.process).or_default();
                 *index += 1;
-                sends.insert(
+                sends.push((
                     value,
                     Send {
                         key,
@@ -261,7 +263,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                         record_key: op.record_key.as_deref(),
                         index: *index,
                     },
-                );
+                ));
             }
             (OpFn::Poll, OpType::Ok) => {
                 for (key, msgs) in op.msgs.iter().flatten() {
@@ -269,7 +271,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                     for (offset, value) in msgs {
                         polled += 1;
                         see(&mut seen, key, *offset, *value, line);
-                        reads.entry(*value).or_insert(line);
+                        reads.push((*value, line));
                         let h = highest_read.entry(key).or_insert(*offset);
                         *h = (*h).max(*offset);
                     }
@@ -278,6 +280,26 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
             _ => {}
         }
     }
+
+    // A value's last completion stands, and its first read.
+    sends.reverse();
+    sends.sort_by_key(|(value, _)| *value);
+    sends.dedup_by_key(|(value, _)| *value);
+    let sends = sends;
+    reads.sort_by_key(|(value, _)| *value);
+    reads.dedup_by_key(|(value, _)| *value);
+    let send_of = |value: u64| {
+        sends
+            .binary_search_by_key(&value, |(v, _)| *v)
+            .ok()
+            .map(|at| &sends[at].1)
+    };
+    let read_of = |value: u64| {
+        reads
+            .binary_search_by_key(&value, |(v, _)| *v)
+            .ok()
+            .map(|at| reads[at].1)
+    };
 
     // inconsistent-offsets and duplicate.
     // (value, key, offset, line) of every sighting, sorted by value: a value's places in a run.
@@ -329,7 +351,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     // lost-write, unseen, g1a.
     for (value, send) in &sends {
         match send.outcome {
-            Outcome::Acked(offset) if send.counts && !reads.contains_key(value) => {
+            Outcome::Acked(offset) if send.counts && read_of(*value).is_none() => {
                 let highest = highest_read.get(&send.key).copied();
                 let key = names[send.key as usize];
                 let kind = if highest.is_some_and(|h| offset <= h) {
@@ -355,14 +377,14 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 );
             }
             Outcome::Failed => {
-                if let Some(read_line) = reads.get(value) {
+                if let Some(read_line) = read_of(*value) {
                     report(
                         "g1a",
                         Case {
                             key: names[send.key as usize].to_string(),
                             offsets: places_of(*value).iter().map(|p| p.2).collect(),
                             values: vec![*value],
-                            lines: vec![send.line, *read_line],
+                            lines: vec![send.line, read_line],
                             detail: format!("value {value} was read though its send failed"),
                         },
                     );
@@ -507,8 +529,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                             rereads += 1;
                         }
                         *high = (*high).max(*offset);
-                        if let Some(send) = sends
-                            .get(value)
+                        if let Some(send) = send_of(*value)
                             .filter(|s| s.counts && matches!(s.outcome, Outcome::Acked(_)))
                         {
                             if let Some(record_key) = send.record_key {
