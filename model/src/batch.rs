@@ -355,11 +355,16 @@ mod tests {
         assert_eq!(err, Some(BatchError::Truncated));
     }
 
-    /// The batch as `kafka-protocol`'s encoder writes it, the reference for `encode`.
-    fn reference(entries: &[(Option<Bytes>, Bytes)], timestamp: i64) -> Vec<u8> {
+    /// The batch as `kafka-protocol`'s encoder writes it, with `compression`: the reference for
+    /// `encode`, and a compressed batch of the kind real clients send.
+    fn reference(
+        entries: &[(Option<Bytes>, Bytes)],
+        timestamp: i64,
+        compression: kafka_protocol::records::Compression,
+    ) -> Vec<u8> {
         use kafka_protocol::indexmap::IndexMap;
         use kafka_protocol::records::{
-            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+            Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
         };
         let records: Vec<Record> = entries
             .iter()
@@ -383,7 +388,7 @@ mod tests {
         let mut buf = BytesMut::new();
         let options = RecordEncodeOptions {
             version: 2,
-            compression: Compression::None,
+            compression,
         };
         RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
         buf.to_vec()
@@ -415,7 +420,8 @@ mod tests {
         ];
         for (entries, timestamp) in cases {
             let ours = encode(&entries, timestamp);
-            assert_eq!(ours.to_vec(), reference(&entries, timestamp));
+            let plain = kafka_protocol::records::Compression::None;
+            assert_eq!(ours.to_vec(), reference(&entries, timestamp, plain));
             let mut stamped = ours.to_vec();
             stamp(&mut stamped, 1000, 4);
             let stamped = Bytes::from(stamped);
@@ -431,35 +437,13 @@ mod tests {
 
     #[test]
     fn a_compressed_batch_is_read_through_kafka_protocol() {
-        use kafka_protocol::indexmap::IndexMap;
-        use kafka_protocol::records::{
-            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-        };
-        let records: Vec<Record> = (0..3)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i,
-                sequence: i as i32,
-                timestamp: 5,
-                key: None,
-                value: Some(Bytes::from(format!("v{i}"))),
-                headers: IndexMap::new(),
-            })
+        let entries: Vec<(Option<Bytes>, Bytes)> = (0..3)
+            .map(|i| (None, Bytes::from(format!("v{i}"))))
             .collect();
-        let mut buf = BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::Gzip,
-        };
-        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+        let gzip = kafka_protocol::records::Compression::Gzip;
+        let compressed = reference(&entries, 5, gzip);
         let plain = encode(&[(None, Bytes::from_static(b"after"))], 5);
-        let mut both = buf.to_vec();
+        let mut both = compressed;
         let mut second = plain.to_vec();
         stamp(&mut second, 3, 0);
         both.extend_from_slice(&second);
