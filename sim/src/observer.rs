@@ -112,6 +112,7 @@ pub struct Observer {
     pub shown_high_watermarks: Arc<Mutex<BTreeMap<String, i64>>>,
     pub violations: Vec<Violation>,
     pub counters: Counters,
+    partition_names: BTreeMap<model::TopicPartition, Arc<str>>,
 }
 
 /// How often replicas are sampled for plots.
@@ -144,6 +145,7 @@ impl Observer {
             shown_high_watermarks: Arc::default(),
             violations: Vec::new(),
             counters: Counters::default(),
+            partition_names: BTreeMap::new(),
         }
     }
 
@@ -157,6 +159,17 @@ impl Observer {
 
     pub fn take_lines(&mut self) -> Vec<String> {
         self.lines.take().unwrap_or_default()
+    }
+
+    /// `tp` as reports name it (`events-2`), made once per partition: every step names every
+    /// replica.
+    pub fn partition_name(&mut self, tp: &model::TopicPartition) -> Arc<str> {
+        if let Some(name) = self.partition_names.get(tp) {
+            return name.clone();
+        }
+        let name: Arc<str> = tp.to_string().into();
+        self.partition_names.insert(tp.clone(), name.clone());
+        name
     }
 
     /// Whether the step at `t_ms` should sample replicas.

@@ -415,12 +415,12 @@ fn check_step(
         broker.inspect(|s| {
             let mut replicas = Vec::with_capacity(s.partitions.len());
             for (tp, p) in &s.partitions {
-                let partition = tp.to_string();
+                let partition = obs.partition_name(tp);
                 if sampling {
                     obs.sample(crate::observer::ReplicaSample {
                         t_ms: now,
                         node: *id,
-                        partition: partition.clone(),
+                        partition: partition.to_string(),
                         log_end_offset: p.log.log_end_offset(),
                         high_watermark: p.log.high_watermark(),
                     });

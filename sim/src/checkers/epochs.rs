@@ -11,14 +11,16 @@ use super::Violation;
 #[derive(Default)]
 pub struct MonotonicEpochs {
     quorum: BTreeMap<BrokerId, i32>,
-    leader: BTreeMap<(BrokerId, String), i32>,
+    /// Broker -> partition -> the leader epoch it last knew: looked up by name every step, so
+    /// keyed so that a lookup builds no key.
+    leader: BTreeMap<BrokerId, BTreeMap<String, i32>>,
 }
 
 impl MonotonicEpochs {
     /// A restarted broker relearns partition epochs from metadata, from the start; only its
     /// quorum epoch is on disk.
     pub fn forget_partitions(&mut self, node: BrokerId) {
-        self.leader.retain(|(n, _), _| *n != node);
+        self.leader.remove(&node);
     }
     pub fn check(&mut self, time_ms: u64, nodes: &[NodeView]) -> Vec<Violation> {
         let mut out = Vec::new();
@@ -36,17 +38,18 @@ impl MonotonicEpochs {
             }
             *before = (*before).max(n.quorum_epoch);
             // -1: a restarted broker that has not learned the partition's epoch yet.
+            let known = self.leader.entry(n.node).or_default();
             for r in n.replicas.iter().filter(|r| r.leader_epoch >= 0) {
-                let before = self
-                    .leader
-                    .entry((n.node, r.partition.clone()))
-                    .or_insert(r.leader_epoch);
+                if !known.contains_key(&*r.partition) {
+                    known.insert(r.partition.to_string(), r.leader_epoch);
+                }
+                let before = known.get_mut(&*r.partition).expect("just made");
                 if r.leader_epoch < *before {
                     out.push(Violation {
                         check: "monotonic-epoch",
                         time_ms,
                         node: Some(n.node),
-                        partition: Some(r.partition.clone()),
+                        partition: Some(r.partition.to_string()),
                         offsets: Vec::new(),
                         message: format!("leader epoch went from {before} to {}", r.leader_epoch),
                     });

@@ -21,16 +21,17 @@ impl LeaderHighWatermark {
         let mut out = Vec::new();
         for n in nodes {
             for r in n.replicas.iter().filter(|r| r.is_leader) {
-                let entry = self
-                    .newest
-                    .entry(r.partition.clone())
-                    .or_insert((r.leader_epoch, r.high_watermark));
+                if !self.newest.contains_key(&*r.partition) {
+                    let first = (r.leader_epoch, r.high_watermark);
+                    self.newest.insert(r.partition.to_string(), first);
+                }
+                let entry = self.newest.get_mut(&*r.partition).expect("just made");
                 if r.leader_epoch == entry.0 && r.high_watermark < entry.1 {
                     out.push(Violation {
                         check: "monotonic-leader-high-watermark",
                         time_ms,
                         node: Some(n.node),
-                        partition: Some(r.partition.clone()),
+                        partition: Some(r.partition.to_string()),
                         offsets: vec![entry.1, r.high_watermark],
                         message: format!(
                             "the leader of epoch {} moved its high watermark back from {} to {}",

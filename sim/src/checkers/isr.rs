@@ -13,7 +13,7 @@ pub fn check(time_ms: u64, nodes: &[NodeView], controller: &ControllerView) -> V
                 check: "isr",
                 time_ms,
                 node: Some(n.node),
-                partition: Some(r.partition.clone()),
+                partition: Some(r.partition.to_string()),
                 offsets: Vec::new(),
                 message,
             };
@@ -22,7 +22,7 @@ pub fn check(time_ms: u64, nodes: &[NodeView], controller: &ControllerView) -> V
             } else if !r.isr.contains(&n.node) {
                 out.push(v(format!("the leader is not in its ISR {:?}", r.isr)));
             }
-            if let Some(c) = controller.get(&r.partition) {
+            if let Some(c) = controller.get(&*r.partition) {
                 // A controller that has not caught up with the leader's partition epoch (a newly
                 // elected one, before its first commit) has nothing to say yet.
                 let current = c.leader == n.node

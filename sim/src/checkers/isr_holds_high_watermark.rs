@@ -13,7 +13,7 @@ pub fn check(time_ms: u64, nodes: &[NodeView], controller: &ControllerView) -> V
     let mut out = Vec::new();
     for n in nodes {
         for r in n.replicas.iter().filter(|r| r.is_leader) {
-            let Some(c) = controller.get(&r.partition) else {
+            let Some(c) = controller.get(&*r.partition) else {
                 continue;
             };
             // A newly elected controller that has not applied the leader's partition epoch yet
@@ -38,7 +38,7 @@ pub fn check(time_ms: u64, nodes: &[NodeView], controller: &ControllerView) -> V
                         check: NAME,
                         time_ms,
                         node: Some(*member),
-                        partition: Some(r.partition.clone()),
+                        partition: Some(r.partition.to_string()),
                         offsets: vec![held, r.high_watermark - 1],
                         message: format!(
                             "ISR member {member} has synced up to {held} but broker {} leads epoch {} with high watermark {}",

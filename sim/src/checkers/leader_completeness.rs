@@ -31,7 +31,7 @@ pub fn check(
             .filter(|n| n.node == e.node)
             .flat_map(|n| &n.replicas)
             .find(|r| {
-                r.partition == e.partition && r.is_leader && r.leader_epoch == e.leader_epoch
+                *r.partition == *e.partition && r.is_leader && r.leader_epoch == e.leader_epoch
             });
         let Some(r) = replica else { continue };
         let needed = acked

@@ -7,7 +7,7 @@ use model::BrokerId;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReplicaView {
-    pub partition: String,
+    pub partition: std::sync::Arc<str>,
     pub leader_epoch: i32,
     pub is_leader: bool,
     pub high_watermark: i64,
