@@ -109,6 +109,10 @@ impl Shared {
     pub fn notify_moved(&self, tp: &TopicPartition, what: Watch) {
         self.changed.notify_key(&(tp.clone(), what));
     }
+    /// Only `tp`'s `what` moved, to `value`: a waiter for more sleeps on.
+    pub fn notify_moved_to(&self, tp: &TopicPartition, what: Watch, value: i64) {
+        self.changed.notify_key_at(&(tp.clone(), what), value);
+    }
     /// Wakes for changes to everything only.
     pub fn subscribe(&self) -> Listener<(TopicPartition, Watch)> {
         self.changed.subscribe()
@@ -437,7 +441,7 @@ pub fn advance_high_watermark(shared: &Arc<Shared>, s: &mut State, tp: &TopicPar
             partition: tp.clone(),
             high_watermark,
         });
-        shared.notify_moved(tp, Watch::HighWatermark);
+        shared.notify_moved_to(tp, Watch::HighWatermark, high_watermark);
     }
 }
 

@@ -341,6 +341,8 @@ pub(crate) async fn produce_partition(
         return Err(error_code::REQUEST_TIMED_OUT);
     }
     let mut rx = shared.subscribe_to_moves([(tp.clone(), Watch::HighWatermark)]);
+    // Only a high watermark past the batch answers this produce; smaller moves need not wake it.
+    rx.wake_at_least(last + 1);
     let mut deadline = Deadline::after(Duration::from_millis(timeout_ms.max(0) as u64));
     loop {
         {

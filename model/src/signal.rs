@@ -17,6 +17,8 @@ struct Waiter<K> {
     /// `None`: woken only by changes to everything. Shared with the listener, so that waiting
     /// again copies no keys.
     keys: Option<Arc<[K]>>,
+    /// A keyed change reporting a value below this passes the waiter by (see `notify_key_at`).
+    at_least: i64,
     waker: Waker,
 }
 
@@ -86,6 +88,13 @@ impl<K: PartialEq + Clone> Signal<K> {
 
     /// Only `key` changed: wakes the waiters that named it.
     pub fn notify_key(&self, key: &K) {
+        self.notify_key_at(key, i64::MAX);
+    }
+
+    /// Only `key` changed, to `value`: wakes the waiters that named it and wait for at least that
+    /// much. A waiter passed by still sees the change at its next look; it is only not woken for
+    /// a value it has said cannot satisfy it.
+    pub fn notify_key_at(&self, key: &K, value: i64) {
         let woken = {
             let mut inner = self.lock();
             match inner.keyed.iter_mut().find(|(k, _)| k == key) {
@@ -95,7 +104,7 @@ impl<K: PartialEq + Clone> Signal<K> {
             inner
                 .waiters
                 .extract_if(.., |w| {
-                    w.keys.as_ref().is_some_and(|keys| keys.contains(key))
+                    value >= w.at_least && w.keys.as_ref().is_some_and(|keys| keys.contains(key))
                 })
                 .collect::<Vec<_>>()
         };
@@ -109,6 +118,7 @@ impl<K: PartialEq + Clone> Signal<K> {
         Listener {
             seen: self.lock().version,
             keys: None,
+            at_least: i64::MIN,
             signal: self.clone(),
         }
     }
@@ -121,6 +131,7 @@ impl<K: PartialEq + Clone> Signal<K> {
         Listener {
             seen: inner.version,
             keys: Some((keys, seen_keys)),
+            at_least: i64::MIN,
             signal: self.clone(),
         }
     }
@@ -132,9 +143,17 @@ pub struct Listener<K> {
     /// The keys listened to, and the sum of their versions last seen: versions only grow, so the
     /// sum moves exactly when one of them does, and one number stands for them all.
     keys: Option<(Arc<[K]>, u64)>,
+    /// The least value of a keyed change worth waking for (`i64::MIN`: any).
+    at_least: i64,
 }
 
 impl<K: PartialEq + Clone> Listener<K> {
+    /// From now on, a keyed change to a value below `at_least` does not wake this listener: an
+    /// acks=all produce waits for the high watermark to pass its own offset, not for each move.
+    pub fn wake_at_least(&mut self, at_least: i64) {
+        self.at_least = at_least;
+    }
+
     /// Resolves once the signal has fired, for everything or for one of this listener's keys,
     /// since this listener last looked.
     pub fn changed(&mut self) -> Changed<'_, K> {
@@ -162,11 +181,17 @@ impl<K: PartialEq + Clone> Future for Changed<'_, K> {
         if fired {
             return Poll::Ready(());
         }
-        if !inner.waiters.iter().any(|w| w.waker.will_wake(cx.waker())) {
-            inner.waiters.push(Waiter {
+        match inner
+            .waiters
+            .iter_mut()
+            .find(|w| w.waker.will_wake(cx.waker()))
+        {
+            Some(waiter) => waiter.at_least = listener.at_least,
+            None => inner.waiters.push(Waiter {
                 keys: listener.keys.as_ref().map(|(keys, _)| keys.clone()),
+                at_least: listener.at_least,
                 waker: cx.waker().clone(),
-            });
+            }),
         }
         Poll::Pending
     }
@@ -223,5 +248,28 @@ mod tests {
         signal.notify();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         assert!(ready(&mut all, &count));
+    }
+
+    #[test]
+    fn a_waiter_for_at_least_a_value_sleeps_through_smaller_ones_but_still_sees_them() {
+        let signal = Signal::<u32>::default();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let mut one = signal.subscribe_to(vec![1]);
+        one.wake_at_least(10);
+        assert!(!ready(&mut one, &count));
+        signal.notify_key_at(&1, 9);
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "9 cannot satisfy it");
+        signal.notify_key_at(&1, 10);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(ready(&mut one, &count));
+        // Passed by, but not blind: the next look sees the change.
+        assert!(!ready(&mut one, &count));
+        signal.notify_key_at(&1, 3);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(ready(&mut one, &count));
+        // A change to everything wakes it whatever it waits for.
+        assert!(!ready(&mut one, &count));
+        signal.notify();
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
     }
 }
