@@ -166,9 +166,9 @@ pub fn write_model_event_line(line: &mut Vec<u8>, time_ms: u64, node: BrokerId, 
     line.extend_from_slice(b"\"kind\":\"high_watermark\",\"partition\":{\"topic\":");
     serde_json::to_writer(&mut *line, &*partition.topic).expect("a string serializes");
     line.extend_from_slice(b",\"partition\":");
-    push_decimal(line, i128::from(partition.partition));
+    push_decimal(line, i64::from(partition.partition));
     line.extend_from_slice(b"},\"high_watermark\":");
-    push_decimal(line, i128::from(*high_watermark));
+    push_decimal(line, *high_watermark);
     line.push(b'}');
 }
 
@@ -176,21 +176,25 @@ pub fn write_model_event_line(line: &mut Vec<u8>, time_ms: u64, node: BrokerId, 
 fn start_line(line: &mut Vec<u8>, time_ms: u64, node: BrokerId) {
     line.clear();
     line.extend_from_slice(b"{\"t\":");
-    push_decimal(line, i128::from(time_ms));
+    push_unsigned(line, time_ms);
     line.extend_from_slice(b",\"node\":");
-    push_decimal(line, i128::from(node));
+    push_decimal(line, i64::from(node));
     line.push(b',');
 }
 
 /// Writes `n` in decimal: every event line starts with two numbers, and `write!` would cost more
 /// than the rest of a short line.
-fn push_decimal(line: &mut Vec<u8>, n: i128) {
+fn push_decimal(line: &mut Vec<u8>, n: i64) {
     if n < 0 {
         line.push(b'-');
     }
-    let mut digits = [0u8; 40];
+    push_unsigned(line, n.unsigned_abs());
+}
+
+fn push_unsigned(line: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
     let mut at = digits.len();
-    let mut rest = n.unsigned_abs();
+    let mut rest = n;
     loop {
         at -= 1;
         digits[at] = b'0' + (rest % 10) as u8;
