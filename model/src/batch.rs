@@ -152,6 +152,11 @@ pub fn set_producer(batch: &mut [u8], producer_id: i64, producer_epoch: i16, bas
         .copy_from_slice(&producer_epoch.to_be_bytes());
     batch[BASE_SEQUENCE_OFFSET..BASE_SEQUENCE_OFFSET + 4]
         .copy_from_slice(&base_sequence.to_be_bytes());
+    seal(batch);
+}
+
+/// Writes the CRC of a whole batch, whose CRC-covered bytes are final.
+fn seal(batch: &mut [u8]) {
     let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
@@ -208,8 +213,7 @@ pub fn encode(entries: &[(Option<Bytes>, Bytes)], timestamp: i64) -> Bytes {
     }
     let length = (buf.len() - EPOCH_OFFSET) as i32;
     buf[LENGTH_OFFSET..LENGTH_OFFSET + 4].copy_from_slice(&length.to_be_bytes());
-    let crc = crc32c::crc32c(&buf[ATTRIBUTES_OFFSET..]);
-    buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    seal(&mut buf);
     buf.freeze()
 }
 
@@ -468,8 +472,7 @@ mod tests {
         let mut bytes = encode(&[(None, Bytes::from_static(b"value"))], 1).to_vec();
         // The record's length varint, just after the header: claim 60 bytes (zigzag 120).
         bytes[HEADER_LEN] = 120;
-        let crc = crc32c::crc32c(&bytes[ATTRIBUTES_OFFSET..]);
-        bytes[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        seal(&mut bytes);
         assert!(decode(Bytes::from(bytes)).is_err());
     }
 }

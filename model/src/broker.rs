@@ -100,14 +100,10 @@ impl Shared {
     pub fn notify(&self) {
         self.changed.notify();
     }
-    /// Only `tp`'s log or high watermark moved.
+    /// Only `tp`'s log or high watermark moved, to values unsaid: every waiter on it wakes.
     pub fn notify_partition(&self, tp: &TopicPartition) {
-        self.notify_moved(tp, Watch::LogEnd);
-        self.notify_moved(tp, Watch::HighWatermark);
-    }
-    /// Only `tp`'s `what` moved.
-    pub fn notify_moved(&self, tp: &TopicPartition, what: Watch) {
-        self.changed.notify_key(&(tp.clone(), what));
+        self.notify_moved_to(tp, Watch::LogEnd, i64::MAX);
+        self.notify_moved_to(tp, Watch::HighWatermark, i64::MAX);
     }
     /// Only `tp`'s `what` moved, to `value`: a waiter for more sleeps on.
     pub fn notify_moved_to(&self, tp: &TopicPartition, what: Watch, value: i64) {

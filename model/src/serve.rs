@@ -322,7 +322,7 @@ pub(crate) async fn produce_partition(
                         AppendError::Corrupt(_) => error_code::CORRUPT_MESSAGE,
                         _ => error_code::KAFKA_STORAGE_ERROR,
                     })?;
-                shared.notify_moved(tp, Watch::LogEnd);
+                shared.notify_moved_to(tp, Watch::LogEnd, appended.1 + 1);
                 appended
             }
         };

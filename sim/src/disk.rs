@@ -269,18 +269,12 @@ impl Disk for SimDisk {
         faults.appends += 1;
         let appended_at = faults.appends;
         drop(faults);
-        let write = |f: &mut SimFile| {
-            f.appended_at = appended_at;
-            let position = f.data.len() as u64;
-            f.data.extend_from_slice(data);
-            position
-        };
         let mut files = self.files();
-        // Most appends go to a file that exists: name a new one only when it is new.
-        if let Some(f) = files.get_mut(path) {
-            return Ok(write(f));
-        }
-        Ok(write(files.entry(path.to_owned()).or_default()))
+        let f = crate::slot(&mut files, path, SimFile::default);
+        f.appended_at = appended_at;
+        let position = f.data.len() as u64;
+        f.data.extend_from_slice(data);
+        Ok(position)
     }
 
     fn truncate(&self, path: &str, len: u64) -> io::Result<()> {

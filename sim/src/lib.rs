@@ -42,6 +42,20 @@ simulated!(
 #[cfg(not(madsim))]
 pub mod real;
 
+/// The value of `key` in a map keyed by name, made with `make` when the key is new. The harness
+/// looks partitions and files up by name on every step and every write; `entry` would copy the
+/// name each time, where this copies it only for a new key.
+pub fn slot<'a, V>(
+    map: &'a mut std::collections::BTreeMap<String, V>,
+    key: &str,
+    make: impl FnOnce() -> V,
+) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), make());
+    }
+    map.get_mut(key).expect("just made")
+}
+
 /// Locks a mutex of the harness. A panic inside a run is reported as a failed run, so a lock it
 /// poisoned is still good to read.
 pub trait Locked<T> {

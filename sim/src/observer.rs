@@ -189,17 +189,14 @@ impl Observer {
 
     fn write<T: Serialize>(&mut self, node: BrokerId, body: &T) {
         let now = self.now_ms();
-        self.write_at(now, node, body);
+        self.write_with(|line| model::env::write_event_line(line, now, node, body));
     }
 
-    fn write_at<T: Serialize>(&mut self, now: u64, node: BrokerId, body: &T) {
+    /// Has `fill` write one line into the reused buffer, then hashes, counts and (when the trace
+    /// is kept) keeps it.
+    fn write_with(&mut self, fill: impl FnOnce(&mut Vec<u8>)) {
         let mut line = std::mem::take(&mut self.line);
-        model::env::write_event_line(&mut line, now, node, body);
-        self.record(line);
-    }
-
-    /// Hashes, counts and (when the trace is kept) keeps one written line.
-    fn record(&mut self, line: Vec<u8>) {
+        fill(&mut line);
         self.hash.write(&line);
         self.hash.write(b"\n");
         self.counters.events += 1;
@@ -289,9 +286,7 @@ impl Observer {
             }
             _ => {}
         }
-        let mut line = std::mem::take(&mut self.line);
-        model::env::write_model_event_line(&mut line, now, node, &event);
-        self.record(line);
+        self.write_with(|line| model::env::write_model_event_line(line, now, node, &event));
         if matches!(
             event,
             Event::BecameLeader { .. } | Event::QuorumLeader { .. }

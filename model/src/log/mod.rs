@@ -524,30 +524,35 @@ impl Log {
         if start == end {
             return Ok(Bytes::new());
         }
-        if self.batches[start].segment == self.batches[end - 1].segment {
+        let (mut i, first) = self.read_run(start, end)?;
+        if i == end {
             // One segment, one read: its bytes are the answer, with no copy into a buffer.
-            let (first, last) = (&self.batches[start], &self.batches[end - 1]);
-            let len = (last.position + last.size as u64 - first.position) as usize;
-            let path = &self.segments[first.segment].path;
-            return Ok(Bytes::from(self.disk.read_at(path, first.position, len)?));
+            return Ok(Bytes::from(first));
         }
         let mut out = BytesMut::with_capacity(size);
-        // Read contiguous runs per segment in one call each.
-        let mut i = start;
+        out.extend_from_slice(&first);
         while i < end {
-            let seg = self.batches[i].segment;
-            let mut j = i;
-            while j < end && self.batches[j].segment == seg {
-                j += 1;
-            }
-            let first = &self.batches[i];
-            let last = &self.batches[j - 1];
-            let len = (last.position + last.size as u64 - first.position) as usize;
-            let path = &self.segments[seg].path;
-            out.extend_from_slice(&self.disk.read_at(path, first.position, len)?);
-            i = j;
+            let (next, bytes) = self.read_run(i, end)?;
+            out.extend_from_slice(&bytes);
+            i = next;
         }
         Ok(out.freeze())
+    }
+
+    /// Reads, in one call, the batches from index `from` on (below `end`) that share its segment.
+    /// Returns the index after them, and their bytes.
+    fn read_run(&self, from: usize, end: usize) -> std::io::Result<(usize, Vec<u8>)> {
+        let segment = self.batches[from].segment;
+        let mut to = from;
+        while to < end && self.batches[to].segment == segment {
+            to += 1;
+        }
+        let (first, last) = (&self.batches[from], &self.batches[to - 1]);
+        let len = (last.position + last.size as u64 - first.position) as usize;
+        let bytes = self
+            .disk
+            .read_at(&self.segments[segment].path, first.position, len)?;
+        Ok((to, bytes))
     }
 
     /// Cuts the log back to `offset` (rounded down to a batch boundary). Returns the new log end.

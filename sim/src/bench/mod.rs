@@ -163,6 +163,16 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// The median over `runs` of one figure of each.
+fn median_of(runs: &[Single], figure: impl Fn(&Single) -> f64) -> f64 {
+    median(runs.iter().map(figure).collect())
+}
+
+/// madsim messages per acknowledged record (per write, for the floor) of one run.
+fn messages_per_acked(r: &Single) -> f64 {
+    r.messages as f64 / r.acked.max(1) as f64
+}
+
 /// Runs every workload and the floor. `spawn_single` runs one seed of a workload in a fresh
 /// process and returns its figures.
 pub fn bench(
@@ -183,17 +193,16 @@ pub fn bench(
                 floor_runs.push(spawn_single("floor", seed)?);
             }
         }
-        let wall = median(runs.iter().map(|r| r.wall_seconds).collect());
-        let per = |f: &dyn Fn(&Single) -> f64| median(runs.iter().map(f).collect());
+        let per = |f: &dyn Fn(&Single) -> f64| median_of(&runs, f);
         let summary = run_swarm(&scenario, name, 100..100 + swarm_seeds, cores, &|_| {});
         out.push(Workload {
             name: name.to_owned(),
             runs: runs.len(),
-            wall_seconds_per_run: wall,
+            wall_seconds_per_run: per(&|r| r.wall_seconds),
             sim_seconds_per_wall_second: per(&|r| r.sim_seconds / r.wall_seconds),
             events_per_second: per(&|r| r.events as f64 / r.wall_seconds),
             acked_per_second: per(&|r| r.acked as f64 / r.wall_seconds),
-            messages_per_acked: per(&|r| r.messages as f64 / r.acked.max(1) as f64),
+            messages_per_acked: per(&messages_per_acked),
             seeds_per_minute: summary.runs_per_minute,
             swarm_seeds,
             peak_rss_bytes: runs.iter().map(|r| r.peak_rss_bytes).max().unwrap_or(0),
@@ -201,27 +210,12 @@ pub fn bench(
         });
     }
     progress("floor");
-    let writes_per_second = median(
-        floor_runs
-            .iter()
-            .map(|f| f.acked as f64 / f.wall_seconds)
-            .collect(),
-    );
+    let writes_per_second = median_of(&floor_runs, |f| f.acked as f64 / f.wall_seconds);
     let floor = Floor {
         producers: REPLICATION_PRODUCERS,
         writes_per_wall_second: writes_per_second,
-        sim_seconds_per_wall_second: median(
-            floor_runs
-                .iter()
-                .map(|f| f.sim_seconds / f.wall_seconds)
-                .collect(),
-        ),
-        messages_per_write: median(
-            floor_runs
-                .iter()
-                .map(|f| f.messages as f64 / f.acked.max(1) as f64)
-                .collect(),
-        ),
+        sim_seconds_per_wall_second: median_of(&floor_runs, |f| f.sim_seconds / f.wall_seconds),
+        messages_per_write: median_of(&floor_runs, messages_per_acked),
         runtimes_per_second_per_core: floor::runtimes_per_second(200),
     };
     let find = |n: &str| out.iter().find(|w| w.name == n).expect("a workload");

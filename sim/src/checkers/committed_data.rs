@@ -71,11 +71,7 @@ impl CommittedData {
         if high_watermark <= from {
             return None;
         }
-        if !self.reference.contains_key(partition) {
-            self.reference.insert(partition.to_owned(), Vec::new());
-            self.checked_below.insert(partition.to_owned(), BTreeMap::new());
-        }
-        let reference = self.reference.get_mut(partition).expect("just made");
+        let reference = crate::slot(&mut self.reference, partition, Vec::new);
         let start = batches.partition_point(|b| b.last_offset < from);
         let mut checked = from;
         // The first reference batch at or after the replica's first batch to check.
@@ -127,9 +123,7 @@ impl CommittedData {
             next += 1;
             checked = b.last_offset + 1;
         }
-        self.checked_below
-            .get_mut(partition)
-            .expect("made with the reference")
+        crate::slot(&mut self.checked_below, partition, BTreeMap::new)
             .insert(node, (checked, truncations));
         None
     }

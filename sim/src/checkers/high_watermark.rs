@@ -21,11 +21,8 @@ impl LeaderHighWatermark {
         let mut out = Vec::new();
         for n in nodes {
             for r in n.replicas.iter().filter(|r| r.is_leader) {
-                if !self.newest.contains_key(&*r.partition) {
-                    let first = (r.leader_epoch, r.high_watermark);
-                    self.newest.insert(r.partition.to_string(), first);
-                }
-                let entry = self.newest.get_mut(&*r.partition).expect("just made");
+                let first = (r.leader_epoch, r.high_watermark);
+                let entry = crate::slot(&mut self.newest, &r.partition, || first);
                 if r.leader_epoch == entry.0 && r.high_watermark < entry.1 {
                     out.push(Violation {
                         check: "monotonic-leader-high-watermark",
