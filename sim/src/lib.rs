@@ -42,9 +42,9 @@ simulated!(
 #[cfg(not(madsim))]
 pub mod real;
 
-/// The value of `key` in a map keyed by name, made with `make` when the key is new. The harness
-/// looks partitions and files up by name on every step and every write; `entry` would copy the
-/// name each time, where this copies it only for a new key.
+/// The value of `key` in a map keyed by name, made with `make` when the key is new. The checks
+/// look partitions up by name at every step; `entry` would copy the name each time, where this
+/// copies it only for a new key.
 pub fn slot<'a, V>(
     map: &'a mut std::collections::BTreeMap<String, V>,
     key: &str,
