@@ -24,11 +24,15 @@ use std::time::Duration;
 use crate::Locked;
 use model::env::{BoxFuture, Disk};
 
+/// A file, kept once: what a reader sees, and what a crash would return to as the part of it below
+/// `changed_from` plus `durable_tail`. Appends and truncations are the only writes, so the synced
+/// contents differ from the visible ones only past that point, and a sync copies nothing.
 #[derive(Default)]
 struct SimFile {
     data: Vec<u8>,
-    /// The contents a crash returns to; `None` until the first sync.
-    durable: Option<Vec<u8>>,
+    /// The synced bytes past `changed_from` that a truncation since the last sync cut from `data`;
+    /// `None` until the first sync, when a crash loses the whole file.
+    durable_tail: Option<Vec<u8>>,
     /// The lowest byte changed since the last sync.
     changed_from: usize,
     /// When it was last appended to, in appends to this disk.
@@ -38,6 +42,73 @@ struct SimFile {
 impl SimFile {
     fn unsynced(&self) -> usize {
         self.data.len().saturating_sub(self.changed_from)
+    }
+
+    /// A file written and synced at once.
+    fn synced(data: Vec<u8>) -> SimFile {
+        SimFile {
+            changed_from: data.len(),
+            data,
+            durable_tail: Some(Vec::new()),
+            appended_at: 0,
+        }
+    }
+
+    fn durable_len(&self) -> Option<usize> {
+        let tail = self.durable_tail.as_ref()?;
+        Some(self.changed_from + tail.len())
+    }
+
+    /// The contents a crash would return to, `None` if never synced.
+    fn durable(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
+        let tail = self.durable_tail.as_ref()?;
+        let head = &self.data[..self.changed_from];
+        Some(if tail.is_empty() {
+            head.into()
+        } else {
+            [head, tail].concat().into()
+        })
+    }
+
+    fn sync(&mut self) {
+        self.durable_tail = Some(Vec::new());
+        self.changed_from = self.data.len();
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len >= self.data.len() {
+            return;
+        }
+        if len < self.changed_from {
+            if let Some(tail) = &mut self.durable_tail {
+                // The synced bytes being cut go to the front of what a crash would bring back.
+                tail.splice(0..0, self.data[len..self.changed_from].iter().copied());
+            }
+            self.changed_from = len;
+        }
+        self.data.truncate(len);
+    }
+
+    /// A crash that keeps `kept` of the unsynced bytes (a torn write) and loses the rest. False if
+    /// the file, never synced and not torn, is gone.
+    fn crash(&mut self, kept: usize) -> bool {
+        let Some(tail) = self.durable_tail.take() else {
+            if kept == 0 {
+                return false;
+            }
+            self.data.truncate(kept);
+            self.sync();
+            return true;
+        };
+        if kept > 0 {
+            // The torn write overwrote whatever synced bytes lay past the change.
+            self.data.truncate(self.changed_from + kept);
+        } else {
+            self.data.truncate(self.changed_from);
+            self.data.extend_from_slice(&tail);
+        }
+        self.sync();
+        true
     }
 }
 
@@ -115,22 +186,11 @@ impl SimDisk {
             if kept > 0 {
                 damage.torn = Some((path.clone(), kept as u64));
             }
-            let mut survivor = match &f.durable {
-                None if kept == 0 => {
-                    damage.lost_bytes += f.data.len() as u64;
-                    return false;
-                }
-                None => Vec::new(),
-                Some(d) => d.clone(),
-            };
-            if kept > 0 {
-                survivor.truncate(f.changed_from);
-                survivor.extend_from_slice(&f.data[f.changed_from..f.changed_from + kept]);
+            if !f.crash(kept) {
+                damage.lost_bytes += unsynced as u64;
+                return false;
             }
             damage.lost_bytes += (unsynced - kept) as u64;
-            f.data = survivor;
-            f.durable = Some(f.data.clone());
-            f.changed_from = f.data.len();
             true
         });
         damage
@@ -149,7 +209,7 @@ impl SimDisk {
                 p.ends_with(".log")
                     && !is_metadata_path(p)
                     && allowed(p)
-                    && f.durable.as_ref().is_some_and(|d| !d.is_empty())
+                    && f.durable_len().is_some_and(|len| len > 0)
             })
             .map(|(p, _)| p.clone())
             .collect();
@@ -158,10 +218,9 @@ impl SimDisk {
         }
         let path = candidates[(pick % candidates.len() as u64) as usize].clone();
         let f = files.get_mut(&path).expect("a candidate");
-        let durable = f.durable.as_mut().expect("synced");
         let mut covered = Vec::new();
         let mut at = 0usize;
-        for h in model::batch::parse_all(durable).0 {
+        for h in model::batch::parse_all(&f.durable().expect("synced")).0 {
             covered.push(at + model::batch::CRC_COVERED_FROM..at + h.size);
             at += h.size;
         }
@@ -182,9 +241,9 @@ impl SimDisk {
             })
             .expect("within the covered bytes");
         let bit = 1u8 << ((pick >> 8) % 8);
-        durable[position] ^= bit;
-        if position < f.data.len() {
-            f.data[position] ^= bit;
+        match position.checked_sub(f.changed_from) {
+            None => f.data[position] ^= bit,
+            Some(in_tail) => f.durable_tail.as_mut().expect("synced")[in_tail] ^= bit,
         }
         Some((path, position as u64))
     }
@@ -220,16 +279,10 @@ impl SimDisk {
     }
 
     fn sync_now(&self, path: &str) -> io::Result<()> {
-        let mut files = self.files();
-        let f = files.get_mut(path).ok_or_else(|| not_found(path))?;
-        match &mut f.durable {
-            None => f.durable = Some(f.data.clone()),
-            Some(d) => {
-                d.truncate(f.changed_from);
-                d.extend_from_slice(&f.data[f.changed_from.min(f.data.len())..]);
-            }
-        }
-        f.changed_from = f.data.len();
+        self.files()
+            .get_mut(path)
+            .ok_or_else(|| not_found(path))?
+            .sync();
         Ok(())
     }
 }
@@ -287,11 +340,7 @@ impl Disk for SimDisk {
     fn truncate(&self, path: &str, len: u64) -> io::Result<()> {
         let mut files = self.files();
         let f = files.get_mut(path).ok_or_else(|| not_found(path))?;
-        let len = len as usize;
-        if len < f.data.len() {
-            f.data.truncate(len);
-            f.changed_from = f.changed_from.min(len);
-        }
+        f.truncate(len as usize);
         Ok(())
     }
 
@@ -314,12 +363,7 @@ impl Disk for SimDisk {
         if self.faults().full {
             return Err(no_space(path));
         }
-        let file = SimFile {
-            data: data.to_vec(),
-            durable: Some(data.to_vec()),
-            changed_from: data.len(),
-            appended_at: 0,
-        };
+        let file = SimFile::synced(data.to_vec());
         self.files().insert(path.to_owned(), file);
         Ok(())
     }
@@ -377,6 +421,13 @@ mod tests {
         disk.append("a.log", b"xy").unwrap();
         block_on(disk.sync("a.log")).unwrap();
         disk.crash();
+        assert_eq!(disk.read("a.log").unwrap(), b"0123xy");
+        // Truncations one below another, and an append between them, are all undone.
+        disk.truncate("a.log", 5).unwrap();
+        disk.append("a.log", b"ab").unwrap();
+        disk.truncate("a.log", 2).unwrap();
+        assert_eq!(disk.read("a.log").unwrap(), b"01");
+        assert_eq!(disk.crash(), 0, "nothing unsynced is left past the cut");
         assert_eq!(disk.read("a.log").unwrap(), b"0123xy");
     }
 
