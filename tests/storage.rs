@@ -110,6 +110,40 @@ fn recovery_drops_everything_from_a_corrupt_batch_on() {
 }
 
 #[test]
+fn recovery_drops_the_segments_after_a_missing_one() {
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 200);
+    for i in 0..12 {
+        log.append_as_leader(&record(&format!("value-{i}")), 0)
+            .unwrap();
+    }
+    sync(&mut log, &disk);
+    let segments = disk.list("t-0/").unwrap();
+    let logs: Vec<&String> = segments.iter().filter(|p| p.ends_with(".log")).collect();
+    assert!(logs.len() >= 3, "{segments:?}");
+    disk.remove(logs[1]).unwrap();
+    let first_len = disk.read(logs[0]).unwrap().len() as u64;
+    let later: u64 = logs[2..]
+        .iter()
+        .map(|p| disk.read(p).unwrap().len() as u64)
+        .sum();
+    let (log, recovery) = open(&disk, 200);
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.log_end_offset(), log.batches().len() as i64);
+    let reason = recovery.reason.expect("a reason");
+    assert!(reason.contains("does not start at offset"), "{reason}");
+    assert_eq!(recovery.dropped_bytes, later);
+    assert_eq!(disk.read(logs[0]).unwrap().len() as u64, first_len);
+    for p in &logs[2..] {
+        let index = p.replace(".log", ".index");
+        assert!(
+            !disk.exists(p) && !disk.exists(&index),
+            "{p} and its index are gone"
+        );
+    }
+}
+
+#[test]
 fn truncation_cuts_batches_segments_and_epochs() {
     let disk = Arc::new(SimDisk::default());
     let (mut log, _) = open(&disk, 200);

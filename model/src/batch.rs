@@ -127,20 +127,33 @@ pub fn parse(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
 }
 
 /// Splits a buffer of whole batches, stopping at the first bad one. Returns the good headers and
-/// the error that stopped the walk, if any.
+/// the error that stopped the split, if any.
 pub fn parse_all(bytes: &[u8]) -> (Vec<BatchHeader>, Option<BatchError>) {
-    let mut headers = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        match parse(&bytes[at..]) {
-            Ok(h) => {
-                at += h.size;
-                headers.push(h);
-            }
-            Err(e) => return (headers, Some(e)),
+    let mut good = Vec::new();
+    for h in headers(bytes) {
+        match h {
+            Ok(h) => good.push(h),
+            Err(e) => return (good, Some(e)),
         }
     }
-    (headers, None)
+    (good, None)
+}
+
+/// The headers of a buffer of whole batches, in order, ending after the first bad one (its error).
+pub fn headers(bytes: &[u8]) -> impl Iterator<Item = Result<BatchHeader, BatchError>> + '_ {
+    let mut at = 0;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || at >= bytes.len() {
+            return None;
+        }
+        let h = parse(&bytes[at..]);
+        match &h {
+            Ok(h) => at += h.size,
+            Err(_) => failed = true,
+        }
+        Some(h)
+    })
 }
 
 /// Marks a batch as an idempotent producer's: its id, epoch and first sequence number, as the

@@ -24,6 +24,12 @@ pub trait Clock: Send + Sync {
 /// whole file durably (write, sync, rename), as checkpoint files do.
 pub trait Disk: Send + Sync {
     fn read(&self, path: &str) -> io::Result<Vec<u8>>;
+    /// Lends a whole file to `f`. A disk that holds its files in memory lends them without a copy;
+    /// `f` must not call back into the disk.
+    fn read_with(&self, path: &str, f: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+        f(&self.read(path)?);
+        Ok(())
+    }
     fn read_at(&self, path: &str, position: u64, len: usize) -> io::Result<Vec<u8>>;
     /// Appends and returns the position the data starts at. Creates the file if it is absent.
     fn append(&self, path: &str, data: &[u8]) -> io::Result<u64>;

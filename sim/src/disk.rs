@@ -295,6 +295,11 @@ impl Disk for SimDisk {
             .ok_or_else(|| not_found(path))
     }
 
+    fn read_with(&self, path: &str, f: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+        f(&self.files().get(path).ok_or_else(|| not_found(path))?.data);
+        Ok(())
+    }
+
     fn read_at(&self, path: &str, position: u64, len: usize) -> io::Result<Vec<u8>> {
         let files = self.files();
         let f = files.get(path).ok_or_else(|| not_found(path))?;

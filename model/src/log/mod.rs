@@ -176,9 +176,18 @@ impl Log {
         paths.sort();
         let mut broken = false;
         for path in paths {
-            let bytes = disk.read(&path)?;
+            let base_offset = log.log_end_offset;
+            if !broken && path != segment_path(dir, base_offset) {
+                // The file does not start where the log ends: everything from here on is unusable.
+                recovery.reason = Some(format!(
+                    "{path}: segment does not start at offset {base_offset}"
+                ));
+                broken = true;
+            }
             if broken {
-                recovery.dropped_bytes += bytes.len() as u64;
+                let mut len = 0;
+                disk.read_with(&path, &mut |bytes| len = bytes.len() as u64)?;
+                recovery.dropped_bytes += len;
                 disk.remove(&path)?;
                 let base = path
                     .trim_start_matches(&format!("{dir}/"))
@@ -187,48 +196,15 @@ impl Log {
                 continue;
             }
             let segment = log.segments.len();
-            let base_offset = log.log_end_offset;
             log.segments.push(Segment::new(dir, base_offset));
-            if path != segment_path(dir, base_offset) {
-                // The file does not start where the log ends: everything from here on is unusable.
-                log.segments.pop();
-                recovery.reason = Some(format!(
-                    "{path}: segment does not start at offset {base_offset}"
-                ));
-                recovery.dropped_bytes += bytes.len() as u64;
-                disk.remove(&path)?;
-                broken = true;
-                continue;
-            }
-            let (headers, error) = batch::parse_all(&bytes);
-            let mut position = 0u64;
-            for h in headers {
-                if h.base_offset != log.log_end_offset {
-                    recovery.reason = Some(format!(
-                        "{path}: batch at {} where {} was due",
-                        h.base_offset, log.log_end_offset
-                    ));
-                    broken = true;
-                    break;
-                }
-                // Leader epochs never go down along a log; the epoch field lies outside the CRC.
-                if h.leader_epoch < log.batches.last().map_or(-1, |m| m.leader_epoch) {
-                    recovery.reason = Some(format!(
-                        "{path}: batch at {} has leader epoch {} after a later one",
-                        h.base_offset, h.leader_epoch
-                    ));
-                    broken = true;
-                    break;
-                }
-                log.push_meta(segment, position, &h);
-                position += h.size as u64;
-            }
-            if let (Some(e), false) = (&error, broken) {
-                recovery.reason = Some(format!("{path}: {e} at byte {position}"));
-                broken = true;
-            }
-            if position < bytes.len() as u64 {
-                recovery.dropped_bytes += bytes.len() as u64 - position;
+            // The file is scanned where it lies; what the scan finds wrong is mended after.
+            let (mut position, mut len) = (0, 0);
+            disk.read_with(&path, &mut |bytes| {
+                len = bytes.len() as u64;
+                (position, broken) = log.scan_segment(segment, &path, bytes, &mut recovery);
+            })?;
+            if position < len {
+                recovery.dropped_bytes += len - position;
                 disk.truncate(&path, position)?;
                 broken = true;
             }
@@ -252,6 +228,46 @@ impl Log {
         log.durable_end_offset = log.log_end_offset;
         log.write_epoch_checkpoint();
         Ok((log, recovery))
+    }
+
+    /// Takes in the batches of one segment file's bytes, stopping at the first that is bad or out
+    /// of place (and saying why in `recovery`). Returns the length of the good prefix and whether
+    /// the scan stopped at a bad batch.
+    fn scan_segment(
+        &mut self,
+        segment: usize,
+        path: &str,
+        bytes: &[u8],
+        recovery: &mut Recovery,
+    ) -> (u64, bool) {
+        let mut position = 0u64;
+        for h in batch::headers(bytes) {
+            let h = match h {
+                Ok(h) => h,
+                Err(e) => {
+                    recovery.reason = Some(format!("{path}: {e} at byte {position}"));
+                    return (position, true);
+                }
+            };
+            if h.base_offset != self.log_end_offset {
+                recovery.reason = Some(format!(
+                    "{path}: batch at {} where {} was due",
+                    h.base_offset, self.log_end_offset
+                ));
+                return (position, true);
+            }
+            // Leader epochs never go down along a log; the epoch field lies outside the CRC.
+            if h.leader_epoch < self.batches.last().map_or(-1, |m| m.leader_epoch) {
+                recovery.reason = Some(format!(
+                    "{path}: batch at {} has leader epoch {} after a later one",
+                    h.base_offset, h.leader_epoch
+                ));
+                return (position, true);
+            }
+            self.push_meta(segment, position, &h);
+            position += h.size as u64;
+        }
+        (position, false)
     }
 
     fn push_meta(&mut self, segment: usize, position: u64, h: &BatchHeader) {
@@ -282,7 +298,10 @@ impl Log {
         let base = self.segments[segment].base_offset;
         let mut index = Vec::new();
         let mut last: Option<u64> = None;
-        for m in self.batches.iter().filter(|m| m.segment == segment) {
+        // A segment's batches lie together, in segment order.
+        let from = self.batches.partition_point(|m| m.segment < segment);
+        let to = self.batches.partition_point(|m| m.segment <= segment);
+        for m in &self.batches[from..to] {
             if last.is_none_or(|l| m.position >= l + INDEX_INTERVAL_BYTES) {
                 index.extend_from_slice(&((m.base_offset - base) as u32).to_be_bytes());
                 index.extend_from_slice(&(m.position as u32).to_be_bytes());
