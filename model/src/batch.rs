@@ -102,7 +102,7 @@ pub fn parse(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
             .try_into()
             .expect("4 bytes"),
     );
-    let computed = crc32c::crc32c(&bytes[ATTRIBUTES_OFFSET..size]);
+    let computed = crate::crc::crc32c(&bytes[ATTRIBUTES_OFFSET..size]);
     if stored != computed {
         return Err(BatchError::CrcMismatch { stored, computed });
     }
@@ -170,7 +170,7 @@ pub fn set_producer(batch: &mut [u8], producer_id: i64, producer_epoch: i16, bas
 
 /// Writes the CRC of a whole batch, whose CRC-covered bytes are final.
 fn seal(batch: &mut [u8]) {
-    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    let crc = crate::crc::crc32c(&batch[ATTRIBUTES_OFFSET..]);
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 

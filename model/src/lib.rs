@@ -14,6 +14,7 @@ pub mod bugs;
 pub mod client;
 pub mod config;
 pub mod controller;
+mod crc;
 pub mod deadline;
 pub mod env;
 pub mod fetcher;
