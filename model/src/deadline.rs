@@ -96,10 +96,16 @@ pub async fn within<F: Future>(limit: Duration, future: F) -> Result<F::Output, 
 /// when the armed timer fires, the wheel wakes what is due and also the task of the earliest
 /// deadline still waiting, whose next poll arms the next timer. If that task finishes instead,
 /// dropping its deadline arms it.
+///
+/// Nearly every deadline leaves long before it is due, so leaving must be cheap: a deadline's
+/// waker sits in a slot of its own, and its place in the queue is left behind when it leaves, to
+/// be dropped once it comes to the front. The front of the queue is always a deadline still
+/// waiting.
 #[cfg(madsim)]
 mod wheel {
     use std::cell::RefCell;
-    use std::collections::BTreeMap;
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
     use std::future::Future;
     use std::pin::pin;
     use std::sync::{Arc, Weak};
@@ -108,12 +114,27 @@ mod wheel {
     use madsim::net::NetSim;
     use madsim::time::Instant;
 
-    /// A deadline's key in the wheel: its instant, then the order it arrived in.
-    pub type Entry = (Instant, u64);
+    /// A deadline's place in the wheel: its instant, the order it arrived in (which breaks ties
+    /// between equal instants), and the slot that holds its waker.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    pub struct Entry {
+        at: Instant,
+        arrival: u64,
+        slot: usize,
+    }
+
+    /// A waiting deadline's waker, and which arrival it belongs to: a slot is used again once its
+    /// deadline has left or fired.
+    struct Slot {
+        arrival: u64,
+        waker: Option<Waker>,
+    }
 
     #[derive(Default)]
     struct Wheel {
-        waiting: BTreeMap<Entry, Waker>,
+        queue: BinaryHeap<Reverse<Entry>>,
+        slots: Vec<Slot>,
+        free: Vec<usize>,
         arrivals: u64,
         /// The instant of the timer armed for the earliest deadline, and the runtime it is in.
         armed: Option<(Instant, Weak<NetSim>)>,
@@ -131,6 +152,57 @@ mod wheel {
                 Some((armed, runtime)) => at < *armed || runtime.strong_count() == 0,
             }
         }
+
+        fn is_waiting(&self, entry: &Entry) -> bool {
+            self.slots
+                .get(entry.slot)
+                .is_some_and(|s| s.arrival == entry.arrival && s.waker.is_some())
+        }
+
+        /// Puts `entry` in the queue with `waker` in a free slot, which it records.
+        fn join(&mut self, entry: &mut Entry, waker: &Waker) {
+            let slot = Slot {
+                arrival: entry.arrival,
+                waker: Some(waker.clone()),
+            };
+            entry.slot = match self.free.pop() {
+                Some(free) => {
+                    self.slots[free] = slot;
+                    free
+                }
+                None => {
+                    self.slots.push(slot);
+                    self.slots.len() - 1
+                }
+            };
+            self.queue.push(Reverse(*entry));
+        }
+
+        /// Takes a waiting deadline's waker and frees its slot.
+        fn take(&mut self, entry: &Entry) -> Option<Waker> {
+            if !self.is_waiting(entry) {
+                return None;
+            }
+            self.free.push(entry.slot);
+            self.slots[entry.slot].waker.take()
+        }
+
+        /// Drops deadlines that left from the front of the queue; returns the earliest waiting.
+        fn front(&mut self) -> Option<Entry> {
+            while let Some(Reverse(first)) = self.queue.peek().copied() {
+                if self.is_waiting(&first) {
+                    return Some(first);
+                }
+                self.queue.pop();
+            }
+            None
+        }
+
+        /// The instant to arm a timer for, if the earliest deadline needs one.
+        fn timer_wanted(&mut self) -> Option<Instant> {
+            let first = self.front()?.at;
+            self.needs_timer(first).then_some(first)
+        }
     }
 
     /// The waker of the timer armed at an instant: it fires the deadlines due by then.
@@ -146,19 +218,27 @@ mod wheel {
     pub fn wait(entry: &mut Option<Entry>, at: Instant, waker: &Waker) {
         let arm = WHEEL.with(|w| {
             let mut w = w.borrow_mut();
-            let key = *entry.get_or_insert_with(|| {
-                w.arrivals += 1;
-                (at, w.arrivals)
-            });
-            match w.waiting.get_mut(&key) {
-                Some(known) if known.will_wake(waker) => {}
-                Some(known) => known.clone_from(waker),
+            match entry {
+                Some(e) if w.is_waiting(e) => {
+                    let known = w.slots[e.slot].waker.as_mut().expect("waiting");
+                    if !known.will_wake(waker) {
+                        known.clone_from(waker);
+                    }
+                }
+                // Fired already, yet waited on again: it joins once more, in its old place.
+                Some(e) => w.join(e, waker),
                 None => {
-                    w.waiting.insert(key, waker.clone());
+                    w.arrivals += 1;
+                    let mut e = Entry {
+                        at,
+                        arrival: w.arrivals,
+                        slot: 0,
+                    };
+                    w.join(&mut e, waker);
+                    *entry = Some(e);
                 }
             }
-            let first = w.waiting.first_key_value().map(|((first, _), _)| *first);
-            first.filter(|first| w.needs_timer(*first))
+            w.timer_wanted()
         });
         if let Some(first) = arm {
             arm_timer(first);
@@ -170,9 +250,9 @@ mod wheel {
         let arm = WHEEL
             .try_with(|w| {
                 let mut w = w.borrow_mut();
-                w.waiting.remove(&entry);
-                let first = w.waiting.first_key_value().map(|((first, _), _)| *first);
-                first.filter(|first| w.needs_timer(*first))
+                // One that fired already is gone, but the timer may still want arming.
+                w.take(&entry);
+                w.timer_wanted()
             })
             .ok()
             .flatten();
@@ -206,19 +286,68 @@ mod wheel {
             }
             let unarmed = w.armed.is_none();
             let mut wake = Vec::new();
-            while let Some(entry) = w.waiting.first_entry() {
-                if entry.key().0 > at {
+            while let Some(first) = w.front() {
+                if first.at > at {
                     if unarmed {
-                        wake.push(entry.get().clone());
+                        wake.extend(w.slots[first.slot].waker.clone());
                     }
                     break;
                 }
-                wake.push(entry.remove());
+                w.queue.pop();
+                wake.extend(w.take(&first));
             }
             wake
         });
         for waker in wake {
             waker.wake();
         }
+    }
+}
+
+#[cfg(all(test, madsim))]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn each_deadline_fires_at_its_instant_however_others_come_and_go() {
+        madsim::runtime::Runtime::new().block_on(async {
+            let start = Instant::now();
+            let fired = Arc::new(Mutex::new(Vec::new()));
+            for ms in [30, 10, 20, 10, 5] {
+                let fired = fired.clone();
+                madsim::task::spawn(async move {
+                    let due = Instant::now() + Duration::from_millis(ms);
+                    let mut deadline = Deadline::at(due);
+                    let waited = deadline.run(std::future::pending::<()>()).await;
+                    assert_eq!(waited, Err(Elapsed));
+                    // madsim's timers fire on a whole millisecond.
+                    let late = Instant::now() - due;
+                    assert!(late <= Duration::from_millis(1), "fired {late:?} late");
+                    fired.lock().expect("not poisoned").push(ms);
+                });
+            }
+            // Done before its deadline, which leaves the wheel before any other is due.
+            let early = within(
+                Duration::from_millis(3),
+                madsim::time::sleep(Duration::from_millis(2)),
+            );
+            assert_eq!(early.await, Ok(()));
+            // Waited on again and again by a task that other wake-ups keep polling.
+            let made = Instant::now();
+            let mut shared = Deadline::after(Duration::from_millis(25));
+            for _ in 0..3 {
+                let turn = shared.run(madsim::time::sleep(Duration::from_millis(1)));
+                assert_eq!(turn.await, Ok(()));
+            }
+            assert_eq!(shared.run(std::future::pending::<()>()).await, Err(Elapsed));
+            assert_eq!(made.elapsed().as_millis(), 25);
+            madsim::time::sleep(Duration::from_millis(50)).await;
+            let mut fired = fired.lock().expect("not poisoned").clone();
+            assert_eq!(fired.len(), 5, "every deadline fired");
+            fired.sort_unstable();
+            assert_eq!(fired, [5, 10, 10, 20, 30]);
+            assert!(start.elapsed() >= Duration::from_millis(75));
+        });
     }
 }
