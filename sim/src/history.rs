@@ -41,8 +41,9 @@ pub struct Op {
     #[serde(rename = "type")]
     pub kind: OpType,
     pub f: OpFn,
+    /// Shared with every other operation on the partition: histories hold many of these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
+    pub key: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

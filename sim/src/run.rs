@@ -604,10 +604,10 @@ fn final_checks(
     }
     let mut highest_acked: BTreeMap<String, i64> = BTreeMap::new();
     for a in acked.iter() {
-        match highest_acked.get_mut(&a.partition) {
+        match highest_acked.get_mut(&*a.partition) {
             Some(h) => *h = (*h).max(a.offset),
             None => {
-                highest_acked.insert(a.partition.clone(), a.offset);
+                highest_acked.insert(a.partition.to_string(), a.offset);
             }
         }
     }

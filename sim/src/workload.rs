@@ -96,11 +96,11 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
     let mut sequence = 0u64;
     // Each partition's name and history key, made once rather than for every send.
     let topic: std::sync::Arc<str> = w.topic.as_str().into();
-    let names: Vec<(TopicPartition, String, String)> = (0..w.partitions)
+    let names: Vec<(TopicPartition, Arc<str>, Arc<str>)> = (0..w.partitions)
         .map(|p| {
             let tp = TopicPartition::new(topic.clone(), p);
-            let name = tp.to_string();
-            (tp, key(&w.topic, p), name)
+            let name = tp.to_string().into();
+            (tp, key(&w.topic, p).into(), name)
         })
         .collect();
     while !w.stop_producers.load(Ordering::Relaxed) {

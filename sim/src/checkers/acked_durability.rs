@@ -13,7 +13,8 @@ use super::Violation;
 /// An acknowledged acks=all send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AckedSend {
-    pub partition: String,
+    /// Shared by every send to the partition.
+    pub partition: std::sync::Arc<str>,
     pub offset: i64,
     pub value: Bytes,
     /// When the acknowledgement came, in simulated milliseconds.
@@ -40,7 +41,7 @@ pub fn check(
 ) -> Vec<Violation> {
     let mut violations = Vec::new();
     for a in acked {
-        let Some((leader, values)) = leaders.get(&a.partition) else {
+        let Some((leader, values)) = leaders.get(&*a.partition) else {
             // The liveness check reports partitions without a leader.
             continue;
         };
@@ -58,7 +59,7 @@ pub fn check(
                 check: "acked-write-durable",
                 time_ms,
                 node: Some(*leader),
-                partition: Some(a.partition.clone()),
+                partition: Some(a.partition.to_string()),
                 offsets: vec![a.offset],
                 message: format!("acks=all record at offset {} {problem}", a.offset),
             });

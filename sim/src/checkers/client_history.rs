@@ -440,7 +440,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                         report(
                             "nonmonotonic-send",
                             Case {
-                                key: key.clone(),
+                                key: key.to_string(),
                                 offsets: vec![*prev, offset],
                                 values: op.value.into_iter().collect(),
                                 lines: vec![*prev_line, line],
@@ -480,7 +480,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                             report(
                                 "commit-backwards",
                                 Case {
-                                    key: key.clone(),
+                                    key: key.to_string(),
                                     offsets: vec![before, *offset],
                                     values: Vec::new(),
                                     lines: vec![before_line, line],
@@ -540,7 +540,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                                         report(
                                             "key-order",
                                             Case {
-                                                key: key.clone(),
+                                                key: key.to_string(),
                                                 offsets: vec![*offset],
                                                 values: vec![before, *value],
                                                 lines: vec![before_line, line],
@@ -563,7 +563,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                                     report(
                                         "poll-skip",
                                         Case {
-                                            key: key.clone(),
+                                            key: key.to_string(),
                                             offsets: vec![ceiling, *offset],
                                             values: vec![*value],
                                             lines: vec![commit_line, line],
@@ -579,7 +579,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                         }
                         if let Some((prev, prev_line)) = last_read.get(&slot).copied() {
                             let case = |detail: String| Case {
-                                key: key.clone(),
+                                key: key.to_string(),
                                 offsets: vec![prev, *offset],
                                 values: vec![*value],
                                 lines: if prev_line == line {
@@ -691,7 +691,7 @@ mod tests {
                         _ => OpType::Info,
                     };
                     let mut op = Op::new(process, kind, OpFn::Send);
-                    op.key = key;
+                    op.key = key.map(Into::into);
                     op.value = Some(w[3].parse().unwrap());
                     op.offset = w.get(4).map(|o| o.parse().unwrap());
                     op.record_key = w.get(5).map(|k| k.to_string());
@@ -1010,7 +1010,7 @@ mod tests {
             let key = format!("t/{}", v % 8);
             let offset = (v / 8) as i64;
             let mut send = Op::new(v % 16, OpType::Ok, OpFn::Send);
-            send.key = Some(key.clone());
+            send.key = Some(key.as_str().into());
             send.value = Some(v);
             send.offset = Some(offset);
             ops.push(send);

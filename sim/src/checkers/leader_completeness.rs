@@ -36,7 +36,7 @@ pub fn check(
         let Some(r) = replica else { continue };
         let needed = acked
             .iter()
-            .filter(|a| a.partition == e.partition && a.time_ms < e.time_ms)
+            .filter(|a| *a.partition == *e.partition && a.time_ms < e.time_ms)
             .map(|a| a.offset)
             .max();
         if let Some(offset) = needed.filter(|o| r.log_end_offset <= *o) {

@@ -49,7 +49,7 @@ pub fn pending_sends(time_ms: u64, history: &[Op]) -> Vec<Violation> {
                 "pending-send",
                 time_ms,
                 None,
-                op.key.clone(),
+                op.key.as_deref().map(str::to_owned),
                 Vec::new(),
                 message,
             )

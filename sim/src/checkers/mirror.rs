@@ -35,7 +35,7 @@ pub fn check(
     // Per source partition, its acknowledged records in source order.
     let mut by_partition: BTreeMap<&str, Vec<&AckedSend>> = BTreeMap::new();
     for a in acked {
-        by_partition.entry(a.partition.as_str()).or_default().push(a);
+        by_partition.entry(&*a.partition).or_default().push(a);
     }
     for (partition, mut sends) in by_partition {
         let Some(&number) = source.get(partition) else {
@@ -117,7 +117,7 @@ mod tests {
 
     fn sent(partition: &str, offset: i64, value: &str) -> AckedSend {
         AckedSend {
-            partition: partition.to_owned(),
+            partition: partition.into(),
             offset,
             value: Bytes::from(value.to_owned()),
             time_ms: 0,
