@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::checkers::committed_data::CommittedData;
 use crate::checkers::epochs::MonotonicEpochs;
 use crate::checkers::high_watermark::{truncation_below_shown, LeaderHighWatermark};
-use crate::checkers::leader_completeness::Election;
+use crate::checkers::leader_completeness::{AckedBefore, Election};
 use crate::checkers::leader_epoch::LeaderPerEpoch;
 use crate::checkers::Violation;
 use crate::Locked;
@@ -108,6 +108,8 @@ pub struct Observer {
     pub leader_high_watermark: LeaderHighWatermark,
     /// Elections whose leaders the next step checks for completeness.
     pub elections: Vec<Election>,
+    /// The acknowledgements those checks compare with, taken in as they come.
+    pub acked_before: AckedBefore,
     /// The highest high watermark each partition showed a consumer (the workload writes it).
     pub shown_high_watermarks: Arc<Mutex<BTreeMap<String, i64>>>,
     pub violations: Vec<Violation>,
@@ -142,6 +144,7 @@ impl Observer {
             epochs: MonotonicEpochs::default(),
             leader_high_watermark: LeaderHighWatermark::default(),
             elections: Vec::new(),
+            acked_before: AckedBefore::default(),
             shown_high_watermarks: Arc::default(),
             violations: Vec::new(),
             counters: Counters::default(),

@@ -475,6 +475,7 @@ fn check_step(
             &mut elections,
             &nodes,
             &acked.locked(),
+            &mut obs.acked_before,
         ));
         obs.evaluated("leader-completeness");
     }
