@@ -104,7 +104,7 @@ pub fn workloads() -> Vec<(&'static str, Scenario, usize, u64)> {
         ("default", default, 3, 24),
         ("5-brokers-30-partitions", wide, 3, 8),
         ("swarm-all-faults", everything, 3, 24),
-        ("long-10-minutes", long, 1, 2),
+        ("long-10-minutes", long, 2, 2),
         ("replication", replication, 5, 8),
     ]
 }
