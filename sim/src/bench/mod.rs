@@ -158,9 +158,14 @@ pub fn single(name: &str, seed: u64) -> Result<Single, String> {
     })
 }
 
+/// The middle value; of an even count, the mean of the middle two.
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 /// The median over `runs` of one figure of each.
@@ -233,4 +238,14 @@ pub fn bench(
         slope_sim_time,
         slope_partitions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(super::median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(vec![4.0, 1.0]), 2.5);
+        assert_eq!(super::median(vec![]), 0.0);
+    }
 }
