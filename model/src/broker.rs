@@ -276,14 +276,11 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
         .brokers
         .get(&me)
         .is_some_and(|b| b.incarnation == s.incarnation && !b.fenced);
-    let states: Vec<_> = s
-        .image
-        .partitions()
-        .filter(|p| p.replicas.contains(&me))
-        .cloned()
-        .collect();
+    // The loop reads the image and changes the partitions: the image is lent out of the state
+    // meanwhile, where every partition of it was copied at every tick.
+    let image = std::mem::take(&mut s.image);
     let mut changed = false;
-    for state in states {
+    for state in image.partitions().filter(|p| p.replicas.contains(&me)) {
         let tp = state.topic_partition();
         if !s.partitions.contains_key(&tp) {
             match open_partition(shared, s, &tp) {
@@ -306,7 +303,7 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                     "{tp}: leader epoch went back"
                 );
                 let old_reports = shared.config.bug(bugs::HW_ADVANCE_OLD_EPOCH);
-                p.become_leader(&state, now, old_reports);
+                p.become_leader(state, now, old_reports);
                 shared.emit(Event::BecameLeader {
                     partition: tp.clone(),
                     leader_epoch: state.leader_epoch,
@@ -341,7 +338,7 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                     state.leader_epoch >= p.leader_epoch,
                     "{tp}: leader epoch went back"
                 );
-                p.become_follower(&state);
+                p.become_follower(state);
                 shared.emit(Event::BecameFollower {
                     partition: tp.clone(),
                     leader_epoch: state.leader_epoch,
@@ -361,6 +358,7 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
             }
         }
     }
+    s.image = image;
     if changed {
         shared.notify();
     }
