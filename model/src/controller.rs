@@ -249,7 +249,7 @@ pub fn create_topics(
             .iter()
             .flatten()
             .any(|b| !brokers.contains(b));
-        if image.topics.contains_key(&spec.name)
+        if image.topics.contains_key(spec.name.as_str())
             || brokers.len() < spec.replication_factor as usize
             || assigned_missing
         {
@@ -267,7 +267,7 @@ pub fn create_topics(
                     .collect(),
             };
             records.push(MetadataRecord::Partition(PartitionState {
-                topic: spec.name.clone(),
+                topic: spec.name.as_str().into(),
                 partition,
                 isr: replicas.clone(),
                 leader: replicas[0],

@@ -15,7 +15,8 @@ pub const NO_LEADER: BrokerId = -1;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionState {
-    pub topic: String,
+    /// Shared by the image's partitions and every name made from them.
+    pub topic: std::sync::Arc<str>,
     pub partition: i32,
     pub replicas: Vec<BrokerId>,
     pub isr: Vec<BrokerId>,
@@ -78,7 +79,7 @@ pub struct MetadataImage {
     /// The next metadata offset to apply.
     pub next_offset: i64,
     pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
-    pub topics: BTreeMap<String, BTreeMap<i32, PartitionState>>,
+    pub topics: BTreeMap<std::sync::Arc<str>, BTreeMap<i32, PartitionState>>,
 }
 
 impl MetadataImage {
@@ -115,7 +116,7 @@ impl MetadataImage {
                 }
             }
             MetadataRecord::Topic { name, .. } => {
-                self.topics.entry(name.clone()).or_default();
+                self.topics.entry(name.as_str().into()).or_default();
             }
             MetadataRecord::Partition(p) => {
                 if let Some(old) = self.partition(&p.topic, p.partition) {

@@ -538,14 +538,15 @@ fn metadata(shared: &Arc<Shared>, request: MetadataRequest) -> MetadataResponse 
             .filter_map(|t| t.name.map(|n| n.0.as_str().to_owned()))
             .collect()
     });
-    let names: Vec<String> = wanted.unwrap_or_else(|| s.image.topics.keys().cloned().collect());
+    let names: Vec<String> =
+        wanted.unwrap_or_else(|| s.image.topics.keys().map(|k| k.to_string()).collect());
     for name in names {
         let mut t = MetadataResponseTopic::default();
         t.name = Some(kafka_protocol::messages::TopicName(StrBytes::from_string(
             name.clone(),
         )));
         t.topic_id = topic_id(&name);
-        match s.image.topics.get(&name) {
+        match s.image.topics.get(name.as_str()) {
             None => t.error_code = error_code::UNKNOWN_TOPIC_OR_PARTITION,
             Some(partitions) => {
                 for p in partitions.values() {

@@ -459,7 +459,7 @@ fn check_step(
                             partition_epoch: p.partition_epoch,
                             isr: p.isr.clone(),
                         };
-                        (p.topic_partition().to_string(), c)
+                        (obs.partition_name(&p.topic_partition()), c)
                 }));
             }
         });

@@ -40,7 +40,7 @@ pub struct ControllerPartition {
 }
 
 /// The freshest committed metadata any live broker holds, by partition.
-pub type ControllerView = BTreeMap<String, ControllerPartition>;
+pub type ControllerView = BTreeMap<std::sync::Arc<str>, ControllerPartition>;
 
 #[cfg(test)]
 pub mod tests {
@@ -60,7 +60,7 @@ pub mod tests {
     /// partition epoch 5.
     pub fn controller(isr: Vec<BrokerId>) -> ControllerView {
         ControllerView::from([(
-            "t-0".to_owned(),
+            "t-0".into(),
             ControllerPartition {
                 leader: 1,
                 leader_epoch: 3,
