@@ -31,7 +31,7 @@ pub struct Deadline {
 
 impl Deadline {
     pub fn after(duration: Duration) -> Self {
-        Self::at(Instant::now() + duration)
+        Self::at(crate::env::now() + duration)
     }
 
     pub fn at(instant: Instant) -> Self {
@@ -45,7 +45,7 @@ impl Deadline {
     }
 
     pub fn passed(&self) -> bool {
-        Instant::now() >= self.at
+        crate::env::now() >= self.at
     }
 
     /// Runs `future` until it completes or the deadline passes, whichever is first. The task that

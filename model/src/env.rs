@@ -12,6 +12,19 @@ use crate::{BrokerId, TopicPartition};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The runtime's monotonic clock, as `Instant::now` reads it. Under madsim it is read from the
+/// runtime's time handle: `Instant::now` reaches the same clock through madsim's `clock_gettime`
+/// override and back, and deadlines and node clocks read it at nearly every turn of every task.
+#[cfg(madsim)]
+pub fn now() -> madsim::time::Instant {
+    madsim::time::TimeHandle::current().now_instant()
+}
+
+#[cfg(not(madsim))]
+pub fn now() -> madsim::time::Instant {
+    madsim::time::Instant::now()
+}
+
 /// A node's own view of time. Timeouts, leases and lag decisions read it; it may be skewed or drift
 /// against other nodes' clocks, so nothing may assume two nodes agree on it.
 pub trait Clock: Send + Sync {

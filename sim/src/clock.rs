@@ -41,7 +41,7 @@ impl NodeClock {
     }
 
     fn virtual_ms(&self) -> i64 {
-        self.start.elapsed().as_millis() as i64
+        (model::env::now() - self.start).as_millis() as i64
     }
 
     /// Moves the clock by `delta_ms` at once (negative: a jump back).

@@ -153,7 +153,7 @@ impl Observer {
     }
 
     pub fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        (model::env::now() - self.start).as_millis() as u64
     }
 
     pub fn trace_hash(&self) -> u64 {

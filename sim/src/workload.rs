@@ -69,7 +69,7 @@ pub struct Workload {
 impl Workload {
     /// Simulated milliseconds since the run started.
     pub fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        (model::env::now() - self.start).as_millis() as u64
     }
 
     pub fn op(&self, process: u64, kind: OpType, f: OpFn) -> Op {
