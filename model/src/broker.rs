@@ -276,22 +276,27 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
         .brokers
         .get(&me)
         .is_some_and(|b| b.incarnation == s.incarnation && !b.fenced);
-    // The loop reads the image and changes the partitions: the image is lent out of the state
-    // meanwhile, where every partition of it was copied at every tick.
-    let image = std::mem::take(&mut s.image);
+    // The loop reads the image while it changes the partitions: borrowed apart, rather than every
+    // partition of the image copied at every tick.
+    let State {
+        image,
+        partitions,
+        recovered_high_watermarks,
+        ..
+    } = s;
     let mut changed = false;
     for state in image.partitions().filter(|p| p.replicas.contains(&me)) {
         let tp = state.topic_partition();
-        if !s.partitions.contains_key(&tp) {
-            match open_partition(shared, s, &tp) {
+        if !partitions.contains_key(&tp) {
+            match open_partition(shared, recovered_high_watermarks, &tp) {
                 Ok(p) => {
-                    s.partitions.insert(tp.clone(), p);
+                    partitions.insert(tp.clone(), p);
                 }
                 // A disk that cannot be read now is tried again at the next reconcile.
                 Err(_) => continue,
             }
         }
-        let p = s.partitions.get_mut(&tp).expect("opened above");
+        let p = partitions.get_mut(&tp).expect("opened above");
         if state.leader == me && !in_service {
             continue;
         }
@@ -358,7 +363,6 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
             }
         }
     }
-    s.image = image;
     if changed {
         shared.notify();
     }
@@ -383,7 +387,7 @@ fn truncate_to_own_high_watermark(shared: &Arc<Shared>, tp: &TopicPartition, p: 
 
 fn open_partition(
     shared: &Arc<Shared>,
-    s: &mut State,
+    recovered_high_watermarks: &mut BTreeMap<TopicPartition, i64>,
     tp: &TopicPartition,
 ) -> std::io::Result<Partition> {
     let (mut log, recovery) = Log::open(
@@ -391,7 +395,7 @@ fn open_partition(
         &tp.to_string(),
         shared.config.segment_bytes,
     )?;
-    let checkpointed = s.recovered_high_watermarks.remove(tp).unwrap_or(0);
+    let checkpointed = recovered_high_watermarks.remove(tp).unwrap_or(0);
     log.set_high_watermark(checkpointed.clamp(0, log.log_end_offset()));
     shared.emit(Event::LogRecovered {
         partition: tp.clone(),
