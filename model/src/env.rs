@@ -210,7 +210,8 @@ fn push_decimal(line: &mut Vec<u8>, n: i64) {
     push_unsigned(line, n.unsigned_abs());
 }
 
-fn push_unsigned(line: &mut Vec<u8>, n: u64) {
+/// Appends `n` in decimal to `line`.
+pub fn push_unsigned(line: &mut Vec<u8>, n: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     let mut rest = n;

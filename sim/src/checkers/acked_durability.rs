@@ -76,19 +76,17 @@ pub fn check_reads(
     leaders: &BTreeMap<String, (BrokerId, BTreeMap<i64, Bytes>)>,
 ) -> Vec<Violation> {
     let mut out = Vec::new();
+    // Values are sent as decimal text: compare bytes, in one buffer rather than a string per read.
+    let mut text = Vec::with_capacity(20);
     for (partition, read) in reads {
         let Some((leader, values)) = leaders.get(partition) else {
             continue;
         };
         for &(offset, value) in read {
-            // Values are sent as decimal text: compare bytes, without a string per read.
-            let mut text = [0u8; 20];
-            let mut cursor = std::io::Cursor::new(&mut text[..]);
-            std::io::Write::write_fmt(&mut cursor, format_args!("{value}"))
-                .expect("a u64 fits 20 digits");
-            let len = cursor.position() as usize;
+            text.clear();
+            model::env::push_unsigned(&mut text, value);
             let held = values.get(&offset);
-            if held.is_some_and(|v| v[..] == text[..len]) {
+            if held.is_some_and(|v| v[..] == text[..]) {
                 continue;
             }
             let held = held.map(|v| String::from_utf8_lossy(v).into_owned());
