@@ -275,8 +275,8 @@ const COMPRESSION_OR_CONTROL: i16 = 0x07 | 0x20;
 pub fn decode(bytes: Bytes) -> Result<Vec<DecodedRecord>, String> {
     let mut out = Vec::new();
     let mut at = 0;
-    while at < bytes.len() {
-        let header = parse(&bytes[at..]).map_err(|e| e.to_string())?;
+    for header in headers(&bytes) {
+        let header = header.map_err(|e| e.to_string())?;
         let batch = bytes.slice(at..at + header.size);
         at += header.size;
         let attributes =
