@@ -34,6 +34,14 @@ pub struct LeaderState {
     pub epoch_start_offset: i64,
 }
 
+impl LeaderState {
+    /// The members of the maximal ISR (see `Partition::maximal_isr`), one listed twice when it is
+    /// both committed and pending.
+    fn maximal_isr(&self) -> impl Iterator<Item = &BrokerId> {
+        self.isr.iter().chain(self.pending_isr.iter().flatten())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {
     Leader(LeaderState),
@@ -128,15 +136,14 @@ impl Partition {
     /// The ISR the high watermark must wait for: the committed ISR together with a member that is
     /// being added. A member being removed still counts until the controller has agreed.
     pub fn maximal_isr(&self) -> Vec<BrokerId> {
-        let Some(l) = self.leader_state() else {
-            return Vec::new();
-        };
-        let mut isr = l.isr.clone();
-        if let Some(pending) = &l.pending_isr {
-            for r in pending {
-                if !isr.contains(r) {
-                    isr.push(*r);
-                }
+        let mut isr = Vec::new();
+        for r in self
+            .leader_state()
+            .into_iter()
+            .flat_map(LeaderState::maximal_isr)
+        {
+            if !isr.contains(r) {
+                isr.push(*r);
             }
         }
         isr
@@ -152,9 +159,8 @@ impl Partition {
         } else {
             self.log.durable_end_offset()
         };
-        // Every member of the maximal ISR (`maximal_isr`, without building it): a member counted
-        // twice changes no minimum.
-        for r in l.isr.iter().chain(l.pending_isr.iter().flatten()) {
+        // A member counted twice changes no minimum.
+        for r in l.maximal_isr() {
             if *r == me {
                 continue;
             }
