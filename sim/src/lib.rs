@@ -42,14 +42,18 @@ simulated!(
 #[cfg(not(madsim))]
 pub mod real;
 
-/// The value of `key` in a map keyed by name, made with `make` when the key is new. The checks
-/// look partitions up by name at every step; `entry` would copy the name each time, where this
-/// copies it only for a new key.
-pub fn slot<'a, V>(
-    map: &'a mut std::collections::BTreeMap<String, V>,
-    key: &str,
+/// The value of `key` in a map, made with `make` when the key is new. The checks look partitions
+/// up by name at every step; `entry` would copy the key each time, where this copies it only for
+/// a new key.
+pub fn slot<'a, K, Q, V>(
+    map: &'a mut std::collections::BTreeMap<K, V>,
+    key: &Q,
     make: impl FnOnce() -> V,
-) -> &'a mut V {
+) -> &'a mut V
+where
+    K: std::borrow::Borrow<Q> + Ord,
+    Q: ToOwned<Owned = K> + Ord + ?Sized,
+{
     if !map.contains_key(key) {
         map.insert(key.to_owned(), make());
     }

@@ -167,12 +167,7 @@ impl Observer {
     /// `tp` as reports name it (`events-2`), made once per partition: every step names every
     /// replica.
     pub fn partition_name(&mut self, tp: &model::TopicPartition) -> Arc<str> {
-        if let Some(name) = self.partition_names.get(tp) {
-            return name.clone();
-        }
-        let name: Arc<str> = tp.to_string().into();
-        self.partition_names.insert(tp.clone(), name.clone());
-        name
+        crate::slot(&mut self.partition_names, tp, || tp.to_string().into()).clone()
     }
 
     /// Whether the step at `t_ms` should sample replicas.

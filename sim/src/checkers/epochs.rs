@@ -40,7 +40,7 @@ impl MonotonicEpochs {
             // -1: a restarted broker that has not learned the partition's epoch yet.
             let known = self.leader.entry(n.node).or_default();
             for r in n.replicas.iter().filter(|r| r.leader_epoch >= 0) {
-                let before = crate::slot(known, &r.partition, || r.leader_epoch);
+                let before = crate::slot(known, &*r.partition, || r.leader_epoch);
                 if r.leader_epoch < *before {
                     out.push(Violation {
                         check: "monotonic-epoch",

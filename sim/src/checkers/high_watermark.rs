@@ -22,7 +22,7 @@ impl LeaderHighWatermark {
         for n in nodes {
             for r in n.replicas.iter().filter(|r| r.is_leader) {
                 let first = (r.leader_epoch, r.high_watermark);
-                let entry = crate::slot(&mut self.newest, &r.partition, || first);
+                let entry = crate::slot(&mut self.newest, &*r.partition, || first);
                 if r.leader_epoch == entry.0 && r.high_watermark < entry.1 {
                     out.push(Violation {
                         check: "monotonic-leader-high-watermark",
