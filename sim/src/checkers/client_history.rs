@@ -201,6 +201,12 @@ fn number_keys(ops: &[Op]) -> (BTreeMap<&str, Key>, Vec<&str>) {
     (ids, names)
 }
 
+/// What `sorted`, sorted by value with one entry per value, holds for `value`.
+fn by_value<T>(sorted: &[(u64, T)], value: u64) -> Option<&T> {
+    let at = sorted.binary_search_by_key(&value, |(v, _)| *v).ok()?;
+    Some(&sorted[at].1)
+}
+
 /// Keeps in `map` the higher of what it holds for `slot` and `offset` (seen at `line`).
 fn raise<K: Ord>(map: &mut BTreeMap<K, (i64, usize)>, slot: K, offset: i64, line: usize) {
     if map.get(&slot).is_none_or(|(o, _)| *o < offset) {
@@ -288,18 +294,8 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     let sends = sends;
     reads.sort_by_key(|(value, _)| *value);
     reads.dedup_by_key(|(value, _)| *value);
-    let send_of = |value: u64| {
-        sends
-            .binary_search_by_key(&value, |(v, _)| *v)
-            .ok()
-            .map(|at| &sends[at].1)
-    };
-    let read_of = |value: u64| {
-        reads
-            .binary_search_by_key(&value, |(v, _)| *v)
-            .ok()
-            .map(|at| reads[at].1)
-    };
+    let send_of = |value: u64| by_value(&sends, value);
+    let read_of = |value: u64| by_value(&reads, value).copied();
 
     // inconsistent-offsets and duplicate.
     // (value, key, offset, line) of every sighting, sorted by value: a value's places in a run.
@@ -368,7 +364,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 report(
                     kind,
                     Case {
-                        key: names[send.key as usize].to_string(),
+                        key: key.to_string(),
                         offsets: vec![offset],
                         values: vec![*value],
                         lines: vec![send.line],
@@ -623,6 +619,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
         if !send.counts {
             continue;
         }
+        let key = names[send.key as usize];
         for (group, read) in &group_reads {
             let high = group_high
                 .get(&(*group, send.key))
@@ -632,13 +629,12 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 report(
                     "group-skip",
                     Case {
-                        key: names[send.key as usize].to_string(),
+                        key: key.to_string(),
                         offsets: vec![offset, high],
                         values: vec![*value],
                         lines: vec![send.line],
                         detail: format!(
-                            "group {group} read {} up to {high} but never {value} at {offset}",
-                            names[send.key as usize]
+                            "group {group} read {key} up to {high} but never {value} at {offset}"
                         ),
                     },
                 );
