@@ -605,12 +605,8 @@ fn final_checks(
     }
     let mut highest_acked: BTreeMap<String, i64> = BTreeMap::new();
     for a in acked.iter() {
-        match highest_acked.get_mut(&*a.partition) {
-            Some(h) => *h = (*h).max(a.offset),
-            None => {
-                highest_acked.insert(a.partition.to_string(), a.offset);
-            }
-        }
+        let h = crate::slot(&mut highest_acked, &*a.partition, || a.offset);
+        *h = (*h).max(a.offset);
     }
     drop(acked);
     let mut replicas: BTreeMap<String, Vec<ReplicaEnd>> = BTreeMap::new();
