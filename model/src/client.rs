@@ -18,12 +18,12 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::fetcher::{error_code, single_partition, SingleFetch};
+use crate::fetch_codec::SingleFetch;
+use crate::fetcher::error_code;
 use crate::wire::Connection;
 use crate::{batch, BrokerId, TopicPartition};
 
 const PRODUCE_VERSION: i16 = 9;
-const FETCH_VERSION: i16 = 12;
 const METADATA_VERSION: i16 = 12;
 const LIST_OFFSETS_VERSION: i16 = 7;
 
@@ -308,22 +308,23 @@ impl Client {
         };
         let request = SingleFetch {
             replica_id: -1,
-            topic: &StrBytes::from_string(tp.topic.to_string()),
+            topic: &tp.topic,
             partition: tp.partition,
             current_leader_epoch: epoch,
             fetch_offset: offset,
             last_fetched_epoch: -1,
             max_wait_ms,
             max_bytes: 256 * 1024,
-        }
-        .request();
+        };
         let conn = self.connections.get_mut(&leader).expect("connected");
         let wait = Duration::from_millis(max_wait_ms.max(0) as u64);
-        let response = match conn
-            .call(&request, FETCH_VERSION, self.timeout + wait)
-            .await
-        {
-            Ok(r) => r,
+        let data = match conn.fetch(&request, self.timeout + wait).await {
+            Ok(Some(data)) => data,
+            Ok(None) => {
+                return PollOutcome::Failed {
+                    reason: "empty fetch response".into(),
+                }
+            }
             Err(e) => {
                 self.forget(tp, leader);
                 return PollOutcome::Failed {
@@ -331,18 +332,13 @@ impl Client {
                 };
             }
         };
-        let Some(data) = single_partition(response) else {
-            return PollOutcome::Failed {
-                reason: "empty fetch response".into(),
-            };
-        };
         if data.error_code != error_code::NONE {
             self.leaders.remove(tp);
             return PollOutcome::Failed {
                 reason: format!("error code {}", data.error_code),
             };
         }
-        let records = match batch::decode(data.records.unwrap_or_default()) {
+        let records = match batch::decode(data.records) {
             Ok(r) => r,
             Err(e) => {
                 return PollOutcome::Failed {

@@ -6,15 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{BrokerId as WireBrokerId, FetchRequest, FetchResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
-
 use crate::broker::{self, LogRef, Shared, State};
 use crate::bugs;
 use crate::config::BrokerConfig;
 use crate::env::Event;
+use crate::fetch_codec::{PartitionAnswer, SingleFetch};
 use crate::metadata::METADATA_TOPIC;
 use crate::partition::Role;
 use crate::raft::QuorumRole;
@@ -44,52 +40,6 @@ pub mod error_code {
     pub const STALE_BROKER_EPOCH: i16 = 77;
     pub const INVALID_UPDATE_VERSION: i16 = 95;
     pub const INELIGIBLE_REPLICA: i16 = 107;
-}
-
-/// A fetch of one partition, the only kind this code base sends (followers, the quorum, consumers).
-pub struct SingleFetch<'a> {
-    /// The fetching broker, or -1 for a consumer.
-    pub replica_id: BrokerId,
-    /// The topic's name as the wire carries it: a fetcher names its topic in every request, and
-    /// this is shared, not copied.
-    pub topic: &'a StrBytes,
-    pub partition: i32,
-    pub current_leader_epoch: i32,
-    pub fetch_offset: i64,
-    /// -1 when the fetcher asks for no divergence check.
-    pub last_fetched_epoch: i32,
-    pub max_wait_ms: i32,
-    pub max_bytes: i32,
-}
-
-impl SingleFetch<'_> {
-    pub fn request(&self) -> FetchRequest {
-        let mut p = FetchPartition::default();
-        p.partition = self.partition;
-        p.current_leader_epoch = self.current_leader_epoch;
-        p.fetch_offset = self.fetch_offset;
-        p.last_fetched_epoch = self.last_fetched_epoch;
-        p.partition_max_bytes = self.max_bytes;
-        let mut t = FetchTopic::default();
-        t.topic = TopicName(self.topic.clone());
-        t.partitions = vec![p];
-        let mut r = FetchRequest::default();
-        r.replica_id = WireBrokerId(self.replica_id);
-        r.max_wait_ms = self.max_wait_ms;
-        r.min_bytes = 1;
-        r.max_bytes = self.max_bytes;
-        r.topics = vec![t];
-        r
-    }
-}
-
-/// The answer for the one partition a `SingleFetch` asked about.
-pub fn single_partition(response: FetchResponse) -> Option<PartitionData> {
-    response
-        .responses
-        .into_iter()
-        .next()
-        .and_then(|t| t.partitions.into_iter().next())
 }
 
 /// What the follower is fetching for: the leader, its epoch, and the fetcher's generation.
@@ -152,10 +102,10 @@ fn counts_unsynced(config: &BrokerConfig, which: &LogRef) -> bool {
         && (config.bug(bugs::LAST_REPLICA_STANDING) || config.bug(bugs::DOUBLE_CRASH_DIVERGENCE))
 }
 
-fn topic_of(which: &LogRef) -> (StrBytes, i32) {
+fn topic_of(which: &LogRef) -> (Arc<str>, i32) {
     match which {
-        LogRef::Metadata => (StrBytes::from_static_str(METADATA_TOPIC), 0),
-        LogRef::Partition(tp) => (StrBytes::from_string(tp.topic.to_string()), tp.partition),
+        LogRef::Metadata => (METADATA_TOPIC.into(), 0),
+        LogRef::Partition(tp) => (tp.topic.clone(), tp.partition),
     }
 }
 
@@ -195,7 +145,7 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
                 max_wait_ms: wait.as_millis() as i32,
                 max_bytes: MAX_BYTES,
             };
-            (fetch.request(), follow)
+            (fetch, follow)
         };
         if connection.as_ref().is_none_or(|(l, _)| *l != follow.leader) {
             let Some(address) = shared.config.address(follow.leader) else {
@@ -216,17 +166,15 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
             }
         }
         let (_, conn) = connection.as_mut().expect("connected above");
-        match conn
-            .call(&request, FETCH_VERSION, wait + shared.request_timeout())
-            .await
-        {
-            Ok(response) => {
-                match handle_response(&shared, &which, generation, follow, response).await {
+        match conn.fetch(&request, wait + shared.request_timeout()).await {
+            Ok(Some(data)) => {
+                match handle_response(&shared, &which, generation, follow, data).await {
                     Applied::Fetched => validated = true,
                     Applied::BackOff => madsim::time::sleep(BACKOFF).await,
                     Applied::Truncated | Applied::Stale => {}
                 }
             }
+            Ok(None) => madsim::time::sleep(BACKOFF).await,
             Err(_) => {
                 connection = None;
                 madsim::time::sleep(BACKOFF).await;
@@ -241,11 +189,8 @@ async fn handle_response(
     which: &LogRef,
     generation: u64,
     follow: Following,
-    response: FetchResponse,
+    data: PartitionAnswer,
 ) -> Applied {
-    let Some(data) = single_partition(response) else {
-        return Applied::BackOff;
-    };
     let mut appended = false;
     {
         let mut s = shared.lock();
@@ -253,8 +198,7 @@ async fn handle_response(
             return Applied::Stale;
         }
         if let LogRef::Metadata = which {
-            let leader = data.current_leader.leader_id.0;
-            let epoch = data.current_leader.leader_epoch;
+            let (leader, epoch) = data.current_leader;
             if epoch > s.quorum.epoch {
                 let known = (leader >= 0).then_some(leader);
                 let _ = s.quorum.observe(shared.env.disk.as_ref(), epoch, known);
@@ -269,7 +213,7 @@ async fn handle_response(
             s.quorum.reset_election_timer(now, timeout);
         }
         let log = s.log_mut(which).expect("followed log exists");
-        if data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0 {
+        if data.diverges() {
             let ours = log.end_offset_for_epoch(data.diverging_epoch.epoch);
             let mut target = if ours.epoch < 0 {
                 0
@@ -308,8 +252,8 @@ async fn handle_response(
             }
             return Applied::Truncated;
         }
-        if let Some(records) = data.records.as_ref().filter(|r| !r.is_empty()) {
-            match log.append_replicated(records) {
+        if !data.records.is_empty() {
+            match log.append_replicated(&data.records) {
                 Ok(_) => appended = true,
                 Err(_) => return Applied::BackOff,
             }

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::messages::begin_quorum_epoch_request::{self, BeginQuorumEpochRequest};
 use kafka_protocol::messages::begin_quorum_epoch_response::{self, BeginQuorumEpochResponse};
-use kafka_protocol::messages::fetch_request::FetchPartition;
-use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::vote_request::{self, VoteRequest};
 use kafka_protocol::messages::vote_response::{self, VoteResponse};
 use kafka_protocol::messages::{BrokerId as WireBrokerId, TopicName};
@@ -15,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::{self, LogRef, Shared, State, TICK};
 use crate::env::Event;
+use crate::fetch_codec::{PartitionAnswer, PartitionQuery, SingleFetch};
 use crate::fetcher::{self, error_code};
 use crate::metadata::{MetadataRecord, METADATA_TOPIC};
 use crate::raft::QuorumRole;
@@ -252,34 +251,26 @@ async fn find_leader(shared: Arc<Shared>, voter: BrokerId, epoch: i32) {
     let Some(address) = shared.config.address(voter) else {
         return;
     };
-    let request = fetcher::SingleFetch {
+    let request = SingleFetch {
         replica_id: shared.id(),
-        topic: &StrBytes::from_static_str(METADATA_TOPIC),
+        topic: METADATA_TOPIC,
         partition: 0,
         current_leader_epoch: epoch,
         fetch_offset: shared.lock().metadata_log.durable_end_offset(),
         last_fetched_epoch: -1,
         max_wait_ms: 0,
         max_bytes: 0,
-    }
-    .request();
+    };
     let timeout = shared.request_timeout();
     let Ok(mut conn) =
         Connection::connect(address, &format!("observer-{}", shared.id()), timeout).await
     else {
         return;
     };
-    let Ok(response) = conn.call(&request, fetcher::FETCH_VERSION, timeout).await else {
+    let Ok(Some(p)) = conn.fetch(&request, timeout).await else {
         return;
     };
-    let Some(p) = response
-        .responses
-        .first()
-        .and_then(|t| t.partitions.first())
-    else {
-        return;
-    };
-    let (leader, leader_epoch) = (p.current_leader.leader_id.0, p.current_leader.leader_epoch);
+    let (leader, leader_epoch) = p.current_leader;
     if leader >= 0 {
         let mut s = shared.lock();
         if s.quorum.leader().is_none()
@@ -379,12 +370,10 @@ pub fn fetch_metadata(
     shared: &Arc<Shared>,
     s: &mut State,
     replica: BrokerId,
-    p: &FetchPartition,
-) -> (PartitionData, bool) {
-    let mut out = PartitionData::default();
-    out.partition_index = p.partition;
-    out.current_leader.leader_id = WireBrokerId(s.quorum.leader().unwrap_or(-1));
-    out.current_leader.leader_epoch = s.quorum.epoch;
+    p: &PartitionQuery,
+) -> (PartitionAnswer, bool) {
+    let mut out = PartitionAnswer::new(p.tp.partition);
+    out.current_leader = (s.quorum.leader().unwrap_or(-1), s.quorum.epoch);
     if !s.quorum.is_leader() {
         out.error_code = error_code::NOT_LEADER_OR_FOLLOWER;
         return (out, true);
@@ -431,6 +420,6 @@ pub fn fetch_metadata(
         .unwrap_or_default();
     let has_data = !records.is_empty();
     out.high_watermark = s.quorum.high_watermark;
-    out.records = Some(records);
+    out.records = records;
     (out, has_data)
 }

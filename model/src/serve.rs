@@ -6,10 +6,6 @@ use std::time::Duration;
 
 use crate::net::TcpStream;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::fetch_request::FetchPartition;
-use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, PartitionData,
-};
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -21,22 +17,27 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId as WireBrokerId, FetchRequest, FetchResponse,
-    InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
-    ProduceRequest, ProduceResponse, RequestHeader, RequestKind, ResponseKind,
+    ApiKey, ApiVersionsResponse, BrokerId as WireBrokerId, InitProducerIdRequest,
+    InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
+    MetadataResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ProduceRequest,
+    ProduceResponse, RequestHeader, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use crate::batch;
 use crate::broker::{self, LogRef, Shared, State, Watch};
 use crate::deadline::Deadline;
+use crate::fetch_codec::{self, FetchQuery, PartitionAnswer, PartitionQuery};
 use crate::fetcher::error_code;
 use crate::group;
+use crate::log::epoch_cache::EpochEnd;
 use crate::log::{AppendError, Log, Sequence};
 use crate::metadata::{topic_id, METADATA_TOPIC};
 use crate::partition::Role;
-use crate::wire::{decode_request, encode_response, write_frame, FrameReader, Undecodable};
+use crate::wire::{
+    decode_request, decode_request_header, encode_response, finish_frame, start_response,
+    write_frame, FrameReader, Undecodable,
+};
 use crate::{controller, raft_driver, BrokerId, TopicPartition};
 use bytes::BytesMut;
 
@@ -45,7 +46,11 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // From v0, though v0-2 carry the old message format this broker refuses: librdkafka turns
     // compression on only for a broker that lists the oldest versions.
     (ApiKey::Produce, 0, 9),
-    (ApiKey::Fetch, 4, 12),
+    (
+        ApiKey::Fetch,
+        *fetch_codec::VERSIONS.start(),
+        *fetch_codec::VERSIONS.end(),
+    ),
     (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 1, 12),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
@@ -71,32 +76,72 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
         let Ok(frame) = reader.next(&mut stream).await else {
             return;
         };
-        let (header, mut response) = match decode_request(frame) {
-            Ok((header, _)) if !supported(&header) => match api_versions_refusal(header) {
-                Some(answer) => answer,
-                None => return,
-            },
-            Ok((header, request)) => match handle(&shared, request).await {
-                Some(response) => (header, response),
-                None => continue,
-            },
-            Err(Undecodable {
-                header: Some(header),
-                ..
-            }) => match api_versions_refusal(header) {
-                Some(answer) => answer,
-                None => return,
+        let reply = match decode_request_header(frame) {
+            Ok((header, _)) if !supported(&header) => refuse(header, &mut out),
+            Ok((header, mut body)) if header.request_api_key == ApiKey::Fetch as i16 => {
+                let version = header.request_api_version;
+                match fetch_codec::decode_request(&mut body, version) {
+                    Ok(query) => {
+                        let answers = fetch(&shared, &query).await;
+                        if start_response(&header, &mut out).is_err() {
+                            return;
+                        }
+                        fetch_codec::encode_response(&query, &answers, version, &mut out);
+                        finish_frame(&mut out);
+                        Reply::Send
+                    }
+                    Err(_) => refuse(header, &mut out),
+                }
+            }
+            Ok((header, body)) => match decode_request(header, body) {
+                Ok((header, request)) => match handle(&shared, request).await {
+                    Some(response) => respond(&header, response, &mut out),
+                    None => Reply::Nothing,
+                },
+                Err(Undecodable {
+                    header: Some(header),
+                    ..
+                }) => refuse(header, &mut out),
+                Err(_) => Reply::Close,
             },
             // Not even a header: nothing to answer to.
-            Err(_) => return,
+            Err(_) => Reply::Close,
         };
-        crate::versions::fit(&mut response, header.request_api_version);
-        if encode_response(&header, &response, &mut out).is_err() {
-            return;
+        match reply {
+            Reply::Send => {
+                if write_frame(&mut stream, &out).await.is_err() {
+                    return;
+                }
+            }
+            Reply::Nothing => {}
+            Reply::Close => return,
         }
-        if write_frame(&mut stream, &out).await.is_err() {
-            return;
-        }
+    }
+}
+
+/// What a connection does after a request.
+enum Reply {
+    /// Send the answer framed in the connection's buffer.
+    Send,
+    /// Nothing to send (a produce with acks=0).
+    Nothing,
+    Close,
+}
+
+/// Frames `response`, fitted to the version of `header`'s request.
+fn respond(header: &RequestHeader, mut response: ResponseKind, out: &mut BytesMut) -> Reply {
+    crate::versions::fit(&mut response, header.request_api_version);
+    match encode_response(header, &response, out) {
+        Ok(()) => Reply::Send,
+        Err(_) => Reply::Close,
+    }
+}
+
+/// Answers a request this broker does not support or cannot read.
+fn refuse(header: RequestHeader, out: &mut BytesMut) -> Reply {
+    match api_versions_refusal(header) {
+        Some((header, response)) => respond(&header, response, out),
+        None => Reply::Close,
     }
 }
 
@@ -131,7 +176,6 @@ async fn handle(shared: &Arc<Shared>, request: RequestKind) -> Option<ResponseKi
             }
             ResponseKind::Produce(response)
         }
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch(shared, r).await),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata(shared, r)),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets(shared, r)),
         RequestKind::OffsetForLeaderEpoch(r) => {
@@ -210,19 +254,19 @@ pub fn divergence(
     fetch_offset: i64,
     last_fetched_epoch: i32,
     fast_failover: bool,
-) -> Option<EpochEndOffset> {
+) -> Option<EpochEnd> {
     if fetch_offset > log.log_end_offset() {
-        let mut d = EpochEndOffset::default();
-        d.epoch = log.latest_epoch();
-        d.end_offset = log.log_end_offset();
-        return Some(d);
+        return Some(EpochEnd {
+            epoch: log.latest_epoch(),
+            end_offset: log.log_end_offset(),
+        });
     }
     if last_fetched_epoch < 0 {
         return None;
     }
     let mut end = log.end_offset_for_epoch(last_fetched_epoch);
     if fast_failover && end.epoch != last_fetched_epoch {
-        end = crate::log::epoch_cache::EpochEnd {
+        end = EpochEnd {
             epoch: last_fetched_epoch,
             end_offset: log.log_end_offset(),
         };
@@ -230,10 +274,10 @@ pub fn divergence(
     if end.epoch == last_fetched_epoch && end.end_offset >= fetch_offset {
         return None;
     }
-    let mut d = EpochEndOffset::default();
-    d.epoch = end.epoch;
-    d.end_offset = end.end_offset.max(0);
-    Some(d)
+    Some(EpochEnd {
+        epoch: end.epoch,
+        end_offset: end.end_offset.max(0),
+    })
 }
 
 /// Checks that this broker leads `tp` in the epoch a request names (-1: any).
@@ -385,99 +429,79 @@ async fn sync_and_advance(shared: Arc<Shared>, tp: TopicPartition) -> bool {
     true
 }
 
-async fn fetch(shared: &Arc<Shared>, request: FetchRequest) -> FetchResponse {
-    let mut deadline = Deadline::after(Duration::from_millis(request.max_wait_ms.max(0) as u64));
+async fn fetch(shared: &Arc<Shared>, query: &FetchQuery) -> Vec<PartitionAnswer> {
+    let mut deadline = Deadline::after(Duration::from_millis(query.max_wait_ms.max(0) as u64));
     // A follower reads up to the log's end, a consumer up to the high watermark: each waits for
     // its bound to move.
-    let watch = if request.replica_id.0 >= 0 {
+    let watch = if query.replica_id >= 0 {
         Watch::LogEnd
     } else {
         Watch::HighWatermark
     };
-    // The request's partitions, named once: each pass over the fetch and the wait use them.
-    let moves: std::sync::Arc<[(TopicPartition, Watch)]> = request
-        .topics
+    let moves: Arc<[(TopicPartition, Watch)]> = query
+        .partitions
         .iter()
-        .flat_map(|t| {
-            let topic: std::sync::Arc<str> = t.topic.0.as_str().into();
-            t.partitions
-                .iter()
-                .map(move |p| (TopicPartition::new(topic.clone(), p.partition), watch))
-        })
+        .map(|p| (p.tp.clone(), watch))
         .collect();
-    let mut rx = shared.subscribe_to_moves(moves.clone());
+    let mut rx = shared.subscribe_to_moves(moves);
     loop {
-        let (response, ready) = fetch_once(shared, &request, &moves);
+        let (answers, ready) = fetch_once(shared, query);
         if ready || deadline.passed() {
-            return response;
+            return answers;
         }
         if deadline.run(rx.changed()).await.is_err() {
             // The wait ran out: answer with the partitions as they are now (the high watermark
             // may have moved meanwhile), as Kafka completes a delayed fetch.
-            return fetch_once(shared, &request, &moves).0;
+            return fetch_once(shared, query).0;
         }
     }
 }
 
-/// One pass over a fetch. `ready` says whether the answer should go now (data or an error) rather
-/// than wait for more. `named` holds the request's partitions, in its order.
-fn fetch_once(
-    shared: &Arc<Shared>,
-    request: &FetchRequest,
-    named: &[(TopicPartition, Watch)],
-) -> (FetchResponse, bool) {
-    let replica = request.replica_id.0;
-    let mut response = FetchResponse::default();
+/// One pass over a fetch: an answer for each of its partitions, and whether the answer should go
+/// now (data or an error) rather than wait for more.
+fn fetch_once(shared: &Arc<Shared>, query: &FetchQuery) -> (Vec<PartitionAnswer>, bool) {
     let mut ready = false;
     let mut s = shared.lock();
-    let mut named = named.iter().map(|(tp, _)| tp);
-    for topic in &request.topics {
-        let mut t = FetchableTopicResponse::default();
-        t.topic = topic.topic.clone();
-        t.partitions.reserve_exact(topic.partitions.len());
-        for p in &topic.partitions {
-            let tp = named
-                .next()
-                .expect("a name for every partition of the request");
-            let (data, has_data) = if topic.topic.0.as_str() == METADATA_TOPIC {
-                raft_driver::fetch_metadata(shared, &mut s, replica, p)
+    let answers = query
+        .partitions
+        .iter()
+        .map(|p| {
+            let (answer, has_data) = if &*p.tp.topic == METADATA_TOPIC {
+                raft_driver::fetch_metadata(shared, &mut s, query.replica_id, p)
             } else {
-                fetch_partition(shared, &mut s, tp, replica, p)
+                fetch_partition(shared, &mut s, query.replica_id, p)
             };
             ready |= has_data;
-            t.partitions.push(data);
-        }
-        response.responses.push(t);
-    }
-    (response, ready)
+            answer
+        })
+        .collect();
+    (answers, ready)
 }
 
 fn fetch_partition(
     shared: &Arc<Shared>,
     s: &mut State,
-    tp: &TopicPartition,
     replica: BrokerId,
-    p: &FetchPartition,
-) -> (PartitionData, bool) {
-    let mut out = PartitionData::default();
-    out.partition_index = p.partition;
+    p: &PartitionQuery,
+) -> (PartitionAnswer, bool) {
+    let tp = &p.tp;
+    let mut out = PartitionAnswer::new(tp.partition);
     let now = shared.now_ms();
     let partition = match leader_of(s, tp, p.current_leader_epoch) {
         Ok(partition) => partition,
         Err(code) => {
             out.error_code = code;
             if let Some(part) = s.partitions.get(tp) {
-                out.current_leader.leader_epoch = part.leader_epoch;
-                out.current_leader.leader_id = WireBrokerId(match part.role {
+                let leader = match part.role {
                     Role::Leader(_) => shared.id(),
                     Role::Follower { leader } => leader,
-                });
+                };
+                out.current_leader = (leader, part.leader_epoch);
             }
             return (out, true);
         }
     };
-    out.current_leader.leader_id = WireBrokerId(shared.id());
-    out.current_leader.leader_epoch = partition.leader_epoch;
+    out.current_leader = (shared.id(), partition.leader_epoch);
     let is_follower = replica >= 0;
     if is_follower {
         let check = !shared.config.bug(crate::bugs::SKIP_DIVERGENCE_CHECK);
@@ -515,7 +539,7 @@ fn fetch_partition(
     out.high_watermark = log.high_watermark();
     out.last_stable_offset = log.high_watermark();
     out.log_start_offset = 0;
-    out.records = Some(records);
+    out.records = records;
     (out, has_data)
 }
 

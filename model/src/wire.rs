@@ -5,6 +5,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::fetch_codec::{self, PartitionAnswer, SingleFetch};
+use crate::fetcher::FETCH_VERSION;
 use crate::net::TcpStream;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
@@ -123,21 +125,28 @@ impl Connection {
         version: i16,
         limit: Duration,
     ) -> Result<(), CallError> {
-        self.frame(request, version)?;
+        self.frame(R::KEY, version, |buf| {
+            request.encode(buf, version).map_err(protocol)
+        })?;
         crate::deadline::within(limit, write_frame(&mut self.stream, &self.out))
             .await
             .map_err(|_| CallError::Timeout)??;
         Ok(())
     }
 
-    /// Encodes `request` into `self.out`; returns its correlation id.
-    fn frame<R: Request>(&mut self, request: &R, version: i16) -> Result<i32, CallError> {
+    /// Encodes a request header for `key` at `version`, then the body `body` writes, into
+    /// `self.out`; returns its correlation id.
+    fn frame(
+        &mut self,
+        key: i16,
+        version: i16,
+        body: impl FnOnce(&mut BytesMut) -> Result<(), CallError>,
+    ) -> Result<i32, CallError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let api_key = ApiKey::try_from(R::KEY)
-            .map_err(|_| CallError::Protocol(format!("api key {}", R::KEY)))?;
+        let api_key = api_key(key)?;
         let mut header = RequestHeader::default();
-        header.request_api_key = R::KEY;
+        header.request_api_key = key;
         header.request_api_version = version;
         header.correlation_id = correlation_id;
         header.client_id = Some(self.client_id.clone());
@@ -147,9 +156,8 @@ impl Connection {
         header
             .encode(buf, api_key.request_header_version(version))
             .map_err(protocol)?;
-        request.encode(buf, version).map_err(protocol)?;
-        let len = (buf.len() - 4) as u32;
-        buf[..4].copy_from_slice(&len.to_be_bytes());
+        body(buf)?;
+        finish_frame(buf);
         Ok(correlation_id)
     }
 
@@ -161,9 +169,40 @@ impl Connection {
         version: i16,
         limit: Duration,
     ) -> Result<R::Response, CallError> {
-        let correlation_id = self.frame(request, version)?;
-        let api_key = ApiKey::try_from(R::KEY)
-            .map_err(|_| CallError::Protocol(format!("api key {}", R::KEY)))?;
+        let correlation_id = self.frame(R::KEY, version, |buf| {
+            request.encode(buf, version).map_err(protocol)
+        })?;
+        let mut body = self
+            .exchange(correlation_id, R::KEY, version, limit)
+            .await?;
+        R::Response::decode(&mut body, version).map_err(protocol)
+    }
+
+    /// Sends a fetch of one partition and waits at most `limit` for the answer; `None` when the
+    /// answer names no partition. After an error the connection must be dropped, as for `call`.
+    pub async fn fetch(
+        &mut self,
+        fetch: &SingleFetch<'_>,
+        limit: Duration,
+    ) -> Result<Option<PartitionAnswer>, CallError> {
+        let (key, version) = (ApiKey::Fetch as i16, FETCH_VERSION);
+        let correlation_id = self.frame(key, version, |buf| {
+            fetch.encode(buf, version);
+            Ok(())
+        })?;
+        let mut body = self.exchange(correlation_id, key, version, limit).await?;
+        fetch_codec::decode_single(&mut body, version).map_err(CallError::Protocol)
+    }
+
+    /// Sends the request framed in `self.out` and waits at most `limit` for the response to
+    /// `correlation_id`; returns its body, after the response header.
+    async fn exchange(
+        &mut self,
+        correlation_id: i32,
+        key: i16,
+        version: i16,
+        limit: Duration,
+    ) -> Result<Bytes, CallError> {
         let exchange = async {
             write_frame(&mut self.stream, &self.out).await?;
             self.reader.next(&mut self.stream).await
@@ -172,7 +211,7 @@ impl Connection {
             .await
             .map_err(|_| CallError::Timeout)??;
         let response_header =
-            ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
+            ResponseHeader::decode(&mut frame, api_key(key)?.response_header_version(version))
                 .map_err(protocol)?;
         if response_header.correlation_id != correlation_id {
             return Err(CallError::Protocol(format!(
@@ -180,8 +219,18 @@ impl Connection {
                 response_header.correlation_id
             )));
         }
-        R::Response::decode(&mut frame, version).map_err(protocol)
+        Ok(frame)
     }
+}
+
+fn api_key(key: i16) -> Result<ApiKey, CallError> {
+    ApiKey::try_from(key).map_err(|_| CallError::Protocol(format!("api key {key}")))
+}
+
+/// Writes a frame's length into its first four bytes, left for it, once the rest is written.
+pub fn finish_frame(buf: &mut BytesMut) {
+    let len = (buf.len() - 4) as u32;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
 }
 
 /// A request the server cannot read; `header` when at least the header could be read.
@@ -191,23 +240,55 @@ pub struct Undecodable {
     pub reason: String,
 }
 
-/// Decodes a request frame on the server side.
-pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, RequestKind), Undecodable> {
+/// Decodes a request frame's header on the server side; returns it and the body after it.
+pub fn decode_request_header(mut frame: Bytes) -> Result<(RequestHeader, Bytes), Undecodable> {
     let header = decode_request_header_from_buffer(&mut frame).map_err(|e| Undecodable {
         header: None,
         reason: e.to_string(),
     })?;
-    let fail = |reason: String| Undecodable {
-        header: Some(header.clone()),
-        reason,
+    Ok((header, frame))
+}
+
+/// Decodes a request's body on the server side, after its header.
+pub fn decode_request(
+    header: RequestHeader,
+    mut body: Bytes,
+) -> Result<(RequestHeader, RequestKind), Undecodable> {
+    let api_key = match ApiKey::try_from(header.request_api_key) {
+        Ok(key) => key,
+        Err(_) => {
+            return Err(Undecodable {
+                reason: format!("unknown api key {}", header.request_api_key),
+                header: Some(header),
+            })
+        }
     };
-    let api_key = ApiKey::try_from(header.request_api_key)
-        .map_err(|_| fail(format!("unknown api key {}", header.request_api_key)))?;
     // Bytes left over after the request are ignored, as Kafka's brokers ignore them: librdkafka
     // 2.16 sends three after a Metadata v12 request for all topics.
-    let request = RequestKind::decode(api_key, &mut frame, header.request_api_version)
-        .map_err(|e| fail(e.to_string()))?;
-    Ok((header, request))
+    match RequestKind::decode(api_key, &mut body, header.request_api_version) {
+        Ok(request) => Ok((header, request)),
+        Err(e) => Err(Undecodable {
+            reason: e.to_string(),
+            header: Some(header),
+        }),
+    }
+}
+
+/// Starts a response frame for `header`'s request in `buf`, which it clears first: the length,
+/// left for [`finish_frame`], and the response header.
+pub fn start_response(header: &RequestHeader, buf: &mut BytesMut) -> Result<(), String> {
+    let api_key =
+        ApiKey::try_from(header.request_api_key).map_err(|_| "unknown api key".to_owned())?;
+    buf.clear();
+    buf.put_u32(0);
+    let mut response_header = ResponseHeader::default();
+    response_header.correlation_id = header.correlation_id;
+    response_header
+        .encode(
+            buf,
+            api_key.response_header_version(header.request_api_version),
+        )
+        .map_err(|e| e.to_string())
 }
 
 /// Encodes a response frame for `header`'s request into `buf`, which it clears first.
@@ -216,18 +297,10 @@ pub fn encode_response(
     response: &ResponseKind,
     buf: &mut BytesMut,
 ) -> Result<(), String> {
-    let api_key =
-        ApiKey::try_from(header.request_api_key).map_err(|_| "unknown api key".to_owned())?;
-    let version = header.request_api_version;
-    buf.clear();
-    buf.put_u32(0);
-    let mut response_header = ResponseHeader::default();
-    response_header.correlation_id = header.correlation_id;
-    response_header
-        .encode(buf, api_key.response_header_version(version))
+    start_response(header, buf)?;
+    response
+        .encode(buf, header.request_api_version)
         .map_err(|e| e.to_string())?;
-    response.encode(buf, version).map_err(|e| e.to_string())?;
-    let len = (buf.len() - 4) as u32;
-    buf[..4].copy_from_slice(&len.to_be_bytes());
+    finish_frame(buf);
     Ok(())
 }

@@ -1,0 +1,191 @@
+//! Kafka's primitive types, read and written by hand for the messages that carry records
+//! (`fetch_codec`, `produce_codec`): sizes as 4-byte or 2-byte signed lengths where -1 is null, or
+//! in flexible versions as unsigned varints of one more; tagged fields after each flexible
+//! structure.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+/// Writes a byte string: its length, then its bytes.
+pub fn put_bytes(buf: &mut BytesMut, bytes: &[u8], flexible: bool) {
+    if flexible {
+        put_uvarint(buf, bytes.len() as u32 + 1);
+    } else {
+        buf.put_i32(bytes.len() as i32);
+    }
+    buf.put_slice(bytes);
+}
+
+/// The runs of `items` that make up each topic of a request, in order: a run starts at the first
+/// item and at each item that `opens` a topic.
+pub fn topic_runs<'a, T>(
+    items: &'a [T],
+    opens: impl Fn(&T) -> bool + 'a,
+) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= items.len() {
+            return None;
+        }
+        let end = start + 1 + items[start + 1..].iter().take_while(|i| !opens(i)).count();
+        let run = start..end;
+        start = end;
+        Some(run)
+    })
+}
+
+pub fn put_uvarint(buf: &mut BytesMut, mut v: u32) {
+    while v >= 0x80 {
+        buf.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.put_u8(v as u8);
+}
+
+/// An array's length: a varint of one more in a flexible version, else 4 bytes.
+pub fn put_len(buf: &mut BytesMut, len: usize, flexible: bool) {
+    if flexible {
+        put_uvarint(buf, len as u32 + 1);
+    } else {
+        buf.put_i32(len as i32);
+    }
+}
+
+pub fn put_str(buf: &mut BytesMut, s: &str, flexible: bool) {
+    if flexible {
+        put_uvarint(buf, s.len() as u32 + 1);
+    } else {
+        buf.put_i16(s.len() as i16);
+    }
+    buf.put_slice(s.as_bytes());
+}
+
+/// Reads from a frame, refusing to read past its end.
+pub struct Reader<'a>(pub &'a mut Bytes);
+
+#[cold]
+fn ends_early(wanted: usize, left: usize) -> String {
+    format!("message ends early: {wanted} bytes wanted, {left} left")
+}
+
+impl Reader<'_> {
+    #[inline]
+    pub fn need(&self, n: usize) -> Result<(), String> {
+        match self.0.remaining() {
+            left if left < n => Err(ends_early(n, left)),
+            _ => Ok(()),
+        }
+    }
+
+    #[inline]
+    pub fn skip(&mut self, n: usize) -> Result<(), String> {
+        self.need(n)?;
+        self.0.advance(n);
+        Ok(())
+    }
+
+    #[inline]
+    pub fn i16(&mut self) -> Result<i16, String> {
+        self.need(2)?;
+        Ok(self.0.get_i16())
+    }
+
+    #[inline]
+    pub fn i32(&mut self) -> Result<i32, String> {
+        self.need(4)?;
+        Ok(self.0.get_i32())
+    }
+
+    #[inline]
+    pub fn i64(&mut self) -> Result<i64, String> {
+        self.need(8)?;
+        Ok(self.0.get_i64())
+    }
+
+    #[inline]
+    pub fn uvarint(&mut self) -> Result<u32, String> {
+        let mut value = 0u32;
+        for shift in (0..35).step_by(7) {
+            self.need(1)?;
+            let byte = self.0.get_u8();
+            value |= u32::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err("message holds a varint longer than 5 bytes".into())
+    }
+
+    /// An array's or string's length, `None` for null: one less than a varint in a flexible
+    /// version, else a signed `width`-byte length where -1 is null.
+    #[inline]
+    pub fn nullable_size(&mut self, flexible: bool, width: usize) -> Result<Option<usize>, String> {
+        let len = if flexible {
+            i64::from(self.uvarint()?) - 1
+        } else if width == 2 {
+            i64::from(self.i16()?)
+        } else {
+            i64::from(self.i32()?)
+        };
+        match len {
+            -1 => Ok(None),
+            n if n < -1 => Err(format!("message holds a length of {n}")),
+            n => Ok(Some(n as usize)),
+        }
+    }
+
+    #[inline]
+    pub fn nullable_len(&mut self, flexible: bool) -> Result<Option<usize>, String> {
+        self.nullable_size(flexible, 4)
+    }
+
+    #[inline]
+    pub fn len(&mut self, flexible: bool) -> Result<usize, String> {
+        self.nullable_len(flexible)?
+            .ok_or_else(|| "message holds a null array".to_owned())
+    }
+
+    pub fn nullable_bytes(&mut self, flexible: bool) -> Result<Option<Bytes>, String> {
+        match self.nullable_size(flexible, 4)? {
+            None => Ok(None),
+            Some(n) => {
+                self.need(n)?;
+                Ok(Some(self.0.split_to(n)))
+            }
+        }
+    }
+
+    /// A string, checked to be UTF-8 and left in place: the caller advances past it.
+    pub fn peek_str(&mut self, flexible: bool) -> Result<&str, String> {
+        let n = self
+            .nullable_size(flexible, 2)?
+            .ok_or_else(|| "message holds a null string".to_owned())?;
+        self.need(n)?;
+        std::str::from_utf8(&self.0[..n]).map_err(|e| format!("message holds a bad string: {e}"))
+    }
+
+    pub fn str(&mut self, flexible: bool) -> Result<std::sync::Arc<str>, String> {
+        let s: std::sync::Arc<str> = self.peek_str(flexible)?.into();
+        self.0.advance(s.len());
+        Ok(s)
+    }
+
+    /// Checks a string and passes over it.
+    pub fn skip_str(&mut self, flexible: bool) -> Result<(), String> {
+        let n = self.peek_str(flexible)?.len();
+        self.0.advance(n);
+        Ok(())
+    }
+
+    /// Skips a flexible structure's tagged fields.
+    #[inline]
+    pub fn tagged_fields(&mut self, flexible: bool) -> Result<(), String> {
+        if flexible {
+            for _ in 0..self.uvarint()? {
+                self.uvarint()?;
+                let size = self.uvarint()? as usize;
+                self.skip(size)?;
+            }
+        }
+        Ok(())
+    }
+}
