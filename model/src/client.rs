@@ -12,18 +12,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId as WireBrokerId, ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName,
+    BrokerId as WireBrokerId, ListOffsetsRequest, MetadataRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use crate::fetch_codec::SingleFetch;
 use crate::fetcher::error_code;
+use crate::produce_codec::SingleProduce;
 use crate::wire::Connection;
 use crate::{batch, BrokerId, TopicPartition};
 
-const PRODUCE_VERSION: i16 = 9;
 const METADATA_VERSION: i16 = 12;
 const LIST_OFFSETS_VERSION: i16 = 7;
 
@@ -192,19 +191,17 @@ impl Client {
                 }
             }
         };
-        let mut data = PartitionProduceData::default();
-        data.index = tp.partition;
-        data.records = Some(batch::encode(records, 0));
-        let mut topic = TopicProduceData::default();
-        topic.name = TopicName(StrBytes::from_string(tp.topic.to_string()));
-        topic.partition_data = vec![data];
-        let mut request = ProduceRequest::default();
-        request.acks = acks;
-        request.timeout_ms = self.timeout.as_millis() as i32;
-        request.topic_data = vec![topic];
+        let batch = batch::encode(records, 0);
+        let produce = SingleProduce {
+            topic: &tp.topic,
+            partition: tp.partition,
+            acks,
+            timeout_ms: self.timeout.as_millis() as i32,
+            records: &batch,
+        };
         let conn = self.connections.get_mut(&leader).expect("connected");
         if acks == 0 {
-            return match conn.send(&request, PRODUCE_VERSION, self.timeout).await {
+            return match conn.produce_unanswered(&produce, self.timeout).await {
                 Ok(()) => SendOutcome::Sent,
                 Err(e) => {
                     self.forget(tp, leader);
@@ -214,8 +211,13 @@ impl Client {
                 }
             };
         }
-        let response = match conn.call(&request, PRODUCE_VERSION, self.timeout * 2).await {
-            Ok(r) => r,
+        let (error_code, base_offset) = match conn.produce(&produce, self.timeout * 2).await {
+            Ok(Some(answer)) => answer,
+            Ok(None) => {
+                return SendOutcome::Unknown {
+                    reason: "empty produce response".into(),
+                }
+            }
             Err(e) => {
                 self.forget(tp, leader);
                 return SendOutcome::Unknown {
@@ -223,18 +225,9 @@ impl Client {
                 };
             }
         };
-        let Some(p) = response
-            .responses
-            .first()
-            .and_then(|t| t.partition_responses.first())
-        else {
-            return SendOutcome::Unknown {
-                reason: "empty produce response".into(),
-            };
-        };
-        match p.error_code {
+        match error_code {
             error_code::NONE => SendOutcome::Acked {
-                offset: p.base_offset,
+                offset: base_offset,
             },
             code @ (error_code::NOT_LEADER_OR_FOLLOWER
             | error_code::FENCED_LEADER_EPOCH

@@ -29,6 +29,7 @@ pub mod mirror;
 pub mod net;
 pub mod partition;
 pub mod partitioner;
+pub mod produce_codec;
 pub mod raft;
 pub mod raft_driver;
 pub mod serve;

@@ -15,12 +15,11 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset as LeaderEpochEnd, OffsetForLeaderTopicResult,
 };
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, BrokerId as WireBrokerId, InitProducerIdRequest,
     InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
-    MetadataResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ProduceRequest,
-    ProduceResponse, RequestHeader, RequestKind, ResponseKind,
+    MetadataResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, RequestHeader,
+    RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -34,6 +33,7 @@ use crate::log::epoch_cache::EpochEnd;
 use crate::log::{AppendError, Log, Sequence};
 use crate::metadata::{topic_id, METADATA_TOPIC};
 use crate::partition::Role;
+use crate::produce_codec::{self, ProduceAnswer, ProduceQuery};
 use crate::wire::{
     decode_request, decode_request_header, encode_response, finish_frame, start_response,
     write_frame, FrameReader, Undecodable,
@@ -89,6 +89,24 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
                         fetch_codec::encode_response(&query, &answers, version, &mut out);
                         finish_frame(&mut out);
                         Reply::Send
+                    }
+                    Err(_) => refuse(header, &mut out),
+                }
+            }
+            Ok((header, mut body)) if header.request_api_key == ApiKey::Produce as i16 => {
+                let version = header.request_api_version;
+                match produce_codec::decode_request(&mut body, version) {
+                    Ok(query) => {
+                        let answers = produce(&shared, &query).await;
+                        if query.acks == 0 {
+                            Reply::Nothing
+                        } else if start_response(&header, &mut out).is_err() {
+                            return;
+                        } else {
+                            produce_codec::encode_response(&query, &answers, version, &mut out);
+                            finish_frame(&mut out);
+                            Reply::Send
+                        }
                     }
                     Err(_) => refuse(header, &mut out),
                 }
@@ -168,14 +186,6 @@ fn api_versions_refusal(mut header: RequestHeader) -> Option<(RequestHeader, Res
 /// Answers one request; `None` for a request that gets no answer (a produce with acks=0).
 async fn handle(shared: &Arc<Shared>, request: RequestKind) -> Option<ResponseKind> {
     Some(match request {
-        RequestKind::Produce(r) => {
-            let acks = r.acks;
-            let response = produce(shared, r).await;
-            if acks == 0 {
-                return None;
-            }
-            ResponseKind::Produce(response)
-        }
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata(shared, r)),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets(shared, r)),
         RequestKind::OffsetForLeaderEpoch(r) => {
@@ -302,35 +312,21 @@ fn leader_of<'a>(
     Ok(p)
 }
 
-async fn produce(shared: &Arc<Shared>, request: ProduceRequest) -> ProduceResponse {
-    let mut response = ProduceResponse::default();
-    for topic in request.topic_data {
-        let mut t = TopicProduceResponse::default();
-        t.name = topic.name.clone();
-        for data in topic.partition_data {
-            let tp = TopicPartition::new(topic.name.0.as_str(), data.index);
-            let mut r = PartitionProduceResponse::default();
-            r.index = data.index;
-            match produce_partition(
+async fn produce(shared: &Arc<Shared>, query: &ProduceQuery) -> Vec<ProduceAnswer> {
+    let mut answers = Vec::with_capacity(query.partitions.len());
+    for part in &query.partitions {
+        answers.push(
+            produce_partition(
                 shared,
-                &tp,
-                request.acks,
-                request.timeout_ms,
-                data.records.unwrap_or_default(),
+                &part.tp,
+                query.acks,
+                query.timeout_ms,
+                part.records.clone(),
             )
-            .await
-            {
-                Ok(base_offset) => r.base_offset = base_offset,
-                Err(code) => {
-                    r.error_code = code;
-                    r.base_offset = -1;
-                }
-            }
-            t.partition_responses.push(r);
-        }
-        response.responses.push(t);
+            .await,
+        );
     }
-    response
+    answers
 }
 
 /// Appends to a led partition and, for acks=all, waits for the high watermark to pass the batch.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::fetch_codec::{self, PartitionAnswer, SingleFetch};
 use crate::fetcher::FETCH_VERSION;
 use crate::net::TcpStream;
+use crate::produce_codec::{self, SingleProduce};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{
@@ -87,6 +88,9 @@ fn protocol<E: std::fmt::Display>(e: E) -> CallError {
     CallError::Protocol(e.to_string())
 }
 
+/// The Produce version clients send.
+pub const PRODUCE_VERSION: i16 = 9;
+
 /// A client connection that sends one request at a time and waits for its answer.
 pub struct Connection {
     stream: TcpStream,
@@ -118,20 +122,36 @@ impl Connection {
         })
     }
 
-    /// Sends a request that gets no answer (a produce with acks=0).
-    pub async fn send<R: Request>(
+    /// Sends a produce that gets no answer (acks=0).
+    pub async fn produce_unanswered(
         &mut self,
-        request: &R,
-        version: i16,
+        produce: &SingleProduce<'_>,
         limit: Duration,
     ) -> Result<(), CallError> {
-        self.frame(R::KEY, version, |buf| {
-            request.encode(buf, version).map_err(protocol)
+        self.frame(ApiKey::Produce as i16, PRODUCE_VERSION, |buf| {
+            produce.encode(buf, PRODUCE_VERSION);
+            Ok(())
         })?;
         crate::deadline::within(limit, write_frame(&mut self.stream, &self.out))
             .await
             .map_err(|_| CallError::Timeout)??;
         Ok(())
+    }
+
+    /// Sends a produce and waits at most `limit` for the answer: the partition's error code and
+    /// the batch's base offset, or `None` when the answer names no partition.
+    pub async fn produce(
+        &mut self,
+        produce: &SingleProduce<'_>,
+        limit: Duration,
+    ) -> Result<Option<(i16, i64)>, CallError> {
+        let (key, version) = (ApiKey::Produce as i16, PRODUCE_VERSION);
+        let correlation_id = self.frame(key, version, |buf| {
+            produce.encode(buf, version);
+            Ok(())
+        })?;
+        let mut body = self.exchange(correlation_id, key, version, limit).await?;
+        produce_codec::decode_single(&mut body, version).map_err(CallError::Protocol)
     }
 
     /// Encodes a request header for `key` at `version`, then the body `body` writes, into

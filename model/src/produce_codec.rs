@@ -1,0 +1,334 @@
+//! Produce requests and responses, read and written by hand, as `fetch_codec` does for fetches
+//! and for the same reason: every acknowledged record crosses the wire in one. What they write is
+//! byte for byte what `kafka-protocol` writes for the same values (the tests below hold them to
+//! it).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::codec::{put_bytes, put_len, put_str, topic_runs, Reader};
+use crate::TopicPartition;
+
+/// The Produce versions this broker reads: those that carry record batches (v2 and older carry the
+/// old message format); from 9 on, the message is flexible.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 3..=9;
+const FLEXIBLE: i16 = 9;
+
+/// One partition's records in a produce request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducePart {
+    pub tp: TopicPartition,
+    /// Whether this partition opens a topic of the request: the answer groups partitions as the
+    /// request did.
+    pub first_of_topic: bool,
+    /// Empty when the request held none (null).
+    pub records: Bytes,
+}
+
+/// A produce request, as the leader reads it: its partitions in the request's order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProduceQuery {
+    pub acks: i16,
+    pub timeout_ms: i32,
+    pub partitions: Vec<ProducePart>,
+}
+
+/// The answer for one partition: the offset of its batch's first record, or an error code.
+pub type ProduceAnswer = Result<i64, i16>;
+
+/// A produce of one batch to one partition, the only kind this code base sends.
+pub struct SingleProduce<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub acks: i16,
+    pub timeout_ms: i32,
+    pub records: &'a [u8],
+}
+
+impl SingleProduce<'_> {
+    /// Writes the request's body at `version` (one of [`VERSIONS`]).
+    pub fn encode(&self, buf: &mut BytesMut, version: i16) {
+        let flexible = version >= FLEXIBLE;
+        // A null transactional id.
+        if flexible {
+            buf.put_u8(0);
+        } else {
+            buf.put_i16(-1);
+        }
+        buf.put_i16(self.acks);
+        buf.put_i32(self.timeout_ms);
+        put_len(buf, 1, flexible); // topics
+        put_str(buf, self.topic, flexible);
+        put_len(buf, 1, flexible); // partitions
+        buf.put_i32(self.partition);
+        put_bytes(buf, self.records, flexible);
+        if flexible {
+            buf.put_slice(&[0, 0, 0]); // the partition's, the topic's and the request's tags
+        }
+    }
+}
+
+/// Reads a produce request's body at `version`.
+pub fn decode_request(buf: &mut Bytes, version: i16) -> Result<ProduceQuery, String> {
+    if !VERSIONS.contains(&version) {
+        return Err(format!("produce version {version} is not read"));
+    }
+    let flexible = version >= FLEXIBLE;
+    let mut r = Reader(buf);
+    // The transactional id: this broker keeps no transactions (InitProducerId refuses them), so it
+    // passes over the id, as it always has.
+    if let Some(n) = r.nullable_size(flexible, 2)? {
+        r.skip(n)?;
+    }
+    let acks = r.i16()?;
+    let timeout_ms = r.i32()?;
+    let mut partitions = Vec::new();
+    for _ in 0..r.len(flexible)? {
+        let topic = r.str(flexible)?;
+        let count = r.len(flexible)?;
+        partitions.reserve(count);
+        for i in 0..count {
+            let partition = r.i32()?;
+            let records = r.nullable_bytes(flexible)?.unwrap_or_default();
+            r.tagged_fields(flexible)?;
+            partitions.push(ProducePart {
+                tp: TopicPartition::new(topic.clone(), partition),
+                first_of_topic: i == 0,
+                records,
+            });
+        }
+        r.tagged_fields(flexible)?;
+    }
+    r.tagged_fields(flexible)?;
+    Ok(ProduceQuery {
+        acks,
+        timeout_ms,
+        partitions,
+    })
+}
+
+/// Writes the answer to `query` at `version`: `answers` follow its partitions, one for each.
+pub fn encode_response(
+    query: &ProduceQuery,
+    answers: &[ProduceAnswer],
+    version: i16,
+    buf: &mut BytesMut,
+) {
+    debug_assert_eq!(query.partitions.len(), answers.len());
+    let flexible = version >= FLEXIBLE;
+    let parts = &query.partitions;
+    let opens = |p: &ProducePart| p.first_of_topic;
+    put_len(buf, topic_runs(parts, opens).count(), flexible);
+    for run in topic_runs(parts, opens) {
+        put_str(buf, &parts[run.start].tp.topic, flexible);
+        put_len(buf, run.len(), flexible);
+        for (part, answer) in parts[run.clone()].iter().zip(&answers[run]) {
+            let (error_code, base_offset) = match *answer {
+                Ok(base_offset) => (0, base_offset),
+                Err(code) => (code, -1),
+            };
+            buf.put_i32(part.tp.partition);
+            buf.put_i16(error_code);
+            buf.put_i64(base_offset);
+            buf.put_i64(-1); // log append time: the records carry create times
+            if version >= 5 {
+                buf.put_i64(-1); // log start offset
+            }
+            if version >= 8 {
+                put_len(buf, 0, flexible); // record errors
+                                           // A null error message.
+                if flexible {
+                    buf.put_u8(0);
+                } else {
+                    buf.put_i16(-1);
+                }
+            }
+            if flexible {
+                buf.put_u8(0);
+            }
+        }
+        if flexible {
+            buf.put_u8(0); // the topic's tagged fields
+        }
+    }
+    buf.put_i32(0); // throttle time
+    if flexible {
+        buf.put_u8(0);
+    }
+}
+
+/// Reads a produce response's body at `version` and returns its first partition's error code and
+/// base offset, the answer to a [`SingleProduce`]; `None` when it has none.
+pub fn decode_single(buf: &mut Bytes, version: i16) -> Result<Option<(i16, i64)>, String> {
+    let flexible = version >= FLEXIBLE;
+    let mut r = Reader(buf);
+    if r.len(flexible)? == 0 {
+        return Ok(None);
+    }
+    r.skip_str(flexible)?;
+    if r.len(flexible)? == 0 {
+        return Ok(None);
+    }
+    r.skip(4)?; // the partition's index
+    let error_code = r.i16()?;
+    let base_offset = r.i64()?;
+    // The rest answers what a single produce did not ask.
+    Ok(Some((error_code, base_offset)))
+}
+
+#[cfg(test)]
+mod tests {
+    //! `kafka-protocol` is the oracle, as for `fetch_codec`.
+
+    use super::*;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::produce_response::{
+        BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    };
+    use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    fn kafka_encode<T: Encodable>(message: &T, version: i16) -> Bytes {
+        let mut buf = BytesMut::new();
+        message
+            .encode(&mut buf, version)
+            .unwrap_or_else(|e| panic!("version {version}: {e}"));
+        buf.freeze()
+    }
+
+    fn records(n: usize) -> Bytes {
+        (0..n).map(|i| (i * 7) as u8).collect::<Vec<_>>().into()
+    }
+
+    #[test]
+    fn a_single_produce_is_written_as_kafka_protocol_writes_it() {
+        for version in VERSIONS {
+            for (acks, n) in [(-1, 0), (1, 61), (0, 300)] {
+                let batch = records(n);
+                let produce = SingleProduce {
+                    topic: "events",
+                    partition: 2,
+                    acks,
+                    timeout_ms: 30_000,
+                    records: &batch,
+                };
+                let mut data = PartitionProduceData::default();
+                data.index = 2;
+                data.records = Some(batch.clone());
+                let mut topic = TopicProduceData::default();
+                topic.name = TopicName(StrBytes::from_static_str("events"));
+                topic.partition_data = vec![data];
+                let mut request = ProduceRequest::default();
+                request.acks = acks;
+                request.timeout_ms = 30_000;
+                request.topic_data = vec![topic];
+                let mut ours = BytesMut::new();
+                produce.encode(&mut ours, version);
+                assert_eq!(ours.freeze(), kafka_encode(&request, version), "v{version}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_produce_request_is_read_as_kafka_protocol_wrote_it() {
+        for version in VERSIONS {
+            let mut request = ProduceRequest::default();
+            request.acks = -1;
+            request.timeout_ms = 1500;
+            let mut expected = Vec::new();
+            for (topic, count) in [("a", 2), ("b", 1), ("a", 1), ("c", 0)] {
+                let mut t = TopicProduceData::default();
+                t.name = TopicName(StrBytes::from_static_str(topic));
+                for i in 0..count {
+                    let mut data = PartitionProduceData::default();
+                    data.index = 10 + i as i32;
+                    data.records = (i != 1).then(|| records(5 * i + 3));
+                    if version >= 9 && i == 0 {
+                        data.unknown_tagged_fields
+                            .insert(3, Bytes::from_static(b"x"));
+                    }
+                    expected.push(ProducePart {
+                        tp: TopicPartition::new(topic, data.index),
+                        first_of_topic: i == 0,
+                        records: data.records.clone().unwrap_or_default(),
+                    });
+                    t.partition_data.push(data);
+                }
+                request.topic_data.push(t);
+            }
+            let mut wire = kafka_encode(&request, version);
+            let query = decode_request(&mut wire, version).expect("readable");
+            assert_eq!(query.acks, -1);
+            assert_eq!(query.timeout_ms, 1500);
+            assert_eq!(query.partitions, expected, "v{version}");
+            assert!(wire.is_empty(), "v{version}: {} bytes unread", wire.len());
+            // A transactional id is passed over.
+            request.transactional_id = Some(StrBytes::from_static_str("tx").into());
+            let mut wire = kafka_encode(&request, version);
+            let query = decode_request(&mut wire, version).expect("readable");
+            assert_eq!(query.partitions, expected, "v{version}");
+        }
+        let mut old = Bytes::from_static(&[0xff, 0xff, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(decode_request(&mut old, 2).is_err());
+    }
+
+    #[test]
+    fn an_answer_is_written_as_kafka_protocol_writes_it_and_read_back() {
+        for version in VERSIONS {
+            let mut partitions = Vec::new();
+            let mut answers = Vec::new();
+            let mut expected = ProduceResponse::default();
+            for (topic, count) in [("a", 2), ("b", 1), ("a", 3)] {
+                let mut t = TopicProduceResponse::default();
+                t.name = TopicName(StrBytes::from_static_str(topic));
+                for i in 0..count {
+                    let answer = if i == 1 { Err(6) } else { Ok(100 * i as i64) };
+                    let mut r = PartitionProduceResponse::default();
+                    r.index = i;
+                    match answer {
+                        Ok(offset) => r.base_offset = offset,
+                        Err(code) => {
+                            r.error_code = code;
+                            r.base_offset = -1;
+                        }
+                    }
+                    t.partition_responses.push(r);
+                    partitions.push(ProducePart {
+                        tp: TopicPartition::new(topic, i),
+                        first_of_topic: i == 0,
+                        records: Bytes::new(),
+                    });
+                    answers.push(answer);
+                }
+                expected.responses.push(t);
+            }
+            let query = ProduceQuery {
+                acks: -1,
+                timeout_ms: 0,
+                partitions,
+            };
+            let mut ours = BytesMut::new();
+            encode_response(&query, &answers, version, &mut ours);
+            let mut ours = ours.freeze();
+            assert_eq!(ours, kafka_encode(&expected, version), "v{version}");
+            assert_eq!(decode_single(&mut ours, version), Ok(Some((0, 0))));
+
+            // What a newer broker adds after the offsets is passed over.
+            let mut first = expected.responses[0].partition_responses[1].clone();
+            first.log_append_time_ms = 5;
+            if version >= 8 {
+                let mut e = BatchIndexAndErrorMessage::default();
+                e.batch_index = 1;
+                first.record_errors = vec![e];
+                first.error_message = Some(StrBytes::from_static_str("no"));
+            }
+            let mut t = TopicProduceResponse::default();
+            t.partition_responses = vec![first];
+            let mut only = ProduceResponse::default();
+            only.responses = vec![t];
+            let mut wire = kafka_encode(&only, version);
+            assert_eq!(decode_single(&mut wire, version), Ok(Some((6, -1))));
+            let mut empty = kafka_encode(&ProduceResponse::default(), version);
+            assert_eq!(decode_single(&mut empty, version), Ok(None));
+        }
+    }
+}
