@@ -5,15 +5,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::codec::Reader;
 use crate::fetch_codec::{self, PartitionAnswer, SingleFetch};
 use crate::fetcher::FETCH_VERSION;
 use crate::net::TcpStream;
 use crate::produce_codec::{self, SingleProduce};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{
-    decode_request_header_from_buffer, Decodable, Encodable, Request, StrBytes,
-};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Request, StrBytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Frames larger than this are refused rather than allocated.
@@ -98,7 +97,7 @@ pub struct Connection {
     /// Requests are encoded here, so its capacity is kept from one request to the next.
     out: BytesMut,
     next_correlation_id: i32,
-    client_id: StrBytes,
+    client_id: String,
     pub peer: SocketAddr,
 }
 
@@ -117,7 +116,7 @@ impl Connection {
             reader: FrameReader::default(),
             out: BytesMut::new(),
             next_correlation_id: 0,
-            client_id: StrBytes::from_string(client_id.to_owned()),
+            client_id: client_id.to_owned(),
             peer,
         })
     }
@@ -165,17 +164,10 @@ impl Connection {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let api_key = api_key(key)?;
-        let mut header = RequestHeader::default();
-        header.request_api_key = key;
-        header.request_api_version = version;
-        header.correlation_id = correlation_id;
-        header.client_id = Some(self.client_id.clone());
         let buf = &mut self.out;
         buf.clear();
         buf.put_u32(0);
-        header
-            .encode(buf, api_key.request_header_version(version))
-            .map_err(protocol)?;
+        put_request_header(buf, api_key, version, correlation_id, &self.client_id);
         body(buf)?;
         finish_frame(buf);
         Ok(correlation_id)
@@ -230,13 +222,15 @@ impl Connection {
         let mut frame = crate::deadline::within(limit, exchange)
             .await
             .map_err(|_| CallError::Timeout)??;
-        let response_header =
-            ResponseHeader::decode(&mut frame, api_key(key)?.response_header_version(version))
-                .map_err(protocol)?;
-        if response_header.correlation_id != correlation_id {
+        let response_header_version = api_key(key)?.response_header_version(version);
+        let mut r = Reader(&mut frame);
+        let answered = r.i32().map_err(CallError::Protocol)?;
+        if response_header_version >= 1 {
+            r.tagged_fields(true).map_err(CallError::Protocol)?;
+        }
+        if answered != correlation_id {
             return Err(CallError::Protocol(format!(
-                "correlation id {} where {correlation_id} was due",
-                response_header.correlation_id
+                "correlation id {answered} where {correlation_id} was due"
             )));
         }
         Ok(frame)
@@ -262,11 +256,54 @@ pub struct Undecodable {
 
 /// Decodes a request frame's header on the server side; returns it and the body after it.
 pub fn decode_request_header(mut frame: Bytes) -> Result<(RequestHeader, Bytes), Undecodable> {
-    let header = decode_request_header_from_buffer(&mut frame).map_err(|e| Undecodable {
+    let fail = |reason: String| Undecodable {
         header: None,
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let mut r = Reader(&mut frame);
+    let key = r.i16().map_err(fail)?;
+    let version = r.i16().map_err(fail)?;
+    let api_key = ApiKey::try_from(key).map_err(|_| fail(format!("unknown api key {key}")))?;
+    let header_version = api_key.request_header_version(version);
+    if !(1..=2).contains(&header_version) {
+        return Err(fail(format!("request header version {header_version}")));
+    }
+    let correlation_id = r.i32().map_err(fail)?;
+    let client_id = match r.nullable_size(false, 2).map_err(fail)? {
+        None => None,
+        Some(n) => {
+            r.need(n).map_err(fail)?;
+            let id = r.0.split_to(n);
+            Some(StrBytes::from_utf8(id).map_err(|e| fail(format!("client id: {e}")))?)
+        }
+    };
+    if header_version >= 2 {
+        r.tagged_fields(true).map_err(fail)?;
+    }
+    let mut header = RequestHeader::default();
+    header.request_api_key = key;
+    header.request_api_version = version;
+    header.correlation_id = correlation_id;
+    header.client_id = client_id;
     Ok((header, frame))
+}
+
+/// Writes a request header as `kafka-protocol` does: version 1, or 2 with (no) tagged fields.
+fn put_request_header(
+    buf: &mut BytesMut,
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+) {
+    buf.put_i16(key as i16);
+    buf.put_i16(version);
+    buf.put_i32(correlation_id);
+    buf.put_i16(client_id.len() as i16);
+    buf.put_slice(client_id.as_bytes());
+    if key.request_header_version(version) >= 2 {
+        buf.put_u8(0);
+    }
 }
 
 /// Decodes a request's body on the server side, after its header.
@@ -301,14 +338,11 @@ pub fn start_response(header: &RequestHeader, buf: &mut BytesMut) -> Result<(), 
         ApiKey::try_from(header.request_api_key).map_err(|_| "unknown api key".to_owned())?;
     buf.clear();
     buf.put_u32(0);
-    let mut response_header = ResponseHeader::default();
-    response_header.correlation_id = header.correlation_id;
-    response_header
-        .encode(
-            buf,
-            api_key.response_header_version(header.request_api_version),
-        )
-        .map_err(|e| e.to_string())
+    buf.put_i32(header.correlation_id);
+    if api_key.response_header_version(header.request_api_version) >= 1 {
+        buf.put_u8(0); // no tagged fields
+    }
+    Ok(())
 }
 
 /// Encodes a response frame for `header`'s request into `buf`, which it clears first.
@@ -323,4 +357,69 @@ pub fn encode_response(
         .map_err(|e| e.to_string())?;
     finish_frame(buf);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Headers are written and read by hand, held to `kafka-protocol`'s bytes.
+
+    use super::*;
+    use kafka_protocol::messages::ResponseHeader;
+    use kafka_protocol::protocol::Encodable;
+
+    #[test]
+    fn headers_are_written_and_read_as_kafka_protocol_does() {
+        let cases = [
+            (ApiKey::Produce, 3),
+            (ApiKey::Produce, 9),
+            (ApiKey::Fetch, 4),
+            (ApiKey::Fetch, 12),
+            (ApiKey::Metadata, 12),
+            (ApiKey::ApiVersions, 3),
+        ];
+        for (key, version) in cases {
+            let mut ours = BytesMut::new();
+            put_request_header(&mut ours, key, version, 77, "replica-2");
+            let mut header = RequestHeader::default();
+            header.request_api_key = key as i16;
+            header.request_api_version = version;
+            header.correlation_id = 77;
+            header.client_id = Some(StrBytes::from_static_str("replica-2"));
+            let mut theirs = BytesMut::new();
+            header
+                .encode(&mut theirs, key.request_header_version(version))
+                .expect("encodes");
+            assert_eq!(ours, theirs, "{key:?} v{version}");
+            ours.put_slice(b"body");
+            let (read, body) = decode_request_header(ours.freeze()).expect("reads");
+            assert_eq!(read, header, "{key:?} v{version}");
+            assert_eq!(&body[..], b"body");
+
+            let mut ours = BytesMut::new();
+            start_response(&header, &mut ours).expect("known key");
+            let mut response = ResponseHeader::default();
+            response.correlation_id = 77;
+            let mut theirs = BytesMut::new();
+            theirs.put_u32(0);
+            response
+                .encode(&mut theirs, key.response_header_version(version))
+                .expect("encodes");
+            assert_eq!(ours, theirs, "{key:?} v{version}");
+        }
+    }
+
+    #[test]
+    fn a_short_or_unknown_header_is_refused() {
+        for frame in [
+            &b""[..],
+            &[0, 1],
+            &[0, 1, 0, 12, 0],
+            &[0x7f, 0, 0, 1, 0, 0, 0, 0],
+        ] {
+            assert!(decode_request_header(Bytes::copy_from_slice(frame)).is_err());
+        }
+        // A client id that runs past the frame.
+        let frame = [0, 1, 0, 12, 0, 0, 0, 1, 0, 9, b'a'];
+        assert!(decode_request_header(Bytes::copy_from_slice(&frame)).is_err());
+    }
 }
