@@ -343,8 +343,9 @@ fn bench_command(json: bool, single: Option<String>, seed: u64) -> Result<bool, 
         b.floor_ratio
     );
     outln!(
-        "slopes: {:.2} (wall per sim second, 10 minutes over 1), {:.2} (per partition, 30 over 3); 1 is linear",
+        "slopes: {:.2} (wall per sim second, minutes 5-10 over 1-5; whole runs, 10 minutes over 1: {:.2}), {:.2} (per partition, 30 over 3); 1 is linear",
         b.slope_sim_time,
+        b.slope_sim_time_whole_runs,
         b.slope_partitions
     );
     outln!("cores: {}", b.cores);
