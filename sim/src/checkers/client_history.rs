@@ -31,7 +31,7 @@
 //! of them still do. One pass builds indexes in ordered maps, so the result
 //! is the same on every run and a 100,000-operation history takes well under a second.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -188,15 +188,15 @@ type Key = u32;
 
 /// Numbers every key in `ops`, in order of name; returns the numbers and the names.
 fn number_keys(ops: &[Op]) -> (BTreeMap<&str, Key>, Vec<&str>) {
-    let mut names: Vec<&str> = Vec::new();
+    // A history names few keys many times: a set of them, not a sort of every mention.
+    let mut names: BTreeSet<&str> = BTreeSet::new();
     for op in ops {
         names.extend(op.key.as_deref());
         names.extend(op.msgs.iter().flatten().map(|(k, _)| k.as_str()));
         names.extend(op.keys.iter().flatten().map(String::as_str));
         names.extend(op.offsets.iter().flatten().map(|(k, _)| k.as_str()));
     }
-    names.sort_unstable();
-    names.dedup();
+    let names: Vec<&str> = names.into_iter().collect();
     let ids = names.iter().enumerate().map(|(i, n)| (*n, i as Key)).collect();
     (ids, names)
 }
