@@ -163,9 +163,19 @@ impl Reader<'_> {
         std::str::from_utf8(&self.0[..n]).map_err(|e| format!("message holds a bad string: {e}"))
     }
 
-    pub fn str(&mut self, flexible: bool) -> Result<std::sync::Arc<str>, String> {
-        let s: std::sync::Arc<str> = self.peek_str(flexible)?.into();
-        self.0.advance(s.len());
+    /// A string as shared text: `known` itself when it holds the same text, as the topic of the
+    /// connection's last request usually does, else a new copy.
+    pub fn str_reusing(
+        &mut self,
+        flexible: bool,
+        known: Option<&std::sync::Arc<str>>,
+    ) -> Result<std::sync::Arc<str>, String> {
+        let s = self.peek_str(flexible)?;
+        let (s, n) = match known {
+            Some(k) if **k == *s => (k.clone(), s.len()),
+            _ => (std::sync::Arc::from(s), s.len()),
+        };
+        self.0.advance(n);
         Ok(s)
     }
 

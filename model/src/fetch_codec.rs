@@ -33,7 +33,7 @@ pub struct PartitionQuery {
 }
 
 /// A fetch request, as the leader reads it: its partitions in the request's order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FetchQuery {
     /// The fetching broker, or -1 for a consumer.
     pub replica_id: BrokerId,
@@ -135,19 +135,22 @@ impl SingleFetch<'_> {
     }
 }
 
-/// Reads a fetch request's body at `version` (one of [`VERSIONS`]).
-pub fn decode_request(buf: &mut Bytes, version: i16) -> Result<FetchQuery, String> {
+/// Reads a fetch request's body at `version` (one of [`VERSIONS`]) into `query`, whose
+/// partitions' room and first topic name it reuses: a connection reads one fetch after another.
+pub fn decode_request(buf: &mut Bytes, version: i16, query: &mut FetchQuery) -> Result<(), String> {
     let flexible = version >= FLEXIBLE;
     let mut r = Reader(buf);
-    let replica_id = r.i32()?;
-    let max_wait_ms = r.i32()?;
+    let known = query.partitions.first().map(|p| p.tp.topic.clone());
+    query.partitions.clear();
+    query.replica_id = r.i32()?;
+    query.max_wait_ms = r.i32()?;
     r.skip(4 + 4 + 1)?; // min bytes, max bytes, isolation level
     if version >= 7 {
         r.skip(4 + 4)?; // session id and epoch
     }
-    let mut partitions = Vec::new();
+    let partitions = &mut query.partitions;
     for _ in 0..r.len(flexible)? {
-        let topic = r.str(flexible)?;
+        let topic = r.str_reusing(flexible, known.as_ref())?;
         let count = r.len(flexible)?;
         partitions.reserve(count);
         for i in 0..count {
@@ -184,12 +187,7 @@ pub fn decode_request(buf: &mut Bytes, version: i16) -> Result<FetchQuery, Strin
     if version >= 11 {
         r.skip_str(flexible)?;
     }
-    r.tagged_fields(flexible)?;
-    Ok(FetchQuery {
-        replica_id,
-        max_wait_ms,
-        partitions,
-    })
+    r.tagged_fields(flexible)
 }
 
 /// Writes the answer to `query` at `version`: `answers` follow its partitions, one for each.
@@ -399,6 +397,8 @@ mod tests {
     #[test]
     fn a_fetch_request_is_read_as_kafka_protocol_wrote_it() {
         let mut v = Values(2);
+        // One query read into again and again, as a connection does.
+        let mut query = FetchQuery::default();
         for version in VERSIONS {
             for _ in 0..20 {
                 let mut r = FetchRequest::default();
@@ -457,7 +457,7 @@ mod tests {
                     r.topics.push(t);
                 }
                 let mut wire = kafka_encode(&r, version).freeze();
-                let query = decode_request(&mut wire, version)
+                decode_request(&mut wire, version, &mut query)
                     .unwrap_or_else(|e| panic!("version {version}: {e}"));
                 assert_eq!(query.replica_id, r.replica_id.0);
                 assert_eq!(query.max_wait_ms, r.max_wait_ms);
@@ -624,10 +624,12 @@ mod tests {
             .encode(&mut buf, version);
             buf.freeze()
         };
-        assert!(decode_request(&mut request.clone(), version).is_ok());
+        let mut query = FetchQuery::default();
+        assert!(decode_request(&mut request.clone(), version, &mut query).is_ok());
         for cut in 0..request.len() {
             let mut short = request.slice(..cut);
-            assert!(decode_request(&mut short, version).is_err(), "cut at {cut}");
+            let read = decode_request(&mut short, version, &mut query);
+            assert!(read.is_err(), "cut at {cut}");
         }
         // The last two bytes, the topic's and the response's tagged-field counts, come after the
         // one partition a single fetch reads.

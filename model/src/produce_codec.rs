@@ -25,7 +25,7 @@ pub struct ProducePart {
 }
 
 /// A produce request, as the leader reads it: its partitions in the request's order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProduceQuery {
     pub acks: i16,
     pub timeout_ms: i32,
@@ -67,23 +67,30 @@ impl SingleProduce<'_> {
     }
 }
 
-/// Reads a produce request's body at `version`.
-pub fn decode_request(buf: &mut Bytes, version: i16) -> Result<ProduceQuery, String> {
+/// Reads a produce request's body at `version` into `query`, whose partitions' room and first
+/// topic name it reuses, as `fetch_codec::decode_request` does.
+pub fn decode_request(
+    buf: &mut Bytes,
+    version: i16,
+    query: &mut ProduceQuery,
+) -> Result<(), String> {
     if !VERSIONS.contains(&version) {
         return Err(format!("produce version {version} is not read"));
     }
     let flexible = version >= FLEXIBLE;
     let mut r = Reader(buf);
+    let known = query.partitions.first().map(|p| p.tp.topic.clone());
+    query.partitions.clear();
     // The transactional id: this broker keeps no transactions (InitProducerId refuses them), so it
     // passes over the id, as it always has.
     if let Some(n) = r.nullable_size(flexible, 2)? {
         r.skip(n)?;
     }
-    let acks = r.i16()?;
-    let timeout_ms = r.i32()?;
-    let mut partitions = Vec::new();
+    query.acks = r.i16()?;
+    query.timeout_ms = r.i32()?;
+    let partitions = &mut query.partitions;
     for _ in 0..r.len(flexible)? {
-        let topic = r.str(flexible)?;
+        let topic = r.str_reusing(flexible, known.as_ref())?;
         let count = r.len(flexible)?;
         partitions.reserve(count);
         for i in 0..count {
@@ -98,12 +105,7 @@ pub fn decode_request(buf: &mut Bytes, version: i16) -> Result<ProduceQuery, Str
         }
         r.tagged_fields(flexible)?;
     }
-    r.tagged_fields(flexible)?;
-    Ok(ProduceQuery {
-        acks,
-        timeout_ms,
-        partitions,
-    })
+    r.tagged_fields(flexible)
 }
 
 /// Writes the answer to `query` at `version`: `answers` follow its partitions, one for each.
@@ -230,6 +232,8 @@ mod tests {
 
     #[test]
     fn a_produce_request_is_read_as_kafka_protocol_wrote_it() {
+        // One query read into again and again, as a connection does.
+        let mut query = ProduceQuery::default();
         for version in VERSIONS {
             let mut request = ProduceRequest::default();
             request.acks = -1;
@@ -256,7 +260,7 @@ mod tests {
                 request.topic_data.push(t);
             }
             let mut wire = kafka_encode(&request, version);
-            let query = decode_request(&mut wire, version).expect("readable");
+            decode_request(&mut wire, version, &mut query).expect("readable");
             assert_eq!(query.acks, -1);
             assert_eq!(query.timeout_ms, 1500);
             assert_eq!(query.partitions, expected, "v{version}");
@@ -264,11 +268,11 @@ mod tests {
             // A transactional id is passed over.
             request.transactional_id = Some(StrBytes::from_static_str("tx").into());
             let mut wire = kafka_encode(&request, version);
-            let query = decode_request(&mut wire, version).expect("readable");
+            decode_request(&mut wire, version, &mut query).expect("readable");
             assert_eq!(query.partitions, expected, "v{version}");
         }
         let mut old = Bytes::from_static(&[0xff, 0xff, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert!(decode_request(&mut old, 2).is_err());
+        assert!(decode_request(&mut old, 2, &mut query).is_err());
     }
 
     #[test]

@@ -69,9 +69,22 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetFetch, 1, 7),
 ];
 
+/// What a connection keeps from one request to the next, so that the requests that carry records
+/// reuse their room: a follower fetches the same partition again and again.
+#[derive(Default)]
+struct Kept {
+    fetch: FetchQuery,
+    answers: Vec<PartitionAnswer>,
+    /// What the last fetch waited for, shared with its listener.
+    moves: Option<Arc<[(TopicPartition, Watch)]>>,
+    produce: ProduceQuery,
+    produced: Vec<ProduceAnswer>,
+}
+
 pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
     let mut reader = FrameReader::default();
     let mut out = BytesMut::new();
+    let mut kept = Kept::default();
     loop {
         let Ok(frame) = reader.next(&mut stream).await else {
             return;
@@ -80,13 +93,13 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
             Ok((header, _)) if !supported(&header) => refuse(header, &mut out),
             Ok((header, mut body)) if header.request_api_key == ApiKey::Fetch as i16 => {
                 let version = header.request_api_version;
-                match fetch_codec::decode_request(&mut body, version) {
-                    Ok(query) => {
-                        let answers = fetch(&shared, &query).await;
+                match fetch_codec::decode_request(&mut body, version, &mut kept.fetch) {
+                    Ok(()) => {
+                        fetch(&shared, &mut kept).await;
                         if start_response(&header, &mut out).is_err() {
                             return;
                         }
-                        fetch_codec::encode_response(&query, &answers, version, &mut out);
+                        fetch_codec::encode_response(&kept.fetch, &kept.answers, version, &mut out);
                         finish_frame(&mut out);
                         Reply::Send
                     }
@@ -95,15 +108,16 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
             }
             Ok((header, mut body)) if header.request_api_key == ApiKey::Produce as i16 => {
                 let version = header.request_api_version;
-                match produce_codec::decode_request(&mut body, version) {
-                    Ok(query) => {
-                        let answers = produce(&shared, &query).await;
+                match produce_codec::decode_request(&mut body, version, &mut kept.produce) {
+                    Ok(()) => {
+                        let (query, answers) = (&mut kept.produce, &mut kept.produced);
+                        produce(&shared, query, answers).await;
                         if query.acks == 0 {
                             Reply::Nothing
                         } else if start_response(&header, &mut out).is_err() {
                             return;
                         } else {
-                            produce_codec::encode_response(&query, &answers, version, &mut out);
+                            produce_codec::encode_response(query, answers, version, &mut out);
                             finish_frame(&mut out);
                             Reply::Send
                         }
@@ -312,21 +326,15 @@ fn leader_of<'a>(
     Ok(p)
 }
 
-async fn produce(shared: &Arc<Shared>, query: &ProduceQuery) -> Vec<ProduceAnswer> {
-    let mut answers = Vec::with_capacity(query.partitions.len());
-    for part in &query.partitions {
-        answers.push(
-            produce_partition(
-                shared,
-                &part.tp,
-                query.acks,
-                query.timeout_ms,
-                part.records.clone(),
-            )
-            .await,
-        );
+/// Answers each partition of `query` into `answers`. The records go to the log: the query, kept
+/// for the next request, must not hold on to the frame they were read from.
+async fn produce(shared: &Arc<Shared>, query: &mut ProduceQuery, answers: &mut Vec<ProduceAnswer>) {
+    answers.clear();
+    for part in &mut query.partitions {
+        let records = std::mem::take(&mut part.records);
+        answers
+            .push(produce_partition(shared, &part.tp, query.acks, query.timeout_ms, records).await);
     }
-    answers
 }
 
 /// Appends to a led partition and, for acks=all, waits for the high watermark to pass the batch.
@@ -425,7 +433,10 @@ async fn sync_and_advance(shared: Arc<Shared>, tp: TopicPartition) -> bool {
     true
 }
 
-async fn fetch(shared: &Arc<Shared>, query: &FetchQuery) -> Vec<PartitionAnswer> {
+/// Answers the fetch in `kept.fetch` into `kept.answers`, once there is something to answer or
+/// its wait runs out.
+async fn fetch(shared: &Arc<Shared>, kept: &mut Kept) {
+    let query = &kept.fetch;
     let mut deadline = Deadline::after(Duration::from_millis(query.max_wait_ms.max(0) as u64));
     // A follower reads up to the log's end, a consumer up to the high watermark: each waits for
     // its bound to move.
@@ -434,44 +445,60 @@ async fn fetch(shared: &Arc<Shared>, query: &FetchQuery) -> Vec<PartitionAnswer>
     } else {
         Watch::HighWatermark
     };
-    let moves: Arc<[(TopicPartition, Watch)]> = query
-        .partitions
-        .iter()
-        .map(|p| (p.tp.clone(), watch))
-        .collect();
+    let same = |moves: &[(TopicPartition, Watch)]| {
+        moves.len() == query.partitions.len()
+            && moves
+                .iter()
+                .zip(&query.partitions)
+                .all(|((tp, w), p)| *w == watch && *tp == p.tp)
+    };
+    let moves = match &kept.moves {
+        Some(moves) if same(moves) => moves.clone(),
+        _ => {
+            let moves: Arc<[(TopicPartition, Watch)]> = query
+                .partitions
+                .iter()
+                .map(|p| (p.tp.clone(), watch))
+                .collect();
+            kept.moves = Some(moves.clone());
+            moves
+        }
+    };
     let mut rx = shared.subscribe_to_moves(moves);
     loop {
-        let (answers, ready) = fetch_once(shared, query);
+        let ready = fetch_once(shared, query, &mut kept.answers);
         if ready || deadline.passed() {
-            return answers;
+            return;
         }
         if deadline.run(rx.changed()).await.is_err() {
             // The wait ran out: answer with the partitions as they are now (the high watermark
             // may have moved meanwhile), as Kafka completes a delayed fetch.
-            return fetch_once(shared, query).0;
+            fetch_once(shared, query, &mut kept.answers);
+            return;
         }
     }
 }
 
-/// One pass over a fetch: an answer for each of its partitions, and whether the answer should go
-/// now (data or an error) rather than wait for more.
-fn fetch_once(shared: &Arc<Shared>, query: &FetchQuery) -> (Vec<PartitionAnswer>, bool) {
+/// One pass over a fetch: an answer for each of its partitions, into `answers`. Returns whether
+/// the answer should go now (data or an error) rather than wait for more.
+fn fetch_once(
+    shared: &Arc<Shared>,
+    query: &FetchQuery,
+    answers: &mut Vec<PartitionAnswer>,
+) -> bool {
     let mut ready = false;
     let mut s = shared.lock();
-    let answers = query
-        .partitions
-        .iter()
-        .map(|p| {
-            let (answer, has_data) = if &*p.tp.topic == METADATA_TOPIC {
-                raft_driver::fetch_metadata(shared, &mut s, query.replica_id, p)
-            } else {
-                fetch_partition(shared, &mut s, query.replica_id, p)
-            };
-            ready |= has_data;
-            answer
-        })
-        .collect();
-    (answers, ready)
+    answers.clear();
+    answers.extend(query.partitions.iter().map(|p| {
+        let (answer, has_data) = if &*p.tp.topic == METADATA_TOPIC {
+            raft_driver::fetch_metadata(shared, &mut s, query.replica_id, p)
+        } else {
+            fetch_partition(shared, &mut s, query.replica_id, p)
+        };
+        ready |= has_data;
+        answer
+    }));
+    ready
 }
 
 fn fetch_partition(
