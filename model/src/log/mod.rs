@@ -494,9 +494,11 @@ impl Log {
     /// Starts making everything appended so far durable: the files to sync, and the offset they
     /// will make durable. The sync itself runs without holding the log.
     pub fn sync_ticket(&mut self) -> SyncTicket {
-        let paths = std::mem::take(&mut self.dirty_segments)
-            .into_iter()
-            .filter_map(|s| self.segments.get(s).map(|s| s.path.clone()))
+        let segments = &self.segments;
+        let paths = self
+            .dirty_segments
+            .drain(..)
+            .filter_map(|s| segments.get(s).map(|s| s.path.clone()))
             .collect::<Vec<_>>();
         // With nothing dirty, either all is synced already or a sync in flight took the dirty
         // segments: this ticket must not claim what that sync has yet to make durable.
