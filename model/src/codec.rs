@@ -15,22 +15,59 @@ pub fn put_bytes(buf: &mut BytesMut, bytes: &[u8], flexible: bool) {
     buf.put_slice(bytes);
 }
 
-/// The runs of `items` that make up each topic of a request, in order: a run starts at the first
-/// item and at each item that `opens` a topic.
-pub fn topic_runs<'a, T>(
-    items: &'a [T],
-    opens: impl Fn(&T) -> bool + 'a,
-) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
-    let mut start = 0;
-    std::iter::from_fn(move || {
-        if start >= items.len() {
-            return None;
+/// Reads a request's topics, each a name and its partitions, handing each partition to
+/// `partition` with its topic's name and whether it opens the topic. A name equal to `known` is
+/// shared, not copied.
+pub fn read_topics(
+    r: &mut Reader<'_>,
+    flexible: bool,
+    known: Option<&std::sync::Arc<str>>,
+    mut partition: impl FnMut(&mut Reader<'_>, &std::sync::Arc<str>, bool) -> Result<(), String>,
+) -> Result<(), String> {
+    for _ in 0..r.len(flexible)? {
+        let topic = r.str_reusing(flexible, known)?;
+        for i in 0..r.len(flexible)? {
+            partition(r, &topic, i == 0)?;
+            r.tagged_fields(flexible)?;
         }
-        let end = start + 1 + items[start + 1..].iter().take_while(|i| !opens(i)).count();
-        let run = start..end;
+        r.tagged_fields(flexible)?;
+    }
+    Ok(())
+}
+
+/// Writes a response's topics as its request grouped them: a topic starts at the first of `items`
+/// and at each that `opens` one, is named by `topic`, and holds its items, each written by `item`
+/// (given its index).
+pub fn write_topics<T>(
+    buf: &mut BytesMut,
+    items: &[T],
+    flexible: bool,
+    opens: impl Fn(&T) -> bool,
+    topic: impl Fn(&T) -> &str,
+    mut item: impl FnMut(&mut BytesMut, usize),
+) {
+    let run_end =
+        |start: usize| start + 1 + items[start + 1..].iter().take_while(|i| !opens(i)).count();
+    let mut topics = 0;
+    let mut start = 0;
+    while start < items.len() {
+        topics += 1;
+        start = run_end(start);
+    }
+    put_len(buf, topics, flexible);
+    let mut start = 0;
+    while start < items.len() {
+        let end = run_end(start);
+        put_str(buf, topic(&items[start]), flexible);
+        put_len(buf, end - start, flexible);
+        for i in start..end {
+            item(buf, i);
+        }
+        if flexible {
+            buf.put_u8(0); // the topic's tagged fields
+        }
         start = end;
-        Some(run)
-    })
+    }
 }
 
 pub fn put_uvarint(buf: &mut BytesMut, mut v: u32) {

@@ -9,7 +9,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{put_bytes, put_len, put_str, topic_runs, Reader};
+use crate::codec::{put_bytes, put_len, put_str, read_topics, write_topics, Reader};
 use crate::log::epoch_cache::EpochEnd;
 use crate::{BrokerId, TopicPartition};
 
@@ -149,31 +149,24 @@ pub fn decode_request(buf: &mut Bytes, version: i16, query: &mut FetchQuery) -> 
         r.skip(4 + 4)?; // session id and epoch
     }
     let partitions = &mut query.partitions;
-    for _ in 0..r.len(flexible)? {
-        let topic = r.str_reusing(flexible, known.as_ref())?;
-        let count = r.len(flexible)?;
-        partitions.reserve(count);
-        for i in 0..count {
-            let partition = r.i32()?;
-            let current_leader_epoch = if version >= 9 { r.i32()? } else { -1 };
-            let fetch_offset = r.i64()?;
-            let last_fetched_epoch = if version >= 12 { r.i32()? } else { -1 };
-            if version >= 5 {
-                r.skip(8)?; // log start offset
-            }
-            let partition_max_bytes = r.i32()?;
-            r.tagged_fields(flexible)?;
-            partitions.push(PartitionQuery {
-                tp: TopicPartition::new(topic.clone(), partition),
-                first_of_topic: i == 0,
-                current_leader_epoch,
-                fetch_offset,
-                last_fetched_epoch,
-                partition_max_bytes,
-            });
+    read_topics(&mut r, flexible, known.as_ref(), |r, topic, first| {
+        let partition = r.i32()?;
+        let current_leader_epoch = if version >= 9 { r.i32()? } else { -1 };
+        let fetch_offset = r.i64()?;
+        let last_fetched_epoch = if version >= 12 { r.i32()? } else { -1 };
+        if version >= 5 {
+            r.skip(8)?; // log start offset
         }
-        r.tagged_fields(flexible)?;
-    }
+        partitions.push(PartitionQuery {
+            tp: TopicPartition::new(topic.clone(), partition),
+            first_of_topic: first,
+            current_leader_epoch,
+            fetch_offset,
+            last_fetched_epoch,
+            partition_max_bytes: r.i32()?,
+        });
+        Ok(())
+    })?;
     // Forgotten topics, the rack id and the request's tagged fields (the cluster id) matter only to
     // fetch sessions and rack-aware reads, which this broker does not keep: checked, not kept.
     if version >= 7 {
@@ -204,19 +197,14 @@ pub fn encode_response(
         buf.put_i16(0); // error code
         buf.put_i32(0); // session id
     }
-    let parts = &query.partitions;
-    let opens = |p: &PartitionQuery| p.first_of_topic;
-    put_len(buf, topic_runs(parts, opens).count(), flexible);
-    for run in topic_runs(parts, opens) {
-        put_str(buf, &parts[run.start].tp.topic, flexible);
-        put_len(buf, run.len(), flexible);
-        for answer in &answers[run] {
-            put_answer(buf, answer, version);
-        }
-        if flexible {
-            buf.put_u8(0); // the topic's tagged fields
-        }
-    }
+    write_topics(
+        buf,
+        &query.partitions,
+        flexible,
+        |p| p.first_of_topic,
+        |p| &p.tp.topic,
+        |buf, i| put_answer(buf, &answers[i], version),
+    );
     if flexible {
         buf.put_u8(0);
     }

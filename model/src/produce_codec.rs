@@ -5,7 +5,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{put_bytes, put_len, put_str, topic_runs, Reader};
+use crate::codec::{put_bytes, put_len, put_str, read_topics, write_topics, Reader};
 use crate::TopicPartition;
 
 /// The Produce versions this broker reads: those that carry record batches (v2 and older carry the
@@ -89,22 +89,15 @@ pub fn decode_request(
     query.acks = r.i16()?;
     query.timeout_ms = r.i32()?;
     let partitions = &mut query.partitions;
-    for _ in 0..r.len(flexible)? {
-        let topic = r.str_reusing(flexible, known.as_ref())?;
-        let count = r.len(flexible)?;
-        partitions.reserve(count);
-        for i in 0..count {
-            let partition = r.i32()?;
-            let records = r.nullable_bytes(flexible)?.unwrap_or_default();
-            r.tagged_fields(flexible)?;
-            partitions.push(ProducePart {
-                tp: TopicPartition::new(topic.clone(), partition),
-                first_of_topic: i == 0,
-                records,
-            });
-        }
-        r.tagged_fields(flexible)?;
-    }
+    read_topics(&mut r, flexible, known.as_ref(), |r, topic, first| {
+        let partition = r.i32()?;
+        partitions.push(ProducePart {
+            tp: TopicPartition::new(topic.clone(), partition),
+            first_of_topic: first,
+            records: r.nullable_bytes(flexible)?.unwrap_or_default(),
+        });
+        Ok(())
+    })?;
     r.tagged_fields(flexible)
 }
 
@@ -118,17 +111,18 @@ pub fn encode_response(
     debug_assert_eq!(query.partitions.len(), answers.len());
     let flexible = version >= FLEXIBLE;
     let parts = &query.partitions;
-    let opens = |p: &ProducePart| p.first_of_topic;
-    put_len(buf, topic_runs(parts, opens).count(), flexible);
-    for run in topic_runs(parts, opens) {
-        put_str(buf, &parts[run.start].tp.topic, flexible);
-        put_len(buf, run.len(), flexible);
-        for (part, answer) in parts[run.clone()].iter().zip(&answers[run]) {
-            let (error_code, base_offset) = match *answer {
+    write_topics(
+        buf,
+        parts,
+        flexible,
+        |p| p.first_of_topic,
+        |p| &p.tp.topic,
+        |buf, i| {
+            let (error_code, base_offset) = match answers[i] {
                 Ok(base_offset) => (0, base_offset),
                 Err(code) => (code, -1),
             };
-            buf.put_i32(part.tp.partition);
+            buf.put_i32(parts[i].tp.partition);
             buf.put_i16(error_code);
             buf.put_i64(base_offset);
             buf.put_i64(-1); // log append time: the records carry create times
@@ -147,11 +141,8 @@ pub fn encode_response(
             if flexible {
                 buf.put_u8(0);
             }
-        }
-        if flexible {
-            buf.put_u8(0); // the topic's tagged fields
-        }
-    }
+        },
+    );
     buf.put_i32(0); // throttle time
     if flexible {
         buf.put_u8(0);

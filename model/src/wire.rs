@@ -144,13 +144,35 @@ impl Connection {
         produce: &SingleProduce<'_>,
         limit: Duration,
     ) -> Result<Option<(i16, i64)>, CallError> {
-        let (key, version) = (ApiKey::Produce as i16, PRODUCE_VERSION);
-        let correlation_id = self.frame(key, version, |buf| {
-            produce.encode(buf, version);
+        let encode = |buf: &mut BytesMut| produce.encode(buf, PRODUCE_VERSION);
+        self.call_by_hand(
+            ApiKey::Produce,
+            PRODUCE_VERSION,
+            limit,
+            encode,
+            produce_codec::decode_single,
+        )
+        .await
+    }
+
+    /// Sends a request its module writes by hand (`encode`) and reads its answer the same way
+    /// (`decode`); after an error the connection must be dropped, as for `call`.
+    async fn call_by_hand<T>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        limit: Duration,
+        encode: impl FnOnce(&mut BytesMut),
+        decode: impl FnOnce(&mut Bytes, i16) -> Result<T, String>,
+    ) -> Result<T, CallError> {
+        let correlation_id = self.frame(key as i16, version, |buf| {
+            encode(buf);
             Ok(())
         })?;
-        let mut body = self.exchange(correlation_id, key, version, limit).await?;
-        produce_codec::decode_single(&mut body, version).map_err(CallError::Protocol)
+        let mut body = self
+            .exchange(correlation_id, key as i16, version, limit)
+            .await?;
+        decode(&mut body, version).map_err(CallError::Protocol)
     }
 
     /// Encodes a request header for `key` at `version`, then the body `body` writes, into
@@ -197,13 +219,15 @@ impl Connection {
         fetch: &SingleFetch<'_>,
         limit: Duration,
     ) -> Result<Option<PartitionAnswer>, CallError> {
-        let (key, version) = (ApiKey::Fetch as i16, FETCH_VERSION);
-        let correlation_id = self.frame(key, version, |buf| {
-            fetch.encode(buf, version);
-            Ok(())
-        })?;
-        let mut body = self.exchange(correlation_id, key, version, limit).await?;
-        fetch_codec::decode_single(&mut body, version).map_err(CallError::Protocol)
+        let encode = |buf: &mut BytesMut| fetch.encode(buf, FETCH_VERSION);
+        self.call_by_hand(
+            ApiKey::Fetch,
+            FETCH_VERSION,
+            limit,
+            encode,
+            fetch_codec::decode_single,
+        )
+        .await
     }
 
     /// Sends the request framed in `self.out` and waits at most `limit` for the response to
