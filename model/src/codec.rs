@@ -17,7 +17,8 @@ pub fn put_bytes(buf: &mut BytesMut, bytes: &[u8], flexible: bool) {
 
 /// Reads a request's topics, each a name and its partitions, handing each partition to
 /// `partition` with its topic's name and whether it opens the topic. A name equal to `known` is
-/// shared, not copied.
+/// shared, not copied. A topic that names no partitions leaves nothing behind, so its answer will
+/// not list it.
 pub fn read_topics(
     r: &mut Reader<'_>,
     flexible: bool,
