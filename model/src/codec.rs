@@ -5,13 +5,22 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+/// Writes an array's or string's length, `None` for null, as [`Reader::nullable_size`] reads it:
+/// one more as a varint in a flexible version, else a signed `width`-byte length where -1 is null.
+pub fn put_size(buf: &mut BytesMut, len: Option<usize>, flexible: bool, width: usize) {
+    let len = len.map_or(-1, |n| n as i64);
+    if flexible {
+        put_uvarint(buf, (len + 1) as u32);
+    } else if width == 2 {
+        buf.put_i16(len as i16);
+    } else {
+        buf.put_i32(len as i32);
+    }
+}
+
 /// Writes a byte string: its length, then its bytes.
 pub fn put_bytes(buf: &mut BytesMut, bytes: &[u8], flexible: bool) {
-    if flexible {
-        put_uvarint(buf, bytes.len() as u32 + 1);
-    } else {
-        buf.put_i32(bytes.len() as i32);
-    }
+    put_size(buf, Some(bytes.len()), flexible, 4);
     buf.put_slice(bytes);
 }
 
@@ -79,22 +88,20 @@ pub fn put_uvarint(buf: &mut BytesMut, mut v: u32) {
     buf.put_u8(v as u8);
 }
 
-/// An array's length: a varint of one more in a flexible version, else 4 bytes.
+/// Writes an array's length.
 pub fn put_len(buf: &mut BytesMut, len: usize, flexible: bool) {
-    if flexible {
-        put_uvarint(buf, len as u32 + 1);
-    } else {
-        buf.put_i32(len as i32);
-    }
+    put_size(buf, Some(len), flexible, 4);
 }
 
+/// Writes a string: its length, then its bytes.
 pub fn put_str(buf: &mut BytesMut, s: &str, flexible: bool) {
-    if flexible {
-        put_uvarint(buf, s.len() as u32 + 1);
-    } else {
-        buf.put_i16(s.len() as i16);
-    }
+    put_size(buf, Some(s.len()), flexible, 2);
     buf.put_slice(s.as_bytes());
+}
+
+/// Writes a null string.
+pub fn put_null_str(buf: &mut BytesMut, flexible: bool) {
+    put_size(buf, None, flexible, 2);
 }
 
 /// Reads from a frame, refusing to read past its end.
@@ -222,6 +229,16 @@ impl Reader<'_> {
         let n = self.peek_str(flexible)?.len();
         self.0.advance(n);
         Ok(())
+    }
+
+    /// Reads a response up to its first topic's first partition, the one a request naming a single
+    /// partition asked for; false when the response names none.
+    pub fn enter_first_partition(&mut self, flexible: bool) -> Result<bool, String> {
+        if self.len(flexible)? == 0 {
+            return Ok(false);
+        }
+        self.skip_str(flexible)?;
+        Ok(self.len(flexible)? > 0)
     }
 
     /// Skips a flexible structure's tagged fields.

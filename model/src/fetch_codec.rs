@@ -252,11 +252,7 @@ pub fn decode_single(buf: &mut Bytes, version: i16) -> Result<Option<PartitionAn
     if version >= 7 {
         r.skip(2 + 4)?; // error code, session id
     }
-    if r.len(flexible)? == 0 {
-        return Ok(None);
-    }
-    r.skip_str(flexible)?;
-    if r.len(flexible)? == 0 {
+    if !r.enter_first_partition(flexible)? {
         return Ok(None);
     }
     let mut a = PartitionAnswer::new(r.i32()?);

@@ -5,7 +5,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{put_bytes, put_len, put_str, read_topics, write_topics, Reader};
+use crate::codec::{put_bytes, put_len, put_null_str, put_str, read_topics, write_topics, Reader};
 use crate::TopicPartition;
 
 /// The Produce versions this broker reads: those that carry record batches (v2 and older carry the
@@ -48,12 +48,7 @@ impl SingleProduce<'_> {
     /// Writes the request's body at `version` (one of [`VERSIONS`]).
     pub fn encode(&self, buf: &mut BytesMut, version: i16) {
         let flexible = version >= FLEXIBLE;
-        // A null transactional id.
-        if flexible {
-            buf.put_u8(0);
-        } else {
-            buf.put_i16(-1);
-        }
+        put_null_str(buf, flexible); // the transactional id
         buf.put_i16(self.acks);
         buf.put_i32(self.timeout_ms);
         put_len(buf, 1, flexible); // topics
@@ -131,12 +126,7 @@ pub fn encode_response(
             }
             if version >= 8 {
                 put_len(buf, 0, flexible); // record errors
-                                           // A null error message.
-                if flexible {
-                    buf.put_u8(0);
-                } else {
-                    buf.put_i16(-1);
-                }
+                put_null_str(buf, flexible); // the error message
             }
             if flexible {
                 buf.put_u8(0);
@@ -154,11 +144,7 @@ pub fn encode_response(
 pub fn decode_single(buf: &mut Bytes, version: i16) -> Result<Option<(i16, i64)>, String> {
     let flexible = version >= FLEXIBLE;
     let mut r = Reader(buf);
-    if r.len(flexible)? == 0 {
-        return Ok(None);
-    }
-    r.skip_str(flexible)?;
-    if r.len(flexible)? == 0 {
+    if !r.enter_first_partition(flexible)? {
         return Ok(None);
     }
     r.skip(4)?; // the partition's index
