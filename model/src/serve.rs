@@ -96,12 +96,9 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
                 match fetch_codec::decode_request(&mut body, version, &mut kept.fetch) {
                     Ok(()) => {
                         fetch(&shared, &mut kept).await;
-                        if start_response(&header, &mut out).is_err() {
-                            return;
-                        }
-                        fetch_codec::encode_response(&kept.fetch, &kept.answers, version, &mut out);
-                        finish_frame(&mut out);
-                        Reply::Send
+                        respond_by_hand(&header, &mut out, |out| {
+                            fetch_codec::encode_response(&kept.fetch, &kept.answers, version, out)
+                        })
                     }
                     Err(_) => refuse(header, &mut out),
                 }
@@ -114,12 +111,10 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
                         produce(&shared, query, answers).await;
                         if query.acks == 0 {
                             Reply::Nothing
-                        } else if start_response(&header, &mut out).is_err() {
-                            return;
                         } else {
-                            produce_codec::encode_response(query, answers, version, &mut out);
-                            finish_frame(&mut out);
-                            Reply::Send
+                            respond_by_hand(&header, &mut out, |out| {
+                                produce_codec::encode_response(query, answers, version, out)
+                            })
                         }
                     }
                     Err(_) => refuse(header, &mut out),
@@ -167,6 +162,20 @@ fn respond(header: &RequestHeader, mut response: ResponseKind, out: &mut BytesMu
         Ok(()) => Reply::Send,
         Err(_) => Reply::Close,
     }
+}
+
+/// Frames an answer whose body `body` writes by hand.
+fn respond_by_hand(
+    header: &RequestHeader,
+    out: &mut BytesMut,
+    body: impl FnOnce(&mut BytesMut),
+) -> Reply {
+    if start_response(header, out).is_err() {
+        return Reply::Close;
+    }
+    body(out);
+    finish_frame(out);
+    Reply::Send
 }
 
 /// Answers a request this broker does not support or cannot read.

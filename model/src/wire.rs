@@ -127,7 +127,7 @@ impl Connection {
         produce: &SingleProduce<'_>,
         limit: Duration,
     ) -> Result<(), CallError> {
-        self.frame(ApiKey::Produce as i16, PRODUCE_VERSION, |buf| {
+        self.frame(ApiKey::Produce, PRODUCE_VERSION, |buf| {
             produce.encode(buf, PRODUCE_VERSION);
             Ok(())
         })?;
@@ -165,13 +165,11 @@ impl Connection {
         encode: impl FnOnce(&mut BytesMut),
         decode: impl FnOnce(&mut Bytes, i16) -> Result<T, String>,
     ) -> Result<T, CallError> {
-        let correlation_id = self.frame(key as i16, version, |buf| {
+        let correlation_id = self.frame(key, version, |buf| {
             encode(buf);
             Ok(())
         })?;
-        let mut body = self
-            .exchange(correlation_id, key as i16, version, limit)
-            .await?;
+        let mut body = self.exchange(correlation_id, key, version, limit).await?;
         decode(&mut body, version).map_err(CallError::Protocol)
     }
 
@@ -179,17 +177,16 @@ impl Connection {
     /// `self.out`; returns its correlation id.
     fn frame(
         &mut self,
-        key: i16,
+        key: ApiKey,
         version: i16,
         body: impl FnOnce(&mut BytesMut) -> Result<(), CallError>,
     ) -> Result<i32, CallError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let api_key = api_key(key)?;
         let buf = &mut self.out;
         buf.clear();
         buf.put_u32(0);
-        put_request_header(buf, api_key, version, correlation_id, &self.client_id);
+        put_request_header(buf, key, version, correlation_id, &self.client_id);
         body(buf)?;
         finish_frame(buf);
         Ok(correlation_id)
@@ -203,12 +200,11 @@ impl Connection {
         version: i16,
         limit: Duration,
     ) -> Result<R::Response, CallError> {
-        let correlation_id = self.frame(R::KEY, version, |buf| {
+        let key = api_key(R::KEY)?;
+        let correlation_id = self.frame(key, version, |buf| {
             request.encode(buf, version).map_err(protocol)
         })?;
-        let mut body = self
-            .exchange(correlation_id, R::KEY, version, limit)
-            .await?;
+        let mut body = self.exchange(correlation_id, key, version, limit).await?;
         R::Response::decode(&mut body, version).map_err(protocol)
     }
 
@@ -235,7 +231,7 @@ impl Connection {
     async fn exchange(
         &mut self,
         correlation_id: i32,
-        key: i16,
+        key: ApiKey,
         version: i16,
         limit: Duration,
     ) -> Result<Bytes, CallError> {
@@ -246,7 +242,7 @@ impl Connection {
         let mut frame = crate::deadline::within(limit, exchange)
             .await
             .map_err(|_| CallError::Timeout)??;
-        let response_header_version = api_key(key)?.response_header_version(version);
+        let response_header_version = key.response_header_version(version);
         let mut r = Reader(&mut frame);
         let answered = r.i32().map_err(CallError::Protocol)?;
         if response_header_version >= 1 {
