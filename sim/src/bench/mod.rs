@@ -239,10 +239,9 @@ pub fn bench(
     progress: &dyn Fn(&str),
 ) -> Result<Bench, String> {
     let mut out = Vec::new();
-    // The runs each comparison divides by, taken alternately with the runs of the workload it
-    // is compared with, so that a machine that speeds up or slows down meanwhile moves both
-    // alike: the floor beside `replication`, the default scenario beside each scenario of a
-    // slope (the same seeds).
+    // The runs each comparison takes beside a workload's own (`PARTNERS`), alternately with them
+    // and of the same seeds, so that a machine that speeds up or slows down meanwhile moves both
+    // alike.
     let mut partner_runs: BTreeMap<(&str, &str), Vec<Single>> = BTreeMap::new();
     let mut own_runs: BTreeMap<&str, Vec<Single>> = BTreeMap::new();
     for (name, scenario, singles, swarm_seeds) in workloads() {
@@ -289,6 +288,7 @@ pub fn bench(
             .get(&(name, partner))
             .map_or(&[][..], |r| &r[..])
     };
+    let own = |name: &str| own_runs.get(name).map_or(&[][..], |r| &r[..]);
     let floor_runs = partner("replication", "floor");
     let writes_per_second = median_of(floor_runs, |f| f.acked as f64 / f.wall_seconds);
     let floor = Floor {
@@ -298,25 +298,26 @@ pub fn bench(
         messages_per_write: median_of(floor_runs, messages_per_acked),
         runtimes_per_second_per_core: floor::runtimes_per_second(200),
     };
-    let find = |n: &str| out.iter().find(|w| w.name == n).expect("a workload");
-    let replication = find("replication");
+    let replication = out
+        .iter()
+        .find(|w| w.name == "replication")
+        .expect("a workload");
     let floor_ratio = writes_per_second / replication.acked_per_second.max(1e-9);
-    // Wall seconds per simulated second, of a workload's runs and of the default runs beside them.
+    // Wall seconds per simulated second, the median over some runs.
     let cost = |runs: &[Single]| 1.0 / median_of(runs, |r| r.sim_seconds / r.wall_seconds).max(1e-9);
-    let long_runs = partner("long-10-minutes", "long-5-minutes");
-    let default_beside_long = partner("long-10-minutes", "default");
-    let (long, wide) = (find("long-10-minutes"), find("5-brokers-30-partitions"));
-    let slope_sim_time_whole_runs =
-        (1.0 / long.sim_seconds_per_wall_second.max(1e-9)) / cost(default_beside_long);
+    let ten_minutes = own("long-10-minutes");
+    let one_minute = partner("long-10-minutes", "default");
+    let five_minutes = partner("long-10-minutes", "long-5-minutes");
+    let slope_sim_time_whole_runs = cost(ten_minutes) / cost(one_minute);
     let slope_sim_time = median(
-        default_beside_long
+        one_minute
             .iter()
-            .zip(long_runs)
-            .zip(own_runs.get("long-10-minutes").map_or(&[][..], |r| &r[..]))
+            .zip(five_minutes)
+            .zip(ten_minutes)
             .map(|((one, five), ten)| marginal_slope(one, five, ten))
             .collect(),
     );
-    let slope_partitions = (1.0 / wide.sim_seconds_per_wall_second.max(1e-9) / 30.0)
+    let slope_partitions = (cost(own("5-brokers-30-partitions")) / 30.0)
         / (cost(partner("5-brokers-30-partitions", "default")) / 3.0);
     Ok(Bench {
         cores,
