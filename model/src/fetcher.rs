@@ -17,7 +17,6 @@ use crate::raft::QuorumRole;
 use crate::wire::Connection;
 use crate::BrokerId;
 
-pub const FETCH_VERSION: i16 = 12;
 const BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BYTES: i32 = 1024 * 1024;
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use crate::codec::Reader;
 use crate::fetch_codec::{self, PartitionAnswer, SingleFetch};
-use crate::fetcher::FETCH_VERSION;
 use crate::net::TcpStream;
 use crate::produce_codec::{self, SingleProduce};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -89,6 +88,8 @@ fn protocol<E: std::fmt::Display>(e: E) -> CallError {
 
 /// The Produce version clients send.
 pub const PRODUCE_VERSION: i16 = 9;
+/// The Fetch version every fetcher sends: followers, the quorum and consumers.
+pub const FETCH_VERSION: i16 = 12;
 
 /// A client connection that sends one request at a time and waits for its answer.
 pub struct Connection {
