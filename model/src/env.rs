@@ -15,14 +15,59 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The runtime's monotonic clock, as `Instant::now` reads it. Under madsim it is read from the
 /// runtime's time handle: `Instant::now` reaches the same clock through madsim's `clock_gettime`
 /// override and back, and deadlines and node clocks read it at nearly every turn of every task.
+/// Looking the handle up clones two `Arc`s and drops them again, four atomic operations that cost
+/// more than the read itself, twenty times per replicated record: a runtime's driver binds its
+/// clock once (`bind_clock`) so that `now` reads it in place.
 #[cfg(madsim)]
 pub fn now() -> madsim::time::Instant {
-    madsim::time::TimeHandle::current().now_instant()
+    BOUND_CLOCK.with(|bound| match &*bound.borrow() {
+        Some(clock) => clock.now_instant(),
+        None => madsim::time::TimeHandle::current().now_instant(),
+    })
 }
 
 #[cfg(not(madsim))]
 pub fn now() -> madsim::time::Instant {
     madsim::time::Instant::now()
+}
+
+#[cfg(madsim)]
+thread_local! {
+    static BOUND_CLOCK: std::cell::RefCell<Option<madsim::time::TimeHandle>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// While held, `now` on this thread reads the clock of the runtime that was current when it was
+/// made. A runtime runs on one thread, so its driver takes this at the start of `block_on`'s future
+/// and keeps it to the end; dropping it gives back whatever was bound before. In real mode time is
+/// the system's and there is nothing to bind.
+#[must_use = "the clock stays bound only while this is held"]
+pub struct BoundClock {
+    #[cfg(madsim)]
+    previous: Option<madsim::time::TimeHandle>,
+}
+
+/// Binds the current runtime's clock for `now` on this thread (see `BoundClock`). Must be called
+/// inside a runtime.
+pub fn bind_clock() -> BoundClock {
+    #[cfg(madsim)]
+    {
+        let clock = madsim::time::TimeHandle::current();
+        BoundClock {
+            previous: BOUND_CLOCK.with(|bound| bound.replace(Some(clock))),
+        }
+    }
+    #[cfg(not(madsim))]
+    BoundClock {}
+}
+
+#[cfg(madsim)]
+impl Drop for BoundClock {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        // The thread may be ending, its locals gone: then nothing is left to read the clock.
+        let _ = BOUND_CLOCK.try_with(|bound| bound.replace(previous));
+    }
 }
 
 /// A node's own view of time. Timeouts, leases and lag decisions read it; it may be skewed or drift

@@ -102,7 +102,10 @@ pub fn run_with_hooks(
         .spawn(move || {
             let runtime =
                 madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-            runtime.block_on(simulate(scenario, seed, keep_trace, hooks))
+            runtime.block_on(async move {
+                let _clock = model::env::bind_clock();
+                simulate(scenario, seed, keep_trace, hooks).await
+            })
         })
         .expect("spawn a run thread");
     let mut output = match thread.join() {
