@@ -95,25 +95,44 @@ impl Op {
 /// Every value polls read, by partition (as `topic-N`), as (offset, value) in the order first read;
 /// a second sighting of an offset is left out.
 pub fn reads(ops: &[Op]) -> BTreeMap<String, Vec<(i64, u64)>> {
-    type FirstReads = (std::collections::BTreeSet<i64>, Vec<(i64, u64)>);
-    let mut by_key: BTreeMap<&str, FirstReads> = BTreeMap::new();
+    let mut by_key: BTreeMap<&str, Vec<(i64, u64)>> = BTreeMap::new();
     for op in ops
         .iter()
         .filter(|o| o.f == OpFn::Poll && o.kind == OpType::Ok)
     {
         for (key, msgs) in op.msgs.iter().flatten() {
-            let (seen, out) = by_key.entry(key).or_default();
-            for &(offset, value) in msgs {
-                if seen.insert(offset) {
-                    out.push((offset, value));
-                }
-            }
+            by_key.entry(key).or_default().extend_from_slice(msgs);
         }
     }
     by_key
         .into_iter()
-        .map(|(key, (_, out))| (key.replacen('/', "-", 1), out))
+        .map(|(key, all)| (key.replacen('/', "-", 1), first_reads(all)))
         .collect()
+}
+
+/// `reads`, in order, without those of an offset read before. Consumers read mostly forward, and
+/// an offset above every one before it is new: the set of offsets read is only built once one
+/// is read again or out of order.
+fn first_reads(reads: Vec<(i64, u64)>) -> Vec<(i64, u64)> {
+    let mut out = Vec::with_capacity(reads.len());
+    let mut highest = i64::MIN;
+    let mut read: Option<std::collections::BTreeSet<i64>> = None;
+    for (offset, value) in reads {
+        let new = if offset > highest {
+            highest = offset;
+            if let Some(read) = &mut read {
+                read.insert(offset);
+            }
+            true
+        } else {
+            read.get_or_insert_with(|| out.iter().map(|(o, _)| *o).collect())
+                .insert(offset)
+        };
+        if new {
+            out.push((offset, value));
+        }
+    }
+    out
 }
 
 /// The history key of a partition.
@@ -139,5 +158,19 @@ impl History {
     /// Takes the operations, leaving none.
     pub fn take(&self) -> Vec<Op> {
         std::mem::take(&mut *self.ops.locked())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_reads;
+
+    #[test]
+    fn first_reads_keep_each_offset_once_in_the_order_first_read() {
+        assert_eq!(
+            first_reads(vec![(0, 10), (1, 11), (1, 11), (3, 13), (2, 12), (0, 99), (4, 14), (2, 12)]),
+            vec![(0, 10), (1, 11), (3, 13), (2, 12), (4, 14)]
+        );
+        assert_eq!(first_reads(vec![(5, 1), (6, 2)]), vec![(5, 1), (6, 2)]);
     }
 }

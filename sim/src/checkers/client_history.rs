@@ -141,48 +141,6 @@ impl std::fmt::Display for Scope<'_> {
     }
 }
 
-/// Each value seen at one offset of one key, with the first line that showed it, by value. Nearly
-/// always one value, held inline; a vector only for more.
-enum Sightings {
-    One((u64, usize)),
-    Many(Vec<(u64, usize)>),
-}
-
-impl Sightings {
-    fn see(&mut self, value: u64, line: usize) {
-        match self {
-            Sightings::One(first) if first.0 == value => {}
-            Sightings::One(first) => {
-                let mut both = vec![*first, (value, line)];
-                both.sort_unstable_by_key(|(v, _)| *v);
-                *self = Sightings::Many(both);
-            }
-            Sightings::Many(all) => {
-                if let Err(at) = all.binary_search_by_key(&value, |(v, _)| *v) {
-                    all.insert(at, (value, line));
-                }
-            }
-        }
-    }
-
-    fn values(&self) -> &[(u64, usize)] {
-        match self {
-            Sightings::One(one) => std::slice::from_ref(one),
-            Sightings::Many(all) => all,
-        }
-    }
-}
-
-/// Records that `value` was seen at `offset` of `key`, on `line`.
-fn see(seen: &mut BTreeMap<(Key, i64), Sightings>, key: Key, offset: i64, value: u64, line: usize) {
-    match seen.entry((key, offset)) {
-        std::collections::btree_map::Entry::Vacant(v) => {
-            v.insert(Sightings::One((value, line)));
-        }
-        std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().see(value, line),
-    }
-}
-
 /// A key (`topic/partition`) by number: the maps below compare numbers, not strings.
 type Key = u32;
 
@@ -224,10 +182,11 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
 
     // Sends by value, and every sighting of (key, offset) -> value.
     // Keys are borrowed from the history: a history of many operations has few keys.
-    // Sends and reads are gathered in history order and sorted by value once, rather than kept
+    // Sends, reads and sightings are gathered in history order and sorted once, rather than kept
     // in maps that every one of many operations would have to insert into.
     let mut sends: Vec<(u64, Send)> = Vec::new();
-    let mut seen: BTreeMap<(Key, i64), Sightings> = BTreeMap::new();
+    // (key, offset, value, line) of every sighting.
+    let mut sightings: Vec<(Key, i64, u64, usize)> = Vec::new();
     let mut reads: Vec<(u64, usize)> = Vec::new();
     let mut highest_read: BTreeMap<Key, i64> = BTreeMap::new();
     let mut acked = 0u64;
@@ -253,7 +212,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                     // An acks=1 acknowledgement promises nothing durable: its offset may be
                     // reused after a failover, so only acks=all offsets count as sightings.
                     if counts {
-                        see(&mut seen, key, offset, value, line);
+                        sightings.push((key, offset, value, line));
                     }
                 }
                 let index = sends_by_process.entry(op.process).or_default();
@@ -276,7 +235,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                     let key = id(key);
                     for (offset, value) in msgs {
                         polled += 1;
-                        see(&mut seen, key, *offset, *value, line);
+                        sightings.push((key, *offset, *value, line));
                         reads.push((*value, line));
                         let h = highest_read.entry(key).or_insert(*offset);
                         *h = (*h).max(*offset);
@@ -297,29 +256,36 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     let send_of = |value: u64| by_value(&sends, value);
     let read_of = |value: u64| by_value(&reads, value).copied();
 
+    // Each value seen at each offset of each key once, with the first line that showed it.
+    sightings.sort_unstable();
+    sightings.dedup_by_key(|(key, offset, value, _)| (*key, *offset, *value));
+    // Every (key, offset) some operation saw, in order.
+    let mut seen: Vec<(Key, i64)> = sightings.iter().map(|s| (s.0, s.1)).collect();
+    seen.dedup();
+
     // inconsistent-offsets and duplicate.
     // (value, key, offset, line) of every sighting, sorted by value: a value's places in a run.
-    let mut where_value: Vec<(u64, Key, i64, usize)> = Vec::with_capacity(seen.len());
-    for (&(key, offset), sightings) in &seen {
-        let values = sightings.values();
-        if values.len() > 1 {
+    let mut where_value: Vec<(u64, Key, i64, usize)> = Vec::with_capacity(sightings.len());
+    for at in sightings.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let (key, offset) = (at[0].0, at[0].1);
+        if at.len() > 1 {
             let key = names[key as usize];
             report(
                 "inconsistent-offsets",
                 Case {
                     key: key.to_string(),
                     offsets: vec![offset],
-                    values: values.iter().map(|(v, _)| *v).collect(),
-                    lines: values.iter().map(|(_, l)| *l).collect(),
+                    values: at.iter().map(|s| s.2).collect(),
+                    lines: at.iter().map(|s| s.3).collect(),
                     detail: format!(
                         "offset {offset} of {key} holds {} different values",
-                        values.len()
+                        at.len()
                     ),
                 },
             );
         }
-        for (value, line) in values {
-            where_value.push((*value, key, offset, *line));
+        for &(_, _, value, line) in at {
+            where_value.push((value, key, offset, line));
         }
     }
     where_value.sort_unstable();
@@ -413,9 +379,10 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     let mut highest_read_by: BTreeMap<(u64, Key), i64> = BTreeMap::new();
     // The first offset of `key` in `from..to` that some operation saw: a read past it skipped it.
     let known_between = |key: Key, from: i64, to: i64| {
-        seen.range((key, from)..(key, to))
-            .next()
-            .map(|((_, offset), _)| *offset)
+        let at = seen.partition_point(|k| *k < (key, from));
+        seen.get(at)
+            .filter(|k| **k < (key, to))
+            .map(|(_, offset)| *offset)
     };
     let mut rereads = 0u64;
     // (consumer, producer, record key) -> (send index, value, line) of the last acked value read.
