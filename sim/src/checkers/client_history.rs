@@ -247,11 +247,12 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
     }
 
     // A value's last completion stands, and its first read.
-    sends.reverse();
-    sends.sort_by_key(|(value, _)| *value);
+    // Lines are unique and rise through the history, so sorting by line within a value puts a
+    // value's completions in order without a stable sort's scratch copy of every send.
+    sends.sort_unstable_by_key(|(value, send)| (*value, std::cmp::Reverse(send.line)));
     sends.dedup_by_key(|(value, _)| *value);
     let sends = sends;
-    reads.sort_by_key(|(value, _)| *value);
+    reads.sort_unstable();
     reads.dedup_by_key(|(value, _)| *value);
     let send_of = |value: u64| by_value(&sends, value);
     let read_of = |value: u64| by_value(&reads, value).copied();
