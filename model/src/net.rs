@@ -21,11 +21,12 @@ pub use tokio::net::{TcpListener, TcpStream};
 /// forever. Every other wake goes straight to the task, as before.
 #[cfg(madsim)]
 mod simulated {
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell, RefMut};
     use std::io;
     use std::net::SocketAddr;
     use std::pin::Pin;
-    use std::sync::{Arc, Mutex, MutexGuard, Weak};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Weak};
     use std::task::{Context, Poll, Wake, Waker};
 
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -33,6 +34,42 @@ mod simulated {
     thread_local! {
         /// Whether a stream of this thread is flushing: a wake now comes from a sender.
         static FLUSHING: Cell<bool> = const { Cell::new(false) };
+        /// This thread, by a number no other thread of the process gets.
+        static THREAD: u64 = {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        };
+    }
+
+    /// State that only one thread touches. madsim runs a runtime's tasks, and calls their wakers,
+    /// on the thread that runs the runtime, so a stream and its waker never race: a lock would cost
+    /// two atomic operations per touch, several times per message, for nothing. A touch from any
+    /// other thread panics.
+    struct ThreadCell<T> {
+        thread: u64,
+        value: RefCell<T>,
+    }
+
+    // SAFETY: the value is only reached through `get`, which panics on any thread but the one
+    // that made the cell, so no two threads ever touch the `RefCell`.
+    unsafe impl<T: Send> Sync for ThreadCell<T> {}
+
+    impl<T> ThreadCell<T> {
+        fn new(value: T) -> Self {
+            ThreadCell {
+                thread: THREAD.with(|t| *t),
+                value: RefCell::new(value),
+            }
+        }
+
+        fn get(&self) -> RefMut<'_, T> {
+            assert_eq!(
+                THREAD.with(|t| *t),
+                self.thread,
+                "a simulated stream is used off its runtime's thread"
+            );
+            self.value.borrow_mut()
+        }
     }
 
     pub struct TcpListener(madsim::net::TcpListener);
@@ -51,20 +88,20 @@ mod simulated {
     }
 
     pub struct TcpStream {
-        shared: Arc<Shared>,
+        shared: Arc<ThreadCell<Shared>>,
         /// Handed to madsim's stream in place of the task's waker.
         waker: Waker,
     }
 
     struct Shared {
-        stream: Mutex<madsim::net::TcpStream>,
+        stream: madsim::net::TcpStream,
         /// The task that last waited to read.
-        task: Mutex<Option<Waker>>,
+        task: Option<Waker>,
     }
 
     /// The stream's own waker. It holds the stream weakly: madsim's stream keeps its wakers, and
     /// a strong hold would keep a dropped connection open.
-    struct StreamWaker(Weak<Shared>);
+    struct StreamWaker(Weak<ThreadCell<Shared>>);
 
     impl Wake for StreamWaker {
         fn wake(self: Arc<Self>) {
@@ -80,30 +117,22 @@ mod simulated {
                 // read into no room reads nothing: it is ready once bytes or the end are there.
                 let waker = Waker::from(self.clone());
                 let mut none = ReadBuf::new(&mut []);
-                let step = Pin::new(&mut *lock(&shared.stream))
+                let step = Pin::new(&mut shared.get().stream)
                     .poll_read(&mut Context::from_waker(&waker), &mut none);
                 if step.is_pending() {
                     return;
                 }
             }
-            let task = lock(&shared.task).take();
+            let task = shared.get().task.take();
             if let Some(task) = task {
                 task.wake();
             }
         }
     }
 
-    /// A lock that a panic elsewhere does not spoil: the stream has no invariant of its own.
-    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     impl TcpStream {
         fn new(stream: madsim::net::TcpStream) -> Self {
-            let shared = Arc::new(Shared {
-                stream: Mutex::new(stream),
-                task: Mutex::new(None),
-            });
+            let shared = Arc::new(ThreadCell::new(Shared { stream, task: None }));
             let waker = Waker::from(Arc::new(StreamWaker(Arc::downgrade(&shared))));
             TcpStream { shared, waker }
         }
@@ -113,7 +142,7 @@ mod simulated {
         }
 
         pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-            lock(&self.shared.stream).set_nodelay(nodelay)
+            self.shared.get().stream.set_nodelay(nodelay)
         }
     }
 
@@ -123,14 +152,15 @@ mod simulated {
             cx: &mut Context<'_>,
             buf: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
+            let mut shared = self.shared.get();
+            if !shared
+                .task
+                .as_ref()
+                .is_some_and(|t| t.will_wake(cx.waker()))
             {
-                let mut task = lock(&self.shared.task);
-                if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
-                    *task = Some(cx.waker().clone());
-                }
+                shared.task = Some(cx.waker().clone());
             }
-            Pin::new(&mut *lock(&self.shared.stream))
-                .poll_read(&mut Context::from_waker(&self.waker), buf)
+            Pin::new(&mut shared.stream).poll_read(&mut Context::from_waker(&self.waker), buf)
         }
     }
 
@@ -140,19 +170,19 @@ mod simulated {
             cx: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
-            Pin::new(&mut *lock(&self.shared.stream)).poll_write(cx, buf)
+            Pin::new(&mut self.shared.get().stream).poll_write(cx, buf)
         }
 
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            let mut stream = lock(&self.shared.stream);
+            let mut shared = self.shared.get();
             let before = FLUSHING.replace(true);
-            let flushed = Pin::new(&mut *stream).poll_flush(cx);
+            let flushed = Pin::new(&mut shared.stream).poll_flush(cx);
             FLUSHING.set(before);
             flushed
         }
 
         fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut *lock(&self.shared.stream)).poll_shutdown(cx)
+            Pin::new(&mut self.shared.get().stream).poll_shutdown(cx)
         }
     }
 }
