@@ -1,10 +1,10 @@
 //! A broker process: its state, its start-up (recovery), and the tasks it runs.
 //!
-//! All of a broker's state sits behind one mutex, never held across an await; a watch channel
+//! All of a broker's state sits behind one lock (`crate::sync`), never held across an await; a watch channel
 //! wakes whoever waits for the state to move (a long-polling fetch, an acks=all produce).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::BrokerConfig;
@@ -15,6 +15,7 @@ use crate::metadata::{MetadataImage, MetadataRecord, METADATA_TOPIC, NO_LEADER};
 use crate::partition::{Partition, Role};
 use crate::raft::Quorum;
 use crate::signal::{Listener, Signal};
+use crate::sync::{Lock, LockGuard};
 use crate::{batch, bugs, fetcher, serve, BrokerId, TopicPartition};
 
 const INCARNATION_PATH: &str = "broker-incarnation";
@@ -74,7 +75,7 @@ impl State {
 pub struct Shared {
     pub config: BrokerConfig,
     pub env: Env,
-    state: Mutex<State>,
+    state: Lock<State>,
     /// Keyed by partition and what moved in it; the metadata log is `METADATA_TOPIC`-0.
     changed: Signal<(TopicPartition, Watch)>,
 }
@@ -83,8 +84,8 @@ impl Shared {
     pub fn id(&self) -> BrokerId {
         self.config.id
     }
-    pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn lock(&self) -> LockGuard<'_, State> {
+        self.state.lock()
     }
     /// Read-only access for tools that watch a broker from outside.
     pub fn inspect<R>(&self, f: impl FnOnce(&State) -> R) -> R {
@@ -168,7 +169,7 @@ pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
     let shared = Arc::new(Shared {
         config,
         env,
-        state: Mutex::new(State {
+        state: Lock::new(State {
             incarnation,
             quorum,
             metadata_log,

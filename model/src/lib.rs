@@ -34,6 +34,7 @@ pub mod raft;
 pub mod raft_driver;
 pub mod serve;
 pub mod signal;
+pub mod sync;
 pub mod versions;
 pub mod wire;
 

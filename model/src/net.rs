@@ -18,58 +18,24 @@ pub use tokio::net::{TcpListener, TcpStream};
 ///
 /// The step is taken only inside a flush: madsim fires timers with its timer heap locked, and
 /// a stream that arms a timer from there (a clogged link retrying) would wait on that lock
-/// forever. Every other wake goes straight to the task, as before.
+/// forever. Every other wake goes straight to the task, as before. The stream and its waker share
+/// a `crate::sync::Lock`, bound to the runtime's thread.
 #[cfg(madsim)]
 mod simulated {
-    use std::cell::{Cell, RefCell, RefMut};
+    use std::cell::Cell;
     use std::io;
     use std::net::SocketAddr;
     use std::pin::Pin;
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Arc, Weak};
     use std::task::{Context, Poll, Wake, Waker};
 
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+    use crate::sync::Lock;
+
     thread_local! {
         /// Whether a stream of this thread is flushing: a wake now comes from a sender.
         static FLUSHING: Cell<bool> = const { Cell::new(false) };
-        /// This thread, by a number no other thread of the process gets.
-        static THREAD: u64 = {
-            static NEXT: AtomicU64 = AtomicU64::new(0);
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        };
-    }
-
-    /// State that only one thread touches. madsim runs a runtime's tasks, and calls their wakers,
-    /// on the thread that runs the runtime, so a stream and its waker never race: a lock would cost
-    /// two atomic operations per touch, several times per message, for nothing. A touch from any
-    /// other thread panics.
-    struct ThreadCell<T> {
-        thread: u64,
-        value: RefCell<T>,
-    }
-
-    // SAFETY: the value is only reached through `get`, which panics on any thread but the one
-    // that made the cell, so no two threads ever touch the `RefCell`.
-    unsafe impl<T: Send> Sync for ThreadCell<T> {}
-
-    impl<T> ThreadCell<T> {
-        fn new(value: T) -> Self {
-            ThreadCell {
-                thread: THREAD.with(|t| *t),
-                value: RefCell::new(value),
-            }
-        }
-
-        fn get(&self) -> RefMut<'_, T> {
-            assert_eq!(
-                THREAD.with(|t| *t),
-                self.thread,
-                "a simulated stream is used off its runtime's thread"
-            );
-            self.value.borrow_mut()
-        }
     }
 
     pub struct TcpListener(madsim::net::TcpListener);
@@ -88,7 +54,7 @@ mod simulated {
     }
 
     pub struct TcpStream {
-        shared: Arc<ThreadCell<Shared>>,
+        shared: Arc<Lock<Shared>>,
         /// Handed to madsim's stream in place of the task's waker.
         waker: Waker,
     }
@@ -101,7 +67,7 @@ mod simulated {
 
     /// The stream's own waker. It holds the stream weakly: madsim's stream keeps its wakers, and
     /// a strong hold would keep a dropped connection open.
-    struct StreamWaker(Weak<ThreadCell<Shared>>);
+    struct StreamWaker(Weak<Lock<Shared>>);
 
     impl Wake for StreamWaker {
         fn wake(self: Arc<Self>) {
@@ -117,13 +83,13 @@ mod simulated {
                 // read into no room reads nothing: it is ready once bytes or the end are there.
                 let waker = Waker::from(self.clone());
                 let mut none = ReadBuf::new(&mut []);
-                let step = Pin::new(&mut shared.get().stream)
+                let step = Pin::new(&mut shared.lock().stream)
                     .poll_read(&mut Context::from_waker(&waker), &mut none);
                 if step.is_pending() {
                     return;
                 }
             }
-            let task = shared.get().task.take();
+            let task = shared.lock().task.take();
             if let Some(task) = task {
                 task.wake();
             }
@@ -132,7 +98,7 @@ mod simulated {
 
     impl TcpStream {
         fn new(stream: madsim::net::TcpStream) -> Self {
-            let shared = Arc::new(ThreadCell::new(Shared { stream, task: None }));
+            let shared = Arc::new(Lock::new(Shared { stream, task: None }));
             let waker = Waker::from(Arc::new(StreamWaker(Arc::downgrade(&shared))));
             TcpStream { shared, waker }
         }
@@ -142,7 +108,7 @@ mod simulated {
         }
 
         pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-            self.shared.get().stream.set_nodelay(nodelay)
+            self.shared.lock().stream.set_nodelay(nodelay)
         }
     }
 
@@ -152,7 +118,7 @@ mod simulated {
             cx: &mut Context<'_>,
             buf: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
-            let mut shared = self.shared.get();
+            let mut shared = self.shared.lock();
             if !shared
                 .task
                 .as_ref()
@@ -170,11 +136,11 @@ mod simulated {
             cx: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
-            Pin::new(&mut self.shared.get().stream).poll_write(cx, buf)
+            Pin::new(&mut self.shared.lock().stream).poll_write(cx, buf)
         }
 
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            let mut shared = self.shared.get();
+            let mut shared = self.shared.lock();
             let before = FLUSHING.replace(true);
             let flushed = Pin::new(&mut shared.stream).poll_flush(cx);
             FLUSHING.set(before);
@@ -182,7 +148,7 @@ mod simulated {
         }
 
         fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.shared.get().stream).poll_shutdown(cx)
+            Pin::new(&mut self.shared.lock().stream).poll_shutdown(cx)
         }
     }
 }

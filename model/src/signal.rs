@@ -10,7 +10,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::sync::{Lock, LockGuard};
 use std::task::{Context, Poll, Waker};
 
 struct Waiter<K> {
@@ -46,7 +48,7 @@ impl<K: PartialEq> Inner<K> {
 }
 
 pub struct Signal<K> {
-    inner: Arc<Mutex<Inner<K>>>,
+    inner: Arc<Lock<Inner<K>>>,
 }
 
 impl<K> Clone for Signal<K> {
@@ -60,7 +62,7 @@ impl<K> Clone for Signal<K> {
 impl<K> Default for Signal<K> {
     fn default() -> Self {
         Signal {
-            inner: Arc::new(Mutex::new(Inner {
+            inner: Arc::new(Lock::new(Inner {
                 version: 0,
                 keyed: Vec::new(),
                 waiters: Vec::new(),
@@ -70,8 +72,8 @@ impl<K> Default for Signal<K> {
 }
 
 impl<K: PartialEq + Clone> Signal<K> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K>> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> LockGuard<'_, Inner<K>> {
+        self.inner.lock()
     }
 
     /// Everything may have changed: wakes every waiter.
