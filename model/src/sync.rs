@@ -36,6 +36,12 @@ mod simulated {
     // thread needs it whole, with no guard alive.
     unsafe impl<T: Send> Sync for Lock<T> {}
 
+    impl<T: Default> Default for Lock<T> {
+        fn default() -> Self {
+            Lock::new(T::default())
+        }
+    }
+
     impl<T> Lock<T> {
         pub fn new(value: T) -> Self {
             Lock {
@@ -59,6 +65,7 @@ mod simulated {
 mod real {
     use std::sync::{Mutex, MutexGuard, PoisonError};
 
+    #[derive(Default)]
     pub struct Lock<T>(Mutex<T>);
 
     pub type LockGuard<'a, T> = MutexGuard<'a, T>;

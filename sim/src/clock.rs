@@ -3,7 +3,7 @@
 //! offset (forwards, or back: a jump back) or set the drift; the model only ever sees the result
 //! through `Clock::now_ms`, which its timeouts, sessions and lag checks read.
 
-use std::sync::Mutex;
+use model::sync::Lock;
 
 use crate::Locked;
 use madsim::time::Instant;
@@ -21,14 +21,14 @@ struct Skew {
 
 pub struct NodeClock {
     start: Instant,
-    skew: Mutex<Skew>,
+    skew: Lock<Skew>,
 }
 
 impl NodeClock {
     pub fn new() -> Self {
         NodeClock {
             start: Instant::now(),
-            skew: Mutex::new(Skew {
+            skew: Lock::new(Skew {
                 offset_ms: 0,
                 drift_ppm: 0,
                 drift_since_ms: 0,
@@ -36,7 +36,7 @@ impl NodeClock {
         }
     }
 
-    fn skew(&self) -> std::sync::MutexGuard<'_, Skew> {
+    fn skew(&self) -> model::sync::LockGuard<'_, Skew> {
         self.skew.locked()
     }
 

@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use model::sync::Lock;
 
 use madsim::runtime::{Handle, NodeHandle};
 use model::broker::{self, Shared};
@@ -27,7 +29,7 @@ pub fn broker_address(id: BrokerId) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, id as u8)), BROKER_PORT)
 }
 
-type Registry = Arc<Mutex<BTreeMap<BrokerId, Arc<Shared>>>>;
+type Registry = Arc<Lock<BTreeMap<BrokerId, Arc<Shared>>>>;
 
 pub struct Cluster {
     handle: Handle,
@@ -42,7 +44,7 @@ pub struct Cluster {
     pending_damage: BTreeMap<BrokerId, DiskDamage>,
     /// A broker whose data was damaged, until when faults hold off while it re-registers.
     damage_quarantine: Option<(BrokerId, madsim::time::Instant)>,
-    observer: Arc<Mutex<Observer>>,
+    observer: Arc<Lock<Observer>>,
 }
 
 /// What a crash does to the broker's disk besides losing unsynced bytes.
@@ -127,7 +129,7 @@ fn cluster_configs(scenario: &Scenario, first: BrokerId) -> Vec<BrokerConfig> {
 
 impl Cluster {
     /// Creates and starts every broker. Must run inside the simulation.
-    pub fn build(scenario: &Scenario, observer: Arc<Mutex<Observer>>) -> Cluster {
+    pub fn build(scenario: &Scenario, observer: Arc<Lock<Observer>>) -> Cluster {
         let handle = Handle::current();
         let registry: Registry = Arc::default();
         let mut cluster = Cluster {

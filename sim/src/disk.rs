@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::Mutex;
+use model::sync::Lock;
 use std::time::Duration;
 
 use crate::Locked;
@@ -125,8 +125,8 @@ struct Faults {
 
 #[derive(Default)]
 pub struct SimDisk {
-    files: Mutex<BTreeMap<String, SimFile>>,
-    faults: Mutex<Faults>,
+    files: Lock<BTreeMap<String, SimFile>>,
+    faults: Lock<Faults>,
 }
 
 /// What a crash did to the disk.
@@ -154,11 +154,11 @@ pub fn is_metadata_path(path: &str) -> bool {
 }
 
 impl SimDisk {
-    fn files(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, SimFile>> {
+    fn files(&self) -> model::sync::LockGuard<'_, BTreeMap<String, SimFile>> {
         self.files.locked()
     }
 
-    fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
+    fn faults(&self) -> model::sync::LockGuard<'_, Faults> {
         self.faults.locked()
     }
 

@@ -12,7 +12,9 @@
 //! values are unique per send. Extra fields (`time_ms`, `acks`, `error`) are for people.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use model::sync::Lock;
 
 use crate::Locked;
 use serde::{Deserialize, Serialize};
@@ -142,7 +144,7 @@ pub fn key(topic: &str, partition: i32) -> String {
 
 #[derive(Clone, Default)]
 pub struct History {
-    ops: Arc<Mutex<Vec<Op>>>,
+    ops: Arc<Lock<Vec<Op>>>,
 }
 
 impl History {

@@ -60,14 +60,31 @@ where
     map.get_mut(key).expect("just made")
 }
 
-/// Locks a mutex of the harness. A panic inside a run is reported as a failed run, so a lock it
-/// poisoned is still good to read.
+/// Locks a mutex or a `model::sync::Lock` of the harness. A panic inside a run is reported as a
+/// failed run, so a mutex it poisoned is still good to read.
 pub trait Locked<T> {
-    fn locked(&self) -> std::sync::MutexGuard<'_, T>;
+    type Guard<'a>: std::ops::DerefMut<Target = T>
+    where
+        Self: 'a;
+    fn locked(&self) -> Self::Guard<'_>;
+}
+
+impl<T> Locked<T> for model::sync::Lock<T> {
+    type Guard<'a>
+        = model::sync::LockGuard<'a, T>
+    where
+        T: 'a;
+    fn locked(&self) -> Self::Guard<'_> {
+        self.lock()
+    }
 }
 
 impl<T> Locked<T> for std::sync::Mutex<T> {
-    fn locked(&self) -> std::sync::MutexGuard<'_, T> {
+    type Guard<'a>
+        = std::sync::MutexGuard<'a, T>
+    where
+        T: 'a;
+    fn locked(&self) -> Self::Guard<'_> {
         self.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

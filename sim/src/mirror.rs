@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use model::sync::Lock;
 use std::time::Duration;
 
 use madsim::time::Instant;
@@ -22,7 +24,7 @@ pub struct MirrorRecord {
     pub checkpoints: BTreeMap<(String, i32), (i64, i64)>,
 }
 
-pub struct Recorder(pub Arc<Mutex<MirrorRecord>>);
+pub struct Recorder(pub Arc<Lock<MirrorRecord>>);
 
 impl MirrorSink for Recorder {
     fn checkpoint(&self, group: &str, partition: i32, source_offset: i64, target_offset: i64) {
@@ -38,7 +40,7 @@ pub async fn run(
     w: Workload,
     spec: Mirror,
     config: MirrorConfig,
-    record: Arc<Mutex<MirrorRecord>>,
+    record: Arc<Lock<MirrorRecord>>,
     seed: u64,
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -65,7 +67,7 @@ pub async fn wan_faults(
     spec: Mirror,
     mirror: madsim::task::NodeId,
     source: Vec<madsim::task::NodeId>,
-    observer: Arc<Mutex<crate::observer::Observer>>,
+    observer: Arc<Lock<crate::observer::Observer>>,
     until: Instant,
     seed: u64,
 ) {

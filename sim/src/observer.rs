@@ -2,7 +2,9 @@
 //! injects, stamps each with simulated time, writes it to the trace (one JSON object per line) and
 //! hashes it, counts what the run exercised, and runs the event-driven invariants as events arrive.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use model::sync::Lock;
 
 use madsim::time::Instant;
 use model::env::{Event, EventSink};
@@ -130,7 +132,7 @@ pub struct Observer {
     /// The acknowledgements those checks compare with, taken in as they come.
     pub acked_before: AckedBefore,
     /// The highest high watermark each partition showed a consumer (the workload writes it).
-    pub shown_high_watermarks: Arc<Mutex<BTreeMap<String, i64>>>,
+    pub shown_high_watermarks: Arc<Lock<BTreeMap<String, i64>>>,
     pub violations: Vec<Violation>,
     pub counters: Counters,
     partition_names: BTreeMap<model::TopicPartition, Arc<str>>,
@@ -316,7 +318,7 @@ impl Observer {
 }
 
 /// The brokers' event sink, feeding the observer.
-pub struct ObserverSink(pub Arc<Mutex<Observer>>);
+pub struct ObserverSink(pub Arc<Lock<Observer>>);
 
 impl EventSink for ObserverSink {
     fn emit(&self, node: BrokerId, event: Event) {

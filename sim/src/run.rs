@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use model::sync::Lock;
 use std::time::Duration;
 
 use madsim::time::{sleep, Instant};
@@ -170,8 +172,8 @@ pub async fn simulate(
     hooks: Vec<Hook>,
 ) -> RunOutput {
     let start = Instant::now();
-    let observer = Arc::new(Mutex::new(Observer::new(keep_trace)));
-    let cluster = Arc::new(Mutex::new(Cluster::build(&scenario, observer.clone())));
+    let observer = Arc::new(Lock::new(Observer::new(keep_trace)));
+    let cluster = Arc::new(Lock::new(Cluster::build(&scenario, observer.clone())));
     for hook in hooks {
         let cluster = cluster.clone();
         madsim::task::spawn(async move {
@@ -230,7 +232,7 @@ pub async fn simulate(
         clients.spawn(workload::consumer(workload.clone(), id, process, seed));
     }
     let mirror = scenario.mirror.as_ref().map(|spec| {
-        let record = Arc::new(Mutex::new(crate::mirror::MirrorRecord::default()));
+        let record = Arc::new(Lock::new(crate::mirror::MirrorRecord::default()));
         let c = cluster.locked();
         let config = model::mirror::MirrorConfig {
             source: c.bootstrap_of(0),
@@ -382,9 +384,9 @@ pub async fn simulate(
 
 /// Runs the per-step invariants every `CHECK_STEP` until `until`.
 async fn step_checks_until(
-    cluster: &Arc<Mutex<Cluster>>,
-    observer: &Arc<Mutex<Observer>>,
-    acked: &Mutex<Vec<AckedSend>>,
+    cluster: &Arc<Lock<Cluster>>,
+    observer: &Arc<Lock<Observer>>,
+    acked: &Lock<Vec<AckedSend>>,
     until: Instant,
 ) {
     while Instant::now() < until {
@@ -395,9 +397,9 @@ async fn step_checks_until(
 
 /// The per-step invariants, over every live replica.
 fn check_step(
-    cluster: &Arc<Mutex<Cluster>>,
-    observer: &Arc<Mutex<Observer>>,
-    acked: &Mutex<Vec<AckedSend>>,
+    cluster: &Arc<Lock<Cluster>>,
+    observer: &Arc<Lock<Observer>>,
+    acked: &Lock<Vec<AckedSend>>,
 ) {
     let live = cluster.locked().live();
     let mut nodes = Vec::with_capacity(live.len());
@@ -518,8 +520,8 @@ fn leader_values(
 /// After the quiet period, the target cluster holds what the source acknowledged, in order, and
 /// every group's last checkpoint lets a consumer fail over without skipping.
 fn mirror_checks(
-    cluster: &Arc<Mutex<Cluster>>,
-    observer: &Arc<Mutex<Observer>>,
+    cluster: &Arc<Lock<Cluster>>,
+    observer: &Arc<Lock<Observer>>,
     workload: &Workload,
     topic: &crate::scenario::Topic,
     record: &crate::mirror::MirrorRecord,
@@ -548,8 +550,8 @@ fn mirror_checks(
 }
 
 fn final_checks(
-    cluster: &Arc<Mutex<Cluster>>,
-    observer: &Arc<Mutex<Observer>>,
+    cluster: &Arc<Lock<Cluster>>,
+    observer: &Arc<Lock<Observer>>,
     workload: &Workload,
     topic: &str,
     partitions: i32,
@@ -649,7 +651,7 @@ fn final_checks(
 /// Runs the client-history checker over the run's own history; each anomaly is a violation (the
 /// first few cases of each kind, so that a bad run's report stays readable).
 /// Judges the client history; returns how many values consumers read again.
-fn check_history(observer: &Arc<Mutex<Observer>>, ops: &[crate::history::Op]) -> u64 {
+fn check_history(observer: &Arc<Lock<Observer>>, ops: &[crate::history::Op]) -> u64 {
     let analysis = client_history::check(
         ops,
         None,
@@ -682,7 +684,7 @@ fn check_history(observer: &Arc<Mutex<Observer>>, ops: &[crate::history::Op]) ->
 }
 
 /// A run that acked nothing, read nothing or compared nothing has not tested anything.
-fn gates(observer: &Arc<Mutex<Observer>>, stats: &WorkloadStats) {
+fn gates(observer: &Arc<Lock<Observer>>, stats: &WorkloadStats) {
     let mut obs = observer.locked();
     let now = obs.now_ms();
     let batches_checked = obs.committed.batches_checked;

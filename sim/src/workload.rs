@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use model::sync::Lock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -58,12 +60,12 @@ pub struct Workload {
     pub start: Instant,
     pub stop_producers: Arc<AtomicBool>,
     pub stop_consumers: Arc<AtomicBool>,
-    pub acked: Arc<Mutex<Vec<AckedSend>>>,
+    pub acked: Arc<Lock<Vec<AckedSend>>>,
     /// Sends acknowledged with acks=1: allowed to be lost, and counted when they are.
-    pub acked_weak: Arc<Mutex<Vec<AckedSend>>>,
+    pub acked_weak: Arc<Lock<Vec<AckedSend>>>,
     /// The highest high watermark each partition showed a consumer.
-    pub shown_high_watermarks: Arc<Mutex<BTreeMap<String, i64>>>,
-    pub stats: Arc<Mutex<WorkloadStats>>,
+    pub shown_high_watermarks: Arc<Lock<BTreeMap<String, i64>>>,
+    pub stats: Arc<Lock<WorkloadStats>>,
 }
 
 impl Workload {
@@ -78,7 +80,7 @@ impl Workload {
         op
     }
 
-    pub fn stats(&self) -> std::sync::MutexGuard<'_, WorkloadStats> {
+    pub fn stats(&self) -> model::sync::LockGuard<'_, WorkloadStats> {
         self.stats.locked()
     }
 }

@@ -16,7 +16,9 @@ pub mod target;
 pub mod timeline;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use model::sync::{Lock, LockGuard};
 use std::time::Duration;
 
 use madsim::net::NetSim;
@@ -63,28 +65,28 @@ pub struct Active {
 
 /// What every injector works with.
 pub struct Nemesis {
-    pub cluster: Arc<Mutex<Cluster>>,
-    pub observer: Arc<Mutex<Observer>>,
-    pub active: Mutex<Active>,
+    pub cluster: Arc<Lock<Cluster>>,
+    pub observer: Arc<Lock<Observer>>,
+    pub active: Lock<Active>,
     /// After `heal_all`, scheduled heals and restarts find nothing left to do.
-    pub stopped: Mutex<bool>,
+    pub stopped: Lock<bool>,
 }
 
 impl Nemesis {
-    pub fn new(cluster: Arc<Mutex<Cluster>>, observer: Arc<Mutex<Observer>>) -> Arc<Self> {
+    pub fn new(cluster: Arc<Lock<Cluster>>, observer: Arc<Lock<Observer>>) -> Arc<Self> {
         Arc::new(Nemesis {
             cluster,
             observer,
-            active: Mutex::default(),
-            stopped: Mutex::new(false),
+            active: Lock::default(),
+            stopped: Lock::new(false),
         })
     }
 
-    pub fn cluster(&self) -> MutexGuard<'_, Cluster> {
+    pub fn cluster(&self) -> LockGuard<'_, Cluster> {
         self.cluster.locked()
     }
 
-    pub fn active(&self) -> MutexGuard<'_, Active> {
+    pub fn active(&self) -> LockGuard<'_, Active> {
         self.active.locked()
     }
 
