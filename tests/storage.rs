@@ -19,7 +19,7 @@ fn record(value: &str) -> Vec<u8> {
 
 fn sync(log: &mut Log, disk: &SimDisk) {
     let ticket = log.sync_ticket();
-    for path in &ticket.paths {
+    for path in ticket.paths() {
         block_on(disk.sync(path)).unwrap();
     }
     log.complete_sync(&ticket);

@@ -130,13 +130,20 @@ pub fn parse(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
 /// the error that stopped the split, if any.
 pub fn parse_all(bytes: &[u8]) -> (Vec<BatchHeader>, Option<BatchError>) {
     let mut good = Vec::new();
+    let error = parse_all_into(bytes, &mut good);
+    (good, error)
+}
+
+/// `parse_all` into `good`, which it clears first: a caller that parses often keeps its room.
+pub fn parse_all_into(bytes: &[u8], good: &mut Vec<BatchHeader>) -> Option<BatchError> {
+    good.clear();
     for h in headers(bytes) {
         match h {
             Ok(h) => good.push(h),
-            Err(e) => return (good, Some(e)),
+            Err(e) => return Some(e),
         }
     }
-    (good, None)
+    None
 }
 
 /// The headers of a buffer of whole batches, in order, ending after the first bad one (its error).

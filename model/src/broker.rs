@@ -413,7 +413,7 @@ pub async fn sync_log(shared: &Arc<Shared>, which: &LogRef) -> std::io::Result<(
         Some(log) => log.sync_ticket(),
         None => return Ok(()),
     };
-    for path in &ticket.paths {
+    for path in ticket.paths() {
         shared.env.disk.sync(path).await?;
     }
     let mut s = shared.lock();

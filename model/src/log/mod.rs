@@ -124,14 +124,34 @@ pub struct Log {
     truncations: u64,
     /// Each idempotent producer's last batch, by index into `batches`.
     producers: BTreeMap<i64, usize>,
+    /// Room an append works in, kept between appends: every produce and every fetch appends.
+    scratch: Scratch,
+}
+
+#[derive(Default)]
+struct Scratch {
+    /// A produce's batch, stamped with its offset and epoch.
+    stamped: Vec<u8>,
+    /// The headers of a fetch's batches, all read before any is appended.
+    headers: Vec<BatchHeader>,
 }
 
 /// A sync in progress; see [`Log::sync_ticket`].
 #[derive(Debug)]
 pub struct SyncTicket {
-    pub paths: Vec<std::sync::Arc<str>>,
+    /// The first file to sync: nearly always the only one, and then the ticket allocates nothing.
+    first: Option<std::sync::Arc<str>>,
+    /// The others, when appends crossed into a new segment since the last sync.
+    more: Vec<std::sync::Arc<str>>,
     pub end_offset: i64,
     truncations: u64,
+}
+
+impl SyncTicket {
+    /// The files to sync.
+    pub fn paths(&self) -> impl Iterator<Item = &std::sync::Arc<str>> {
+        self.first.iter().chain(&self.more)
+    }
 }
 
 fn segment_path(dir: &str, base_offset: i64) -> String {
@@ -166,6 +186,7 @@ impl Log {
             dirty_segments: Vec::new(),
             truncations: 0,
             producers: BTreeMap::new(),
+            scratch: Scratch::default(),
         };
         let mut recovery = Recovery::default();
         let mut paths: Vec<String> = disk
@@ -419,21 +440,39 @@ impl Log {
                 bytes.len() - first.size
             )));
         }
-        let mut owned = bytes.to_vec();
+        let mut owned = std::mem::take(&mut self.scratch.stamped);
+        owned.clear();
+        owned.extend_from_slice(bytes);
         batch::stamp(&mut owned, self.log_end_offset, leader_epoch);
-        let h = batch::parse(&owned).map_err(|e| AppendError::Corrupt(e.to_string()))?;
-        self.append_checked(&owned, &h)?;
-        Ok((h.base_offset, h.last_offset()))
+        let appended = batch::parse(&owned)
+            .map_err(|e| AppendError::Corrupt(e.to_string()))
+            .and_then(|h| {
+                self.append_checked(&owned, &h)?;
+                Ok((h.base_offset, h.last_offset()))
+            });
+        self.scratch.stamped = owned;
+        appended
     }
 
     /// Appends batches fetched from a leader, offsets and epochs as they are.
     pub fn append_replicated(&mut self, bytes: &[u8]) -> Result<usize, AppendError> {
-        let (headers, error) = batch::parse_all(bytes);
-        if let Some(e) = error {
+        let mut headers = std::mem::take(&mut self.scratch.headers);
+        let appended = self.append_each(bytes, &mut headers);
+        self.scratch.headers = headers;
+        appended
+    }
+
+    /// `append_replicated`, with `headers` to read the batches' headers into.
+    fn append_each(
+        &mut self,
+        bytes: &[u8],
+        headers: &mut Vec<BatchHeader>,
+    ) -> Result<usize, AppendError> {
+        if let Some(e) = batch::parse_all_into(bytes, headers) {
             return Err(AppendError::Corrupt(e.to_string()));
         }
         let mut at = 0;
-        for h in &headers {
+        for h in headers.iter() {
             if h.base_offset != self.log_end_offset {
                 return Err(AppendError::OutOfOrder {
                     expected: self.log_end_offset,
@@ -495,20 +534,22 @@ impl Log {
     /// will make durable. The sync itself runs without holding the log.
     pub fn sync_ticket(&mut self) -> SyncTicket {
         let segments = &self.segments;
-        let paths = self
+        let mut paths = self
             .dirty_segments
             .drain(..)
-            .filter_map(|s| segments.get(s).map(|s| s.path.clone()))
-            .collect::<Vec<_>>();
+            .filter_map(|s| segments.get(s).map(|s| s.path.clone()));
+        let first = paths.next();
+        let more = paths.collect::<Vec<_>>();
         // With nothing dirty, either all is synced already or a sync in flight took the dirty
         // segments: this ticket must not claim what that sync has yet to make durable.
-        let end_offset = if paths.is_empty() {
+        let end_offset = if first.is_none() {
             self.durable_end_offset
         } else {
             self.log_end_offset
         };
         SyncTicket {
-            paths,
+            first,
+            more,
             end_offset,
             truncations: self.truncations,
         }
