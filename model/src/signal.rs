@@ -31,6 +31,9 @@ struct Inner<K> {
     keyed: Vec<(K, u64)>,
     /// Woken in the order they started to wait.
     waiters: Vec<Waiter<K>>,
+    /// Room for the waiters one keyed change wakes, kept between changes: a partition's high
+    /// watermark moves about once per record.
+    woken: Vec<Waiter<K>>,
 }
 
 impl<K: PartialEq> Inner<K> {
@@ -66,6 +69,7 @@ impl<K> Default for Signal<K> {
                 version: 0,
                 keyed: Vec::new(),
                 waiters: Vec::new(),
+                woken: Vec::new(),
             })),
         }
     }
@@ -97,22 +101,27 @@ impl<K: PartialEq + Clone> Signal<K> {
     /// much. A waiter passed by still sees the change at its next look; it is only not woken for
     /// a value it has said cannot satisfy it.
     pub fn notify_key_at(&self, key: &K, value: i64) {
-        let woken = {
+        let mut woken = {
             let mut inner = self.lock();
             match inner.keyed.iter_mut().find(|(k, _)| k == key) {
                 Some((_, v)) => *v = v.wrapping_add(1),
                 None => inner.keyed.push((key.clone(), 1)),
             }
-            inner
-                .waiters
-                .extract_if(.., |w| {
-                    value >= w.at_least && w.keys.as_ref().is_some_and(|keys| keys.contains(key))
-                })
-                .collect::<Vec<_>>()
+            let mut woken = std::mem::take(&mut inner.woken);
+            woken.extend(inner.waiters.extract_if(.., |w| {
+                value >= w.at_least && w.keys.as_ref().is_some_and(|keys| keys.contains(key))
+            }));
+            woken
         };
-        for w in woken {
+        if woken.is_empty() {
+            self.lock().woken = woken;
+            return;
+        }
+        // Woken with the lock released: a waker may be anything, even one that looks again.
+        for w in woken.drain(..) {
             w.waker.wake();
         }
+        self.lock().woken = woken;
     }
 
     /// A listener to changes to everything, that has seen everything up to now.
