@@ -110,7 +110,7 @@ pub async fn member(w: Workload, spec: GroupSpec, index: u32, process: u64, seed
             continue;
         };
         let mut assign = w.op(process, OpType::Ok, OpFn::Assign);
-        assign.group = Some(spec.name.clone());
+        assign.group = Some(spec.name.as_str().into());
         assign.keys = Some(mine.iter().map(|p| key(&w.topic, *p)).collect());
         w.history.push(assign);
         let mut positions: BTreeMap<i32, i64> = committed
@@ -142,13 +142,13 @@ pub async fn member(w: Workload, spec: GroupSpec, index: u32, process: u64, seed
                     .collect();
                 if !offsets.is_empty() {
                     let mut commit = w.op(process, OpType::Invoke, OpFn::Commit);
-                    commit.group = Some(spec.name.clone());
-                    commit.offsets = Some(
+                    commit.group = Some(spec.name.as_str().into());
+                    commit.offsets = Some(Box::new(
                         positions
                             .iter()
                             .map(|(p, o)| (key(&w.topic, *p), *o))
                             .collect(),
-                    );
+                    ));
                     w.history.push(commit.clone());
                     let outcome = group.commit(&offsets).await;
                     // A commit that failed on the way may still have been written: `info`.

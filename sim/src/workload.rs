@@ -120,7 +120,7 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
         invoke.key = Some(history_key.clone());
         invoke.value = Some(value);
         invoke.acks = Some(w.acks);
-        invoke.record_key = record_key.clone();
+        invoke.record_key = record_key.as_deref().map(Box::from);
         w.history.push(invoke.clone());
         w.stats().produced += 1;
         let value_bytes = Bytes::from(value.to_string());
@@ -152,13 +152,13 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
             SendOutcome::Sent => done.kind = OpType::Info,
             SendOutcome::Refused { error } => {
                 done.kind = OpType::Fail;
-                done.error = Some(format!("error code {error}"));
+                done.error = Some(format!("error code {error}").into());
                 w.stats().refused += 1;
                 backoff = true;
             }
             SendOutcome::Unknown { reason } => {
                 done.kind = OpType::Info;
-                done.error = Some(reason);
+                done.error = Some(reason.into());
                 w.stats().unknown += 1;
                 backoff = true;
             }
@@ -215,12 +215,12 @@ pub async fn consumer(w: Workload, id: u32, process: u64, seed: Option<u64>) {
         }
         if restart_at.is_some() && Instant::now() >= commit_at {
             let mut commit = w.op(process, OpType::Ok, OpFn::Commit);
-            commit.offsets = Some(
+            commit.offsets = Some(Box::new(
                 positions
                     .iter()
                     .map(|(p, o)| (key(&w.topic, *p), *o))
                     .collect(),
-            );
+            ));
             w.history.push(commit);
             committed = positions.clone();
             commit_at = Instant::now() + w.commit_interval;
@@ -278,11 +278,14 @@ pub async fn poll_partition(
                         .unwrap_or(u64::MAX),
                 )
             });
-            done.msgs = Some(BTreeMap::from([(key(&w.topic, partition), read.collect())]));
+            done.msgs = Some(Box::new(BTreeMap::from([(
+                key(&w.topic, partition),
+                read.collect(),
+            )])));
         }
         PollOutcome::Failed { reason } => {
             done.kind = OpType::Fail;
-            done.error = Some(reason);
+            done.error = Some(reason.into());
         }
     }
     w.history.push(done);

@@ -150,9 +150,9 @@ fn number_keys(ops: &[Op]) -> (BTreeMap<&str, Key>, Vec<&str>) {
     let mut names: BTreeSet<&str> = BTreeSet::new();
     for op in ops {
         names.extend(op.key.as_deref());
-        names.extend(op.msgs.iter().flatten().map(|(k, _)| k.as_str()));
+        names.extend(op.msgs.iter().flat_map(|m| m.iter()).map(|(k, _)| k.as_str()));
         names.extend(op.keys.iter().flatten().map(String::as_str));
-        names.extend(op.offsets.iter().flatten().map(|(k, _)| k.as_str()));
+        names.extend(op.offsets.iter().flat_map(|m| m.iter()).map(|(k, _)| k.as_str()));
     }
     let names: Vec<&str> = names.into_iter().collect();
     let ids = names.iter().enumerate().map(|(i, n)| (*n, i as Key)).collect();
@@ -231,7 +231,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 ));
             }
             (OpFn::Poll, OpType::Ok) => {
-                for (key, msgs) in op.msgs.iter().flatten() {
+                for (key, msgs) in op.msgs.iter().flat_map(|m| m.iter()) {
                     let key = id(key);
                     for (offset, value) in msgs {
                         polled += 1;
@@ -419,18 +419,18 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 last_send.insert(slot, (offset, line));
             }
             (OpFn::Commit, OpType::Invoke) => {
-                for key in op.offsets.iter().flatten().map(|(k, _)| k) {
+                for key in op.offsets.iter().flat_map(|m| m.iter()).map(|(k, _)| k) {
                     let acked = committed.get(&(scope(op), id(key))).copied();
                     floor.insert((op.process, id(key)), acked);
                 }
             }
             (OpFn::Commit, OpType::Info) => {
-                for (key, offset) in op.offsets.iter().flatten() {
+                for (key, offset) in op.offsets.iter().flat_map(|m| m.iter()) {
                     raise(&mut possible, (scope(op), id(key)), *offset, line);
                 }
             }
             (OpFn::Commit, OpType::Ok) => {
-                for (key, offset) in op.offsets.iter().flatten() {
+                for (key, offset) in op.offsets.iter().flat_map(|m| m.iter()) {
                     let slot = (scope(op), id(key));
                     raise(&mut possible, slot, *offset, line);
                     // Against what was acknowledged before this commit was sent, when its sending
@@ -479,7 +479,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 last_of_key.retain(|(consumer, ..), _| *consumer != op.process);
             }
             (OpFn::Poll, OpType::Ok) => {
-                for (key, msgs) in op.msgs.iter().flatten() {
+                for (key, msgs) in op.msgs.iter().flat_map(|m| m.iter()) {
                     let key_id = id(key);
                     for (offset, value) in msgs {
                         if let Some(&g) = group_of.get(&op.process) {
@@ -658,19 +658,19 @@ mod tests {
                     op.key = key.map(Into::into);
                     op.value = Some(w[3].parse().unwrap());
                     op.offset = w.get(4).map(|o| o.parse().unwrap());
-                    op.record_key = w.get(5).map(|k| k.to_string());
+                    op.record_key = w.get(5).map(|k| Box::from(*k));
                     op
                 }
                 "commit" => {
                     let mut op = Op::new(process, OpType::Ok, OpFn::Commit);
-                    op.offsets = Some(BTreeMap::from([(w[2].to_owned(), w[3].parse().unwrap())]));
+                    op.offsets = Some(Box::new(BTreeMap::from([(w[2].to_owned(), w[3].parse().unwrap())])));
                     op
                 }
                 // A group member's: `p gassign group k`, `p gcommit group k o`.
                 "gassign" => {
                     let mut op = Op::new(process, OpType::Ok, OpFn::Assign);
-                    op.group = Some(w[2].to_owned());
-                    op.keys = Some(vec![w[3].to_owned()]);
+                    op.group = Some(w[2].into());
+                    op.keys = Some(vec![w[3].to_owned()].into());
                     op
                 }
                 "gcommit" | "gcommit-send" => {
@@ -680,8 +680,8 @@ mod tests {
                         OpType::Invoke
                     };
                     let mut op = Op::new(process, kind, OpFn::Commit);
-                    op.group = Some(w[2].to_owned());
-                    op.offsets = Some(BTreeMap::from([(w[3].to_owned(), w[4].parse().unwrap())]));
+                    op.group = Some(w[2].into());
+                    op.offsets = Some(Box::new(BTreeMap::from([(w[3].to_owned(), w[4].parse().unwrap())])));
                     op
                 }
                 "poll" => {
@@ -693,12 +693,12 @@ mod tests {
                             (o.parse().unwrap(), v.parse().unwrap())
                         })
                         .collect();
-                    op.msgs = Some(BTreeMap::from([(w[2].to_owned(), msgs)]));
+                    op.msgs = Some(Box::new(BTreeMap::from([(w[2].to_owned(), msgs)])));
                     op
                 }
                 "assign" => {
                     let mut op = Op::new(process, OpType::Ok, OpFn::Assign);
-                    op.keys = Some(vec![w[2].to_owned()]);
+                    op.keys = Some(vec![w[2].to_owned()].into());
                     op
                 }
                 other => panic!("{other}"),
@@ -979,7 +979,7 @@ mod tests {
             send.offset = Some(offset);
             ops.push(send);
             let mut poll = Op::new(100, OpType::Ok, OpFn::Poll);
-            poll.msgs = Some(BTreeMap::from([(key, vec![(offset, v)])]));
+            poll.msgs = Some(Box::new(BTreeMap::from([(key, vec![(offset, v)])])));
             ops.push(poll);
         }
         let a = check(&ops, None, Gates::default());
