@@ -55,14 +55,14 @@ mod simulated {
 
     pub struct TcpStream {
         shared: Arc<Lock<Shared>>,
-        /// Handed to madsim's stream in place of the task's waker.
-        waker: Waker,
     }
 
     struct Shared {
         stream: madsim::net::TcpStream,
         /// The task that last waited to read.
         task: Option<Waker>,
+        /// The stream's own waker, handed to madsim's stream in place of the task's.
+        own: Waker,
     }
 
     /// The stream's own waker. It holds the stream weakly: madsim's stream keeps its wakers, and
@@ -81,10 +81,10 @@ mod simulated {
             if FLUSHING.get() {
                 // Let the stream take the message off its channel and arm its arrival timer. A
                 // read into no room reads nothing: it is ready once bytes or the end are there.
-                let waker = Waker::from(self.clone());
                 let mut none = ReadBuf::new(&mut []);
-                let step = Pin::new(&mut shared.lock().stream)
-                    .poll_read(&mut Context::from_waker(&waker), &mut none);
+                let mut shared = shared.lock();
+                let Shared { stream, own, .. } = &mut *shared;
+                let step = Pin::new(stream).poll_read(&mut Context::from_waker(own), &mut none);
                 if step.is_pending() {
                     return;
                 }
@@ -98,9 +98,14 @@ mod simulated {
 
     impl TcpStream {
         fn new(stream: madsim::net::TcpStream) -> Self {
-            let shared = Arc::new(Lock::new(Shared { stream, task: None }));
-            let waker = Waker::from(Arc::new(StreamWaker(Arc::downgrade(&shared))));
-            TcpStream { shared, waker }
+            let shared = Arc::new_cyclic(|weak| {
+                Lock::new(Shared {
+                    stream,
+                    task: None,
+                    own: Waker::from(Arc::new(StreamWaker(weak.clone()))),
+                })
+            });
+            TcpStream { shared }
         }
 
         pub async fn connect(peer: SocketAddr) -> io::Result<Self> {
@@ -119,14 +124,11 @@ mod simulated {
             buf: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
             let mut shared = self.shared.lock();
-            if !shared
-                .task
-                .as_ref()
-                .is_some_and(|t| t.will_wake(cx.waker()))
-            {
-                shared.task = Some(cx.waker().clone());
+            let Shared { stream, task, own } = &mut *shared;
+            if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                *task = Some(cx.waker().clone());
             }
-            Pin::new(&mut shared.stream).poll_read(&mut Context::from_waker(&self.waker), buf)
+            Pin::new(stream).poll_read(&mut Context::from_waker(own), buf)
         }
     }
 
