@@ -211,25 +211,33 @@ pub fn encode(entries: &[(Option<Bytes>, Bytes)], timestamp: i64) -> Bytes {
     buf.put_i16(-1); // producer epoch
     buf.put_i32(0); // base sequence
     buf.put_i32(entries.len() as i32);
-    let mut record = Vec::with_capacity(32);
+    // Each record goes straight into the batch, its length worked out first for the varint
+    // that leads it.
     for (i, (key, value)) in entries.iter().enumerate() {
-        record.clear();
-        record.push(0); // attributes
-        put_varint(&mut record, 0); // timestamp delta
-        put_varint(&mut record, i as i64);
-        match key {
-            Some(k) => {
-                put_varint(&mut record, k.len() as i64);
-                record.extend_from_slice(k);
-            }
-            None => put_varint(&mut record, -1),
+        let (index, index_used) = varint_bytes(i as i64);
+        let key_len = key.as_ref().map_or(-1, |k| k.len() as i64);
+        let (key_len, key_used) = varint_bytes(key_len);
+        let (value_len, value_used) = varint_bytes(value.len() as i64);
+        let length = 1 // attributes
+            + 1 // timestamp delta, 0
+            + index_used
+            + key_used
+            + key.as_ref().map_or(0, Bytes::len)
+            + value_used
+            + value.len()
+            + 1; // headers, 0
+        let (length, length_used) = varint_bytes(length as i64);
+        buf.put_slice(&length[..length_used]);
+        buf.put_u8(0); // attributes
+        buf.put_u8(0); // timestamp delta
+        buf.put_slice(&index[..index_used]);
+        buf.put_slice(&key_len[..key_used]);
+        if let Some(k) = key {
+            buf.put_slice(k);
         }
-        put_varint(&mut record, value.len() as i64);
-        record.extend_from_slice(value);
-        put_varint(&mut record, 0); // headers
-        let (length, used) = varint_bytes(record.len() as i64);
-        buf.put_slice(&length[..used]);
-        buf.put_slice(&record);
+        buf.put_slice(&value_len[..value_used]);
+        buf.put_slice(value);
+        buf.put_u8(0); // headers
     }
     let length = (buf.len() - EPOCH_OFFSET) as i32;
     buf[LENGTH_OFFSET..LENGTH_OFFSET + 4].copy_from_slice(&length.to_be_bytes());
@@ -249,11 +257,6 @@ fn varint_bytes(value: i64) -> ([u8; 10], usize) {
     }
     out[used] = v as u8;
     (out, used + 1)
-}
-
-fn put_varint(out: &mut Vec<u8>, value: i64) {
-    let (bytes, used) = varint_bytes(value);
-    out.extend_from_slice(&bytes[..used]);
 }
 
 /// Reads a zigzag varint at `*at`, moving past it.
