@@ -128,7 +128,7 @@ impl Shared {
     /// Wakes for changes to everything and to the named moves.
     pub fn subscribe_to_moves(
         &self,
-        moves: impl Into<std::sync::Arc<[(TopicPartition, Watch)]>>,
+        moves: impl Into<crate::signal::Keys<(TopicPartition, Watch)>>,
     ) -> Listener<(TopicPartition, Watch)> {
         self.changed.subscribe_to(moves)
     }

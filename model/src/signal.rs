@@ -15,10 +15,45 @@ use std::sync::Arc;
 use crate::sync::{Lock, LockGuard};
 use std::task::{Context, Poll, Waker};
 
+/// The keys a listener names. Nearly always one (a produce waits on its partition's high
+/// watermark), held inline; more are shared between the listener and its waiter, so that waiting
+/// again copies none.
+#[derive(Clone)]
+pub enum Keys<K> {
+    One(K),
+    Many(Arc<[K]>),
+}
+
+impl<K> Keys<K> {
+    fn as_slice(&self) -> &[K] {
+        match self {
+            Keys::One(key) => std::slice::from_ref(key),
+            Keys::Many(keys) => keys,
+        }
+    }
+}
+
+impl<K> From<[K; 1]> for Keys<K> {
+    fn from([key]: [K; 1]) -> Self {
+        Keys::One(key)
+    }
+}
+
+impl<K> From<Vec<K>> for Keys<K> {
+    fn from(keys: Vec<K>) -> Self {
+        Keys::Many(keys.into())
+    }
+}
+
+impl<K> From<Arc<[K]>> for Keys<K> {
+    fn from(keys: Arc<[K]>) -> Self {
+        Keys::Many(keys)
+    }
+}
+
 struct Waiter<K> {
-    /// `None`: woken only by changes to everything. Shared with the listener, so that waiting
-    /// again copies no keys.
-    keys: Option<Arc<[K]>>,
+    /// `None`: woken only by changes to everything.
+    keys: Option<Keys<K>>,
     /// A keyed change reporting a value below this passes the waiter by (see `notify_key_at`).
     at_least: i64,
     waker: Waker,
@@ -109,7 +144,10 @@ impl<K: PartialEq + Clone> Signal<K> {
             }
             let mut woken = std::mem::take(&mut inner.woken);
             woken.extend(inner.waiters.extract_if(.., |w| {
-                value >= w.at_least && w.keys.as_ref().is_some_and(|keys| keys.contains(key))
+                value >= w.at_least
+                    && w.keys
+                        .as_ref()
+                        .is_some_and(|keys| keys.as_slice().contains(key))
             }));
             woken
         };
@@ -135,10 +173,10 @@ impl<K: PartialEq + Clone> Signal<K> {
     }
 
     /// A listener to changes to everything and to `keys`, that has seen everything up to now.
-    pub fn subscribe_to(&self, keys: impl Into<Arc<[K]>>) -> Listener<K> {
+    pub fn subscribe_to(&self, keys: impl Into<Keys<K>>) -> Listener<K> {
         let keys = keys.into();
         let inner = self.lock();
-        let seen_keys = inner.keys_version(&keys);
+        let seen_keys = inner.keys_version(keys.as_slice());
         Listener {
             seen: inner.version,
             keys: Some((keys, seen_keys)),
@@ -153,7 +191,7 @@ pub struct Listener<K> {
     seen: u64,
     /// The keys listened to, and the sum of their versions last seen: versions only grow, so the
     /// sum moves exactly when one of them does, and one number stands for them all.
-    keys: Option<(Arc<[K]>, u64)>,
+    keys: Option<(Keys<K>, u64)>,
     /// The least value of a keyed change worth waking for (`i64::MIN`: any).
     at_least: i64,
 }
@@ -185,7 +223,7 @@ impl<K: PartialEq + Clone> Future for Changed<'_, K> {
         let mut fired = inner.version != listener.seen;
         listener.seen = inner.version;
         if let Some((keys, seen)) = &mut listener.keys {
-            let now = inner.keys_version(keys);
+            let now = inner.keys_version(keys.as_slice());
             fired |= now != *seen;
             *seen = now;
         }
