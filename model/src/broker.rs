@@ -1,7 +1,8 @@
 //! A broker process: its state, its start-up (recovery), and the tasks it runs.
 //!
-//! All of a broker's state sits behind one lock (`crate::sync`), never held across an await; a watch channel
-//! wakes whoever waits for the state to move (a long-polling fetch, an acks=all produce).
+//! All of a broker's state sits behind one lock (`crate::sync`), never held across an await; a
+//! watch channel wakes whoever waits for the state to move (a long-polling fetch, an acks=all
+//! produce).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

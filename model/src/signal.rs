@@ -11,9 +11,9 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use crate::sync::{Lock, LockGuard};
-use std::task::{Context, Poll, Waker};
 
 /// The keys a listener names. Nearly always one (a produce waits on its partition's high
 /// watermark), held inline; more are shared between the listener and its waiter, so that waiting
@@ -149,12 +149,12 @@ impl<K: PartialEq + Clone> Signal<K> {
                         .as_ref()
                         .is_some_and(|keys| keys.as_slice().contains(key))
             }));
+            if woken.is_empty() {
+                inner.woken = woken;
+                return;
+            }
             woken
         };
-        if woken.is_empty() {
-            self.lock().woken = woken;
-            return;
-        }
         // Woken with the lock released: a waker may be anything, even one that looks again.
         for w in woken.drain(..) {
             w.waker.wake();
