@@ -5,7 +5,6 @@
 
 use model::sync::Lock;
 
-use crate::Locked;
 use madsim::time::Instant;
 use model::env::Clock;
 
@@ -37,7 +36,7 @@ impl NodeClock {
     }
 
     fn skew(&self) -> model::sync::LockGuard<'_, Skew> {
-        self.skew.locked()
+        self.skew.lock()
     }
 
     fn virtual_ms(&self) -> i64 {

@@ -20,7 +20,6 @@ use crate::clock::NodeClock;
 use crate::disk::SimDisk;
 use crate::observer::{HarnessEvent, Observer, ObserverSink};
 use crate::scenario::Scenario;
-use crate::Locked;
 use madsim::task::NodeId;
 
 pub const BROKER_PORT: u16 = 9092;
@@ -200,12 +199,12 @@ impl Cluster {
     }
 
     fn trace(&self, node: BrokerId, event: HarnessEvent) {
-        self.observer.locked().harness(node, event);
+        self.observer.lock().harness(node, event);
     }
 
     fn stop(&mut self, id: BrokerId) {
         self.handle.kill(self.node_id(id));
-        self.registry.locked().remove(&id);
+        self.registry.lock().remove(&id);
         self.paused.remove(&id);
         self.down.insert(id);
     }
@@ -445,7 +444,7 @@ impl Cluster {
     pub fn finish_shutdown(&mut self, id: BrokerId) {
         let clean = self.has_exited(id);
         self.handle.kill(self.node_id(id));
-        self.registry.locked().remove(&id);
+        self.registry.lock().remove(&id);
         if !clean {
             let lost = self.disks[&id].crash();
             self.trace(
@@ -477,7 +476,7 @@ impl Cluster {
 
     /// The brokers that are up, with their state, in id order.
     pub fn live(&self) -> Vec<(BrokerId, Arc<Shared>)> {
-        let registry = self.registry.locked();
+        let registry = self.registry.lock();
         registry
             .iter()
             .filter(|(id, _)| !self.paused.contains(id))
@@ -493,11 +492,11 @@ async fn run_broker(config: BrokerConfig, env: Env, registry: Registry) {
     loop {
         match broker::start(config.clone(), env.clone()) {
             Ok(shared) => {
-                registry.locked().insert(id, shared.clone());
+                registry.lock().insert(id, shared.clone());
                 if let Err(e) = broker::serve(shared).await {
                     panic!("broker {id} stopped: {e}");
                 }
-                registry.locked().remove(&id);
+                registry.lock().remove(&id);
                 return;
             }
             Err(_) => madsim::time::sleep(std::time::Duration::from_secs(1)).await,

@@ -21,7 +21,6 @@ use std::io;
 use model::sync::Lock;
 use std::time::Duration;
 
-use crate::Locked;
 use model::env::{BoxFuture, Disk};
 
 /// A file, kept once: what a reader sees, and what a crash would return to as the part of it below
@@ -155,11 +154,11 @@ pub fn is_metadata_path(path: &str) -> bool {
 
 impl SimDisk {
     fn files(&self) -> model::sync::LockGuard<'_, BTreeMap<String, SimFile>> {
-        self.files.locked()
+        self.files.lock()
     }
 
     fn faults(&self) -> model::sync::LockGuard<'_, Faults> {
-        self.faults.locked()
+        self.faults.lock()
     }
 
     /// A power loss: every unsynced byte is gone. Returns how many bytes were lost.

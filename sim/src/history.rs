@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use model::sync::Lock;
 
-use crate::Locked;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +78,16 @@ pub struct Op {
 }
 
 impl Op {
+    /// A poll's reads, by key; nothing for other operations.
+    pub fn polled(&self) -> impl Iterator<Item = (&String, &Vec<(i64, u64)>)> {
+        self.msgs.as_deref().into_iter().flatten()
+    }
+
+    /// A commit's offsets, by key; nothing for other operations.
+    pub fn committed(&self) -> impl Iterator<Item = (&String, &i64)> {
+        self.offsets.as_deref().into_iter().flatten()
+    }
+
     pub fn new(process: u64, kind: OpType, f: OpFn) -> Op {
         Op {
             process,
@@ -107,7 +116,7 @@ pub fn reads(ops: &[Op]) -> BTreeMap<String, Vec<(i64, u64)>> {
         .iter()
         .filter(|o| o.f == OpFn::Poll && o.kind == OpType::Ok)
     {
-        for (key, msgs) in op.msgs.iter().flat_map(|m| m.iter()) {
+        for (key, msgs) in op.polled() {
             by_key.entry(key).or_default().extend_from_slice(msgs);
         }
     }
@@ -154,17 +163,17 @@ pub struct History {
 
 impl History {
     pub fn push(&self, op: Op) {
-        self.ops.locked().push(op);
+        self.ops.lock().push(op);
     }
 
     /// Lends the operations so far, without copying them.
     pub fn with_ops<R>(&self, f: impl FnOnce(&[Op]) -> R) -> R {
-        f(&self.ops.locked())
+        f(&self.ops.lock())
     }
 
     /// Takes the operations, leaving none.
     pub fn take(&self) -> Vec<Op> {
-        std::mem::take(&mut *self.ops.locked())
+        std::mem::take(&mut *self.ops.lock())
     }
 }
 

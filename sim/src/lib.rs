@@ -60,31 +60,15 @@ where
     map.get_mut(key).expect("just made")
 }
 
-/// Locks a mutex or a `model::sync::Lock` of the harness. A panic inside a run is reported as a
-/// failed run, so a mutex it poisoned is still good to read.
+/// Locks a mutex of the harness. A panic inside a run is reported as a failed run, so a lock it
+/// poisoned is still good to read. (A run's own state takes `model::sync::Lock`, which needs
+/// none of this.)
 pub trait Locked<T> {
-    type Guard<'a>: std::ops::DerefMut<Target = T>
-    where
-        Self: 'a;
-    fn locked(&self) -> Self::Guard<'_>;
-}
-
-impl<T> Locked<T> for model::sync::Lock<T> {
-    type Guard<'a>
-        = model::sync::LockGuard<'a, T>
-    where
-        T: 'a;
-    fn locked(&self) -> Self::Guard<'_> {
-        self.lock()
-    }
+    fn locked(&self) -> std::sync::MutexGuard<'_, T>;
 }
 
 impl<T> Locked<T> for std::sync::Mutex<T> {
-    type Guard<'a>
-        = std::sync::MutexGuard<'a, T>
-    where
-        T: 'a;
-    fn locked(&self) -> Self::Guard<'_> {
+    fn locked(&self) -> std::sync::MutexGuard<'_, T> {
         self.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

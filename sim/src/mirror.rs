@@ -15,7 +15,6 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::scenario::Mirror;
 use crate::workload::Workload;
-use crate::Locked;
 
 /// What MirrorMaker reported in a run.
 #[derive(Default, Debug)]
@@ -28,7 +27,7 @@ pub struct Recorder(pub Arc<Lock<MirrorRecord>>);
 
 impl MirrorSink for Recorder {
     fn checkpoint(&self, group: &str, partition: i32, source_offset: i64, target_offset: i64) {
-        self.0.locked().checkpoints.insert(
+        self.0.lock().checkpoints.insert(
             (group.to_owned(), partition),
             (source_offset, target_offset),
         );
@@ -89,7 +88,7 @@ pub async fn wan_faults(
             net.clog_link(*b, mirror);
         }
         let detail = format!("for {} ms", outage.as_millis());
-        observer.locked().harness(
+        observer.lock().harness(
             -1,
             crate::observer::HarnessEvent::fault("partition", "wan", detail),
         );
@@ -99,7 +98,7 @@ pub async fn wan_faults(
             net.unclog_link(*b, mirror);
         }
         observer
-            .locked()
+            .lock()
             .harness(-1, crate::observer::HarnessEvent::heal("partition", "wan"));
     }
 }

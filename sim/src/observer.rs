@@ -17,7 +17,6 @@ use crate::checkers::high_watermark::{truncation_below_shown, LeaderHighWatermar
 use crate::checkers::leader_completeness::{AckedBefore, Election};
 use crate::checkers::leader_epoch::LeaderPerEpoch;
 use crate::checkers::Violation;
-use crate::Locked;
 use std::collections::BTreeMap;
 
 /// Events of the harness itself, traced beside the brokers' own.
@@ -270,7 +269,7 @@ impl Observer {
                 self.counters.truncated_offsets += from - to;
                 let partition = partition.to_string();
                 self.committed.forget_from(node, &partition, *to);
-                let shown = self.shown_high_watermarks.locked().get(&partition).copied();
+                let shown = self.shown_high_watermarks.lock().get(&partition).copied();
                 self.evaluated("no-truncation-below-shown-high-watermark");
                 if let Some(v) = truncation_below_shown(
                     now,
@@ -322,6 +321,6 @@ pub struct ObserverSink(pub Arc<Lock<Observer>>);
 
 impl EventSink for ObserverSink {
     fn emit(&self, node: BrokerId, event: Event) {
-        self.0.locked().model(node, event);
+        self.0.lock().model(node, event);
     }
 }

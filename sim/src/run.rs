@@ -32,7 +32,6 @@ use crate::history::{History, Op};
 use crate::observer::{Counters, HarnessEvent, Observer};
 use crate::scenario::Scenario;
 use crate::workload::{self, Workload, WorkloadStats};
-use crate::Locked;
 
 /// Salts that give each subsystem its own random stream from the one seed.
 const WORKLOAD_SALT: u64 = 0x776f_726b_6c6f_6164;
@@ -178,7 +177,7 @@ pub async fn simulate(
         let cluster = cluster.clone();
         madsim::task::spawn(async move {
             sleep(hook.at).await;
-            (hook.action)(&mut cluster.locked());
+            (hook.action)(&mut cluster.lock());
         });
     }
     let topic = scenario.workload_topic().clone();
@@ -199,14 +198,14 @@ pub async fn simulate(
         commit_interval: scenario.workload.commit_interval.0,
         send_interval_ms: (send_min, send_max),
         poll_interval: scenario.workload.poll_interval.0,
-        bootstrap: cluster.locked().bootstrap(),
+        bootstrap: cluster.lock().bootstrap(),
         history: History::default(),
         start,
         stop_producers: Arc::default(),
         stop_consumers: Arc::default(),
         acked: Arc::default(),
         acked_weak: Arc::default(),
-        shown_high_watermarks: observer.locked().shown_high_watermarks.clone(),
+        shown_high_watermarks: observer.lock().shown_high_watermarks.clone(),
         stats: Arc::default(),
     };
     let clients = madsim::runtime::Handle::current()
@@ -233,7 +232,7 @@ pub async fn simulate(
     }
     let mirror = scenario.mirror.as_ref().map(|spec| {
         let record = Arc::new(Lock::new(crate::mirror::MirrorRecord::default()));
-        let c = cluster.locked();
+        let c = cluster.lock();
         let config = model::mirror::MirrorConfig {
             source: c.bootstrap_of(0),
             target: c.bootstrap_of(1),
@@ -317,7 +316,7 @@ pub async fn simulate(
     // half of the quiet period, so a cluster that no longer takes writes after healing fails the
     // gate; then they stop and the rest of the quiet period lets everything settle.
     nemesis.heal_all();
-    observer.locked().harness(-1, HarnessEvent::FaultsStopped);
+    observer.lock().harness(-1, HarnessEvent::FaultsStopped);
     let quiet_end = Instant::now() + scenario.run.quiet_period.0;
     step_checks_until(
         &cluster,
@@ -329,7 +328,7 @@ pub async fn simulate(
     workload.stop_producers.store(true, Ordering::Relaxed);
     step_checks_until(&cluster, &observer, &workload.acked, quiet_end).await;
     observer
-        .locked()
+        .lock()
         .harness(-1, HarnessEvent::QuietPeriodEnded);
     workload.stop_consumers.store(true, Ordering::Relaxed);
 
@@ -341,14 +340,14 @@ pub async fn simulate(
         topic.partitions,
     );
     if let Some(record) = &mirror {
-        mirror_checks(&cluster, &observer, &workload, &topic, &record.locked());
+        mirror_checks(&cluster, &observer, &workload, &topic, &record.lock());
     }
     let rereads = workload
         .history
         .with_ops(|ops| check_history(&observer, ops));
-    let stats = workload.stats.locked().clone();
+    let stats = workload.stats.lock().clone();
     gates(&observer, &stats);
-    let mut obs = observer.locked();
+    let mut obs = observer.lock();
     obs.counters.messages = madsim::net::NetSim::current().stat().msg_count;
     let counters = obs.counters.clone();
     let report = RunReport {
@@ -401,7 +400,7 @@ fn check_step(
     observer: &Arc<Lock<Observer>>,
     acked: &Lock<Vec<AckedSend>>,
 ) {
-    let live = cluster.locked().live();
+    let live = cluster.lock().live();
     let mut nodes = Vec::with_capacity(live.len());
     // Each cluster's controller is its quorum leader of the highest epoch; its image is what it
     // holds committed. The clusters' topics have different names, so their views add up.
@@ -413,7 +412,7 @@ fn check_step(
         }
     }
     let mut controller = ControllerView::new();
-    let mut obs = observer.locked();
+    let mut obs = observer.lock();
     let now = obs.now_ms();
     let sampling = obs.samples_at(now);
     for (id, broker) in &live {
@@ -479,7 +478,7 @@ fn check_step(
             now,
             &mut elections,
             &nodes,
-            &acked.locked(),
+            &acked.lock(),
             &mut obs.acked_before,
         ));
         obs.evaluated("leader-completeness");
@@ -526,7 +525,7 @@ fn mirror_checks(
     topic: &crate::scenario::Topic,
     record: &crate::mirror::MirrorRecord,
 ) {
-    let live = cluster.locked().live();
+    let live = cluster.lock().live();
     let target_topic = model::mirror::target_topic(&topic.name);
     let mut target = BTreeMap::new();
     let mut source = BTreeMap::new();
@@ -540,10 +539,10 @@ fn mirror_checks(
             target.insert(partition, values);
         }
     }
-    let mut obs = observer.locked();
+    let mut obs = observer.lock();
     let now = obs.now_ms();
     obs.evaluated("mirror-complete");
-    let acked = workload.acked.locked().clone();
+    let acked = workload.acked.lock().clone();
     for v in crate::checkers::mirror::check(now, &acked, &source, &target, &record.checkpoints) {
         obs.violation(v);
     }
@@ -557,8 +556,8 @@ fn final_checks(
     partitions: i32,
 ) -> u64 {
     check_step(cluster, observer, &workload.acked);
-    let live = cluster.locked().live();
-    let mut obs = observer.locked();
+    let live = cluster.lock().live();
+    let mut obs = observer.lock();
     let now = obs.now_ms();
     let mut leaders = BTreeMap::new();
     for partition in 0..partitions {
@@ -577,12 +576,12 @@ fn final_checks(
             }),
         }
     }
-    let acked = workload.acked.locked();
+    let acked = workload.acked.lock();
     for v in acked_durability::check(now, &acked, &leaders) {
         obs.violation(v);
     }
     // The same test on acks=1 writes finds what acks=1 allows to be lost: a count, not a failure.
-    let lost_acks1 = acked_durability::check(now, &workload.acked_weak.locked(), &leaders).len();
+    let lost_acks1 = acked_durability::check(now, &workload.acked_weak.lock(), &leaders).len();
     let reads = workload.history.with_ops(crate::history::reads);
     obs.evaluated("read-stays-readable");
     for v in acked_durability::check_reads(now, &reads, &leaders) {
@@ -660,7 +659,7 @@ fn check_history(observer: &Arc<Lock<Observer>>, ops: &[crate::history::Op]) -> 
             min_polled: 0,
         },
     );
-    let mut obs = observer.locked();
+    let mut obs = observer.lock();
     let now = obs.now_ms();
     let rereads = analysis.rereads;
     for (kind, cases) in analysis.anomalies {
@@ -685,7 +684,7 @@ fn check_history(observer: &Arc<Lock<Observer>>, ops: &[crate::history::Op]) -> 
 
 /// A run that acked nothing, read nothing or compared nothing has not tested anything.
 fn gates(observer: &Arc<Lock<Observer>>, stats: &WorkloadStats) {
-    let mut obs = observer.locked();
+    let mut obs = observer.lock();
     let now = obs.now_ms();
     let batches_checked = obs.committed.batches_checked;
     let mut gate = |ok: bool, message: &str| {

@@ -24,7 +24,6 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::checkers::acked_durability::AckedSend;
 use crate::history::{key, History, Op, OpFn, OpType};
-use crate::Locked;
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
 const POLL_MAX_WAIT_MS: i32 = 100;
@@ -81,7 +80,7 @@ impl Workload {
     }
 
     pub fn stats(&self) -> model::sync::LockGuard<'_, WorkloadStats> {
-        self.stats.locked()
+        self.stats.lock()
     }
 }
 
@@ -144,8 +143,8 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
                     time_ms: w.now_ms(),
                 };
                 match w.acks {
-                    -1 => w.acked.locked().push(acked),
-                    1 => w.acked_weak.locked().push(acked),
+                    -1 => w.acked.lock().push(acked),
+                    1 => w.acked_weak.lock().push(acked),
                     _ => {}
                 }
             }
@@ -265,7 +264,7 @@ pub async fn poll_partition(
             stats.polls += 1;
             stats.consumed += records.len() as u64;
             drop(stats);
-            let shown = &mut *w.shown_high_watermarks.locked();
+            let shown = &mut *w.shown_high_watermarks.lock();
             let entry = shown.entry(tp.to_string()).or_insert(high_watermark);
             *entry = (*entry).max(high_watermark);
             // A value that is not a number cannot be ours; u64::MAX marks it for the checker.

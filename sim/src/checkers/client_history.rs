@@ -150,9 +150,9 @@ fn number_keys(ops: &[Op]) -> (BTreeMap<&str, Key>, Vec<&str>) {
     let mut names: BTreeSet<&str> = BTreeSet::new();
     for op in ops {
         names.extend(op.key.as_deref());
-        names.extend(op.msgs.iter().flat_map(|m| m.iter()).map(|(k, _)| k.as_str()));
+        names.extend(op.polled().map(|(k, _)| k.as_str()));
         names.extend(op.keys.iter().flatten().map(String::as_str));
-        names.extend(op.offsets.iter().flat_map(|m| m.iter()).map(|(k, _)| k.as_str()));
+        names.extend(op.committed().map(|(k, _)| k.as_str()));
     }
     let names: Vec<&str> = names.into_iter().collect();
     let ids = names.iter().enumerate().map(|(i, n)| (*n, i as Key)).collect();
@@ -231,7 +231,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 ));
             }
             (OpFn::Poll, OpType::Ok) => {
-                for (key, msgs) in op.msgs.iter().flat_map(|m| m.iter()) {
+                for (key, msgs) in op.polled() {
                     let key = id(key);
                     for (offset, value) in msgs {
                         polled += 1;
@@ -419,18 +419,18 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 last_send.insert(slot, (offset, line));
             }
             (OpFn::Commit, OpType::Invoke) => {
-                for key in op.offsets.iter().flat_map(|m| m.iter()).map(|(k, _)| k) {
+                for key in op.committed().map(|(k, _)| k) {
                     let acked = committed.get(&(scope(op), id(key))).copied();
                     floor.insert((op.process, id(key)), acked);
                 }
             }
             (OpFn::Commit, OpType::Info) => {
-                for (key, offset) in op.offsets.iter().flat_map(|m| m.iter()) {
+                for (key, offset) in op.committed() {
                     raise(&mut possible, (scope(op), id(key)), *offset, line);
                 }
             }
             (OpFn::Commit, OpType::Ok) => {
-                for (key, offset) in op.offsets.iter().flat_map(|m| m.iter()) {
+                for (key, offset) in op.committed() {
                     let slot = (scope(op), id(key));
                     raise(&mut possible, slot, *offset, line);
                     // Against what was acknowledged before this commit was sent, when its sending
@@ -479,7 +479,7 @@ pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
                 last_of_key.retain(|(consumer, ..), _| *consumer != op.process);
             }
             (OpFn::Poll, OpType::Ok) => {
-                for (key, msgs) in op.msgs.iter().flat_map(|m| m.iter()) {
+                for (key, msgs) in op.polled() {
                     let key_id = id(key);
                     for (offset, value) in msgs {
                         if let Some(&g) = group_of.get(&op.process) {

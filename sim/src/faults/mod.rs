@@ -26,7 +26,6 @@ use model::BrokerId;
 
 use crate::cluster::Cluster;
 use crate::observer::{HarnessEvent, Observer};
-use crate::Locked;
 
 /// The kinds of fault, as traces and swarm summaries name them.
 pub const KINDS: &[&str] = &[
@@ -83,19 +82,19 @@ impl Nemesis {
     }
 
     pub fn cluster(&self) -> LockGuard<'_, Cluster> {
-        self.cluster.locked()
+        self.cluster.lock()
     }
 
     pub fn active(&self) -> LockGuard<'_, Active> {
-        self.active.locked()
+        self.active.lock()
     }
 
     pub fn is_stopped(&self) -> bool {
-        *self.stopped.locked()
+        *self.stopped.lock()
     }
 
     pub fn trace(&self, node: BrokerId, event: HarnessEvent) {
-        self.observer.locked().harness(node, event);
+        self.observer.lock().harness(node, event);
     }
 
     /// Records a fault in force on one broker (already applied by the caller), traces it, and
@@ -149,7 +148,7 @@ impl Nemesis {
     /// Ends every fault: the start of the quiet period. Damage still pending for a disk is dropped:
     /// every clock jumps back at once here, which may fence brokers in a burst.
     pub fn heal_all(&self) {
-        *self.stopped.locked() = true;
+        *self.stopped.lock() = true;
         let mut active = std::mem::take(&mut *self.active());
         let mut cluster = self.cluster();
         let net = NetSim::current();
