@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::checkers::committed_data::CommittedData;
 use crate::checkers::epochs::MonotonicEpochs;
 use crate::checkers::high_watermark::{truncation_below_shown, LeaderHighWatermark};
-use crate::checkers::leader_completeness::{AckedBefore, Election};
+use crate::checkers::leader_completeness::{AckedBefore, ElectedAt, Election};
 use crate::checkers::leader_epoch::LeaderPerEpoch;
 use crate::checkers::Violation;
 use std::collections::BTreeMap;
@@ -128,6 +128,8 @@ pub struct Observer {
     pub leader_high_watermark: LeaderHighWatermark,
     /// Elections whose leaders the next step checks for completeness.
     pub elections: Vec<Election>,
+    /// When the controllers made each election, to date the elections above.
+    elected_at: ElectedAt,
     /// The acknowledgements those checks compare with, taken in as they come.
     pub acked_before: AckedBefore,
     /// The highest high watermark each partition showed a consumer (the workload writes it).
@@ -164,6 +166,7 @@ impl Observer {
             epochs: MonotonicEpochs::default(),
             leader_high_watermark: LeaderHighWatermark::default(),
             elections: Vec::new(),
+            elected_at: ElectedAt::default(),
             acked_before: AckedBefore::default(),
             shown_high_watermarks: Arc::default(),
             violations: Vec::new(),
@@ -287,13 +290,22 @@ impl Observer {
                 ..
             } => {
                 self.counters.elections += 1;
-                let election = Election {
-                    node,
-                    partition: partition.to_string(),
-                    leader_epoch: *leader_epoch,
-                    time_ms: now,
-                };
+                let cluster = crate::cluster::cluster_of(node);
+                let partition = partition.to_string();
+                let election =
+                    self.elected_at
+                        .election(cluster, node, &partition, *leader_epoch, now);
                 self.elections.push(election);
+            }
+            Event::PartitionChanged {
+                partition,
+                leader,
+                leader_epoch,
+                ..
+            } if *leader != model::metadata::NO_LEADER => {
+                let cluster = crate::cluster::cluster_of(node);
+                self.elected_at
+                    .named(cluster, &partition.to_string(), *leader_epoch, *leader, now);
             }
             Event::IsrChanged { .. } => self.counters.isr_changes += 1,
             Event::BrokerFenced { .. } => self.counters.fenced += 1,

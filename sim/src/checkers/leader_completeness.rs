@@ -1,6 +1,12 @@
 //! Leader completeness: a broker that takes up leadership of a partition holds every record that
-//! was acknowledged with acks=all before it was elected. Content is compared by the committed-data
-//! check; this one asks that the new leader's log reaches past every such offset.
+//! was acknowledged with acks=all before the controller elected it. Content is compared by the
+//! committed-data check; this one asks that the new leader's log reaches past every such offset.
+//!
+//! "Elected" is the controller's decision, not the moment the broker takes the leadership up. A
+//! broker that learns of its election late (it froze, or its metadata lagged) still takes it up,
+//! as a Kafka broker applies its metadata log in order; by then later leaders may have acknowledged
+//! records the stale leader never saw, which it is not required to hold. Its completeness is owed
+//! to what was acknowledged when the controller chose it from the ISR.
 
 use super::acked_durability::AckedSend;
 use super::view::NodeView;
@@ -9,13 +15,57 @@ use model::BrokerId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// An election to verify at the next step: who, what, when.
+/// An election to verify at the next step: who, what, and when the controller made it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Election {
     pub node: BrokerId,
     pub partition: String,
     pub leader_epoch: i32,
     pub time_ms: u64,
+}
+
+/// When each controller first named each leader of each epoch, from its partition-change events.
+#[derive(Default)]
+pub struct ElectedAt {
+    /// (cluster, partition, leader epoch, leader) -> the first time a controller named it.
+    named: BTreeMap<(u8, String, i32, BrokerId), u64>,
+}
+
+impl ElectedAt {
+    /// Notes a controller's decision that `leader` leads `partition` in `leader_epoch`; an ISR
+    /// change in the same epoch keeps the first time.
+    pub fn named(
+        &mut self,
+        cluster: u8,
+        partition: &str,
+        leader_epoch: i32,
+        leader: BrokerId,
+        time_ms: u64,
+    ) {
+        self.named
+            .entry((cluster, partition.to_string(), leader_epoch, leader))
+            .or_insert(time_ms);
+    }
+
+    /// The election of `node` that it takes up at `took_up_ms`: dated by the controller's
+    /// decision when one was seen, else by the taking up.
+    pub fn election(
+        &self,
+        cluster: u8,
+        node: BrokerId,
+        partition: &str,
+        leader_epoch: i32,
+        took_up_ms: u64,
+    ) -> Election {
+        let key = (cluster, partition.to_string(), leader_epoch, node);
+        let decided = self.named.get(&key).copied().unwrap_or(took_up_ms);
+        Election {
+            node,
+            partition: partition.to_string(),
+            leader_epoch,
+            time_ms: decided.min(took_up_ms),
+        }
+    }
 }
 
 /// The highest offset acknowledged on each partition by each moment, built as acknowledgements
@@ -105,6 +155,42 @@ mod tests {
             value: bytes::Bytes::new(),
             time_ms,
         }
+    }
+
+    #[test]
+    fn a_leader_that_takes_up_its_election_late_owes_only_what_came_before_the_decision() {
+        let mut elected = ElectedAt::default();
+        elected.named(0, "t-0", 1, 3, 100);
+        elected.named(0, "t-0", 1, 3, 400); // an ISR change in the same epoch
+        elected.named(0, "t-0", 2, 1, 500);
+        let late = elected.election(0, 3, "t-0", 1, 900);
+        assert_eq!(late.time_ms, 100, "dated by the controller's decision");
+        let r = ReplicaView {
+            partition: "t-0".into(),
+            leader_epoch: 1,
+            is_leader: true,
+            log_end_offset: 5,
+            ..Default::default()
+        };
+        let nodes = vec![node(3, r)];
+        // Offsets 0-4 before epoch 1 was decided; 5-9 acknowledged later, by epoch 2's leader.
+        let acked = vec![sent(4, 50), sent(9, 600)];
+        let judge = |e: &Election| {
+            check(950, &mut vec![e.clone()], &nodes, &acked, &mut AckedBefore::default())
+        };
+        assert!(judge(&late).is_empty(), "not owed offset 9");
+        let taken_up_time = Election {
+            time_ms: 900,
+            ..late.clone()
+        };
+        assert_eq!(judge(&taken_up_time)[0].offsets, vec![9], "the old dating");
+        // The same late leader missing an offset acknowledged before its election is caught.
+        let acked = vec![sent(5, 50)];
+        let v = check(950, &mut vec![late], &nodes, &acked, &mut AckedBefore::default());
+        assert_eq!(v[0].offsets, vec![5]);
+        // Another cluster's decision, or another leader's, does not date this one.
+        assert_eq!(elected.election(1, 3, "t-0", 1, 900).time_ms, 900);
+        assert_eq!(elected.election(0, 2, "t-0", 1, 900).time_ms, 900);
     }
 
     #[test]
