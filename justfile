@@ -71,3 +71,64 @@ shard which seeds="0..1000" scenario="scenarios/default.toml":
 
 merge:
     cargo run --release -p logsim -- merge reports/shards/*.jsonl
+
+# The long soak of the correct system: 100,000 seeds over the shipped scenarios, in shards of
+# 1,000 seeds under `dir`. Resumable: a shard whose file ends with its `done` line is kept, any
+# other is run again, so stop it at will (Ctrl-C, a closed session) and run it again later. The
+# plan is `name scenario faults seeds shards`; shard K of a plan runs after every plan's shard K-1,
+# so a soak cut short has covered every scenario evenly. `just soak-status` tells what it found.
+soak dir="reports/soak":
+    #!/usr/bin/env bash
+    set -u
+    cargo build --release -p logsim || exit 2
+    mkdir -p {{dir}}
+    # One binary for the whole sitting, so a rebuild meanwhile does not change what runs.
+    cp target/release/logsim {{dir}}/logsim.bin
+    git rev-parse --short HEAD >> {{dir}}/commits 2>/dev/null
+    plan="$(just --justfile {{justfile()}} soak-plan)"
+    most=$(echo "$plan" | awk '{ if ($5 > m) m = $5 } END { print m }')
+    for k in $(seq 0 $((most - 1))); do
+      while read -r name file faults seeds shards; do
+        [ "$k" -lt "$shards" ] || continue
+        out={{dir}}/$name/shard-$k-of-$shards.jsonl
+        grep -q '^{"done"' "$out" 2>/dev/null && continue
+        mkdir -p {{dir}}/$name
+        echo "soak: $name shard $k/$shards (seeds 0..$seeds, faults $faults)"
+        {{dir}}/logsim.bin swarm --scenario scenarios/$file --faults $faults --seeds 0..$seeds \
+          --shard $k/$shards --out "$out.partial" > "{{dir}}/$name/shard-$k-of-$shards.log"
+        [ $? -le 1 ] && mv "$out.partial" "$out" || { echo "soak: $out did not finish" >&2; exit 2; }
+      done <<< "$plan"
+    done
+    just --justfile {{justfile()}} soak-status {{dir}}
+
+# The soak's plan: name, scenario file, fault mode, seeds (from 0), shards.
+soak-plan:
+    @printf '%s\n' \
+      'everything everything.toml scenario 20000 20' \
+      'dedicated-controller dedicated-controller.toml swarm 20000 20' \
+      'default-swarm default.toml swarm 20000 20' \
+      'consumer-groups consumer-groups.toml scenario 20000 20' \
+      'mirror-maker mirror-maker.toml scenario 20000 20' \
+      'activity-tracking activity-tracking.toml scenario 2000 2' \
+      'messaging messaging.toml scenario 2000 2' \
+      'metrics-logs metrics-logs.toml scenario 2000 2'
+
+# What a soak has run so far: per plan, shards done, seeds run and passed, wall time, and each
+# failing seed as the command that replays it. A plan whose shards are all done is also merged.
+soak-status dir="reports/soak":
+    #!/usr/bin/env bash
+    set -u
+    printf '%-22s %9s %8s %8s %8s %10s\n' plan shards seeds passed failed "wall (s)"
+    just --justfile {{justfile()}} soak-plan | while read -r name file faults seeds shards; do
+      files=$(ls {{dir}}/$name/shard-*-of-$shards.jsonl 2>/dev/null)
+      done_=$(echo "$files" | grep -c . )
+      runs=$(cat $files /dev/null | grep -c '^{"result"')
+      failed=$(cat $files /dev/null | grep -c '"pass":false')
+      wall=$(cat $files /dev/null | grep -o '"done":{"runs":[0-9]*,"wall_seconds":[0-9.]*' \
+        | awk -F: '{ s += $NF } END { printf "%.0f", s }')
+      printf '%-22s %5s/%-3s %8s %8s %8s %10s\n' $name $done_ $shards $runs $((runs - failed)) $failed $wall
+      cat $files /dev/null | grep '"pass":false' | grep -o '"seed":[0-9]*' | cut -d: -f2 \
+        | while read -r seed; do
+          echo "    FAIL  cargo run --release -p logsim -- run --seed $seed --scenario scenarios/$file --faults $faults"
+        done
+    done
