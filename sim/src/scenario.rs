@@ -469,6 +469,10 @@ impl Scenario {
             .validate()
             .map_err(|(table, key, message)| located((table, 0, key, message)))?;
         scenario.validate_faults().map_err(located)?;
+        scenario.validate_topic_names().map_err(located)?;
+        scenario
+            .validate_mirror()
+            .map_err(|(key, message)| located(("mirror", 0, key, message)))?;
         Ok(scenario)
     }
 
@@ -637,6 +641,65 @@ impl Scenario {
         Ok(())
     }
 
+    /// Each topic is created once: a second `[[topics]]` of the same name would be a second
+    /// creation of the same partitions. (table, which entry, key, message) of the repeat.
+    fn validate_topic_names(&self) -> Result<(), (&'static str, usize, &'static str, String)> {
+        for (nth, t) in self.topics.iter().enumerate() {
+            if let Some(first) = self.topics[..nth].iter().position(|o| o.name == t.name) {
+                return Err((
+                    "topics",
+                    nth,
+                    "name",
+                    format!(
+                        "topic `{}` is listed twice ([[topics]] {} and {}): expected each name once",
+                        t.name,
+                        first + 1,
+                        nth + 1
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// MirrorMaker's settings: (key, message).
+    fn validate_mirror(&self) -> Result<(), (&'static str, String)> {
+        let Some(m) = &self.mirror else {
+            return Ok(());
+        };
+        if !(1..=100_000).contains(&m.queue) {
+            return Err((
+                "queue",
+                format!(
+                    "queue = {}: expected 1 to 100000 records (with none, nothing is ever copied)",
+                    m.queue
+                ),
+            ));
+        }
+        if m.checkpoint_interval.0.is_zero() {
+            return Err((
+                "checkpoint_interval",
+                "checkpoint_interval: expected more than zero".into(),
+            ));
+        }
+        let ranges = [
+            ("restarts", m.restarts),
+            ("wan_partitions", m.wan_partitions),
+            ("wan_outage", Some(m.wan_outage)),
+        ];
+        for (key, range) in ranges {
+            if let Some([low, high]) = range {
+                if low > high || high.0.is_zero() {
+                    return Err((
+                        key,
+                        format!("{key}: expected [min, max] with min <= max and max > 0"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the fault profile and timeline: (table, which entry, key, message).
     fn validate_faults(&self) -> Result<(), (&'static str, usize, &'static str, String)> {
         if let Some(profile) = &self.faults.profile {
@@ -741,6 +804,25 @@ mod tests {
                 .starts_with("s.toml:6:1: replication_factor = 5"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_topic_listed_twice_is_refused_at_its_second_listing() {
+        let twice = "[[topics]]\nname = \"t\"\n\n[[topics]]\npartitions = 2\nname = \"t\"\n";
+        let e = parse(twice).unwrap_err();
+        assert_eq!((e.line, e.column), (6, 1), "{e}");
+        assert!(e.message.contains("topic `t` is listed twice"), "{e}");
+        assert!(parse(&twice.replace("name = \"t\"\n\n", "name = \"u\"\n\n")).is_ok());
+    }
+
+    #[test]
+    fn a_mirror_that_could_copy_nothing_is_refused() {
+        let e = parse("[mirror]\ncheckpoint_interval = \"1s\"\nqueue = 0\n").unwrap_err();
+        assert_eq!((e.line, e.column), (3, 1), "{e}");
+        assert!(e.message.starts_with("queue = 0: expected 1 to 100000"), "{e}");
+        let e = parse("[mirror]\nrestarts = [\"5s\", \"1s\"]\n").unwrap_err();
+        assert_eq!((e.line, e.message.as_str()), (2, "restarts: expected [min, max] with min <= max and max > 0"));
+        assert!(parse("[mirror]\nqueue = 1\n").is_ok());
     }
 
     #[test]
