@@ -43,6 +43,24 @@ hunt seeds="0..1000":
 check-history file:
     cargo run --release -p logsim -- check-history {{file}}
 
+# What a refactor must keep: the trace hash and verdict (checks failed) of every shipped scenario at
+# seeds 1-3 and of the default scenario's `--faults swarm` at seeds 1-4, one line each. Compare two
+# commits with `just fingerprint > a.txt`, then `diff a.txt b.txt`.
+fingerprint bin="target/release/logsim":
+    #!/usr/bin/env bash
+    set -eu
+    [ "{{bin}}" != target/release/logsim ] || cargo build --release -p logsim -q
+    line() {
+      "{{bin}}" run --no-files --json "$@" | python3 -c 'import json, sys
+    r = json.load(sys.stdin)
+    checks = sorted({v["check"] for v in r["violations"]})
+    print(r["trace_hash"], "pass" if r["pass"] else "fail " + ",".join(checks))'
+    }
+    for file in scenarios/*.toml scenarios/bugs/*.toml; do
+      for seed in 1 2 3; do echo "$file $seed $(line --scenario "$file" --seed $seed)"; done
+    done
+    for seed in 1 2 3 4; do echo "swarm $seed $(line --faults swarm --seed $seed)"; done
+
 # Speed on this machine: fixed workloads against the bare madsim floor.
 bench:
     cargo run --release -p logsim -- bench
