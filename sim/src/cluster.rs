@@ -19,7 +19,7 @@ use model::BrokerId;
 use crate::clock::NodeClock;
 use crate::disk::SimDisk;
 use crate::observer::{HarnessEvent, Observer, ObserverSink};
-use crate::scenario::Scenario;
+use crate::scenario::{cluster_of, Scenario, TARGET_FIRST_ID};
 use madsim::task::NodeId;
 
 pub const BROKER_PORT: u16 = 9092;
@@ -61,14 +61,6 @@ pub enum DiskDamage {
     Corrupt(u64),
     /// The data directories are gone.
     Wipe,
-}
-
-/// The first broker id of the mirror's target cluster; source brokers are numbered from 1.
-pub const TARGET_FIRST_ID: BrokerId = 101;
-
-/// Which cluster a broker belongs to: 0, the scenario's own; 1, the mirror's target.
-pub fn cluster_of(id: BrokerId) -> u8 {
-    u8::from(id >= TARGET_FIRST_ID)
 }
 
 pub fn broker_configs(scenario: &Scenario) -> Vec<BrokerConfig> {

@@ -290,7 +290,7 @@ impl Observer {
                 ..
             } => {
                 self.counters.elections += 1;
-                let cluster = crate::cluster::cluster_of(node);
+                let cluster = crate::scenario::cluster_of(node);
                 let partition = partition.to_string();
                 let election =
                     self.elected_at
@@ -303,7 +303,7 @@ impl Observer {
                 leader_epoch,
                 ..
             } if *leader != model::metadata::NO_LEADER => {
-                let cluster = crate::cluster::cluster_of(node);
+                let cluster = crate::scenario::cluster_of(node);
                 self.elected_at
                     .named(cluster, &partition.to_string(), *leader_epoch, *leader, now);
             }

@@ -26,17 +26,13 @@ use crate::checkers::view::{ControllerPartition, ControllerView, NodeView, Repli
 use crate::checkers::Violation;
 use crate::checkers::{isr, isr_holds_high_watermark, leader_completeness};
 use crate::cluster::Cluster;
-use crate::faults::profile::{self, FaultProfile};
+use crate::faults::profile;
 use crate::faults::{timeline, Nemesis};
 use crate::history::{History, Op};
 use crate::observer::{Counters, HarnessEvent, Observer};
-use crate::scenario::Scenario;
+use crate::scenario::{seeds, FaultProfile, Scenario};
 use crate::workload::{self, Workload, WorkloadStats};
 
-/// Salts that give each subsystem its own random stream from the one seed.
-const WORKLOAD_SALT: u64 = 0x776f_726b_6c6f_6164;
-const PROFILE_SALT: u64 = 0x6661_756c_7473_2121;
-const TIMELINE_SALT: u64 = 0x7469_6d65_6c69_6e65;
 /// How often the per-step invariants look at every live replica.
 pub const CHECK_STEP: Duration = Duration::from_millis(50);
 
@@ -181,7 +177,7 @@ pub async fn simulate(
         });
     }
     let topic = scenario.workload_topic().clone();
-    let mut workload_rng = ChaCha8Rng::seed_from_u64(seed ^ WORKLOAD_SALT);
+    let mut workload_rng = ChaCha8Rng::seed_from_u64(seeds::workload(seed));
     let (send_min, send_max) = (
         scenario.workload.send_interval[0].ms(),
         scenario.workload.send_interval[1].ms(),
@@ -247,7 +243,7 @@ pub async fn simulate(
         let source_nodes: Vec<_> = c
             .ids()
             .into_iter()
-            .filter(|id| crate::cluster::cluster_of(*id) == 0)
+            .filter(|id| crate::scenario::cluster_of(*id) == 0)
             .map(|id| c.node_id(id))
             .collect();
         drop(c);
@@ -296,7 +292,7 @@ pub async fn simulate(
         let profile_run = profile::run(
             nemesis.clone(),
             fault_profile.clone(),
-            seed ^ PROFILE_SALT,
+            seeds::profile(seed),
             load_end,
         );
         madsim::task::spawn(profile_run);
@@ -306,7 +302,7 @@ pub async fn simulate(
         madsim::task::spawn(timeline::run(
             nemesis.clone(),
             entries,
-            seed ^ TIMELINE_SALT,
+            seeds::timeline(seed),
             start,
         ));
     }
@@ -407,7 +403,7 @@ fn check_step(
     let mut freshest: BTreeMap<u8, (i32, model::BrokerId)> = BTreeMap::new();
     for (id, b) in &live {
         if let Some(epoch) = b.inspect(|s| s.quorum.is_leader().then_some(s.quorum.epoch)) {
-            let best = freshest.entry(crate::cluster::cluster_of(*id)).or_insert((epoch, *id));
+            let best = freshest.entry(crate::scenario::cluster_of(*id)).or_insert((epoch, *id));
             *best = (*best).max((epoch, *id));
         }
     }

@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::faults::timeline::{Entry, Kind};
 use crate::run::run;
-use crate::scenario::{parse_duration, Dur, Faults, Scenario};
+use crate::scenario::{parse_duration, Fault, Faults, Scenario, Scheduled, Shape, Target};
 
 /// The outcome of a shrink.
 #[derive(Debug)]
@@ -26,31 +25,16 @@ pub struct Shrunk {
     pub scenario: Scenario,
 }
 
-fn ms(v: u64) -> Dur {
-    Dur(Duration::from_millis(v))
-}
-
-fn entry(at: u64, kind: Kind, target: Option<String>, until: Option<u64>) -> Entry {
-    Entry {
-        at: ms(at),
-        kind,
-        target,
-        duration: until.map(|u| ms(u.saturating_sub(at).max(1))),
-        rate: None,
-        latency: None,
-        offset: None,
-        drift_ppm: None,
-        delay: None,
-    }
-}
-
 /// Reads the faults of a run back from its trace, as a timeline.
-pub fn materialize(trace: &[String]) -> Vec<Entry> {
-    let mut entries: Vec<Entry> = Vec::new();
-    // Faults still open: (fault kind, target) -> index into `entries`.
+pub fn materialize(trace: &[String]) -> Vec<Scheduled> {
+    let mut faults: Vec<Scheduled> = Vec::new();
+    // Faults still open: (fault kind, target) -> index into `faults`.
     let mut open: BTreeMap<(String, String), usize> = BTreeMap::new();
     // A node's crash or shutdown waiting for its restart, and damage found at the restart.
     let mut down: BTreeMap<i64, usize> = BTreeMap::new();
+    let ends = |f: &mut Scheduled, t: u64| {
+        f.duration = Some(Duration::from_millis(t.saturating_sub(ms(f.at)).max(1)));
+    };
     for line in trace {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
@@ -60,112 +44,122 @@ pub fn materialize(trace: &[String]) -> Vec<Entry> {
             continue;
         }
         let t = v["t"].as_u64().unwrap_or(0);
+        let at = Duration::from_millis(t);
         let node = v["node"].as_i64().unwrap_or(-1);
         let fault = v["fault"].as_str().unwrap_or("").to_owned();
         let target = v["target"].as_str().unwrap_or("").to_owned();
         let detail = v["detail"].as_str().unwrap_or("");
-        let broker = format!("broker:{node}");
+        let broker = Target::Broker(node as i32);
         if kind == "heal" {
             if let Some(i) = open.remove(&(fault, target)) {
-                entries[i].duration = Some(ms(t.saturating_sub(entries[i].at.ms()).max(1)));
+                ends(&mut faults[i], t);
             }
             continue;
         }
-        match fault.as_str() {
+        let struck = match fault.as_str() {
             "crash" | "shutdown" => {
-                let k = if fault == "crash" {
-                    Kind::Crash
+                down.insert(node, faults.len());
+                if fault == "crash" {
+                    Some(Fault::Crash(broker))
                 } else {
-                    Kind::Shutdown
-                };
-                down.insert(node, entries.len());
-                entries.push(entry(t, k, Some(broker), None));
+                    Some(Fault::Shutdown(broker))
+                }
             }
             "disk-torn" | "disk-corrupt" | "disk-wipe" => {
                 if let Some(&i) = down.get(&node) {
-                    entries[i].kind = match fault.as_str() {
-                        "disk-torn" => Kind::DiskTorn,
-                        "disk-corrupt" => Kind::DiskCorrupt,
-                        _ => Kind::DiskWipe,
+                    faults[i].fault = match fault.as_str() {
+                        "disk-torn" => Fault::DiskTorn(broker),
+                        "disk-corrupt" => Fault::DiskCorrupt(broker),
+                        _ => Fault::DiskWipe(broker),
                     };
                 }
+                None
             }
             "restart" => {
                 if let Some(i) = down.remove(&node) {
-                    entries[i].duration = Some(ms(t.saturating_sub(entries[i].at.ms()).max(1)));
+                    ends(&mut faults[i], t);
                 }
+                None
             }
             "pause" | "disk-full" | "disk-slow" | "clock-skew" => {
-                let mut e = entry(t, Kind::Pause, Some(broker), None);
-                e.kind = match fault.as_str() {
-                    "pause" => Kind::Pause,
-                    "disk-full" => Kind::DiskFull,
-                    "disk-slow" => {
-                        e.delay = detail
-                            .strip_prefix("sync takes ")
-                            .and_then(|d| parse_duration(d).ok())
-                            .map(Dur);
-                        Kind::DiskSlow
-                    }
-                    _ => {
-                        if let Some(step) = detail
-                            .strip_prefix("step ")
-                            .and_then(|d| d.strip_suffix(" ms"))
-                        {
-                            e.offset = Some(format!("{}ms", step.trim_start_matches('+')));
-                            Kind::ClockSkew
-                        } else {
-                            e.drift_ppm = detail
-                                .strip_prefix("drift ")
-                                .and_then(|d| d.strip_suffix(" ppm"))
-                                .and_then(|p| p.parse().ok());
-                            Kind::ClockDrift
-                        }
-                    }
-                };
-                open.insert((fault, node.to_string()), entries.len());
-                entries.push(e);
+                let struck = node_fault(&fault, broker, detail);
+                if struck.is_some() {
+                    open.insert((fault, node.to_string()), faults.len());
+                }
+                struck
             }
-            "partition" | "clog" => {
-                let k = if fault == "partition" {
-                    Kind::Partition
-                } else {
-                    Kind::Clog
-                };
-                open.insert((fault, target.clone()), entries.len());
-                entries.push(entry(t, k, Some(target), None));
+            "partition" | "clog" | "packet-loss" | "latency" => {
+                let struck = network_fault(&fault, &target, detail);
+                if struck.is_some() {
+                    open.insert((fault, target), faults.len());
+                }
+                struck
             }
-            "packet-loss" => {
-                let mut e = entry(t, Kind::PacketLoss, None, None);
-                e.rate = detail.strip_prefix("rate ").and_then(|r| r.parse().ok());
-                open.insert((fault, target), entries.len());
-                entries.push(e);
-            }
-            "latency" => {
-                let mut e = entry(t, Kind::Latency, None, None);
-                e.latency = detail.split_once("..").and_then(|(a, b)| {
-                    Some([Dur(parse_duration(a).ok()?), Dur(parse_duration(b).ok()?)])
-                });
-                open.insert((fault, target), entries.len());
-                entries.push(e);
-            }
-            _ => {}
-        }
+            _ => None,
+        };
+        faults.extend(struck.map(|f| f.at(at)));
     }
-    // A shortened clock fault must not leave its partner half-set: drop entries that lack their
-    // parameters (a trace from an older format, say).
-    entries.retain(|e| match e.kind {
-        Kind::DiskSlow => e.delay.is_some(),
-        Kind::ClockSkew => e.offset.is_some(),
-        Kind::ClockDrift => e.drift_ppm.is_some(),
-        Kind::PacketLoss => e.rate.is_some(),
-        Kind::Latency => e.latency.is_some(),
-        _ => true,
-    });
-    entries
+    faults
 }
 
-fn with_timeline(base: &Scenario, entries: &[Entry]) -> Scenario {
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// A fault on one broker, as its trace line tells it; none when the line lacks its parameters
+/// (a trace from an older format, say).
+fn node_fault(fault: &str, broker: Target, detail: &str) -> Option<Fault> {
+    Some(match fault {
+        "pause" => Fault::Pause(broker),
+        "disk-full" => Fault::DiskFull(broker),
+        "disk-slow" => Fault::DiskSlow {
+            target: broker,
+            delay: parse_duration(detail.strip_prefix("sync takes ")?).ok()?,
+        },
+        _ => match detail.strip_prefix("step ").and_then(|d| d.strip_suffix(" ms")) {
+            Some(step) => Fault::ClockSkew {
+                target: broker,
+                step_ms: step.trim_start_matches('+').parse().ok()?,
+            },
+            None => Fault::ClockDrift {
+                target: broker,
+                ppm: detail
+                    .strip_prefix("drift ")?
+                    .strip_suffix(" ppm")?
+                    .parse()
+                    .ok()?,
+            },
+        },
+    })
+}
+
+/// A fault on the network, as its trace line tells it; none when the line lacks its parameters.
+fn network_fault(fault: &str, target: &str, detail: &str) -> Option<Fault> {
+    Some(match fault {
+        "partition" => Fault::Partition(target.parse().ok()?),
+        "clog" => Fault::Clog(Some(clogged_link(target)?)),
+        "packet-loss" => Fault::PacketLoss {
+            rate: detail.strip_prefix("rate ")?.parse().ok()?,
+        },
+        _ => {
+            let (min, max) = detail.split_once("..")?;
+            Fault::Latency {
+                min: parse_duration(min).ok()?,
+                max: parse_duration(max).ok()?,
+            }
+        }
+    })
+}
+
+/// The one link a clog's trace line names, `1->2`.
+fn clogged_link(target: &str) -> Option<(i32, i32)> {
+    match target.parse().ok()? {
+        Shape::Links(links) if links.len() == 1 => Some(links[0]),
+        _ => None,
+    }
+}
+
+fn with_timeline(base: &Scenario, entries: &[Scheduled]) -> Scenario {
     let mut s = base.clone();
     s.faults = Faults {
         swarm: false,
@@ -195,7 +189,7 @@ pub fn shrink(
     let mut entries = materialize(&original.trace);
     let before = entries.len();
     let mut runs = 1;
-    let fails = |candidate: &[Entry], runs: &mut usize| {
+    let fails = |candidate: &[Scheduled], runs: &mut usize| {
         *runs += 1;
         progress(*runs, candidate.len());
         first_failure(&with_timeline(scenario, candidate), seed).as_deref() == Some(check.as_str())
@@ -211,7 +205,7 @@ pub fn shrink(
         let chunk = entries.len().div_ceil(granularity);
         let mut reduced = false;
         for start in (0..entries.len()).step_by(chunk) {
-            let complement: Vec<Entry> = entries[..start]
+            let complement: Vec<Scheduled> = entries[..start]
                 .iter()
                 .chain(entries[(start + chunk).min(entries.len())..].iter())
                 .cloned()
@@ -231,16 +225,16 @@ pub fn shrink(
         }
     }
     if entries.len() == 1 {
-        let none: Vec<Entry> = Vec::new();
+        let none: Vec<Scheduled> = Vec::new();
         if fails(&none, &mut runs) {
             entries.clear();
         }
     }
     // Shorten what remains.
     for i in 0..entries.len() {
-        while let Some(d) = entries[i].duration.filter(|d| d.ms() >= 200) {
+        while let Some(d) = entries[i].duration.filter(|d| ms(*d) >= 200) {
             let mut candidate = entries.clone();
-            candidate[i].duration = Some(ms(d.ms() / 2));
+            candidate[i].duration = Some(Duration::from_millis(ms(d) / 2));
             if !fails(&candidate, &mut runs) {
                 break;
             }

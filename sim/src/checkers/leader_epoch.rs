@@ -37,7 +37,7 @@ impl LeaderPerEpoch {
                 })
             }
             Event::QuorumLeader { epoch } => {
-                let cluster = crate::cluster::cluster_of(node);
+                let cluster = crate::scenario::cluster_of(node);
                 let first = *self.quorum_leaders.entry((cluster, *epoch)).or_insert(node);
                 (first != node).then(|| Violation {
                     check: "single-quorum-leader-per-epoch",

@@ -15,70 +15,8 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::{Nemesis, NORMAL_LATENCY};
+use crate::scenario::Shape;
 use crate::observer::HarnessEvent;
-
-/// How a partition splits the brokers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Shape {
-    /// Two random halves (the smaller has n/2 brokers).
-    Halves,
-    /// Each broker sees its ring neighbours, a majority, but no two see the same majority.
-    MajorityRing,
-    /// The brokers the target names, cut off from all others.
-    Isolate(super::target::Target),
-    /// The brokers the target names lose the active controller and no one else (Jepsen's
-    /// broker-to-coordination partition): they keep replicating on metadata that goes stale.
-    OffController(super::target::Target),
-    /// Named groups, `1,2|3`: no link between groups.
-    Groups(Vec<Vec<BrokerId>>),
-    /// One-way links cut, as traces write them: `1->2 2->1`.
-    Links(Vec<(BrokerId, BrokerId)>),
-}
-
-pub const SHAPE_FORMS: &str =
-    "`halves`, `majority-ring`, `isolate:TARGET`, `off-controller:TARGET`, groups like `1,2|3` or links like `1->2 2->1`";
-
-impl std::str::FromStr for Shape {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        let t = text.trim();
-        match t {
-            "halves" => return Ok(Shape::Halves),
-            "majority-ring" => return Ok(Shape::MajorityRing),
-            _ => {}
-        }
-        if let Some(target) = t.strip_prefix("isolate:") {
-            return target.parse().map(Shape::Isolate);
-        }
-        if let Some(target) = t.strip_prefix("off-controller:") {
-            return target.parse().map(Shape::OffController);
-        }
-        if t.contains("->") {
-            let links: Option<Vec<(BrokerId, BrokerId)>> = t
-                .split([' ', ','])
-                .filter(|l| !l.is_empty())
-                .map(|l| {
-                    let (a, b) = l.split_once("->")?;
-                    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
-                })
-                .collect();
-            return links
-                .map(Shape::Links)
-                .ok_or_else(|| format!("`{text}` is not a partition: expected {SHAPE_FORMS}"));
-        }
-        let groups: Result<Vec<Vec<BrokerId>>, _> = t
-            .split('|')
-            .map(|g| g.split(',').map(|b| b.trim().parse::<BrokerId>()).collect())
-            .collect();
-        match groups {
-            Ok(g) if g.len() >= 2 => Ok(Shape::Groups(g)),
-            _ => Err(format!(
-                "`{text}` is not a partition: expected {SHAPE_FORMS}"
-            )),
-        }
-    }
-}
 
 /// The one-way links (from, to) a shape cuts among `ids`.
 pub fn cut_links(
@@ -279,18 +217,5 @@ mod tests {
         assert_eq!(links.len(), 5 * 2);
         assert!(links.contains(&(1, 3)) && links.contains(&(1, 4)) && !links.contains(&(1, 2)));
         assert!(cut_links(&Shape::MajorityRing, &[1, 2, 3], &[], &mut rng()).is_empty());
-    }
-
-    #[test]
-    fn bad_shapes_say_what_was_expected() {
-        assert!("1|x"
-            .parse::<Shape>()
-            .unwrap_err()
-            .contains("expected `halves`"));
-        assert!("1,2".parse::<Shape>().is_err(), "one group is no partition");
-        assert_eq!(
-            "isolate:controller".parse::<Shape>(),
-            Ok(Shape::Isolate(super::super::target::Target::Controller))
-        );
     }
 }

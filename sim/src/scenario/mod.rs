@@ -6,62 +6,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rand::SeedableRng;
-use serde::de::{self, Deserializer};
-
-use crate::faults::profile::FaultProfile;
-use crate::faults::timeline::Entry;
-
-/// Salt of the stream a swarm profile is drawn from.
-const SWARM_SALT: u64 = 0x7377_6172_6d21_2121;
 use serde::{Deserialize, Serialize};
 
-/// A duration written as `"250ms"`, `"12.5s"` or `"2m"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Dur(pub Duration);
+mod dur;
+mod fault_profile;
+pub mod seeds;
+mod target;
+pub mod timeline;
 
-impl Dur {
-    pub fn ms(self) -> u64 {
-        self.0.as_millis() as u64
-    }
-}
-
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1_000.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60_000.0)
-    } else {
-        return Err(format!("`{text}` is not a duration: expected a number with a unit, like \"250ms\", \"12.5s\" or \"2m\""));
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration: `{number}` is not a number"))?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(format!(
-            "`{text}` is not a duration: it must be zero or more"
-        ));
-    }
-    Ok(Duration::from_micros(
-        (value * scale * 1_000.0).round() as u64
-    ))
-}
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        parse_duration(&text).map(Dur).map_err(de::Error::custom)
-    }
-}
-
-impl Serialize for Dur {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{}ms", self.0.as_millis()))
-    }
-}
+pub use dur::{parse_duration, parse_offset, Dur};
+pub use fault_profile::FaultProfile;
+pub use target::{Shape, Target, SHAPE_FORMS, TARGET_FORMS};
+pub use timeline::{Fault, Scheduled};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -190,12 +146,12 @@ pub struct Faults {
     /// Draw a fault profile from each seed (swarm testing) instead of `profile`.
     #[serde(default)]
     pub swarm: bool,
-    /// Probabilities per 100 ms step, see `faults::profile`.
+    /// Probabilities per 100 ms step, see [`FaultProfile`].
     #[serde(default)]
     pub profile: Option<FaultProfile>,
-    /// Faults at set times, see `faults::timeline`.
+    /// Faults at set times, see [`timeline`].
     #[serde(default)]
-    pub timeline: Vec<Entry>,
+    pub timeline: Vec<Scheduled>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -220,6 +176,14 @@ pub struct Scenario {
     /// workload's topic to it.
     #[serde(default)]
     pub mirror: Option<Mirror>,
+}
+
+/// The first broker id of the mirror's target cluster; source brokers are numbered from 1.
+pub const TARGET_FIRST_ID: model::BrokerId = 101;
+
+/// Which cluster a broker belongs to: 0, the scenario's own; 1, the mirror's target.
+pub fn cluster_of(id: model::BrokerId) -> u8 {
+    u8::from(id >= TARGET_FIRST_ID)
 }
 
 /// MirrorMaker between the scenario's cluster and a second one.
@@ -412,17 +376,23 @@ fn line_column(text: &str, byte: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Where `key = ...` is set inside `[table]` (or `[[table]]`), for errors found after parsing.
 /// Where `key = ...` is set inside the `nth` (from 0) `[table]` or `[[table]]`, for errors found
-/// after parsing.
+/// after parsing; where the table starts when the key is not set there (a key it lacks).
 fn locate_nth(text: &str, table: &str, nth: usize, key: &str) -> (usize, usize) {
     let mut in_table = table.is_empty();
     let mut seen = 0;
+    let mut header = (0, 0);
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.starts_with('[') {
+            if in_table && header != (0, 0) {
+                break;
+            }
             let name = trimmed.trim_matches(|c| c == '[' || c == ']').trim();
             in_table = name == table && seen == nth;
+            if in_table {
+                header = (i + 1, line.len() - line.trim_start().len() + 1);
+            }
             if name == table {
                 seen += 1;
             }
@@ -432,7 +402,17 @@ fn locate_nth(text: &str, table: &str, nth: usize, key: &str) -> (usize, usize) 
             return (i + 1, line.len() - line.trim_start().len() + 1);
         }
     }
-    (0, 0)
+    header
+}
+
+/// A bad timeline entry, located: (table, which entry, key, message).
+fn timeline_error(
+    nth: usize,
+    key: &'static str,
+    message: String,
+) -> (&'static str, usize, &'static str, String) {
+    let message = format!("faults.timeline[{nth}]: {message}");
+    ("faults.timeline", nth, key, message)
 }
 
 impl Scenario {
@@ -447,15 +427,6 @@ impl Scenario {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-        let scenario: Scenario = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map_or((0, 0), |s| line_column(text, s.start));
-            ScenarioError {
-                file: path.to_owned(),
-                line,
-                column,
-                message: e.message().trim().replace('\n', " "),
-            }
-        })?;
         let located = |(table, nth, key, message): (&str, usize, &str, String)| {
             let (line, column) = locate_nth(text, table, nth, key);
             ScenarioError {
@@ -465,6 +436,22 @@ impl Scenario {
                 message,
             }
         };
+        let scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().replace('\n', " ");
+            // A timeline entry that makes no fault is named by its key, not its table.
+            if let Some((nth, key, bad)) = timeline::first_bad_entry(text) {
+                if bad == message {
+                    return located(timeline_error(nth, key, bad));
+                }
+            }
+            let (line, column) = e.span().map_or((0, 0), |s| line_column(text, s.start));
+            ScenarioError {
+                file: path.to_owned(),
+                line,
+                column,
+                message,
+            }
+        })?;
         scenario
             .validate()
             .map_err(|(table, key, message)| located((table, 0, key, message)))?;
@@ -480,7 +467,7 @@ impl Scenario {
     pub fn builtin_default() -> Scenario {
         Scenario::parse(
             Path::new("scenarios/default.toml"),
-            include_str!("../../scenarios/default.toml"),
+            include_str!("../../../scenarios/default.toml"),
         )
         .expect("the shipped default scenario is valid")
     }
@@ -715,14 +702,7 @@ impl Scenario {
         for (nth, entry) in self.faults.timeline.iter().enumerate() {
             entry
                 .validate(self.cluster.brokers, &topics, self.run.duration.0)
-                .map_err(|(key, message)| {
-                    (
-                        "faults.timeline",
-                        nth,
-                        key,
-                        format!("faults.timeline[{nth}]: {message}"),
-                    )
-                })?;
+                .map_err(|(key, message)| timeline_error(nth, key, message))?;
         }
         Ok(())
     }
@@ -749,7 +729,7 @@ impl Scenario {
     /// The profile a run with `seed` injects faults from.
     pub fn fault_profile(&self, seed: u64) -> FaultProfile {
         if self.faults.swarm {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ SWARM_SALT);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seeds::swarm(seed));
             FaultProfile::swarm(&mut rng)
         } else {
             self.faults.profile.clone().unwrap_or_default()
@@ -823,6 +803,14 @@ mod tests {
         let e = parse("[mirror]\nrestarts = [\"5s\", \"1s\"]\n").unwrap_err();
         assert_eq!((e.line, e.message.as_str()), (2, "restarts: expected [min, max] with min <= max and max > 0"));
         assert!(parse("[mirror]\nqueue = 1\n").is_ok());
+    }
+
+    #[test]
+    fn a_timeline_entry_lacking_a_key_it_needs_is_refused_at_its_table() {
+        let text = "[[faults.timeline]]\nat = \"5s\"\nkind = \"crash\"\n\n  [[faults.timeline]]\nat = \"6s\"\nkind = \"packet-loss\"\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!((e.line, e.column), (5, 3), "{e}");
+        assert_eq!(e.message, "faults.timeline[1]: a PacketLoss fault needs `rate`");
     }
 
     #[test]
