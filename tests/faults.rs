@@ -104,13 +104,13 @@ duration = "2s"
     let output = run(&s, 3, true);
     passing(&output);
     let faults = &output.report.counters.faults;
-    for kind in logsim::faults::KINDS {
-        if *kind == "disk-torn" {
+    for kind in logsim::scenario::FaultKind::ALL {
+        if kind == logsim::scenario::FaultKind::DiskTorn {
             // A tear needs unsynced bytes at the crash; it is counted only when it tore something.
             continue;
         }
         assert!(
-            faults.get(kind).is_some_and(|n| *n > 0),
+            faults.get(kind.name()).is_some_and(|n| *n > 0),
             "no {kind} in {faults:?}"
         );
     }

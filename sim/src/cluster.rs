@@ -19,7 +19,7 @@ use model::BrokerId;
 use crate::clock::NodeClock;
 use crate::disk::SimDisk;
 use crate::observer::{HarnessEvent, Observer, ObserverSink};
-use crate::scenario::{cluster_of, Scenario, TARGET_FIRST_ID};
+use crate::scenario::{cluster_of, FaultKind, Scenario, TARGET_FIRST_ID};
 use madsim::task::NodeId;
 
 pub const BROKER_PORT: u16 = 9092;
@@ -210,12 +210,12 @@ impl Cluster {
             _ => None,
         };
         let crash = disk.crash_tearing(torn);
-        self.trace(id, HarnessEvent::fault("crash", id, String::new()));
+        self.trace(id, HarnessEvent::fault(FaultKind::Crash, id, String::new()));
         if crash.lost_bytes > 0 {
             self.trace(
                 id,
                 HarnessEvent::fault(
-                    "disk-loss",
+                    FaultKind::DiskLoss,
                     id,
                     format!("{} unsynced bytes lost", crash.lost_bytes),
                 ),
@@ -225,7 +225,7 @@ impl Cluster {
             self.trace(
                 id,
                 HarnessEvent::fault(
-                    "disk-torn",
+                    FaultKind::DiskTorn,
                     id,
                     format!("{path}: {kept} bytes of the last write survived"),
                 ),
@@ -365,7 +365,7 @@ impl Cluster {
                     self.trace(
                         id,
                         HarnessEvent::fault(
-                            "disk-corrupt",
+                            FaultKind::DiskCorrupt,
                             id,
                             format!("{path}: bit flipped at byte {position}"),
                         ),
@@ -378,7 +378,7 @@ impl Cluster {
                 self.trace(
                     id,
                     HarnessEvent::fault(
-                        "disk-wipe",
+                        FaultKind::DiskWipe,
                         id,
                         format!("{gone} bytes of data directories wiped"),
                     ),
@@ -414,14 +414,14 @@ impl Cluster {
         self.pending_damage.remove(&id);
         // A broker that exited on its own still holds its ports until it is killed.
         self.handle.kill(self.node_id(id));
-        self.trace(id, HarnessEvent::fault("restart", id, String::new()));
+        self.trace(id, HarnessEvent::fault(FaultKind::Restart, id, String::new()));
         self.handle.restart(self.node_id(id));
     }
 
     /// Asks a broker to shut down (Ctrl-C). It counts as down from now on; `finish_shutdown`
     /// makes sure it has stopped.
     pub fn request_shutdown(&mut self, id: BrokerId) {
-        self.trace(id, HarnessEvent::fault("shutdown", id, String::new()));
+        self.trace(id, HarnessEvent::fault(FaultKind::Shutdown, id, String::new()));
         self.paused.remove(&id);
         self.down.insert(id);
         self.handle.send_ctrl_c(self.node_id(id));
@@ -442,7 +442,7 @@ impl Cluster {
             self.trace(
                 id,
                 HarnessEvent::fault(
-                    "disk-loss",
+                    FaultKind::DiskLoss,
                     id,
                     format!("shutdown timed out: {lost} unsynced bytes lost"),
                 ),
@@ -454,7 +454,7 @@ impl Cluster {
         if self.down.contains(&id) || !self.paused.insert(id) {
             return;
         }
-        self.trace(id, HarnessEvent::fault("pause", id, String::new()));
+        self.trace(id, HarnessEvent::fault(FaultKind::Pause, id, String::new()));
         self.handle.pause(self.node_id(id));
     }
 
@@ -462,7 +462,7 @@ impl Cluster {
         if !self.paused.remove(&id) {
             return;
         }
-        self.trace(id, HarnessEvent::heal("pause", id.to_string()));
+        self.trace(id, HarnessEvent::heal(FaultKind::Pause, id.to_string()));
         self.handle.resume(self.node_id(id));
     }
 

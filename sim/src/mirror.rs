@@ -90,7 +90,7 @@ pub async fn wan_faults(
         let detail = format!("for {} ms", outage.as_millis());
         observer.lock().harness(
             -1,
-            crate::observer::HarnessEvent::fault("partition", "wan", detail),
+            crate::observer::HarnessEvent::fault(crate::scenario::FaultKind::Partition, "wan", detail),
         );
         madsim::time::sleep(outage).await;
         for b in &source {
@@ -99,6 +99,6 @@ pub async fn wan_faults(
         }
         observer
             .lock()
-            .harness(-1, crate::observer::HarnessEvent::heal("partition", "wan"));
+            .harness(-1, crate::observer::HarnessEvent::heal(crate::scenario::FaultKind::Partition, "wan"));
     }
 }

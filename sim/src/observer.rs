@@ -17,6 +17,7 @@ use crate::checkers::high_watermark::{truncation_below_shown, LeaderHighWatermar
 use crate::checkers::leader_completeness::{AckedBefore, ElectedAt, Election};
 use crate::checkers::leader_epoch::LeaderPerEpoch;
 use crate::checkers::Violation;
+use crate::scenario::FaultKind;
 use std::collections::BTreeMap;
 
 /// Events of the harness itself, traced beside the brokers' own.
@@ -25,13 +26,13 @@ use std::collections::BTreeMap;
 pub enum HarnessEvent {
     /// A fault struck: its kind (as the swarm summary counts it), its target, and what it did.
     Fault {
-        fault: &'static str,
+        fault: FaultKind,
         target: String,
         detail: String,
     },
     /// A fault with a duration ended.
     Heal {
-        fault: &'static str,
+        fault: FaultKind,
         target: String,
     },
     FaultsStopped,
@@ -43,14 +44,14 @@ pub enum HarnessEvent {
 }
 
 impl HarnessEvent {
-    pub fn fault(fault: &'static str, target: impl ToString, detail: String) -> Self {
+    pub fn fault(fault: FaultKind, target: impl ToString, detail: String) -> Self {
         HarnessEvent::Fault {
             fault,
             target: target.to_string(),
             detail,
         }
     }
-    pub fn heal(fault: &'static str, target: impl ToString) -> Self {
+    pub fn heal(fault: FaultKind, target: impl ToString) -> Self {
         HarnessEvent::Heal {
             fault,
             target: target.to_string(),
@@ -245,13 +246,13 @@ impl Observer {
 
     pub fn harness(&mut self, node: BrokerId, event: HarnessEvent) {
         if let HarnessEvent::Fault { fault, .. } = &event {
-            *self.counters.faults.entry(fault).or_default() += 1;
+            *self.counters.faults.entry(fault.name()).or_default() += 1;
             match *fault {
-                "crash" | "shutdown" => {
+                FaultKind::Crash | FaultKind::Shutdown => {
                     self.counters.crashes += 1;
                     self.committed.forget_node(node);
                 }
-                "restart" => self.counters.restarts += 1,
+                FaultKind::Restart => self.counters.restarts += 1,
                 _ => {}
             }
         }

@@ -138,9 +138,9 @@ pub fn summarize(
     results: &[SeedResult],
     wall_seconds: f64,
 ) -> SwarmSummary {
-    let mut faults: BTreeMap<String, u64> = crate::faults::KINDS
+    let mut faults: BTreeMap<String, u64> = crate::scenario::FaultKind::ALL
         .iter()
-        .map(|k| (k.to_string(), 0))
+        .map(|k| (k.name().to_string(), 0))
         .collect();
     let mut invariants: BTreeMap<String, u64> = BTreeMap::new();
     for r in results {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use model::BrokerId;
 
 use super::Nemesis;
+use crate::scenario::FaultKind;
 
 pub fn skew(nemesis: &Arc<Nemesis>, victim: BrokerId, step_ms: i64, duration: Option<Duration>) {
     nemesis.cluster().clocks[&victim].step(step_ms);
@@ -22,7 +23,7 @@ pub fn drift(nemesis: &Arc<Nemesis>, victim: BrokerId, ppm: i64, duration: Optio
 /// Records a clock fault on `victim`, healed by putting its clock back on virtual time.
 fn skewed(nemesis: &Arc<Nemesis>, victim: BrokerId, detail: String, duration: Option<Duration>) {
     nemesis.node_fault(
-        "clock-skew",
+        FaultKind::ClockSkew,
         victim,
         detail,
         |a| &mut a.skewed,

@@ -26,25 +26,7 @@ use model::BrokerId;
 
 use crate::cluster::Cluster;
 use crate::observer::{HarnessEvent, Observer};
-
-/// The kinds of fault, as traces and swarm summaries name them.
-pub const KINDS: &[&str] = &[
-    "crash",
-    "restart",
-    "shutdown",
-    "pause",
-    "partition",
-    "clog",
-    "packet-loss",
-    "latency",
-    "clock-skew",
-    "disk-loss",
-    "disk-torn",
-    "disk-corrupt",
-    "disk-wipe",
-    "disk-full",
-    "disk-slow",
-];
+use crate::scenario::FaultKind;
 
 /// madsim's latency range when no latency fault is active.
 pub const NORMAL_LATENCY: std::ops::Range<Duration> =
@@ -102,7 +84,7 @@ impl Nemesis {
     /// that `heal_all` can undo it too.
     pub fn node_fault(
         self: &Arc<Self>,
-        kind: &'static str,
+        kind: FaultKind,
         victim: BrokerId,
         detail: String,
         mark: fn(&mut Active) -> &mut BTreeSet<BrokerId>,

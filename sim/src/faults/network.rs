@@ -15,7 +15,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::{Nemesis, NORMAL_LATENCY};
-use crate::scenario::Shape;
+use crate::scenario::{FaultKind, Shape};
 use crate::observer::HarnessEvent;
 
 /// The one-way links (from, to) a shape cuts among `ids`.
@@ -102,7 +102,7 @@ fn describe(links: &[(BrokerId, BrokerId)]) -> String {
 /// Cuts `links` for `duration` (or until the heal); `kind` names the fault in the trace.
 pub fn cut(
     nemesis: &Arc<Nemesis>,
-    kind: &'static str,
+    kind: FaultKind,
     links: Vec<(BrokerId, BrokerId)>,
     duration: Option<Duration>,
 ) {
@@ -150,7 +150,7 @@ pub fn packet_loss(nemesis: &Arc<Nemesis>, rate: f64, duration: Option<Duration>
     NetSim::current().update_config(|c| c.packet_loss_rate = rate);
     nemesis.trace(
         -1,
-        HarnessEvent::fault("packet-loss", "network", format!("rate {rate:.3}")),
+        HarnessEvent::fault(FaultKind::PacketLoss, "network", format!("rate {rate:.3}")),
     );
     if let Some(duration) = duration {
         nemesis.heal_later(duration, |n| {
@@ -160,7 +160,7 @@ pub fn packet_loss(nemesis: &Arc<Nemesis>, rate: f64, duration: Option<Duration>
                 NetSim::current().update_config(|c| c.packet_loss_rate = 0.0);
             }
             drop(active);
-            n.trace(-1, HarnessEvent::heal("packet-loss", "network"));
+            n.trace(-1, HarnessEvent::heal(FaultKind::PacketLoss, "network"));
         });
     }
 }
@@ -175,7 +175,7 @@ pub fn latency(
     nemesis.active().latency += 1;
     let text = format!("{:?}..{:?}", latency.start, latency.end);
     NetSim::current().update_config(|c| c.send_latency = latency);
-    nemesis.trace(-1, HarnessEvent::fault("latency", "network", text));
+    nemesis.trace(-1, HarnessEvent::fault(FaultKind::Latency, "network", text));
     if let Some(duration) = duration {
         nemesis.heal_later(duration, |n| {
             let mut active = n.active();
@@ -184,7 +184,7 @@ pub fn latency(
                 NetSim::current().update_config(|c| c.send_latency = NORMAL_LATENCY);
             }
             drop(active);
-            n.trace(-1, HarnessEvent::heal("latency", "network"));
+            n.trace(-1, HarnessEvent::heal(FaultKind::Latency, "network"));
         });
     }
 }

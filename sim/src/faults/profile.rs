@@ -16,7 +16,7 @@ use super::network;
 use super::target::pick;
 use super::{clock, process, storage, Nemesis};
 use crate::cluster::DiskDamage;
-use crate::scenario::{Dur, FaultProfile, Shape, Target};
+use crate::scenario::{Dur, FaultKind, FaultProfile, Shape, Target};
 
 pub const STEP: Duration = Duration::from_millis(100);
 
@@ -106,7 +106,7 @@ pub async fn run(nemesis: Arc<Nemesis>, profile: FaultProfile, seed: u64, until:
                 let to = others[rng.random_range(0..others.len())];
                 network::cut(
                     &nemesis,
-                    "clog",
+                    FaultKind::Clog,
                     vec![(from, to)],
                     Some(draw(&mut rng, p.fault_duration)),
                 );
@@ -199,5 +199,5 @@ pub fn partition(
         return;
     }
     let links = network::cut_links(shape, &ids, &isolated, rng);
-    network::cut(nemesis, "partition", links, duration);
+    network::cut(nemesis, FaultKind::Partition, links, duration);
 }

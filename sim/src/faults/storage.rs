@@ -8,11 +8,12 @@ use std::time::Duration;
 use model::BrokerId;
 
 use super::Nemesis;
+use crate::scenario::FaultKind;
 
 pub fn full(nemesis: &Arc<Nemesis>, victim: BrokerId, duration: Option<Duration>) {
     nemesis.cluster().disks[&victim].set_full(true);
     nemesis.node_fault(
-        "disk-full",
+        FaultKind::DiskFull,
         victim,
         String::new(),
         |a| &mut a.full,
@@ -25,5 +26,5 @@ pub fn slow(nemesis: &Arc<Nemesis>, victim: BrokerId, delay: Duration, duration:
     nemesis.cluster().disks[&victim].set_sync_delay(delay);
     let detail = format!("sync takes {delay:?}");
     let undo = |c: &crate::cluster::Cluster, v| c.disks[&v].set_sync_delay(Duration::ZERO);
-    nemesis.node_fault("disk-slow", victim, detail, |a| &mut a.slow, undo, duration);
+    nemesis.node_fault(FaultKind::DiskSlow, victim, detail, |a| &mut a.slow, undo, duration);
 }

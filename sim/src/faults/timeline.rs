@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{clock, network, process, profile, storage, Nemesis};
 use crate::cluster::DiskDamage;
-use crate::scenario::{seeds, Fault, Scheduled};
+use crate::scenario::{seeds, Fault, FaultKind, Scheduled};
 
 /// Strikes every fault at its time.
 ///
@@ -77,7 +77,7 @@ fn strike(nemesis: &Arc<Nemesis>, scheduled: &Scheduled, rng: &mut ChaCha8Rng) {
                     (from, to)
                 }
             };
-            network::cut(nemesis, "clog", vec![link], duration);
+            network::cut(nemesis, FaultKind::Clog, vec![link], duration);
         }
         Fault::PacketLoss { rate } => network::packet_loss(nemesis, *rate, duration),
         Fault::Latency { min, max } => network::latency(nemesis, *min..*max, duration),

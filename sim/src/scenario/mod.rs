@@ -9,12 +9,14 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 mod dur;
+mod fault_kind;
 mod fault_profile;
 pub mod seeds;
 mod target;
 pub mod timeline;
 
 pub use dur::{parse_duration, parse_offset, Dur};
+pub use fault_kind::FaultKind;
 pub use fault_profile::FaultProfile;
 pub use target::{Shape, Target, SHAPE_FORMS, TARGET_FORMS};
 pub use timeline::{Fault, Scheduled};
