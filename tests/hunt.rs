@@ -16,12 +16,13 @@ use model::bugs;
 
 const BUDGET: u64 = 60;
 
-fn ground(bug: &str) -> &'static str {
+fn ground(bug: bugs::Switch) -> &'static str {
+    use bugs::Switch;
     match bug {
-        bugs::ZOMBIE_FOLLOWER | bugs::SAME_LEADER_NO_TRUNCATE => "swarm:dedicated-controller",
-        bugs::HW_ADVANCE_OLD_EPOCH => "scripted",
-        bugs::GROUP_STALE_COMMIT => "consumer-groups",
-        bugs::MIRROR_SKIP_ON_RESTART => "mirror-maker",
+        Switch::ZombieFollower | Switch::SameLeaderNoTruncate => "swarm:dedicated-controller",
+        Switch::HwAdvanceOldEpoch => "scripted",
+        Switch::GroupStaleCommit => "consumer-groups",
+        Switch::MirrorSkipOnRestart => "mirror-maker",
         _ => "swarm",
     }
 }
@@ -30,7 +31,7 @@ fn ground(bug: &str) -> &'static str {
 fn every_bug_switch_is_found_and_the_same_seeds_pass_without_it() {
     let default =
         Scenario::parse(Path::new("hunt.toml"), "[faults]\nswarm = true\n").expect("valid");
-    for bug in bugs::names() {
+    for bug in bugs::switches() {
         let grounds = default_grounds(&default, bug).expect("grounds");
         let (_, scenario) = grounds
             .iter()

@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use logsim::explain::bug_scenario;
 use logsim::report::{render, Page};
 use logsim::run::run;
+use model::bugs::Switch;
 
-fn page_for(bug: Option<&str>, seed: u64) -> (String, bool) {
-    let mut scenario = bug_scenario(bug.unwrap_or(model::bugs::HW_TRUNCATION)).expect("scripted");
+fn page_for(bug: Option<Switch>, seed: u64) -> (String, bool) {
+    let mut scenario = bug_scenario(bug.unwrap_or(Switch::HwTruncation));
     if bug.is_none() {
         scenario.bugs.clear();
     }
@@ -28,7 +29,7 @@ fn count(html: &str, needle: &str) -> usize {
 
 #[test]
 fn a_failing_bug_seed_shows_where_the_replicas_diverged() {
-    let (html, pass) = page_for(Some(model::bugs::HW_TRUNCATION), 1);
+    let (html, pass) = page_for(Some(Switch::HwTruncation), 1);
     assert!(!pass);
     assert!(html.starts_with("<!DOCTYPE html>"));
     // Self-contained: nothing fetched from anywhere.
@@ -84,7 +85,7 @@ fn a_passing_run_says_every_check_held() {
 
 #[test]
 fn the_swarm_page_marks_each_seed_and_says_how_to_replay_the_failing_ones() {
-    let scenario = bug_scenario(model::bugs::HW_TRUNCATION).expect("scripted");
+    let scenario = bug_scenario(Switch::HwTruncation);
     let summary = logsim::swarm::run_swarm(&scenario, "hw-truncation.toml", 5..8, 2, &|_| {});
     let html = logsim::report::swarm::render(&summary, 5, &|seed| format!("replay {seed}"));
     assert_eq!(

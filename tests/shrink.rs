@@ -96,7 +96,7 @@ fn an_unknown_bug_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.starts_with("b.toml:1:1: unknown bug `telepathy`: expected one of skip-divergence-check"),
+        e.starts_with("b.toml:1:8: unknown bug `telepathy`: expected one of skip-divergence-check"),
         "{e}"
     );
 }

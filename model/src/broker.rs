@@ -309,7 +309,7 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                     state.leader_epoch >= p.leader_epoch,
                     "{tp}: leader epoch went back"
                 );
-                let old_reports = shared.config.bug(bugs::HW_ADVANCE_OLD_EPOCH);
+                let old_reports = shared.config.bug(bugs::Switch::HwAdvanceOldEpoch);
                 p.become_leader(state, now, old_reports);
                 shared.emit(Event::BecameLeader {
                     partition: tp.clone(),
@@ -332,7 +332,7 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
             let same_leader = matches!(p.role, Role::Follower { leader } if leader == state.leader);
             if same_leader
                 && state.leader_epoch > p.leader_epoch
-                && shared.config.bug(bugs::SAME_LEADER_NO_TRUNCATE)
+                && shared.config.bug(bugs::Switch::SameLeaderNoTruncate)
             {
                 // The fetcher carries on into the new epoch, so the truncation that a new epoch
                 // calls for never happens.
@@ -351,7 +351,7 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                     leader_epoch: state.leader_epoch,
                     leader: state.leader,
                 });
-                if shared.config.bug(bugs::HW_TRUNCATION) {
+                if shared.config.bug(bugs::Switch::HwTruncation) {
                     truncate_to_own_high_watermark(shared, &tp, p);
                 }
                 if state.leader != NO_LEADER {
@@ -431,7 +431,7 @@ pub fn advance_high_watermark(shared: &Arc<Shared>, s: &mut State, tp: &TopicPar
         return;
     };
     let before = p.log.high_watermark();
-    let unsynced = shared.config.bug(bugs::NO_FSYNC_BEFORE_ACK);
+    let unsynced = shared.config.bug(bugs::Switch::NoFsyncBeforeAck);
     if let Some(high_watermark) = p.maybe_advance_high_watermark(me, unsynced) {
         assert!(
             high_watermark > before,

@@ -39,7 +39,7 @@ pub struct BrokerConfig {
     pub segment_bytes: u64,
     pub high_watermark_checkpoint_interval_ms: u64,
     /// Wrong rules switched back on (see `bugs`); empty for the correct system.
-    pub bugs: Vec<String>,
+    pub bugs: Vec<crate::bugs::Switch>,
     /// Partitions of `__consumer_offsets`, which the controller creates when this is above 0
     /// (`offsets.topic.num.partitions`); 0 for a cluster that coordinates no consumer groups.
     pub offsets_partitions: i32,
@@ -74,7 +74,7 @@ impl BrokerConfig {
 
     /// Whether a replica outside the ISR may be elected: by configuration, or the bug switch.
     pub fn unclean_election(&self) -> bool {
-        self.unclean_leader_election || self.bug(crate::bugs::UNCLEAN_ELECTION)
+        self.unclean_leader_election || self.bug(crate::bugs::Switch::UncleanElection)
     }
 
     /// The configured topics, and `__consumer_offsets` when groups are coordinated: replicated
@@ -92,9 +92,9 @@ impl BrokerConfig {
         topics
     }
 
-    /// Whether the wrong rule `name` is switched on.
-    pub fn bug(&self, name: &str) -> bool {
-        self.bugs.iter().any(|b| b == name)
+    /// Whether the wrong rule `switch` is on.
+    pub fn bug(&self, switch: crate::bugs::Switch) -> bool {
+        self.bugs.contains(&switch)
     }
 
     pub fn address(&self, id: BrokerId) -> Option<SocketAddr> {

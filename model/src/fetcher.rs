@@ -90,7 +90,8 @@ enum Applied {
 /// lets a leader fence a stale follower. The metadata log always checks (KIP-595).
 fn checks_every_fetch(config: &BrokerConfig, which: &LogRef) -> bool {
     matches!(which, LogRef::Metadata)
-        || !(config.bug(bugs::ZOMBIE_FOLLOWER) || config.bug(bugs::SAME_LEADER_NO_TRUNCATE))
+        || !(config.bug(bugs::Switch::ZombieFollower)
+            || config.bug(bugs::Switch::SameLeaderNoTruncate))
 }
 
 /// Whether the follower reports records it has not synced yet, leaving durability to the other
@@ -98,7 +99,8 @@ fn checks_every_fetch(config: &BrokerConfig, which: &LogRef) -> bool {
 /// the high watermark counted must not lose acknowledged records.
 fn counts_unsynced(config: &BrokerConfig, which: &LogRef) -> bool {
     matches!(which, LogRef::Partition(_))
-        && (config.bug(bugs::LAST_REPLICA_STANDING) || config.bug(bugs::DOUBLE_CRASH_DIVERGENCE))
+        && (config.bug(bugs::Switch::LastReplicaStanding)
+            || config.bug(bugs::Switch::DoubleCrashDivergence))
 }
 
 fn topic_of(which: &LogRef) -> (Arc<str>, i32) {
@@ -116,7 +118,8 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
         checks_every_fetch(&shared.config, &which),
         counts_unsynced(&shared.config, &which),
     );
-    let fences = matches!(which, LogRef::Metadata) || !shared.config.bug(bugs::ZOMBIE_FOLLOWER);
+    let fences =
+        matches!(which, LogRef::Metadata) || !shared.config.bug(bugs::Switch::ZombieFollower);
     // Whether a fetch of this role has come back with no divergence yet.
     let mut validated = false;
     loop {
@@ -220,7 +223,7 @@ async fn handle_response(
                 data.diverging_epoch.end_offset.min(ours.end_offset)
             };
             if matches!(which, LogRef::Partition(_))
-                && shared.config.bug(bugs::DOUBLE_CRASH_DIVERGENCE)
+                && shared.config.bug(bugs::Switch::DoubleCrashDivergence)
             {
                 // Trusts that nothing below its high watermark can differ from the leader's log.
                 target = target.max(log.high_watermark());

@@ -627,7 +627,7 @@ pub async fn offset_commit(
             Ok(c) => c,
             Err(code) => return answer(code),
         };
-        let stale_allowed = shared.config.bug(bugs::GROUP_STALE_COMMIT);
+        let stale_allowed = shared.config.bug(bugs::Switch::GroupStaleCommit);
         let g = group_mut(&mut s, &group, epoch);
         // A standalone consumer (no generation, no member) may commit for a group nobody is in.
         let standalone = generation < 0 && member.is_empty() && g.members.is_empty();

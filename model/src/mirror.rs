@@ -42,7 +42,7 @@ pub struct MirrorConfig {
     pub checkpoint_interval: Duration,
     /// Source groups whose committed offsets are translated.
     pub groups: Vec<String>,
-    pub bugs: Vec<String>,
+    pub bugs: Vec<bugs::Switch>,
     pub timeout: Duration,
 }
 
@@ -93,10 +93,7 @@ pub async fn run(
             )
         })
         .collect();
-    let skip_bug = config
-        .bugs
-        .iter()
-        .any(|b| b == bugs::MIRROR_SKIP_ON_RESTART);
+    let skip_bug = config.bugs.contains(&bugs::Switch::MirrorSkipOnRestart);
     let tps: Vec<TopicPartition> = (0..config.partitions)
         .map(|p| TopicPartition::new(config.topic.clone(), p))
         .collect();

@@ -281,7 +281,7 @@ fn api_versions() -> ApiVersionsResponse {
 /// Where a follower's log leaves the leader's: `None` when the follower's last fetched epoch ends,
 /// in the leader's log, at or after its fetch offset. Otherwise the leader's largest epoch at or
 /// below it and that epoch's end (KIP-279).
-/// `fast_failover` switches the KAFKA-6361 bug on (see `bugs::FAST_FAILOVER`).
+/// `fast_failover` switches the KAFKA-6361 bug on (see `bugs::Switch::FastFailover`).
 pub fn divergence(
     log: &Log,
     fetch_offset: i64,
@@ -391,7 +391,7 @@ pub(crate) async fn produce_partition(
         madsim::task::spawn(sync_and_advance(shared.clone(), tp.clone()));
         return Ok(base);
     }
-    if shared.config.bug(crate::bugs::NO_FSYNC_BEFORE_ACK) {
+    if shared.config.bug(crate::bugs::Switch::NoFsyncBeforeAck) {
         // The answer waits for the followers only; the leader's copy sits in the page cache.
         broker::advance_high_watermark(shared, &mut shared.lock(), tp);
     } else if !sync_and_advance(shared.clone(), tp.clone()).await {
@@ -536,12 +536,12 @@ fn fetch_partition(
     out.current_leader = (shared.id(), partition.leader_epoch);
     let is_follower = replica >= 0;
     if is_follower {
-        let check = !shared.config.bug(crate::bugs::SKIP_DIVERGENCE_CHECK);
+        let check = !shared.config.bug(crate::bugs::Switch::SkipDivergenceCheck);
         if let Some(d) = divergence(
             &partition.log,
             p.fetch_offset,
             p.last_fetched_epoch,
-            shared.config.bug(crate::bugs::FAST_FAILOVER),
+            shared.config.bug(crate::bugs::Switch::FastFailover),
         )
         .filter(|_| check)
         {

@@ -419,13 +419,8 @@ fn trace_command(
 }
 
 fn explain_command(bug: &str, seed: u64) -> Result<bool, String> {
-    let found = model::bugs::find(bug).ok_or_else(|| {
-        format!(
-            "unknown bug `{bug}`: expected one of {}",
-            model::bugs::names().join(", ")
-        )
-    })?;
-    let e = logsim::explain::explain(found, seed)?;
+    let switch: model::bugs::Switch = bug.parse()?;
+    let e = logsim::explain::explain(switch.bug(), seed)?;
     outln!("{}", e.text.trim_end());
     Ok(e.caught && e.correct_passes)
 }
@@ -817,16 +812,14 @@ fn hunt_command(
 ) -> Result<bool, String> {
     let (scenario, _) = load_scenario(source)?;
     let swarm_default = source.scenario.is_none() && source.faults == "swarm";
-    if let Some(b) = bugs.iter().find(|b| !model::bugs::is_known(b)) {
-        return Err(format!(
-            "unknown bug `{b}`: expected one of {}",
-            model::bugs::names().join(", ")
-        ));
-    }
+    let bugs = bugs
+        .iter()
+        .map(|b| b.parse())
+        .collect::<Result<Vec<model::bugs::Switch>, String>>()?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut all_found = true;
     let mut rows = Vec::new();
-    for bug in &bugs {
+    for &bug in &bugs {
         let (result, replay) = if swarm_default {
             let grounds = logsim::hunt::default_grounds(&scenario, bug)?;
             logsim::hunt::hunt_grounds(&grounds, bug, seeds.0..seeds.1, jobs)

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use model::bugs::Bug;
+use model::bugs::{Bug, Switch};
 use serde_json::Value;
 
 use crate::narrate;
@@ -15,53 +15,53 @@ use crate::run::{run, RunReport};
 use crate::scenario::Scenario;
 
 /// The scripted scenario of each bug, built in so that `explain` works from any directory.
-const SCENARIOS: &[(&str, &str)] = &[
+const SCENARIOS: &[(Switch, &str)] = &[
     (
-        model::bugs::SKIP_DIVERGENCE_CHECK,
+        Switch::SkipDivergenceCheck,
         include_str!("../../scenarios/bugs/skip-divergence-check.toml"),
     ),
     (
-        model::bugs::HW_TRUNCATION,
+        Switch::HwTruncation,
         include_str!("../../scenarios/bugs/hw-truncation.toml"),
     ),
     (
-        model::bugs::DOUBLE_CRASH_DIVERGENCE,
+        Switch::DoubleCrashDivergence,
         include_str!("../../scenarios/bugs/double-crash-divergence.toml"),
     ),
     (
-        model::bugs::UNCLEAN_ELECTION,
+        Switch::UncleanElection,
         include_str!("../../scenarios/bugs/unclean-election.toml"),
     ),
     (
-        model::bugs::FAST_FAILOVER,
+        Switch::FastFailover,
         include_str!("../../scenarios/bugs/fast-failover.toml"),
     ),
     (
-        model::bugs::ZOMBIE_FOLLOWER,
+        Switch::ZombieFollower,
         include_str!("../../scenarios/bugs/zombie-follower.toml"),
     ),
     (
-        model::bugs::SAME_LEADER_NO_TRUNCATE,
+        Switch::SameLeaderNoTruncate,
         include_str!("../../scenarios/bugs/same-leader-no-truncate.toml"),
     ),
     (
-        model::bugs::HW_ADVANCE_OLD_EPOCH,
+        Switch::HwAdvanceOldEpoch,
         include_str!("../../scenarios/bugs/hw-advance-old-epoch.toml"),
     ),
     (
-        model::bugs::LAST_REPLICA_STANDING,
+        Switch::LastReplicaStanding,
         include_str!("../../scenarios/bugs/last-replica-standing.toml"),
     ),
     (
-        model::bugs::NO_FSYNC_BEFORE_ACK,
+        Switch::NoFsyncBeforeAck,
         include_str!("../../scenarios/bugs/no-fsync-before-ack.toml"),
     ),
     (
-        model::bugs::GROUP_STALE_COMMIT,
+        Switch::GroupStaleCommit,
         include_str!("../../scenarios/bugs/group-stale-commit.toml"),
     ),
     (
-        model::bugs::MIRROR_SKIP_ON_RESTART,
+        Switch::MirrorSkipOnRestart,
         include_str!("../../scenarios/bugs/mirror-skip-on-restart.toml"),
     ),
 ];
@@ -70,20 +70,12 @@ const SCENARIOS: &[(&str, &str)] = &[
 pub const SEED: u64 = 1;
 
 /// A bug's scripted scenario, parsed, with its switch on.
-pub fn bug_scenario(bug: &str) -> Result<Scenario, String> {
-    let (_, text) = SCENARIOS
-        .iter()
-        .find(|(name, _)| *name == bug)
-        .ok_or_else(|| {
-            format!(
-                "unknown bug `{bug}`: expected one of {}",
-                model::bugs::names().join(", ")
-            )
-        })?;
+pub fn bug_scenario(bug: Switch) -> Scenario {
+    let text = scripted(bug);
     let path = format!("scenarios/bugs/{bug}.toml");
-    let mut scenario = Scenario::parse(Path::new(&path), text).map_err(|e| e.to_string())?;
-    scenario.bugs = vec![bug.to_owned()];
-    Ok(scenario)
+    let mut scenario = Scenario::parse(Path::new(&path), text).expect("a shipped scenario parses");
+    scenario.bugs = vec![bug];
+    scenario
 }
 
 /// What `explain` found: the story, and the two verdicts it rests on.
@@ -96,22 +88,22 @@ pub struct Explanation {
 }
 
 pub fn explain(bug: &Bug, seed: u64) -> Result<Explanation, String> {
-    let scenario = bug_scenario(bug.name)?;
+    let scenario = bug_scenario(bug.switch);
     let with_bug = run(&scenario, seed, true);
     let mut correct = scenario.clone();
     correct.bugs.clear();
     let without = run(&correct, seed, false).report;
 
     let mut out = String::new();
-    let _ = writeln!(out, "{}: {}", bug.name, bug.wrong_rule);
+    let _ = writeln!(out, "{}: {}", bug.name(), bug.wrong_rule);
     let _ = writeln!(out, "The right rule: {}.", bug.right_rule);
     let _ = writeln!(out, "Closed in Kafka by: {}.", bug.history);
     let _ = writeln!(
         out,
         "\nScenario scenarios/bugs/{}.toml, seed {seed}: {}",
-        bug.name, scenario.description
+        bug.name(), scenario.description
     );
-    let plan = scenario_comment(bug.name);
+    let plan = scenario_comment(bug.switch);
     if !plan.is_empty() {
         let _ = writeln!(out, "\nThe interleaving it plays:");
         for line in plan {
@@ -159,13 +151,19 @@ fn verdict(r: &RunReport) -> String {
     )
 }
 
-/// The comment block at the top of a scenario file, without its `#`.
-fn scenario_comment(bug: &str) -> Vec<String> {
-    let text = SCENARIOS
+/// The text of a bug's scripted scenario file.
+fn scripted(bug: Switch) -> &'static str {
+    SCENARIOS
         .iter()
-        .find(|(name, _)| *name == bug)
-        .map_or("", |(_, t)| t);
-    text.lines()
+        .find(|(switch, _)| *switch == bug)
+        .map(|(_, text)| *text)
+        .expect("every switch has a scripted scenario")
+}
+
+/// The comment block at the top of a bug's scenario file, without its `#`.
+fn scenario_comment(bug: Switch) -> Vec<String> {
+    scripted(bug)
+        .lines()
         .take_while(|l| l.starts_with('#'))
         .map(|l| l.trim_start_matches('#').trim_end().to_owned())
         .map(|l| l.strip_prefix(' ').map(str::to_owned).unwrap_or(l))

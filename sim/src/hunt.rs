@@ -9,12 +9,13 @@ use serde::Serialize;
 
 use crate::run::run;
 use crate::scenario::Scenario;
+use model::bugs::Switch;
 use crate::shrink::{shrink, Shrunk};
 use crate::Locked;
 
 #[derive(Debug, Serialize)]
 pub struct Hunt {
-    pub bug: String,
+    pub bug: Switch,
     /// Where the seeds ran: `swarm` (the default cluster under swarm faults),
     /// `swarm:dedicated-controller`, `scripted` (the bug's scenario in `scenarios/bugs/`), or
     /// `scenario` (a scenario file as given).
@@ -37,13 +38,13 @@ pub struct Hunt {
 /// shrinking could not keep the failure, the scenario as hunted.
 pub fn hunt(
     scenario: &Scenario,
-    bug: &str,
+    bug: Switch,
     seeds: Range<u64>,
     jobs: usize,
 ) -> (Hunt, Option<Scenario>) {
     let wall = std::time::Instant::now();
     let mut buggy = scenario.clone();
-    buggy.bugs = vec![bug.to_owned()];
+    buggy.bugs = vec![bug];
     let next = AtomicU64::new(seeds.start);
     let lowest = Mutex::new(None::<(u64, String, String)>);
     let stop = AtomicBool::new(false);
@@ -70,7 +71,7 @@ pub fn hunt(
         .as_ref()
         .and_then(|(seed, _, _)| shrink(&buggy, *seed, &|_, _| {}).ok());
     let result = Hunt {
-        bug: bug.to_owned(),
+        bug,
         ground: "scenario".to_owned(),
         found: found.is_some(),
         seed: found.as_ref().map(|f| f.0),
@@ -98,7 +99,7 @@ const MIRROR_MAKER: &str = include_str!("../../scenarios/mirror-maker.toml");
 /// MirrorMaker between two clusters, restarting; and last the bug's scripted scenario.
 pub fn default_grounds(
     default: &Scenario,
-    bug: &str,
+    bug: Switch,
 ) -> Result<Vec<(&'static str, Scenario)>, String> {
     let dedicated = Scenario::parse(
         std::path::Path::new("scenarios/dedicated-controller.toml"),
@@ -120,7 +121,7 @@ pub fn default_grounds(
         ("swarm:dedicated-controller", dedicated),
         ("consumer-groups", groups),
         ("mirror-maker", mirror),
-        ("scripted", crate::explain::bug_scenario(bug)?),
+        ("scripted", crate::explain::bug_scenario(bug)),
     ])
 }
 
@@ -128,7 +129,7 @@ pub fn default_grounds(
 /// grounds that did not are counted in.
 pub fn hunt_grounds(
     grounds: &[(&'static str, Scenario)],
-    bug: &str,
+    bug: Switch,
     seeds: Range<u64>,
     jobs: usize,
 ) -> (Hunt, Option<Scenario>) {

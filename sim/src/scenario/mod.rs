@@ -173,7 +173,7 @@ pub struct Scenario {
     pub faults: Faults,
     /// Wrong rules to switch on in the brokers (see `model::bugs`); none for the correct system.
     #[serde(default)]
-    pub bugs: Vec<String>,
+    pub bugs: Vec<model::bugs::Switch>,
     /// A second cluster of the same shape (brokers 101, 102, ...), and MirrorMaker copying the
     /// workload's topic to it.
     #[serde(default)]
@@ -475,14 +475,6 @@ impl Scenario {
     }
 
     fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
-        if let Some(b) = self.bugs.iter().find(|b| !model::bugs::is_known(b)) {
-            let known = model::bugs::names().join(", ");
-            return Err((
-                "",
-                "bugs",
-                format!("unknown bug `{b}`: expected one of {known}"),
-            ));
-        }
         let c = &self.cluster;
         if !(1..=64).contains(&c.brokers) {
             return Err((
