@@ -18,7 +18,7 @@ use model::BrokerId;
 
 use crate::clock::NodeClock;
 use crate::disk::SimDisk;
-use crate::observer::{HarnessEvent, Observer, ObserverSink};
+use crate::journal::{HarnessEvent, Journal};
 use crate::scenario::{cluster_of, FaultKind, Scenario, TARGET_FIRST_ID};
 use madsim::task::NodeId;
 
@@ -43,7 +43,7 @@ pub struct Cluster {
     pending_damage: BTreeMap<BrokerId, DiskDamage>,
     /// A broker whose data was damaged, until when faults hold off while it re-registers.
     damage_quarantine: Option<(BrokerId, madsim::time::Instant)>,
-    observer: Arc<Lock<Observer>>,
+    journal: Arc<dyn Journal>,
 }
 
 /// What a crash does to the broker's disk besides losing unsynced bytes.
@@ -120,7 +120,7 @@ fn cluster_configs(scenario: &Scenario, first: BrokerId) -> Vec<BrokerConfig> {
 
 impl Cluster {
     /// Creates and starts every broker. Must run inside the simulation.
-    pub fn build(scenario: &Scenario, observer: Arc<Lock<Observer>>) -> Cluster {
+    pub fn build(scenario: &Scenario, journal: Arc<dyn Journal>) -> Cluster {
         let handle = Handle::current();
         let registry: Registry = Arc::default();
         let mut cluster = Cluster {
@@ -133,7 +133,7 @@ impl Cluster {
             paused: BTreeSet::new(),
             pending_damage: BTreeMap::new(),
             damage_quarantine: None,
-            observer: observer.clone(),
+            journal: journal.clone(),
         };
         for config in broker_configs(scenario) {
             let id = config.id;
@@ -143,7 +143,7 @@ impl Cluster {
             let env = Env {
                 clock: clock.clone(),
                 disk: disk.clone(),
-                events: Arc::new(ObserverSink(observer.clone())),
+                events: journal.clone(),
             };
             let registry = registry.clone();
             let node = handle
@@ -191,7 +191,7 @@ impl Cluster {
     }
 
     fn trace(&self, node: BrokerId, event: HarnessEvent) {
-        self.observer.lock().harness(node, event);
+        self.journal.harness(node, event);
     }
 
     fn stop(&mut self, id: BrokerId) {

@@ -36,6 +36,18 @@ pub enum OpFn {
     Commit,
 }
 
+/// An acknowledged send, as the checks hold it: acks=all sends must survive, acks=1 sends are
+/// counted when lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AckedSend {
+    /// Shared by every send to the partition.
+    pub partition: Arc<str>,
+    pub offset: i64,
+    pub value: bytes::Bytes,
+    /// When the acknowledgement came, in simulated milliseconds.
+    pub time_ms: u64,
+}
+
 /// What one poll read: per key, the (offset, value) pairs, in order.
 pub type PolledMsgs = BTreeMap<String, Vec<(i64, u64)>>;
 

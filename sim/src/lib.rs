@@ -25,6 +25,7 @@ simulated!(
     faults,
     group_consumer,
     history,
+    journal,
     hunt,
     mirror,
     narrate,

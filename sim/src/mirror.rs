@@ -1,6 +1,8 @@
 //! Runs MirrorMaker (`model::mirror`) on its own node between the scenario's cluster and the
 //! target cluster, restarting it at seeded times, and keeps what it reports for the checks.
 
+use crate::journal::{HarnessEvent, Journal};
+use crate::scenario::FaultKind;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -66,7 +68,7 @@ pub async fn wan_faults(
     spec: Mirror,
     mirror: madsim::task::NodeId,
     source: Vec<madsim::task::NodeId>,
-    observer: Arc<Lock<crate::observer::Observer>>,
+    journal: Arc<dyn Journal>,
     until: Instant,
     seed: u64,
 ) {
@@ -88,17 +90,12 @@ pub async fn wan_faults(
             net.clog_link(*b, mirror);
         }
         let detail = format!("for {} ms", outage.as_millis());
-        observer.lock().harness(
-            -1,
-            crate::observer::HarnessEvent::fault(crate::scenario::FaultKind::Partition, "wan", detail),
-        );
+        journal.harness(-1, HarnessEvent::fault(FaultKind::Partition, "wan", detail));
         madsim::time::sleep(outage).await;
         for b in &source {
             net.unclog_link(mirror, *b);
             net.unclog_link(*b, mirror);
         }
-        observer
-            .lock()
-            .harness(-1, crate::observer::HarnessEvent::heal(crate::scenario::FaultKind::Partition, "wan"));
+        journal.harness(-1, HarnessEvent::heal(FaultKind::Partition, "wan"));
     }
 }

@@ -17,47 +17,9 @@ use crate::checkers::high_watermark::{truncation_below_shown, LeaderHighWatermar
 use crate::checkers::leader_completeness::{AckedBefore, ElectedAt, Election};
 use crate::checkers::leader_epoch::LeaderPerEpoch;
 use crate::checkers::Violation;
+use crate::journal::{HarnessEvent, Journal};
 use crate::scenario::FaultKind;
 use std::collections::BTreeMap;
-
-/// Events of the harness itself, traced beside the brokers' own.
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum HarnessEvent {
-    /// A fault struck: its kind (as the swarm summary counts it), its target, and what it did.
-    Fault {
-        fault: FaultKind,
-        target: String,
-        detail: String,
-    },
-    /// A fault with a duration ended.
-    Heal {
-        fault: FaultKind,
-        target: String,
-    },
-    FaultsStopped,
-    QuietPeriodEnded,
-    Violation {
-        check: &'static str,
-        message: String,
-    },
-}
-
-impl HarnessEvent {
-    pub fn fault(fault: FaultKind, target: impl ToString, detail: String) -> Self {
-        HarnessEvent::Fault {
-            fault,
-            target: target.to_string(),
-            detail,
-        }
-    }
-    pub fn heal(fault: FaultKind, target: impl ToString) -> Self {
-        HarnessEvent::Heal {
-            fault,
-            target: target.to_string(),
-        }
-    }
-}
 
 /// What a run exercised; a green run that exercised nothing proves nothing.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
@@ -335,5 +297,11 @@ pub struct ObserverSink(pub Arc<Lock<Observer>>);
 impl EventSink for ObserverSink {
     fn emit(&self, node: BrokerId, event: Event) {
         self.0.lock().model(node, event);
+    }
+}
+
+impl Journal for ObserverSink {
+    fn harness(&self, node: BrokerId, event: HarnessEvent) {
+        self.0.lock().harness(node, event);
     }
 }

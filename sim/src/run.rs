@@ -18,7 +18,6 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::checkers::acked_durability::AckedSend;
 use crate::checkers::acked_durability::{self, committed_values};
 use crate::checkers::client_history;
 use crate::checkers::liveness::{self, ReplicaEnd};
@@ -28,8 +27,9 @@ use crate::checkers::{isr, isr_holds_high_watermark, leader_completeness};
 use crate::cluster::Cluster;
 use crate::faults::profile;
 use crate::faults::{timeline, Nemesis};
-use crate::history::{History, Op};
-use crate::observer::{Counters, HarnessEvent, Observer};
+use crate::history::{AckedSend, History, Op};
+use crate::journal::{HarnessEvent, Journal};
+use crate::observer::{Counters, Observer, ObserverSink};
 use crate::scenario::{seeds, FaultProfile, Scenario};
 use crate::workload::{self, Workload, WorkloadStats};
 
@@ -168,7 +168,8 @@ pub async fn simulate(
 ) -> RunOutput {
     let start = Instant::now();
     let observer = Arc::new(Lock::new(Observer::new(keep_trace)));
-    let cluster = Arc::new(Lock::new(Cluster::build(&scenario, observer.clone())));
+    let journal: Arc<dyn Journal> = Arc::new(ObserverSink(observer.clone()));
+    let cluster = Arc::new(Lock::new(Cluster::build(&scenario, journal.clone())));
     for hook in hooks {
         let cluster = cluster.clone();
         madsim::task::spawn(async move {
@@ -265,7 +266,7 @@ pub async fn simulate(
                 spec.clone(),
                 node.id(),
                 source_nodes,
-                observer.clone(),
+                journal.clone(),
                 start + scenario.run.duration.0,
                 workload_rng.random(),
             ));
@@ -286,7 +287,7 @@ pub async fn simulate(
         }
     }
     let load_end = start + scenario.run.duration.0;
-    let nemesis = Nemesis::new(cluster.clone(), observer.clone());
+    let nemesis = Nemesis::new(cluster.clone(), journal.clone());
     let fault_profile = scenario.fault_profile(seed);
     if !fault_profile.is_quiet() {
         let profile_run = profile::run(

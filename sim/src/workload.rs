@@ -22,7 +22,7 @@ use model::TopicPartition;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::checkers::acked_durability::AckedSend;
+use crate::history::AckedSend;
 use crate::history::{key, History, Op, OpFn, OpType};
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);

@@ -9,17 +9,7 @@ use model::log::Log;
 use model::BrokerId;
 
 use super::Violation;
-
-/// An acknowledged acks=all send.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AckedSend {
-    /// Shared by every send to the partition.
-    pub partition: std::sync::Arc<str>,
-    pub offset: i64,
-    pub value: Bytes,
-    /// When the acknowledgement came, in simulated milliseconds.
-    pub time_ms: u64,
-}
+use crate::history::AckedSend;
 
 /// The committed records of a log, offset -> value.
 pub fn committed_values(log: &Log) -> BTreeMap<i64, Bytes> {

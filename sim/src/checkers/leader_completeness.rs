@@ -8,7 +8,7 @@
 //! records the stale leader never saw, which it is not required to hold. Its completeness is owed
 //! to what was acknowledged when the controller chose it from the ISR.
 
-use super::acked_durability::AckedSend;
+use crate::history::AckedSend;
 use super::view::NodeView;
 use super::Violation;
 use model::BrokerId;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use super::acked_durability::AckedSend;
+use crate::history::AckedSend;
 use super::Violation;
 
 /// `source` maps each source partition (`topic-N`) to its number; `target` each partition number

@@ -25,7 +25,7 @@ use madsim::net::NetSim;
 use model::BrokerId;
 
 use crate::cluster::Cluster;
-use crate::observer::{HarnessEvent, Observer};
+use crate::journal::{HarnessEvent, Journal};
 use crate::scenario::FaultKind;
 
 /// madsim's latency range when no latency fault is active.
@@ -47,17 +47,17 @@ pub struct Active {
 /// What every injector works with.
 pub struct Nemesis {
     pub cluster: Arc<Lock<Cluster>>,
-    pub observer: Arc<Lock<Observer>>,
+    pub journal: Arc<dyn Journal>,
     pub active: Lock<Active>,
     /// After `heal_all`, scheduled heals and restarts find nothing left to do.
     pub stopped: Lock<bool>,
 }
 
 impl Nemesis {
-    pub fn new(cluster: Arc<Lock<Cluster>>, observer: Arc<Lock<Observer>>) -> Arc<Self> {
+    pub fn new(cluster: Arc<Lock<Cluster>>, journal: Arc<dyn Journal>) -> Arc<Self> {
         Arc::new(Nemesis {
             cluster,
-            observer,
+            journal,
             active: Lock::default(),
             stopped: Lock::new(false),
         })
@@ -76,7 +76,7 @@ impl Nemesis {
     }
 
     pub fn trace(&self, node: BrokerId, event: HarnessEvent) {
-        self.observer.lock().harness(node, event);
+        self.journal.harness(node, event);
     }
 
     /// Records a fault in force on one broker (already applied by the caller), traces it, and
