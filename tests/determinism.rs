@@ -33,7 +33,7 @@ fn another_seed_gives_another_trace() {
 }
 
 fn simulate_short_seed() -> impl std::future::Future<Output = logsim::run::RunOutput> {
-    simulate(short(), 11, false, Vec::new())
+    simulate(short(), 11, false, Default::default())
 }
 
 #[test]

@@ -172,14 +172,8 @@ fn a_clock_skew_moves_a_node_clock_and_the_heal_puts_it_back() {
     }
     let s = scenario("[[faults.timeline]]\nat = \"5s\"\nkind = \"clock-skew\"\ntarget = \"broker:2\"\noffset = \"-7s\"\nduration = \"10s\"\n");
     let hooks = vec![
-        Hook {
-            at: Duration::from_secs(8),
-            action: during,
-        },
-        Hook {
-            at: Duration::from_secs(20),
-            action: after,
-        },
+        Hook::new(Duration::from_secs(8), during),
+        Hook::new(Duration::from_secs(20), after),
     ];
     let output = run_with_hooks(&s, 7, false, hooks);
     passing(&output);

@@ -152,10 +152,7 @@ fn bad_frames_are_refused_and_the_brokers_serve_on() {
         &scenario,
         3,
         false,
-        vec![Hook {
-            at: Duration::from_secs(8),
-            action: attack,
-        }],
+        vec![Hook::new(Duration::from_secs(8), attack)],
     )
     .report;
     assert!(report.pass, "{:?}", report.violations);

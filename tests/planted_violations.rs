@@ -67,10 +67,10 @@ fn corrupt_a_committed_batch(cluster: &mut Cluster) {
 fn a_replica_whose_committed_data_differs_is_caught() {
     let failed = checks_failed(
         &quiet(),
-        vec![Hook {
-            at: Duration::from_secs(15),
-            action: corrupt_a_committed_batch,
-        }],
+        vec![Hook::new(
+            Duration::from_secs(15),
+            corrupt_a_committed_batch,
+        )],
     );
     assert!(failed.contains(&"committed-data-identical"), "{failed:?}");
 }
@@ -91,10 +91,10 @@ fn lose_the_leaders_log(cluster: &mut Cluster) {
 fn an_acked_write_missing_from_the_leader_is_caught() {
     let failed = checks_failed(
         &quiet(),
-        vec![Hook {
-            at: Duration::from_millis(24_990),
-            action: lose_the_leaders_log,
-        }],
+        vec![Hook::new(
+            Duration::from_millis(24_990),
+            lose_the_leaders_log,
+        )],
     );
     assert!(failed.contains(&"acked-write-durable"), "{failed:?}");
 }
@@ -120,10 +120,7 @@ fn claim_a_taken_epoch(cluster: &mut Cluster) {
 fn two_leaders_of_one_epoch_are_caught() {
     let failed = checks_failed(
         &quiet(),
-        vec![Hook {
-            at: Duration::from_secs(10),
-            action: claim_a_taken_epoch,
-        }],
+        vec![Hook::new(Duration::from_secs(10), claim_a_taken_epoch)],
     );
     assert!(failed.contains(&"single-leader-per-epoch"), "{failed:?}");
 }
@@ -147,10 +144,7 @@ fn crash_two_for_good(cluster: &mut Cluster) {
 fn a_partition_left_without_a_leader_is_caught() {
     let failed = checks_failed(
         &quiet(),
-        vec![Hook {
-            at: Duration::from_millis(20_500),
-            action: crash_two_for_good,
-        }],
+        vec![Hook::new(Duration::from_millis(20_500), crash_two_for_good)],
     );
     assert!(failed.contains(&"leader-after-heal"), "{failed:?}");
 }
@@ -164,10 +158,7 @@ fn an_assertion_firing_inside_the_simulation_fails_the_run_with_its_message() {
         &quiet(),
         5,
         false,
-        vec![Hook {
-            at: Duration::from_secs(3),
-            action: assert_fails,
-        }],
+        vec![Hook::new(Duration::from_secs(3), assert_fails)],
     )
     .report;
     assert!(!report.pass);

@@ -36,6 +36,7 @@ simulated!(
     scenario,
     shard,
     shrink,
+    sim,
     swarm,
     workload,
 );

@@ -12,8 +12,9 @@ use model::BrokerId;
 use serde::Serialize;
 
 use crate::checkers::committed_data::CommittedData;
-use crate::checkers::epochs::MonotonicEpochs;
-use crate::checkers::high_watermark::{truncation_below_shown, LeaderHighWatermark};
+use crate::checkers::high_watermark::truncation_below_shown;
+use crate::checkers::invariant::{self, Invariant, Step};
+use crate::checkers::view::{ControllerView, NodeView};
 use crate::checkers::leader_completeness::{AckedBefore, ElectedAt, Election};
 use crate::checkers::leader_epoch::LeaderPerEpoch;
 use crate::checkers::Violation;
@@ -87,8 +88,8 @@ pub struct Observer {
     samples: Option<Vec<ReplicaSample>>,
     leader_epochs: LeaderPerEpoch,
     pub committed: CommittedData,
-    pub epochs: MonotonicEpochs,
-    pub leader_high_watermark: LeaderHighWatermark,
+    /// The per-step invariants, built-in and added, in the order each step judges them.
+    invariants: Vec<Box<dyn Invariant>>,
     /// Elections whose leaders the next step checks for completeness.
     pub elections: Vec<Election>,
     /// When the controllers made each election, to date the elections above.
@@ -126,8 +127,7 @@ impl Observer {
             samples: keep_lines.then(Vec::new),
             leader_epochs: LeaderPerEpoch::default(),
             committed: CommittedData::default(),
-            epochs: MonotonicEpochs::default(),
-            leader_high_watermark: LeaderHighWatermark::default(),
+            invariants: invariant::built_in(),
             elections: Vec::new(),
             elected_at: ElectedAt::default(),
             acked_before: AckedBefore::default(),
@@ -192,6 +192,33 @@ impl Observer {
     /// Counts one evaluation of an invariant, for the run's coverage.
     pub fn evaluated(&mut self, invariant: &'static str) {
         *self.counters.invariants.entry(invariant).or_default() += 1;
+    }
+
+    /// Adds a per-step invariant, judged after the built-in ones.
+    pub fn add_invariant(&mut self, invariant: Box<dyn Invariant>) {
+        self.invariants.push(invariant);
+    }
+
+    /// Judges every per-step invariant, in order, and counts each as evaluated.
+    pub fn judge_step(
+        &mut self,
+        time_ms: u64,
+        nodes: &[NodeView],
+        controller: &ControllerView,
+    ) -> Vec<Violation> {
+        let step = Step {
+            time_ms,
+            nodes,
+            controller,
+        };
+        let mut invariants = std::mem::take(&mut self.invariants);
+        let mut found = Vec::new();
+        for invariant in &mut invariants {
+            found.extend(invariant.check(&step));
+            self.evaluated(invariant.name());
+        }
+        self.invariants = invariants;
+        found
     }
 
     pub fn violation(&mut self, v: Violation) {
@@ -272,11 +299,11 @@ impl Observer {
             }
             Event::IsrChanged { .. } => self.counters.isr_changes += 1,
             Event::BrokerFenced { .. } => self.counters.fenced += 1,
-            Event::BrokerStarted { .. } => {
-                self.committed.forget_node(node);
-                self.epochs.forget_partitions(node);
-            }
+            Event::BrokerStarted { .. } => self.committed.forget_node(node),
             _ => {}
+        }
+        for invariant in &mut self.invariants {
+            invariant.observe(node, &event);
         }
         self.write_with(|line| model::env::write_model_event_line(line, now, node, &event));
         if matches!(

@@ -22,8 +22,8 @@ use crate::checkers::acked_durability::{self, committed_values};
 use crate::checkers::client_history;
 use crate::checkers::liveness::{self, ReplicaEnd};
 use crate::checkers::view::{ControllerPartition, ControllerView, NodeView, ReplicaView};
-use crate::checkers::Violation;
-use crate::checkers::{isr, isr_holds_high_watermark, leader_completeness};
+use crate::checkers::{Invariant, Violation};
+use crate::checkers::leader_completeness;
 use crate::cluster::Cluster;
 use crate::faults::profile;
 use crate::faults::{timeline, Nemesis};
@@ -74,24 +74,50 @@ pub struct RunOutput {
 }
 
 /// Something done to the cluster at a set simulated time: how tests plant a violation in a live run
-/// and see the checks catch it.
-#[derive(Clone, Copy)]
+/// and see the checks catch it. The action may hold state of its own (a broker id, a counter).
 pub struct Hook {
     pub at: Duration,
-    pub action: fn(&mut Cluster),
+    pub action: Box<dyn FnOnce(&mut Cluster) + Send>,
+}
+
+impl Hook {
+    /// `action`, done to the cluster `at` into the run.
+    pub fn new(at: Duration, action: impl FnOnce(&mut Cluster) + Send + 'static) -> Hook {
+        Hook {
+            at,
+            action: Box::new(action),
+        }
+    }
+}
+
+/// What a run adds to its scenario: hooks, and per-step invariants of its own.
+#[derive(Default)]
+pub struct Extras {
+    pub hooks: Vec<Hook>,
+    pub invariants: Vec<Box<dyn Invariant>>,
 }
 
 /// Runs one seed on a fresh thread (per-thread state must not leak between runs) in a fresh runtime.
 pub fn run(scenario: &Scenario, seed: u64, keep_trace: bool) -> RunOutput {
-    run_with_hooks(scenario, seed, keep_trace, Vec::new())
+    run_with(scenario, seed, keep_trace, Extras::default())
 }
 
+/// Runs one seed with `hooks` done to the cluster at their times.
 pub fn run_with_hooks(
     scenario: &Scenario,
     seed: u64,
     keep_trace: bool,
     hooks: Vec<Hook>,
 ) -> RunOutput {
+    let extras = Extras {
+        hooks,
+        ..Extras::default()
+    };
+    run_with(scenario, seed, keep_trace, extras)
+}
+
+/// Runs one seed with `extras`: what `run` does, and what `Sim` builds.
+pub fn run_with(scenario: &Scenario, seed: u64, keep_trace: bool, extras: Extras) -> RunOutput {
     let scenario = scenario.clone();
     let wall = std::time::Instant::now();
     let thread = std::thread::Builder::new()
@@ -101,7 +127,7 @@ pub fn run_with_hooks(
                 madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             runtime.block_on(async move {
                 let _clock = model::env::bind_clock();
-                simulate(scenario, seed, keep_trace, hooks).await
+                simulate(scenario, seed, keep_trace, extras).await
             })
         })
         .expect("spawn a run thread");
@@ -164,13 +190,16 @@ pub async fn simulate(
     scenario: Scenario,
     seed: u64,
     keep_trace: bool,
-    hooks: Vec<Hook>,
+    extras: Extras,
 ) -> RunOutput {
     let start = Instant::now();
     let observer = Arc::new(Lock::new(Observer::new(keep_trace)));
+    for invariant in extras.invariants {
+        observer.lock().add_invariant(invariant);
+    }
     let journal: Arc<dyn Journal> = Arc::new(ObserverSink(observer.clone()));
     let cluster = Arc::new(Lock::new(Cluster::build(&scenario, journal.clone())));
-    for hook in hooks {
+    for hook in extras.hooks {
         let cluster = cluster.clone();
         madsim::task::spawn(async move {
             sleep(hook.at).await;
@@ -465,10 +494,7 @@ fn check_step(
             }
         });
     }
-    let mut found = obs.epochs.check(now, &nodes);
-    found.extend(obs.leader_high_watermark.check(now, &nodes));
-    found.extend(isr::check(now, &nodes, &controller));
-    found.extend(isr_holds_high_watermark::check(now, &nodes, &controller));
+    let mut found = obs.judge_step(now, &nodes, &controller);
     if !obs.elections.is_empty() {
         let mut elections = std::mem::take(&mut obs.elections);
         found.extend(leader_completeness::check(
@@ -480,15 +506,7 @@ fn check_step(
         ));
         obs.evaluated("leader-completeness");
     }
-    for invariant in [
-        "committed-data-identical",
-        "monotonic-epoch",
-        "monotonic-leader-high-watermark",
-        "isr",
-        isr_holds_high_watermark::NAME,
-    ] {
-        obs.evaluated(invariant);
-    }
+    obs.evaluated("committed-data-identical");
     for v in found {
         obs.violation(v);
     }

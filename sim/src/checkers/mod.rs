@@ -11,6 +11,7 @@ pub mod client_history;
 pub mod committed_data;
 pub mod epochs;
 pub mod high_watermark;
+pub mod invariant;
 pub mod isr;
 pub mod isr_holds_high_watermark;
 pub mod leader_completeness;
@@ -20,6 +21,8 @@ pub mod mirror;
 pub mod view;
 
 use serde::{Deserialize, Deserializer, Serialize};
+
+pub use invariant::{Invariant, Step};
 
 /// A broken rule, with everything needed to find it in the trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -31,6 +34,39 @@ pub struct Violation {
     /// The offsets involved: one offset, or a range `[from, to]`.
     pub offsets: Vec<i64>,
     pub message: String,
+}
+
+impl Violation {
+    /// A violation of `check` at `time_ms` (simulated milliseconds since the start), on no broker,
+    /// partition or offset in particular until said.
+    pub fn new(check: &'static str, time_ms: u64, message: impl Into<String>) -> Violation {
+        Violation {
+            check,
+            time_ms,
+            node: None,
+            partition: None,
+            offsets: Vec::new(),
+            message: message.into(),
+        }
+    }
+
+    /// The broker it happened on.
+    pub fn on(mut self, node: model::BrokerId) -> Violation {
+        self.node = Some(node);
+        self
+    }
+
+    /// The partition it concerns, as reports name it (`events-2`).
+    pub fn partition(mut self, partition: impl Into<String>) -> Violation {
+        self.partition = Some(partition.into());
+        self
+    }
+
+    /// The offsets involved: one offset, or a range `[from, to]`.
+    pub fn offsets(mut self, offsets: Vec<i64>) -> Violation {
+        self.offsets = offsets;
+        self
+    }
 }
 
 /// A violation as a shard file (`logsim merge`) holds it.

@@ -407,6 +407,15 @@ fn locate_nth(text: &str, table: &str, nth: usize, key: &str) -> (usize, usize) 
     header
 }
 
+impl Default for Scenario {
+    /// The shipped default scenario (`scenarios/default.toml`): three brokers that are also the
+    /// controller quorum, topic `events` (three partitions, three replicas, min.insync.replicas 2),
+    /// four acks=all producers and a consumer for a simulated minute, brokers crashing.
+    fn default() -> Scenario {
+        Scenario::builtin_default()
+    }
+}
+
 /// A bad timeline entry, located: (table, which entry, key, message).
 fn timeline_error(
     nth: usize,
@@ -463,6 +472,16 @@ impl Scenario {
             .validate_mirror()
             .map_err(|(key, message)| located(("mirror", 0, key, message)))?;
         Ok(scenario)
+    }
+
+    /// Checks a scenario built or changed in Rust as a file's would be checked when loaded: every
+    /// value in range, every fault aimed at brokers and partitions that exist.
+    pub fn check(&self) -> Result<(), String> {
+        self.validate().map_err(|(_, _, message)| message)?;
+        self.validate_faults().map_err(|(_, _, _, message)| message)?;
+        self.validate_topic_names()
+            .map_err(|(_, _, _, message)| message)?;
+        self.validate_mirror().map_err(|(_, message)| message)
     }
 
     /// The default scenario, as shipped in `scenarios/default.toml`.
