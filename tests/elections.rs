@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use logsim::explain::bug_scenario;
-use logsim::narrate::{told, Filter, ELECTION_KINDS};
+use logsim::narrate::{told, Filter};
 use logsim::run::run;
 use logsim::scenario::Scenario;
 
@@ -13,10 +13,7 @@ const SEED: u64 = 1;
 
 fn elections(scenario: &Scenario) -> String {
     let output = run(scenario, SEED, true);
-    let filter = Filter {
-        kinds: ELECTION_KINDS.iter().map(|k| k.to_string()).collect(),
-        ..Filter::default()
-    };
+    let filter = Filter::elections();
     let mut text: String = told(&output.trace, &filter)
         .iter()
         .map(|e| format!("{e}\n"))

@@ -3,7 +3,7 @@
 //! | layer | modules |
 //! |---|---|
 //! | 0 scenario data | `scenario` (with fault options and every seed salt), and the crate root's helpers |
-//! | 1 the record | `history`, `journal` |
+//! | 1 the record | `history`, `journal`, `trace` |
 //! | 2 the simulated world | `cluster`, `disk`, `clock`, `workload`, `mirror`, `group_consumer` |
 //! | 3 fault injectors | `faults` |
 //! | 4 checkers | `checkers`, `observer` |
@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("Locked", 0),
     ("history", 1),
     ("journal", 1),
+    ("trace", 1),
     ("cluster", 2),
     ("disk", 2),
     ("clock", 2),

@@ -6,7 +6,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{BrokerId, TopicPartition};
 
@@ -107,7 +107,7 @@ pub trait EventSink: Send + Sync {
 }
 
 /// Everything a broker tells the outside world about its replication and quorum state.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     BrokerStarted {

@@ -4,7 +4,7 @@
 
 use model::env::EventSink;
 use model::BrokerId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::scenario::FaultKind;
 
@@ -15,7 +15,7 @@ pub trait Journal: EventSink {
 }
 
 /// Events of the harness itself, traced beside the brokers' own.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HarnessEvent {
     /// A fault struck: its kind (as the swarm summary counts it), its target, and what it did.
@@ -31,10 +31,8 @@ pub enum HarnessEvent {
     },
     FaultsStopped,
     QuietPeriodEnded,
-    Violation {
-        check: &'static str,
-        message: String,
-    },
+    /// A check found a rule broken.
+    Violation { check: String, message: String },
 }
 
 impl HarnessEvent {

@@ -3,7 +3,88 @@
 //! One `u64` seed drives a madsim runtime (network, time, task order) and the ChaCha streams from
 //! which the workload and the faults draw; the same seed replays the same run, event for event.
 //!
-//! Built without `--cfg madsim`, only `real` is here: the same broker code on real sockets.
+//! # Write your own simulation test
+//!
+//! Build a scenario in Rust (or load one from TOML: [`scenario::Scenario::load`]), schedule faults
+//! with [`scenario::Fault`], add invariants of your own ([`checkers::Invariant`]) and hooks, and
+//! run it with a seed through [`sim::Sim`]. The output holds the verdict ([`run::RunReport`]), the
+//! trace (typed through [`trace::TraceLine`], told in words by [`narrate::told`]) and the client
+//! history. Here the leader of `events-0` crashes at 8 s, a check of the test's own asks that a
+//! partition always has a leader somewhere among the live brokers once it had one, and the
+//! elections are snapshotted with insta:
+//!
+//! ```
+//! # #[cfg(madsim)] {
+//! use std::time::Duration;
+//! use logsim::checkers::{Invariant, Step, Violation};
+//! use logsim::narrate::{told, Filter};
+//! use logsim::scenario::{Dur, Fault, Scenario, Target};
+//! use logsim::sim::Sim;
+//! use model::TopicPartition;
+//!
+//! /// After the first election, some live broker leads every partition, except for the few
+//! /// seconds a failover takes.
+//! #[derive(Default)]
+//! struct NeverLeaderlessForLong {
+//!     leaderless_since: std::collections::BTreeMap<String, u64>,
+//! }
+//!
+//! impl Invariant for NeverLeaderlessForLong {
+//!     fn name(&self) -> &'static str {
+//!         "never-leaderless-for-long"
+//!     }
+//!
+//!     fn check(&mut self, step: &Step<'_>) -> Vec<Violation> {
+//!         let mut found = Vec::new();
+//!         for partition in step.controller.keys() {
+//!             let led = step.nodes.iter().any(|n| {
+//!                 n.replicas.iter().any(|r| r.is_leader && r.partition == *partition)
+//!             });
+//!             let since = self.leaderless_since.entry(partition.to_string());
+//!             let since = since.or_insert(step.time_ms);
+//!             if led {
+//!                 *since = step.time_ms;
+//!             } else if step.time_ms - *since > 10_000 {
+//!                 let message = format!("no leader for {} ms", step.time_ms - *since);
+//!                 let v = Violation::new("never-leaderless-for-long", step.time_ms, message);
+//!                 found.push(v.partition(&**partition));
+//!                 *since = step.time_ms;
+//!             }
+//!         }
+//!         found
+//!     }
+//! }
+//!
+//! let mut scenario = Scenario::default(); // three brokers, `events` with three partitions
+//! scenario.faults.profile = None; // no random crashes: only the one below
+//! scenario.run.duration = Dur(Duration::from_secs(20));
+//! scenario.run.quiet_period = Dur(Duration::from_secs(10));
+//! let leader = Target::Leader(Some(TopicPartition::new("events", 0)));
+//! let out = Sim::new(scenario)
+//!     .seed(3)
+//!     .fault(Fault::Crash(leader).at(Duration::from_secs(8)).lasting(Duration::from_secs(4)))
+//!     .invariant(NeverLeaderlessForLong::default())
+//!     .run()
+//!     .expect("a valid scenario");
+//! assert!(out.report.pass, "{:?}", out.report.violations);
+//!
+//! let filter = Filter { partition: Some("events-0".into()), ..Filter::elections() };
+//! let story: Vec<String> = told(&out.trace, &filter).iter().map(|e| e.to_string()).collect();
+//! insta::assert_snapshot!(story[4..9].join("\n"), @r"
+//!     8.000s n1  fault             broker 1 crashes, losing what it had not synced
+//!     8.000s n1  fault             broker 1's disk drops what was not synced (80 unsynced bytes lost)
+//!    10.701s n2  broker_fenced     fences broker 1 (session expired)
+//!    10.701s n2  partition_changed events-0: leader 2 in epoch 1, ISR [2,3]
+//!    10.713s n2  became_leader     leads events-0 in epoch 1: log end 146, high watermark 145
+//! ");
+//! # }
+//! ```
+//!
+//! `tests/worked_example.rs` is the same kind of test at full length: typed trace events, a hook
+//! that plants what an invariant must catch, and a named snapshot.
+//!
+//! Everything runs on madsim: build with `--cfg madsim` (this workspace's `.cargo/config.toml`
+//! sets it). Built without it, only `real` is here: the same broker code on real sockets.
 
 /// The simulator's modules: they run on madsim, so a build without `--cfg madsim` leaves them out.
 macro_rules! simulated {
@@ -38,6 +119,7 @@ simulated!(
     shrink,
     sim,
     swarm,
+    trace,
     workload,
 );
 

@@ -44,6 +44,14 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The lines that tell who leads (`ELECTION_KINDS`): what the election snapshots keep.
+    pub fn elections() -> Filter {
+        Filter {
+            kinds: ELECTION_KINDS.iter().map(|k| k.to_string()).collect(),
+            ..Filter::default()
+        }
+    }
+
     pub fn keeps(&self, e: &Told) -> bool {
         let partition = match (&self.partition, &e.partition) {
             (Some(want), Some(p)) => want == p,

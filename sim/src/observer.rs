@@ -226,7 +226,7 @@ impl Observer {
         self.write(
             node,
             &HarnessEvent::Violation {
-                check: v.check,
+                check: v.check.to_owned(),
                 message: v.message.clone(),
             },
         );

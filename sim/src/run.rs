@@ -73,6 +73,13 @@ pub struct RunOutput {
     pub samples: Vec<crate::observer::ReplicaSample>,
 }
 
+impl RunOutput {
+    /// The trace as typed events (empty when the run did not keep its trace).
+    pub fn events(&self) -> Vec<crate::trace::TraceLine> {
+        crate::trace::TraceLine::parse_all(&self.trace).expect("a run's own trace reads back")
+    }
+}
+
 /// Something done to the cluster at a set simulated time: how tests plant a violation in a live run
 /// and see the checks catch it. The action may hold state of its own (a broker id, a counter).
 pub struct Hook {

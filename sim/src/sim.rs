@@ -9,11 +9,12 @@
 //! use logsim::scenario::{Fault, Scenario, Target};
 //! use logsim::sim::Sim;
 //!
+//! let secs = Duration::from_secs;
 //! let mut scenario = Scenario::default();
 //! scenario.faults.profile = None; // only the fault below
 //! let out = Sim::new(scenario)
 //!     .seed(7)
-//!     .fault(Fault::Crash(Target::Broker(2)).at(Duration::from_secs(5)).lasting(Duration::from_secs(3)))
+//!     .fault(Fault::Crash(Target::Broker(2)).at(secs(5)).lasting(secs(3)))
 //!     .run()
 //!     .expect("a valid scenario");
 //! assert!(out.report.pass, "{:?}", out.report.violations);

@@ -24,7 +24,8 @@
 //!             for r in node.replicas.iter().filter(|r| r.is_leader) {
 //!                 if !seen.insert((r.partition.clone(), r.leader_epoch)) {
 //!                     let message = format!("a second leader of epoch {}", r.leader_epoch);
-//!                     found.push(Violation::new(self.name(), step.time_ms, message).on(node.node));
+//!                     let v = Violation::new(self.name(), step.time_ms, message);
+//!                     found.push(v.on(node.node));
 //!                 }
 //!             }
 //!         }
