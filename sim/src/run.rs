@@ -30,13 +30,14 @@ use crate::faults::{timeline, Nemesis};
 use crate::history::{AckedSend, History, Op};
 use crate::journal::{HarnessEvent, Journal};
 use crate::observer::{Counters, Observer, ObserverSink};
-use crate::scenario::{seeds, FaultProfile, Scenario};
+use crate::scenario::{seeds, FaultProfile, Scenario, Topic};
 use crate::workload::{self, Workload, WorkloadStats};
 
 /// How often the per-step invariants look at every live replica.
 pub const CHECK_STEP: Duration = Duration::from_millis(50);
 
-#[derive(Clone, Debug, Serialize)]
+/// A run's verdict and what it exercised. `pass` is false when any check found a violation.
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct RunReport {
     pub seed: u64,
     pub pass: bool,
@@ -154,37 +155,12 @@ fn panicked(seed: u64, panic: Box<dyn std::any::Any + Send>) -> RunOutput {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "panic".into());
-    let violation = Violation {
-        check: "assertion",
-        time_ms: 0,
-        node: None,
-        partition: None,
-        offsets: Vec::new(),
-        message,
-    };
+    let violation = Violation::new("assertion", 0, message);
     RunOutput {
         report: RunReport {
             seed,
-            pass: false,
-            trace_hash: String::new(),
-            sim_seconds: 0.0,
-            wall_seconds: 0.0,
-            produced: 0,
-            acked: 0,
-            refused: 0,
-            unknown: 0,
-            consumed: 0,
-            elections: 0,
-            quorum_elections: 0,
-            truncations: 0,
-            crashes: 0,
-            batches_checked: 0,
-            lost_acks1: 0,
-            rereads: 0,
-            consumer_restarts: 0,
-            counters: Counters::default(),
-            fault_profile: FaultProfile::default(),
             violations: vec![violation],
+            ..RunReport::default()
         },
         trace: Vec::new(),
         history: Vec::new(),
@@ -192,13 +168,41 @@ fn panicked(seed: u64, panic: Box<dyn std::any::Any + Send>) -> RunOutput {
     }
 }
 
-/// The run itself, inside a madsim runtime seeded with `seed`.
+/// What the phases of one run share.
+struct World {
+    scenario: Scenario,
+    seed: u64,
+    start: Instant,
+    observer: Arc<Lock<Observer>>,
+    journal: Arc<dyn Journal>,
+    cluster: Arc<Lock<Cluster>>,
+    topic: Topic,
+}
+
+/// The run itself, inside a madsim runtime seeded with `seed`: setup, load, heal, quiet, judge.
+/// The workload's stream is drawn from in one order (producers, consumers, MirrorMaker, group
+/// members); changing that order changes every seed.
 pub async fn simulate(
     scenario: Scenario,
     seed: u64,
     keep_trace: bool,
     extras: Extras,
 ) -> RunOutput {
+    let world = setup(scenario, seed, keep_trace, extras);
+    let mut workload_rng = ChaCha8Rng::seed_from_u64(seeds::workload(seed));
+    let workload = workload_of(&world);
+    let clients = spawn_clients(&world, &workload, &mut workload_rng);
+    let mirror = start_mirror(&world, &workload, &mut workload_rng);
+    spawn_group_members(&world, &workload, &clients, &mut workload_rng);
+    let load_end = world.start + world.scenario.run.duration.0;
+    let (nemesis, fault_profile) = start_faults(&world, load_end);
+    step_checks_until(&world.cluster, &world.observer, &workload.acked, load_end).await;
+    heal_and_quiet(&world, &nemesis, &workload).await;
+    judge(&world, &workload, mirror.as_deref(), fault_profile)
+}
+
+/// The observer, the cluster (every broker started), and the hooks waiting for their times.
+fn setup(scenario: Scenario, seed: u64, keep_trace: bool, extras: Extras) -> World {
     let start = Instant::now();
     let observer = Arc::new(Lock::new(Observer::new(keep_trace)));
     for invariant in extras.invariants {
@@ -214,180 +218,208 @@ pub async fn simulate(
         });
     }
     let topic = scenario.workload_topic().clone();
-    let mut workload_rng = ChaCha8Rng::seed_from_u64(seeds::workload(seed));
-    let (send_min, send_max) = (
-        scenario.workload.send_interval[0].ms(),
-        scenario.workload.send_interval[1].ms(),
-    );
-    let workload = Workload {
-        topic: topic.name.clone(),
-        partitions: topic.partitions,
-        acks: scenario.workload.acks.wire(),
-        keys: scenario.workload.keys,
-        consumer_restarts_ms: scenario
-            .workload
-            .consumer_restarts
-            .map(|[lo, hi]| (lo.ms(), hi.ms())),
-        commit_interval: scenario.workload.commit_interval.0,
-        send_interval_ms: (send_min, send_max),
-        poll_interval: scenario.workload.poll_interval.0,
-        bootstrap: cluster.lock().bootstrap(),
-        history: History::default(),
+    World {
+        scenario,
+        seed,
         start,
+        observer,
+        journal,
+        cluster,
+        topic,
+    }
+}
+
+/// What every client of the workload shares: its settings, stop flags and what it records.
+fn workload_of(world: &World) -> Workload {
+    let w = &world.scenario.workload;
+    Workload {
+        topic: world.topic.name.clone(),
+        partitions: world.topic.partitions,
+        acks: w.acks.wire(),
+        keys: w.keys,
+        consumer_restarts_ms: w.consumer_restarts.map(|[lo, hi]| (lo.ms(), hi.ms())),
+        commit_interval: w.commit_interval.0,
+        send_interval_ms: (w.send_interval[0].ms(), w.send_interval[1].ms()),
+        poll_interval: w.poll_interval.0,
+        bootstrap: world.cluster.lock().bootstrap(),
+        history: History::default(),
+        start: world.start,
         stop_producers: Arc::default(),
         stop_consumers: Arc::default(),
         acked: Arc::default(),
         acked_weak: Arc::default(),
-        shown_high_watermarks: observer.lock().shown_high_watermarks.clone(),
+        shown_high_watermarks: world.observer.lock().shown_high_watermarks.clone(),
         stats: Arc::default(),
-    };
+    }
+}
+
+/// The clients' node, with the producers and the lone consumers running on it.
+fn spawn_clients(
+    world: &World,
+    workload: &Workload,
+    rng: &mut ChaCha8Rng,
+) -> madsim::runtime::NodeHandle {
     let clients = madsim::runtime::Handle::current()
         .create_node()
         .name("clients")
         .ip("10.0.1.1".parse().expect("an address"))
         .build();
-    for id in 0..scenario.workload.producers {
-        let producers = scenario.workload.producers;
-        clients.spawn(workload::producer(
-            workload.clone(),
-            id,
-            producers,
-            workload_rng.random(),
-        ));
+    let producers = world.scenario.workload.producers;
+    for id in 0..producers {
+        clients.spawn(workload::producer(workload.clone(), id, producers, rng.random()));
     }
-    for id in 0..scenario.workload.consumers {
-        let process = u64::from(scenario.workload.producers + id);
+    for id in 0..world.scenario.workload.consumers {
+        let process = u64::from(producers + id);
         // Drawn only for restarting consumers, so that other scenarios' seeds stay as they were.
-        let seed = workload
-            .consumer_restarts_ms
-            .map(|_| workload_rng.random::<u64>());
+        let seed = workload.consumer_restarts_ms.map(|_| rng.random::<u64>());
         clients.spawn(workload::consumer(workload.clone(), id, process, seed));
     }
-    let mirror = scenario.mirror.as_ref().map(|spec| {
-        let record = Arc::new(Lock::new(crate::mirror::MirrorRecord::default()));
-        let c = cluster.lock();
-        let config = model::mirror::MirrorConfig {
-            source: c.bootstrap_of(0),
-            target: c.bootstrap_of(1),
-            topic: topic.name.clone(),
-            partitions: topic.partitions,
-            queue: spec.queue as usize,
-            checkpoint_interval: spec.checkpoint_interval.0,
-            groups: scenario.workload.groups.iter().map(|g| g.name.clone()).collect(),
-            bugs: scenario.bugs.clone(),
-            timeout: Duration::from_secs(3),
-        };
-        let source_nodes: Vec<_> = c
-            .ids()
-            .into_iter()
-            .filter(|id| crate::scenario::cluster_of(*id) == 0)
-            .map(|id| c.node_id(id))
-            .collect();
-        drop(c);
-        let node = madsim::runtime::Handle::current()
-            .create_node()
-            .name("mirror-maker")
-            .ip("10.0.3.1".parse().expect("an address"))
-            .build();
-        node.spawn(crate::mirror::run(
-            workload.clone(),
+    clients
+}
+
+/// MirrorMaker on its own node, and the WAN's faults, when the scenario has a second cluster.
+fn start_mirror(
+    world: &World,
+    workload: &Workload,
+    rng: &mut ChaCha8Rng,
+) -> Option<Arc<Lock<crate::mirror::MirrorRecord>>> {
+    let spec = world.scenario.mirror.as_ref()?;
+    let record = Arc::new(Lock::new(crate::mirror::MirrorRecord::default()));
+    let c = world.cluster.lock();
+    let config = model::mirror::MirrorConfig {
+        source: c.bootstrap_of(0),
+        target: c.bootstrap_of(1),
+        topic: world.topic.name.clone(),
+        partitions: world.topic.partitions,
+        queue: spec.queue as usize,
+        checkpoint_interval: spec.checkpoint_interval.0,
+        groups: world.scenario.workload.groups.iter().map(|g| g.name.clone()).collect(),
+        bugs: world.scenario.bugs.clone(),
+        timeout: Duration::from_secs(3),
+    };
+    let source_nodes: Vec<_> = c
+        .ids()
+        .into_iter()
+        .filter(|id| crate::scenario::cluster_of(*id) == 0)
+        .map(|id| c.node_id(id))
+        .collect();
+    drop(c);
+    let node = madsim::runtime::Handle::current()
+        .create_node()
+        .name("mirror-maker")
+        .ip("10.0.3.1".parse().expect("an address"))
+        .build();
+    node.spawn(crate::mirror::run(
+        workload.clone(),
+        spec.clone(),
+        config,
+        record.clone(),
+        rng.random(),
+    ));
+    // Drawn only when the WAN fails, so that other mirror scenarios' seeds stay as they were.
+    if spec.wan_partitions.is_some() {
+        madsim::task::spawn(crate::mirror::wan_faults(
             spec.clone(),
-            config,
-            record.clone(),
-            workload_rng.random(),
+            node.id(),
+            source_nodes,
+            world.journal.clone(),
+            world.start + world.scenario.run.duration.0,
+            rng.random(),
         ));
-        // Drawn only when the WAN fails, so that other mirror scenarios' seeds stay as they were.
-        if spec.wan_partitions.is_some() {
-            madsim::task::spawn(crate::mirror::wan_faults(
-                spec.clone(),
-                node.id(),
-                source_nodes,
-                journal.clone(),
-                start + scenario.run.duration.0,
-                workload_rng.random(),
-            ));
-        }
-        record
-    });
-    let mut process = u64::from(scenario.workload.producers + scenario.workload.consumers);
-    for spec in &scenario.workload.groups {
+    }
+    Some(record)
+}
+
+/// Every consumer group's members, on the clients' node.
+fn spawn_group_members(
+    world: &World,
+    workload: &Workload,
+    clients: &madsim::runtime::NodeHandle,
+    rng: &mut ChaCha8Rng,
+) {
+    let w = &world.scenario.workload;
+    let mut process = u64::from(w.producers + w.consumers);
+    for spec in &w.groups {
         for index in 0..spec.consumers {
             clients.spawn(crate::group_consumer::member(
                 workload.clone(),
                 spec.clone(),
                 index,
                 process,
-                workload_rng.random(),
+                rng.random(),
             ));
             process += 1;
         }
     }
-    let load_end = start + scenario.run.duration.0;
-    let nemesis = Nemesis::new(cluster.clone(), journal.clone());
-    let fault_profile = scenario.fault_profile(seed);
+}
+
+/// The fault injectors: the profile's (the scenario's or the seed's swarm draw) and the timeline's.
+fn start_faults(world: &World, load_end: Instant) -> (Arc<Nemesis>, FaultProfile) {
+    let nemesis = Nemesis::new(world.cluster.clone(), world.journal.clone());
+    let fault_profile = world.scenario.fault_profile(world.seed);
     if !fault_profile.is_quiet() {
         let profile_run = profile::run(
             nemesis.clone(),
             fault_profile.clone(),
-            seeds::profile(seed),
+            seeds::profile(world.seed),
             load_end,
         );
         madsim::task::spawn(profile_run);
     }
-    if !scenario.faults.timeline.is_empty() {
-        let entries = scenario.faults.timeline.clone();
+    if !world.scenario.faults.timeline.is_empty() {
         madsim::task::spawn(timeline::run(
             nemesis.clone(),
-            entries,
-            seeds::timeline(seed),
-            start,
+            world.scenario.faults.timeline.clone(),
+            seeds::timeline(world.seed),
+            world.start,
         ));
     }
-    step_checks_until(&cluster, &observer, &workload.acked, load_end).await;
+    (nemesis, fault_profile)
+}
 
-    // Heal: faults stop and everything they did is undone. Producers go on through the first
-    // half of the quiet period, so a cluster that no longer takes writes after healing fails the
-    // gate; then they stop and the rest of the quiet period lets everything settle.
+/// Heal: faults stop and everything they did is undone. Producers go on through the first half of
+/// the quiet period, so a cluster that no longer takes writes after healing fails the gate; then
+/// they stop and the rest of the quiet period lets everything settle.
+async fn heal_and_quiet(world: &World, nemesis: &Nemesis, workload: &Workload) {
+    let (cluster, observer) = (&world.cluster, &world.observer);
+    let quiet = world.scenario.run.quiet_period.0;
     nemesis.heal_all();
     observer.lock().harness(-1, HarnessEvent::FaultsStopped);
-    let quiet_end = Instant::now() + scenario.run.quiet_period.0;
-    step_checks_until(
-        &cluster,
-        &observer,
-        &workload.acked,
-        Instant::now() + scenario.run.quiet_period.0 / 2,
-    )
-    .await;
+    let quiet_end = Instant::now() + quiet;
+    step_checks_until(cluster, observer, &workload.acked, Instant::now() + quiet / 2).await;
     workload.stop_producers.store(true, Ordering::Relaxed);
-    step_checks_until(&cluster, &observer, &workload.acked, quiet_end).await;
+    step_checks_until(cluster, observer, &workload.acked, quiet_end).await;
     observer
         .lock()
         .harness(-1, HarnessEvent::QuietPeriodEnded);
     workload.stop_consumers.store(true, Ordering::Relaxed);
+}
 
-    let lost_acks1 = final_checks(
-        &cluster,
-        &observer,
-        &workload,
-        &topic.name,
-        topic.partitions,
-    );
-    if let Some(record) = &mirror {
-        mirror_checks(&cluster, &observer, &workload, &topic, &record.lock());
+/// The end-of-run oracle, the client history and the gates; then the report.
+fn judge(
+    world: &World,
+    workload: &Workload,
+    mirror: Option<&Lock<crate::mirror::MirrorRecord>>,
+    fault_profile: FaultProfile,
+) -> RunOutput {
+    let (cluster, observer, topic) = (&world.cluster, &world.observer, &world.topic);
+    let lost_acks1 = final_checks(cluster, observer, workload, &topic.name, topic.partitions);
+    if let Some(record) = mirror {
+        mirror_checks(cluster, observer, workload, topic, &record.lock());
     }
     let rereads = workload
         .history
-        .with_ops(|ops| check_history(&observer, ops));
+        .with_ops(|ops| check_history(observer, ops));
     let stats = workload.stats.lock().clone();
-    gates(&observer, &stats);
+    gates(observer, &stats);
     let mut obs = observer.lock();
     obs.counters.messages = madsim::net::NetSim::current().stat().msg_count;
     let counters = obs.counters.clone();
     let report = RunReport {
-        seed,
+        seed: world.seed,
         pass: obs.violations.is_empty(),
         trace_hash: format!("{:016x}", obs.trace_hash()),
-        sim_seconds: start.elapsed().as_secs_f64(),
+        sim_seconds: world.start.elapsed().as_secs_f64(),
         wall_seconds: 0.0,
         produced: stats.produced,
         acked: stats.acked,
@@ -588,14 +620,14 @@ fn final_checks(
             Some((id, values)) => {
                 leaders.insert(tp.to_string(), (id, values));
             }
-            None => obs.violation(Violation {
-                check: "leader-after-heal",
-                time_ms: now,
-                node: None,
-                partition: Some(tp.to_string()),
-                offsets: Vec::new(),
-                message: "no broker leads the partition after the quiet period".into(),
-            }),
+            None => obs.violation(
+                Violation::new(
+                    "leader-after-heal",
+                    now,
+                    "no broker leads the partition after the quiet period",
+                )
+                .partition(tp.to_string()),
+            ),
         }
     }
     let acked = workload.acked.lock();
@@ -613,15 +645,8 @@ fn final_checks(
         .iter()
         .any(|(_, b)| b.inspect(|s| s.quorum.is_leader()))
     {
-        let message = "no broker leads the controller quorum after the quiet period".into();
-        obs.violation(Violation {
-            check: "leader-after-heal",
-            time_ms: now,
-            node: None,
-            partition: None,
-            offsets: Vec::new(),
-            message,
-        });
+        let message = "no broker leads the controller quorum after the quiet period";
+        obs.violation(Violation::new("leader-after-heal", now, message));
     }
     for v in workload
         .history
@@ -691,14 +716,8 @@ fn check_history(observer: &Arc<Lock<Observer>>, ops: &[crate::history::Op]) -> 
                 "{} (history lines {:?}; {total} cases of {kind} in all)",
                 case.detail, case.lines
             );
-            obs.violation(Violation {
-                check: kind,
-                time_ms: now,
-                node: None,
-                partition: Some(case.key),
-                offsets: case.offsets,
-                message,
-            });
+            let v = Violation::new(kind, now, message);
+            obs.violation(v.partition(case.key).offsets(case.offsets));
         }
     }
     rereads
@@ -711,14 +730,7 @@ fn gates(observer: &Arc<Lock<Observer>>, stats: &WorkloadStats) {
     let batches_checked = obs.committed.batches_checked;
     let mut gate = |ok: bool, message: &str| {
         if !ok {
-            obs.violation(Violation {
-                check: "gate",
-                time_ms: now,
-                node: None,
-                partition: None,
-                offsets: Vec::new(),
-                message: message.into(),
-            });
+            obs.violation(Violation::new("gate", now, message));
         }
     };
     gate(
