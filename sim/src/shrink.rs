@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::run::run;
-use crate::scenario::{parse_duration, Fault, Faults, Scenario, Scheduled, Shape, Target};
+use crate::scenario::timeline::parse_link;
+use crate::scenario::{parse_duration, Fault, Faults, Scenario, Scheduled, Target};
 
 /// The outcome of a shrink.
 #[derive(Debug)]
@@ -137,7 +138,7 @@ fn node_fault(fault: &str, broker: Target, detail: &str) -> Option<Fault> {
 fn network_fault(fault: &str, target: &str, detail: &str) -> Option<Fault> {
     Some(match fault {
         "partition" => Fault::Partition(target.parse().ok()?),
-        "clog" => Fault::Clog(Some(clogged_link(target)?)),
+        "clog" => Fault::Clog(Some(parse_link(target)?)),
         "packet-loss" => Fault::PacketLoss {
             rate: detail.strip_prefix("rate ")?.parse().ok()?,
         },
@@ -149,14 +150,6 @@ fn network_fault(fault: &str, target: &str, detail: &str) -> Option<Fault> {
             }
         }
     })
-}
-
-/// The one link a clog's trace line names, `1->2`.
-fn clogged_link(target: &str) -> Option<(i32, i32)> {
-    match target.parse().ok()? {
-        Shape::Links(links) if links.len() == 1 => Some(links[0]),
-        _ => None,
-    }
 }
 
 fn with_timeline(base: &Scenario, entries: &[Scheduled]) -> Scenario {

@@ -235,8 +235,8 @@ pub struct Entry {
     pub delay: Option<Dur>,
 }
 
-/// Parses a one-way link, `2->3`.
-fn parse_link(text: &str) -> Option<(BrokerId, BrokerId)> {
+/// Parses a one-way link, `2->3`, as a clog's target (and its trace line) writes it.
+pub fn parse_link(text: &str) -> Option<(BrokerId, BrokerId)> {
     let (a, b) = text.split_once("->")?;
     Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
 }
