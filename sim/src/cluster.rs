@@ -43,6 +43,8 @@ pub struct Cluster {
     pending_damage: BTreeMap<BrokerId, DiskDamage>,
     /// A broker whose data was damaged, until when faults hold off while it re-registers.
     damage_quarantine: Option<(BrokerId, madsim::time::Instant)>,
+    /// When a network, clock, disk or pause fault last ended.
+    last_heal: Option<madsim::time::Instant>,
     journal: Arc<dyn Journal>,
 }
 
@@ -133,6 +135,7 @@ impl Cluster {
             paused: BTreeSet::new(),
             pending_damage: BTreeMap::new(),
             damage_quarantine: None,
+            last_heal: None,
             journal: journal.clone(),
         };
         for config in broker_configs(scenario) {
@@ -464,6 +467,29 @@ impl Cluster {
         }
         self.trace(id, HarnessEvent::heal(FaultKind::Pause, id.to_string()));
         self.handle.resume(self.node_id(id));
+        self.note_heal();
+    }
+
+    /// Stamps the end of a fault that may still have effects to come.
+    pub fn note_heal(&mut self) {
+        self.last_heal = Some(madsim::time::Instant::now());
+    }
+
+    /// No fault has ended within a broker session timeout. A fault's effects outlive it: a
+    /// heartbeat held back by a partition can make the controller fence a broker after the heal,
+    /// shrinking an ISR that looked safe to damage a moment before (seed 16316 of the
+    /// dedicated-controller swarm lost acknowledged data that way).
+    pub fn settled_since_last_heal(&self) -> bool {
+        let Some(healed) = self.last_heal else {
+            return true;
+        };
+        let session = self
+            .live()
+            .iter()
+            .map(|(_, b)| b.config.broker_session_timeout_ms)
+            .max()
+            .unwrap_or_default();
+        madsim::time::Instant::now() >= healed + std::time::Duration::from_millis(session)
     }
 
     /// The brokers that are up, with their state, in id order.

@@ -97,9 +97,15 @@ impl Nemesis {
             self.heal_later(duration, move |n| {
                 undo(&n.cluster(), victim);
                 mark(&mut n.active()).remove(&victim);
-                n.trace(victim, HarnessEvent::heal(kind, victim));
+                n.healed(victim, kind, victim);
             });
         }
+    }
+
+    /// Traces the end of a fault and stamps its time, for `is_calm`.
+    pub fn healed(&self, node: BrokerId, kind: FaultKind, target: impl ToString) {
+        self.cluster().note_heal();
+        self.trace(node, HarnessEvent::heal(kind, target));
     }
 
     /// Runs `heal` after `duration`, unless everything was healed before.
@@ -117,14 +123,16 @@ impl Nemesis {
         });
     }
 
-    /// No network, clock or disk fault is in force, and no broker is paused.
+    /// No network, clock or disk fault is in force, no broker is paused, and none of them ended
+    /// within a broker session timeout.
     pub fn is_calm(&self) -> bool {
         let a = self.active();
         let quiet =
             a.links.is_empty() && a.packet_loss == 0 && a.latency == 0 && a.skewed.is_empty();
         let disks = a.full.is_empty() && a.slow.is_empty();
         drop(a);
-        quiet && disks && self.cluster().paused.is_empty()
+        let cluster = self.cluster();
+        quiet && disks && cluster.paused.is_empty() && cluster.settled_since_last_heal()
     }
 
     /// Ends every fault: the start of the quiet period. Damage still pending for a disk is dropped:

@@ -138,7 +138,7 @@ pub fn cut(
                 }
             }
             drop((cluster, active));
-            n.trace(-1, HarnessEvent::heal(kind, text));
+            n.healed(-1, kind, text);
         });
     }
 }
@@ -160,7 +160,7 @@ pub fn packet_loss(nemesis: &Arc<Nemesis>, rate: f64, duration: Option<Duration>
                 NetSim::current().update_config(|c| c.packet_loss_rate = 0.0);
             }
             drop(active);
-            n.trace(-1, HarnessEvent::heal(FaultKind::PacketLoss, "network"));
+            n.healed(-1, FaultKind::PacketLoss, "network");
         });
     }
 }
@@ -184,7 +184,7 @@ pub fn latency(
                 NetSim::current().update_config(|c| c.send_latency = NORMAL_LATENCY);
             }
             drop(active);
-            n.trace(-1, HarnessEvent::heal(FaultKind::Latency, "network"));
+            n.healed(-1, FaultKind::Latency, "network");
         });
     }
 }
