@@ -44,39 +44,81 @@ fn due(at: Option<Instant>) -> bool {
 /// Member `index` of group `spec`, history process `process`.
 pub async fn member(w: Workload, spec: GroupSpec, index: u32, process: u64, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let strategy = Strategy::by_name(&spec.assignment).expect("a validated assignment");
-    let session_ms = spec.session_timeout.ms();
-    let new_member = || {
-        GroupMember::new(
-            w.bootstrap.clone(),
-            format!("{}-{index}", spec.name),
-            spec.name.clone(),
-            CLIENT_TIMEOUT,
-            session_ms as i32,
-        )
+    let crash_at = next_at(&mut rng, spec.restarts);
+    let stall_at = next_at(&mut rng, spec.stalls);
+    let mut m = Member {
+        strategy: Strategy::by_name(&spec.assignment).expect("a validated assignment"),
+        group: new_member(&w, &spec, index),
+        client: new_client(&w, &spec, index),
+        w,
+        spec,
+        index,
+        process,
+        rng,
+        crash_at,
+        stall_at,
     };
-    let new_client = || {
-        Client::new(
-            w.bootstrap.clone(),
-            format!("{}-{index}", spec.name),
-            CLIENT_TIMEOUT,
-        )
-    };
-    let mut group = new_member();
-    let mut client = new_client();
-    let mut crash_at = next_at(&mut rng, spec.restarts);
-    let mut stall_at = next_at(&mut rng, spec.stalls);
-    while !w.stop_consumers.load(Ordering::Relaxed) {
-        let joined = match group.join(&[(strategy.name(), Bytes::new())]).await {
-            Ok(j) => j,
-            Err(_) => {
-                madsim::time::sleep(BACKOFF).await;
-                continue;
-            }
-        };
+    while !m.w.stop_consumers.load(Ordering::Relaxed) {
+        if let Some((mine, positions)) = m.join_generation().await {
+            m.consume(&mine, positions).await;
+        }
+    }
+    m.group.leave().await;
+}
+
+fn new_member(w: &Workload, spec: &GroupSpec, index: u32) -> GroupMember {
+    GroupMember::new(
+        w.bootstrap.clone(),
+        format!("{}-{index}", spec.name),
+        spec.name.clone(),
+        CLIENT_TIMEOUT,
+        spec.session_timeout.ms() as i32,
+    )
+}
+
+fn new_client(w: &Workload, spec: &GroupSpec, index: u32) -> Client {
+    Client::new(
+        w.bootstrap.clone(),
+        format!("{}-{index}", spec.name),
+        CLIENT_TIMEOUT,
+    )
+}
+
+/// One member's state across generations: its group and fetch clients, and its own faults.
+struct Member {
+    w: Workload,
+    spec: GroupSpec,
+    index: u32,
+    process: u64,
+    rng: ChaCha8Rng,
+    strategy: Strategy,
+    group: GroupMember,
+    client: Client,
+    crash_at: Option<Instant>,
+    stall_at: Option<Instant>,
+}
+
+impl Member {
+    /// Joins, syncs and fetches the committed offsets: the partitions of this generation and
+    /// where to resume each. `None` (after a backoff) when any step fails.
+    async fn join_generation(&mut self) -> Option<(Vec<i32>, BTreeMap<i32, i64>)> {
+        let generation = self.try_join_generation().await;
+        if generation.is_none() {
+            madsim::time::sleep(BACKOFF).await;
+        }
+        generation
+    }
+
+    async fn try_join_generation(&mut self) -> Option<(Vec<i32>, BTreeMap<i32, i64>)> {
+        let w = &self.w;
+        let joined = self
+            .group
+            .join(&[(self.strategy.name(), Bytes::new())])
+            .await
+            .ok()?;
         let assignments = if joined.leader {
             let ids: Vec<String> = joined.members.iter().map(|(id, _)| id.clone()).collect();
-            strategy
+            self.strategy
                 .assign(&ids, w.partitions)
                 .into_iter()
                 .map(|(id, partitions)| (id, encode_assignment(&partitions)))
@@ -84,13 +126,7 @@ pub async fn member(w: Workload, spec: GroupSpec, index: u32, process: u64, seed
         } else {
             Vec::new()
         };
-        let mine = match group.sync(assignments).await {
-            Ok(a) => decode_assignment(&a),
-            Err(_) => {
-                madsim::time::sleep(BACKOFF).await;
-                continue;
-            }
-        };
+        let mine = decode_assignment(&self.group.sync(assignments).await.ok()?);
         let tps: Vec<TopicPartition> = mine
             .iter()
             .map(|p| TopicPartition::new(w.topic.clone(), *p))
@@ -99,82 +135,91 @@ pub async fn member(w: Workload, spec: GroupSpec, index: u32, process: u64, seed
         // for a while before joining anew.
         let mut committed = Err(GroupError::Retry(String::new()));
         for _ in 0..20 {
-            committed = group.committed(&tps).await;
+            committed = self.group.committed(&tps).await;
             if !matches!(committed, Err(GroupError::Retry(_))) {
                 break;
             }
             madsim::time::sleep(BACKOFF).await;
         }
-        let Ok(committed) = committed else {
-            madsim::time::sleep(BACKOFF).await;
-            continue;
-        };
-        let mut assign = w.op(process, OpType::Ok, OpFn::Assign);
-        assign.group = Some(spec.name.as_str().into());
+        let committed = committed.ok()?;
+        let mut assign = w.op(self.process, OpType::Ok, OpFn::Assign);
+        assign.group = Some(self.spec.name.as_str().into());
         assign.keys = Some(mine.iter().map(|p| key(&w.topic, *p)).collect());
         w.history.push(assign);
-        let mut positions: BTreeMap<i32, i64> = committed
+        let positions = committed
             .iter()
             .map(|(tp, offset)| (tp.partition, *offset))
             .collect();
+        Some((mine, positions))
+    }
+
+    /// Polls, commits and heartbeats until the generation ends.
+    async fn consume(&mut self, mine: &[i32], mut positions: BTreeMap<i32, i64>) {
+        let session_ms = self.spec.session_timeout.ms();
         let mut heartbeat_at = Instant::now();
-        let mut commit_at = Instant::now() + spec.commit_interval.0;
-        // Polls, commits and heartbeats until the generation ends.
-        while !w.stop_consumers.load(Ordering::Relaxed) {
-            if due(crash_at) {
-                group = new_member();
-                client = new_client();
-                w.stats().consumer_restarts += 1;
-                crash_at = next_at(&mut rng, spec.restarts);
-                break;
+        let mut commit_at = Instant::now() + self.spec.commit_interval.0;
+        while !self.w.stop_consumers.load(Ordering::Relaxed) {
+            if due(self.crash_at) {
+                self.group = new_member(&self.w, &self.spec, self.index);
+                self.client = new_client(&self.w, &self.spec, self.index);
+                self.w.stats().consumer_restarts += 1;
+                self.crash_at = next_at(&mut self.rng, self.spec.restarts);
+                return;
             }
-            if due(stall_at) {
+            if due(self.stall_at) {
                 madsim::time::sleep(Duration::from_millis(2 * session_ms)).await;
-                stall_at = next_at(&mut rng, spec.stalls);
+                self.stall_at = next_at(&mut self.rng, self.spec.stalls);
                 // Back as a zombie: it commits what it had read before it learns it was dropped.
                 commit_at = Instant::now();
             }
             if Instant::now() >= commit_at {
-                commit_at = Instant::now() + spec.commit_interval.0;
-                let offsets: Vec<(TopicPartition, i64)> = positions
-                    .iter()
-                    .map(|(p, o)| (TopicPartition::new(w.topic.clone(), *p), *o))
-                    .collect();
-                if !offsets.is_empty() {
-                    let mut commit = w.op(process, OpType::Invoke, OpFn::Commit);
-                    commit.group = Some(spec.name.as_str().into());
-                    commit.offsets = Some(Box::new(
-                        positions
-                            .iter()
-                            .map(|(p, o)| (key(&w.topic, *p), *o))
-                            .collect(),
-                    ));
-                    w.history.push(commit.clone());
-                    let outcome = group.commit(&offsets).await;
-                    // A commit that failed on the way may still have been written: `info`.
-                    commit.kind = match &outcome {
-                        Ok(()) => OpType::Ok,
-                        Err(GroupError::Rejoin(_)) => OpType::Fail,
-                        Err(GroupError::Retry(_)) => OpType::Info,
-                    };
-                    commit.time_ms = Some(w.now_ms());
-                    w.history.push(commit);
-                    if let Err(GroupError::Rejoin(_)) = outcome {
-                        break;
-                    }
+                commit_at = Instant::now() + self.spec.commit_interval.0;
+                if let Err(GroupError::Rejoin(_)) = self.commit(&positions).await {
+                    return;
                 }
             }
-            for partition in &mine {
-                poll_partition(&w, &mut client, process, *partition, &mut positions).await;
+            for partition in mine {
+                let (w, process) = (&self.w, self.process);
+                poll_partition(w, &mut self.client, process, *partition, &mut positions).await;
             }
             if Instant::now() >= heartbeat_at {
                 heartbeat_at = Instant::now() + Duration::from_millis(session_ms / 3);
-                if let Err(GroupError::Rejoin(_)) = group.heartbeat().await {
-                    break;
+                if let Err(GroupError::Rejoin(_)) = self.group.heartbeat().await {
+                    return;
                 }
             }
-            madsim::time::sleep(w.poll_interval).await;
+            madsim::time::sleep(self.w.poll_interval).await;
         }
     }
-    group.leave().await;
+
+    /// Commits the positions read so far, recording the invocation and its outcome.
+    async fn commit(&mut self, positions: &BTreeMap<i32, i64>) -> Result<(), GroupError> {
+        let w = &self.w;
+        if positions.is_empty() {
+            return Ok(());
+        }
+        let offsets: Vec<(TopicPartition, i64)> = positions
+            .iter()
+            .map(|(p, o)| (TopicPartition::new(w.topic.clone(), *p), *o))
+            .collect();
+        let mut commit = w.op(self.process, OpType::Invoke, OpFn::Commit);
+        commit.group = Some(self.spec.name.as_str().into());
+        commit.offsets = Some(Box::new(
+            positions
+                .iter()
+                .map(|(p, o)| (key(&w.topic, *p), *o))
+                .collect(),
+        ));
+        w.history.push(commit.clone());
+        let outcome = self.group.commit(&offsets).await;
+        // A commit that failed on the way may still have been written: `info`.
+        commit.kind = match &outcome {
+            Ok(()) => OpType::Ok,
+            Err(GroupError::Rejoin(_)) => OpType::Fail,
+            Err(GroupError::Retry(_)) => OpType::Info,
+        };
+        commit.time_ms = Some(w.now_ms());
+        w.history.push(commit);
+        outcome
+    }
 }

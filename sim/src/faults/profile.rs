@@ -16,6 +16,7 @@ use super::network;
 use super::target::pick;
 use super::{clock, process, storage, Nemesis};
 use crate::cluster::DiskDamage;
+use model::BrokerId;
 use crate::scenario::{Dur, FaultKind, FaultProfile, Shape, Target};
 
 pub const STEP: Duration = Duration::from_millis(100);
@@ -27,147 +28,165 @@ fn draw(rng: &mut ChaCha8Rng, [a, b]: [Dur; 2]) -> Duration {
 /// Injects faults from `profile` every step until `until`.
 pub async fn run(nemesis: Arc<Nemesis>, profile: FaultProfile, seed: u64, until: Instant) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let p = &profile;
     loop {
         sleep(STEP).await;
         if Instant::now() >= until {
             return;
         }
-        // While a damaged broker re-registers, every roll misses (and is still drawn).
-        let calm = nemesis.cluster().recovering_from_damage();
-        let strikes = |rng: &mut ChaCha8Rng, probability: f64| {
-            probability > 0.0 && rng.random_bool(probability) && !calm
-        };
         let (down, up) = {
             let c = nemesis.cluster();
             (c.down.len() as i32, c.up())
         };
-        let room = down < p.max_down;
-        if strikes(&mut rng, p.crash_probability) && room {
-            let victim = Target::Random
-                .resolve(&nemesis.cluster(), &mut rng)
-                .first()
-                .copied();
-            if let Some(victim) = victim {
-                let damage = if rng.random_bool(p.wipe_probability) {
-                    DiskDamage::Wipe
-                } else if rng.random_bool(p.corrupt_probability) {
-                    DiskDamage::Corrupt(rng.random())
-                } else if rng.random_bool(p.torn_write_probability) {
-                    DiskDamage::Torn(rng.random())
-                } else {
-                    DiskDamage::None
-                };
-                process::crash(&nemesis, victim, damage, Some(draw(&mut rng, p.downtime)));
-            }
-        }
-        if let Some(victim) = (strikes(&mut rng, p.shutdown_probability) && room)
-            .then(|| pick(&mut rng, &up))
+        let mut roll = Roll {
+            nemesis: &nemesis,
+            rng: &mut rng,
+            // While a damaged broker re-registers, every roll misses (and is still drawn).
+            held: nemesis.cluster().recovering_from_damage(),
+            up,
+        };
+        process_faults(&mut roll, &profile, down);
+        network_faults(&mut roll, &profile);
+        clock_faults(&mut roll, &profile);
+        disk_faults(&mut roll, &profile);
+    }
+}
+
+/// One step's draws: the stream, the brokers up when the step began, and whether faults hold off.
+struct Roll<'a> {
+    nemesis: &'a Arc<Nemesis>,
+    rng: &'a mut ChaCha8Rng,
+    held: bool,
+    up: Vec<BrokerId>,
+}
+
+impl Roll<'_> {
+    fn strikes(&mut self, probability: f64) -> bool {
+        probability > 0.0 && self.rng.random_bool(probability) && !self.held
+    }
+
+    /// A broker that was up, when the roll strikes and `allowed` holds.
+    fn victim(&mut self, probability: f64, allowed: bool) -> Option<BrokerId> {
+        (self.strikes(probability) && allowed)
+            .then(|| pick(self.rng, &self.up))
             .flatten()
-        {
-            process::shutdown(&nemesis, victim, Some(draw(&mut rng, p.downtime)));
+    }
+
+    fn draw(&mut self, range: [Dur; 2]) -> Duration {
+        draw(self.rng, range)
+    }
+}
+
+fn process_faults(r: &mut Roll, p: &FaultProfile, down: i32) {
+    let room = down < p.max_down;
+    if r.strikes(p.crash_probability) && room {
+        let victim = Target::Random
+            .resolve(&r.nemesis.cluster(), r.rng)
+            .first()
+            .copied();
+        if let Some(victim) = victim {
+            let damage = damage(r.rng, p);
+            let downtime = r.draw(p.downtime);
+            process::crash(r.nemesis, victim, damage, Some(downtime));
         }
-        if let Some(victim) = (strikes(&mut rng, p.pause_probability))
-            .then(|| pick(&mut rng, &up))
-            .flatten()
-        {
-            process::pause(&nemesis, victim, Some(draw(&mut rng, p.fault_duration)));
+    }
+    if let Some(victim) = r.victim(p.shutdown_probability, room) {
+        let downtime = r.draw(p.downtime);
+        process::shutdown(r.nemesis, victim, Some(downtime));
+    }
+    if let Some(victim) = r.victim(p.pause_probability, true) {
+        let duration = r.draw(p.fault_duration);
+        process::pause(r.nemesis, victim, Some(duration));
+    }
+    if r.strikes(p.all_down_probability) && down == 0 {
+        let downtime = r.draw(p.downtime);
+        process::all_down(r.nemesis, downtime);
+    }
+}
+
+/// What a crash does to the disk beyond losing unsynced bytes, the worst kind rolled first.
+fn damage(rng: &mut ChaCha8Rng, p: &FaultProfile) -> DiskDamage {
+    if rng.random_bool(p.wipe_probability) {
+        DiskDamage::Wipe
+    } else if rng.random_bool(p.corrupt_probability) {
+        DiskDamage::Corrupt(rng.random())
+    } else if rng.random_bool(p.torn_write_probability) {
+        DiskDamage::Torn(rng.random())
+    } else {
+        DiskDamage::None
+    }
+}
+
+fn network_faults(r: &mut Roll, p: &FaultProfile) {
+    let shapes = [
+        (p.partition_probability, Shape::Halves),
+        (
+            p.isolate_controller_probability,
+            Shape::Isolate(Target::Controller),
+        ),
+        (
+            p.isolate_leader_probability,
+            Shape::Isolate(Target::Leader(None)),
+        ),
+        (p.ring_probability, Shape::MajorityRing),
+        (
+            p.off_controller_probability,
+            Shape::OffController(Target::Random),
+        ),
+    ];
+    for (probability, shape) in shapes {
+        if r.strikes(probability) {
+            let duration = r.draw(p.fault_duration);
+            partition(r.nemesis, &shape, r.rng, Some(duration));
         }
-        if strikes(&mut rng, p.all_down_probability) && down == 0 {
-            process::all_down(&nemesis, draw(&mut rng, p.downtime));
+    }
+    if r.strikes(p.clog_probability) {
+        let ids = r.nemesis.cluster().ids();
+        if ids.len() > 1 {
+            let from = ids[r.rng.random_range(0..ids.len())];
+            let others: Vec<_> = ids.iter().copied().filter(|b| *b != from).collect();
+            let to = others[r.rng.random_range(0..others.len())];
+            let duration = r.draw(p.fault_duration);
+            network::cut(r.nemesis, FaultKind::Clog, vec![(from, to)], Some(duration));
         }
-        let shapes = [
-            (p.partition_probability, Shape::Halves),
-            (
-                p.isolate_controller_probability,
-                Shape::Isolate(Target::Controller),
-            ),
-            (
-                p.isolate_leader_probability,
-                Shape::Isolate(Target::Leader(None)),
-            ),
-            (p.ring_probability, Shape::MajorityRing),
-            (
-                p.off_controller_probability,
-                Shape::OffController(Target::Random),
-            ),
-        ];
-        for (probability, shape) in shapes {
-            if strikes(&mut rng, probability) {
-                let duration = draw(&mut rng, p.fault_duration);
-                partition(&nemesis, &shape, &mut rng, Some(duration));
-            }
-        }
-        if strikes(&mut rng, p.clog_probability) {
-            let ids = nemesis.cluster().ids();
-            if ids.len() > 1 {
-                let from = ids[rng.random_range(0..ids.len())];
-                let others: Vec<_> = ids.iter().copied().filter(|b| *b != from).collect();
-                let to = others[rng.random_range(0..others.len())];
-                network::cut(
-                    &nemesis,
-                    FaultKind::Clog,
-                    vec![(from, to)],
-                    Some(draw(&mut rng, p.fault_duration)),
-                );
-            }
-        }
-        if strikes(&mut rng, p.packet_loss_probability) {
-            let rate = rng.random_range(p.packet_loss_rate[0]..=p.packet_loss_rate[1]);
-            network::packet_loss(&nemesis, rate, Some(draw(&mut rng, p.fault_duration)));
-        }
-        if strikes(&mut rng, p.latency_probability) {
-            let high = draw(&mut rng, p.latency_spike).max(Duration::from_millis(2));
-            network::latency(
-                &nemesis,
-                high / 2..high,
-                Some(draw(&mut rng, p.fault_duration)),
-            );
-        }
-        if let Some(victim) = (strikes(&mut rng, p.clock_skew_probability))
-            .then(|| pick(&mut rng, &up))
-            .flatten()
-        {
-            let max = p.clock_step_max.ms() as i64;
-            let step = rng.random_range(-max..=max);
-            clock::skew(
-                &nemesis,
-                victim,
-                step,
-                Some(draw(&mut rng, p.fault_duration)),
-            );
-        }
-        if let Some(victim) = (strikes(&mut rng, p.clock_drift_probability))
-            .then(|| pick(&mut rng, &up))
-            .flatten()
-        {
-            let max = p.clock_drift_ppm_max;
-            let ppm = rng.random_range(-max..=max);
-            clock::drift(
-                &nemesis,
-                victim,
-                ppm,
-                Some(draw(&mut rng, p.fault_duration)),
-            );
-        }
-        if let Some(victim) = (strikes(&mut rng, p.disk_full_probability))
-            .then(|| pick(&mut rng, &up))
-            .flatten()
-        {
-            storage::full(&nemesis, victim, Some(draw(&mut rng, p.fault_duration)));
-        }
-        if let Some(victim) = (strikes(&mut rng, p.disk_slow_probability))
-            .then(|| pick(&mut rng, &up))
-            .flatten()
-        {
-            let delay = draw(&mut rng, p.disk_slow_delay);
-            storage::slow(
-                &nemesis,
-                victim,
-                delay,
-                Some(draw(&mut rng, p.fault_duration)),
-            );
-        }
+    }
+    if r.strikes(p.packet_loss_probability) {
+        let rate = r
+            .rng
+            .random_range(p.packet_loss_rate[0]..=p.packet_loss_rate[1]);
+        let duration = r.draw(p.fault_duration);
+        network::packet_loss(r.nemesis, rate, Some(duration));
+    }
+    if r.strikes(p.latency_probability) {
+        let high = r.draw(p.latency_spike).max(Duration::from_millis(2));
+        let duration = r.draw(p.fault_duration);
+        network::latency(r.nemesis, high / 2..high, Some(duration));
+    }
+}
+
+fn clock_faults(r: &mut Roll, p: &FaultProfile) {
+    if let Some(victim) = r.victim(p.clock_skew_probability, true) {
+        let max = p.clock_step_max.ms() as i64;
+        let step = r.rng.random_range(-max..=max);
+        let duration = r.draw(p.fault_duration);
+        clock::skew(r.nemesis, victim, step, Some(duration));
+    }
+    if let Some(victim) = r.victim(p.clock_drift_probability, true) {
+        let max = p.clock_drift_ppm_max;
+        let ppm = r.rng.random_range(-max..=max);
+        let duration = r.draw(p.fault_duration);
+        clock::drift(r.nemesis, victim, ppm, Some(duration));
+    }
+}
+
+fn disk_faults(r: &mut Roll, p: &FaultProfile) {
+    if let Some(victim) = r.victim(p.disk_full_probability, true) {
+        let duration = r.draw(p.fault_duration);
+        storage::full(r.nemesis, victim, Some(duration));
+    }
+    if let Some(victim) = r.victim(p.disk_slow_probability, true) {
+        let delay = r.draw(p.disk_slow_delay);
+        let duration = r.draw(p.fault_duration);
+        storage::slow(r.nemesis, victim, delay, Some(duration));
     }
 }
 

@@ -75,140 +75,167 @@ fn linked(target: &str) -> Vec<i64> {
 
 /// The timeline's SVG body (without the outer element) for `brokers` lanes.
 pub fn render(events: &[Ev], brokers: i64, scale: &Scale) -> String {
-    let mut bands = Bands {
-        open: BTreeMap::new(),
-        out: String::new(),
+    let mut canvas = Canvas {
+        bands: Bands {
+            open: BTreeMap::new(),
+            out: String::new(),
+        },
+        marks: String::new(),
+        decided: BTreeMap::new(),
+        scale,
+        brokers,
     };
-    let mut marks = String::new();
-    let mut decided: BTreeMap<(String, i64), (u64, i64)> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
-        let (x, y) = (scale.x(e.t), lane_y(e.node));
-        let text = e.told.as_deref().unwrap_or("");
-        let title = format!("{:.3}s broker {}: {}", e.t as f64 / 1000.0, e.node, text);
         match e.kind.as_str() {
-            "fault" => {
-                let fault = e.v["fault"].as_str().unwrap_or("");
-                let target = e.v["target"].as_str().unwrap_or("");
-                match fault {
-                    "restart" => bands.close(e.node, "down", e.t, scale),
-                    "partition" | "clog" => {
-                        bands.open(0, &format!("net {target}"), e.t, text.to_owned());
-                        for n in linked(target) {
-                            bands.open(n, &format!("net {target}"), e.t, text.to_owned());
-                        }
-                    }
-                    "disk-loss" | "disk-torn" | "disk-corrupt" | "disk-wipe" => {
-                        let _ = write!(
-                            marks,
-                            r#"<path class="mark disk" d="M{x:.1} {:.1} l4 8 l-8 0 z"><title>{}</title></path>"#,
-                            y - 12.0,
-                            esc(&title)
-                        );
-                    }
-                    _ => {
-                        let node = if e.node < 0 { 0 } else { e.node };
-                        bands.open(node, band_kind(fault), e.t, text.to_owned());
-                    }
-                }
-            }
-            "heal" => {
-                let fault = e.v["fault"].as_str().unwrap_or("");
-                let target = e.v["target"].as_str().unwrap_or("");
-                if fault == "partition" || fault == "clog" {
-                    let key = format!("net {target}");
-                    bands.close(0, &key, e.t, scale);
-                    for n in linked(target) {
-                        bands.close(n, &key, e.t, scale);
-                    }
-                } else {
-                    let node = if e.node < 0 { 0 } else { e.node };
-                    bands.close(node, band_kind(fault), e.t, scale);
-                }
-            }
+            "fault" => canvas.fault(e),
+            "heal" => canvas.heal(e),
             "partition_changed" => {
                 let p = e.partition.clone().unwrap_or_default();
                 let epoch = e.v["leader_epoch"].as_i64().unwrap_or(-1);
-                decided.insert((p, epoch), (e.t, e.node));
+                canvas.decided.insert((p, epoch), (e.t, e.node));
             }
+            _ => canvas.mark(i, e),
+        }
+    }
+    canvas.finish()
+}
+
+/// What the timeline has drawn so far.
+struct Canvas<'a> {
+    bands: Bands,
+    marks: String,
+    /// When and by which node each (partition, epoch) was decided, for the arrow to its leader.
+    decided: BTreeMap<(String, i64), (u64, i64)>,
+    scale: &'a Scale,
+    brokers: i64,
+}
+
+/// A fault's target and the narration of its event.
+fn fault_fields(e: &Ev) -> (&str, &str, &str) {
+    let fault = e.v["fault"].as_str().unwrap_or("");
+    let target = e.v["target"].as_str().unwrap_or("");
+    (fault, target, e.told.as_deref().unwrap_or(""))
+}
+
+impl Canvas<'_> {
+    fn fault(&mut self, e: &Ev) {
+        let (fault, target, text) = fault_fields(e);
+        match fault {
+            "restart" => self.bands.close(e.node, "down", e.t, self.scale),
+            "partition" | "clog" => {
+                let key = format!("net {target}");
+                for n in std::iter::once(0).chain(linked(target)) {
+                    self.bands.open(n, &key, e.t, text.to_owned());
+                }
+            }
+            "disk-loss" | "disk-torn" | "disk-corrupt" | "disk-wipe" => {
+                let (x, y) = (self.scale.x(e.t), lane_y(e.node));
+                let _ = write!(
+                    self.marks,
+                    r#"<path class="mark disk" d="M{x:.1} {:.1} l4 8 l-8 0 z"><title>{}</title></path>"#,
+                    y - 12.0,
+                    esc(&title(e))
+                );
+            }
+            _ => {
+                let node = e.node.max(0);
+                self.bands.open(node, band_kind(fault), e.t, text.to_owned());
+            }
+        }
+    }
+
+    fn heal(&mut self, e: &Ev) {
+        let (fault, target, _) = fault_fields(e);
+        if fault == "partition" || fault == "clog" {
+            let key = format!("net {target}");
+            for n in std::iter::once(0).chain(linked(target)) {
+                self.bands.close(n, &key, e.t, self.scale);
+            }
+        } else {
+            self.bands
+                .close(e.node.max(0), band_kind(fault), e.t, self.scale);
+        }
+    }
+
+    /// The mark of event `i`, if its kind has one.
+    fn mark(&mut self, i: usize, e: &Ev) {
+        let (x, y) = (self.scale.x(e.t), lane_y(e.node));
+        let title = esc(&title(e));
+        let m = &mut self.marks;
+        let _ = match e.kind.as_str() {
             "became_leader" => {
                 let p = e.partition.clone().unwrap_or_default();
                 let epoch = e.v["leader_epoch"].as_i64().unwrap_or(-1);
-                if let Some((t0, controller)) = decided.get(&(p, epoch)) {
+                if let Some((t0, controller)) = self.decided.get(&(p, epoch)) {
                     let _ = write!(
-                        marks,
+                        m,
                         r#"<line class="arrow" x1="{:.1}" y1="{:.1}" x2="{x:.1}" y2="{y:.1}" marker-end="url(#head)"/>"#,
-                        scale.x(*t0),
+                        self.scale.x(*t0),
                         lane_y(*controller)
                     );
                 }
-                let _ = write!(
-                    marks,
-                    r#"<circle class="mark leader" cx="{x:.1}" cy="{y:.1}" r="5"><title>{}</title></circle>"#,
-                    esc(&title)
-                );
+                write!(
+                    m,
+                    r#"<circle class="mark leader" cx="{x:.1}" cy="{y:.1}" r="5"><title>{title}</title></circle>"#
+                )
             }
-            "became_follower" => {
-                let leader = e.v["leader"].as_i64().unwrap_or(-1);
-                if leader > 0 {
-                    let _ = write!(
-                        marks,
-                        r#"<line class="follows" x1="{x:.1}" y1="{y:.1}" x2="{x:.1}" y2="{:.1}" marker-end="url(#head)"><title>{}</title></line>"#,
-                        lane_y(leader),
-                        esc(&title)
-                    );
-                }
-            }
-            "truncated" => {
-                let _ = write!(
-                    marks,
-                    r#"<path class="mark truncated" d="M{x:.1} {:.1} l5 -9 l-10 0 z"><title>{}</title></path>"#,
-                    y + 4.0,
-                    esc(&title)
-                );
-            }
-            "quorum_leader" => {
-                let _ = write!(
-                    marks,
-                    r#"<path class="mark quorum" d="M{x:.1} {:.1} l5 5 l-5 5 l-5 -5 z"><title>{}</title></path>"#,
-                    y - 5.0,
-                    esc(&title)
-                );
-            }
+            "became_follower" => match e.v["leader"].as_i64().unwrap_or(-1) {
+                leader if leader > 0 => write!(
+                    m,
+                    r#"<line class="follows" x1="{x:.1}" y1="{y:.1}" x2="{x:.1}" y2="{:.1}" marker-end="url(#head)"><title>{title}</title></line>"#,
+                    lane_y(leader)
+                ),
+                _ => Ok(()),
+            },
+            "truncated" => write!(
+                m,
+                r#"<path class="mark truncated" d="M{x:.1} {:.1} l5 -9 l-10 0 z"><title>{title}</title></path>"#,
+                y + 4.0
+            ),
+            "quorum_leader" => write!(
+                m,
+                r#"<path class="mark quorum" d="M{x:.1} {:.1} l5 5 l-5 5 l-5 -5 z"><title>{title}</title></path>"#,
+                y - 5.0
+            ),
             "broker_fenced" => {
-                let fenced = e.v["broker"].as_i64().unwrap_or(0);
-                let fy = lane_y(fenced);
-                let _ = write!(
-                    marks,
-                    r#"<path class="mark fenced" d="M{:.1} {:.1} l8 8 m0 -8 l-8 8"><title>{}</title></path>"#,
+                let fy = lane_y(e.v["broker"].as_i64().unwrap_or(0));
+                write!(
+                    m,
+                    r#"<path class="mark fenced" d="M{:.1} {:.1} l8 8 m0 -8 l-8 8"><title>{title}</title></path>"#,
                     x - 4.0,
-                    fy - 4.0,
-                    esc(&title)
-                );
+                    fy - 4.0
+                )
             }
-            "violation" => {
-                let _ = write!(
-                    marks,
-                    r#"<line id="v-{i}" class="violation" x1="{x:.1}" y1="0" x2="{x:.1}" y2="{:.1}"><title>{}</title></line>"#,
-                    (brokers + 1) as f64 * LANE,
-                    esc(&title)
-                );
-            }
-            _ => {}
+            "violation" => write!(
+                m,
+                r#"<line id="v-{i}" class="violation" x1="{x:.1}" y1="0" x2="{x:.1}" y2="{:.1}"><title>{title}</title></line>"#,
+                (self.brokers + 1) as f64 * LANE
+            ),
+            _ => Ok(()),
+        };
+    }
+
+    /// Closes the bands still open at the end of the run and lays the lanes under everything.
+    fn finish(mut self) -> String {
+        let end = self.scale.end_ms;
+        let open: Vec<_> = self.bands.open.keys().cloned().collect();
+        for (node, kind) in open {
+            self.bands.close(node, &kind, end, self.scale);
         }
+        let mut lanes = String::new();
+        for n in 0..=self.brokers {
+            let _ = write!(
+                lanes,
+                r#"<line class="lane" x1="0" y1="{y:.1}" x2="{:.1}" y2="{y:.1}"/>"#,
+                self.scale.width,
+                y = lane_y(n)
+            );
+        }
+        format!("{lanes}{}{}", self.bands.out, self.marks)
     }
-    let end = scale.end_ms;
-    let open: Vec<_> = bands.open.keys().cloned().collect();
-    for (node, kind) in open {
-        bands.close(node, &kind, end, scale);
-    }
-    let mut lanes = String::new();
-    for n in 0..=brokers {
-        let _ = write!(
-            lanes,
-            r#"<line class="lane" x1="0" y1="{y:.1}" x2="{:.1}" y2="{y:.1}"/>"#,
-            scale.width,
-            y = lane_y(n)
-        );
-    }
-    format!("{lanes}{}{marks}", bands.out)
+}
+
+fn title(e: &Ev) -> String {
+    let text = e.told.as_deref().unwrap_or("");
+    format!("{:.3}s broker {}: {}", e.t as f64 / 1000.0, e.node, text)
 }

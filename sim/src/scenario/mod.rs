@@ -14,12 +14,14 @@ mod fault_profile;
 pub mod seeds;
 mod target;
 pub mod timeline;
+mod validate;
 
 pub use dur::{parse_duration, parse_offset, Dur};
 pub use fault_kind::FaultKind;
 pub use fault_profile::FaultProfile;
 pub use target::{Shape, Target, SHAPE_FORMS, TARGET_FORMS};
 pub use timeline::{Fault, Scheduled};
+use validate::Problem;
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -209,39 +211,6 @@ pub struct Mirror {
     pub wan_outage: [Dur; 2],
 }
 
-/// What is wrong with a topic's explicit replica assignment, if anything.
-fn assignment_problem(t: &Topic, brokers: i32) -> Option<String> {
-    if t.replicas.is_empty() {
-        return None;
-    }
-    if t.replicas.len() != t.partitions as usize {
-        return Some(format!(
-            "replicas lists {} partitions but `{}` has {}",
-            t.replicas.len(),
-            t.name,
-            t.partitions
-        ));
-    }
-    for (p, replicas) in t.replicas.iter().enumerate() {
-        if replicas.len() != t.replication_factor as usize {
-            return Some(format!(
-                "partition {p} has {} replicas but the replication factor is {}",
-                replicas.len(),
-                t.replication_factor
-            ));
-        }
-        if let Some(b) = replicas.iter().find(|b| !(1..=brokers).contains(*b)) {
-            return Some(format!(
-                "partition {p}: broker {b} does not exist: brokers are 1 to {brokers}"
-            ));
-        }
-        if (1..replicas.len()).any(|i| replicas[..i].contains(&replicas[i])) {
-            return Some(format!("partition {p} names a broker twice: {replicas:?}"));
-        }
-    }
-    None
-}
-
 mod defaults {
     use super::*;
     pub fn brokers() -> i32 {
@@ -416,16 +385,6 @@ impl Default for Scenario {
     }
 }
 
-/// A bad timeline entry, located: (table, which entry, key, message).
-fn timeline_error(
-    nth: usize,
-    key: &'static str,
-    message: String,
-) -> (&'static str, usize, &'static str, String) {
-    let message = format!("faults.timeline[{nth}]: {message}");
-    ("faults.timeline", nth, key, message)
-}
-
 impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
@@ -438,50 +397,32 @@ impl Scenario {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-        let located = |(table, nth, key, message): (&str, usize, &str, String)| {
-            let (line, column) = locate_nth(text, table, nth, key);
-            ScenarioError {
-                file: path.to_owned(),
-                line,
-                column,
-                message,
-            }
+        let error = |(line, column), message| ScenarioError {
+            file: path.to_owned(),
+            line,
+            column,
+            message,
         };
+        let located = |p: Problem| error(locate_nth(text, p.table, p.nth, p.key), p.message);
         let scenario: Scenario = toml::from_str(text).map_err(|e| {
             let message = e.message().trim().replace('\n', " ");
             // A timeline entry that makes no fault is named by its key, not its table.
-            if let Some((nth, key, bad)) = timeline::first_bad_entry(text) {
-                if bad == message {
-                    return located(timeline_error(nth, key, bad));
-                }
-            }
-            let (line, column) = e.span().map_or((0, 0), |s| line_column(text, s.start));
-            ScenarioError {
-                file: path.to_owned(),
-                line,
-                column,
-                message,
+            match timeline::first_bad_entry(text) {
+                Some((nth, key, bad)) if bad == message => located(Problem::timeline(nth, key, bad)),
+                _ => error(
+                    e.span().map_or((0, 0), |s| line_column(text, s.start)),
+                    message,
+                ),
             }
         })?;
-        scenario
-            .validate()
-            .map_err(|(table, key, message)| located((table, 0, key, message)))?;
-        scenario.validate_faults().map_err(located)?;
-        scenario.validate_topic_names().map_err(located)?;
-        scenario
-            .validate_mirror()
-            .map_err(|(key, message)| located(("mirror", 0, key, message)))?;
+        scenario.first_problem().map_err(located)?;
         Ok(scenario)
     }
 
     /// Checks a scenario built or changed in Rust as a file's would be checked when loaded: every
     /// value in range, every fault aimed at brokers and partitions that exist.
     pub fn check(&self) -> Result<(), String> {
-        self.validate().map_err(|(_, _, message)| message)?;
-        self.validate_faults().map_err(|(_, _, _, message)| message)?;
-        self.validate_topic_names()
-            .map_err(|(_, _, _, message)| message)?;
-        self.validate_mirror().map_err(|(_, message)| message)
+        self.first_problem().map_err(|p| p.message)
     }
 
     /// The default scenario, as shipped in `scenarios/default.toml`.
@@ -491,233 +432,6 @@ impl Scenario {
             include_str!("../../../scenarios/default.toml"),
         )
         .expect("the shipped default scenario is valid")
-    }
-
-    fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
-        let c = &self.cluster;
-        if !(1..=64).contains(&c.brokers) {
-            return Err((
-                "cluster",
-                "brokers",
-                format!("brokers = {}: expected 1 to 64", c.brokers),
-            ));
-        }
-        if !(1..=c.brokers).contains(&c.voters()) {
-            return Err((
-                "cluster",
-                "controller_voters",
-                format!(
-                    "controller_voters = {}: expected 1 to the number of brokers ({})",
-                    c.voters(),
-                    c.brokers
-                ),
-            ));
-        }
-        if self.topics.is_empty() {
-            return Err((
-                "",
-                "topics",
-                "at least one [[topics]] table is needed".into(),
-            ));
-        }
-        for t in &self.topics {
-            if t.name.is_empty()
-                || t.name.starts_with("__")
-                || !t
-                    .name
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
-            {
-                return Err(("topics", "name", format!(
-                    "topic name `{}`: expected letters, digits, '.', '_' or '-', not starting with \"__\"", t.name
-                )));
-            }
-            if !(1..=1000).contains(&t.partitions) {
-                return Err((
-                    "topics",
-                    "partitions",
-                    format!("partitions = {}: expected 1 to 1000", t.partitions),
-                ));
-            }
-            if !(1..=c.brokers).contains(&t.replication_factor) {
-                return Err((
-                    "topics",
-                    "replication_factor",
-                    format!(
-                        "replication_factor = {}: expected 1 to the number of brokers ({})",
-                        t.replication_factor, c.brokers
-                    ),
-                ));
-            }
-            if let Some(problem) = assignment_problem(t, c.brokers) {
-                return Err(("topics", "replicas", problem));
-            }
-            if c.min_insync_replicas < 1 || c.min_insync_replicas > t.replication_factor {
-                return Err((
-                    "cluster",
-                    "min_insync_replicas",
-                    format!(
-                    "min_insync_replicas = {}: expected 1 to the replication factor of `{}` ({})",
-                    c.min_insync_replicas, t.name, t.replication_factor
-                ),
-                ));
-            }
-        }
-        let w = &self.workload;
-        if let Some(topic) = &w.topic {
-            if !self.topics.iter().any(|t| &t.name == topic) {
-                return Err((
-                    "workload",
-                    "topic",
-                    format!("topic `{topic}` is not among the [[topics]]"),
-                ));
-            }
-        }
-        if w.producers == 0 && w.consumers == 0 {
-            return Err((
-                "workload",
-                "producers",
-                "the workload needs at least one producer or consumer".into(),
-            ));
-        }
-        if w.producers > 1000 || w.consumers > 1000 {
-            return Err((
-                "workload",
-                "producers",
-                "at most 1000 producers and 1000 consumers".into(),
-            ));
-        }
-        if w.send_interval[0] > w.send_interval[1] || w.send_interval[1].0.is_zero() {
-            return Err((
-                "workload",
-                "send_interval",
-                "send_interval: expected [min, max] with min <= max and max > 0".into(),
-            ));
-        }
-        for (i, g) in w.groups.iter().enumerate() {
-            let problem = if g.name.is_empty() || w.groups[..i].iter().any(|o| o.name == g.name) {
-                Some(format!(
-                    "group name `{}`: expected a name no other group has",
-                    g.name
-                ))
-            } else if !(1..=100).contains(&g.consumers) {
-                Some(format!(
-                    "group `{}`: consumers = {}: expected 1 to 100",
-                    g.name, g.consumers
-                ))
-            } else if model::group_client::Strategy::by_name(&g.assignment).is_none() {
-                Some(format!(
-                    "group `{}`: assignment = \"{}\": expected \"range\" or \"roundrobin\"",
-                    g.name, g.assignment
-                ))
-            } else if g.session_timeout.0 < Duration::from_millis(100)
-                || g.commit_interval.0.is_zero()
-            {
-                Some(format!(
-                    "group `{}`: session_timeout must be at least 100ms and commit_interval more than zero",
-                    g.name
-                ))
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                return Err(("workload", "groups", problem));
-            }
-        }
-        if w.poll_interval.0.is_zero() {
-            return Err((
-                "workload",
-                "poll_interval",
-                "poll_interval: expected more than zero".into(),
-            ));
-        }
-        if self.run.duration.0.is_zero() || self.run.duration.0 > Duration::from_secs(24 * 3600) {
-            return Err((
-                "run",
-                "duration",
-                "duration: expected more than zero and at most 24h".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Each topic is created once: a second `[[topics]]` of the same name would be a second
-    /// creation of the same partitions. (table, which entry, key, message) of the repeat.
-    fn validate_topic_names(&self) -> Result<(), (&'static str, usize, &'static str, String)> {
-        for (nth, t) in self.topics.iter().enumerate() {
-            if let Some(first) = self.topics[..nth].iter().position(|o| o.name == t.name) {
-                return Err((
-                    "topics",
-                    nth,
-                    "name",
-                    format!(
-                        "topic `{}` is listed twice ([[topics]] {} and {}): expected each name once",
-                        t.name,
-                        first + 1,
-                        nth + 1
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// MirrorMaker's settings: (key, message).
-    fn validate_mirror(&self) -> Result<(), (&'static str, String)> {
-        let Some(m) = &self.mirror else {
-            return Ok(());
-        };
-        if !(1..=100_000).contains(&m.queue) {
-            return Err((
-                "queue",
-                format!(
-                    "queue = {}: expected 1 to 100000 records (with none, nothing is ever copied)",
-                    m.queue
-                ),
-            ));
-        }
-        if m.checkpoint_interval.0.is_zero() {
-            return Err((
-                "checkpoint_interval",
-                "checkpoint_interval: expected more than zero".into(),
-            ));
-        }
-        let ranges = [
-            ("restarts", m.restarts),
-            ("wan_partitions", m.wan_partitions),
-            ("wan_outage", Some(m.wan_outage)),
-        ];
-        for (key, range) in ranges {
-            if let Some([low, high]) = range {
-                if low > high || high.0.is_zero() {
-                    return Err((
-                        key,
-                        format!("{key}: expected [min, max] with min <= max and max > 0"),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks the fault profile and timeline: (table, which entry, key, message).
-    fn validate_faults(&self) -> Result<(), (&'static str, usize, &'static str, String)> {
-        if let Some(profile) = &self.faults.profile {
-            profile
-                .validate(self.cluster.brokers)
-                .map_err(|(key, message)| ("faults.profile", 0, key, message))?;
-        }
-        let topics: Vec<(String, i32)> = self
-            .topics
-            .iter()
-            .map(|t| (t.name.clone(), t.partitions))
-            .collect();
-        for (nth, entry) in self.faults.timeline.iter().enumerate() {
-            entry
-                .validate(self.cluster.brokers, &topics, self.run.duration.0)
-                .map_err(|(key, message)| timeline_error(nth, key, message))?;
-        }
-        Ok(())
     }
 
     /// Draws a profile per seed (`swarm`), or injects no faults at all (`none`), whatever the file
@@ -806,6 +520,14 @@ mod tests {
         assert_eq!((e.line, e.column), (6, 1), "{e}");
         assert!(e.message.contains("topic `t` is listed twice"), "{e}");
         assert!(parse(&twice.replace("name = \"t\"\n\n", "name = \"u\"\n\n")).is_ok());
+    }
+
+    #[test]
+    fn a_bad_value_in_a_later_topic_is_refused_at_that_topic() {
+        let text = "[[topics]]\nname = \"a\"\npartitions = 2\n\n[[topics]]\nname = \"b\"\npartitions = 0\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!((e.line, e.column), (7, 1), "{e}");
+        assert!(e.message.starts_with("partitions = 0"), "{e}");
     }
 
     #[test]

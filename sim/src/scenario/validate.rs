@@ -1,0 +1,286 @@
+//! What a scenario may say: every value in range, every name unique, every fault aimed at brokers
+//! and partitions that exist. The first problem found is located in the file by its table, which
+//! entry of the table, and key.
+
+use std::time::Duration;
+
+use super::{Cluster, GroupSpec, Scenario, Topic};
+
+/// A problem, and where it is: `table` (empty for the top level), which entry of it (from 0, for
+/// an array of tables) and the key.
+pub(super) struct Problem {
+    pub table: &'static str,
+    pub nth: usize,
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl Problem {
+    fn at(table: &'static str, key: &'static str, message: impl Into<String>) -> Problem {
+        Problem::nth(table, 0, key, message)
+    }
+
+    fn nth(table: &'static str, nth: usize, key: &'static str, message: impl Into<String>) -> Problem {
+        Problem {
+            table,
+            nth,
+            key,
+            message: message.into(),
+        }
+    }
+
+    /// A bad entry of `faults.timeline`.
+    pub fn timeline(nth: usize, key: &'static str, message: String) -> Problem {
+        let message = format!("faults.timeline[{nth}]: {message}");
+        Problem::nth("faults.timeline", nth, key, message)
+    }
+}
+
+type Checked = Result<(), Problem>;
+
+impl Scenario {
+    /// The first problem, in the order a reader meets them: cluster, topics, workload, run,
+    /// faults, then repeats and MirrorMaker.
+    pub(super) fn first_problem(&self) -> Checked {
+        self.check_cluster()?;
+        for (nth, t) in self.topics.iter().enumerate() {
+            self.check_topic(nth, t)?;
+        }
+        self.check_workload()?;
+        for (i, g) in self.workload.groups.iter().enumerate() {
+            let earlier = &self.workload.groups[..i];
+            check_group(g, earlier).map_err(|m| Problem::at("workload", "groups", m))?;
+        }
+        self.check_timing()?;
+        self.check_faults()?;
+        self.check_topic_names()?;
+        self.check_mirror()
+    }
+
+    fn check_cluster(&self) -> Checked {
+        let c = &self.cluster;
+        if !(1..=64).contains(&c.brokers) {
+            let message = format!("brokers = {}: expected 1 to 64", c.brokers);
+            return Err(Problem::at("cluster", "brokers", message));
+        }
+        if !(1..=c.brokers).contains(&c.voters()) {
+            let message = format!(
+                "controller_voters = {}: expected 1 to the number of brokers ({})",
+                c.voters(),
+                c.brokers
+            );
+            return Err(Problem::at("cluster", "controller_voters", message));
+        }
+        if self.topics.is_empty() {
+            let message = "at least one [[topics]] table is needed";
+            return Err(Problem::at("", "topics", message));
+        }
+        Ok(())
+    }
+
+    fn check_topic(&self, nth: usize, t: &Topic) -> Checked {
+        let c: &Cluster = &self.cluster;
+        let valid_name = |name: &str| {
+            !name.is_empty()
+                && !name.starts_with("__")
+                && name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
+        };
+        if !valid_name(&t.name) {
+            let message = format!(
+                "topic name `{}`: expected letters, digits, '.', '_' or '-', not starting with \"__\"",
+                t.name
+            );
+            return Err(Problem::nth("topics", nth, "name", message));
+        }
+        if !(1..=1000).contains(&t.partitions) {
+            let message = format!("partitions = {}: expected 1 to 1000", t.partitions);
+            return Err(Problem::nth("topics", nth, "partitions", message));
+        }
+        if !(1..=c.brokers).contains(&t.replication_factor) {
+            let message = format!(
+                "replication_factor = {}: expected 1 to the number of brokers ({})",
+                t.replication_factor, c.brokers
+            );
+            return Err(Problem::nth("topics", nth, "replication_factor", message));
+        }
+        if let Some(problem) = assignment_problem(t, c.brokers) {
+            return Err(Problem::nth("topics", nth, "replicas", problem));
+        }
+        if c.min_insync_replicas < 1 || c.min_insync_replicas > t.replication_factor {
+            let message = format!(
+                "min_insync_replicas = {}: expected 1 to the replication factor of `{}` ({})",
+                c.min_insync_replicas, t.name, t.replication_factor
+            );
+            return Err(Problem::at("cluster", "min_insync_replicas", message));
+        }
+        Ok(())
+    }
+
+    fn check_workload(&self) -> Checked {
+        let w = &self.workload;
+        if let Some(topic) = &w.topic {
+            if !self.topics.iter().any(|t| &t.name == topic) {
+                let message = format!("topic `{topic}` is not among the [[topics]]");
+                return Err(Problem::at("workload", "topic", message));
+            }
+        }
+        if w.producers == 0 && w.consumers == 0 {
+            let message = "the workload needs at least one producer or consumer";
+            return Err(Problem::at("workload", "producers", message));
+        }
+        if w.producers > 1000 || w.consumers > 1000 {
+            let message = "at most 1000 producers and 1000 consumers";
+            return Err(Problem::at("workload", "producers", message));
+        }
+        if w.send_interval[0] > w.send_interval[1] || w.send_interval[1].0.is_zero() {
+            let message = "send_interval: expected [min, max] with min <= max and max > 0";
+            return Err(Problem::at("workload", "send_interval", message));
+        }
+        Ok(())
+    }
+
+    fn check_timing(&self) -> Checked {
+        if self.workload.poll_interval.0.is_zero() {
+            let message = "poll_interval: expected more than zero";
+            return Err(Problem::at("workload", "poll_interval", message));
+        }
+        let duration = self.run.duration.0;
+        if duration.is_zero() || duration > Duration::from_secs(24 * 3600) {
+            let message = "duration: expected more than zero and at most 24h";
+            return Err(Problem::at("run", "duration", message));
+        }
+        Ok(())
+    }
+
+    /// Each topic is created once: a second `[[topics]]` of the same name would be a second
+    /// creation of the same partitions.
+    fn check_topic_names(&self) -> Checked {
+        for (nth, t) in self.topics.iter().enumerate() {
+            if let Some(first) = self.topics[..nth].iter().position(|o| o.name == t.name) {
+                let message = format!(
+                    "topic `{}` is listed twice ([[topics]] {} and {}): expected each name once",
+                    t.name,
+                    first + 1,
+                    nth + 1
+                );
+                return Err(Problem::nth("topics", nth, "name", message));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_mirror(&self) -> Checked {
+        let Some(m) = &self.mirror else {
+            return Ok(());
+        };
+        if !(1..=100_000).contains(&m.queue) {
+            let message = format!(
+                "queue = {}: expected 1 to 100000 records (with none, nothing is ever copied)",
+                m.queue
+            );
+            return Err(Problem::at("mirror", "queue", message));
+        }
+        if m.checkpoint_interval.0.is_zero() {
+            let message = "checkpoint_interval: expected more than zero";
+            return Err(Problem::at("mirror", "checkpoint_interval", message));
+        }
+        let ranges = [
+            ("restarts", m.restarts),
+            ("wan_partitions", m.wan_partitions),
+            ("wan_outage", Some(m.wan_outage)),
+        ];
+        for (key, range) in ranges {
+            if let Some([low, high]) = range {
+                if low > high || high.0.is_zero() {
+                    let message = format!("{key}: expected [min, max] with min <= max and max > 0");
+                    return Err(Problem::at("mirror", key, message));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The fault profile and timeline.
+    fn check_faults(&self) -> Checked {
+        if let Some(profile) = &self.faults.profile {
+            profile
+                .validate(self.cluster.brokers)
+                .map_err(|(key, message)| Problem::at("faults.profile", key, message))?;
+        }
+        let topics: Vec<(String, i32)> = self
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.partitions))
+            .collect();
+        for (nth, entry) in self.faults.timeline.iter().enumerate() {
+            entry
+                .validate(self.cluster.brokers, &topics, self.run.duration.0)
+                .map_err(|(key, message)| Problem::timeline(nth, key, message))?;
+        }
+        Ok(())
+    }
+}
+
+/// A consumer group's problem, given the groups listed before it.
+fn check_group(g: &GroupSpec, earlier: &[GroupSpec]) -> Result<(), String> {
+    if g.name.is_empty() || earlier.iter().any(|o| o.name == g.name) {
+        return Err(format!(
+            "group name `{}`: expected a name no other group has",
+            g.name
+        ));
+    }
+    if !(1..=100).contains(&g.consumers) {
+        return Err(format!(
+            "group `{}`: consumers = {}: expected 1 to 100",
+            g.name, g.consumers
+        ));
+    }
+    if model::group_client::Strategy::by_name(&g.assignment).is_none() {
+        return Err(format!(
+            "group `{}`: assignment = \"{}\": expected \"range\" or \"roundrobin\"",
+            g.name, g.assignment
+        ));
+    }
+    if g.session_timeout.0 < Duration::from_millis(100) || g.commit_interval.0.is_zero() {
+        return Err(format!(
+            "group `{}`: session_timeout must be at least 100ms and commit_interval more than zero",
+            g.name
+        ));
+    }
+    Ok(())
+}
+
+/// What is wrong with a topic's explicit replica assignment, if anything.
+fn assignment_problem(t: &Topic, brokers: i32) -> Option<String> {
+    if t.replicas.is_empty() {
+        return None;
+    }
+    if t.replicas.len() != t.partitions as usize {
+        return Some(format!(
+            "replicas lists {} partitions but `{}` has {}",
+            t.replicas.len(),
+            t.name,
+            t.partitions
+        ));
+    }
+    for (p, replicas) in t.replicas.iter().enumerate() {
+        if replicas.len() != t.replication_factor as usize {
+            return Some(format!(
+                "partition {p} has {} replicas but the replication factor is {}",
+                replicas.len(),
+                t.replication_factor
+            ));
+        }
+        if let Some(b) = replicas.iter().find(|b| !(1..=brokers).contains(*b)) {
+            return Some(format!(
+                "partition {p}: broker {b} does not exist: brokers are 1 to {brokers}"
+            ));
+        }
+        if (1..replicas.len()).any(|i| replicas[..i].contains(&replicas[i])) {
+            return Some(format!("partition {p} names a broker twice: {replicas:?}"));
+        }
+    }
+    None
+}
