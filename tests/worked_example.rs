@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use logsim::checkers::{Invariant, Step, Violation};
+use logsim::checkers::{End, Invariant, Oracle, Step, Violation};
 use logsim::narrate::{told, Filter};
 use logsim::scenario::{Dur, Fault, Scenario, Target};
 use logsim::sim::Sim;
@@ -176,4 +176,54 @@ fn a_fault_at_a_broker_that_does_not_exist_is_refused() {
         .err()
         .expect("refused");
     assert!(e.contains("broker 9 does not exist"), "{e}");
+}
+
+/// The test's own end-of-run check: after the quiet period, each partition's leader holds at
+/// least `min` committed records.
+struct AtLeast {
+    min: usize,
+}
+
+impl Oracle for AtLeast {
+    fn name(&self) -> &'static str {
+        "at-least-committed"
+    }
+
+    fn check(&mut self, end: &End<'_>) -> Vec<Violation> {
+        let short = end.leaders.iter().filter(|(_, (_, v))| v.len() < self.min);
+        short
+            .map(|(partition, (leader, values))| {
+                let message = format!("{} committed records, expected {}", values.len(), self.min);
+                Violation::new(self.name(), end.time_ms, message)
+                    .on(*leader)
+                    .partition(partition.clone())
+            })
+            .collect()
+    }
+}
+
+/// An oracle of one's own is judged once at the end, after the built-in ones: a bar no run can
+/// reach fails every partition; the same run with a bar it reaches passes.
+#[test]
+fn an_oracle_of_ones_own_judges_the_end_of_the_run() {
+    let run = |min| {
+        Sim::new(scenario())
+            .seed(3)
+            .keep_trace(false)
+            .oracle(AtLeast { min })
+            .run()
+            .expect("a valid scenario")
+    };
+    let clean = run(1);
+    assert!(clean.report.pass, "{:?}", clean.report.violations);
+    assert_eq!(clean.report.counters.invariants["at-least-committed"], 1);
+    let planted = run(1_000_000);
+    let ours: Vec<_> = planted
+        .report
+        .violations
+        .iter()
+        .filter(|v| v.check == "at-least-committed")
+        .collect();
+    assert_eq!(ours.len(), 3, "{:?}", planted.report.violations);
+    assert_eq!(planted.report.violations.len(), 3, "only ours fail");
 }

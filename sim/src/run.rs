@@ -18,10 +18,10 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::checkers::acked_durability::{self, committed_values};
-use crate::checkers::client_history;
-use crate::checkers::liveness::{self, ReplicaEnd};
+use crate::checkers::acked_durability::committed_values;
+use crate::checkers::liveness::ReplicaEnd;
 use crate::checkers::view::{ControllerPartition, ControllerView, NodeView, ReplicaView};
+use crate::checkers::oracle::{self, End, MirrorEnd, Oracle};
 use crate::checkers::{Invariant, Violation};
 use crate::checkers::leader_completeness;
 use crate::cluster::Cluster;
@@ -103,6 +103,7 @@ impl Hook {
 pub struct Extras {
     pub hooks: Vec<Hook>,
     pub invariants: Vec<Box<dyn Invariant>>,
+    pub oracles: Vec<Box<dyn Oracle>>,
 }
 
 /// Runs one seed on a fresh thread (per-thread state must not leak between runs) in a fresh runtime.
@@ -177,6 +178,8 @@ struct World {
     journal: Arc<dyn Journal>,
     cluster: Arc<Lock<Cluster>>,
     topic: Topic,
+    /// The end-of-run checks, built-in and added, in the order they judge.
+    oracles: Vec<Box<dyn Oracle>>,
 }
 
 /// The run itself, inside a madsim runtime seeded with `seed`: setup, load, heal, quiet, judge.
@@ -188,7 +191,7 @@ pub async fn simulate(
     keep_trace: bool,
     extras: Extras,
 ) -> RunOutput {
-    let world = setup(scenario, seed, keep_trace, extras);
+    let mut world = setup(scenario, seed, keep_trace, extras);
     let mut workload_rng = ChaCha8Rng::seed_from_u64(seeds::workload(seed));
     let workload = workload_of(&world);
     let clients = spawn_clients(&world, &workload, &mut workload_rng);
@@ -198,7 +201,7 @@ pub async fn simulate(
     let (nemesis, fault_profile) = start_faults(&world, load_end);
     step_checks_until(&world.cluster, &world.observer, &workload.acked, load_end).await;
     heal_and_quiet(&world, &nemesis, &workload).await;
-    judge(&world, &workload, mirror.as_deref(), fault_profile)
+    judge(&mut world, &workload, mirror.as_deref(), fault_profile)
 }
 
 /// The observer, the cluster (every broker started), and the hooks waiting for their times.
@@ -218,6 +221,8 @@ fn setup(scenario: Scenario, seed: u64, keep_trace: bool, extras: Extras) -> Wor
         });
     }
     let topic = scenario.workload_topic().clone();
+    let mut oracles = oracle::built_in();
+    oracles.extend(extras.oracles);
     World {
         scenario,
         seed,
@@ -226,6 +231,7 @@ fn setup(scenario: Scenario, seed: u64, keep_trace: bool, extras: Extras) -> Wor
         journal,
         cluster,
         topic,
+        oracles,
     }
 }
 
@@ -397,19 +403,16 @@ async fn heal_and_quiet(world: &World, nemesis: &Nemesis, workload: &Workload) {
 
 /// The end-of-run oracle, the client history and the gates; then the report.
 fn judge(
-    world: &World,
+    world: &mut World,
     workload: &Workload,
     mirror: Option<&Lock<crate::mirror::MirrorRecord>>,
     fault_profile: FaultProfile,
 ) -> RunOutput {
-    let (cluster, observer, topic) = (&world.cluster, &world.observer, &world.topic);
-    let lost_acks1 = final_checks(cluster, observer, workload, &topic.name, topic.partitions);
-    if let Some(record) = mirror {
-        mirror_checks(cluster, observer, workload, topic, &record.lock());
-    }
-    let rereads = workload
-        .history
-        .with_ops(|ops| check_history(observer, ops));
+    check_step(&world.cluster, &world.observer, &workload.acked);
+    let figures = end_checks(world, workload, mirror);
+    let figure = |name| figures.get(name).copied().unwrap_or_default();
+    let (lost_acks1, rereads) = (figure("lost_acks1"), figure("rereads"));
+    let (observer, world) = (&world.observer, &*world);
     let stats = workload.stats.lock().clone();
     gates(observer, &stats);
     let mut obs = observer.lock();
@@ -570,16 +573,109 @@ fn leader_values(
         .map(|(_, id, values)| (id, values))
 }
 
-/// After the quiet period, the target cluster holds what the source acknowledged, in order, and
-/// every group's last checkpoint lets a consumer fail over without skipping.
-fn mirror_checks(
-    cluster: &Arc<Lock<Cluster>>,
-    observer: &Arc<Lock<Observer>>,
+/// Judges the end of the run with every oracle, in order; returns the figures they measured.
+fn end_checks(
+    world: &mut World,
     workload: &Workload,
-    topic: &crate::scenario::Topic,
-    record: &crate::mirror::MirrorRecord,
-) {
-    let live = cluster.lock().live();
+    mirror: Option<&Lock<crate::mirror::MirrorRecord>>,
+) -> BTreeMap<&'static str, u64> {
+    let live = world.cluster.lock().live();
+    let topic = &world.topic;
+    let mut leaders = BTreeMap::new();
+    let mut leaderless = Vec::new();
+    for partition in 0..topic.partitions {
+        let tp = model::TopicPartition::new(topic.name.clone(), partition);
+        match leader_values(&live, &tp) {
+            Some(leader) => drop(leaders.insert(tp.to_string(), leader)),
+            None => leaderless.push(tp.to_string()),
+        }
+    }
+    let replicas = replica_ends(&live, topic);
+    let mirrored = mirror.map(|_| mirror_target(&live, topic));
+    let record = mirror.map(|record| record.lock());
+    let acked = workload.acked.lock().clone();
+    let acked_weak = workload.acked_weak.lock().clone();
+    let time_ms = world.observer.lock().now_ms();
+    let quorum_led = live
+        .iter()
+        .any(|(_, b)| b.inspect(|s| s.quorum.is_leader()));
+    let (observer, oracles) = (&world.observer, &mut world.oracles);
+    workload.history.with_ops(|history| {
+        let end = End {
+            time_ms,
+            leaders: &leaders,
+            leaderless: &leaderless,
+            quorum_led,
+            replicas: &replicas,
+            acked: &acked,
+            acked_weak: &acked_weak,
+            history,
+            mirror: mirrored.as_ref().zip(record.as_ref()).map(|((source, target), record)| {
+                MirrorEnd {
+                    source,
+                    target,
+                    checkpoints: &record.checkpoints,
+                }
+            }),
+        };
+        let mut figures = BTreeMap::new();
+        for oracle in oracles.iter_mut() {
+            if !oracle.applies(&end) {
+                continue;
+            }
+            let found = oracle.check(&end);
+            let mut obs = observer.lock();
+            obs.evaluated(oracle.name());
+            for v in found {
+                obs.violation(v);
+            }
+            figures.extend(oracle.figures());
+        }
+        figures
+    })
+}
+
+/// Each partition's assigned replicas (as the freshest image among live brokers says) with their
+/// high watermarks.
+fn replica_ends(
+    live: &[(model::BrokerId, Arc<model::broker::Shared>)],
+    topic: &Topic,
+) -> BTreeMap<String, Vec<ReplicaEnd>> {
+    let mut replicas = BTreeMap::new();
+    for partition in 0..topic.partitions {
+        let tp = model::TopicPartition::new(topic.name.clone(), partition);
+        let assigned = live.iter().find_map(|(_, b)| {
+            b.inspect(|s| {
+                s.image
+                    .partition(&topic.name, partition)
+                    .map(|p| p.replicas.clone())
+            })
+        });
+        let high_watermark = |broker| {
+            let (_, b) = live.iter().find(|(id, _)| *id == broker)?;
+            b.inspect(|s| s.partitions.get(&tp).map(|p| p.log.high_watermark()))
+        };
+        let ends = assigned
+            .unwrap_or_default()
+            .into_iter()
+            .map(|broker| ReplicaEnd {
+                broker,
+                high_watermark: high_watermark(broker),
+            })
+            .collect();
+        replicas.insert(tp.to_string(), ends);
+    }
+    replicas
+}
+
+/// The source partitions by name and number, and each mirrored partition's target leader's
+/// committed records.
+type MirrorTarget = (BTreeMap<String, i32>, BTreeMap<i32, BTreeMap<i64, bytes::Bytes>>);
+
+fn mirror_target(
+    live: &[(model::BrokerId, Arc<model::broker::Shared>)],
+    topic: &Topic,
+) -> MirrorTarget {
     let target_topic = model::mirror::target_topic(&topic.name);
     let mut target = BTreeMap::new();
     let mut source = BTreeMap::new();
@@ -589,138 +685,11 @@ fn mirror_checks(
             partition,
         );
         let tp = model::TopicPartition::new(target_topic.clone(), partition);
-        if let Some((_, values)) = leader_values(&live, &tp) {
+        if let Some((_, values)) = leader_values(live, &tp) {
             target.insert(partition, values);
         }
     }
-    let mut obs = observer.lock();
-    let now = obs.now_ms();
-    obs.evaluated("mirror-complete");
-    let acked = workload.acked.lock().clone();
-    for v in crate::checkers::mirror::check(now, &acked, &source, &target, &record.checkpoints) {
-        obs.violation(v);
-    }
-}
-
-fn final_checks(
-    cluster: &Arc<Lock<Cluster>>,
-    observer: &Arc<Lock<Observer>>,
-    workload: &Workload,
-    topic: &str,
-    partitions: i32,
-) -> u64 {
-    check_step(cluster, observer, &workload.acked);
-    let live = cluster.lock().live();
-    let mut obs = observer.lock();
-    let now = obs.now_ms();
-    let mut leaders = BTreeMap::new();
-    for partition in 0..partitions {
-        let tp = model::TopicPartition::new(topic, partition);
-        match leader_values(&live, &tp) {
-            Some((id, values)) => {
-                leaders.insert(tp.to_string(), (id, values));
-            }
-            None => obs.violation(
-                Violation::new(
-                    "leader-after-heal",
-                    now,
-                    "no broker leads the partition after the quiet period",
-                )
-                .partition(tp.to_string()),
-            ),
-        }
-    }
-    let acked = workload.acked.lock();
-    for v in acked_durability::check(now, &acked, &leaders) {
-        obs.violation(v);
-    }
-    // The same test on acks=1 writes finds what acks=1 allows to be lost: a count, not a failure.
-    let lost_acks1 = acked_durability::check(now, &workload.acked_weak.lock(), &leaders).len();
-    let reads = workload.history.with_ops(crate::history::reads);
-    obs.evaluated("read-stays-readable");
-    for v in acked_durability::check_reads(now, &reads, &leaders) {
-        obs.violation(v);
-    }
-    if !live
-        .iter()
-        .any(|(_, b)| b.inspect(|s| s.quorum.is_leader()))
-    {
-        let message = "no broker leads the controller quorum after the quiet period";
-        obs.violation(Violation::new("leader-after-heal", now, message));
-    }
-    for v in workload
-        .history
-        .with_ops(|ops| liveness::pending_sends(now, ops))
-    {
-        obs.violation(v);
-    }
-    let mut highest_acked: BTreeMap<String, i64> = BTreeMap::new();
-    for a in acked.iter() {
-        let h = crate::slot(&mut highest_acked, &*a.partition, || a.offset);
-        *h = (*h).max(a.offset);
-    }
-    drop(acked);
-    let mut replicas: BTreeMap<String, Vec<ReplicaEnd>> = BTreeMap::new();
-    for partition in 0..partitions {
-        let tp = model::TopicPartition::new(topic, partition);
-        let assigned = live.iter().find_map(|(_, b)| {
-            b.inspect(|s| {
-                s.image
-                    .partition(topic, partition)
-                    .map(|p| p.replicas.clone())
-            })
-        });
-        let ends = assigned
-            .unwrap_or_default()
-            .into_iter()
-            .map(|broker| {
-                let high_watermark =
-                    live.iter()
-                        .find(|(id, _)| *id == broker)
-                        .and_then(|(_, b)| {
-                            b.inspect(|s| s.partitions.get(&tp).map(|p| p.log.high_watermark()))
-                        });
-                ReplicaEnd {
-                    broker,
-                    high_watermark,
-                }
-            })
-            .collect();
-        replicas.insert(tp.to_string(), ends);
-    }
-    for v in liveness::fully_replicated(now, &highest_acked, &replicas) {
-        obs.violation(v);
-    }
-    lost_acks1 as u64
-}
-
-/// Runs the client-history checker over the run's own history; each anomaly is a violation (the
-/// first few cases of each kind, so that a bad run's report stays readable).
-/// Judges the client history; returns how many values consumers read again.
-fn check_history(observer: &Arc<Lock<Observer>>, ops: &[crate::history::Op]) -> u64 {
-    let analysis = client_history::check(
-        ops,
-        None,
-        client_history::Gates {
-            min_acked: 0,
-            min_polled: 0,
-        },
-    );
-    let mut obs = observer.lock();
-    let now = obs.now_ms();
-    let rereads = analysis.rereads;
-    for (kind, cases) in analysis.anomalies {
-        let total = cases.len();
-        for case in cases.into_iter().take(5) {
-            let message = format!(
-                "{} (history lines {:?}; {total} cases of {kind} in all)",
-                case.detail, case.lines
-            );
-            let v = Violation::new(kind, now, message);
-            obs.violation(v.partition(case.key).offsets(case.offsets));
-        }
-    }
-    rereads
+    (source, target)
 }
 
 /// A run that acked nothing, read nothing or compared nothing has not tested anything.

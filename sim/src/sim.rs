@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use model::bugs::Switch;
 
-use crate::checkers::Invariant;
+use crate::checkers::{Invariant, Oracle};
 use crate::cluster::Cluster;
 use crate::run::{run_with, Extras, Hook, RunOutput};
 use crate::scenario::{Scenario, Scheduled};
@@ -86,6 +86,13 @@ impl Sim {
     /// Judges `invariant` at every check step, after the built-in ones.
     pub fn invariant(mut self, invariant: impl Invariant + 'static) -> Sim {
         self.extras.invariants.push(Box::new(invariant));
+        self
+    }
+
+    /// Adds a check of one's own to the end-of-run oracle, judged once after the quiet period,
+    /// after the built-in ones.
+    pub fn oracle(mut self, oracle: impl Oracle + 'static) -> Sim {
+        self.extras.oracles.push(Box::new(oracle));
         self
     }
 

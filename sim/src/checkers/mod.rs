@@ -3,8 +3,9 @@
 //!
 //! Per-step invariants run as the run goes: `leader_epoch` on every election event, and
 //! `committed_data` on every check step (every 50 ms of simulated time) over every live replica.
-//! The end-of-run oracle (`acked_durability`, `liveness`) runs after the quiet period, once faults
-//! have healed.
+//! The end-of-run oracle (`oracle`: leaders after the heal, `acked_durability`, `liveness`,
+//! `mirror`, `client_history`) runs after the quiet period, once faults have healed. Both kinds
+//! are traits, [`Invariant`] and [`Oracle`], through which a test adds its own.
 
 pub mod acked_durability;
 pub mod client_history;
@@ -18,11 +19,13 @@ pub mod leader_completeness;
 pub mod leader_epoch;
 pub mod liveness;
 pub mod mirror;
+pub mod oracle;
 pub mod view;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use invariant::{Invariant, Step};
+pub use oracle::{End, MirrorEnd, Oracle};
 
 /// A broken rule, with everything needed to find it in the trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
