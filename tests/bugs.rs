@@ -30,10 +30,7 @@ fn every_scripted_scenario_fails_with_its_switch_and_passes_without() {
 #[test]
 fn the_files_on_disk_are_the_ones_explain_plays() {
     for bug in model::bugs::switches() {
-        let path = format!(
-            "{}/../scenarios/bugs/{bug}.toml",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/scenarios/bugs/{bug}.toml", env!("CARGO_MANIFEST_DIR"));
         let on_disk = logsim::scenario::Scenario::load(std::path::Path::new(&path))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(on_disk.bugs, vec![bug], "{path} switches on its bug");

@@ -26,7 +26,7 @@ fn elections(scenario: &Scenario) -> String {
 }
 
 fn shipped(name: &str) -> Scenario {
-    let path = format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
     Scenario::load(Path::new(&path)).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -100,7 +100,7 @@ fn uses(text: &str) -> Vec<(String, usize)> {
 
 #[test]
 fn no_layer_of_the_harness_imports_one_above_it() {
-    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/sim/src"));
     let mut files = Vec::new();
     sources(root, &mut files);
     files.sort();

@@ -11,7 +11,7 @@ use logsim::swarm::run_seeds;
 const SEEDS: [u64; 6] = [1, 2, 3, 4, 5, 6];
 
 fn profile(name: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.toml"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
     Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -7,7 +7,7 @@ use logsim::run::run;
 use logsim::scenario::Scenario;
 
 fn shipped() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("scenarios/")
         .map(|e| e.expect("an entry").path())

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 fn scenario(file: &str, faults: &str) -> Scenario {
-    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios")).join(file);
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")).join(file);
     Scenario::load(&path)
         .expect("shipped scenario")
         .with_faults(faults)
