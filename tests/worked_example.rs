@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use logsim::checkers::{End, Invariant, Oracle, Step, Violation};
+use logsim::checkers::{End, Heard, Invariant, Oracle, Step, Violation};
 use logsim::narrate::{told, Filter};
 use logsim::scenario::{Dur, Fault, Scenario, Target};
 use logsim::sim::Sim;
@@ -49,19 +49,20 @@ impl Invariant for OneBrokerPerEpoch {
         "one-broker-per-epoch"
     }
 
-    fn observe(&mut self, node: BrokerId, event: &Event) {
+    fn observe(&mut self, heard: &Heard<'_>) -> Option<Vec<Violation>> {
         if let Event::BecameLeader {
             partition,
             leader_epoch,
             ..
-        } = event
+        } = heard.event
         {
             let key = (partition.to_string(), *leader_epoch);
-            self.leaders.entry(key).or_default().insert(node);
+            self.leaders.entry(key).or_default().insert(heard.node);
         }
+        None // judged at the next step, not here
     }
 
-    fn check(&mut self, step: &Step<'_>) -> Vec<Violation> {
+    fn check(&mut self, step: &Step<'_>) -> Option<Vec<Violation>> {
         let mut found = Vec::new();
         for ((partition, epoch), brokers) in &self.leaders {
             if brokers.len() > 1 && self.reported.insert((partition.clone(), *epoch)) {
@@ -69,7 +70,7 @@ impl Invariant for OneBrokerPerEpoch {
                 found.push(Violation::new(self.name(), step.time_ms, message).partition(partition));
             }
         }
-        found
+        Some(found)
     }
 }
 

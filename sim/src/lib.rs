@@ -34,7 +34,7 @@
 //!         "never-leaderless-for-long"
 //!     }
 //!
-//!     fn check(&mut self, step: &Step<'_>) -> Vec<Violation> {
+//!     fn check(&mut self, step: &Step<'_>) -> Option<Vec<Violation>> {
 //!         let mut found = Vec::new();
 //!         for partition in step.controller.keys() {
 //!             let led = step.nodes.iter().any(|n| {
@@ -51,7 +51,7 @@
 //!                 *since = step.time_ms;
 //!             }
 //!         }
-//!         found
+//!         Some(found)
 //!     }
 //! }
 //!

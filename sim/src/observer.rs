@@ -12,11 +12,9 @@ use model::BrokerId;
 use serde::Serialize;
 
 use crate::checkers::committed_data::CommittedData;
-use crate::checkers::high_watermark::truncation_below_shown;
-use crate::checkers::invariant::{self, Invariant, Step};
+use crate::checkers::invariant::{self, Heard, Invariant, Judgment, Step};
 use crate::checkers::view::{ControllerView, NodeView};
-use crate::checkers::leader_completeness::{AckedBefore, ElectedAt, Election};
-use crate::checkers::leader_epoch::LeaderPerEpoch;
+use crate::history::AckedSend;
 use crate::checkers::Violation;
 use crate::journal::{HarnessEvent, Journal};
 use crate::scenario::FaultKind;
@@ -86,16 +84,9 @@ pub struct Observer {
     /// Each replica's log end and high watermark every `SAMPLE_EVERY`, when the trace is kept:
     /// for plots, outside the trace and its hash.
     samples: Option<Vec<ReplicaSample>>,
-    leader_epochs: LeaderPerEpoch,
     pub committed: CommittedData,
     /// The per-step invariants, built-in and added, in the order each step judges them.
     invariants: Vec<Box<dyn Invariant>>,
-    /// Elections whose leaders the next step checks for completeness.
-    pub elections: Vec<Election>,
-    /// When the controllers made each election, to date the elections above.
-    elected_at: ElectedAt,
-    /// The acknowledgements those checks compare with, taken in as they come.
-    pub acked_before: AckedBefore,
     /// The highest high watermark each partition showed a consumer (the workload writes it).
     pub shown_high_watermarks: Arc<Lock<BTreeMap<String, i64>>>,
     pub violations: Vec<Violation>,
@@ -119,19 +110,16 @@ pub struct ReplicaSample {
 impl Observer {
     /// `keep_lines`: hold the trace's lines for writing out; otherwise only hash them.
     pub fn new(keep_lines: bool) -> Self {
+        let shown_high_watermarks: Arc<Lock<BTreeMap<String, i64>>> = Arc::default();
         Observer {
             start: Instant::now(),
             hash: TraceHash::new(),
             line: Vec::with_capacity(256),
             lines: keep_lines.then(Vec::new),
             samples: keep_lines.then(Vec::new),
-            leader_epochs: LeaderPerEpoch::default(),
             committed: CommittedData::default(),
-            invariants: invariant::built_in(),
-            elections: Vec::new(),
-            elected_at: ElectedAt::default(),
-            acked_before: AckedBefore::default(),
-            shown_high_watermarks: Arc::default(),
+            invariants: invariant::built_in(shown_high_watermarks.clone()),
+            shown_high_watermarks,
             violations: Vec::new(),
             counters: Counters::default(),
             partition_names: BTreeMap::new(),
@@ -205,17 +193,29 @@ impl Observer {
         time_ms: u64,
         nodes: &[NodeView],
         controller: &ControllerView,
+        acked: &[AckedSend],
     ) -> Vec<Violation> {
         let step = Step {
             time_ms,
             nodes,
             controller,
+            acked,
         };
+        self.judge_each(|invariant| invariant.check(&step))
+    }
+
+    /// Asks every invariant, in order, for a judgment; counts those that judged.
+    fn judge_each(
+        &mut self,
+        mut judge: impl FnMut(&mut dyn Invariant) -> Judgment,
+    ) -> Vec<Violation> {
         let mut invariants = std::mem::take(&mut self.invariants);
         let mut found = Vec::new();
         for invariant in &mut invariants {
-            found.extend(invariant.check(&step));
-            self.evaluated(invariant.name());
+            if let Some(v) = judge(invariant.as_mut()) {
+                found.extend(v);
+                self.evaluated(invariant.name());
+            }
         }
         self.invariants = invariants;
         found
@@ -253,66 +253,26 @@ impl Observer {
         match &event {
             Event::QuorumLeader { .. } => self.counters.quorum_elections += 1,
             Event::Truncated {
-                partition,
-                from,
-                to,
-                high_watermark,
+                partition, from, to, ..
             } => {
                 self.counters.truncations += 1;
                 self.counters.truncated_offsets += from - to;
-                let partition = partition.to_string();
-                self.committed.forget_from(node, &partition, *to);
-                let shown = self.shown_high_watermarks.lock().get(&partition).copied();
-                self.evaluated("no-truncation-below-shown-high-watermark");
-                if let Some(v) = truncation_below_shown(
-                    now,
-                    node,
-                    &partition,
-                    (*from, *to, *high_watermark),
-                    shown.unwrap_or(0),
-                ) {
-                    self.violation(v);
-                }
+                self.committed
+                    .forget_from(node, &partition.to_string(), *to);
             }
-            Event::BecameLeader {
-                partition,
-                leader_epoch,
-                ..
-            } => {
-                self.counters.elections += 1;
-                let cluster = crate::scenario::cluster_of(node);
-                let partition = partition.to_string();
-                let election =
-                    self.elected_at
-                        .election(cluster, node, &partition, *leader_epoch, now);
-                self.elections.push(election);
-            }
-            Event::PartitionChanged {
-                partition,
-                leader,
-                leader_epoch,
-                ..
-            } if *leader != model::metadata::NO_LEADER => {
-                let cluster = crate::scenario::cluster_of(node);
-                self.elected_at
-                    .named(cluster, &partition.to_string(), *leader_epoch, *leader, now);
-            }
+            Event::BecameLeader { .. } => self.counters.elections += 1,
             Event::IsrChanged { .. } => self.counters.isr_changes += 1,
             Event::BrokerFenced { .. } => self.counters.fenced += 1,
             Event::BrokerStarted { .. } => self.committed.forget_node(node),
             _ => {}
         }
-        for invariant in &mut self.invariants {
-            invariant.observe(node, &event);
-        }
         self.write_with(|line| model::env::write_model_event_line(line, now, node, &event));
-        if matches!(
-            event,
-            Event::BecameLeader { .. } | Event::QuorumLeader { .. }
-        ) {
-            self.evaluated("single-leader-per-epoch");
-        }
-        if let Some(v) = self.leader_epochs.observe(now, node, &event) {
+        let heard = Heard {
+            time_ms: now,
+            node,
+            event: &event,
+        };
+        for v in self.judge_each(|invariant| invariant.observe(&heard)) {
             self.violation(v);
         }
     }

@@ -23,7 +23,6 @@ use crate::checkers::liveness::ReplicaEnd;
 use crate::checkers::view::{ControllerPartition, ControllerView, NodeView, ReplicaView};
 use crate::checkers::oracle::{self, End, MirrorEnd, Oracle};
 use crate::checkers::{Invariant, Violation};
-use crate::checkers::leader_completeness;
 use crate::cluster::Cluster;
 use crate::faults::profile;
 use crate::faults::{timeline, Nemesis};
@@ -536,18 +535,7 @@ fn check_step(
             }
         });
     }
-    let mut found = obs.judge_step(now, &nodes, &controller);
-    if !obs.elections.is_empty() {
-        let mut elections = std::mem::take(&mut obs.elections);
-        found.extend(leader_completeness::check(
-            now,
-            &mut elections,
-            &nodes,
-            &acked.lock(),
-            &mut obs.acked_before,
-        ));
-        obs.evaluated("leader-completeness");
-    }
+    let found = obs.judge_step(now, &nodes, &controller, &acked.lock());
     obs.evaluated("committed-data-identical");
     for v in found {
         obs.violation(v);

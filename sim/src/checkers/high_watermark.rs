@@ -7,6 +7,12 @@ use std::collections::BTreeMap;
 
 use model::BrokerId;
 
+use std::sync::Arc;
+
+use model::env::Event;
+use model::sync::Lock;
+
+use super::invariant::{Heard, Invariant, Judgment};
 use super::view::NodeView;
 use super::Violation;
 
@@ -65,6 +71,47 @@ pub fn truncation_below_shown(
         offsets: vec![from, to],
         message: format!("truncated from {from} to {to}, below its high watermark {high_watermark} with {shown} shown to consumers"),
     })
+}
+
+/// The rule of `truncation_below_shown`, judged on each truncation as it happens.
+pub struct NoTruncationBelowShown {
+    /// The highest high watermark each partition showed a consumer (the workload writes it).
+    shown: Arc<Lock<BTreeMap<String, i64>>>,
+}
+
+impl NoTruncationBelowShown {
+    /// The rule against the high watermarks in `shown`.
+    pub fn new(shown: Arc<Lock<BTreeMap<String, i64>>>) -> Self {
+        NoTruncationBelowShown { shown }
+    }
+}
+
+impl Invariant for NoTruncationBelowShown {
+    fn name(&self) -> &'static str {
+        "no-truncation-below-shown-high-watermark"
+    }
+
+    fn observe(&mut self, heard: &Heard<'_>) -> Judgment {
+        let Event::Truncated {
+            partition,
+            from,
+            to,
+            high_watermark,
+        } = heard.event
+        else {
+            return None;
+        };
+        let partition = partition.to_string();
+        let shown = self.shown.lock().get(&partition).copied().unwrap_or(0);
+        let found = truncation_below_shown(
+            heard.time_ms,
+            heard.node,
+            &partition,
+            (*from, *to, *high_watermark),
+            shown,
+        );
+        Some(found.into_iter().collect())
+    }
 }
 
 #[cfg(test)]

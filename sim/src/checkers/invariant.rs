@@ -1,7 +1,8 @@
-//! A per-step invariant: a rule the live brokers keep at every check step (every 50 ms of
-//! simulated time), judged on a plain copy of their replication state ([`NodeView`]) and of each
-//! cluster's controller image. The built-in ones and a test's own are registered the same way and
-//! judged in order, each step; each judgment counts once in the run's `invariants` counters.
+//! An invariant: a rule the live brokers keep at every check step (every 50 ms of simulated time),
+//! judged on a plain copy of their replication state ([`NodeView`]), of each cluster's controller
+//! image and of the acknowledged writes; or a rule each event a broker emits must keep, judged as
+//! the event happens. The built-in ones and a test's own are registered the same way and judged in
+//! order; each judgment counts once in the run's `invariants` counters.
 //!
 //! An invariant of one's own, given to [`Sim::invariant`](crate::sim::Sim::invariant):
 //!
@@ -17,7 +18,7 @@
 //!         "one-leader-a-step"
 //!     }
 //!
-//!     fn check(&mut self, step: &Step<'_>) -> Vec<Violation> {
+//!     fn check(&mut self, step: &Step<'_>) -> Option<Vec<Violation>> {
 //!         let mut seen = std::collections::BTreeSet::new();
 //!         let mut found = Vec::new();
 //!         for node in step.nodes {
@@ -29,19 +30,25 @@
 //!                 }
 //!             }
 //!         }
-//!         found
+//!         Some(found)
 //!     }
 //! }
 //! # }
 //! ```
 
+use std::sync::Arc;
+
 use model::env::Event;
+use model::sync::Lock;
 use model::BrokerId;
 
 use super::epochs::MonotonicEpochs;
-use super::high_watermark::LeaderHighWatermark;
+use super::high_watermark::{LeaderHighWatermark, NoTruncationBelowShown};
+use super::leader_completeness::LeaderCompleteness;
+use super::leader_epoch::LeaderPerEpoch;
 use super::view::{ControllerView, NodeView};
 use super::{isr, isr_holds_high_watermark, Violation};
+use crate::history::AckedSend;
 
 /// What an invariant sees at one check step.
 pub struct Step<'a> {
@@ -51,28 +58,53 @@ pub struct Step<'a> {
     pub nodes: &'a [NodeView],
     /// The committed metadata of each cluster's freshest controller, by partition.
     pub controller: &'a ControllerView,
+    /// Every record acknowledged with acks=all so far, in the order of simulated time.
+    pub acked: &'a [AckedSend],
 }
 
-/// A rule judged at every check step.
+/// One event a broker emitted, as an invariant hears it.
+pub struct Heard<'a> {
+    /// Simulated milliseconds since the run started.
+    pub time_ms: u64,
+    /// The broker that emitted it.
+    pub node: BrokerId,
+    /// What happened.
+    pub event: &'a Event,
+}
+
+/// What one judgment found. `None`: there was nothing to judge this time, and the invariant is not
+/// counted as evaluated; `Some(found)` counts once, with `found` empty when all is well.
+pub type Judgment = Option<Vec<Violation>>;
+
+/// A rule judged at every check step, on every event a broker emits, or both.
 pub trait Invariant: Send {
     /// The check's name, as violations, reports and the `invariants` counters give it.
     fn name(&self) -> &'static str;
 
-    /// Judges the brokers as they are now: what is broken, if anything.
-    fn check(&mut self, step: &Step<'_>) -> Vec<Violation>;
+    /// Judges the brokers as they are now. Default: nothing to judge at steps.
+    fn check(&mut self, _step: &Step<'_>) -> Judgment {
+        None
+    }
 
-    /// Hears each event a broker emits, as it happens (before the next step): for invariants
-    /// whose memory a restart or an election changes. Default: nothing to note.
-    fn observe(&mut self, _node: BrokerId, _event: &Event) {}
+    /// Hears each event a broker emits, as it happens (after it is traced, before the next
+    /// step): to judge the event at once, or to note what a later step judges (invariants whose
+    /// memory a restart or an election changes). Default: nothing to judge or note.
+    fn observe(&mut self, _heard: &Heard<'_>) -> Judgment {
+        None
+    }
 }
 
-/// The built-in per-step invariants, in the order each step judges them.
-pub fn built_in() -> Vec<Box<dyn Invariant>> {
+/// The built-in invariants, in the order each step and each event judges them. `shown` is the
+/// highest high watermark each partition showed a consumer, which the workload keeps.
+pub fn built_in(shown: Arc<Lock<std::collections::BTreeMap<String, i64>>>) -> Vec<Box<dyn Invariant>> {
     vec![
         Box::new(MonotonicEpochs::default()),
         Box::new(LeaderHighWatermark::default()),
         Box::new(Isr),
         Box::new(IsrHoldsHighWatermark),
+        Box::new(NoTruncationBelowShown::new(shown)),
+        Box::new(LeaderPerEpoch::default()),
+        Box::new(LeaderCompleteness::default()),
     ]
 }
 
@@ -81,14 +113,15 @@ impl Invariant for MonotonicEpochs {
         "monotonic-epoch"
     }
 
-    fn check(&mut self, step: &Step<'_>) -> Vec<Violation> {
-        MonotonicEpochs::check(self, step.time_ms, step.nodes)
+    fn check(&mut self, step: &Step<'_>) -> Judgment {
+        Some(MonotonicEpochs::check(self, step.time_ms, step.nodes))
     }
 
-    fn observe(&mut self, node: BrokerId, event: &Event) {
-        if let Event::BrokerStarted { .. } = event {
-            self.forget_partitions(node);
+    fn observe(&mut self, heard: &Heard<'_>) -> Judgment {
+        if let Event::BrokerStarted { .. } = heard.event {
+            self.forget_partitions(heard.node);
         }
+        None
     }
 }
 
@@ -97,8 +130,8 @@ impl Invariant for LeaderHighWatermark {
         "monotonic-leader-high-watermark"
     }
 
-    fn check(&mut self, step: &Step<'_>) -> Vec<Violation> {
-        LeaderHighWatermark::check(self, step.time_ms, step.nodes)
+    fn check(&mut self, step: &Step<'_>) -> Judgment {
+        Some(LeaderHighWatermark::check(self, step.time_ms, step.nodes))
     }
 }
 
@@ -110,8 +143,8 @@ impl Invariant for Isr {
         "isr"
     }
 
-    fn check(&mut self, step: &Step<'_>) -> Vec<Violation> {
-        isr::check(step.time_ms, step.nodes, step.controller)
+    fn check(&mut self, step: &Step<'_>) -> Judgment {
+        Some(isr::check(step.time_ms, step.nodes, step.controller))
     }
 }
 
@@ -123,7 +156,11 @@ impl Invariant for IsrHoldsHighWatermark {
         isr_holds_high_watermark::NAME
     }
 
-    fn check(&mut self, step: &Step<'_>) -> Vec<Violation> {
-        isr_holds_high_watermark::check(step.time_ms, step.nodes, step.controller)
+    fn check(&mut self, step: &Step<'_>) -> Judgment {
+        Some(isr_holds_high_watermark::check(
+            step.time_ms,
+            step.nodes,
+            step.controller,
+        ))
     }
 }

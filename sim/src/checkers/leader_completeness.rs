@@ -11,6 +11,7 @@
 use crate::history::AckedSend;
 use super::view::NodeView;
 use super::Violation;
+use model::env::Event;
 use model::BrokerId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -101,6 +102,66 @@ impl AckedBefore {
         let steps = self.by_partition.get(partition)?;
         let before = steps.partition_point(|(time, _)| *time < time_ms);
         before.checked_sub(1).map(|i| steps[i].1)
+    }
+}
+
+/// The rule of this module as an invariant: elections are heard as they are taken up (dated by
+/// the controller's decision, from its partition-change events) and judged at the next step.
+#[derive(Default)]
+pub struct LeaderCompleteness {
+    /// Elections whose leaders the next step checks.
+    elections: Vec<Election>,
+    /// When the controllers made each election, to date the elections above.
+    elected_at: ElectedAt,
+    /// The acknowledgements the elections are compared with, taken in as they come.
+    acked_before: AckedBefore,
+}
+
+impl super::Invariant for LeaderCompleteness {
+    fn name(&self) -> &'static str {
+        "leader-completeness"
+    }
+
+    fn check(&mut self, step: &super::Step<'_>) -> super::invariant::Judgment {
+        if self.elections.is_empty() {
+            return None;
+        }
+        Some(check(
+            step.time_ms,
+            &mut self.elections,
+            step.nodes,
+            step.acked,
+            &mut self.acked_before,
+        ))
+    }
+
+    fn observe(&mut self, heard: &super::invariant::Heard<'_>) -> super::invariant::Judgment {
+        let (node, now) = (heard.node, heard.time_ms);
+        let cluster = crate::scenario::cluster_of(node);
+        match heard.event {
+            Event::BecameLeader {
+                partition,
+                leader_epoch,
+                ..
+            } => {
+                let partition = partition.to_string();
+                let election =
+                    self.elected_at
+                        .election(cluster, node, &partition, *leader_epoch, now);
+                self.elections.push(election);
+            }
+            Event::PartitionChanged {
+                partition,
+                leader,
+                leader_epoch,
+                ..
+            } if *leader != model::metadata::NO_LEADER => {
+                self.elected_at
+                    .named(cluster, &partition.to_string(), *leader_epoch, *leader, now);
+            }
+            _ => {}
+        }
+        None
     }
 }
 

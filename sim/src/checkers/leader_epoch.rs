@@ -53,6 +53,27 @@ impl LeaderPerEpoch {
     }
 }
 
+impl super::Invariant for LeaderPerEpoch {
+    fn name(&self) -> &'static str {
+        "single-leader-per-epoch"
+    }
+
+    /// Judged on each election, partition or quorum, as it is taken up.
+    fn observe(&mut self, heard: &super::invariant::Heard<'_>) -> super::invariant::Judgment {
+        if !matches!(
+            heard.event,
+            Event::BecameLeader { .. } | Event::QuorumLeader { .. }
+        ) {
+            return None;
+        }
+        Some(
+            LeaderPerEpoch::observe(self, heard.time_ms, heard.node, heard.event)
+                .into_iter()
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

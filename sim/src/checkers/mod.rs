@@ -24,7 +24,7 @@ pub mod view;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-pub use invariant::{Invariant, Step};
+pub use invariant::{Heard, Invariant, Judgment, Step};
 pub use oracle::{End, MirrorEnd, Oracle};
 
 /// A broken rule, with everything needed to find it in the trace.
