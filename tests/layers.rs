@@ -2,7 +2,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | 0 scenario data | `scenario` (with fault options and every seed salt), and the crate root's helpers |
+//! | 0 scenario data | `scenario` (with fault options and every seed salt), `logging`, and the crate root's helpers |
 //! | 1 the record | `history`, `journal`, `trace` |
 //! | 2 the simulated world | `cluster`, `disk`, `clock`, `workload`, `mirror`, `group_consumer` |
 //! | 3 fault injectors | `faults` |
@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("scenario", 0),
     ("slot", 0),
     ("Locked", 0),
+    ("logging", 0),
     ("history", 1),
     ("journal", 1),
     ("trace", 1),

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::{debug, info, trace, warn};
+
 use crate::config::BrokerConfig;
 use crate::controller::ControllerState;
 use crate::env::{Env, Event};
@@ -37,6 +39,15 @@ pub enum Watch {
 pub enum LogRef {
     Metadata,
     Partition(TopicPartition),
+}
+
+impl std::fmt::Display for LogRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogRef::Metadata => write!(f, "{METADATA_TOPIC}-0"),
+            LogRef::Partition(tp) => tp.fmt(f),
+        }
+    }
 }
 
 pub struct State {
@@ -194,6 +205,13 @@ pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
             shared.config.election_timeout_ms,
         );
         s.quorum.reset_election_timer(now, timeout);
+        info!(
+            broker = shared.id(),
+            incarnation,
+            metadata_log_end = log_end_offset,
+            dropped_bytes = recovery.dropped_bytes,
+            "broker started"
+        );
         shared.emit(Event::LogRecovered {
             partition: TopicPartition::new(METADATA_TOPIC, 0),
             log_end_offset,
@@ -258,6 +276,7 @@ pub fn apply_committed(shared: &Arc<Shared>, s: &mut State) {
         let value = value.unwrap_or_default();
         let record = MetadataRecord::decode(&value)
             .unwrap_or_else(|e| panic!("broker {}: metadata record at {offset}: {e}", shared.id()));
+        trace!(offset, ?record, "applying committed metadata");
         s.image.apply(offset, &record);
     }
     reconcile(shared, s);
@@ -295,7 +314,10 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                     partitions.insert(tp.clone(), p);
                 }
                 // A disk that cannot be read now is tried again at the next reconcile.
-                Err(_) => continue,
+                Err(error) => {
+                    warn!(partition = %tp, %error, "cannot open the partition's log; will try again");
+                    continue;
+                }
             }
         }
         let p = partitions.get_mut(&tp).expect("opened above");
@@ -311,6 +333,15 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                 );
                 let old_reports = shared.config.bug(bugs::Switch::HwAdvanceOldEpoch);
                 p.become_leader(state, now, old_reports);
+                debug!(
+                    partition = %tp,
+                    epoch = state.leader_epoch,
+                    partition_epoch = state.partition_epoch,
+                    isr = ?state.isr,
+                    log_end = p.log.log_end_offset(),
+                    high_watermark = p.log.high_watermark(),
+                    "became leader"
+                );
                 shared.emit(Event::BecameLeader {
                     partition: tp.clone(),
                     leader_epoch: state.leader_epoch,
@@ -320,6 +351,14 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                 changed = true;
             } else if let Role::Leader(l) = &mut p.role {
                 if state.partition_epoch > l.partition_epoch {
+                    debug!(
+                        partition = %tp,
+                        epoch = state.leader_epoch,
+                        partition_epoch = state.partition_epoch,
+                        isr = ?state.isr,
+                        old_isr = ?l.isr,
+                        "leader takes up the ISR from committed metadata"
+                    );
                     l.isr = state.isr.clone();
                     l.partition_epoch = state.partition_epoch;
                     // The image holds every record before this one, so whatever became of an
@@ -336,6 +375,12 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
             {
                 // The fetcher carries on into the new epoch, so the truncation that a new epoch
                 // calls for never happens.
+                debug!(
+                    partition = %tp,
+                    epoch = state.leader_epoch,
+                    leader = state.leader,
+                    "same leader in a new epoch: following on without truncating (bug switch)"
+                );
                 p.leader_epoch = state.leader_epoch;
                 p.replicas = state.replicas.clone();
             }
@@ -346,6 +391,14 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                     "{tp}: leader epoch went back"
                 );
                 p.become_follower(state);
+                debug!(
+                    partition = %tp,
+                    epoch = state.leader_epoch,
+                    leader = state.leader,
+                    log_end = p.log.log_end_offset(),
+                    high_watermark = p.log.high_watermark(),
+                    "became follower"
+                );
                 shared.emit(Event::BecameFollower {
                     partition: tp.clone(),
                     leader_epoch: state.leader_epoch,
@@ -377,6 +430,14 @@ fn truncate_to_own_high_watermark(shared: &Arc<Shared>, tp: &TopicPartition, p: 
     let (from, high_watermark) = (p.log.log_end_offset(), p.log.high_watermark());
     if let Ok(to) = p.log.truncate_to(high_watermark) {
         if to < from {
+            debug!(
+                partition = %tp,
+                from,
+                to,
+                high_watermark,
+                reason = "new follower role cuts back to its own high watermark (bug switch)",
+                "truncated"
+            );
             shared.emit(Event::Truncated {
                 partition: tp.clone(),
                 from,
@@ -399,6 +460,14 @@ fn open_partition(
     )?;
     let checkpointed = recovered_high_watermarks.remove(tp).unwrap_or(0);
     log.set_high_watermark(checkpointed.clamp(0, log.log_end_offset()));
+    debug!(
+        partition = %tp,
+        log_end = log.log_end_offset(),
+        high_watermark = log.high_watermark(),
+        checkpointed,
+        dropped_bytes = recovery.dropped_bytes,
+        "opened partition log"
+    );
     shared.emit(Event::LogRecovered {
         partition: tp.clone(),
         log_end_offset: log.log_end_offset(),
@@ -437,6 +506,7 @@ pub fn advance_high_watermark(shared: &Arc<Shared>, s: &mut State, tp: &TopicPar
             high_watermark > before,
             "{tp}: leader high watermark went back"
         );
+        trace!(partition = %tp, high_watermark, "leader's high watermark advanced");
         shared.emit(Event::HighWatermark {
             partition: tp.clone(),
             high_watermark,
@@ -462,10 +532,20 @@ async fn replica_tick(shared: Arc<Shared>) {
                 continue;
             };
             if let Some(wanted) = wanted {
+                debug!(
+                    partition = %tp,
+                    epoch = p.leader_epoch,
+                    partition_epoch = l.partition_epoch,
+                    isr = ?l.isr,
+                    wanted = ?wanted,
+                    change = isr_change(&l.isr, &wanted),
+                    "proposing an ISR change"
+                );
                 l.pending_isr = Some(wanted);
             }
             // A proposal whose answer was lost is sent again, unchanged, until it is settled.
             if let (Some(pending), false) = (&l.pending_isr, l.alter_in_flight) {
+                trace!(partition = %tp, isr = ?pending, "sending AlterPartition");
                 l.alter_in_flight = true;
                 requests.push((
                     tp.clone(),
@@ -499,6 +579,19 @@ async fn replica_tick(shared: Arc<Shared>) {
     }
 }
 
+/// How a wanted ISR differs from the current one, in a word for the log.
+fn isr_change(isr: &[BrokerId], wanted: &[BrokerId]) -> &'static str {
+    let (out, into) = (
+        isr.iter().any(|r| !wanted.contains(r)),
+        wanted.iter().any(|r| !isr.contains(r)),
+    );
+    match (out, into) {
+        (true, false) => "shrink",
+        (false, true) => "expand",
+        _ => "shrink and expand",
+    }
+}
+
 /// Saves every partition's high watermark. A failed write (a full disk) is tried again later.
 fn write_high_watermark_checkpoint(shared: &Shared, s: &State) {
     let mut lines: Vec<String> = s
@@ -511,17 +604,23 @@ fn write_high_watermark_checkpoint(shared: &Shared, s: &State) {
             .iter()
             .map(|(tp, hw)| format!("{} {} {hw}", tp.topic, tp.partition)),
     );
-    let _ = checkpoint::write(
+    if let Err(error) = checkpoint::write(
         shared.env.disk.as_ref(),
         HIGH_WATERMARK_CHECKPOINT_PATH,
         &lines,
-    );
+    ) {
+        warn!(%error, "cannot write the high-watermark checkpoint; will try again");
+    }
 }
 
 /// A controlled shutdown, on Ctrl-C: the controller moves this broker's leaderships away first,
 /// then every log is synced and the high watermarks saved, so that nothing is lost and no
 /// partition waits for a session to expire.
 async fn controlled_shutdown(shared: &Arc<Shared>) {
+    info!(
+        broker = shared.id(),
+        "controlled shutdown: asking the controller to move leaderships"
+    );
     let deadline = madsim::time::Instant::now() + shared.request_timeout() * 3;
     let mut connection = None;
     let mut released = false;
@@ -545,6 +644,11 @@ async fn controlled_shutdown(shared: &Arc<Shared>) {
         let _ = sync_log(shared, which).await;
     }
     write_high_watermark_checkpoint(shared, &shared.lock());
+    info!(
+        broker = shared.id(),
+        leaderships_moved = released,
+        "controlled shutdown done"
+    );
     shared.emit(Event::ShutDown {
         leaderships_moved: released,
     });

@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
     BrokerId as WireBrokerId, ListOffsetsRequest, MetadataRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use tracing::{debug, trace};
 
 use crate::fetch_codec::SingleFetch;
 use crate::fetcher::error_code;
@@ -100,11 +101,15 @@ impl Client {
     pub async fn refresh_metadata(&mut self, topic: &str) -> Result<(), String> {
         let which = self.next_bootstrap % self.bootstrap.len();
         self.next_bootstrap += 1;
+        let failed = |client: &str, error: String| {
+            debug!(%client, topic, bootstrap = which, %error, "metadata refresh failed");
+            error
+        };
         let mut conn = match self.metadata.remove(&which) {
             Some(conn) => conn,
             None => Connection::connect(self.bootstrap[which], &self.client_id, self.timeout)
                 .await
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| failed(&self.client_id, e.to_string()))?,
         };
         let mut t = MetadataRequestTopic::default();
         t.name = Some(TopicName(StrBytes::from_string(topic.to_owned())));
@@ -113,8 +118,10 @@ impl Client {
         let response = conn
             .call(&request, METADATA_VERSION, self.timeout)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| failed(&self.client_id, e.to_string()))?;
         self.metadata.insert(which, conn);
+        // What it believed before, for the log only: read only when the log would show it.
+        let before = tracing::enabled!(tracing::Level::DEBUG).then(|| self.topic_leaders(topic));
         for b in response.brokers {
             if let Ok(ip) = b.host.as_str().parse() {
                 self.brokers
@@ -132,7 +139,30 @@ impl Client {
                 }
             }
         }
+        if let Some(before) = before {
+            let leaders = self.topic_leaders(topic);
+            if leaders != before {
+                debug!(
+                    client = %self.client_id,
+                    topic,
+                    bootstrap = which,
+                    ?leaders,
+                    "metadata refreshed: leaders (partition, leader, epoch) changed"
+                );
+            } else {
+                trace!(client = %self.client_id, topic, bootstrap = which, "metadata refreshed");
+            }
+        }
         Ok(())
+    }
+
+    /// The leaders this client knows of `topic`'s partitions, for the log.
+    fn topic_leaders(&self, topic: &str) -> Vec<(i32, BrokerId, i32)> {
+        self.leaders
+            .iter()
+            .filter(|(tp, _)| &*tp.topic == topic)
+            .map(|(tp, (leader, epoch))| (tp.partition, *leader, *epoch))
+            .collect()
     }
 
     async fn leader_connection(&mut self, tp: &TopicPartition) -> Result<(BrokerId, i32), String> {
@@ -152,6 +182,13 @@ impl Client {
             let conn = Connection::connect(address, &self.client_id, self.timeout)
                 .await
                 .map_err(|e| {
+                    debug!(
+                        client = %self.client_id,
+                        partition = %tp,
+                        leader,
+                        error = %e,
+                        "cannot connect to the leader: will look it up again"
+                    );
                     self.leaders.remove(tp);
                     e.to_string()
                 })?;
@@ -160,9 +197,31 @@ impl Client {
         Ok((leader, epoch))
     }
 
-    fn forget(&mut self, tp: &TopicPartition, leader: BrokerId) {
+    /// Drops what this client believed of `tp`'s leader, and the connection to it, after a failed
+    /// exchange: the next call asks for metadata again.
+    fn forget(&mut self, tp: &TopicPartition, leader: BrokerId, error: &dyn std::fmt::Display) {
+        debug!(
+            client = %self.client_id,
+            partition = %tp,
+            leader,
+            %error,
+            "exchange with the leader failed: forgetting it and its connection"
+        );
         self.leaders.remove(tp);
         self.connections.remove(&leader);
+    }
+
+    /// Drops what this client believed of `tp`'s leader after the leader answered with an error:
+    /// the next call asks for metadata again.
+    fn forget_leader(&mut self, tp: &TopicPartition, error_code: i16) {
+        debug!(
+            client = %self.client_id,
+            partition = %tp,
+            leader = ?self.leaders.get(tp),
+            error_code,
+            "leader answered with an error: will look the leader up again"
+        );
+        self.leaders.remove(tp);
     }
 
     pub async fn send(
@@ -185,10 +244,11 @@ impl Client {
     ) -> SendOutcome {
         let (leader, _) = match self.leader_connection(tp).await {
             Ok(l) => l,
-            Err(_) => {
+            Err(error) => {
+                trace!(client = %self.client_id, partition = %tp, %error, "send refused: no leader to send to");
                 return SendOutcome::Refused {
                     error: error_code::NOT_LEADER_OR_FOLLOWER,
-                }
+                };
             }
         };
         let batch = batch::encode(records, 0);
@@ -204,7 +264,7 @@ impl Client {
             return match conn.produce_unanswered(&produce, self.timeout).await {
                 Ok(()) => SendOutcome::Sent,
                 Err(e) => {
-                    self.forget(tp, leader);
+                    self.forget(tp, leader, &e);
                     SendOutcome::Unknown {
                         reason: e.to_string(),
                     }
@@ -219,12 +279,21 @@ impl Client {
                 }
             }
             Err(e) => {
-                self.forget(tp, leader);
+                self.forget(tp, leader, &e);
                 return SendOutcome::Unknown {
                     reason: e.to_string(),
                 };
             }
         };
+        trace!(
+            client = %self.client_id,
+            partition = %tp,
+            leader,
+            acks,
+            error_code,
+            base_offset,
+            "produce answered"
+        );
         match error_code {
             error_code::NONE => SendOutcome::Acked {
                 offset: base_offset,
@@ -235,11 +304,11 @@ impl Client {
             | error_code::NOT_ENOUGH_REPLICAS
             | error_code::KAFKA_STORAGE_ERROR
             | error_code::CORRUPT_MESSAGE) => {
-                self.leaders.remove(tp);
+                self.forget_leader(tp, code);
                 SendOutcome::Refused { error: code }
             }
             code => {
-                self.leaders.remove(tp);
+                self.forget_leader(tp, code);
                 SendOutcome::Unknown {
                     reason: format!("error code {code}"),
                 }
@@ -271,7 +340,7 @@ impl Client {
         {
             Ok(r) => r,
             Err(e) => {
-                self.forget(tp, leader);
+                self.forget(tp, leader, &e);
                 return Err(e.to_string());
             }
         };
@@ -282,7 +351,7 @@ impl Client {
             .and_then(|t| t.partitions.into_iter().next())
             .ok_or_else(|| "empty list offsets response".to_owned())?;
         if p.error_code != error_code::NONE {
-            self.leaders.remove(tp);
+            self.forget_leader(tp, p.error_code);
             return Err(format!("error code {}", p.error_code));
         }
         Ok(p.offset)
@@ -319,14 +388,14 @@ impl Client {
                 }
             }
             Err(e) => {
-                self.forget(tp, leader);
+                self.forget(tp, leader, &e);
                 return PollOutcome::Failed {
                     reason: e.to_string(),
                 };
             }
         };
         if data.error_code != error_code::NONE {
-            self.leaders.remove(tp);
+            self.forget_leader(tp, data.error_code);
             return PollOutcome::Failed {
                 reason: format!("error code {}", data.error_code),
             };

@@ -15,6 +15,7 @@ use kafka_protocol::messages::alter_partition_response::{self, AlterPartitionRes
 use kafka_protocol::messages::{
     BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId as WireBrokerId,
 };
+use tracing::{debug, trace};
 
 use crate::broker::{Shared, State, TICK};
 use crate::env::Event;
@@ -54,6 +55,11 @@ fn active<'a>(shared: &Shared, s: &'a mut State) -> Option<&'a mut ControllerSta
             epoch,
             last_heartbeat_ms,
         });
+        debug!(
+            epoch,
+            metadata_offset = s.image.next_offset,
+            "controller active: every broker's session starts now"
+        );
         shared.emit(Event::ControllerActive { epoch });
     }
     s.controller.as_mut()
@@ -112,9 +118,58 @@ fn propose(
     notes.extend(change_events(&s.image, records));
     let offset = append_metadata(shared, s, records)?;
     for note in notes {
+        log_decision(offset, &note);
         shared.emit(note);
     }
     Some(offset)
+}
+
+/// Logs a decision the controller has written to the metadata log at `offset`.
+fn log_decision(offset: i64, note: &Event) {
+    match note {
+        Event::BrokerFenced { broker, reason } => {
+            debug!(broker, %reason, offset, "controller fences broker");
+        }
+        Event::BrokerUnfenced { broker } => {
+            debug!(
+                broker,
+                offset,
+                reason = "caught up on metadata since it registered",
+                "controller unfences broker"
+            );
+        }
+        Event::BrokerRegistered {
+            broker,
+            incarnation,
+        } => {
+            debug!(
+                broker,
+                incarnation,
+                offset,
+                "controller registers a new incarnation, fenced until it catches up"
+            );
+        }
+        Event::PartitionChanged {
+            partition,
+            leader,
+            leader_epoch,
+            partition_epoch,
+            isr,
+            unclean,
+        } => {
+            debug!(
+                %partition,
+                leader,
+                epoch = leader_epoch,
+                partition_epoch,
+                ?isr,
+                unclean,
+                offset,
+                "controller changes partition"
+            );
+        }
+        other => debug!(?other, offset, "controller decision"),
+    }
 }
 
 /// The events that report partition changes among `records`, against the image before them.
@@ -299,12 +354,23 @@ pub fn handle_heartbeat(
         .as_ref()
         .is_some_and(|r| r.incarnation > incarnation)
     {
+        debug!(
+            broker,
+            incarnation, "heartbeat from a stale incarnation refused"
+        );
         response.error_code = error_code::STALE_BROKER_EPOCH;
         return response;
     }
     if let Some(controller) = s.controller.as_mut() {
         controller.last_heartbeat_ms.insert(broker, now);
     }
+    trace!(
+        broker,
+        incarnation,
+        metadata_offset = request.current_metadata_offset,
+        want_shut_down = request.want_shut_down,
+        "heartbeat"
+    );
     if request.want_shut_down {
         return shutdown_heartbeat(shared, s, broker, response);
     }
@@ -437,6 +503,14 @@ pub async fn handle_alter_partition(
                     .as_deref()
                     .ok_or(error_code::UNKNOWN_TOPIC_OR_PARTITION)
                     .and_then(|n| decide_alter(&s.image, broker, n, p));
+                trace!(
+                    broker,
+                    partition = p.partition_index,
+                    epoch = p.leader_epoch,
+                    partition_epoch = p.partition_epoch,
+                    outcome = ?decided.as_ref().map(|n| &n.isr),
+                    "AlterPartition decided"
+                );
                 match decided {
                     Ok(next) => {
                         r.leader_id = WireBrokerId(next.leader);
@@ -554,6 +628,15 @@ pub async fn alter_partition(
     if l.pending_isr.as_ref() != Some(&isr) {
         return;
     }
+    debug!(
+        partition = %tp,
+        epoch = leader_epoch,
+        partition_epoch,
+        proposed = ?isr,
+        error_code = outcome.as_ref().map(|r| r.error_code),
+        outcome = alter_outcome(outcome.as_ref(), leader_epoch, l.partition_epoch),
+        "AlterPartition answered"
+    );
     if let Some(r) = outcome {
         if r.error_code == error_code::INELIGIBLE_REPLICA {
             l.pending_isr = None;
@@ -565,6 +648,13 @@ pub async fn alter_partition(
             l.pending_isr = None;
             l.isr = r.isr.iter().map(|b| b.0).collect();
             l.partition_epoch = r.partition_epoch;
+            debug!(
+                partition = %tp,
+                epoch = leader_epoch,
+                partition_epoch = r.partition_epoch,
+                isr = ?l.isr,
+                "leader takes up the ISR the controller committed"
+            );
             let isr = l.isr.clone();
             shared.emit(Event::IsrChanged {
                 partition: tp.clone(),
@@ -575,6 +665,26 @@ pub async fn alter_partition(
         }
     }
     shared.notify();
+}
+
+/// What an AlterPartition answer does to the proposal, in words for the log.
+fn alter_outcome(
+    answer: Option<&alter_partition_response::PartitionData>,
+    leader_epoch: i32,
+    partition_epoch: i32,
+) -> &'static str {
+    match answer {
+        None => "no answer: stays pending, sent again",
+        Some(r) if r.error_code == error_code::INELIGIBLE_REPLICA => "refused: proposal dropped",
+        Some(r)
+            if r.error_code == error_code::NONE
+                && r.leader_epoch == leader_epoch
+                && r.partition_epoch > partition_epoch =>
+        {
+            "committed"
+        }
+        Some(_) => "refused: stays pending until newer metadata settles it",
+    }
 }
 
 async fn send_alter_partition(

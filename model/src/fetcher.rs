@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::{debug, trace, warn};
+
 use crate::broker::{self, LogRef, Shared, State};
 use crate::bugs;
 use crate::config::BrokerConfig;
@@ -122,10 +124,12 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
         matches!(which, LogRef::Metadata) || !shared.config.bug(bugs::Switch::ZombieFollower);
     // Whether a fetch of this role has come back with no divergence yet.
     let mut validated = false;
+    debug!(log = %which, generation, "fetcher started");
     loop {
         let (request, follow) = {
             let s = shared.lock();
             let Some(follow) = following(&s, &which, generation) else {
+                debug!(log = %which, generation, "fetcher stops: the role it served has changed");
                 return;
             };
             let log = s.log(&which).expect("a followed log exists");
@@ -161,7 +165,8 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
             .await
             {
                 Ok(c) => connection = Some((follow.leader, c)),
-                Err(_) => {
+                Err(error) => {
+                    trace!(log = %which, leader = follow.leader, %error, "cannot reach the leader");
                     madsim::time::sleep(BACKOFF).await;
                     continue;
                 }
@@ -177,7 +182,8 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
                 }
             }
             Ok(None) => madsim::time::sleep(BACKOFF).await,
-            Err(_) => {
+            Err(error) => {
+                trace!(log = %which, leader = follow.leader, %error, "fetch failed; reconnecting");
                 connection = None;
                 madsim::time::sleep(BACKOFF).await;
             }
@@ -202,12 +208,25 @@ async fn handle_response(
         if let LogRef::Metadata = which {
             let (leader, epoch) = data.current_leader;
             if epoch > s.quorum.epoch {
+                debug!(
+                    epoch,
+                    leader,
+                    own_epoch = s.quorum.epoch,
+                    "metadata fetch answered from a newer quorum epoch"
+                );
                 let known = (leader >= 0).then_some(leader);
                 let _ = s.quorum.observe(shared.env.disk.as_ref(), epoch, known);
                 return Applied::BackOff;
             }
         }
         if data.error_code != error_code::NONE {
+            trace!(
+                log = %which,
+                leader = follow.leader,
+                epoch = follow.epoch,
+                error_code = data.error_code,
+                "leader refused the fetch; backing off"
+            );
             return Applied::BackOff;
         }
         if matches!(which, LogRef::Metadata) {
@@ -243,6 +262,22 @@ async fn handle_response(
                 .truncate_to(target)
                 .unwrap_or_else(|e| panic!("truncate: {e}"));
             if to < from {
+                debug!(
+                    log = %which,
+                    leader = follow.leader,
+                    epoch = follow.epoch,
+                    diverging_epoch = data.diverging_epoch.epoch,
+                    leader_end_offset = data.diverging_epoch.end_offset,
+                    own_end_offset_for_epoch = ours.end_offset,
+                    from,
+                    to,
+                    high_watermark,
+                    "truncated: the log diverges from the leader's"
+                );
+            } else {
+                trace!(log = %which, target, log_end = from, "divergence reported: nothing to cut");
+            }
+            if to < from {
                 if let LogRef::Partition(tp) = which {
                     shared.emit(Event::Truncated {
                         partition: tp.clone(),
@@ -256,16 +291,22 @@ async fn handle_response(
         }
         if !data.records.is_empty() {
             match log.append_replicated(&data.records) {
-                Ok(_) => appended = true,
-                Err(_) => return Applied::BackOff,
+                Ok(batches) => {
+                    trace!(log = %which, batches, log_end = log.log_end_offset(), "appended");
+                    appended = true;
+                }
+                Err(error) => {
+                    warn!(log = %which, %error, "cannot append fetched records; backing off");
+                    return Applied::BackOff;
+                }
             }
         }
     }
-    if appended
-        && !counts_unsynced(&shared.config, which)
-        && broker::sync_log(shared, which).await.is_err()
-    {
-        return Applied::BackOff;
+    if appended && !counts_unsynced(&shared.config, which) {
+        if let Err(error) = broker::sync_log(shared, which).await {
+            warn!(log = %which, %error, "cannot sync fetched records; backing off");
+            return Applied::BackOff;
+        }
     }
     let mut s = shared.lock();
     if following(&s, which, generation) != Some(follow) {
@@ -282,6 +323,7 @@ async fn handle_response(
         }
         LogRef::Partition(tp) => {
             if high_watermark != log.high_watermark() {
+                trace!(partition = %tp, high_watermark, "follower's high watermark moved");
                 log.set_high_watermark(high_watermark);
                 shared.emit(Event::HighWatermark {
                     partition: tp.clone(),

@@ -32,6 +32,7 @@ use kafka_protocol::messages::{
     SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use tracing::{debug, trace};
 
 use crate::broker::{Shared, State};
 use crate::deadline::Deadline;
@@ -159,12 +160,20 @@ fn group_mut<'a>(s: &'a mut State, group: &str, epoch: i32) -> &'a mut Group {
     if g.epoch != epoch {
         // A new leadership knows no members: they find it and join again. The generation goes on
         // from the old one where this broker saw it, and never back.
+        debug!(
+            group,
+            epoch,
+            old_epoch = g.epoch,
+            generation = g.generation,
+            "new leadership of the group's offsets partition: members must join again"
+        );
         *g = Group::empty(epoch, g.generation);
     }
     g
 }
 
-fn start_rebalance(g: &mut Group, now: u64) {
+/// Starts a join phase; `group` and `reason` are for the log.
+fn start_rebalance(group: &str, g: &mut Group, now: u64, reason: &str) {
     let timeout = g
         .members
         .values()
@@ -181,13 +190,29 @@ fn start_rebalance(g: &mut Group, now: u64) {
             deadline_ms: now + timeout,
         }
     };
+    debug!(
+        group,
+        generation = g.generation,
+        members = g.members.len(),
+        timeout_ms = timeout,
+        reason,
+        "rebalance started"
+    );
 }
 
 /// Ends the join phase: members that did not join are dropped, the generation moves on, and a
 /// protocol every member supports is chosen.
-fn complete_join(g: &mut Group) {
+fn complete_join(group: &str, g: &mut Group) {
+    let before = g.members.len();
     g.members.retain(|_, m| m.joined);
     g.generation += 1;
+    debug!(
+        group,
+        generation = g.generation,
+        members = g.members.len(),
+        dropped = before - g.members.len(),
+        "join phase complete: new generation"
+    );
     if g.members.is_empty() {
         g.phase = Phase::Empty;
         g.leader = None;
@@ -224,11 +249,11 @@ pub fn expire(shared: &Shared, s: &mut State, now: u64) {
         g.members
             .retain(|_, m| (joining && m.joined) || m.last_seen_ms + m.session_timeout_ms >= now);
         if g.members.len() != before {
-            start_rebalance(g, now);
+            start_rebalance(name, g, now, "a member's session expired");
             changed.push(name.clone());
         } else if let Phase::Joining { deadline_ms } = g.phase {
             if now >= deadline_ms {
-                complete_join(g);
+                complete_join(name, g);
                 changed.push(name.clone());
             }
         }
@@ -324,13 +349,18 @@ pub async fn join_group(shared: &Arc<Shared>, request: JoinGroupRequest) -> Join
         // A new member, or a known one joining outside a join phase, starts a rebalance.
         if !known || !matches!(g.phase, Phase::Joining { .. }) {
             g.members.insert(member_id.clone(), member);
-            start_rebalance(g, now);
+            let reason = if known {
+                "a member joins again"
+            } else {
+                "a new member joins"
+            };
+            start_rebalance(&group, g, now, reason);
             g.members.get_mut(&member_id).expect("inserted").joined = true;
         } else {
             g.members.insert(member_id.clone(), member);
         }
         if g.members.values().all(|m| m.joined) {
-            complete_join(g);
+            complete_join(&group, g);
         }
         shared.notify_partition(&tp);
         (tp, member_id)
@@ -360,7 +390,7 @@ pub async fn join_group(shared: &Arc<Shared>, request: JoinGroupRequest) -> Join
                 me.joined = true;
                 me.last_seen_ms = now;
                 if now >= deadline_ms || g.members.values().all(|m| m.joined) {
-                    complete_join(g);
+                    complete_join(&group, g);
                     shared.notify_partition(&tp);
                 }
             }
@@ -532,7 +562,7 @@ pub fn leave_group(shared: &Shared, request: LeaveGroupRequest) -> LeaveGroupRes
         r.error_code = error_code::UNKNOWN_MEMBER_ID;
         return r;
     }
-    start_rebalance(g, now);
+    start_rebalance(&group, g, now, "a member left");
     shared.notify_partition(&tp);
     r
 }
@@ -633,12 +663,22 @@ pub async fn offset_commit(
         let standalone = generation < 0 && member.is_empty() && g.members.is_empty();
         if !standalone && !stale_allowed {
             if let Err(code) = check_member(g, &member, generation) {
+                debug!(
+                    %group,
+                    %member,
+                    generation,
+                    current = g.generation,
+                    error_code = code,
+                    "offset commit refused"
+                );
                 return answer(code);
             }
             if matches!(g.phase, Phase::Joining { .. }) {
+                debug!(%group, %member, generation, "offset commit refused: rebalance in progress");
                 return answer(error_code::REBALANCE_IN_PROGRESS);
             }
         }
+        trace!(%group, %member, generation, commits = ?commits, "offset commit accepted");
         if commits.is_empty() {
             return answer(0);
         }

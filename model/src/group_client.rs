@@ -18,6 +18,7 @@ use kafka_protocol::messages::{
     OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use tracing::debug;
 
 use crate::group::error_code as group_error;
 use crate::wire::Connection;
@@ -98,6 +99,21 @@ impl GroupMember {
 
     /// An error code from the coordinator, as what to do next.
     fn judge(&mut self, code: i16) -> Result<(), GroupError> {
+        let judged = self.judge_code(code);
+        if let Err(what) = &judged {
+            debug!(
+                group = %self.group,
+                member = %self.member_id,
+                generation = self.generation,
+                error_code = code,
+                next = %what,
+                "group call refused"
+            );
+        }
+        judged
+    }
+
+    fn judge_code(&mut self, code: i16) -> Result<(), GroupError> {
         match code {
             0 => Ok(()),
             group_error::NOT_COORDINATOR | group_error::COORDINATOR_NOT_AVAILABLE => {
@@ -151,6 +167,12 @@ impl GroupMember {
             let conn = Connection::connect(at, &self.client_id, self.timeout)
                 .await
                 .map_err(|e| retry(e.to_string()))?;
+            debug!(
+                group = %self.group,
+                coordinator = found.node_id.0,
+                %at,
+                "found the group coordinator"
+            );
             self.coordinator = Some(conn);
         }
         Ok(self.coordinator.as_mut().expect("connected"))
@@ -167,6 +189,7 @@ impl GroupMember {
         match conn.call(request, version, limit).await {
             Ok(r) => Ok(r),
             Err(e) => {
+                debug!(group = %self.group, error = %e, "coordinator call failed: will find it again");
                 self.coordinator = None;
                 Err(GroupError::Retry(e.to_string()))
             }
@@ -198,6 +221,14 @@ impl GroupMember {
         }
         self.judge(response.error_code)?;
         self.generation = response.generation_id;
+        debug!(
+            group = %self.group,
+            member = %self.member_id,
+            generation = self.generation,
+            leader = %response.leader.as_str(),
+            members = response.members.len(),
+            "joined the group"
+        );
         Ok(Joined {
             generation: response.generation_id,
             protocol: response

@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tracing::{debug, trace};
+
 use crate::bugs;
 use crate::client::{Client, PollOutcome, SendOutcome, EARLIEST};
 use crate::group_client::GroupMember;
@@ -105,13 +107,18 @@ pub async fn run(
         }
         match progress.committed(&tps).await {
             Ok(c) => break c.into_iter().map(|(tp, o)| (tp.partition, o)).collect(),
-            Err(_) => madsim::time::sleep(Duration::from_millis(100)).await,
+            Err(error) => {
+                trace!(%error, "MirrorMaker cannot read its committed progress yet");
+                madsim::time::sleep(Duration::from_millis(100)).await
+            }
         }
     };
+    debug!(topic = %config.topic, resume_from = ?next, "MirrorMaker starts");
     let mut syncs: BTreeMap<i32, BTreeMap<i64, i64>> = BTreeMap::new();
     let mut checkpoint_at = madsim::time::Instant::now() + config.checkpoint_interval;
     while !stop() {
         if restart() {
+            debug!(topic = %config.topic, "MirrorMaker restarts");
             return true;
         }
         for tp in &tps {
@@ -137,18 +144,39 @@ pub async fn run(
             // A crash can strike with records in the queue, read and not yet written: they are lost
             // with it, and only what was committed says where to read again.
             if restart() {
+                debug!(
+                    topic = %config.topic,
+                    partition = p,
+                    lost_from_queue = records.len(),
+                    "MirrorMaker restarts with records read and not written"
+                );
                 return true;
             }
             let out = TopicPartition::new(target_topic.clone(), p);
             let batch: Vec<(Option<bytes::Bytes>, bytes::Bytes)> =
                 records.iter().map(|(_, v)| (None, v.clone())).collect();
             // Not written, or not known to be: it is read again from where it was.
-            if let SendOutcome::Acked { offset: base } = target.send_batch(&out, -1, &batch).await {
-                for (i, (offset, _)) in records.iter().enumerate() {
-                    let written = base + i as i64;
-                    syncs.entry(p).or_default().insert(*offset, written);
+            match target.send_batch(&out, -1, &batch).await {
+                SendOutcome::Acked { offset: base } => {
+                    trace!(
+                        partition = p,
+                        from,
+                        to = last,
+                        target_base = base,
+                        "MirrorMaker wrote a batch"
+                    );
+                    for (i, (offset, _)) in records.iter().enumerate() {
+                        let written = base + i as i64;
+                        syncs.entry(p).or_default().insert(*offset, written);
+                    }
+                    next.insert(p, last + 1);
                 }
-                next.insert(p, last + 1);
+                outcome => debug!(
+                    partition = p,
+                    from,
+                    ?outcome,
+                    "MirrorMaker batch not known written: it is read again"
+                ),
             }
         }
         if madsim::time::Instant::now() >= checkpoint_at {
@@ -158,7 +186,13 @@ pub async fn run(
                 .map(|(p, o)| (TopicPartition::new(config.topic.clone(), *p), *o))
                 .collect();
             if !skip_bug && !done.is_empty() {
-                let _ = progress.commit(&done).await;
+                let committed = progress.commit(&done).await;
+                debug!(
+                    topic = %config.topic,
+                    progress = ?next,
+                    ok = committed.is_ok(),
+                    "MirrorMaker commits its progress"
+                );
             }
             for group in watched.iter_mut() {
                 let Ok(committed) = group.committed(&tps).await else {
@@ -166,6 +200,13 @@ pub async fn run(
                 };
                 for (tp, c) in committed {
                     if let Some(t) = syncs.get(&tp.partition).and_then(|s| translate(s, c)) {
+                        debug!(
+                            group = %group.group,
+                            partition = tp.partition,
+                            source_offset = c,
+                            target_offset = t,
+                            "MirrorMaker translates a committed offset"
+                        );
                         sink.checkpoint(&group.group, tp.partition, c, t);
                     }
                 }

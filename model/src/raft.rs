@@ -62,7 +62,11 @@ impl Quorum {
     /// write (a full disk) leaves the node in the state its disk holds.
     fn save(disk: &dyn Disk, epoch: i32, voted_for: Option<BrokerId>) -> std::io::Result<()> {
         let vote = voted_for.map_or("-1".to_owned(), |v| v.to_string());
-        checkpoint::write(disk, QUORUM_STATE_PATH, &[format!("{epoch} {vote}")])
+        let saved = checkpoint::write(disk, QUORUM_STATE_PATH, &[format!("{epoch} {vote}")]);
+        if let Err(error) = &saved {
+            tracing::warn!(epoch, ?voted_for, %error, "cannot save the quorum state; not adopted");
+        }
+        saved
     }
 
     pub fn is_voter(&self) -> bool {
@@ -105,6 +109,12 @@ impl Quorum {
         let mut changed = false;
         if epoch > self.epoch {
             Self::save(disk, epoch, None)?;
+            tracing::debug!(
+                epoch,
+                old_epoch = self.epoch,
+                ?leader,
+                "quorum moves to a newer epoch"
+            );
             self.epoch = epoch;
             self.voted_for = None;
             self.role = QuorumRole::Unattached;
@@ -118,6 +128,7 @@ impl Quorum {
                     self.me
                 );
                 self.role = QuorumRole::Follower { leader: l };
+                tracing::debug!(epoch, leader = l, "quorum follower of a known leader");
                 Ok(true)
             }
             _ => Ok(changed),
@@ -155,6 +166,13 @@ impl Quorum {
             return Ok(false);
         }
         if candidate_last < own_last {
+            tracing::debug!(
+                epoch,
+                candidate,
+                ?candidate_last,
+                ?own_last,
+                "vote refused: the candidate's log is behind"
+            );
             return Ok(false);
         }
         Self::save(disk, self.epoch, Some(candidate))?;
@@ -206,6 +224,11 @@ impl Quorum {
         let candidate = held[self.majority() - 1];
         let epoch_start = log.epochs().start_offset_of(self.epoch).unwrap_or(i64::MAX);
         if candidate > self.high_watermark && candidate > epoch_start {
+            tracing::trace!(
+                epoch = self.epoch,
+                high_watermark = candidate,
+                "metadata committed"
+            );
             self.high_watermark = candidate;
             return true;
         }

@@ -10,6 +10,7 @@ use kafka_protocol::messages::vote_request::{self, VoteRequest};
 use kafka_protocol::messages::vote_response::{self, VoteResponse};
 use kafka_protocol::messages::{BrokerId as WireBrokerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use tracing::{debug, trace, warn};
 
 use crate::broker::{self, LogRef, Shared, State, TICK};
 use crate::env::Event;
@@ -36,6 +37,10 @@ pub async fn run(shared: Arc<Shared>) {
         match &s.quorum.role {
             QuorumRole::Leader { announced, .. } => {
                 if !s.quorum.leader_has_quorum(now, 2 * timeout) {
+                    debug!(
+                        epoch = s.quorum.epoch,
+                        "quorum leader resigns: no fetch from a majority of voters in time"
+                    );
                     s.quorum.resign();
                     s.quorum.reset_election_timer(now, timeout);
                     continue;
@@ -76,6 +81,7 @@ pub async fn run(shared: Arc<Shared>) {
                         // An observer that lost touch with its leader looks for the current one.
                         // Its fetcher stops with the role; forgetting it lets the next one start
                         // even if the leader turns out to be the same.
+                        debug!(epoch, leader, "observer lost touch with the quorum leader");
                         s.quorum.resign();
                         s.metadata_fetcher = None;
                     }
@@ -96,6 +102,7 @@ pub async fn run(shared: Arc<Shared>) {
                     let voters = &s.quorum.voters;
                     let voter = voters[(now / timeout.max(1)) as usize % voters.len()];
                     let epoch = s.quorum.epoch;
+                    trace!(voter, epoch, "observer asks a voter who leads");
                     madsim::task::spawn(find_leader(shared.clone(), voter, epoch));
                 }
             }
@@ -108,6 +115,12 @@ fn start_election(shared: &Arc<Shared>, s: &mut State, now: u64) {
         Ok(e) => e,
         Err(_) => return,
     };
+    debug!(
+        epoch,
+        last_epoch = s.metadata_log.latest_epoch(),
+        log_end = s.metadata_log.log_end_offset(),
+        "election timeout: standing as candidate"
+    );
     s.quorum
         .reset_election_timer(now, shared.config.election_timeout_ms);
     shared.emit(Event::QuorumCandidate { epoch });
@@ -129,6 +142,7 @@ fn start_election(shared: &Arc<Shared>, s: &mut State, now: u64) {
 fn become_leader(shared: &Arc<Shared>, s: &mut State) {
     s.quorum.become_leader(shared.now_ms());
     let epoch = s.quorum.epoch;
+    debug!(epoch, "won the election: quorum leader");
     s.metadata_fetcher = None;
     shared.emit(Event::QuorumLeader { epoch });
     append_metadata(
@@ -154,7 +168,19 @@ pub fn append_metadata(
     let bytes = batch::encode(&entries, shared.now_ms() as i64);
     let epoch = s.quorum.epoch;
     // A full disk refuses the append: the controller decides nothing until it can write.
-    let (_, last) = s.metadata_log.append_as_leader(&bytes, epoch).ok()?;
+    let (_, last) = match s.metadata_log.append_as_leader(&bytes, epoch) {
+        Ok(appended) => appended,
+        Err(error) => {
+            warn!(epoch, records = records.len(), %error, "cannot append to the metadata log");
+            return None;
+        }
+    };
+    trace!(
+        epoch,
+        records = records.len(),
+        last_offset = last,
+        "appended metadata"
+    );
     let shared2 = shared.clone();
     madsim::task::spawn(async move {
         if broker::sync_log(&shared2, &LogRef::Metadata).await.is_ok() {
@@ -198,6 +224,7 @@ async fn request_vote(shared: Arc<Shared>, voter: BrokerId, epoch: i32, last: (i
         return;
     };
     let mut s = shared.lock();
+    trace!(voter, epoch, granted = p.vote_granted, "vote answered");
     if p.leader_epoch > s.quorum.epoch {
         let leader = (p.leader_id.0 >= 0).then_some(p.leader_id.0);
         let _ = s
@@ -280,6 +307,10 @@ async fn find_leader(shared: Arc<Shared>, voter: BrokerId, epoch: i32) {
         {
             let (now, timeout) = (shared.now_ms(), shared.config.election_timeout_ms);
             s.quorum.reset_election_timer(now, timeout);
+            debug!(
+                epoch = leader_epoch,
+                leader, voter, "observer found the quorum leader"
+            );
             shared.emit(Event::QuorumFollower {
                 epoch: leader_epoch,
                 leader,
@@ -314,6 +345,14 @@ pub fn handle_vote(shared: &Arc<Shared>, request: VoteRequest) -> VoteResponse {
                 let (now, timeout) = (shared.now_ms(), shared.config.election_timeout_ms);
                 s.quorum.reset_election_timer(now, timeout);
             }
+            debug!(
+                epoch = p.replica_epoch,
+                candidate,
+                granted,
+                own_epoch = s.quorum.epoch,
+                voted_for = ?s.quorum.voted_for,
+                "vote requested"
+            );
             shared.emit(Event::QuorumVote {
                 epoch: p.replica_epoch,
                 candidate,
@@ -353,6 +392,10 @@ pub fn handle_begin_quorum_epoch(
             {
                 let (now, timeout) = (shared.now_ms(), shared.config.election_timeout_ms);
                 s.quorum.reset_election_timer(now, timeout);
+                debug!(
+                    epoch,
+                    leader, "following the new quorum leader (BeginQuorumEpoch)"
+                );
                 shared.emit(Event::QuorumFollower { epoch, leader });
             }
             r.leader_id = WireBrokerId(s.quorum.leader().unwrap_or(-1));
@@ -379,6 +422,11 @@ pub fn fetch_metadata(
         return (out, true);
     }
     if p.current_leader_epoch < s.quorum.epoch {
+        trace!(
+            replica,
+            epoch = p.current_leader_epoch,
+            "metadata fetch from an old epoch fenced"
+        );
         out.error_code = error_code::FENCED_LEADER_EPOCH;
         return (out, true);
     }
@@ -389,6 +437,14 @@ pub fn fetch_metadata(
     if let Some(diverging) =
         crate::serve::divergence(&s.metadata_log, p.fetch_offset, p.last_fetched_epoch, false)
     {
+        debug!(
+            replica,
+            fetch_offset = p.fetch_offset,
+            last_fetched_epoch = p.last_fetched_epoch,
+            diverging_epoch = diverging.epoch,
+            end_offset = diverging.end_offset,
+            "metadata fetch diverges: the follower must truncate"
+        );
         out.diverging_epoch = diverging;
         out.high_watermark = s.quorum.high_watermark;
         return (out, true);

@@ -40,6 +40,7 @@ use crate::wire::{
 };
 use crate::{controller, raft_driver, BrokerId, TopicPartition};
 use bytes::BytesMut;
+use tracing::{debug, trace, warn};
 
 /// The APIs and versions this broker answers.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
@@ -89,7 +90,17 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
         let Ok(frame) = reader.next(&mut stream).await else {
             return;
         };
-        let reply = match decode_request_header(frame) {
+        let decoded = decode_request_header(frame);
+        if let Ok((header, _)) = &decoded {
+            trace!(
+                api = %api_name(header.request_api_key),
+                version = header.request_api_version,
+                correlation_id = header.correlation_id,
+                client = header.client_id.as_deref().unwrap_or(""),
+                "request"
+            );
+        }
+        let reply = match decoded {
             Ok((header, _)) if !supported(&header) => refuse(header, &mut out),
             Ok((header, mut body)) if header.request_api_key == ApiKey::Fetch as i16 => {
                 let version = header.request_api_version;
@@ -129,10 +140,16 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
                     header: Some(header),
                     ..
                 }) => refuse(header, &mut out),
-                Err(_) => Reply::Close,
+                Err(_) => {
+                    debug!("undecodable request; closing the connection");
+                    Reply::Close
+                }
             },
             // Not even a header: nothing to answer to.
-            Err(_) => Reply::Close,
+            Err(_) => {
+                debug!("request without a readable header; closing the connection");
+                Reply::Close
+            }
         };
         match reply {
             Reply::Send => {
@@ -144,6 +161,11 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
             Reply::Close => return,
         }
     }
+}
+
+/// A request's API by name, for the log: `Fetch`, or the number of one this broker does not know.
+fn api_name(key: i16) -> String {
+    ApiKey::try_from(key).map_or_else(|()| format!("api {key}"), |api| format!("{api:?}"))
 }
 
 /// What a connection does after a request.
@@ -250,6 +272,7 @@ fn init_producer_id(
 ) -> InitProducerIdResponse {
     let mut response = InitProducerIdResponse::default();
     if request.transactional_id.is_some() {
+        debug!("transactional InitProducerId refused: transactions are not supported");
         response.error_code = error_code::INVALID_REQUEST;
         return response;
     }
@@ -258,6 +281,7 @@ fn init_producer_id(
     let id = (i64::from(shared.id()) << 48)
         | ((s.incarnation as i64 & 0xffff) << 32)
         | (s.producers_started & 0xffff_ffff) as i64;
+    debug!(producer_id = id, "producer id given");
     response.producer_id = id.into();
     response.producer_epoch = 0;
     response
@@ -361,6 +385,7 @@ pub(crate) async fn produce_partition(
         let p = leader_of(&mut s, tp, -1)?;
         let isr_len = p.leader_state().map_or(0, |l| l.isr.len());
         if acks == -1 && isr_len < min_isr {
+            trace!(partition = %tp, isr_len, min_isr, "produce refused: not enough in-sync replicas");
             return Err(error_code::NOT_ENOUGH_REPLICAS);
         }
         let epoch = p.leader_epoch;
@@ -369,15 +394,38 @@ pub(crate) async fn produce_partition(
             Sequence::Duplicate {
                 base_offset,
                 last_offset,
-            } => (base_offset, last_offset),
-            Sequence::OutOfOrder => return Err(error_code::OUT_OF_ORDER_SEQUENCE_NUMBER),
+            } => {
+                debug!(
+                    partition = %tp,
+                    producer_id = header.producer_id,
+                    base_sequence = header.base_sequence,
+                    base_offset,
+                    "duplicate produce: answered with where the batch already is"
+                );
+                (base_offset, last_offset)
+            }
+            Sequence::OutOfOrder => {
+                debug!(
+                    partition = %tp,
+                    producer_id = header.producer_id,
+                    base_sequence = header.base_sequence,
+                    "produce refused: out of sequence"
+                );
+                return Err(error_code::OUT_OF_ORDER_SEQUENCE_NUMBER);
+            }
             Sequence::New => {
                 let appended = p
                     .log
                     .append_as_leader(&records, epoch)
                     .map_err(|e| match e {
-                        AppendError::Corrupt(_) => error_code::CORRUPT_MESSAGE,
-                        _ => error_code::KAFKA_STORAGE_ERROR,
+                        AppendError::Corrupt(error) => {
+                            debug!(partition = %tp, %error, "produce refused: corrupt batch");
+                            error_code::CORRUPT_MESSAGE
+                        }
+                        error => {
+                            warn!(partition = %tp, %error, "cannot append a produce");
+                            error_code::KAFKA_STORAGE_ERROR
+                        }
                     })?;
                 shared.notify_moved_to(tp, Watch::LogEnd, appended.1 + 1);
                 appended
@@ -431,10 +479,8 @@ pub(crate) async fn produce_partition(
 
 /// Syncs a led partition's log, then lets its high watermark move. False if the sync failed.
 async fn sync_and_advance(shared: Arc<Shared>, tp: TopicPartition) -> bool {
-    if broker::sync_log(&shared, &LogRef::Partition(tp.clone()))
-        .await
-        .is_err()
-    {
+    if let Err(error) = broker::sync_log(&shared, &LogRef::Partition(tp.clone())).await {
+        warn!(partition = %tp, %error, "cannot sync the leader's log");
         return false;
     }
     let mut s = shared.lock();
@@ -522,6 +568,13 @@ fn fetch_partition(
     let partition = match leader_of(s, tp, p.current_leader_epoch) {
         Ok(partition) => partition,
         Err(code) => {
+            trace!(
+                partition = %tp,
+                replica,
+                epoch = p.current_leader_epoch,
+                error_code = code,
+                "fetch refused"
+            );
             out.error_code = code;
             if let Some(part) = s.partitions.get(tp) {
                 let leader = match part.role {
@@ -545,6 +598,15 @@ fn fetch_partition(
         )
         .filter(|_| check)
         {
+            debug!(
+                partition = %tp,
+                replica,
+                fetch_offset = p.fetch_offset,
+                last_fetched_epoch = p.last_fetched_epoch,
+                diverging_epoch = d.epoch,
+                end_offset = d.end_offset,
+                "follower's fetch diverges: it must truncate"
+            );
             out.diverging_epoch = d;
             out.high_watermark = partition.log.high_watermark();
             return (out, true);

@@ -84,7 +84,8 @@
 //! that plants what an invariant must catch, and a named snapshot.
 //!
 //! Everything runs on madsim: build with `--cfg madsim` (this workspace's `.cargo/config.toml`
-//! sets it). Built without it, only `real` is here: the same broker code on real sockets.
+//! sets it). Built without it, only `real` is here: the same broker code on real sockets, and
+//! `logging`, which either build uses to print the model's own log.
 
 /// The simulator's modules: they run on madsim, so a build without `--cfg madsim` leaves them out.
 macro_rules! simulated {
@@ -122,6 +123,8 @@ simulated!(
     trace,
     workload,
 );
+
+pub mod logging;
 
 #[cfg(not(madsim))]
 pub mod real;

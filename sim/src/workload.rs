@@ -162,6 +162,16 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
                 backoff = true;
             }
         }
+        if backoff {
+            tracing::debug!(
+                producer = id,
+                partition = %tp,
+                value,
+                outcome = ?done.kind,
+                error = done.error.as_deref().unwrap_or(""),
+                "send not acknowledged: backing off before the next send"
+            );
+        }
         w.history.push(done);
         let pause = if backoff {
             BACKOFF

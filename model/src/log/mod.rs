@@ -248,6 +248,15 @@ impl Log {
         }
         log.durable_end_offset = log.log_end_offset;
         log.write_epoch_checkpoint();
+        if let Some(reason) = &recovery.reason {
+            tracing::warn!(
+                log = dir,
+                %reason,
+                dropped_bytes = recovery.dropped_bytes,
+                log_end = log.log_end_offset,
+                "recovery found damaged data and dropped it"
+            );
+        }
         Ok((log, recovery))
     }
 

@@ -119,6 +119,11 @@ impl ServeArgs {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The brokers' own log, to stderr, when RUST_LOG asks for it.
+    if let Err(e) = crate::logging::init_from_env() {
+        eprintln!("logsim: {e}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Serve(args) => args.validate().and_then(|()| match args.node {
             Some(node) => node::run(&args, node),

@@ -76,6 +76,8 @@ pub fn run(args: &ServeArgs, node: i32) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("a runtime for broker {node}: {e}"))?;
+    // The runtime runs every task on this thread, so each line of the broker's log is in this span.
+    let _broker = tracing::info_span!("broker", id = node).entered();
     runtime.block_on(async move {
         let shared = model::broker::start(config, env)
             .map_err(|e| format!("broker {node} could not recover {}: {e}", dir.display()))?;
