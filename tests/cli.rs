@@ -305,3 +305,40 @@ fn bench_runs_one_workload_seed_as_a_child_would_and_refuses_unknown_ones() {
     assert!(err.contains("unknown bench workload `nope`"), "{err}");
     assert!(err.contains("replication"), "names the workloads: {err}");
 }
+
+/// `--log` turns on the model's own log on stderr, each line stamped with simulated time and the
+/// node; the run it logs is the run it would have been (same trace hash), and it is off otherwise.
+#[test]
+fn the_model_log_is_off_by_default_and_changes_nothing_when_on() {
+    let hash = |out: &str| {
+        let v: serde_json::Value = serde_json::from_str(out).expect("JSON");
+        v["trace_hash"].as_str().unwrap_or_default().to_owned()
+    };
+    let quiet = logsim(&["run", "--seed", "3", "--no-files", "--json"]);
+    let logged = logsim(&[
+        "run",
+        "--seed",
+        "3",
+        "--no-files",
+        "--json",
+        "--log",
+        "model::controller=debug",
+    ]);
+    assert_eq!((quiet.0, logged.0), (0, 0), "{}", logged.2);
+    assert!(!quiet.2.contains("DEBUG"), "{}", quiet.2);
+    let line = logged
+        .2
+        .lines()
+        .find(|l| l.contains("controller unfences broker"))
+        .unwrap_or_else(|| panic!("no unfencing logged: {}", logged.2));
+    assert!(line.contains("DEBUG node{id="), "{line}");
+    assert!(
+        line.trim_start().starts_with(|c: char| c.is_ascii_digit()),
+        "{line}"
+    );
+    assert_eq!(hash(&quiet.1), hash(&logged.1));
+
+    let (code, _, err) = logsim(&["run", "--seed", "3", "--no-files", "--log", "model=loud"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("log filter `model=loud`"), "{err}");
+}

@@ -104,6 +104,11 @@ enum Command {
         /// Write no trace or history files.
         #[arg(long)]
         no_files: bool,
+        /// Turn on the system under test's own log, to stderr, stamped with simulated time and
+        /// node: a level (`debug`) or tracing directives (`model::controller=debug,model=info`).
+        /// `RUST_LOG` does the same for every command.
+        #[arg(long, value_name = "FILTER")]
+        log: Option<String>,
     },
     /// Run a range of seeds on all cores and summarise; exits non-zero if any seed fails.
     Swarm {
@@ -916,13 +921,35 @@ fn replay_command(seed: u64, source: &Source, trace: Option<PathBuf>) -> Result<
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = start_log(&cli.command).and_then(|()| dispatch(cli.command));
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The model's log: `run --log FILTER`, else `RUST_LOG`, else off.
+fn start_log(command: &Command) -> Result<(), String> {
+    match command {
+        Command::Run { log: Some(f), .. } => logsim::logging::init(f),
+        _ => logsim::logging::init_from_env(),
+    }
+}
+
+/// Does what the command says: `Ok(true)` passed, `Ok(false)` found a failure.
+fn dispatch(command: Command) -> Result<bool, String> {
+    match command {
         Command::Run {
             seed,
             source,
             json,
             reports,
             no_files,
+            log: _,
         } => run_command(seed, &source, json, reports, no_files),
         Command::Swarm {
             seeds,
@@ -989,13 +1016,5 @@ pub fn main() -> ExitCode {
                 min_polled,
             },
         ),
-    };
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
     }
 }
