@@ -22,7 +22,7 @@ fn quiet() -> Scenario {
 fn checks_failed(s: &Scenario, hooks: Vec<Hook>) -> Vec<&'static str> {
     let report = run_with_hooks(s, 5, false, hooks).report;
     assert!(!report.pass, "the planted violation went unnoticed");
-    report.violations.iter().map(|v| v.check).collect()
+    report.violations.iter().map(|v| v.check.name()).collect()
 }
 
 #[test]

@@ -49,7 +49,7 @@ fn shrink_brings_a_swarm_failure_down_to_a_few_faults_that_replay() {
     let report = run(&replayed, seed, false).report;
     assert_eq!(
         report.violations.first().map(|v| v.check),
-        Some(shrunk.check.as_str())
+        Some(shrunk.check)
     );
 }
 

@@ -128,7 +128,7 @@ pub fn explain(bug: &Bug, seed: u64) -> Result<Explanation, String> {
             continue;
         }
         seen.push(v.check);
-        let _ = writeln!(out, "  {} ({}): {}", v.check, meaning(v.check), v);
+        let _ = writeln!(out, "  {} ({}): {}", v.check, meaning(v.check.name()), v);
     }
     let _ = writeln!(
         out,

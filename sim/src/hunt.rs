@@ -60,7 +60,7 @@ pub fn hunt(
                 if let Some(v) = report.violations.first() {
                     let mut l = lowest.locked();
                     if l.as_ref().is_none_or(|(s, _, _)| seed < *s) {
-                        *l = Some((seed, v.check.to_owned(), v.to_string()));
+                        *l = Some((seed, v.check.name().to_owned(), v.to_string()));
                     }
                 }
             });

@@ -226,7 +226,7 @@ impl Observer {
         self.write(
             node,
             &HarnessEvent::Violation {
-                check: v.check.to_owned(),
+                check: v.check.name().to_owned(),
                 message: v.message.clone(),
             },
         );

@@ -6,6 +6,7 @@
 //! its first half, consumers throughout), check (liveness, durability of acked writes, the gates).
 
 use std::collections::BTreeMap;
+use crate::checkers::Check;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -155,7 +156,7 @@ fn panicked(seed: u64, panic: Box<dyn std::any::Any + Send>) -> RunOutput {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "panic".into());
-    let violation = Violation::new("assertion", 0, message);
+    let violation = Violation::new(Check::Assertion, 0, message);
     RunOutput {
         report: RunReport {
             seed,
@@ -687,7 +688,7 @@ fn gates(observer: &Arc<Lock<Observer>>, stats: &WorkloadStats) {
     let batches_checked = obs.committed.batches_checked;
     let mut gate = |ok: bool, message: &str| {
         if !ok {
-            obs.violation(Violation::new("gate", now, message));
+            obs.violation(Violation::new(Check::Gate, now, message));
         }
     };
     gate(

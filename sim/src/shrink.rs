@@ -6,6 +6,7 @@
 //! The result is a scenario file that `logsim run --seed N --scenario FILE` replays.
 
 use std::collections::BTreeMap;
+use crate::checkers::Check;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -19,7 +20,7 @@ use crate::scenario::{parse_duration, Fault, Faults, Scenario, Scheduled, Target
 pub struct Shrunk {
     pub seed: u64,
     /// The check the original run failed first, and every shrunk candidate must fail too.
-    pub check: String,
+    pub check: Check,
     pub faults_before: usize,
     pub faults_after: usize,
     pub runs: usize,
@@ -163,9 +164,9 @@ fn with_timeline(base: &Scenario, entries: &[Scheduled]) -> Scenario {
 }
 
 /// The first check `scenario` fails with `seed`, if any.
-fn first_failure(scenario: &Scenario, seed: u64) -> Option<String> {
+fn first_failure(scenario: &Scenario, seed: u64) -> Option<Check> {
     let report = run(scenario, seed, false).report;
-    report.violations.first().map(|v| v.check.to_owned())
+    report.violations.first().map(|v| v.check)
 }
 
 /// Shrinks the failure of `seed` under `scenario`. `progress` hears of each candidate tried.
@@ -178,14 +179,14 @@ pub fn shrink(
     let Some(first) = original.report.violations.first() else {
         return Err(format!("seed {seed} passes: there is nothing to shrink"));
     };
-    let check = first.check.to_owned();
+    let check = first.check;
     let mut entries = materialize(&original.trace);
     let before = entries.len();
     let mut runs = 1;
     let fails = |candidate: &[Scheduled], runs: &mut usize| {
         *runs += 1;
         progress(*runs, candidate.len());
-        first_failure(&with_timeline(scenario, candidate), seed).as_deref() == Some(check.as_str())
+        first_failure(&with_timeline(scenario, candidate), seed) == Some(check)
     };
     if !fails(&entries, &mut runs) {
         return Err(format!(

@@ -3,6 +3,7 @@
 //! acknowledged with, with the value that was sent.
 
 use std::collections::BTreeMap;
+use super::Check;
 
 use bytes::Bytes;
 use model::log::Log;
@@ -46,7 +47,7 @@ pub fn check(
         };
         if let Some(problem) = problem {
             violations.push(Violation {
-                check: "acked-write-durable",
+                check: Check::AckedWriteDurable,
                 time_ms,
                 node: Some(*leader),
                 partition: Some(a.partition.to_string()),
@@ -81,7 +82,7 @@ pub fn check_reads(
             }
             let held = held.map(|v| String::from_utf8_lossy(v).into_owned());
             out.push(Violation {
-                check: "read-stays-readable",
+                check: Check::ReadStaysReadable,
                 time_ms,
                 node: Some(*leader),
                 partition: Some(partition.clone()),

@@ -7,6 +7,7 @@
 //! own truncation count, so that a truncation nobody reported is not a blind spot), forgets it.
 
 use std::collections::BTreeMap;
+use super::Check;
 
 use model::log::BatchMeta;
 use model::BrokerId;
@@ -137,7 +138,7 @@ fn violation(
     message: String,
 ) -> Violation {
     Violation {
-        check: "committed-data-identical",
+        check: Check::CommittedDataIdentical,
         time_ms,
         node: Some(node),
         partition: Some(partition.to_owned()),

@@ -2,6 +2,7 @@
 //! partition never go down, across restarts too.
 
 use std::collections::BTreeMap;
+use super::Check;
 
 use model::BrokerId;
 
@@ -28,7 +29,7 @@ impl MonotonicEpochs {
             let before = self.quorum.entry(n.node).or_insert(n.quorum_epoch);
             if n.quorum_epoch < *before {
                 out.push(Violation {
-                    check: "monotonic-epoch",
+                    check: Check::MonotonicEpoch,
                     time_ms,
                     node: Some(n.node),
                     partition: None,
@@ -43,7 +44,7 @@ impl MonotonicEpochs {
                 let before = crate::slot(known, &*r.partition, || r.leader_epoch);
                 if r.leader_epoch < *before {
                     out.push(Violation {
-                        check: "monotonic-epoch",
+                        check: Check::MonotonicEpoch,
                         time_ms,
                         node: Some(n.node),
                         partition: Some(r.partition.to_string()),
@@ -82,7 +83,7 @@ mod tests {
         assert!(check.check(1, &[node(3, 2)]).is_empty());
         assert!(check.check(2, &[node(4, 2)]).is_empty());
         let v = check.check(3, &[node(3, 2)]);
-        assert_eq!((v.len(), v[0].check), (1, "monotonic-epoch"));
+        assert_eq!((v.len(), v[0].check), (1, Check::MonotonicEpoch));
         let v = check.check(4, &[node(4, 1)]);
         assert_eq!(v[0].partition.as_deref(), Some("t-0"));
     }

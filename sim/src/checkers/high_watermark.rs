@@ -4,6 +4,7 @@
 //! shown to a consumer: that would be cutting committed data a reader has seen.
 
 use std::collections::BTreeMap;
+use super::Check;
 
 use model::BrokerId;
 
@@ -31,7 +32,7 @@ impl LeaderHighWatermark {
                 let entry = crate::slot(&mut self.newest, &*r.partition, || first);
                 if r.leader_epoch == entry.0 && r.high_watermark < entry.1 {
                     out.push(Violation {
-                        check: "monotonic-leader-high-watermark",
+                        check: Check::MonotonicLeaderHighWatermark,
                         time_ms,
                         node: Some(n.node),
                         partition: Some(r.partition.to_string()),
@@ -64,7 +65,7 @@ pub fn truncation_below_shown(
 ) -> Option<Violation> {
     let floor = high_watermark.min(shown);
     (to < floor).then(|| Violation {
-        check: "no-truncation-below-shown-high-watermark",
+        check: Check::NoTruncationBelowShownHighWatermark,
         time_ms,
         node: Some(node),
         partition: Some(partition.to_owned()),

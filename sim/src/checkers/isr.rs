@@ -3,6 +3,7 @@
 //! the controller's ISR, so the high watermark never moves without a member the controller counts.
 
 use super::view::{ControllerView, NodeView};
+use super::Check;
 use super::Violation;
 
 pub fn check(time_ms: u64, nodes: &[NodeView], controller: &ControllerView) -> Vec<Violation> {
@@ -10,7 +11,7 @@ pub fn check(time_ms: u64, nodes: &[NodeView], controller: &ControllerView) -> V
     for n in nodes {
         for r in n.replicas.iter().filter(|r| r.is_leader) {
             let v = |message: String| Violation {
-                check: "isr",
+                check: Check::Isr,
                 time_ms,
                 node: Some(n.node),
                 partition: Some(r.partition.to_string()),

@@ -35,7 +35,7 @@ pub fn check(time_ms: u64, nodes: &[NodeView], controller: &ControllerView) -> V
                     .map(|m| m.durable_end_offset);
                 if let Some(held) = held.filter(|held| *held < r.high_watermark) {
                     out.push(Violation {
-                        check: NAME,
+                        check: super::Check::IsrHoldsHighWatermark,
                         time_ms,
                         node: Some(*member),
                         partition: Some(r.partition.to_string()),

@@ -9,6 +9,7 @@
 //! to what was acknowledged when the controller chose it from the ISR.
 
 use crate::history::AckedSend;
+use super::Check;
 use super::view::NodeView;
 use super::Violation;
 use model::env::Event;
@@ -188,7 +189,7 @@ pub fn check(
         let needed = index.highest_before(&e.partition, e.time_ms);
         if let Some(offset) = needed.filter(|o| r.log_end_offset <= *o) {
             out.push(Violation {
-                check: "leader-completeness",
+                check: Check::LeaderCompleteness,
                 time_ms,
                 node: Some(e.node),
                 partition: Some(e.partition.clone()),
@@ -286,7 +287,7 @@ mod tests {
         );
         assert_eq!(
             (v[0].check, v[0].offsets.clone()),
-            ("leader-completeness", vec![5])
+            (Check::LeaderCompleteness, vec![5])
         );
         // Taken in step by step, as a run does: the highest before the election counts, from
         // whichever step it arrived in.

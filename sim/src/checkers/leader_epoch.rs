@@ -2,6 +2,7 @@
 //! epoch: the rule that makes epochs worth fencing on.
 
 use std::collections::BTreeMap;
+use super::Check;
 
 use model::env::Event;
 use model::BrokerId;
@@ -26,7 +27,7 @@ impl LeaderPerEpoch {
                 let key = (partition.to_string(), *leader_epoch);
                 let first = *self.partition_leaders.entry(key).or_insert(node);
                 (first != node).then(|| Violation {
-                    check: "single-leader-per-epoch",
+                    check: Check::SingleLeaderPerEpoch,
                     time_ms,
                     node: Some(node),
                     partition: Some(partition.to_string()),
@@ -40,7 +41,7 @@ impl LeaderPerEpoch {
                 let cluster = crate::scenario::cluster_of(node);
                 let first = *self.quorum_leaders.entry((cluster, *epoch)).or_insert(node);
                 (first != node).then(|| Violation {
-                    check: "single-quorum-leader-per-epoch",
+                    check: Check::SingleQuorumLeaderPerEpoch,
                     time_ms,
                     node: Some(node),
                     partition: None,

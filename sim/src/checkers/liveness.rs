@@ -10,7 +10,7 @@ use super::Violation;
 use crate::history::{Op, OpFn, OpType};
 
 fn violation(
-    check: &'static str,
+    check: super::Check,
     time_ms: u64,
     node: Option<BrokerId>,
     partition: Option<String>,
@@ -46,7 +46,7 @@ pub fn pending_sends(time_ms: u64, history: &[Op]) -> Vec<Violation> {
                 op.time_ms.unwrap_or(0)
             );
             violation(
-                "pending-send",
+                super::Check::PendingSend,
                 time_ms,
                 None,
                 op.key.as_deref().map(str::to_owned),
@@ -82,7 +82,7 @@ pub fn fully_replicated(
                 let message =
                     format!("replica has committed {held}, but offset {highest} was acknowledged");
                 out.push(violation(
-                    "replicated-after-heal",
+                    super::Check::ReplicatedAfterHeal,
                     time_ms,
                     Some(r.broker),
                     Some(partition.clone()),

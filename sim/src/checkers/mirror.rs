@@ -22,7 +22,7 @@ pub fn check(
     checkpoints: &BTreeMap<(String, i32), (i64, i64)>,
 ) -> Vec<Violation> {
     let mut out = Vec::new();
-    let violation = |check: &'static str, partition: &str, offsets: Vec<i64>, message: String| {
+    let violation = |check: super::Check, partition: &str, offsets: Vec<i64>, message: String| {
         Violation {
             check,
             time_ms,
@@ -54,7 +54,7 @@ pub fn check(
             match first.get(&a.value) {
                 None => {
                     out.push(violation(
-                        "mirror-complete",
+                        super::Check::MirrorComplete,
                         partition,
                         vec![a.offset],
                         format!(
@@ -68,7 +68,7 @@ pub fn check(
                     if let Some((source_before, target_before)) = last {
                         if at < target_before {
                             out.push(violation(
-                                "mirror-complete",
+                                super::Check::MirrorComplete,
                                 partition,
                                 vec![source_before, a.offset],
                                 format!(
@@ -96,7 +96,7 @@ pub fn check(
             });
             if let Some(a) = missed {
                 out.push(violation(
-                    "mirror-checkpoint-skip",
+                    super::Check::MirrorCheckpointSkip,
                     partition,
                     vec![*committed, *translated, a.offset],
                     format!(
@@ -145,7 +145,7 @@ mod tests {
             .collect();
         check(0, acked, &source, &target(on_target), &checkpoints)
             .into_iter()
-            .map(|v| v.check)
+            .map(|v| v.check.name())
             .collect()
     }
 

@@ -8,6 +8,7 @@
 //! are traits, [`Invariant`] and [`Oracle`], through which a test adds its own.
 
 pub mod acked_durability;
+pub mod check;
 pub mod client_history;
 pub mod committed_data;
 pub mod epochs;
@@ -22,15 +23,16 @@ pub mod mirror;
 pub mod oracle;
 pub mod view;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
+pub use check::Check;
 pub use invariant::{Heard, Invariant, Judgment, Step};
 pub use oracle::{End, MirrorEnd, Oracle};
 
 /// A broken rule, with everything needed to find it in the trace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
-    pub check: &'static str,
+    pub check: Check,
     pub time_ms: u64,
     pub node: Option<i32>,
     pub partition: Option<String>,
@@ -42,9 +44,9 @@ pub struct Violation {
 impl Violation {
     /// A violation of `check` at `time_ms` (simulated milliseconds since the start), on no broker,
     /// partition or offset in particular until said.
-    pub fn new(check: &'static str, time_ms: u64, message: impl Into<String>) -> Violation {
+    pub fn new(check: impl Into<Check>, time_ms: u64, message: impl Into<String>) -> Violation {
         Violation {
-            check,
+            check: check.into(),
             time_ms,
             node: None,
             partition: None,
@@ -69,33 +71,6 @@ impl Violation {
     pub fn offsets(mut self, offsets: Vec<i64>) -> Violation {
         self.offsets = offsets;
         self
-    }
-}
-
-/// A violation as a shard file (`logsim merge`) holds it.
-#[derive(Deserialize)]
-struct StoredViolation {
-    check: String,
-    time_ms: u64,
-    node: Option<i32>,
-    partition: Option<String>,
-    offsets: Vec<i64>,
-    message: String,
-}
-
-impl<'de> Deserialize<'de> for Violation {
-    /// Check names are static strings in a run; one read back from a file is leaked to become
-    /// one, which costs a few bytes per failed seed in a process that soon ends.
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = StoredViolation::deserialize(d)?;
-        Ok(Violation {
-            check: Box::leak(v.check.into_boxed_str()),
-            time_ms: v.time_ms,
-            node: v.node,
-            partition: v.partition,
-            offsets: v.offsets,
-            message: v.message,
-        })
     }
 }
 
