@@ -1,0 +1,205 @@
+//! One pass over the history that every family of anomalies reads: keys numbered, each value's
+//! send (its last completion) and first read, and every (key, offset, value) some operation saw.
+//!
+//! Sends, reads and sightings are gathered in history order and sorted once, rather than kept in
+//! maps that every one of many operations would have to insert into; keys are borrowed from the
+//! history, which names few keys many times.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::history::{Op, OpFn, OpType};
+
+/// A key (`topic/partition`) by number: the maps compare numbers, not strings.
+pub type Key = u32;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Acked(i64),
+    Failed,
+    Unknown,
+}
+
+/// A value's send, as its last completion left it.
+pub struct Send<'a> {
+    pub key: Key,
+    pub outcome: Outcome,
+    /// Sent with acks=all (or without `acks`): only these promise durability.
+    pub counts: bool,
+    pub line: usize,
+    pub process: u64,
+    pub record_key: Option<&'a str>,
+    /// Position among the sends of its process.
+    pub index: usize,
+}
+
+/// What the first pass learns.
+pub struct Index<'a> {
+    lines: Option<&'a [usize]>,
+    ids: BTreeMap<&'a str, Key>,
+    /// Key names by number.
+    pub names: Vec<&'a str>,
+    /// Each value's send, sorted by value.
+    pub sends: Vec<(u64, Send<'a>)>,
+    /// Each value's first read and its line, sorted by value.
+    reads: Vec<(u64, usize)>,
+    /// (key, offset, value, line): each value seen at each offset once, with the first line that
+    /// showed it, in order.
+    pub sightings: Vec<(Key, i64, u64, usize)>,
+    /// Every (key, offset) some operation saw, in order.
+    seen: Vec<(Key, i64)>,
+    /// The highest offset read of each key.
+    pub highest_read: BTreeMap<Key, i64>,
+    pub acked: u64,
+    pub polled: u64,
+}
+
+impl<'a> Index<'a> {
+    /// Indexes `ops`; `lines[i]` is the history line of `ops[i]` (`None`: `i + 1`).
+    pub fn build(ops: &'a [Op], lines: Option<&'a [usize]>) -> Index<'a> {
+        let (ids, names) = number_keys(ops);
+        let mut index = Index {
+            lines,
+            ids,
+            names,
+            sends: Vec::new(),
+            reads: Vec::new(),
+            sightings: Vec::new(),
+            seen: Vec::new(),
+            highest_read: BTreeMap::new(),
+            acked: 0,
+            polled: 0,
+        };
+        let mut sends_by_process: BTreeMap<u64, usize> = BTreeMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            let line = index.line_of(i);
+            match (op.f, op.kind) {
+                (OpFn::Send, OpType::Invoke) => {}
+                (OpFn::Send, kind) => index.note_send(op, kind, line, &mut sends_by_process),
+                (OpFn::Poll, OpType::Ok) => index.note_poll(op, line),
+                _ => {}
+            }
+        }
+        index.settle();
+        index
+    }
+
+    /// The history line of `ops[i]`.
+    pub fn line_of(&self, i: usize) -> usize {
+        self.lines.map_or(i + 1, |l| l[i])
+    }
+
+    /// The number of a key the history names.
+    pub fn id(&self, key: &str) -> Key {
+        self.ids[key]
+    }
+
+    /// The send of `value`, if the history holds its completion.
+    pub fn send_of(&self, value: u64) -> Option<&Send<'a>> {
+        by_value(&self.sends, value)
+    }
+
+    /// The line of the first read of `value`, if any read it.
+    pub fn read_of(&self, value: u64) -> Option<usize> {
+        by_value(&self.reads, value).copied()
+    }
+
+    /// The first offset of `key` in `from..to` that some operation saw: a read past it skipped it.
+    pub fn known_between(&self, key: Key, from: i64, to: i64) -> Option<i64> {
+        let at = self.seen.partition_point(|k| *k < (key, from));
+        self.seen
+            .get(at)
+            .filter(|k| **k < (key, to))
+            .map(|(_, offset)| *offset)
+    }
+
+    /// `sends_by_process` counts each process's sends, to place this one among them.
+    fn note_send(
+        &mut self,
+        op: &'a Op,
+        kind: OpType,
+        line: usize,
+        sends_by_process: &mut BTreeMap<u64, usize>,
+    ) {
+        let (Some(key), Some(value)) = (&op.key, op.value) else {
+            return;
+        };
+        let index = sends_by_process.entry(op.process).or_default();
+        *index += 1;
+        let index = *index;
+        let key = self.id(key);
+        let outcome = match (kind, op.offset) {
+            (OpType::Ok, Some(offset)) => Outcome::Acked(offset),
+            (OpType::Fail, _) => Outcome::Failed,
+            _ => Outcome::Unknown,
+        };
+        let counts = op.acks.is_none_or(|a| a == -1);
+        if let Outcome::Acked(offset) = outcome {
+            self.acked += 1;
+            // An acks=1 acknowledgement promises nothing durable: its offset may be reused after
+            // a failover, so only acks=all offsets count as sightings.
+            if counts {
+                self.sightings.push((key, offset, value, line));
+            }
+        }
+        let send = Send {
+            key,
+            outcome,
+            counts,
+            line,
+            process: op.process,
+            record_key: op.record_key.as_deref(),
+            index,
+        };
+        self.sends.push((value, send));
+    }
+
+    fn note_poll(&mut self, op: &Op, line: usize) {
+        for (key, msgs) in op.polled() {
+            let key = self.id(key);
+            for (offset, value) in msgs {
+                self.polled += 1;
+                self.sightings.push((key, *offset, *value, line));
+                self.reads.push((*value, line));
+                let h = self.highest_read.entry(key).or_insert(*offset);
+                *h = (*h).max(*offset);
+            }
+        }
+    }
+
+    /// Sorts what the pass gathered: a value's last completion stands, and its first read.
+    fn settle(&mut self) {
+        // Lines are unique and rise through the history, so sorting by line within a value puts
+        // a value's completions in order without a stable sort's scratch copy of every send.
+        self.sends
+            .sort_unstable_by_key(|(value, send)| (*value, std::cmp::Reverse(send.line)));
+        self.sends.dedup_by_key(|(value, _)| *value);
+        self.reads.sort_unstable();
+        self.reads.dedup_by_key(|(value, _)| *value);
+        self.sightings.sort_unstable();
+        self.sightings
+            .dedup_by_key(|(key, offset, value, _)| (*key, *offset, *value));
+        self.seen = self.sightings.iter().map(|s| (s.0, s.1)).collect();
+        self.seen.dedup();
+    }
+}
+
+/// Numbers every key in `ops`, in order of name; returns the numbers and the names.
+fn number_keys(ops: &[Op]) -> (BTreeMap<&str, Key>, Vec<&str>) {
+    // A history names few keys many times: a set of them, not a sort of every mention.
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for op in ops {
+        names.extend(op.key.as_deref());
+        names.extend(op.polled().map(|(k, _)| k.as_str()));
+        names.extend(op.keys.iter().flatten().map(String::as_str));
+        names.extend(op.committed().map(|(k, _)| k.as_str()));
+    }
+    let names: Vec<&str> = names.into_iter().collect();
+    let ids = names.iter().enumerate().map(|(i, n)| (*n, i as Key)).collect();
+    (ids, names)
+}
+
+/// What `sorted`, sorted by value with one entry per value, holds for `value`.
+fn by_value<T>(sorted: &[(u64, T)], value: u64) -> Option<&T> {
+    let at = sorted.binary_search_by_key(&value, |(v, _)| *v).ok()?;
+    Some(&sorted[at].1)
+}

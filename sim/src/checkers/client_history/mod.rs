@@ -1,0 +1,171 @@
+//! The client-history checker, after Jepsen's Kafka checker: it reads a history (see
+//! `crate::history`) and reports anomalies by kind, each with the key, offsets, values and history
+//! lines involved.
+//!
+//! - `lost-write`: an acknowledged value at or below the highest offset read on its key, never read.
+//! - `unseen`: an acknowledged value above it, never read (after a quiet period, a liveness gap).
+//! - `duplicate`: one value at more than one offset.
+//! - `inconsistent-offsets`: one offset of one key seen with two values.
+//! - `nonmonotonic-poll`: a consumer's reads of a key go back (between polls or within one).
+//! - `poll-skip`: a consumer's reads of a key jump over offsets known to exist (between polls or
+//!   within one), without an `assign` in between.
+//! - `nonmonotonic-send`: one producer's acknowledged offsets on a key go back.
+//! - `g1a`: a read of a value whose send definitely failed.
+//! - `key-order`: a consumer reads two acknowledged values of one producer and one record key in
+//!   the opposite order to their sends (Kafka promises order per key, from one producer).
+//!
+//! An `assign` (a consumer starting over, as after its own crash) resumes from the process's last
+//! `commit` of each key, or from the start without one: reads from there on must not skip, and
+//! reading again what was read before the crash is allowed but counted (`rereads`).
+//!
+//! Consumer groups: an `assign` or `commit` that names a `group` is the group's, so a member that
+//! takes over a partition resumes from whatever member committed it last, counting a commit still
+//! in flight (sent, not yet answered): the coordinator may have written it already.
+//! - `commit-backwards`: a group's (or a lone consumer's) commit of a key, acknowledged, is below
+//!   one acknowledged before it was sent. Commits in flight at once may land in either order.
+//! - `group-skip`: an acknowledged value at or below the highest offset a group read on its key,
+//!   which no member of the group ever read: the group skipped it across a rebalance.
+//!
+//! Sends made with acks 0 or 1 (an `acks` field other than -1) may be lost by design, so they do not
+//! count toward `lost-write` and `unseen`, and their acknowledged offsets (which a failover may give
+//! to another value) not toward `inconsistent-offsets`, `duplicate` or `nonmonotonic-send`; reads
+//! of them still do. One pass builds indexes in ordered maps, so the result
+//! is the same on every run and a 100,000-operation history takes well under a second.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::history::Op;
+#[cfg(test)]
+use crate::history::{OpFn, OpType};
+
+mod consumers;
+mod group_skip;
+mod index;
+mod offsets;
+mod send_order;
+#[cfg(test)]
+mod tests;
+mod writes;
+
+use index::Index;
+
+pub const KINDS: &[&str] = &[
+    "lost-write",
+    "unseen",
+    "duplicate",
+    "inconsistent-offsets",
+    "nonmonotonic-poll",
+    "poll-skip",
+    "nonmonotonic-send",
+    "g1a",
+    "key-order",
+    "commit-backwards",
+    "group-skip",
+];
+
+/// One anomaly: where, and which history lines (1-based) show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Case {
+    pub key: String,
+    pub offsets: Vec<i64>,
+    pub values: Vec<u64>,
+    pub lines: Vec<usize>,
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Gates {
+    /// Fewer acknowledged sends than this fails the history: it tested nothing.
+    pub min_acked: u64,
+    /// Fewer values read by polls than this fails it too.
+    pub min_polled: u64,
+}
+
+impl Default for Gates {
+    fn default() -> Self {
+        Gates {
+            min_acked: 1,
+            min_polled: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Analysis {
+    pub valid: bool,
+    pub anomalies: BTreeMap<&'static str, Vec<Case>>,
+    pub ops: usize,
+    pub acked: u64,
+    pub polled: u64,
+    /// Values a consumer read again at an offset it had read before (after an `assign`).
+    pub rereads: u64,
+    /// Gates that failed, as sentences.
+    pub gates: Vec<String>,
+}
+
+/// Parses a history: one JSON object per line; blank lines are skipped. An invalid line is an
+/// error that names its line number.
+pub fn parse(text: &str) -> Result<(Vec<Op>, Vec<usize>), String> {
+    let mut ops = Vec::new();
+    let mut lines = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let op: Op = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        ops.push(op);
+        lines.push(i + 1);
+    }
+    Ok((ops, lines))
+}
+
+/// The anomalies found so far, by kind, each kind's cases in the order they were found.
+#[derive(Default)]
+struct Found(BTreeMap<&'static str, Vec<Case>>);
+
+impl Found {
+    fn report(&mut self, kind: &'static str, case: Case) {
+        self.0.entry(kind).or_default().push(case);
+    }
+}
+
+/// Checks `ops`; `lines[i]` is the history line of `ops[i]` (or pass `None` for `i + 1`).
+pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
+    let index = Index::build(ops, lines);
+    let mut found = Found::default();
+    let places = offsets::check(&index, &mut found);
+    writes::check(&index, &places, &mut found);
+    send_order::check(&index, ops, &mut found);
+    let consumed = consumers::check(&index, ops, &mut found);
+    group_skip::check(&index, &consumed, &mut found);
+    let gate_failures = gate_failures(&index, gates);
+    Analysis {
+        valid: found.0.is_empty() && gate_failures.is_empty(),
+        anomalies: found.0,
+        ops: ops.len(),
+        acked: index.acked,
+        polled: index.polled,
+        rereads: consumed.rereads,
+        gates: gate_failures,
+    }
+}
+
+/// The gates the history did not pass, as sentences: a history that tested nothing fails.
+fn gate_failures(index: &Index, gates: Gates) -> Vec<String> {
+    let mut failures = Vec::new();
+    if index.acked < gates.min_acked {
+        failures.push(format!(
+            "{} sends acknowledged, fewer than the {} required",
+            index.acked, gates.min_acked
+        ));
+    }
+    if index.polled < gates.min_polled {
+        failures.push(format!(
+            "{} values read, fewer than the {} required",
+            index.polled, gates.min_polled
+        ));
+    }
+    failures
+}
