@@ -9,7 +9,7 @@
 //! | 4 checkers | `checkers`, `observer` |
 //! | 5 the run | `run`, `sim` (its builder) |
 //! | 6 tools | `swarm`, `shard`, `shrink`, `hunt`, `explain`, `replay`, `narrate`, `report`, `bench`, `real` |
-//! | 7 the command line | `main.rs`, `cli.rs` |
+//! | 7 the command line | `main.rs`, `cli/` |
 //!
 //! A module may use its own layer and those below. A new module must be given a layer here.
 

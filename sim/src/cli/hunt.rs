@@ -1,0 +1,81 @@
+//! `logsim hunt`: a bug switch on, seeds run until a check catches it.
+
+use super::args::{load_scenario, Source};
+use std::io::Write;
+use std::path::PathBuf;
+
+pub(super) fn hunt_command(
+    bugs: Vec<String>,
+    source: &Source,
+    seeds: (u64, u64),
+    jobs: Option<usize>,
+    json: bool,
+) -> Result<bool, String> {
+    let (scenario, _) = load_scenario(source)?;
+    let swarm_default = source.scenario.is_none() && source.faults == "swarm";
+    let bugs = bugs
+        .iter()
+        .map(|b| b.parse())
+        .collect::<Result<Vec<model::bugs::Switch>, String>>()?;
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut all_found = true;
+    let mut rows = Vec::new();
+    for &bug in &bugs {
+        let (result, replay) = if swarm_default {
+            let grounds = logsim::hunt::default_grounds(&scenario, bug)?;
+            logsim::hunt::hunt_grounds(&grounds, bug, seeds.0..seeds.1, jobs)
+        } else {
+            logsim::hunt::hunt(&scenario, bug, seeds.0..seeds.1, jobs)
+        };
+        all_found &= result.found;
+        if let (Some(replay), Some(seed), Some(check)) = (&replay, result.seed, &result.caught_by) {
+            let out = PathBuf::from(format!("reports/hunt-{bug}-{seed}.toml"));
+            std::fs::create_dir_all("reports").map_err(|e| format!("reports: {e}"))?;
+            let header =
+                format!("# {bug}: seed {seed}, caught by {check}; replay with --seed {seed}\n");
+            let text = header + &toml::to_string(replay).map_err(|e| e.to_string())?;
+            std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+        }
+        rows.push(result);
+    }
+    if json {
+        let value = if rows.len() == 1 {
+            serde_json::to_value(&rows[0])
+        } else {
+            serde_json::to_value(&rows)
+        };
+        outln!("{}", value.expect("hunts serialize"));
+        return Ok(all_found);
+    }
+    outln!(
+        "{:<24} {:<6} {:<26} {:<42} {:>6} {:>8} {:>9}",
+        "bug",
+        "found",
+        "where",
+        "caught by",
+        "seeds",
+        "wall s",
+        "shrunk"
+    );
+    for r in &rows {
+        let shrunk = match (r.faults_before_shrink, r.shrunk_faults) {
+            (Some(a), Some(b)) => format!("{a} -> {b}"),
+            _ => "-".into(),
+        };
+        outln!(
+            "{:<24} {:<6} {:<26} {:<42} {:>6} {:>8.1} {:>9}",
+            r.bug,
+            if r.found { "yes" } else { "NO" },
+            r.ground,
+            r.caught_by.as_deref().unwrap_or("-"),
+            r.seeds_tried,
+            r.wall_seconds,
+            shrunk
+        );
+        if let (Some(seed), Some(message)) = (r.seed, &r.message) {
+            outln!("    seed {seed}: {message}");
+            outln!("    replay: cargo run --release -p logsim -- run --seed {seed} --scenario reports/hunt-{}-{seed}.toml", r.bug);
+        }
+    }
+    Ok(all_found)
+}

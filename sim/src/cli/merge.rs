@@ -1,0 +1,27 @@
+//! `logsim merge`: shard files joined into one swarm's summary.
+
+use super::swarm::print_swarm;
+use std::io::Write;
+use std::path::PathBuf;
+
+pub(super) fn merge_command(files: &[PathBuf], json: bool) -> Result<bool, String> {
+    let shards = files
+        .iter()
+        .map(|f| logsim::shard::read(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let summary = logsim::shard::merge(&shards).map_err(|problems| {
+        format!(
+            "the shards do not make one whole swarm, so nothing was merged:\n  {}",
+            problems.join("\n  ")
+        )
+    })?;
+    if json {
+        outln!(
+            "{}",
+            serde_json::to_string(&summary).expect("summaries serialize")
+        );
+    } else {
+        print_swarm(&summary, &shards[0].header.faults);
+    }
+    Ok(summary.failures.is_empty())
+}
