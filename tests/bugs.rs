@@ -1,8 +1,8 @@
 //! Each bug's scripted scenario (`scenarios/bugs/`) fails with its switch on and passes with it
 //! off, on more than one seed; and `explain` tells the story and names the check that caught it.
 
-use logsim::explain::{bug_scenario, explain};
 use logsim::run::run;
+use logsim::tools::explain::{bug_scenario, explain};
 
 #[test]
 fn every_scripted_scenario_fails_with_its_switch_and_passes_without() {

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use logsim::explain::bug_scenario;
-use logsim::narrate::{told, Filter};
 use logsim::run::run;
 use logsim::scenario::Scenario;
+use logsim::tools::explain::bug_scenario;
+use logsim::tools::narrate::{told, Filter};
 
 const SEED: u64 = 1;
 

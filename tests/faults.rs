@@ -4,10 +4,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use logsim::cluster::Cluster;
-use logsim::history::{OpFn, OpType};
+use logsim::record::history::{OpFn, OpType};
 use logsim::run::{run, run_with_hooks, Hook, RunOutput};
 use logsim::scenario::Scenario;
+use logsim::world::cluster::Cluster;
 
 fn scenario(faults: &str) -> Scenario {
     let text = format!("[run]\nduration = \"30s\"\nquiet_period = \"20s\"\n\n{faults}");

@@ -9,9 +9,9 @@
 
 use std::path::Path;
 
-use logsim::hunt::{default_grounds, hunt};
 use logsim::run::run;
 use logsim::scenario::Scenario;
+use logsim::tools::hunt::{default_grounds, hunt};
 use model::bugs;
 
 const BUDGET: u64 = 60;

@@ -3,12 +3,12 @@
 //! | layer | modules |
 //! |---|---|
 //! | 0 scenario data | `scenario` (with fault options and every seed salt), `logging`, and the crate root's helpers |
-//! | 1 the record | `history`, `journal`, `trace` |
-//! | 2 the simulated world | `cluster`, `disk`, `clock`, `workload`, `mirror`, `group_consumer` |
-//! | 3 fault injectors | `faults` |
-//! | 4 checkers | `checkers`, `observer` |
+//! | 1 the record | `record/` (`history`, `journal`, `trace`) |
+//! | 2 the simulated world | `world/` (`cluster`, `disk`, `clock`, `workload`, `mirror`, `group_consumer`) |
+//! | 3 fault injectors | `faults/` |
+//! | 4 checkers | `checkers/`, `observer` |
 //! | 5 the run | `run`, `sim` (its builder) |
-//! | 6 tools | `swarm`, `shard`, `shrink`, `hunt`, `explain`, `replay`, `narrate`, `report`, `bench`, `real` |
+//! | 6 tools | `tools/` (`swarm`, `shard`, `shrink`, `hunt`, `explain`, `replay`, `narrate`, `report`, `bench`), `real/` |
 //! | 7 the command line | `main.rs`, `cli/` |
 //!
 //! A module may use its own layer and those below. A new module must be given a layer here.
@@ -21,29 +21,14 @@ const LAYERS: &[(&str, u8)] = &[
     ("slot", 0),
     ("Locked", 0),
     ("logging", 0),
-    ("history", 1),
-    ("journal", 1),
-    ("trace", 1),
-    ("cluster", 2),
-    ("disk", 2),
-    ("clock", 2),
-    ("workload", 2),
-    ("mirror", 2),
-    ("group_consumer", 2),
+    ("record", 1),
+    ("world", 2),
     ("faults", 3),
     ("checkers", 4),
     ("observer", 4),
     ("run", 5),
     ("sim", 5),
-    ("swarm", 6),
-    ("shard", 6),
-    ("shrink", 6),
-    ("hunt", 6),
-    ("explain", 6),
-    ("replay", 6),
-    ("narrate", 6),
-    ("report", 6),
-    ("bench", 6),
+    ("tools", 6),
     ("real", 6),
     ("lib", 7),
     ("main", 7),
@@ -158,5 +143,5 @@ fn the_scan_sees_a_climb_when_there_is_one() {
             ("slot".to_owned(), 3),
         ]
     );
-    assert!(layer("run") > layer("checkers") && layer("checkers") > layer("cluster"));
+    assert!(layer("run") > layer("checkers") && layer("checkers") > layer("world"));
 }

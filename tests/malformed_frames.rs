@@ -11,9 +11,9 @@ use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use logsim::cluster::Cluster;
 use logsim::run::{run_with_hooks, Hook};
 use logsim::scenario::Scenario;
+use logsim::world::cluster::Cluster;
 use madsim::net::TcpStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

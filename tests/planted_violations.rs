@@ -4,9 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use logsim::cluster::Cluster;
 use logsim::run::{run_with_hooks, Hook};
 use logsim::scenario::Scenario;
+use logsim::world::cluster::Cluster;
 use model::env::Event;
 use model::partition::Role;
 use model::TopicPartition;
@@ -136,7 +136,7 @@ fn a_run_that_acks_nothing_fails_its_gate() {
 /// Crashes two of the three brokers for good, after the heal.
 fn crash_two_for_good(cluster: &mut Cluster) {
     for id in cluster.ids().into_iter().take(2) {
-        cluster.crash(id, logsim::cluster::DiskDamage::None);
+        cluster.crash(id, logsim::world::cluster::DiskDamage::None);
     }
 }
 

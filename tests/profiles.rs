@@ -6,7 +6,7 @@ use std::path::Path;
 
 use logsim::run::{run, RunReport};
 use logsim::scenario::{Acks, Scenario};
-use logsim::swarm::run_seeds;
+use logsim::tools::swarm::run_seeds;
 
 const SEEDS: [u64; 6] = [1, 2, 3, 4, 5, 6];
 

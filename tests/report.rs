@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use logsim::explain::bug_scenario;
-use logsim::report::{render, Page};
 use logsim::run::run;
+use logsim::tools::explain::bug_scenario;
+use logsim::tools::report::{render, Page};
 use model::bugs::Switch;
 
 fn page_for(bug: Option<Switch>, seed: u64) -> (String, bool) {
@@ -86,8 +86,9 @@ fn a_passing_run_says_every_check_held() {
 #[test]
 fn the_swarm_page_marks_each_seed_and_says_how_to_replay_the_failing_ones() {
     let scenario = bug_scenario(Switch::HwTruncation);
-    let summary = logsim::swarm::run_swarm(&scenario, "hw-truncation.toml", 5..8, 2, &|_| {});
-    let html = logsim::report::swarm::render(&summary, 5, &|seed| format!("replay {seed}"));
+    let summary =
+        logsim::tools::swarm::run_swarm(&scenario, "hw-truncation.toml", 5..8, 2, &|_| {});
+    let html = logsim::tools::report::swarm::render(&summary, 5, &|seed| format!("replay {seed}"));
     assert_eq!(
         count(&html, "class=\"s fail\""),
         3,
@@ -100,8 +101,8 @@ fn the_swarm_page_marks_each_seed_and_says_how_to_replay_the_failing_ones() {
     assert!(html.contains("Faults injected") && html.contains("Slowest seeds"));
     let mut correct = scenario.clone();
     correct.bugs.clear();
-    let summary = logsim::swarm::run_swarm(&correct, "ok.toml", 5..7, 2, &|_| {});
-    let html = logsim::report::swarm::render(&summary, 5, &|seed| format!("replay {seed}"));
+    let summary = logsim::tools::swarm::run_swarm(&correct, "ok.toml", 5..7, 2, &|_| {});
+    let html = logsim::tools::report::swarm::render(&summary, 5, &|seed| format!("replay {seed}"));
     assert_eq!(count(&html, "class=\"s pass\""), 2);
     assert!(!html.contains("Failing seeds"));
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use logsim::run::run;
 use logsim::scenario::Scenario;
-use logsim::shrink::{materialize, shrink};
+use logsim::tools::shrink::{materialize, shrink};
 
 fn with_bug(base: &str) -> Scenario {
     let text = format!("bugs = [\"skip-divergence-check\"]\n{base}");

@@ -2,7 +2,7 @@
 //! still reach the shape that made it fail, so a schedule change that no longer reaches it shows
 //! up here rather than hiding a regression.
 
-use logsim::history::{Op, OpFn, OpType};
+use logsim::record::history::{Op, OpFn, OpType};
 use logsim::run::run;
 use logsim::scenario::Scenario;
 use serde_json::Value;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use logsim::disk::SimDisk;
+use logsim::world::disk::SimDisk;
 use model::batch;
 use model::env::Disk;
 use model::log::Log;

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logsim::checkers::{End, Heard, Invariant, Oracle, Step, Violation};
-use logsim::narrate::{told, Filter};
+use logsim::record::trace::Traced;
 use logsim::scenario::{Dur, Fault, Scenario, Target};
 use logsim::sim::Sim;
-use logsim::trace::Traced;
+use logsim::tools::narrate::{told, Filter};
 use model::env::Event;
 use model::{BrokerId, TopicPartition};
 

@@ -17,7 +17,7 @@
 //! # #[cfg(madsim)] {
 //! use std::time::Duration;
 //! use logsim::checkers::{Invariant, Step, Violation};
-//! use logsim::narrate::{told, Filter};
+//! use logsim::tools::narrate::{told, Filter};
 //! use logsim::scenario::{Dur, Fault, Scenario, Target};
 //! use logsim::sim::Sim;
 //! use model::TopicPartition;
@@ -97,32 +97,7 @@ macro_rules! simulated {
     };
 }
 
-simulated!(
-    bench,
-    checkers,
-    clock,
-    cluster,
-    disk,
-    explain,
-    faults,
-    group_consumer,
-    history,
-    journal,
-    hunt,
-    mirror,
-    narrate,
-    observer,
-    replay,
-    report,
-    run,
-    scenario,
-    shard,
-    shrink,
-    sim,
-    swarm,
-    trace,
-    workload,
-);
+simulated!(checkers, faults, observer, record, run, scenario, sim, tools, world,);
 
 pub mod logging;
 

@@ -14,9 +14,9 @@ use serde::Serialize;
 use crate::checkers::committed_data::CommittedData;
 use crate::checkers::invariant::{self, Heard, Invariant, Judgment, Step};
 use crate::checkers::view::{ControllerView, NodeView};
-use crate::history::AckedSend;
+use crate::record::history::AckedSend;
 use crate::checkers::Violation;
-use crate::journal::{HarnessEvent, Journal};
+use crate::record::journal::{HarnessEvent, Journal};
 use crate::scenario::FaultKind;
 use std::collections::BTreeMap;
 

@@ -24,14 +24,14 @@ use crate::checkers::liveness::ReplicaEnd;
 use crate::checkers::view::{ControllerPartition, ControllerView, NodeView, ReplicaView};
 use crate::checkers::oracle::{self, End, MirrorEnd, Oracle};
 use crate::checkers::{Invariant, Violation};
-use crate::cluster::Cluster;
+use crate::world::cluster::Cluster;
 use crate::faults::profile;
 use crate::faults::{timeline, Nemesis};
-use crate::history::{AckedSend, History, Op};
-use crate::journal::{HarnessEvent, Journal};
+use crate::record::history::{AckedSend, History, Op};
+use crate::record::journal::{HarnessEvent, Journal};
 use crate::observer::{Counters, Observer, ObserverSink};
 use crate::scenario::{seeds, FaultProfile, Scenario, Topic};
-use crate::workload::{self, Workload, WorkloadStats};
+use crate::world::workload::{self, Workload, WorkloadStats};
 
 /// How often the per-step invariants look at every live replica.
 pub const CHECK_STEP: Duration = Duration::from_millis(50);
@@ -76,8 +76,8 @@ pub struct RunOutput {
 
 impl RunOutput {
     /// The trace as typed events (empty when the run did not keep its trace).
-    pub fn events(&self) -> Vec<crate::trace::TraceLine> {
-        crate::trace::TraceLine::parse_all(&self.trace).expect("a run's own trace reads back")
+    pub fn events(&self) -> Vec<crate::record::trace::TraceLine> {
+        crate::record::trace::TraceLine::parse_all(&self.trace).expect("a run's own trace reads back")
     }
 }
 
@@ -288,9 +288,9 @@ fn start_mirror(
     world: &World,
     workload: &Workload,
     rng: &mut ChaCha8Rng,
-) -> Option<Arc<Lock<crate::mirror::MirrorRecord>>> {
+) -> Option<Arc<Lock<crate::world::mirror::MirrorRecord>>> {
     let spec = world.scenario.mirror.as_ref()?;
-    let record = Arc::new(Lock::new(crate::mirror::MirrorRecord::default()));
+    let record = Arc::new(Lock::new(crate::world::mirror::MirrorRecord::default()));
     let c = world.cluster.lock();
     let config = model::mirror::MirrorConfig {
         source: c.bootstrap_of(0),
@@ -315,7 +315,7 @@ fn start_mirror(
         .name("mirror-maker")
         .ip("10.0.3.1".parse().expect("an address"))
         .build();
-    node.spawn(crate::mirror::run(
+    node.spawn(crate::world::mirror::run(
         workload.clone(),
         spec.clone(),
         config,
@@ -324,7 +324,7 @@ fn start_mirror(
     ));
     // Drawn only when the WAN fails, so that other mirror scenarios' seeds stay as they were.
     if spec.wan_partitions.is_some() {
-        madsim::task::spawn(crate::mirror::wan_faults(
+        madsim::task::spawn(crate::world::mirror::wan_faults(
             spec.clone(),
             node.id(),
             source_nodes,
@@ -347,7 +347,7 @@ fn spawn_group_members(
     let mut process = u64::from(w.producers + w.consumers);
     for spec in &w.groups {
         for index in 0..spec.consumers {
-            clients.spawn(crate::group_consumer::member(
+            clients.spawn(crate::world::group_consumer::member(
                 workload.clone(),
                 spec.clone(),
                 index,
@@ -405,7 +405,7 @@ async fn heal_and_quiet(world: &World, nemesis: &Nemesis, workload: &Workload) {
 fn judge(
     world: &mut World,
     workload: &Workload,
-    mirror: Option<&Lock<crate::mirror::MirrorRecord>>,
+    mirror: Option<&Lock<crate::world::mirror::MirrorRecord>>,
     fault_profile: FaultProfile,
 ) -> RunOutput {
     check_step(&world.cluster, &world.observer, &workload.acked);
@@ -566,7 +566,7 @@ fn leader_values(
 fn end_checks(
     world: &mut World,
     workload: &Workload,
-    mirror: Option<&Lock<crate::mirror::MirrorRecord>>,
+    mirror: Option<&Lock<crate::world::mirror::MirrorRecord>>,
 ) -> BTreeMap<&'static str, u64> {
     let live = world.cluster.lock().live();
     let topic = &world.topic;

@@ -27,7 +27,7 @@ use std::time::Duration;
 use model::bugs::Switch;
 
 use crate::checkers::{Invariant, Oracle};
-use crate::cluster::Cluster;
+use crate::world::cluster::Cluster;
 use crate::run::{run_with, Extras, Hook, RunOutput};
 use crate::scenario::{Scenario, Scheduled};
 

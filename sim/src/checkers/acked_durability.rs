@@ -10,7 +10,7 @@ use model::log::Log;
 use model::BrokerId;
 
 use super::Violation;
-use crate::history::AckedSend;
+use crate::record::history::AckedSend;
 
 /// The committed records of a log, offset -> value.
 pub fn committed_values(log: &Log) -> BTreeMap<i64, Bytes> {

@@ -48,7 +48,7 @@ use super::leader_completeness::LeaderCompleteness;
 use super::leader_epoch::LeaderPerEpoch;
 use super::view::{ControllerView, NodeView};
 use super::{isr, isr_holds_high_watermark, Violation};
-use crate::history::AckedSend;
+use crate::record::history::AckedSend;
 
 /// What an invariant sees at one check step.
 pub struct Step<'a> {

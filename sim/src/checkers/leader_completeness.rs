@@ -8,7 +8,7 @@
 //! records the stale leader never saw, which it is not required to hold. Its completeness is owed
 //! to what was acknowledged when the controller chose it from the ISR.
 
-use crate::history::AckedSend;
+use crate::record::history::AckedSend;
 use super::Check;
 use super::view::NodeView;
 use super::Violation;

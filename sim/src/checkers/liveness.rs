@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use model::BrokerId;
 
 use super::Violation;
-use crate::history::{Op, OpFn, OpType};
+use crate::record::history::{Op, OpFn, OpType};
 
 fn violation(
     check: super::Check,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use crate::history::AckedSend;
+use crate::record::history::AckedSend;
 use super::Violation;
 
 /// `source` maps each source partition (`topic-N`) to its number; `target` each partition number

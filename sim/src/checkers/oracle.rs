@@ -37,7 +37,7 @@ use model::BrokerId;
 
 use super::liveness::{self, ReplicaEnd};
 use super::{acked_durability, client_history, mirror, Violation};
-use crate::history::{AckedSend, Op};
+use crate::record::history::{AckedSend, Op};
 
 /// What the end-of-run oracle sees.
 pub struct End<'a> {
@@ -158,7 +158,7 @@ impl Oracle for ReadStaysReadable {
     }
 
     fn check(&mut self, end: &End<'_>) -> Vec<Violation> {
-        let reads = crate::history::reads(end.history);
+        let reads = crate::record::history::reads(end.history);
         acked_durability::check_reads(end.time_ms, &reads, end.leaders)
     }
 }

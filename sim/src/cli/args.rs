@@ -15,12 +15,12 @@ pub(super) struct Source {
     pub(super) faults: String,
 }
 
-/// A swarm's share when it is split across machines (see `logsim::shard`).
+/// A swarm's share when it is split across machines (see `logsim::tools::shard`).
 #[derive(clap::Args)]
 pub(super) struct ShardArgs {
     /// Run only shard K of N (K counts from 0): the seeds START+K, START+K+N, ...
-    #[arg(long, value_parser = logsim::shard::Shard::parse, conflicts_with = "shard_from_env")]
-    pub(super) shard: Option<logsim::shard::Shard>,
+    #[arg(long, value_parser = logsim::tools::shard::Shard::parse, conflicts_with = "shard_from_env")]
+    pub(super) shard: Option<logsim::tools::shard::Shard>,
     /// Read K from this environment variable (JOB_COMPLETION_INDEX for a Kubernetes Indexed Job,
     /// SLURM_ARRAY_TASK_ID for a Slurm array); needs --shards.
     #[arg(long, requires = "shards")]
@@ -37,13 +37,13 @@ pub(super) struct ShardArgs {
 }
 
 impl ShardArgs {
-    pub(super) fn shard(&self) -> Result<logsim::shard::Shard, String> {
+    pub(super) fn shard(&self) -> Result<logsim::tools::shard::Shard, String> {
         match (&self.shard, &self.shard_from_env, self.shards) {
             (Some(s), _, _) => Ok(*s),
             (None, Some(var), Some(n)) => {
-                logsim::shard::Shard::from_env(var, n, self.shard_index_base)
+                logsim::tools::shard::Shard::from_env(var, n, self.shard_index_base)
             }
-            _ => logsim::shard::Shard::new(0, 1),
+            _ => logsim::tools::shard::Shard::new(0, 1),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 pub(super) fn bench_command(json: bool, single: Option<String>, seed: u64) -> Result<bool, String> {
-    use logsim::bench;
+    use logsim::tools::bench;
     if let Some(name) = single {
         let figures = bench::single(&name, seed)?;
         outln!(

@@ -4,7 +4,7 @@ use std::io::Write;
 
 pub(super) fn explain_command(bug: &str, seed: u64) -> Result<bool, String> {
     let switch: model::bugs::Switch = bug.parse()?;
-    let e = logsim::explain::explain(switch.bug(), seed)?;
+    let e = logsim::tools::explain::explain(switch.bug(), seed)?;
     outln!("{}", e.text.trim_end());
     Ok(e.caught && e.correct_passes)
 }

@@ -22,10 +22,10 @@ pub(super) fn hunt_command(
     let mut rows = Vec::new();
     for &bug in &bugs {
         let (result, replay) = if swarm_default {
-            let grounds = logsim::hunt::default_grounds(&scenario, bug)?;
-            logsim::hunt::hunt_grounds(&grounds, bug, seeds.0..seeds.1, jobs)
+            let grounds = logsim::tools::hunt::default_grounds(&scenario, bug)?;
+            logsim::tools::hunt::hunt_grounds(&grounds, bug, seeds.0..seeds.1, jobs)
         } else {
-            logsim::hunt::hunt(&scenario, bug, seeds.0..seeds.1, jobs)
+            logsim::tools::hunt::hunt(&scenario, bug, seeds.0..seeds.1, jobs)
         };
         all_found &= result.found;
         if let (Some(replay), Some(seed), Some(check)) = (&replay, result.seed, &result.caught_by) {

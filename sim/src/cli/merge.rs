@@ -7,9 +7,9 @@ use std::path::PathBuf;
 pub(super) fn merge_command(files: &[PathBuf], json: bool) -> Result<bool, String> {
     let shards = files
         .iter()
-        .map(|f| logsim::shard::read(f))
+        .map(|f| logsim::tools::shard::read(f))
         .collect::<Result<Vec<_>, _>>()?;
-    let summary = logsim::shard::merge(&shards).map_err(|problems| {
+    let summary = logsim::tools::shard::merge(&shards).map_err(|problems| {
         format!(
             "the shards do not make one whole swarm, so nothing was merged:\n  {}",
             problems.join("\n  ")

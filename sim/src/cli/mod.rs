@@ -131,7 +131,7 @@ enum Command {
     Explain {
         #[arg(long)]
         bug: String,
-        #[arg(long, default_value_t = logsim::explain::SEED)]
+        #[arg(long, default_value_t = logsim::tools::explain::SEED)]
         seed: u64,
     },
     /// Check a client history (one JSON object per line) for anomalies; exits non-zero if any.

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::args::{load_scenario, Source};
-use logsim::replay::{replay, Replay};
+use logsim::tools::replay::{replay, Replay};
 
 pub(super) fn replay_command(
     seed: u64,

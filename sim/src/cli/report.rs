@@ -13,13 +13,13 @@ pub(super) fn report_command(
     let (scenario, name) = load_scenario(source)?;
     let output = logsim::run::run(&scenario, seed, true);
     let replay = replay_command_line(seed, &name, &source.faults);
-    let page = logsim::report::Page {
+    let page = logsim::tools::report::Page {
         title: &name,
         seed,
         brokers: scenario.cluster.brokers as i64,
         replay: &replay,
     };
-    let html = logsim::report::render(&page, &output);
+    let html = logsim::tools::report::render(&page, &output);
     let out = out.unwrap_or_else(|| PathBuf::from(format!("reports/report-{seed}.html")));
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

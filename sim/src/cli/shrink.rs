@@ -11,7 +11,7 @@ pub(super) fn shrink_command(
 ) -> Result<bool, String> {
     let (scenario, _) = load_scenario(source)?;
     let progress = |runs: usize, faults: usize| eprint!("\rrun {runs}: trying {faults} faults   ");
-    let shrunk = logsim::shrink::shrink(&scenario, seed, &progress)?;
+    let shrunk = logsim::tools::shrink::shrink(&scenario, seed, &progress)?;
     eprintln!();
     let out = out.unwrap_or_else(|| PathBuf::from(format!("reports/shrunk-{seed}.toml")));
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {

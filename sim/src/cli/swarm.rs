@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::args::{load_scenario, ShardArgs, Source};
 use super::run::replay_command_line;
 use logsim::run::{self};
-use logsim::swarm::{SeedResult, SwarmSummary};
+use logsim::tools::swarm::{SeedResult, SwarmSummary};
 use logsim::Locked;
 
 pub(super) fn print_swarm(summary: &SwarmSummary, faults: &str) {
@@ -70,17 +70,19 @@ pub(super) fn swarm_command(
     let shard = shard_args.shard()?;
     let mine = shard.seeds(seeds.0, seeds.1);
     let writer = match &shard_args.out {
-        Some(path) => Some(std::sync::Mutex::new(logsim::shard::ShardWriter::create(
-            path,
-            logsim::shard::ShardHeader {
-                scenario: name.clone(),
-                faults: source.faults.clone(),
-                start: seeds.0,
-                end: seeds.1,
-                shard,
-                logsim: env!("CARGO_PKG_VERSION").to_owned(),
-            },
-        )?)),
+        Some(path) => Some(std::sync::Mutex::new(
+            logsim::tools::shard::ShardWriter::create(
+                path,
+                logsim::tools::shard::ShardHeader {
+                    scenario: name.clone(),
+                    faults: source.faults.clone(),
+                    start: seeds.0,
+                    end: seeds.1,
+                    shard,
+                    logsim: env!("CARGO_PKG_VERSION").to_owned(),
+                },
+            )?,
+        )),
         None => None,
     };
     let write_failed = std::sync::atomic::AtomicBool::new(false);
@@ -116,7 +118,7 @@ pub(super) fn swarm_command(
         bar.inc(1);
     };
     let wall = std::time::Instant::now();
-    let results = logsim::swarm::run_seeds(&scenario, &mine, jobs, &done);
+    let results = logsim::tools::swarm::run_seeds(&scenario, &mine, jobs, &done);
     let wall = wall.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let label = if shard.count == 1 {
@@ -127,7 +129,7 @@ pub(super) fn swarm_command(
             seeds.0, seeds.1, shard.index, shard.count
         )
     };
-    let summary = logsim::swarm::summarize(&name, &label, &results, wall);
+    let summary = logsim::tools::swarm::summarize(&name, &label, &results, wall);
     if let (Some(w), Some(path)) = (&writer, &shard_args.out) {
         if write_failed.into_inner() || w.locked().done(results.len(), wall).is_err() {
             return Err(format!("{}: could not write every result", path.display()));
@@ -135,7 +137,7 @@ pub(super) fn swarm_command(
     }
     if report {
         let replay = |seed| replay_command_line(seed, &name, &source.faults);
-        let html = logsim::report::swarm::render(&summary, seeds.0, &replay);
+        let html = logsim::tools::report::swarm::render(&summary, seeds.0, &replay);
         let out = PathBuf::from(format!("reports/swarm-{}-{}.html", seeds.0, seeds.1));
         std::fs::create_dir_all("reports").map_err(|e| format!("reports: {e}"))?;
         std::fs::write(&out, html).map_err(|e| format!("{}: {e}", out.display()))?;

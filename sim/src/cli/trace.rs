@@ -12,7 +12,7 @@ pub(super) fn trace_command(
     node: Option<i64>,
     kinds: Vec<String>,
 ) -> Result<bool, String> {
-    use logsim::narrate::{told, Filter, ELECTION_KINDS};
+    use logsim::tools::narrate::{told, Filter, ELECTION_KINDS};
     let lines: Vec<String> = match &file {
         Some(f) => std::fs::read_to_string(f)
             .map_err(|e| format!("{}: {e}", f.display()))?

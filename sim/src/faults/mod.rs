@@ -24,8 +24,8 @@ use std::time::Duration;
 use madsim::net::NetSim;
 use model::BrokerId;
 
-use crate::cluster::Cluster;
-use crate::journal::{HarnessEvent, Journal};
+use crate::world::cluster::Cluster;
+use crate::record::journal::{HarnessEvent, Journal};
 use crate::scenario::FaultKind;
 
 /// madsim's latency range when no latency fault is active.

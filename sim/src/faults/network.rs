@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{Nemesis, NORMAL_LATENCY};
 use crate::scenario::{FaultKind, Shape};
-use crate::journal::HarnessEvent;
+use crate::record::journal::HarnessEvent;
 
 /// The one-way links (from, to) a shape cuts among `ids`.
 pub fn cut_links(

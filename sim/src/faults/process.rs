@@ -13,7 +13,7 @@ use std::time::Duration;
 use model::BrokerId;
 
 use super::Nemesis;
-use crate::cluster::DiskDamage;
+use crate::world::cluster::DiskDamage;
 
 /// How long a controlled shutdown may take before the broker is killed.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);

@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use super::network;
 use super::target::pick;
 use super::{clock, process, storage, Nemesis};
-use crate::cluster::DiskDamage;
+use crate::world::cluster::DiskDamage;
 use model::BrokerId;
 use crate::scenario::{Dur, FaultKind, FaultProfile, Shape, Target};
 

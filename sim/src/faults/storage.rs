@@ -25,6 +25,6 @@ pub fn full(nemesis: &Arc<Nemesis>, victim: BrokerId, duration: Option<Duration>
 pub fn slow(nemesis: &Arc<Nemesis>, victim: BrokerId, delay: Duration, duration: Option<Duration>) {
     nemesis.cluster().disks[&victim].set_sync_delay(delay);
     let detail = format!("sync takes {delay:?}");
-    let undo = |c: &crate::cluster::Cluster, v| c.disks[&v].set_sync_delay(Duration::ZERO);
+    let undo = |c: &crate::world::cluster::Cluster, v| c.disks[&v].set_sync_delay(Duration::ZERO);
     nemesis.node_fault(FaultKind::DiskSlow, victim, detail, |a| &mut a.slow, undo, duration);
 }

@@ -6,7 +6,7 @@ use model::{BrokerId, TopicPartition};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use crate::cluster::Cluster;
+use crate::world::cluster::Cluster;
 use crate::scenario::Target;
 
 impl Target {

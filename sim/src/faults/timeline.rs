@@ -10,7 +10,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{clock, network, process, profile, storage, Nemesis};
-use crate::cluster::DiskDamage;
+use crate::world::cluster::DiskDamage;
 use crate::scenario::{seeds, Fault, FaultKind, Scheduled};
 
 /// Strikes every fault at its time.

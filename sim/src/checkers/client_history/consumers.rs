@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::index::{Index, Key, Outcome};
 use super::{Case, Found};
-use crate::history::{Op, OpFn, OpType};
+use crate::record::history::{Op, OpFn, OpType};
 
 /// Who a commit belongs to: a consumer group, or a consumer alone.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

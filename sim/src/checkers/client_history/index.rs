@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::history::{Op, OpFn, OpType};
+use crate::record::history::{Op, OpFn, OpType};
 
 /// A key (`topic/partition`) by number: the maps compare numbers, not strings.
 pub type Key = u32;

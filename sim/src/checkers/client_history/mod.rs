@@ -1,5 +1,5 @@
 //! The client-history checker, after Jepsen's Kafka checker: it reads a history (see
-//! `crate::history`) and reports anomalies by kind, each with the key, offsets, values and history
+//! `crate::record::history`) and reports anomalies by kind, each with the key, offsets, values and history
 //! lines involved.
 //!
 //! - `lost-write`: an acknowledged value at or below the highest offset read on its key, never read.
@@ -36,9 +36,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::history::Op;
+use crate::record::history::Op;
 #[cfg(test)]
-use crate::history::{OpFn, OpType};
+use crate::record::history::{OpFn, OpType};
 
 mod consumers;
 mod group_skip;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::index::{Index, Key};
 use super::{Case, Found};
-use crate::history::{Op, OpFn, OpType};
+use crate::record::history::{Op, OpFn, OpType};
 
 pub fn check(index: &Index, ops: &[Op], found: &mut Found) {
     let mut last_send: BTreeMap<(u64, Key), (i64, usize)> = BTreeMap::new();

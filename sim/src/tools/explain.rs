@@ -10,7 +10,7 @@ use std::path::Path;
 use model::bugs::{Bug, Switch};
 use serde_json::Value;
 
-use crate::narrate;
+use crate::tools::narrate;
 use crate::run::{run, RunReport};
 use crate::scenario::Scenario;
 
@@ -18,51 +18,51 @@ use crate::scenario::Scenario;
 const SCENARIOS: &[(Switch, &str)] = &[
     (
         Switch::SkipDivergenceCheck,
-        include_str!("../../scenarios/bugs/skip-divergence-check.toml"),
+        include_str!("../../../scenarios/bugs/skip-divergence-check.toml"),
     ),
     (
         Switch::HwTruncation,
-        include_str!("../../scenarios/bugs/hw-truncation.toml"),
+        include_str!("../../../scenarios/bugs/hw-truncation.toml"),
     ),
     (
         Switch::DoubleCrashDivergence,
-        include_str!("../../scenarios/bugs/double-crash-divergence.toml"),
+        include_str!("../../../scenarios/bugs/double-crash-divergence.toml"),
     ),
     (
         Switch::UncleanElection,
-        include_str!("../../scenarios/bugs/unclean-election.toml"),
+        include_str!("../../../scenarios/bugs/unclean-election.toml"),
     ),
     (
         Switch::FastFailover,
-        include_str!("../../scenarios/bugs/fast-failover.toml"),
+        include_str!("../../../scenarios/bugs/fast-failover.toml"),
     ),
     (
         Switch::ZombieFollower,
-        include_str!("../../scenarios/bugs/zombie-follower.toml"),
+        include_str!("../../../scenarios/bugs/zombie-follower.toml"),
     ),
     (
         Switch::SameLeaderNoTruncate,
-        include_str!("../../scenarios/bugs/same-leader-no-truncate.toml"),
+        include_str!("../../../scenarios/bugs/same-leader-no-truncate.toml"),
     ),
     (
         Switch::HwAdvanceOldEpoch,
-        include_str!("../../scenarios/bugs/hw-advance-old-epoch.toml"),
+        include_str!("../../../scenarios/bugs/hw-advance-old-epoch.toml"),
     ),
     (
         Switch::LastReplicaStanding,
-        include_str!("../../scenarios/bugs/last-replica-standing.toml"),
+        include_str!("../../../scenarios/bugs/last-replica-standing.toml"),
     ),
     (
         Switch::NoFsyncBeforeAck,
-        include_str!("../../scenarios/bugs/no-fsync-before-ack.toml"),
+        include_str!("../../../scenarios/bugs/no-fsync-before-ack.toml"),
     ),
     (
         Switch::GroupStaleCommit,
-        include_str!("../../scenarios/bugs/group-stale-commit.toml"),
+        include_str!("../../../scenarios/bugs/group-stale-commit.toml"),
     ),
     (
         Switch::MirrorSkipOnRestart,
-        include_str!("../../scenarios/bugs/mirror-skip-on-restart.toml"),
+        include_str!("../../../scenarios/bugs/mirror-skip-on-restart.toml"),
     ),
 ];
 

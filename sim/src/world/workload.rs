@@ -22,8 +22,8 @@ use model::TopicPartition;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::history::AckedSend;
-use crate::history::{key, History, Op, OpFn, OpType};
+use crate::record::history::AckedSend;
+use crate::record::history::{key, History, Op, OpFn, OpType};
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
 const POLL_MAX_WAIT_MS: i32 = 100;

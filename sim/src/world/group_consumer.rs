@@ -24,9 +24,9 @@ use model::TopicPartition;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::history::{key, OpFn, OpType};
+use crate::record::history::{key, OpFn, OpType};
 use crate::scenario::GroupSpec;
-use crate::workload::{poll_partition, Workload};
+use crate::world::workload::{poll_partition, Workload};
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
 const BACKOFF: Duration = Duration::from_millis(100);

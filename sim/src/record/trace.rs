@@ -3,7 +3,7 @@
 //!
 //! ```
 //! # #[cfg(madsim)] {
-//! use logsim::trace::{Traced, TraceLine};
+//! use logsim::record::trace::{Traced, TraceLine};
 //! use model::env::Event;
 //!
 //! let line = r#"{"t":8601,"node":2,"kind":"became_leader","partition":{"topic":"events","partition":1},"leader_epoch":0,"log_end_offset":0,"high_watermark":0}"#;
@@ -17,7 +17,7 @@ use model::env::Event;
 use model::BrokerId;
 use serde::Deserialize;
 
-use crate::journal::HarnessEvent;
+use crate::record::journal::HarnessEvent;
 
 /// One line of a trace.
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -1,7 +1,7 @@
 //! Runs MirrorMaker (`model::mirror`) on its own node between the scenario's cluster and the
 //! target cluster, restarting it at seeded times, and keeps what it reports for the checks.
 
-use crate::journal::{HarnessEvent, Journal};
+use crate::record::journal::{HarnessEvent, Journal};
 use crate::scenario::FaultKind;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -16,7 +16,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::scenario::Mirror;
-use crate::workload::Workload;
+use crate::world::workload::Workload;
 
 /// What MirrorMaker reported in a run.
 #[derive(Default, Debug)]

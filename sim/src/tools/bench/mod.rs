@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::run::run;
 use crate::scenario::Scenario;
-use crate::swarm::run_swarm;
+use crate::tools::swarm::run_swarm;
 
 /// One run's figures, as the child process reports them.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -117,7 +117,7 @@ pub fn workloads() -> Vec<(&'static str, Scenario, usize, u64)> {
     long.run.duration.0 = Duration::from_secs(600);
     let everything = parse(
         "scenarios/everything.toml",
-        include_str!("../../../scenarios/everything.toml"),
+        include_str!("../../../../scenarios/everything.toml"),
     );
     let replication = parse(
         "replication.toml",

@@ -12,7 +12,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::narrate;
+use crate::tools::narrate;
 use crate::run::RunOutput;
 
 /// Width of the time axis in SVG units; the page scales it to the window.

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::swarm::{summarize, SeedResult, SwarmSummary};
+use crate::tools::swarm::{summarize, SeedResult, SwarmSummary};
 
 /// Shard `index` of `count`, counted from 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::run::run;
 use crate::scenario::Scenario;
 use model::bugs::Switch;
-use crate::shrink::{shrink, Shrunk};
+use crate::tools::shrink::{shrink, Shrunk};
 use crate::Locked;
 
 #[derive(Debug, Serialize)]
@@ -89,9 +89,9 @@ pub fn hunt(
 }
 
 /// The grounds' scenarios, built in so that hunts work from any directory.
-const DEDICATED_CONTROLLER: &str = include_str!("../../scenarios/dedicated-controller.toml");
-const CONSUMER_GROUPS: &str = include_str!("../../scenarios/consumer-groups.toml");
-const MIRROR_MAKER: &str = include_str!("../../scenarios/mirror-maker.toml");
+const DEDICATED_CONTROLLER: &str = include_str!("../../../scenarios/dedicated-controller.toml");
+const CONSUMER_GROUPS: &str = include_str!("../../../scenarios/consumer-groups.toml");
+const MIRROR_MAKER: &str = include_str!("../../../scenarios/mirror-maker.toml");
 
 /// Where a hunt with no scenario of its own looks, in order: the default cluster under swarm
 /// faults; a cluster with a dedicated controller under swarm faults, where a follower can miss
@@ -121,7 +121,7 @@ pub fn default_grounds(
         ("swarm:dedicated-controller", dedicated),
         ("consumer-groups", groups),
         ("mirror-maker", mirror),
-        ("scripted", crate::explain::bug_scenario(bug)),
+        ("scripted", crate::tools::explain::bug_scenario(bug)),
     ])
 }
 

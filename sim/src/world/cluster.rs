@@ -16,9 +16,9 @@ use model::env::{Disk, Env};
 use model::metadata::MetadataRecord;
 use model::BrokerId;
 
-use crate::clock::NodeClock;
-use crate::disk::SimDisk;
-use crate::journal::{HarnessEvent, Journal};
+use crate::world::clock::NodeClock;
+use crate::world::disk::SimDisk;
+use crate::record::journal::{HarnessEvent, Journal};
 use crate::scenario::{cluster_of, FaultKind, Scenario, TARGET_FIRST_ID};
 use madsim::task::NodeId;
 

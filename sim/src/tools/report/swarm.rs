@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::esc;
-use crate::swarm::SwarmSummary;
+use crate::tools::swarm::SwarmSummary;
 
 pub fn render(summary: &SwarmSummary, first_seed: u64, replay: &dyn Fn(u64) -> String) -> String {
     let failed: BTreeMap<u64, String> = summary
