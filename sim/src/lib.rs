@@ -86,6 +86,7 @@
 //! Everything runs on madsim: build with `--cfg madsim` (this workspace's `.cargo/config.toml`
 //! sets it). Built without it, only `real` is here: the same broker code on real sockets, and
 //! `logging`, which either build uses to print the model's own log.
+#![warn(missing_docs)]
 
 /// The simulator's modules: they run on madsim, so a build without `--cfg madsim` leaves them out.
 macro_rules! simulated {
@@ -126,6 +127,7 @@ where
 /// poisoned is still good to read. (A run's own state takes `model::sync::Lock`, which needs
 /// none of this.)
 pub trait Locked<T> {
+    /// The guard, whether or not a panicking holder poisoned the mutex.
     fn locked(&self) -> std::sync::MutexGuard<'_, T>;
 }
 

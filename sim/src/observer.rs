@@ -23,16 +23,25 @@ use std::collections::BTreeMap;
 /// What a run exercised; a green run that exercised nothing proves nothing.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Counters {
+    /// Events the brokers emitted.
     pub events: u64,
     /// Messages madsim's network carried (each TCP flush or datagram is one).
     pub messages: u64,
+    /// Partition leaderships taken up.
     pub elections: u64,
+    /// Quorum leaderships won.
     pub quorum_elections: u64,
+    /// Logs truncated.
     pub truncations: u64,
+    /// Offsets removed by those truncations.
     pub truncated_offsets: i64,
+    /// ISR changes committed.
     pub isr_changes: u64,
+    /// Brokers fenced by a controller.
     pub fenced: u64,
+    /// Brokers crashed or shut down.
     pub crashes: u64,
+    /// Brokers restarted.
     pub restarts: u64,
     /// Faults injected, by kind.
     pub faults: std::collections::BTreeMap<&'static str, u64>,
@@ -75,6 +84,8 @@ impl TraceHash {
     }
 }
 
+/// What watches a run: it writes and hashes the trace, counts what the run exercised, and judges
+/// the invariants as events and steps come.
 pub struct Observer {
     start: Instant,
     hash: TraceHash,
@@ -84,12 +95,15 @@ pub struct Observer {
     /// Each replica's log end and high watermark every `SAMPLE_EVERY`, when the trace is kept:
     /// for plots, outside the trace and its hash.
     samples: Option<Vec<ReplicaSample>>,
+    /// The `committed-data-identical` check, run in the step's own walk over every replica.
     pub committed: CommittedData,
     /// The per-step invariants, built-in and added, in the order each step judges them.
     invariants: Vec<Box<dyn Invariant>>,
     /// The highest high watermark each partition showed a consumer (the workload writes it).
     pub shown_high_watermarks: Arc<Lock<BTreeMap<String, i64>>>,
+    /// Every violation so far, in the order found.
     pub violations: Vec<Violation>,
+    /// What the run exercised so far.
     pub counters: Counters,
     partition_names: BTreeMap<model::TopicPartition, Arc<str>>,
 }
@@ -100,10 +114,15 @@ pub const SAMPLE_EVERY_MS: u64 = 250;
 /// One replica's log at one moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplicaSample {
+    /// When, in simulated milliseconds.
     pub t_ms: u64,
+    /// The broker.
     pub node: BrokerId,
+    /// The partition (`events-2`).
     pub partition: String,
+    /// The offset after its last record.
     pub log_end_offset: i64,
+    /// Its high watermark.
     pub high_watermark: i64,
 }
 
@@ -126,14 +145,17 @@ impl Observer {
         }
     }
 
+    /// Simulated milliseconds since the run started.
     pub fn now_ms(&self) -> u64 {
         (model::env::now() - self.start).as_millis() as u64
     }
 
+    /// The hash of every trace line so far: equal hashes, equal runs.
     pub fn trace_hash(&self) -> u64 {
         self.hash.0
     }
 
+    /// The trace's lines, when they were kept; empty otherwise.
     pub fn take_lines(&mut self) -> Vec<String> {
         self.lines.take().unwrap_or_default()
     }
@@ -149,12 +171,14 @@ impl Observer {
         self.samples.is_some() && t_ms % SAMPLE_EVERY_MS < 50
     }
 
+    /// Keeps one replica sample, when the trace is kept.
     pub fn sample(&mut self, s: ReplicaSample) {
         if let Some(samples) = &mut self.samples {
             samples.push(s);
         }
     }
 
+    /// The replica samples, when the trace was kept; empty otherwise.
     pub fn take_samples(&mut self) -> Vec<ReplicaSample> {
         self.samples.take().unwrap_or_default()
     }
@@ -221,6 +245,7 @@ impl Observer {
         found
     }
 
+    /// Records a violation: traced, then kept for the report.
     pub fn violation(&mut self, v: Violation) {
         let node = v.node.unwrap_or(-1);
         self.write(
@@ -233,6 +258,7 @@ impl Observer {
         self.violations.push(v);
     }
 
+    /// Takes in a harness event: counted, then traced.
     pub fn harness(&mut self, node: BrokerId, event: HarnessEvent) {
         if let HarnessEvent::Fault { fault, .. } = &event {
             *self.counters.faults.entry(fault.name()).or_default() += 1;
@@ -248,6 +274,7 @@ impl Observer {
         self.write(node, &event);
     }
 
+    /// Takes in a broker's event: counted, traced, then heard by every invariant.
     pub fn model(&mut self, node: BrokerId, event: Event) {
         let now = self.now_ms();
         match &event {

@@ -39,36 +39,57 @@ pub const CHECK_STEP: Duration = Duration::from_millis(50);
 /// A run's verdict and what it exercised. `pass` is false when any check found a violation.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RunReport {
+    /// The seed that decided the run.
     pub seed: u64,
+    /// No check failed.
     pub pass: bool,
+    /// The hash of the whole trace, in hex: the same seed and build give the same hash.
     pub trace_hash: String,
+    /// Simulated seconds the run lasted.
     pub sim_seconds: f64,
+    /// Wall-clock seconds it took.
     pub wall_seconds: f64,
+    /// Records the producers sent.
     pub produced: u64,
+    /// Sends acknowledged.
     pub acked: u64,
+    /// Sends refused (a definite failure).
     pub refused: u64,
+    /// Sends whose outcome the producer never learned.
     pub unknown: u64,
+    /// Values the consumers read.
     pub consumed: u64,
+    /// Partition leaderships taken up.
     pub elections: u64,
+    /// Quorum leaderships won.
     pub quorum_elections: u64,
+    /// Logs truncated.
     pub truncations: u64,
+    /// Brokers crashed or shut down.
     pub crashes: u64,
+    /// Committed batches compared across replicas.
     pub batches_checked: u64,
     /// acks=1 writes acknowledged and then lost to a failover: allowed, and measured.
     pub lost_acks1: u64,
     /// Values consumers read a second time after restarting from a commit.
     pub rereads: u64,
+    /// Consumers that crashed and started over.
     pub consumer_restarts: u64,
+    /// What the run exercised: faults by kind, invariants evaluated, and more.
     pub counters: Counters,
     /// The fault probabilities this run drew from (a swarm run draws its own).
     pub fault_profile: FaultProfile,
+    /// Every violation found, in order.
     pub violations: Vec<Violation>,
 }
 
 /// Everything a run leaves behind.
 pub struct RunOutput {
+    /// The verdict and figures.
     pub report: RunReport,
+    /// The trace, one JSON line per event (empty unless the trace was kept).
     pub trace: Vec<String>,
+    /// The client history.
     pub history: Vec<Op>,
     /// Replicas' log ends and high watermarks over time, kept with the trace.
     pub samples: Vec<crate::observer::ReplicaSample>,
@@ -84,7 +105,9 @@ impl RunOutput {
 /// Something done to the cluster at a set simulated time: how tests plant a violation in a live run
 /// and see the checks catch it. The action may hold state of its own (a broker id, a counter).
 pub struct Hook {
+    /// When, in simulated time from the start of the run.
     pub at: Duration,
+    /// What to do to the cluster.
     pub action: Box<dyn FnOnce(&mut Cluster) + Send>,
 }
 
@@ -101,8 +124,11 @@ impl Hook {
 /// What a run adds to its scenario: hooks, and per-step invariants of its own.
 #[derive(Default)]
 pub struct Extras {
+    /// Things done to the cluster at set times.
     pub hooks: Vec<Hook>,
+    /// Invariants judged after the built-in ones.
     pub invariants: Vec<Box<dyn Invariant>>,
+    /// End-of-run checks judged after the built-in ones.
     pub oracles: Vec<Box<dyn Oracle>>,
 }
 

@@ -24,6 +24,8 @@ struct Reference {
 }
 
 #[derive(Default)]
+/// The `committed-data-identical` check: each partition's committed batches as first seen, and how
+/// far each replica has been compared with them.
 pub struct CommittedData {
     /// partition -> the committed batches by base offset, in order. A vector walked alongside the
     /// replica's own batches: a replica that restarts or truncates is checked again from the
@@ -49,6 +51,7 @@ impl CommittedData {
         }
     }
 
+    /// Forget everything checked on `node` (it crashed or restarted: its log is read anew).
     pub fn forget_node(&mut self, node: BrokerId) {
         for by_node in self.checked_below.values_mut() {
             by_node.remove(&node);

@@ -10,6 +10,7 @@ use super::view::NodeView;
 use super::Violation;
 
 #[derive(Default)]
+/// The `monotonic-epoch` check: the highest quorum and leader epochs each node has shown.
 pub struct MonotonicEpochs {
     quorum: BTreeMap<BrokerId, i32>,
     /// Broker -> partition -> the leader epoch it last knew: looked up by name every step, so
@@ -23,6 +24,7 @@ impl MonotonicEpochs {
     pub fn forget_partitions(&mut self, node: BrokerId) {
         self.leader.remove(&node);
     }
+    /// Judges every live node's epochs against the highest it showed before.
     pub fn check(&mut self, time_ms: u64, nodes: &[NodeView]) -> Vec<Violation> {
         let mut out = Vec::new();
         for n in nodes {

@@ -18,12 +18,15 @@ use super::view::NodeView;
 use super::Violation;
 
 #[derive(Default)]
+/// The `monotonic-leader-high-watermark` check: each partition's newest (epoch, high watermark) a
+/// leader showed.
 pub struct LeaderHighWatermark {
     /// Partition -> (leader epoch, high watermark) of its newest leader so far.
     newest: BTreeMap<String, (i32, i64)>,
 }
 
 impl LeaderHighWatermark {
+    /// Judges every current leader's high watermark against the highest shown in its epoch.
     pub fn check(&mut self, time_ms: u64, nodes: &[NodeView]) -> Vec<Violation> {
         let mut out = Vec::new();
         for n in nodes {

@@ -6,6 +6,7 @@ use super::view::{ControllerView, NodeView};
 use super::Check;
 use super::Violation;
 
+/// The ISR rules at one step, over every live broker and the controllers' view.
 pub fn check(time_ms: u64, nodes: &[NodeView], controller: &ControllerView) -> Vec<Violation> {
     let mut out = Vec::new();
     for n in nodes {

@@ -20,9 +20,14 @@ use std::sync::Arc;
 /// An election to verify at the next step: who, what, and when the controller made it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Election {
+    /// The broker that took up the leadership.
     pub node: BrokerId,
+    /// The partition (`events-2`).
     pub partition: String,
+    /// The epoch it leads.
     pub leader_epoch: i32,
+    /// When the controller decided it, in simulated milliseconds (when it was taken up, if no
+    /// decision was seen).
     pub time_ms: u64,
 }
 

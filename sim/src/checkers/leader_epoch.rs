@@ -10,6 +10,8 @@ use model::BrokerId;
 use super::Violation;
 
 #[derive(Default)]
+/// The `single-leader-per-epoch` check: the first leader of each partition epoch and of each
+/// cluster's quorum epoch.
 pub struct LeaderPerEpoch {
     partition_leaders: BTreeMap<(String, i32), BrokerId>,
     /// (cluster, quorum epoch): each cluster of a mirror scenario has its own quorum.
@@ -17,6 +19,7 @@ pub struct LeaderPerEpoch {
 }
 
 impl LeaderPerEpoch {
+    /// Judges one event at simulated time `time_ms`: a second leader of an epoch is a violation.
     pub fn observe(&mut self, time_ms: u64, node: BrokerId, event: &Event) -> Option<Violation> {
         match event {
             Event::BecameLeader {

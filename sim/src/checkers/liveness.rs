@@ -60,6 +60,7 @@ pub fn pending_sends(time_ms: u64, history: &[Op]) -> Vec<Violation> {
 /// What one replica holds of a partition at the end.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplicaEnd {
+    /// A broker the partition is assigned to.
     pub broker: BrokerId,
     /// `None`: the broker is down or does not host the partition.
     pub high_watermark: Option<i64>,

@@ -32,12 +32,17 @@ pub use oracle::{End, MirrorEnd, Oracle};
 /// A broken rule, with everything needed to find it in the trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
+    /// Which check it breaks.
     pub check: Check,
+    /// When, in simulated milliseconds since the run started.
     pub time_ms: u64,
+    /// The broker it happened on, if one.
     pub node: Option<i32>,
+    /// The partition it concerns (`events-2`), if one.
     pub partition: Option<String>,
     /// The offsets involved: one offset, or a range `[from, to]`.
     pub offsets: Vec<i64>,
+    /// What was broken, in a sentence.
     pub message: String,
 }
 

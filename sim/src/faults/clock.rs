@@ -10,11 +10,15 @@ use model::BrokerId;
 use super::Nemesis;
 use crate::scenario::FaultKind;
 
+/// Steps `victim`'s clock by `step_ms` milliseconds (back when negative), for `duration` or, when
+/// `None`, until the heal.
 pub fn skew(nemesis: &Arc<Nemesis>, victim: BrokerId, step_ms: i64, duration: Option<Duration>) {
     nemesis.cluster().clocks[&victim].step(step_ms);
     skewed(nemesis, victim, format!("step {step_ms:+} ms"), duration);
 }
 
+/// Makes `victim`'s clock run fast by `ppm` parts per million (slow when negative), for `duration`
+/// or, when `None`, until the heal.
 pub fn drift(nemesis: &Arc<Nemesis>, victim: BrokerId, ppm: i64, duration: Option<Duration>) {
     nemesis.cluster().clocks[&victim].set_drift_ppm(ppm);
     skewed(nemesis, victim, format!("drift {ppm:+} ppm"), duration);

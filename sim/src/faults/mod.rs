@@ -37,23 +37,32 @@ pub const NORMAL_LATENCY: std::ops::Range<Duration> =
 pub struct Active {
     /// One-way links cut, with how many faults cut each.
     pub links: BTreeMap<(BrokerId, BrokerId), u32>,
+    /// Packet-loss faults in force; the loss rate goes back to 0 when the last one heals.
     pub packet_loss: u32,
+    /// Latency faults in force; latency goes back to [`NORMAL_LATENCY`] when the last one heals.
     pub latency: u32,
+    /// Brokers whose clock is stepped or drifting.
     pub skewed: BTreeSet<BrokerId>,
+    /// Brokers whose disk is full.
     pub full: BTreeSet<BrokerId>,
+    /// Brokers whose disk syncs slowly.
     pub slow: BTreeSet<BrokerId>,
 }
 
 /// What every injector works with.
 pub struct Nemesis {
+    /// The cluster the faults strike.
     pub cluster: Arc<Lock<Cluster>>,
+    /// Where faults and heals are traced.
     pub journal: Arc<dyn Journal>,
+    /// The faults in force.
     pub active: Lock<Active>,
     /// After `heal_all`, scheduled heals and restarts find nothing left to do.
     pub stopped: Lock<bool>,
 }
 
 impl Nemesis {
+    /// A nemesis for `cluster`, with no fault in force, tracing to `journal`.
     pub fn new(cluster: Arc<Lock<Cluster>>, journal: Arc<dyn Journal>) -> Arc<Self> {
         Arc::new(Nemesis {
             cluster,
@@ -63,18 +72,22 @@ impl Nemesis {
         })
     }
 
+    /// Locks the cluster.
     pub fn cluster(&self) -> LockGuard<'_, Cluster> {
         self.cluster.lock()
     }
 
+    /// Locks the faults in force.
     pub fn active(&self) -> LockGuard<'_, Active> {
         self.active.lock()
     }
 
+    /// Whether `heal_all` has run; scheduled heals and restarts then do nothing.
     pub fn is_stopped(&self) -> bool {
         *self.stopped.lock()
     }
 
+    /// Traces `event` as the harness's, on broker `node` (-1 for the network as a whole).
     pub fn trace(&self, node: BrokerId, event: HarnessEvent) {
         self.journal.harness(node, event);
     }

@@ -19,6 +19,7 @@ use crate::world::cluster::DiskDamage;
 use model::BrokerId;
 use crate::scenario::{Dur, FaultKind, FaultProfile, Shape, Target};
 
+/// How often the profile rolls for faults, in simulated time; the timeline strikes on it too.
 pub const STEP: Duration = Duration::from_millis(100);
 
 fn draw(rng: &mut ChaCha8Rng, [a, b]: [Dur; 2]) -> Duration {

@@ -10,6 +10,8 @@ use model::BrokerId;
 use super::Nemesis;
 use crate::scenario::FaultKind;
 
+/// Fills `victim`'s disk: appends and checkpoint writes fail, for `duration` or, when `None`,
+/// until the heal.
 pub fn full(nemesis: &Arc<Nemesis>, victim: BrokerId, duration: Option<Duration>) {
     nemesis.cluster().disks[&victim].set_full(true);
     nemesis.node_fault(
@@ -22,6 +24,7 @@ pub fn full(nemesis: &Arc<Nemesis>, victim: BrokerId, duration: Option<Duration>
     );
 }
 
+/// Makes each sync of `victim`'s disk take `delay`, for `duration` or, when `None`, until the heal.
 pub fn slow(nemesis: &Arc<Nemesis>, victim: BrokerId, delay: Duration, duration: Option<Duration>) {
     nemesis.cluster().disks[&victim].set_sync_delay(delay);
     let detail = format!("sync takes {delay:?}");

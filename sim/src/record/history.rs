@@ -20,19 +20,29 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// How an operation ended, as Jepsen names it.
 pub enum OpType {
+    /// It started.
     Invoke,
+    /// It succeeded.
     Ok,
+    /// It definitely failed: it took no effect.
     Fail,
+    /// Its outcome is unknown: it may have taken effect.
     Info,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// What an operation does.
 pub enum OpFn {
+    /// A producer sends one value.
     Send,
+    /// A consumer reads.
     Poll,
+    /// A consumer takes partitions up, resuming from their commits.
     Assign,
+    /// A consumer commits the offsets it reached.
     Commit,
 }
 
@@ -42,7 +52,9 @@ pub enum OpFn {
 pub struct AckedSend {
     /// Shared by every send to the partition.
     pub partition: Arc<str>,
+    /// The offset it was acknowledged at.
     pub offset: i64,
+    /// The value sent.
     pub value: bytes::Bytes,
     /// When the acknowledgement came, in simulated milliseconds.
     pub time_ms: u64,
@@ -55,16 +67,21 @@ pub type PolledMsgs = BTreeMap<String, Vec<(i64, u64)>>;
 /// and failures carry is boxed, so that a send takes 160 bytes, not 240.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Op {
+    /// The client that did it.
     pub process: u64,
     #[serde(rename = "type")]
+    /// How it ended (or that it started).
     pub kind: OpType,
+    /// What it did.
     pub f: OpFn,
     /// Shared with every other operation on the partition: histories hold many of these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A send's value (unique in a run).
     pub value: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// An acknowledged send's offset.
     pub offset: Option<i64>,
     /// Polls: per key, the (offset, value) pairs read, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,10 +93,13 @@ pub struct Op {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offsets: Option<Box<BTreeMap<String, i64>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When it happened, in simulated milliseconds.
     pub time_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A send's acks setting (-1 for all); absent means all.
     pub acks: Option<i16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The error a failed or unknown operation met.
     pub error: Option<Box<str>>,
     /// Sends: the record's own key (a user id, say), which chose its partition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,6 +120,7 @@ impl Op {
         self.offsets.as_deref().into_iter().flatten()
     }
 
+    /// An operation of `process` with no fields but its kind and function.
     pub fn new(process: u64, kind: OpType, f: OpFn) -> Op {
         Op {
             process,
@@ -169,11 +190,13 @@ pub fn key(topic: &str, partition: i32) -> String {
 }
 
 #[derive(Clone, Default)]
+/// The run's history, shared by every client; operations in the order they happened.
 pub struct History {
     ops: Arc<Lock<Vec<Op>>>,
 }
 
 impl History {
+    /// Appends an operation.
     pub fn push(&self, op: Op) {
         self.ops.lock().push(op);
     }

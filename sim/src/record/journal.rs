@@ -20,22 +20,35 @@ pub trait Journal: EventSink {
 pub enum HarnessEvent {
     /// A fault struck: its kind (as the swarm summary counts it), its target, and what it did.
     Fault {
+        /// Its kind, as the swarm summary counts it.
         fault: FaultKind,
+        /// What it struck: a broker, a link list (`1->2 2->1`), the network.
         target: String,
+        /// What it did, in words (empty when the kind says it all).
         detail: String,
     },
     /// A fault with a duration ended.
     Heal {
+        /// The kind of fault that ended.
         fault: FaultKind,
+        /// What it had struck.
         target: String,
     },
+    /// Every fault was healed: the quiet period starts.
     FaultsStopped,
+    /// The quiet period ended: the final checks follow.
     QuietPeriodEnded,
     /// A check found a rule broken.
-    Violation { check: String, message: String },
+    Violation {
+        /// The check's name.
+        check: String,
+        /// What was broken.
+        message: String,
+    },
 }
 
 impl HarnessEvent {
+    /// A fault of `fault` on `target`, doing `detail`.
     pub fn fault(fault: FaultKind, target: impl ToString, detail: String) -> Self {
         HarnessEvent::Fault {
             fault,
@@ -43,6 +56,7 @@ impl HarnessEvent {
             detail,
         }
     }
+    /// The end of a fault of `fault` on `target`.
     pub fn heal(fault: FaultKind, target: impl ToString) -> Self {
         HarnessEvent::Heal {
             fault,

@@ -27,6 +27,7 @@ pub struct TraceLine {
     /// The broker it happened on; -1 for the network or the harness as a whole.
     pub node: BrokerId,
     #[serde(flatten)]
+    /// What happened.
     pub event: Traced,
 }
 
@@ -35,7 +36,9 @@ pub struct TraceLine {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(untagged)]
 pub enum Traced {
+    /// An event a broker emitted.
     Model(Event),
+    /// An event of the harness.
     Harness(HarnessEvent),
 }
 

@@ -11,11 +11,14 @@ use serde::{Deserialize, Serialize};
 pub struct Dur(pub Duration);
 
 impl Dur {
+    /// Whole milliseconds, rounded down.
     pub fn ms(self) -> u64 {
         self.0.as_millis() as u64
     }
 }
 
+/// A duration as files write it: a number of `ms`, `s` or `m`, zero or more, fractions allowed
+/// (`"12.5s"`); kept to the microsecond.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let (number, scale) = if let Some(n) = t.strip_suffix("ms") {

@@ -4,25 +4,39 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A kind of fault, named in kebab case (`packet-loss`) in traces and reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FaultKind {
+    /// A broker killed.
     Crash,
+    /// A crashed or shut-down broker started again.
     Restart,
+    /// A controlled shutdown begun.
     Shutdown,
+    /// A broker frozen.
     Pause,
+    /// Links cut between brokers, or the WAN link (target `wan`).
     Partition,
+    /// One one-way link clogged.
     Clog,
+    /// The whole network losing packets.
     PacketLoss,
+    /// The whole network slow.
     Latency,
     /// A clock stepped or drifting.
     ClockSkew,
     /// Unsynced bytes lost at a crash.
     DiskLoss,
+    /// The last unsynced write torn at a crash.
     DiskTorn,
+    /// A bit flipped at rest in a data segment, found at restart.
     DiskCorrupt,
+    /// The data directories wiped, found at restart.
     DiskWipe,
+    /// A disk refusing writes as full.
     DiskFull,
+    /// A disk's syncs slowed.
     DiskSlow,
 }
 

@@ -56,20 +56,26 @@ pub struct FaultProfile {
     pub clog_probability: f64,
     /// Packets are lost at a rate drawn from `packet_loss_rate`.
     pub packet_loss_probability: f64,
+    /// The share of packets lost, drawn from this range; within 0 to 1, default `[0.01, 0.2]`.
     pub packet_loss_rate: [f64; 2],
     /// Message latency rises to `latency_spike`.
     pub latency_probability: f64,
+    /// The spike's highest latency, drawn from this range; messages then take from half of it to
+    /// all of it. Needs `0 < min < max`; default `["20ms", "300ms"]`.
     pub latency_spike: [Dur; 2],
     /// A broker's clock steps by up to `clock_step_max`, forwards or back.
     pub clock_skew_probability: f64,
+    /// The largest clock step, either way; default `10s`.
     pub clock_step_max: Dur,
     /// A broker's clock drifts by up to `clock_drift_ppm_max`, fast or slow.
     pub clock_drift_probability: f64,
+    /// The largest drift, in parts per million, either way; 0 to 1000000, default 100000.
     pub clock_drift_ppm_max: i64,
     /// A broker's disk fills up.
     pub disk_full_probability: f64,
     /// A broker's syncs take `disk_slow_delay`.
     pub disk_slow_probability: f64,
+    /// How long each sync of a slow disk takes, drawn from this range; default `["10ms", "500ms"]`.
     pub disk_slow_delay: [Dur; 2],
     /// How long a pause, partition, clog, loss, latency, clock or disk fault lasts.
     pub fault_duration: [Dur; 2],
@@ -143,6 +149,7 @@ impl FaultProfile {
         p
     }
 
+    /// Whether every probability is 0: the profile injects nothing.
     pub fn is_quiet(&self) -> bool {
         self.probabilities().iter().all(|(_, p)| *p == 0.0)
     }

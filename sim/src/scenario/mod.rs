@@ -23,17 +23,23 @@ pub use target::{Shape, Target, SHAPE_FORMS, TARGET_FORMS};
 pub use timeline::{Fault, Scheduled};
 use validate::Problem;
 
+/// `[cluster]`: the brokers and the rules they run by.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
+    /// How many brokers, numbered from 1; 1 to 64, default 3.
     #[serde(default = "defaults::brokers")]
     pub brokers: i32,
     /// How many of the brokers (the first ones) also vote in the controller quorum; when absent,
     /// every broker up to three.
     #[serde(default)]
     pub controller_voters: Option<i32>,
+    /// Kafka's `min.insync.replicas`: an acks=all write is refused while the ISR is smaller; 1 to
+    /// every topic's replication factor, default 2.
     #[serde(default = "defaults::min_insync_replicas")]
     pub min_insync_replicas: i32,
+    /// Kafka's `unclean.leader.election.enable`: a replica outside the ISR may become leader, and
+    /// acknowledged writes may be lost. Default false.
     #[serde(default)]
     pub unclean_leader_election: bool,
     /// How long each fsync takes on every broker's disk.
@@ -42,17 +48,22 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// How many brokers vote in the controller quorum: `controller_voters`, or `min(brokers, 3)`.
     pub fn voters(&self) -> i32 {
         self.controller_voters.unwrap_or(self.brokers.min(3))
     }
 }
 
+/// A `[[topics]]` table: a topic created before the load starts.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topic {
+    /// Letters, digits, `.`, `_` or `-`, not starting with `__`; unique among the topics.
     pub name: String,
+    /// How many partitions; 1 to 1000, default 3.
     #[serde(default = "defaults::partitions")]
     pub partitions: i32,
+    /// Replicas of each partition; 1 to the number of brokers, default 3.
     #[serde(default = "defaults::replication_factor")]
     pub replication_factor: i32,
     /// Replicas of each partition, preferred leader first (`[[2, 3, 4]]`); round-robin when absent.
@@ -60,17 +71,23 @@ pub struct Topic {
     pub replicas: Vec<Vec<i32>>,
 }
 
+/// The producers' `acks`, as files write it: `"0"`, `"1"` or `"all"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub enum Acks {
+    /// `"0"`: the broker sends no answer; the write may be lost by design.
     #[serde(rename = "0")]
     None,
+    /// `"1"`: the leader answers once it has appended; a failover may lose the write (counted,
+    /// not failed).
     #[serde(rename = "1")]
     Leader,
+    /// `"all"`: the leader answers once the whole ISR has the write; it must never be lost.
     #[serde(rename = "all")]
     All,
 }
 
 impl Acks {
+    /// The `acks` field of a Produce request: 0, 1, or -1 for all.
     pub fn wire(self) -> i16 {
         match self {
             Acks::None => 0,
@@ -80,18 +97,25 @@ impl Acks {
     }
 }
 
+/// `[workload]`: the clients that write and read the workload's topic during the run.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
+    /// Producers writing to the topic; default 2, at most 1000.
     #[serde(default = "defaults::producers")]
     pub producers: u32,
+    /// Lone consumers, each reading every partition from the earliest offset; default 1, at most
+    /// 1000. Producers and consumers cannot both be 0.
     #[serde(default = "defaults::consumers")]
     pub consumers: u32,
+    /// What each send waits for; default `"all"`.
     #[serde(default = "defaults::acks")]
     pub acks: Acks,
     /// Each producer waits a time drawn from this range between sends.
     #[serde(default = "defaults::send_interval")]
     pub send_interval: [Dur; 2],
+    /// How long a consumer or group member sleeps after polling every partition it reads; more
+    /// than zero, default `50ms`.
     #[serde(default = "defaults::poll_interval")]
     pub poll_interval: Dur,
     /// The topic the workload uses; the first topic when absent.
@@ -116,13 +140,18 @@ pub struct Workload {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupSpec {
+    /// The group's id; unique among the groups.
     pub name: String,
+    /// Members of the group; 1 to 100.
     pub consumers: u32,
     /// `range` or `roundrobin`.
     #[serde(default = "defaults::assignment")]
     pub assignment: String,
+    /// How long the coordinator waits for a member's heartbeat before it drops the member and
+    /// rebalances; at least `100ms`, default `3s`.
     #[serde(default = "defaults::session_timeout")]
     pub session_timeout: Dur,
+    /// How often each member commits its positions; more than zero, default `1s`.
     #[serde(default = "defaults::commit_interval")]
     pub commit_interval: Dur,
     /// A member crashes (and a new one starts) after a time drawn from this range.
@@ -134,9 +163,12 @@ pub struct GroupSpec {
     pub stalls: Option<[Dur; 2]>,
 }
 
+/// `[run]`: how long each phase of a run lasts, in simulated time.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Run {
+    /// The load phase: producers, consumers and faults run this long; more than zero and at most
+    /// `24h`, default `60s`.
     #[serde(default = "defaults::duration")]
     pub duration: Dur,
     /// After faults stop and everything heals, how long the cluster gets to converge.
@@ -144,6 +176,7 @@ pub struct Run {
     pub quiet_period: Dur,
 }
 
+/// `[faults]`: what faults the load phase injects; by default none.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
@@ -158,19 +191,27 @@ pub struct Faults {
     pub timeline: Vec<Scheduled>,
 }
 
+/// A whole scenario file; every table is optional.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// What the scenario exercises, in a line (`logsim explain` prints it).
     #[serde(default)]
     pub description: String,
+    /// `[cluster]`.
     #[serde(default = "defaults::cluster")]
     pub cluster: Cluster,
+    /// `[[topics]]`, at least one; when absent, `events` with the default partitions and
+    /// replication factor.
     #[serde(default = "defaults::topics")]
     pub topics: Vec<Topic>,
+    /// `[workload]`.
     #[serde(default = "defaults::workload")]
     pub workload: Workload,
+    /// `[run]`.
     #[serde(default = "defaults::run")]
     pub run: Run,
+    /// `[faults]`; none when absent.
     #[serde(default)]
     pub faults: Faults,
     /// Wrong rules to switch on in the brokers (see `model::bugs`); none for the correct system.
@@ -207,6 +248,7 @@ pub struct Mirror {
     /// from this range, for a time drawn from `wan_outage`; until the quiet period.
     #[serde(default)]
     pub wan_partitions: Option<[Dur; 2]>,
+    /// How long each WAN failure lasts: a time drawn from this range; default `["1s", "5s"]`.
     #[serde(default = "defaults::wan_outage")]
     pub wan_outage: [Dur; 2],
 }
@@ -312,9 +354,13 @@ mod defaults {
 /// A scenario that cannot run, and where it says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenarioError {
+    /// The scenario file.
     pub file: PathBuf,
+    /// The line, from 1; 0 when the error has no place in the file (it cannot be read).
     pub line: usize,
+    /// The column, from 1; 0 when the line is.
     pub column: usize,
+    /// What is wrong, and what was expected.
     pub message: String,
 }
 
@@ -386,6 +432,7 @@ impl Default for Scenario {
 }
 
 impl Scenario {
+    /// Reads and checks the scenario file at `path`.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
             file: path.to_owned(),
@@ -396,6 +443,7 @@ impl Scenario {
         Scenario::parse(path, &text)
     }
 
+    /// Parses and checks `text`, the contents of a scenario file; `path` only names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let error = |(line, column), message| ScenarioError {
             file: path.to_owned(),
@@ -463,6 +511,7 @@ impl Scenario {
         }
     }
 
+    /// The topic the workload writes and reads: `workload.topic`, or the first topic.
     pub fn workload_topic(&self) -> &Topic {
         let name = self.workload.topic.as_deref();
         self.topics

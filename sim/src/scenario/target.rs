@@ -7,16 +7,22 @@
 
 use model::{BrokerId, TopicPartition};
 
+/// What a fault aims at; it parses from and prints as the file's form (`broker:2`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// `broker:N`: that broker, if it is up.
     Broker(BrokerId),
+    /// `random`: one broker that is up, drawn at random.
     Random,
+    /// `controller`: the active controller (the quorum leader of the highest epoch).
     Controller,
     /// The leader of a partition, or of a random one.
     Leader(Option<TopicPartition>),
+    /// `all`: every broker that is up.
     All,
 }
 
+/// The forms a target takes, for error messages.
 pub const TARGET_FORMS: &str =
     "`broker:N`, `random`, `controller`, `leader`, `leader:TOPIC-PARTITION` or `all`";
 
@@ -100,6 +106,7 @@ pub enum Shape {
     Links(Vec<(BrokerId, BrokerId)>),
 }
 
+/// The forms a partition's shape takes, for error messages.
 pub const SHAPE_FORMS: &str =
     "`halves`, `majority-ring`, `isolate:TARGET`, `off-controller:TARGET`, groups like `1,2|3` or links like `1->2 2->1`";
 

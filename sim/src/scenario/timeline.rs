@@ -54,17 +54,40 @@ pub enum Fault {
     /// One one-way link queues its bytes until the fault ends; a random link when `None`.
     Clog(Option<(BrokerId, BrokerId)>),
     /// Every link loses this share of its packets.
-    PacketLoss { rate: f64 },
+    PacketLoss {
+        /// The share lost, from 0 to 1.
+        rate: f64,
+    },
     /// Every message takes from `min` to `max`.
-    Latency { min: Duration, max: Duration },
+    Latency {
+        /// The least time a message takes; more than zero.
+        min: Duration,
+        /// The most time a message takes; more than `min`.
+        max: Duration,
+    },
     /// The brokers' clocks step by `step_ms` (back when negative).
-    ClockSkew { target: Target, step_ms: i64 },
+    ClockSkew {
+        /// The brokers whose clocks step.
+        target: Target,
+        /// The step, in milliseconds; negative steps back.
+        step_ms: i64,
+    },
     /// The brokers' clocks run fast (or slow, when negative) by `ppm` parts per million.
-    ClockDrift { target: Target, ppm: i64 },
+    ClockDrift {
+        /// The brokers whose clocks drift.
+        target: Target,
+        /// The drift, in parts per million; -1000000 to 1000000.
+        ppm: i64,
+    },
     /// The brokers' disks refuse writes as full.
     DiskFull(Target),
     /// Each sync of the brokers' disks takes `delay`.
-    DiskSlow { target: Target, delay: Duration },
+    DiskSlow {
+        /// The brokers whose disks slow.
+        target: Target,
+        /// How long each sync takes.
+        delay: Duration,
+    },
 }
 
 /// A fault at a time into the load phase (from the run's start), for `duration` or, without one,
@@ -72,8 +95,12 @@ pub enum Fault {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "Entry", into = "Entry")]
 pub struct Scheduled {
+    /// When it strikes, from the run's start; at most the load phase's length. It strikes at the
+    /// first 100 ms step at or after this time.
     pub at: Duration,
+    /// How long it lasts; `None`: until the heal at the end of the load phase.
     pub duration: Option<Duration>,
+    /// What strikes.
     pub fault: Fault,
 }
 
@@ -188,20 +215,35 @@ impl Scheduled {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
+    /// `crash`: [`Fault::Crash`].
     Crash,
+    /// `shutdown`: [`Fault::Shutdown`].
     Shutdown,
+    /// `pause`: [`Fault::Pause`].
     Pause,
+    /// `all-down`: [`Fault::AllDown`]; needs `duration`.
     AllDown,
+    /// `partition`: [`Fault::Partition`]; `target` is a shape, `halves` when absent.
     Partition,
+    /// `clog`: [`Fault::Clog`]; `target` is a link `FROM->TO`, a random one when absent.
     Clog,
+    /// `packet-loss`: [`Fault::PacketLoss`]; needs `rate`.
     PacketLoss,
+    /// `latency`: [`Fault::Latency`]; needs `latency`.
     Latency,
+    /// `clock-skew`: [`Fault::ClockSkew`]; needs `offset`.
     ClockSkew,
+    /// `clock-drift`: [`Fault::ClockDrift`]; needs `drift_ppm`.
     ClockDrift,
+    /// `disk-full`: [`Fault::DiskFull`].
     DiskFull,
+    /// `disk-slow`: [`Fault::DiskSlow`]; needs `delay`.
     DiskSlow,
+    /// `disk-torn`: [`Fault::DiskTorn`].
     DiskTorn,
+    /// `disk-corrupt`: [`Fault::DiskCorrupt`].
     DiskCorrupt,
+    /// `disk-wipe`: [`Fault::DiskWipe`].
     DiskWipe,
 }
 
@@ -209,7 +251,9 @@ pub enum Kind {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
+    /// When it strikes, from the run's start; at most `run.duration`.
     pub at: Dur,
+    /// Which fault.
     pub kind: Kind,
     /// Who it strikes: a target for process, clock and disk faults; a shape for `partition`;
     /// `FROM->TO` for `clog`.

@@ -80,6 +80,7 @@ pub fn bug_scenario(bug: Switch) -> Scenario {
 
 /// What `explain` found: the story, and the two verdicts it rests on.
 pub struct Explanation {
+    /// The story, ready to print: the bug's rules, the interleaving, the run told, both verdicts.
     pub text: String,
     /// The run with the switch on failed.
     pub caught: bool,
@@ -87,6 +88,8 @@ pub struct Explanation {
     pub correct_passes: bool,
 }
 
+/// Plays `bug`'s scripted scenario with `seed`, its switch on and then off, and tells the run with
+/// it on (see the module doc).
 pub fn explain(bug: &Bug, seed: u64) -> Result<Explanation, String> {
     let scenario = bug_scenario(bug.switch);
     let with_bug = run(&scenario, seed, true);

@@ -13,22 +13,30 @@ use model::bugs::Switch;
 use crate::tools::shrink::{shrink, Shrunk};
 use crate::Locked;
 
+/// What a hunt found, and what it cost.
 #[derive(Debug, Serialize)]
 pub struct Hunt {
+    /// The switch hunted.
     pub bug: Switch,
     /// Where the seeds ran: `swarm` (the default cluster under swarm faults),
-    /// `swarm:dedicated-controller`, `scripted` (the bug's scenario in `scenarios/bugs/`), or
-    /// `scenario` (a scenario file as given).
+    /// `swarm:dedicated-controller`, `consumer-groups`, `mirror-maker`, `scripted` (the bug's
+    /// scenario in `scenarios/bugs/`), or `scenario` (a scenario file as given).
     pub ground: String,
+    /// Whether some seed failed.
     pub found: bool,
     /// The lowest failing seed of the range.
     pub seed: Option<u64>,
     /// Seeds run up to and including the failing one (all of them when none failed).
     pub seeds_tried: u64,
+    /// The check whose violation came first in the lowest failing seed; `None` when no seed failed.
     pub caught_by: Option<String>,
+    /// That first violation, as text; `None` when no seed failed.
     pub message: Option<String>,
+    /// Wall-clock seconds the hunt took, shrinking and the grounds before this one included.
     pub wall_seconds: f64,
+    /// Faults left after shrinking; `None` when no seed failed or shrinking failed.
     pub shrunk_faults: Option<usize>,
+    /// Faults the failing run injected, read back from its trace; `None` as for `shrunk_faults`.
     pub faults_before_shrink: Option<usize>,
 }
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 /// One trace event, told.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Told {
+    /// Simulated milliseconds since the run started.
     pub t_ms: u64,
     /// The broker it happened on; -1 for the harness (faults on links, the network).
     pub node: i64,
@@ -14,6 +15,7 @@ pub struct Told {
     pub kind: String,
     /// `topic-partition`, for events about one.
     pub partition: Option<String>,
+    /// What happened, in plain words (the raw line, for a kind not known here).
     pub text: String,
 }
 
@@ -37,7 +39,9 @@ impl std::fmt::Display for Told {
 /// Which lines to keep: all of them by default.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
+    /// Keeps this partition's lines (`events-2`) and lines about no partition; `None` keeps all.
     pub partition: Option<String>,
+    /// Keeps this broker's lines and the harness's (node -1); `None` keeps every node's.
     pub node: Option<i64>,
     /// Trace kinds to keep; empty keeps every kind.
     pub kinds: Vec<String>,
@@ -52,6 +56,7 @@ impl Filter {
         }
     }
 
+    /// Whether the filter keeps `e`.
     pub fn keeps(&self, e: &Told) -> bool {
         let partition = match (&self.partition, &e.partition) {
             (Some(want), Some(p)) => want == p,

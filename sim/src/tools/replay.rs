@@ -4,17 +4,25 @@
 use crate::run;
 use crate::scenario::Scenario;
 
+/// How a rerun's trace compares with the recorded one.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Replay {
+    /// Every line is the same.
     Same {
+        /// Lines in the trace.
         lines: usize,
+        /// The rerun's trace hash.
         trace_hash: String,
     },
     /// The first line (1-based) where the traces differ, with both versions (`None`: one ended).
     Differs {
+        /// The first line that differs, counted from 1.
         line: usize,
+        /// That line as recorded; `None` when the recorded trace ended before it.
         recorded: Option<String>,
+        /// That line as rerun; `None` when the rerun's trace ended before it.
         replayed: Option<String>,
+        /// The rerun's trace hash.
         trace_hash: String,
     },
 }

@@ -20,7 +20,9 @@ use crate::tools::swarm::{summarize, SeedResult, SwarmSummary};
 /// Shard `index` of `count`, counted from 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
+    /// This shard's index, below `count`.
     pub index: u64,
+    /// How many shards the swarm is split into (at least 1).
     pub count: u64,
 }
 
@@ -41,6 +43,7 @@ impl Shard {
         Shard::new(index, count).map_err(|e| format!("shard `{text}`: {e}"))
     }
 
+    /// Shard `index` of `count`; an error unless `index < count`.
     pub fn new(index: u64, count: u64) -> Result<Shard, String> {
         if count == 0 {
             return Err("a swarm has at least one shard".into());
@@ -80,12 +83,17 @@ impl Shard {
 /// What a shard was asked to run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShardHeader {
+    /// The scenario's name (its file's path), as the summary gives it.
     pub scenario: String,
     /// The faults option (`scenario`, `swarm`, `none`).
     pub faults: String,
+    /// The first seed of the whole swarm's range.
     pub start: u64,
+    /// The end of the whole swarm's range, itself excluded.
     pub end: u64,
+    /// Which shard this is.
     pub shard: Shard,
+    /// The version of logsim that ran the shard.
     pub logsim: String,
 }
 
@@ -103,6 +111,7 @@ pub struct ShardWriter {
 }
 
 impl ShardWriter {
+    /// Creates the file at `path`, and any folders it needs, with `header` as its first line.
     pub fn create(path: &Path, header: ShardHeader) -> Result<ShardWriter, String> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -122,10 +131,12 @@ impl ShardWriter {
         self.out.flush()
     }
 
+    /// Writes one seed's result, flushed at once so that a killed shard keeps it.
     pub fn result(&mut self, r: &SeedResult) -> std::io::Result<()> {
         self.line(&Line::Result(r.clone()))
     }
 
+    /// Writes the closing line: `runs` seeds run in `wall_seconds` wall-clock seconds.
     pub fn done(&mut self, runs: usize, wall_seconds: f64) -> std::io::Result<()> {
         self.line(&Line::Done { runs, wall_seconds })
     }
@@ -134,13 +145,18 @@ impl ShardWriter {
 /// One shard file, read back.
 #[derive(Debug)]
 pub struct ShardFile {
+    /// The file's path, as messages name it.
     pub path: String,
+    /// What the shard was asked to run.
     pub header: ShardHeader,
+    /// Each seed's result, in the order written.
     pub results: Vec<SeedResult>,
     /// The shard's wall time, when it finished.
     pub done: Option<f64>,
 }
 
+/// Reads a shard file back. A file cut short reads (its `done` is `None`); an error names the
+/// first line that is not a shard line, or a header missing or given twice.
 pub fn read(path: &Path) -> Result<ShardFile, String> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;

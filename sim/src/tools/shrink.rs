@@ -18,12 +18,17 @@ use crate::scenario::{parse_duration, Fault, Faults, Scenario, Scheduled, Target
 /// The outcome of a shrink.
 #[derive(Debug)]
 pub struct Shrunk {
+    /// The seed shrunk: the shrunk scenario fails with it.
     pub seed: u64,
     /// The check the original run failed first, and every shrunk candidate must fail too.
     pub check: Check,
+    /// Faults the original run injected, as read back from its trace.
     pub faults_before: usize,
+    /// Faults left in the shrunk timeline.
     pub faults_after: usize,
+    /// Runs made, the original one included.
     pub runs: usize,
+    /// The scenario with the shrunk timeline as its only faults (no swarm, no profile).
     pub scenario: Scenario,
 }
 

@@ -15,25 +15,38 @@ use crate::Locked;
 /// A failed seed and the first thing that caught it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
+    /// The seed that failed.
     pub seed: u64,
+    /// The first violation its run recorded.
     pub violation: Option<Violation>,
 }
 
 /// What a summary needs of one seed's run; a shard writes one per line (see `shard`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SeedResult {
+    /// The seed run.
     pub seed: u64,
+    /// Whether the run passed every check.
     pub pass: bool,
+    /// The run's first violation; `None` when it passed.
     pub violation: Option<Violation>,
+    /// Faults injected, by kind.
     pub faults: BTreeMap<String, u64>,
+    /// How often each invariant was evaluated, by name.
     pub invariants: BTreeMap<String, u64>,
+    /// Records the producers had acknowledged.
     pub acked: u64,
+    /// Times a replica became a partition's leader.
     pub elections: u64,
+    /// Log truncations, over all replicas.
     pub truncations: u64,
+    /// acks=1 writes acknowledged and then lost to a failover (allowed; measured); 0 when absent.
     #[serde(default)]
     pub lost_acks1: u64,
+    /// Values consumers read a second time after restarting from a commit; 0 when absent.
     #[serde(default)]
     pub rereads: u64,
+    /// Wall-clock seconds the run took.
     pub wall_seconds: f64,
 }
 
@@ -65,26 +78,38 @@ impl From<&RunReport> for SeedResult {
     }
 }
 
+/// What a swarm's seeds add up to: what `logsim swarm` prints and its report page shows.
 #[derive(Clone, Debug, Serialize)]
 pub struct SwarmSummary {
+    /// The scenario's name (its file's path).
     pub scenario: String,
+    /// The seeds, as a label: `START..END`, followed by `shard K/N` for one shard's own summary.
     pub seeds: String,
+    /// Seeds run.
     pub runs: usize,
+    /// Seeds that passed.
     pub passed: usize,
+    /// The seeds that failed, in seed order.
     pub failures: Vec<Failure>,
     /// Faults injected across all runs, by kind.
     pub faults: BTreeMap<String, u64>,
     /// How often each invariant was evaluated across all runs.
     pub invariants: BTreeMap<String, u64>,
+    /// Records acknowledged, over all runs.
     pub acked: u64,
+    /// Times a replica became a partition's leader, over all runs.
     pub elections: u64,
+    /// Log truncations, over all runs.
     pub truncations: u64,
     /// acks=1 writes acknowledged and then lost (allowed by acks=1; measured).
     pub lost_acks1: u64,
     /// Values read again by consumers that restarted from a commit.
     pub rereads: u64,
+    /// Wall-clock seconds the swarm took; for merged shards, the slowest shard's.
     pub wall_seconds: f64,
+    /// Seeds run per wall-clock second.
     pub runs_per_second: f64,
+    /// Seeds run per wall-clock minute.
     pub runs_per_minute: f64,
     /// The slowest runs: (seed, wall seconds).
     pub slowest: Vec<(u64, f64)>,

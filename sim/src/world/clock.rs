@@ -18,12 +18,14 @@ struct Skew {
     drift_since_ms: i64,
 }
 
+/// One broker's clock: simulated time plus a step and a drift the faults set.
 pub struct NodeClock {
     start: Instant,
     skew: Lock<Skew>,
 }
 
 impl NodeClock {
+    /// A clock that keeps simulated time exactly.
     pub fn new() -> Self {
         NodeClock {
             start: Instant::now(),

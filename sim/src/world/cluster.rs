@@ -22,22 +22,29 @@ use crate::record::journal::{HarnessEvent, Journal};
 use crate::scenario::{cluster_of, FaultKind, Scenario, TARGET_FIRST_ID};
 use madsim::task::NodeId;
 
+/// The port every simulated broker listens on.
 pub const BROKER_PORT: u16 = 9092;
 
+/// Where broker `id` listens.
 pub fn broker_address(id: BrokerId) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, id as u8)), BROKER_PORT)
 }
 
 type Registry = Arc<Lock<BTreeMap<BrokerId, Arc<Shared>>>>;
 
+/// The simulated brokers of a run: their nodes, disks, clocks and state, and what faults did to
+/// them.
 pub struct Cluster {
     handle: Handle,
     nodes: BTreeMap<BrokerId, NodeHandle>,
+    /// Each broker's disk.
     pub disks: BTreeMap<BrokerId, Arc<SimDisk>>,
+    /// Each broker's clock.
     pub clocks: BTreeMap<BrokerId, Arc<NodeClock>>,
     registry: Registry,
     /// Crashed, or shut down, and not restarted yet.
     pub down: BTreeSet<BrokerId>,
+    /// Brokers frozen by a pause.
     pub paused: BTreeSet<BrokerId>,
     /// Damage to a crashed broker's data that strikes just before it restarts.
     pending_damage: BTreeMap<BrokerId, DiskDamage>,
@@ -56,6 +63,7 @@ pub struct Cluster {
 /// lost (Kafka's answer to that case, KIP-966's eligible leader replicas, is not modelled).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DiskDamage {
+    /// Nothing beyond the lost unsynced bytes.
     None,
     /// Part of the last unsynced write survives; the number picks how much.
     Torn(u64),
@@ -65,6 +73,7 @@ pub enum DiskDamage {
     Wipe,
 }
 
+/// Every broker's configuration: the cluster's, and the MirrorMaker target's when there is one.
 pub fn broker_configs(scenario: &Scenario) -> Vec<BrokerConfig> {
     let mut configs = cluster_configs(scenario, 1);
     if scenario.mirror.is_some() {
@@ -162,6 +171,7 @@ impl Cluster {
         cluster
     }
 
+    /// Every broker's id, in order.
     pub fn ids(&self) -> Vec<BrokerId> {
         self.nodes.keys().copied().collect()
     }
@@ -175,6 +185,7 @@ impl Cluster {
             .collect()
     }
 
+    /// The madsim node that runs broker `id`.
     pub fn node_id(&self, id: BrokerId) -> NodeId {
         self.nodes[&id].id()
     }
@@ -430,6 +441,7 @@ impl Cluster {
         self.handle.send_ctrl_c(self.node_id(id));
     }
 
+    /// Whether broker `id`'s process has exited.
     pub fn has_exited(&self, id: BrokerId) -> bool {
         self.handle.is_exit(self.node_id(id))
     }
@@ -453,6 +465,7 @@ impl Cluster {
         }
     }
 
+    /// Freezes broker `id` (unless it is down or already paused).
     pub fn pause(&mut self, id: BrokerId) {
         if self.down.contains(&id) || !self.paused.insert(id) {
             return;
@@ -461,6 +474,7 @@ impl Cluster {
         self.handle.pause(self.node_id(id));
     }
 
+    /// Lets a paused broker go on.
     pub fn resume(&mut self, id: BrokerId) {
         if !self.paused.remove(&id) {
             return;

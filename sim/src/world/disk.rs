@@ -123,6 +123,7 @@ struct Faults {
 }
 
 #[derive(Default)]
+/// A broker's simulated disk: synced and unsynced bytes, and the faults that strike them.
 pub struct SimDisk {
     files: Lock<BTreeMap<String, SimFile>>,
     faults: Lock<Faults>,
@@ -131,6 +132,7 @@ pub struct SimDisk {
 /// What a crash did to the disk.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CrashDamage {
+    /// Bytes lost to crashes, unsynced when they struck.
     pub lost_bytes: u64,
     /// A torn write: the file and how many of its unsynced bytes survived.
     pub torn: Option<(String, u64)>,
@@ -260,14 +262,17 @@ impl SimDisk {
         gone
     }
 
+    /// Makes every write fail as a full disk does, or stops doing so.
     pub fn set_full(&self, full: bool) {
         self.faults().full = full;
     }
 
+    /// How long each sync takes from now on.
     pub fn set_sync_latency(&self, latency: Duration) {
         self.faults().sync_latency = latency;
     }
 
+    /// A slow disk's extra wait on every sync from now on, on top of the latency.
     pub fn set_sync_delay(&self, delay: Duration) {
         self.faults().sync_delay = delay;
     }

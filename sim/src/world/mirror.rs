@@ -25,6 +25,7 @@ pub struct MirrorRecord {
     pub checkpoints: BTreeMap<(String, i32), (i64, i64)>,
 }
 
+/// MirrorMaker's sink: each checkpoint goes into the run's record.
 pub struct Recorder(pub Arc<Lock<MirrorRecord>>);
 
 impl MirrorSink for Recorder {

@@ -30,21 +30,32 @@ const POLL_MAX_WAIT_MS: i32 = 100;
 const BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+/// What the clients did, counted.
 pub struct WorkloadStats {
+    /// Records sent.
     pub produced: u64,
+    /// Sends acknowledged.
     pub acked: u64,
+    /// Sends refused.
     pub refused: u64,
+    /// Sends whose outcome is unknown.
     pub unknown: u64,
+    /// Polls made.
     pub polls: u64,
+    /// Values read.
     pub consumed: u64,
     /// Consumer restarts (each resumes from its last commit).
     pub consumer_restarts: u64,
 }
 
 #[derive(Clone)]
+/// What every client of a run shares: its settings, stop flags, and what it records.
 pub struct Workload {
+    /// The topic the workload uses.
     pub topic: String,
+    /// How many partitions it has.
     pub partitions: i32,
+    /// The producers' acks setting (-1 for all).
     pub acks: i16,
     /// Distinct record keys (`user-0` ...); 0 sends unkeyed records to random partitions.
     pub keys: u32,
@@ -52,18 +63,27 @@ pub struct Workload {
     pub consumer_restarts_ms: Option<(u64, u64)>,
     /// How often a restarting consumer commits its positions.
     pub commit_interval: Duration,
+    /// The range each producer waits between sends, in milliseconds.
     pub send_interval_ms: (u64, u64),
+    /// How long a consumer waits between polls.
     pub poll_interval: Duration,
+    /// The brokers' addresses.
     pub bootstrap: Vec<SocketAddr>,
+    /// The run's client history.
     pub history: History,
+    /// When the run started.
     pub start: Instant,
+    /// Set when producers must stop.
     pub stop_producers: Arc<AtomicBool>,
+    /// Set when consumers must stop.
     pub stop_consumers: Arc<AtomicBool>,
+    /// Every acks=all acknowledgement, in the order of simulated time.
     pub acked: Arc<Lock<Vec<AckedSend>>>,
     /// Sends acknowledged with acks=1: allowed to be lost, and counted when they are.
     pub acked_weak: Arc<Lock<Vec<AckedSend>>>,
     /// The highest high watermark each partition showed a consumer.
     pub shown_high_watermarks: Arc<Lock<BTreeMap<String, i64>>>,
+    /// What the clients did, counted.
     pub stats: Arc<Lock<WorkloadStats>>,
 }
 
@@ -73,12 +93,14 @@ impl Workload {
         (model::env::now() - self.start).as_millis() as u64
     }
 
+    /// An operation of `process`, stamped with the time now.
     pub fn op(&self, process: u64, kind: OpType, f: OpFn) -> Op {
         let mut op = Op::new(process, kind, f);
         op.time_ms = Some(self.now_ms());
         op
     }
 
+    /// The counts, locked.
     pub fn stats(&self) -> model::sync::LockGuard<'_, WorkloadStats> {
         self.stats.lock()
     }

@@ -51,6 +51,7 @@ mod writes;
 
 use index::Index;
 
+/// Every kind of anomaly the checker reports, by name.
 pub const KINDS: &[&str] = &[
     "lost-write",
     "unseen",
@@ -68,14 +69,20 @@ pub const KINDS: &[&str] = &[
 /// One anomaly: where, and which history lines (1-based) show it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Case {
+    /// The key (`topic/partition`) it concerns.
     pub key: String,
+    /// The offsets involved.
     pub offsets: Vec<i64>,
+    /// The values involved.
     pub values: Vec<u64>,
+    /// The history lines (1-based) that show it.
     pub lines: Vec<usize>,
+    /// What went wrong, in a sentence.
     pub detail: String,
 }
 
 #[derive(Clone, Copy, Debug)]
+/// The least a history must hold to count as having tested something.
 pub struct Gates {
     /// Fewer acknowledged sends than this fails the history: it tested nothing.
     pub min_acked: u64,
@@ -93,11 +100,17 @@ impl Default for Gates {
 }
 
 #[derive(Clone, Debug, Serialize)]
+/// The checker's verdict on a history.
 pub struct Analysis {
+    /// No anomaly and every gate passed.
     pub valid: bool,
+    /// The anomalies found, by kind, each kind's cases in history order.
     pub anomalies: BTreeMap<&'static str, Vec<Case>>,
+    /// Operations in the history.
     pub ops: usize,
+    /// Sends acknowledged.
     pub acked: u64,
+    /// Values read by polls.
     pub polled: u64,
     /// Values a consumer read again at an offset it had read before (after an `assign`).
     pub rereads: u64,

@@ -14,9 +14,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What one floor run did.
 pub struct FloorRun {
+    /// Records written and acknowledged, over all producer chains.
     pub writes: u64,
+    /// Messages over madsim's network, as madsim counts them.
     pub messages: u64,
+    /// Wall-clock seconds the run took, building the runtime included.
     pub wall_seconds: f64,
+    /// Simulated seconds the producers wrote for.
     pub sim_seconds: f64,
 }
 

@@ -18,22 +18,32 @@ use crate::tools::swarm::run_swarm;
 /// One run's figures, as the child process reports them.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Single {
+    /// Wall-clock seconds the run took.
     pub wall_seconds: f64,
+    /// Simulated seconds the run covered.
     pub sim_seconds: f64,
+    /// Trace events the run recorded (for the floor, its writes).
     pub events: u64,
     /// Messages over madsim's network.
     pub messages: u64,
+    /// Records acknowledged (for the floor, its writes).
     pub acked: u64,
+    /// The child process's peak resident memory, in bytes (0 without /proc).
     pub peak_rss_bytes: u64,
+    /// Whether the run passed every check (always, for the floor).
     pub pass: bool,
 }
 
+/// One workload's figures: medians over its single runs, and its swarm's rate.
 #[derive(Clone, Debug, Serialize)]
 pub struct Workload {
+    /// The workload's name, as [`workloads`] gives it.
     pub name: String,
+    /// Single runs kept: one per seed, the fastest of its repeats.
     pub runs: usize,
     /// Median over the single runs.
     pub wall_seconds_per_run: f64,
+    /// Simulated seconds per wall-clock second of one run.
     pub sim_seconds_per_wall_second: f64,
     /// Trace events (elections, HW moves, faults, ...) per wall second.
     pub events_per_second: f64,
@@ -41,26 +51,41 @@ pub struct Workload {
     pub acked_per_second: f64,
     /// madsim messages per acknowledged record (consumers' and the cluster's own included).
     pub messages_per_acked: f64,
+    /// Swarm seeds run per wall-clock minute, on every core.
     pub seeds_per_minute: f64,
+    /// Seeds in the workload's swarm.
     pub swarm_seeds: u64,
+    /// The highest peak resident memory of any single run, in bytes.
     pub peak_rss_bytes: u64,
+    /// Whether every single run and every swarm seed passed.
     pub all_passed: bool,
 }
 
+/// The bare madsim floor's figures ([`floor`]): medians over its runs beside the `replication`
+/// workload's.
 #[derive(Clone, Debug, Serialize)]
 pub struct Floor {
+    /// Write chains running at once: as many as the `replication` workload's producers.
     pub producers: u32,
+    /// Replicated writes acknowledged per wall-clock second.
     pub writes_per_wall_second: f64,
     /// madsim messages per replicated write (producer, leader and followers all counted).
     pub messages_per_write: f64,
+    /// Simulated seconds per wall-clock second.
     pub sim_seconds_per_wall_second: f64,
+    /// Small runtimes built and run per wall-clock second, one at a time
+    /// ([`floor::runtimes_per_second`]).
     pub runtimes_per_second_per_core: f64,
 }
 
+/// Everything `logsim bench` measured.
 #[derive(Clone, Debug, Serialize)]
 pub struct Bench {
+    /// Threads the swarms ran on.
     pub cores: usize,
+    /// Each workload's figures, in the order of [`workloads`].
     pub workloads: Vec<Workload>,
+    /// The bare madsim floor's figures.
     pub floor: Floor,
     /// logsim's wall time per acknowledged record in the `replication` workload over the floor's
     /// wall time per replicated write, at the same number of producers.

@@ -20,26 +20,36 @@ const WIDTH: f64 = 1200.0;
 
 /// One trace event, parsed once for every view.
 pub struct Ev {
+    /// Simulated milliseconds since the run started.
     pub t: u64,
+    /// The broker it happened on; -1 for the harness.
     pub node: i64,
+    /// The trace's kind (`became_leader`, `fault`, ...); empty when the line has none.
     pub kind: String,
+    /// `topic-partition`, for events about one.
     pub partition: Option<String>,
+    /// The whole line, parsed.
     pub v: Value,
+    /// The event in plain words ([`narrate::tell`]); `None` when the line has no kind.
     pub told: Option<String>,
 }
 
 /// Simulated time to SVG x.
 pub struct Scale {
+    /// The simulated millisecond at the right edge; later times are drawn there.
     pub end_ms: u64,
+    /// The axis's width, in SVG units.
     pub width: f64,
 }
 
 impl Scale {
+    /// The x of simulated millisecond `t`, held to the right edge.
     pub fn x(&self, t: u64) -> f64 {
         t.min(self.end_ms) as f64 / self.end_ms.max(1) as f64 * self.width
     }
 }
 
+/// `s` escaped for HTML text and attribute values (`&`, `<`, `>`, `"`).
 pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -67,9 +77,13 @@ fn parse(trace: &[String]) -> Vec<Ev> {
 
 /// What the page needs besides the run itself.
 pub struct Page<'a> {
+    /// The page's title and heading: the scenario's name.
     pub title: &'a str,
+    /// The run's seed.
     pub seed: u64,
+    /// Brokers in the cluster, numbered from 1: one timeline lane each.
     pub brokers: i64,
+    /// The command line that replays the run, shown as given.
     pub replay: &'a str,
 }
 
@@ -86,6 +100,7 @@ fn history_lines(message: &str) -> Vec<usize> {
         .collect()
 }
 
+/// The page for `output`, which must have kept its trace: a run without one draws no events.
 pub fn render(page: &Page, output: &RunOutput) -> String {
     let events = parse(&output.trace);
     let end_ms = events.iter().map(|e| e.t).max().unwrap_or(1).max(1);

@@ -7,6 +7,8 @@ use std::fmt::Write;
 use super::esc;
 use crate::tools::swarm::SwarmSummary;
 
+/// The page for a swarm's `summary`. The runs are taken to be the seeds from `first_seed` on, one
+/// square each; `replay` gives the command line that replays a seed.
 pub fn render(summary: &SwarmSummary, first_seed: u64, replay: &dyn Fn(u64) -> String) -> String {
     let failed: BTreeMap<u64, String> = summary
         .failures
