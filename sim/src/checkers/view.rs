@@ -58,6 +58,7 @@ pub struct ControllerPartition {
 /// The freshest committed metadata any live broker holds, by partition.
 pub type ControllerView = BTreeMap<std::sync::Arc<str>, ControllerPartition>;
 
+/// Views for the checkers' unit tests.
 #[cfg(test)]
 pub mod tests {
     use super::*;

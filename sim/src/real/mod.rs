@@ -33,6 +33,7 @@ enum Command {
     Other(Vec<String>),
 }
 
+/// How `serve` lays out a real cluster on 127.0.0.1.
 #[derive(clap::Args, Clone)]
 pub struct ServeArgs {
     /// How many brokers; every one also votes in the controller quorum.
@@ -59,10 +60,12 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// Where broker `node` listens.
     pub fn address(&self, node: i32) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port + node as u16 - 1))
     }
 
+    /// Every broker's address, comma-separated, as a client's bootstrap list takes them.
     pub fn bootstrap(&self) -> String {
         (1..=self.brokers as i32)
             .map(|n| self.address(n).to_string())
@@ -117,6 +120,8 @@ impl ServeArgs {
     }
 }
 
+/// The real-mode binary: `serve` runs brokers on real sockets; any simulation command says how
+/// to get the simulating build.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The brokers' own log, to stderr, when RUST_LOG asks for it.
