@@ -8,7 +8,7 @@
 //! Build a scenario in Rust (or load one from TOML: [`scenario::Scenario::load`]), schedule faults
 //! with [`scenario::Fault`], add invariants of your own ([`checkers::Invariant`]) and hooks, and
 //! run it with a seed through [`sim::Sim`]. The output holds the verdict ([`run::RunReport`]), the
-//! trace (typed through [`trace::TraceLine`], told in words by [`narrate::told`]) and the client
+//! trace (typed through [`record::trace::TraceLine`], told in words by [`tools::narrate::told`]) and the client
 //! history. Here the leader of `events-0` crashes at 8 s, a check of the test's own asks that a
 //! partition always has a leader somewhere among the live brokers once it had one, and the
 //! elections are snapshotted with insta:

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 /// What a run exercised; a green run that exercised nothing proves nothing.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Counters {
-    /// Events the brokers emitted.
+    /// Trace lines written: broker events, harness events and violations.
     pub events: u64,
     /// Messages madsim's network carried (each TCP flush or datagram is one).
     pub messages: u64,

@@ -73,7 +73,7 @@ pub struct RunReport {
     pub lost_acks1: u64,
     /// Values consumers read a second time after restarting from a commit.
     pub rereads: u64,
-    /// Consumers that crashed and started over.
+    /// Consumer restarts: lone consumers and group members starting over after a crash.
     pub consumer_restarts: u64,
     /// What the run exercised: faults by kind, invariants evaluated, and more.
     pub counters: Counters,

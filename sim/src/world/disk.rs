@@ -132,7 +132,7 @@ pub struct SimDisk {
 /// What a crash did to the disk.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CrashDamage {
-    /// Bytes lost to crashes, unsynced when they struck.
+    /// The unsynced bytes this crash lost.
     pub lost_bytes: u64,
     /// A torn write: the file and how many of its unsynced bytes survived.
     pub torn: Option<(String, u64)>,
@@ -262,7 +262,8 @@ impl SimDisk {
         gone
     }
 
-    /// Makes every write fail as a full disk does, or stops doing so.
+    /// Makes appends and atomic writes fail as on a full disk (truncation, removal and sync still
+    /// work), or stops doing so.
     pub fn set_full(&self, full: bool) {
         self.faults().full = full;
     }

@@ -40,7 +40,7 @@ pub struct WorkloadStats {
     pub refused: u64,
     /// Sends whose outcome is unknown.
     pub unknown: u64,
-    /// Polls made.
+    /// Polls that returned records.
     pub polls: u64,
     /// Values read.
     pub consumed: u64,
@@ -67,7 +67,7 @@ pub struct Workload {
     pub send_interval_ms: (u64, u64),
     /// How long a consumer waits between polls.
     pub poll_interval: Duration,
-    /// The brokers' addresses.
+    /// The addresses of the scenario's own cluster (not MirrorMaker's target).
     pub bootstrap: Vec<SocketAddr>,
     /// The run's client history.
     pub history: History,
