@@ -6,7 +6,6 @@
 //! its first half, consumers throughout), check (liveness, durability of acked writes, the gates).
 
 use std::collections::BTreeMap;
-use crate::checkers::Check;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -23,7 +22,7 @@ use crate::checkers::acked_durability::committed_values;
 use crate::checkers::liveness::ReplicaEnd;
 use crate::checkers::view::{ControllerPartition, ControllerView, NodeView, ReplicaView};
 use crate::checkers::oracle::{self, End, MirrorEnd, Oracle};
-use crate::checkers::{Invariant, Violation};
+use crate::checkers::{Check, Invariant, Violation};
 use crate::world::cluster::Cluster;
 use crate::faults::profile;
 use crate::faults::{timeline, Nemesis};
@@ -438,7 +437,8 @@ fn judge(
     let figures = end_checks(world, workload, mirror);
     let figure = |name| figures.get(name).copied().unwrap_or_default();
     let (lost_acks1, rereads) = (figure("lost_acks1"), figure("rereads"));
-    let (observer, world) = (&world.observer, &*world);
+    let world = &*world;
+    let observer = &world.observer;
     let stats = workload.stats.lock().clone();
     gates(observer, &stats);
     let mut obs = observer.lock();
@@ -563,7 +563,7 @@ fn check_step(
         });
     }
     let found = obs.judge_step(now, &nodes, &controller, &acked.lock());
-    obs.evaluated("committed-data-identical");
+    obs.evaluated(Check::CommittedDataIdentical.name());
     for v in found {
         obs.violation(v);
     }
@@ -606,10 +606,9 @@ fn end_checks(
         }
     }
     let replicas = replica_ends(&live, topic);
-    let mirrored = mirror.map(|_| mirror_target(&live, topic));
-    let record = mirror.map(|record| record.lock());
-    let acked = workload.acked.lock().clone();
-    let acked_weak = workload.acked_weak.lock().clone();
+    let mirrored = mirror.map(|record| (mirror_target(&live, topic), record.lock()));
+    let acked = workload.acked.lock();
+    let acked_weak = workload.acked_weak.lock();
     let time_ms = world.observer.lock().now_ms();
     let quorum_led = live
         .iter()
@@ -625,13 +624,13 @@ fn end_checks(
             acked: &acked,
             acked_weak: &acked_weak,
             history,
-            mirror: mirrored.as_ref().zip(record.as_ref()).map(|((source, target), record)| {
-                MirrorEnd {
+            mirror: mirrored
+                .as_ref()
+                .map(|((source, target), record)| MirrorEnd {
                     source,
                     target,
                     checkpoints: &record.checkpoints,
-                }
-            }),
+                }),
         };
         let mut figures = BTreeMap::new();
         for oracle in oracles.iter_mut() {

@@ -92,7 +92,7 @@ impl NoTruncationBelowShown {
 
 impl Invariant for NoTruncationBelowShown {
     fn name(&self) -> &'static str {
-        "no-truncation-below-shown-high-watermark"
+        super::Check::NoTruncationBelowShownHighWatermark.name()
     }
 
     fn observe(&mut self, heard: &Heard<'_>) -> Judgment {

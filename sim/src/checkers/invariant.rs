@@ -110,7 +110,7 @@ pub fn built_in(shown: Arc<Lock<std::collections::BTreeMap<String, i64>>>) -> Ve
 
 impl Invariant for MonotonicEpochs {
     fn name(&self) -> &'static str {
-        "monotonic-epoch"
+        super::Check::MonotonicEpoch.name()
     }
 
     fn check(&mut self, step: &Step<'_>) -> Judgment {
@@ -127,7 +127,7 @@ impl Invariant for MonotonicEpochs {
 
 impl Invariant for LeaderHighWatermark {
     fn name(&self) -> &'static str {
-        "monotonic-leader-high-watermark"
+        super::Check::MonotonicLeaderHighWatermark.name()
     }
 
     fn check(&mut self, step: &Step<'_>) -> Judgment {
@@ -140,7 +140,7 @@ struct Isr;
 
 impl Invariant for Isr {
     fn name(&self) -> &'static str {
-        "isr"
+        super::Check::Isr.name()
     }
 
     fn check(&mut self, step: &Step<'_>) -> Judgment {
@@ -153,7 +153,7 @@ struct IsrHoldsHighWatermark;
 
 impl Invariant for IsrHoldsHighWatermark {
     fn name(&self) -> &'static str {
-        isr_holds_high_watermark::NAME
+        super::Check::IsrHoldsHighWatermark.name()
     }
 
     fn check(&mut self, step: &Step<'_>) -> Judgment {

@@ -7,9 +7,6 @@
 use super::view::{ControllerView, NodeView};
 use super::Violation;
 
-/// The check's name.
-pub const NAME: &str = "isr-holds-high-watermark";
-
 /// The rule at one step, over every live broker and the controllers' view.
 pub fn check(time_ms: u64, nodes: &[NodeView], controller: &ControllerView) -> Vec<Violation> {
     let mut out = Vec::new();

@@ -125,7 +125,7 @@ pub struct LeaderCompleteness {
 
 impl super::Invariant for LeaderCompleteness {
     fn name(&self) -> &'static str {
-        "leader-completeness"
+        super::Check::LeaderCompleteness.name()
     }
 
     fn check(&mut self, step: &super::Step<'_>) -> super::invariant::Judgment {

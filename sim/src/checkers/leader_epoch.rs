@@ -59,7 +59,7 @@ impl LeaderPerEpoch {
 
 impl super::Invariant for LeaderPerEpoch {
     fn name(&self) -> &'static str {
-        "single-leader-per-epoch"
+        super::Check::SingleLeaderPerEpoch.name()
     }
 
     /// Judged on each election, partition or quorum, as it is taken up.

@@ -36,7 +36,7 @@ use bytes::Bytes;
 use model::BrokerId;
 
 use super::liveness::{self, ReplicaEnd};
-use super::{acked_durability, client_history, mirror, Violation};
+use super::{acked_durability, client_history, mirror, Check, Violation};
 use crate::record::history::{AckedSend, Op};
 
 /// What the end-of-run oracle sees.
@@ -109,7 +109,7 @@ struct LeaderAfterHeal;
 
 impl Oracle for LeaderAfterHeal {
     fn name(&self) -> &'static str {
-        "leader-after-heal"
+        Check::LeaderAfterHeal.name()
     }
 
     fn check(&mut self, end: &End<'_>) -> Vec<Violation> {
@@ -134,7 +134,7 @@ struct AckedDurability {
 
 impl Oracle for AckedDurability {
     fn name(&self) -> &'static str {
-        "acked-write-durable"
+        Check::AckedWriteDurable.name()
     }
 
     fn check(&mut self, end: &End<'_>) -> Vec<Violation> {
@@ -154,7 +154,7 @@ struct ReadStaysReadable;
 
 impl Oracle for ReadStaysReadable {
     fn name(&self) -> &'static str {
-        "read-stays-readable"
+        Check::ReadStaysReadable.name()
     }
 
     fn check(&mut self, end: &End<'_>) -> Vec<Violation> {
@@ -168,7 +168,7 @@ struct SendsComplete;
 
 impl Oracle for SendsComplete {
     fn name(&self) -> &'static str {
-        "pending-send"
+        Check::PendingSend.name()
     }
 
     fn check(&mut self, end: &End<'_>) -> Vec<Violation> {
@@ -181,7 +181,7 @@ struct FullyReplicated;
 
 impl Oracle for FullyReplicated {
     fn name(&self) -> &'static str {
-        "replicated-after-heal"
+        Check::ReplicatedAfterHeal.name()
     }
 
     fn check(&mut self, end: &End<'_>) -> Vec<Violation> {
@@ -199,7 +199,7 @@ struct MirrorComplete;
 
 impl Oracle for MirrorComplete {
     fn name(&self) -> &'static str {
-        "mirror-complete"
+        Check::MirrorComplete.name()
     }
 
     fn applies(&self, end: &End<'_>) -> bool {

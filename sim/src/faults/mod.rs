@@ -145,7 +145,7 @@ impl Nemesis {
         let disks = a.full.is_empty() && a.slow.is_empty();
         drop(a);
         let cluster = self.cluster();
-        quiet && disks && cluster.paused.is_empty() && cluster.settled_since_last_heal()
+        quiet && disks && cluster.paused.is_empty() && cluster.calm_since_last_heal()
     }
 
     /// Ends every fault: the start of the quiet period. Damage still pending for a disk is dropped:

@@ -493,7 +493,7 @@ impl Cluster {
     /// heartbeat held back by a partition can make the controller fence a broker after the heal,
     /// shrinking an ISR that looked safe to damage a moment before (seed 16316 of the
     /// dedicated-controller swarm lost acknowledged data that way).
-    pub fn settled_since_last_heal(&self) -> bool {
+    pub fn calm_since_last_heal(&self) -> bool {
         let Some(healed) = self.last_heal else {
             return true;
         };

@@ -51,21 +51,6 @@ mod writes;
 
 use index::Index;
 
-/// Every kind of anomaly the checker reports, by name.
-pub const KINDS: &[&str] = &[
-    "lost-write",
-    "unseen",
-    "duplicate",
-    "inconsistent-offsets",
-    "nonmonotonic-poll",
-    "poll-skip",
-    "nonmonotonic-send",
-    "g1a",
-    "key-order",
-    "commit-backwards",
-    "group-skip",
-];
-
 /// One anomaly: where, and which history lines (1-based) show it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Case {
