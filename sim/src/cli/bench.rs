@@ -80,6 +80,10 @@ pub(super) fn bench_command(json: bool, single: Option<String>, seed: u64) -> Re
         b.slope_sim_time_whole_runs,
         b.slope_partitions
     );
+    outln!(
+        "partition scaling on 9 brokers: wall per sim second grows as partitions^{:.2} over 30, 300 and 1,000",
+        b.slope_partitions_at_scale
+    );
     outln!("cores: {}", b.cores);
     Ok(true)
 }

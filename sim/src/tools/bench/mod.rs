@@ -102,6 +102,11 @@ pub struct Bench {
     /// Wall time per simulated second per partition, 30 partitions over 3 (default runs taken
     /// beside the wide ones): 1 is linear.
     pub slope_partitions: f64,
+    /// The exponent k of wall time per simulated second growing as partitions^k on 9 brokers,
+    /// fitted over 30, 300 and 1,000 partitions (runs of one seed taken one beside the other):
+    /// 1 is linear. Fixed costs (the quorum, heartbeats, the brokers' own loops) weigh most at 30
+    /// partitions, so a k below 1 means they are still being paid off.
+    pub slope_partitions_at_scale: f64,
 }
 
 const REPLICATION_PRODUCERS: u32 = 4;
@@ -123,6 +128,10 @@ const PARTNERS: &[(&str, &[&str])] = &[
     ("replication", &["floor"]),
     ("long-10-minutes", &["default", "long-5-minutes"]),
     ("5-brokers-30-partitions", &["default"]),
+    (
+        "9-brokers-1000-partitions",
+        &["9-brokers-30-partitions", "9-brokers-300-partitions"],
+    ),
 ];
 /// How long the floor runs, in simulated time: as long as the `replication` workload.
 const FLOOR_SIM: Duration = Duration::from_secs(20);
@@ -159,7 +168,20 @@ pub fn workloads() -> Vec<(&'static str, Scenario, usize, u64)> {
         ("swarm-all-faults", everything, 3, 24),
         ("long-10-minutes", long, 2, 2),
         ("replication", replication, 5, 8),
+        ("9-brokers-300-partitions", nine_brokers(300), 1, 2),
+        ("9-brokers-1000-partitions", nine_brokers(1000), 1, 2),
     ]
+}
+
+/// A cluster as a user sizes one: 9 brokers, one topic replicated three ways over `partitions`,
+/// eight producers, the default scenario's crashes, a minute of traffic and 20 s of quiet.
+fn nine_brokers(partitions: i32) -> Scenario {
+    let mut s = Scenario::builtin_default();
+    s.description = format!("9 brokers, {partitions} partitions, 8 producers");
+    s.cluster.brokers = 9;
+    s.topics[0].partitions = partitions;
+    s.workload.producers = 8;
+    s
 }
 
 /// Peak resident memory of this process so far, from /proc (0 where there is none).
@@ -180,7 +202,10 @@ fn partner_scenarios() -> Vec<(&'static str, Scenario)> {
     let mut five = Scenario::builtin_default();
     five.description = "the default scenario for 5 simulated minutes".into();
     five.run.duration.0 = Duration::from_secs(300);
-    vec![("long-5-minutes", five)]
+    vec![
+        ("long-5-minutes", five),
+        ("9-brokers-30-partitions", nine_brokers(30)),
+    ]
 }
 
 /// One run of workload `name`, in this process (the child's side).
@@ -344,6 +369,13 @@ pub fn bench(
     );
     let slope_partitions = (cost(own("5-brokers-30-partitions")) / 30.0)
         / (cost(partner("5-brokers-30-partitions", "default")) / 3.0);
+    let at_scale = [
+        (30.0, partner("9-brokers-1000-partitions", "9-brokers-30-partitions")),
+        (300.0, partner("9-brokers-1000-partitions", "9-brokers-300-partitions")),
+        (1000.0, own("9-brokers-1000-partitions")),
+    ]
+    .map(|(partitions, runs)| (partitions, cost(runs)));
+    let slope_partitions_at_scale = log_log_slope(&at_scale);
     Ok(Bench {
         cores,
         workloads: out,
@@ -352,7 +384,24 @@ pub fn bench(
         slope_sim_time,
         slope_sim_time_whole_runs,
         slope_partitions,
+        slope_partitions_at_scale,
     })
+}
+
+/// The least-squares slope of ln y over ln x: the k of y growing as x^k.
+fn log_log_slope(points: &[(f64, f64)]) -> f64 {
+    let logs: Vec<(f64, f64)> = points
+        .iter()
+        .map(|(x, y)| (x.ln(), y.max(1e-12).ln()))
+        .collect();
+    let n = logs.len() as f64;
+    let (mx, my) = logs
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (num, den) = logs.iter().fold((0.0, 0.0), |(num, den), (x, y)| {
+        (num + (x - mx) * (y - my), den + (x - mx) * (x - mx))
+    });
+    num / den.max(1e-12)
 }
 
 #[cfg(test)]
@@ -381,6 +430,15 @@ mod tests {
         let growing = |sim: f64| run(sim, 2.0 + 0.01 * sim + 0.0001 * sim * sim);
         let slope = marginal_slope(&growing(80.0), &growing(320.0), &growing(620.0));
         assert!(slope > 1.5, "{slope}");
+    }
+
+    #[test]
+    fn the_log_log_slope_is_the_exponent_of_a_power_law() {
+        let points = [30.0, 300.0, 1000.0].map(|x: f64| (x, 0.5 * x.powf(1.8)));
+        let k = super::log_log_slope(&points);
+        assert!((k - 1.8).abs() < 1e-9, "{k}");
+        let flat = [30.0, 300.0, 1000.0].map(|x: f64| (x, 2.0));
+        assert!(super::log_log_slope(&flat).abs() < 1e-9);
     }
 
     #[test]
