@@ -4,7 +4,7 @@
 //! watch channel wakes whoever waits for the state to move (a long-polling fetch, an acks=all
 //! produce).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,13 +13,14 @@ use tracing::{debug, info, trace, warn};
 use crate::config::BrokerConfig;
 use crate::controller::ControllerState;
 use crate::env::{Env, Event};
+use crate::fetch_session::cache::SessionCache;
 use crate::log::{checkpoint, Log};
 use crate::metadata::{MetadataImage, MetadataRecord, METADATA_TOPIC, NO_LEADER};
 use crate::partition::{Partition, Role};
 use crate::raft::Quorum;
 use crate::signal::{Listener, Signal};
 use crate::sync::{Lock, LockGuard};
-use crate::{batch, bugs, fetcher, serve, BrokerId, TopicPartition};
+use crate::{batch, bugs, replica_fetcher, serve, BrokerId, TopicPartition};
 
 const INCARNATION_PATH: &str = "broker-incarnation";
 const HIGH_WATERMARK_CHECKPOINT_PATH: &str = "replication-offset-checkpoint";
@@ -65,6 +66,11 @@ pub struct State {
     metadata_fetcher_generation: u64,
     /// Idempotent producers this incarnation has given an id.
     pub producers_started: u64,
+    /// The fetch sessions this broker keeps as a leader, lost with it in a crash.
+    pub fetch_sessions: SessionCache,
+    /// The leaders this broker runs a replica fetcher for: one each, carrying every partition it
+    /// follows from that leader.
+    pub replica_fetchers: BTreeSet<BrokerId>,
     /// Consumer groups and offsets this broker coordinates.
     pub coordinator: crate::group::Coordinator,
 }
@@ -149,6 +155,12 @@ impl Shared {
     }
 }
 
+/// Where this incarnation's fetch session ids start: a fetcher that still holds an id from before
+/// a restart must find no session under it, not someone else's.
+fn first_session_id(incarnation: u64) -> i32 {
+    ((incarnation as i32).wrapping_mul(1 << 20) & i32::MAX) | 1
+}
+
 /// Recovers a broker's state from its disk. Nothing runs yet.
 pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
     let disk = env.disk.clone();
@@ -178,6 +190,7 @@ pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
             _ => BTreeMap::new(),
         };
     let now = env.clock.now_ms();
+    let shared_config_slots = config.fetch_session_cache_slots;
     let shared = Arc::new(Shared {
         config,
         env,
@@ -193,6 +206,11 @@ pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
             metadata_fetcher: None,
             metadata_fetcher_generation: 0,
             producers_started: 0,
+            fetch_sessions: SessionCache::new(
+                shared_config_slots,
+                first_session_id(incarnation),
+            ),
+            replica_fetchers: BTreeSet::new(),
             coordinator: Default::default(),
         }),
         changed: Signal::default(),
@@ -303,9 +321,11 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
         image,
         partitions,
         recovered_high_watermarks,
+        replica_fetchers,
         ..
     } = s;
     let mut changed = false;
+    let mut start_fetchers = Vec::new();
     for state in image.partitions().filter(|p| p.replicas.contains(&me)) {
         let tp = state.topic_partition();
         if !partitions.contains_key(&tp) {
@@ -408,15 +428,14 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                     truncate_to_own_high_watermark(shared, &tp, p);
                 }
                 if state.leader != NO_LEADER {
-                    madsim::task::spawn(fetcher::run(
-                        shared.clone(),
-                        LogRef::Partition(tp.clone()),
-                        p.fetcher_generation,
-                    ));
+                    start_fetchers.push(state.leader);
                 }
                 changed = true;
             }
         }
+    }
+    for leader in start_fetchers {
+        replica_fetcher::ensure_running(shared, replica_fetchers, leader);
     }
     if changed {
         shared.notify();

@@ -18,14 +18,18 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tracing::{debug, trace};
 
-use crate::fetch_codec::SingleFetch;
+use crate::fetch_codec::{FetchAnswer, FetchQuery, PartitionQuery};
+use crate::fetch_session::handler::SessionHandler;
 use crate::fetcher::error_code;
 use crate::produce_codec::SingleProduce;
-use crate::wire::Connection;
+use crate::wire::{CallError, Connection};
 use crate::{batch, BrokerId, TopicPartition};
 
 const METADATA_VERSION: i16 = 12;
 const LIST_OFFSETS_VERSION: i16 = 7;
+/// `max.partition.fetch.bytes` and `fetch.max.bytes`, Kafka's consumer defaults.
+const PARTITION_FETCH_MAX_BYTES: i32 = 1024 * 1024;
+const FETCH_MAX_BYTES: i32 = 50 * 1024 * 1024;
 
 /// ListOffsets' name for the first offset of a partition.
 pub const EARLIEST: i64 = -2;
@@ -72,6 +76,10 @@ pub struct Client {
     /// the bootstrap brokers in turn, so one broker with a stale view cannot hold a client to it.
     /// A connection is dropped on any error.
     metadata: BTreeMap<usize, Connection>,
+    /// The fetch session with each leader, kept across polls.
+    sessions: BTreeMap<BrokerId, SessionHandler>,
+    /// The high watermark each partition's leader last told, for polls it had no news for.
+    high_watermarks: BTreeMap<TopicPartition, i64>,
 }
 
 impl Client {
@@ -90,6 +98,8 @@ impl Client {
             leaders: BTreeMap::new(),
             next_bootstrap: 0,
             metadata: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            high_watermarks: BTreeMap::new(),
         }
     }
 
@@ -364,58 +374,142 @@ impl Client {
         offset: i64,
         max_wait_ms: i32,
     ) -> PollOutcome {
-        let (leader, epoch) = match self.leader_connection(tp).await {
-            Ok(l) => l,
-            Err(reason) => return PollOutcome::Failed { reason },
-        };
-        let request = SingleFetch {
-            replica_id: -1,
-            topic: &tp.topic,
-            partition: tp.partition,
-            current_leader_epoch: epoch,
-            fetch_offset: offset,
-            last_fetched_epoch: -1,
-            max_wait_ms,
-            max_bytes: 256 * 1024,
-        };
-        let conn = self.connections.get_mut(&leader).expect("connected");
-        let wait = Duration::from_millis(max_wait_ms.max(0) as u64);
-        let data = match conn.fetch(&request, self.timeout + wait).await {
-            Ok(Some(data)) => data,
-            Ok(None) => {
-                return PollOutcome::Failed {
-                    reason: "empty fetch response".into(),
+        let mut polled = self.poll_many(&[(tp.clone(), offset)], max_wait_ms).await;
+        polled.pop().map_or_else(
+            || PollOutcome::Failed {
+                reason: "no answer".into(),
+            },
+            |(_, outcome)| outcome,
+        )
+    }
+
+    /// Reads committed records of each partition from its offset on, as Kafka's consumer does:
+    /// one fetch to each leader, in a fetch session, all at once. Each partition gets an outcome,
+    /// in the order asked; a partition the leader had no news of gets no records.
+    pub async fn poll_many(
+        &mut self,
+        wanted: &[(TopicPartition, i64)],
+        max_wait_ms: i32,
+    ) -> Vec<(TopicPartition, PollOutcome)> {
+        let mut outcomes: BTreeMap<TopicPartition, PollOutcome> = BTreeMap::new();
+        let mut by_leader: BTreeMap<BrokerId, Vec<PartitionQuery>> = BTreeMap::new();
+        for (tp, offset) in wanted {
+            match self.leader_connection(tp).await {
+                Ok((leader, epoch)) => by_leader.entry(leader).or_default().push(PartitionQuery {
+                    tp: tp.clone(),
+                    first_of_topic: false,
+                    current_leader_epoch: epoch,
+                    fetch_offset: *offset,
+                    last_fetched_epoch: -1,
+                    partition_max_bytes: PARTITION_FETCH_MAX_BYTES,
+                }),
+                Err(reason) => {
+                    outcomes.insert(tp.clone(), PollOutcome::Failed { reason });
                 }
             }
-            Err(e) => {
-                self.forget(tp, leader, &e);
-                return PollOutcome::Failed {
-                    reason: e.to_string(),
-                };
-            }
-        };
-        if data.error_code != error_code::NONE {
-            self.forget_leader(tp, data.error_code);
-            return PollOutcome::Failed {
-                reason: format!("error code {}", data.error_code),
-            };
         }
-        let records = match batch::decode(data.records) {
-            Ok(r) => r,
-            Err(e) => {
-                return PollOutcome::Failed {
-                    reason: format!("undecodable records: {e}"),
-                }
+        let wait = Duration::from_millis(max_wait_ms.max(0) as u64);
+        let limit = self.timeout + wait;
+        let fetches = by_leader.into_iter().map(|(leader, partitions)| {
+            let conn = self.connections.remove(&leader).expect("connected");
+            let session = self.sessions.remove(&leader).unwrap_or_default();
+            let query = FetchQuery {
+                replica_id: -1,
+                max_wait_ms,
+                max_bytes: FETCH_MAX_BYTES,
+                ..FetchQuery::default()
+            };
+            let mut f = LeaderFetch {
+                leader,
+                conn,
+                session,
+                partitions,
+                query,
+                answer: FetchAnswer::default(),
+            };
+            async move {
+                f.session.build(&f.partitions, &mut f.query);
+                let result = f.conn.fetch(&f.query, &mut f.answer, limit).await;
+                (f, result)
             }
-        };
-        let records = records
-            .into_iter()
-            .filter(|(o, _, _)| *o >= offset)
-            .map(|(o, _, v)| (o, v.unwrap_or_default()))
-            .collect();
-        PollOutcome::Records {
-            records,
-            high_watermark: data.high_watermark,
+        });
+        for (f, result) in futures_util::future::join_all(fetches).await {
+            self.take_fetch(f, result, &mut outcomes);
+        }
+        wanted
+            .iter()
+            .map(|(tp, offset)| {
+                let outcome = outcomes.remove(tp).unwrap_or_else(|| PollOutcome::Records {
+                    records: Vec::new(),
+                    high_watermark: self.high_watermarks.get(tp).copied().unwrap_or(*offset),
+                });
+                (tp.clone(), outcome)
+            })
+            .collect()
+    }
+
+    /// Takes one leader's answer to a poll into `outcomes`.
+    fn take_fetch(
+        &mut self,
+        mut f: LeaderFetch,
+        result: Result<(), CallError>,
+        outcomes: &mut BTreeMap<TopicPartition, PollOutcome>,
+    ) {
+        let failed = |reason: String| PollOutcome::Failed { reason };
+        if let Err(e) = result {
+            f.session.lost_answer();
+            self.sessions.insert(f.leader, f.session);
+            for p in &f.partitions {
+                self.forget(&p.tp, f.leader, &e);
+                outcomes.insert(p.tp.clone(), failed(e.to_string()));
+            }
+            return;
+        }
+        self.connections.insert(f.leader, f.conn);
+        let accepted = f.session.take_answer(&f.answer);
+        self.sessions.insert(f.leader, f.session);
+        if !accepted {
+            let reason = format!("fetch session error code {}", f.answer.error_code);
+            for p in &f.partitions {
+                outcomes.insert(p.tp.clone(), failed(reason.clone()));
+            }
+            return;
+        }
+        let offsets: BTreeMap<&TopicPartition, i64> =
+            f.partitions.iter().map(|p| (&p.tp, p.fetch_offset)).collect();
+        for (topic, data) in std::mem::take(&mut f.answer.partitions) {
+            let tp = TopicPartition::new(topic, data.partition_index);
+            let Some(&offset) = offsets.get(&tp) else {
+                continue;
+            };
+            let outcome = if data.error_code != error_code::NONE {
+                self.forget_leader(&tp, data.error_code);
+                failed(format!("error code {}", data.error_code))
+            } else {
+                self.high_watermarks.insert(tp.clone(), data.high_watermark);
+                match batch::decode(data.records) {
+                    Ok(records) => PollOutcome::Records {
+                        records: records
+                            .into_iter()
+                            .filter(|(o, _, _)| *o >= offset)
+                            .map(|(o, _, v)| (o, v.unwrap_or_default()))
+                            .collect(),
+                        high_watermark: data.high_watermark,
+                    },
+                    Err(e) => failed(format!("undecodable records: {e}")),
+                }
+            };
+            outcomes.insert(tp, outcome);
         }
     }
+}
+
+/// One leader's part of a poll, carried through the fetch and back.
+struct LeaderFetch {
+    leader: BrokerId,
+    conn: Connection,
+    session: SessionHandler,
+    partitions: Vec<PartitionQuery>,
+    query: FetchQuery,
+    answer: FetchAnswer,
 }

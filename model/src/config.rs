@@ -35,6 +35,13 @@ pub struct BrokerConfig {
     /// `controller.quorum.election.timeout.ms`; each wait is drawn between this and twice it.
     pub election_timeout_ms: u64,
     pub fetch_max_wait_ms: u64,
+    /// `replica.fetch.max.bytes`: the most record bytes a follower asks for of one partition.
+    pub replica_fetch_max_bytes: i32,
+    /// `replica.fetch.response.max.bytes`: the most a follower asks for in one fetch.
+    pub replica_fetch_response_max_bytes: i32,
+    /// `max.incremental.fetch.session.cache.slots`: the fetch sessions a broker keeps; a new one
+    /// beyond them evicts the one used least recently, and 0 keeps none.
+    pub fetch_session_cache_slots: usize,
     pub request_timeout_ms: u64,
     pub segment_bytes: u64,
     pub high_watermark_checkpoint_interval_ms: u64,
@@ -64,6 +71,9 @@ impl BrokerConfig {
             broker_heartbeat_interval_ms: 500,
             election_timeout_ms: 1_000,
             fetch_max_wait_ms: 500,
+            replica_fetch_max_bytes: 1024 * 1024,
+            replica_fetch_response_max_bytes: 10 * 1024 * 1024,
+            fetch_session_cache_slots: 1000,
             request_timeout_ms: 2_000,
             segment_bytes: 256 * 1024,
             high_watermark_checkpoint_interval_ms: 1_000,

@@ -32,13 +32,38 @@ pub struct PartitionQuery {
     pub partition_max_bytes: i32,
 }
 
-/// A fetch request, as the leader reads it: its partitions in the request's order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A fetch request: its partitions in the request's order, and its place in a fetch session
+/// (KIP-227). The leader reads requests into it; fetchers write theirs from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchQuery {
     /// The fetching broker, or -1 for a consumer.
     pub replica_id: BrokerId,
     pub max_wait_ms: i32,
+    /// The most record bytes the whole answer should carry (its first batch goes whatever its
+    /// size, so that a fetch always makes progress).
+    pub max_bytes: i32,
+    /// 0 outside a session, or to ask for a new one.
+    pub session_id: i32,
+    /// 0 to open a session, -1 for none (a full fetch that keeps no state), else the session's
+    /// next epoch: an incremental fetch.
+    pub session_epoch: i32,
     pub partitions: Vec<PartitionQuery>,
+    /// Partitions an incremental fetch drops from its session.
+    pub forgotten: Vec<TopicPartition>,
+}
+
+impl Default for FetchQuery {
+    fn default() -> Self {
+        FetchQuery {
+            replica_id: -1,
+            max_wait_ms: 0,
+            max_bytes: i32::MAX,
+            session_id: 0,
+            session_epoch: -1,
+            partitions: Vec::new(),
+            forgotten: Vec::new(),
+        }
+    }
 }
 
 /// The answer for one partition of a fetch.
@@ -77,22 +102,48 @@ impl PartitionAnswer {
     }
 }
 
-/// A fetch of one partition, the only kind this code base sends (followers, the quorum, consumers).
-pub struct SingleFetch<'a> {
-    /// The fetching broker, or -1 for a consumer.
-    pub replica_id: BrokerId,
-    pub topic: &'a str,
-    pub partition: i32,
-    pub current_leader_epoch: i32,
-    pub fetch_offset: i64,
-    /// -1 when the fetcher asks for no divergence check.
-    pub last_fetched_epoch: i32,
-    pub max_wait_ms: i32,
-    pub max_bytes: i32,
+/// A fetch response as a fetcher reads it: the session's verdict and each partition answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FetchAnswer {
+    /// An error of the whole fetch: a session the leader does not know, or a wrong epoch.
+    pub error_code: i16,
+    /// The session the leader keeps for this fetcher; 0 for none.
+    pub session_id: i32,
+    /// Each partition answered and its topic. An incremental answer leaves out the partitions
+    /// with nothing new.
+    pub partitions: Vec<(std::sync::Arc<str>, PartitionAnswer)>,
 }
 
-impl SingleFetch<'_> {
-    /// Writes the request's body at `version`.
+impl FetchQuery {
+    /// A fetch of one partition outside any session, as the quorum's fetchers send them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn single(
+        replica_id: BrokerId,
+        tp: TopicPartition,
+        current_leader_epoch: i32,
+        fetch_offset: i64,
+        last_fetched_epoch: i32,
+        max_wait_ms: i32,
+        max_bytes: i32,
+    ) -> FetchQuery {
+        FetchQuery {
+            replica_id,
+            max_wait_ms,
+            max_bytes,
+            partitions: vec![PartitionQuery {
+                tp,
+                first_of_topic: true,
+                current_leader_epoch,
+                fetch_offset,
+                last_fetched_epoch,
+                partition_max_bytes: max_bytes,
+            }],
+            ..FetchQuery::default()
+        }
+    }
+
+    /// Writes the request's body at `version`. Before version 7 there are no sessions: the
+    /// session fields and forgotten partitions are not written.
     pub fn encode(&self, buf: &mut BytesMut, version: i16) {
         let flexible = version >= FLEXIBLE;
         buf.put_i32(self.replica_id);
@@ -101,33 +152,56 @@ impl SingleFetch<'_> {
         buf.put_i32(self.max_bytes);
         buf.put_i8(0); // isolation level: read uncommitted
         if version >= 7 {
-            buf.put_i32(0); // session id
-            buf.put_i32(-1); // session epoch: no session
+            buf.put_i32(self.session_id);
+            buf.put_i32(self.session_epoch);
         }
-        put_len(buf, 1, flexible); // topics
-        put_str(buf, self.topic, flexible);
-        put_len(buf, 1, flexible); // partitions
-        buf.put_i32(self.partition);
-        if version >= 9 {
-            buf.put_i32(self.current_leader_epoch);
-        }
-        buf.put_i64(self.fetch_offset);
-        if version >= 12 {
-            buf.put_i32(self.last_fetched_epoch);
-        }
-        if version >= 5 {
-            buf.put_i64(-1); // log start offset: a consumer's, unknown
-        }
-        buf.put_i32(self.max_bytes);
-        if flexible {
-            buf.put_u8(0); // the partition's tagged fields
-            buf.put_u8(0); // the topic's
-        }
+        write_topics(
+            buf,
+            &self.partitions,
+            flexible,
+            |p| p.first_of_topic,
+            |p| &p.tp.topic,
+            |buf, i| put_query(buf, &self.partitions[i], version),
+        );
         if version >= 7 {
-            put_len(buf, 0, flexible); // forgotten topics
+            put_forgotten(buf, &self.forgotten, flexible);
         }
         if version >= 11 {
             put_str(buf, "", flexible); // rack id
+        }
+        if flexible {
+            buf.put_u8(0);
+        }
+    }
+}
+
+fn put_query(buf: &mut BytesMut, p: &PartitionQuery, version: i16) {
+    buf.put_i32(p.tp.partition);
+    if version >= 9 {
+        buf.put_i32(p.current_leader_epoch);
+    }
+    buf.put_i64(p.fetch_offset);
+    if version >= 12 {
+        buf.put_i32(p.last_fetched_epoch);
+    }
+    if version >= 5 {
+        buf.put_i64(-1); // log start offset: a follower's matters only to deleting records
+    }
+    buf.put_i32(p.partition_max_bytes);
+    if version >= FLEXIBLE {
+        buf.put_u8(0);
+    }
+}
+
+/// Writes forgotten partitions as topics, each run of one topic's partitions under its name.
+fn put_forgotten(buf: &mut BytesMut, forgotten: &[TopicPartition], flexible: bool) {
+    let runs = forgotten.chunk_by(|a, b| a.topic == b.topic);
+    put_len(buf, runs.clone().count(), flexible);
+    for run in runs {
+        put_str(buf, &run[0].topic, flexible);
+        put_len(buf, run.len(), flexible);
+        for tp in run {
+            buf.put_i32(tp.partition);
         }
         if flexible {
             buf.put_u8(0);
@@ -142,12 +216,17 @@ pub fn decode_request(buf: &mut Bytes, version: i16, query: &mut FetchQuery) -> 
     let mut r = Reader(buf);
     let known = query.partitions.first().map(|p| p.tp.topic.clone());
     query.partitions.clear();
+    query.forgotten.clear();
     query.replica_id = r.i32()?;
     query.max_wait_ms = r.i32()?;
-    r.skip(4 + 4 + 1)?; // min bytes, max bytes, isolation level
-    if version >= 7 {
-        r.skip(4 + 4)?; // session id and epoch
-    }
+    r.skip(4)?; // min bytes: always one, as the fetchers of this code base ask
+    query.max_bytes = if version >= 3 { r.i32()? } else { i32::MAX };
+    r.skip(1)?; // isolation level
+    (query.session_id, query.session_epoch) = if version >= 7 {
+        (r.i32()?, r.i32()?)
+    } else {
+        (0, -1)
+    };
     let partitions = &mut query.partitions;
     read_topics(&mut r, flexible, known.as_ref(), |r, topic, first| {
         let partition = r.i32()?;
@@ -167,43 +246,59 @@ pub fn decode_request(buf: &mut Bytes, version: i16, query: &mut FetchQuery) -> 
         });
         Ok(())
     })?;
-    // Forgotten topics, the rack id and the request's tagged fields (the cluster id) matter only to
-    // fetch sessions and rack-aware reads, which this broker does not keep: checked, not kept.
     if version >= 7 {
         for _ in 0..r.len(flexible)? {
-            r.skip_str(flexible)?;
-            let count = r.len(flexible)?;
-            r.skip(4 * count)?;
+            let topic = r.str_reusing(flexible, known.as_ref())?;
+            for _ in 0..r.len(flexible)? {
+                let partition = r.i32()?;
+                query
+                    .forgotten
+                    .push(TopicPartition::new(topic.clone(), partition));
+            }
             r.tagged_fields(flexible)?;
         }
     }
+    // The rack id and the request's tagged fields (the cluster id) matter only to rack-aware
+    // reads, which this broker does not do: checked, not kept.
     if version >= 11 {
         r.skip_str(flexible)?;
     }
     r.tagged_fields(flexible)
 }
 
-/// Writes the answer to `query` at `version`: `answers` follow its partitions, one for each.
+/// Writes an answer at `version`: the session's error code and id, then, for each index in
+/// `chosen`, that partition of `partitions` and its answer in `answers`. An incremental fetch
+/// answers only the partitions with something new; a full one answers every one.
 pub fn encode_response(
-    query: &FetchQuery,
+    (error_code, session_id): (i16, i32),
+    partitions: &[PartitionQuery],
     answers: &[PartitionAnswer],
+    chosen: &[usize],
     version: i16,
     buf: &mut BytesMut,
 ) {
-    debug_assert_eq!(query.partitions.len(), answers.len());
+    debug_assert_eq!(partitions.len(), answers.len());
     let flexible = version >= FLEXIBLE;
     buf.put_i32(0); // throttle time
     if version >= 7 {
-        buf.put_i16(0); // error code
-        buf.put_i32(0); // session id
+        buf.put_i16(error_code);
+        buf.put_i32(session_id);
     }
+    // A chosen partition opens a topic when it is the first chosen or the one before it chosen
+    // was of another topic: the partitions left out may have opened them in the request.
+    let items: Vec<(&PartitionQuery, &PartitionAnswer, bool)> = (chosen.iter().enumerate())
+        .map(|(k, &i)| {
+            let opens = k == 0 || partitions[chosen[k - 1]].tp.topic != partitions[i].tp.topic;
+            (&partitions[i], &answers[i], opens)
+        })
+        .collect();
     write_topics(
         buf,
-        &query.partitions,
+        &items,
         flexible,
-        |p| p.first_of_topic,
-        |p| &p.tp.topic,
-        |buf, i| put_answer(buf, &answers[i], version),
+        |item| item.2,
+        |item| &item.0.tp.topic,
+        |buf, k| put_answer(buf, items[k].1, version),
     );
     if flexible {
         buf.put_u8(0);
@@ -243,18 +338,37 @@ fn put_answer(buf: &mut BytesMut, a: &PartitionAnswer, version: i16) {
     }
 }
 
-/// Reads a fetch response's body at `version` and returns its first partition's answer, the one a
-/// [`SingleFetch`] asked for; `None` when it has none.
-pub fn decode_single(buf: &mut Bytes, version: i16) -> Result<Option<PartitionAnswer>, String> {
+/// Reads a fetch response's body at `version` into `out`, whose room it reuses; a topic named
+/// `known` shares that name rather than copying it.
+pub fn decode_response(
+    buf: &mut Bytes,
+    version: i16,
+    known: Option<&std::sync::Arc<str>>,
+    out: &mut FetchAnswer,
+) -> Result<(), String> {
     let flexible = version >= FLEXIBLE;
     let mut r = Reader(buf);
+    out.partitions.clear();
     r.skip(4)?; // throttle time
-    if version >= 7 {
-        r.skip(2 + 4)?; // error code, session id
+    (out.error_code, out.session_id) = if version >= 7 {
+        (r.i16()?, r.i32()?)
+    } else {
+        (0, 0)
+    };
+    // Not `read_topics`: a partition's tagged fields hold the divergence and the leader, which
+    // `read_answer` reads itself.
+    for _ in 0..r.len(flexible)? {
+        let topic = r.str_reusing(flexible, known)?;
+        for _ in 0..r.len(flexible)? {
+            out.partitions.push((topic.clone(), read_answer(&mut r, version)?));
+        }
+        r.tagged_fields(flexible)?;
     }
-    if !r.enter_first_partition(flexible)? {
-        return Ok(None);
-    }
+    r.tagged_fields(flexible)
+}
+
+fn read_answer(r: &mut Reader<'_>, version: i16) -> Result<PartitionAnswer, String> {
+    let flexible = version >= FLEXIBLE;
     let mut a = PartitionAnswer::new(r.i32()?);
     a.error_code = r.i16()?;
     a.high_watermark = r.i64()?;
@@ -290,8 +404,7 @@ pub fn decode_single(buf: &mut Bytes, version: i16) -> Result<Option<PartitionAn
             }
         }
     }
-    // The rest of the response answers partitions a single fetch did not ask for.
-    Ok(Some(a))
+    Ok(a)
 }
 
 #[cfg(test)]
@@ -341,39 +454,91 @@ mod tests {
         buf
     }
 
-    #[test]
-    fn a_single_fetch_is_written_as_kafka_protocol_writes_it() {
-        let mut v = Values(1);
-        for version in VERSIONS {
-            for _ in 0..20 {
-                let fetch = SingleFetch {
-                    replica_id: v.i32(),
-                    topic: ["events", "__cluster_metadata", "t"][v.next() as usize % 3],
-                    partition: v.i32(),
+    /// A fetch of a few partitions of a few topics, in a session or not, as a fetcher writes
+    /// one, and `kafka-protocol`'s form of it.
+    fn fetch(v: &mut Values, version: i16) -> (FetchQuery, FetchRequest) {
+        let mut ours = FetchQuery {
+            replica_id: v.i32(),
+            max_wait_ms: v.i32(),
+            max_bytes: v.i32(),
+            ..FetchQuery::default()
+        };
+        let mut r = FetchRequest::default();
+        r.replica_id = ours.replica_id.into();
+        r.max_wait_ms = ours.max_wait_ms;
+        r.min_bytes = 1;
+        r.max_bytes = ours.max_bytes;
+        if version >= 7 {
+            (ours.session_id, ours.session_epoch) = (v.i32(), v.i32());
+            (r.session_id, r.session_epoch) = (ours.session_id, ours.session_epoch);
+            for topic in ["gone", "left"].iter().take(v.next() as usize % 3) {
+                let mut f = ForgottenTopic::default();
+                f.topic = TopicName(StrBytes::from_static_str(topic));
+                for _ in 0..1 + v.next() % 3 {
+                    let partition = v.i32();
+                    f.partitions.push(partition);
+                    ours.forgotten.push(TopicPartition::new(*topic, partition));
+                }
+                r.forgotten_topics_data.push(f);
+            }
+        }
+        for topic in ["events", "__cluster_metadata", "t"]
+            .iter()
+            .take(1 + v.next() as usize % 3)
+        {
+            let mut t = FetchTopic::default();
+            t.topic = TopicName(StrBytes::from_static_str(topic));
+            for i in 0..1 + v.next() % 3 {
+                let query = PartitionQuery {
+                    tp: TopicPartition::new(*topic, v.i32()),
+                    first_of_topic: i == 0,
                     current_leader_epoch: if version >= 9 { v.i32() } else { -1 },
                     fetch_offset: v.i64(),
                     last_fetched_epoch: if version >= 12 { v.i32() } else { -1 },
-                    max_wait_ms: v.i32(),
-                    max_bytes: v.i32(),
+                    partition_max_bytes: v.i32(),
                 };
                 let mut p = FetchPartition::default();
-                p.partition = fetch.partition;
-                p.current_leader_epoch = fetch.current_leader_epoch;
-                p.fetch_offset = fetch.fetch_offset;
-                p.last_fetched_epoch = fetch.last_fetched_epoch;
-                p.partition_max_bytes = fetch.max_bytes;
-                let mut t = FetchTopic::default();
-                t.topic = TopicName(StrBytes::from_string(fetch.topic.to_owned()));
-                t.partitions = vec![p];
-                let mut r = FetchRequest::default();
-                r.replica_id = fetch.replica_id.into();
-                r.max_wait_ms = fetch.max_wait_ms;
-                r.min_bytes = 1;
-                r.max_bytes = fetch.max_bytes;
-                r.topics = vec![t];
+                p.partition = query.tp.partition;
+                p.current_leader_epoch = query.current_leader_epoch;
+                p.fetch_offset = query.fetch_offset;
+                p.last_fetched_epoch = query.last_fetched_epoch;
+                p.partition_max_bytes = query.partition_max_bytes;
+                t.partitions.push(p);
+                ours.partitions.push(query);
+            }
+            r.topics.push(t);
+        }
+        (ours, r)
+    }
+
+    #[test]
+    fn a_fetch_is_written_as_kafka_protocol_writes_it() {
+        let mut v = Values(1);
+        for version in VERSIONS {
+            for _ in 0..30 {
+                let (query, expected) = fetch(&mut v, version);
                 let mut ours = BytesMut::new();
-                fetch.encode(&mut ours, version);
-                assert_eq!(ours, kafka_encode(&r, version), "version {version}");
+                query.encode(&mut ours, version);
+                assert_eq!(ours, kafka_encode(&expected, version), "version {version}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_fetch_this_code_writes_is_read_back_whole() {
+        let mut v = Values(11);
+        let mut read = FetchQuery::default();
+        for version in VERSIONS {
+            for _ in 0..30 {
+                let (mut query, _) = fetch(&mut v, version);
+                let mut wire = BytesMut::new();
+                query.encode(&mut wire, version);
+                decode_request(&mut wire.freeze(), version, &mut read)
+                    .unwrap_or_else(|e| panic!("version {version}: {e}"));
+                if version < 7 {
+                    (query.session_id, query.session_epoch) = (0, -1);
+                }
+                assert_eq!(read, query, "version {version}");
             }
         }
     }
@@ -445,6 +610,15 @@ mod tests {
                     .unwrap_or_else(|e| panic!("version {version}: {e}"));
                 assert_eq!(query.replica_id, r.replica_id.0);
                 assert_eq!(query.max_wait_ms, r.max_wait_ms);
+                assert_eq!(query.max_bytes, r.max_bytes);
+                assert_eq!(query.session_id, r.session_id);
+                assert_eq!(query.session_epoch, r.session_epoch);
+                let forgotten: Vec<TopicPartition> = r
+                    .forgotten_topics_data
+                    .iter()
+                    .flat_map(|f| f.partitions.iter().map(|p| TopicPartition::new("gone", *p)))
+                    .collect();
+                assert_eq!(query.forgotten, forgotten, "version {version}");
                 assert_eq!(query.partitions, expected, "version {version}");
                 assert!(
                     wire.is_empty(),
@@ -523,16 +697,54 @@ mod tests {
                     }
                     expected.responses.push(t);
                 }
-                let query = FetchQuery {
-                    replica_id: 1,
-                    max_wait_ms: 0,
-                    partitions,
-                };
+                if version >= 7 {
+                    expected.error_code = (v.next() % 80) as i16;
+                    expected.session_id = v.i32();
+                }
+                let session = (expected.error_code, expected.session_id);
+                let all: Vec<usize> = (0..answers.len()).collect();
                 let mut ours = BytesMut::new();
-                encode_response(&query, &answers, version, &mut ours);
+                encode_response(session, &partitions, &answers, &all, version, &mut ours);
                 assert_eq!(ours, kafka_encode(&expected, version), "version {version}");
             }
         }
+    }
+
+    #[test]
+    fn an_incremental_answer_lists_only_the_chosen_partitions_under_their_topics() {
+        let mut v = Values(6);
+        let version = *VERSIONS.end();
+        let names = [("a", 0), ("a", 1), ("b", 0), ("a", 2), ("b", 1)];
+        let partitions: Vec<PartitionQuery> = names
+            .iter()
+            .enumerate()
+            .map(|(i, (topic, partition))| PartitionQuery {
+                tp: TopicPartition::new(*topic, *partition),
+                first_of_topic: i == 0 || names[i - 1].0 != *topic,
+                current_leader_epoch: -1,
+                fetch_offset: 0,
+                last_fetched_epoch: -1,
+                partition_max_bytes: 0,
+            })
+            .collect();
+        let answers: Vec<PartitionAnswer> = names
+            .iter()
+            .map(|(_, p)| answer(&mut v, version, *p))
+            .collect();
+        let mut expected = FetchResponse::default();
+        expected.session_id = 9;
+        for (topic, chosen) in [("a", &[1, 3][..]), ("b", &[4][..])] {
+            let mut t = FetchableTopicResponse::default();
+            t.topic = TopicName(StrBytes::from_static_str(topic));
+            t.partitions = chosen
+                .iter()
+                .map(|i| kafka_partition(&answers[*i], version))
+                .collect();
+            expected.responses.push(t);
+        }
+        let mut ours = BytesMut::new();
+        encode_response((0, 9), &partitions, &answers, &[1, 3, 4], version, &mut ours);
+        assert_eq!(ours, kafka_encode(&expected, version));
     }
 
     #[test]
@@ -569,13 +781,31 @@ mod tests {
                 t.partitions.push(p);
                 let mut response = FetchResponse::default();
                 response.responses.push(t);
+                let mut t = FetchableTopicResponse::default();
+                t.topic = TopicName(StrBytes::from_static_str("other"));
+                let b = answer(&mut v, version, 7);
+                t.partitions.push(kafka_partition(&b, version));
+                response.responses.push(t);
+                if version >= 7 {
+                    response.error_code = 70;
+                    response.session_id = 12;
+                }
                 let mut wire = kafka_encode(&response, version).freeze();
-                let read = decode_single(&mut wire, version)
+                let mut read = FetchAnswer::default();
+                decode_response(&mut wire, version, None, &mut read)
                     .unwrap_or_else(|e| panic!("version {version}: {e}"));
-                assert_eq!(read, Some(a), "version {version}");
+                let expected = FetchAnswer {
+                    error_code: if version >= 7 { 70 } else { 0 },
+                    session_id: if version >= 7 { 12 } else { 0 },
+                    partitions: vec![("events".into(), a), ("other".into(), b)],
+                };
+                assert_eq!(read, expected, "version {version}");
+                assert!(wire.is_empty(), "version {version}");
             }
             let mut empty = kafka_encode(&FetchResponse::default(), version).freeze();
-            assert_eq!(decode_single(&mut empty, version), Ok(None));
+            let mut read = FetchAnswer::default();
+            decode_response(&mut empty, version, None, &mut read).expect("an empty answer");
+            assert_eq!(read, FetchAnswer::default());
         }
     }
 
@@ -595,17 +825,8 @@ mod tests {
         let whole = kafka_encode(&response, version).freeze();
         let request = {
             let mut buf = BytesMut::new();
-            SingleFetch {
-                replica_id: 1,
-                topic: "events",
-                partition: 0,
-                current_leader_epoch: 2,
-                fetch_offset: 10,
-                last_fetched_epoch: 2,
-                max_wait_ms: 500,
-                max_bytes: 1 << 20,
-            }
-            .encode(&mut buf, version);
+            let (query, _) = fetch(&mut v, version);
+            query.encode(&mut buf, version);
             buf.freeze()
         };
         let mut query = FetchQuery::default();
@@ -615,15 +836,12 @@ mod tests {
             let read = decode_request(&mut short, version, &mut query);
             assert!(read.is_err(), "cut at {cut}");
         }
-        // The last two bytes, the topic's and the response's tagged-field counts, come after the
-        // one partition a single fetch reads.
+        let mut answer = FetchAnswer::default();
         for cut in 0..whole.len() {
-            let read = decode_single(&mut whole.slice(..cut), version);
-            if cut < whole.len() - 2 {
-                assert!(read.is_err(), "cut at {cut}: {read:?}");
-            } else {
-                assert_eq!(read, Ok(Some(a.clone())), "cut at {cut}");
-            }
+            let read = decode_response(&mut whole.slice(..cut), version, None, &mut answer);
+            assert!(read.is_err(), "cut at {cut}: {read:?}");
         }
+        decode_response(&mut whole.clone(), version, None, &mut answer).expect("the whole answer");
+        assert_eq!(answer.partitions, vec![("events".into(), a)]);
     }
 }

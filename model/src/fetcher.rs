@@ -1,7 +1,11 @@
-//! A follower's fetch loop, for a partition or for the metadata log: fetch from the leader with
-//! the current leader epoch, the fetch offset and the epoch of the last fetched batch; truncate to
-//! the common point when the leader reports a diverging epoch (KIP-279 and KIP-320); otherwise
-//! append, sync, and only then ask again, so that a fetch offset the leader sees is durable here.
+//! What a follower does with a fetched log, for a partition or for the metadata log: fetch from
+//! the leader with the current leader epoch, the fetch offset and the epoch of the last fetched
+//! batch; truncate to the common point when the leader reports a diverging epoch (KIP-279 and
+//! KIP-320); otherwise append, sync, and only then ask again, so that a fetch offset the leader
+//! sees is durable here.
+//!
+//! The metadata log's fetch loop is here ([`run`]); partitions are fetched many at a time, one
+//! fetcher per leader (`crate::replica_fetcher`), through the same steps.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,12 +16,11 @@ use crate::broker::{self, LogRef, Shared, State};
 use crate::bugs;
 use crate::config::BrokerConfig;
 use crate::env::Event;
-use crate::fetch_codec::{PartitionAnswer, SingleFetch};
+use crate::fetch_codec::{FetchQuery, PartitionAnswer};
 use crate::metadata::METADATA_TOPIC;
-use crate::partition::Role;
 use crate::raft::QuorumRole;
 use crate::wire::Connection;
-use crate::BrokerId;
+use crate::{BrokerId, TopicPartition};
 
 const BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BYTES: i32 = 1024 * 1024;
@@ -50,34 +53,20 @@ struct Following {
     epoch: i32,
 }
 
-fn following(s: &State, which: &LogRef, generation: u64) -> Option<Following> {
-    match which {
-        LogRef::Metadata => {
-            let (epoch, leader, g) = s.metadata_fetcher?;
-            let current = matches!(s.quorum.role, QuorumRole::Follower { leader: l } if l == leader)
-                && s.quorum.epoch == epoch;
-            (g == generation && current).then_some(Following { leader, epoch })
-        }
-        LogRef::Partition(tp) => {
-            let p = s.partitions.get(tp)?;
-            match p.role {
-                Role::Follower { leader } if p.fetcher_generation == generation && leader >= 0 => {
-                    Some(Following {
-                        leader,
-                        epoch: p.leader_epoch,
-                    })
-                }
-                _ => None,
-            }
-        }
-    }
+fn following(s: &State, generation: u64) -> Option<Following> {
+    let (epoch, leader, g) = s.metadata_fetcher?;
+    let current = matches!(s.quorum.role, QuorumRole::Follower { leader: l } if l == leader)
+        && s.quorum.epoch == epoch;
+    (g == generation && current).then_some(Following { leader, epoch })
 }
 
 /// What one fetch response did, so the loop knows how to go on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Applied {
+pub(crate) enum Applied {
     /// Records (or none) taken from a leader that found no divergence.
     Fetched,
+    /// Records appended, not yet synced.
+    Appended,
     /// The log was cut back to where it parts from the leader's.
     Truncated,
     /// The role changed while the fetch was out; the next loop sees the new one.
@@ -90,7 +79,7 @@ enum Applied {
 /// fetch for divergence (KIP-320). Before it, Kafka checked only when the follower role started,
 /// which two bug switches bring back; `zombie-follower` also drops the current leader epoch that
 /// lets a leader fence a stale follower. The metadata log always checks (KIP-595).
-fn checks_every_fetch(config: &BrokerConfig, which: &LogRef) -> bool {
+pub(crate) fn checks_every_fetch(config: &BrokerConfig, which: &LogRef) -> bool {
     matches!(which, LogRef::Metadata)
         || !(config.bug(bugs::Switch::ZombieFollower)
             || config.bug(bugs::Switch::SameLeaderNoTruncate))
@@ -99,58 +88,37 @@ fn checks_every_fetch(config: &BrokerConfig, which: &LogRef) -> bool {
 /// Whether the follower reports records it has not synced yet, leaving durability to the other
 /// copies as Kafka's replicas do. The right rule is to sync first: an unclean shutdown of a replica
 /// the high watermark counted must not lose acknowledged records.
-fn counts_unsynced(config: &BrokerConfig, which: &LogRef) -> bool {
+pub(crate) fn counts_unsynced(config: &BrokerConfig, which: &LogRef) -> bool {
     matches!(which, LogRef::Partition(_))
         && (config.bug(bugs::Switch::LastReplicaStanding)
             || config.bug(bugs::Switch::DoubleCrashDivergence))
 }
 
-fn topic_of(which: &LogRef) -> (Arc<str>, i32) {
-    match which {
-        LogRef::Metadata => (METADATA_TOPIC.into(), 0),
-        LogRef::Partition(tp) => (tp.topic.clone(), tp.partition),
-    }
-}
-
-pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
+/// The metadata log's fetch loop, while this broker follows the quorum leader of the epoch and
+/// generation it started in.
+pub async fn run(shared: Arc<Shared>, generation: u64) {
+    let which = LogRef::Metadata;
     let mut connection: Option<(BrokerId, Connection)> = None;
-    let (topic, partition) = topic_of(&which);
+    let tp = TopicPartition::new(METADATA_TOPIC, 0);
     let wait = Duration::from_millis(shared.config.fetch_max_wait_ms);
-    let (every_fetch, unsynced) = (
-        checks_every_fetch(&shared.config, &which),
-        counts_unsynced(&shared.config, &which),
-    );
-    let fences =
-        matches!(which, LogRef::Metadata) || !shared.config.bug(bugs::Switch::ZombieFollower);
-    // Whether a fetch of this role has come back with no divergence yet.
-    let mut validated = false;
     debug!(log = %which, generation, "fetcher started");
     loop {
         let (request, follow) = {
             let s = shared.lock();
-            let Some(follow) = following(&s, &which, generation) else {
+            let Some(follow) = following(&s, generation) else {
                 debug!(log = %which, generation, "fetcher stops: the role it served has changed");
                 return;
             };
-            let log = s.log(&which).expect("a followed log exists");
-            let fetch = SingleFetch {
-                replica_id: shared.id(),
-                topic: &topic,
-                partition,
-                current_leader_epoch: if fences { follow.epoch } else { -1 },
-                fetch_offset: if unsynced {
-                    log.log_end_offset()
-                } else {
-                    log.durable_end_offset()
-                },
-                last_fetched_epoch: if every_fetch || !validated {
-                    log.latest_epoch()
-                } else {
-                    -1
-                },
-                max_wait_ms: wait.as_millis() as i32,
-                max_bytes: MAX_BYTES,
-            };
+            let log = &s.metadata_log;
+            let fetch = FetchQuery::single(
+                shared.id(),
+                tp.clone(),
+                follow.epoch,
+                log.durable_end_offset(),
+                log.latest_epoch(),
+                wait.as_millis() as i32,
+                MAX_BYTES,
+            );
             (fetch, follow)
         };
         if connection.as_ref().is_none_or(|(l, _)| *l != follow.leader) {
@@ -173,12 +141,10 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
             }
         }
         let (_, conn) = connection.as_mut().expect("connected above");
-        match conn.fetch(&request, wait + shared.request_timeout()).await {
+        match conn.fetch_one(&request, wait + shared.request_timeout()).await {
             Ok(Some(data)) => {
-                match handle_response(&shared, &which, generation, follow, data).await {
-                    Applied::Fetched => validated = true,
-                    Applied::BackOff => madsim::time::sleep(BACKOFF).await,
-                    Applied::Truncated | Applied::Stale => {}
+                if handle_metadata(&shared, generation, follow, data).await == Applied::BackOff {
+                    madsim::time::sleep(BACKOFF).await;
                 }
             }
             Ok(None) => madsim::time::sleep(BACKOFF).await,
@@ -191,134 +157,171 @@ pub async fn run(shared: Arc<Shared>, which: LogRef, generation: u64) {
     }
 }
 
-/// Applies one fetch response.
-async fn handle_response(
+/// Applies one metadata fetch response.
+async fn handle_metadata(
     shared: &Arc<Shared>,
-    which: &LogRef,
     generation: u64,
     follow: Following,
     data: PartitionAnswer,
 ) -> Applied {
-    let mut appended = false;
-    {
+    let which = &LogRef::Metadata;
+    let taken = {
         let mut s = shared.lock();
-        if following(&s, which, generation) != Some(follow) {
+        if following(&s, generation) != Some(follow) {
             return Applied::Stale;
         }
-        if let LogRef::Metadata = which {
-            let (leader, epoch) = data.current_leader;
-            if epoch > s.quorum.epoch {
-                debug!(
-                    epoch,
-                    leader,
-                    own_epoch = s.quorum.epoch,
-                    "metadata fetch answered from a newer quorum epoch"
-                );
-                let known = (leader >= 0).then_some(leader);
-                let _ = s.quorum.observe(shared.env.disk.as_ref(), epoch, known);
-                return Applied::BackOff;
-            }
-        }
-        if data.error_code != error_code::NONE {
-            trace!(
-                log = %which,
-                leader = follow.leader,
-                epoch = follow.epoch,
-                error_code = data.error_code,
-                "leader refused the fetch; backing off"
+        let (leader, epoch) = data.current_leader;
+        if epoch > s.quorum.epoch {
+            debug!(
+                epoch,
+                leader,
+                own_epoch = s.quorum.epoch,
+                "metadata fetch answered from a newer quorum epoch"
             );
+            let known = (leader >= 0).then_some(leader);
+            let _ = s.quorum.observe(shared.env.disk.as_ref(), epoch, known);
             return Applied::BackOff;
         }
-        if matches!(which, LogRef::Metadata) {
-            let (now, timeout) = (shared.now_ms(), shared.config.election_timeout_ms);
-            s.quorum.reset_election_timer(now, timeout);
+        if data.error_code != error_code::NONE {
+            refused(which, follow.leader, follow.epoch, data.error_code);
+            return Applied::BackOff;
         }
-        let log = s.log_mut(which).expect("followed log exists");
-        if data.diverges() {
-            let ours = log.end_offset_for_epoch(data.diverging_epoch.epoch);
-            let mut target = if ours.epoch < 0 {
-                0
-            } else {
-                data.diverging_epoch.end_offset.min(ours.end_offset)
-            };
-            if matches!(which, LogRef::Partition(_))
-                && shared.config.bug(bugs::Switch::DoubleCrashDivergence)
-            {
-                // Trusts that nothing below its high watermark can differ from the leader's log.
-                target = target.max(log.high_watermark());
-            }
-            let from = log.log_end_offset();
-            if which == &LogRef::Metadata {
-                assert!(
-                    target >= s.image.next_offset,
-                    "broker {}: metadata truncation to {target} below applied offset {}",
-                    shared.id(),
-                    s.image.next_offset
-                );
-            }
-            let log = s.log_mut(which).expect("followed log exists");
-            let high_watermark = log.high_watermark();
-            let to = log
-                .truncate_to(target)
-                .unwrap_or_else(|e| panic!("truncate: {e}"));
-            if to < from {
-                debug!(
-                    log = %which,
-                    leader = follow.leader,
-                    epoch = follow.epoch,
-                    diverging_epoch = data.diverging_epoch.epoch,
-                    leader_end_offset = data.diverging_epoch.end_offset,
-                    own_end_offset_for_epoch = ours.end_offset,
-                    from,
-                    to,
-                    high_watermark,
-                    "truncated: the log diverges from the leader's"
-                );
-            } else {
-                trace!(log = %which, target, log_end = from, "divergence reported: nothing to cut");
-            }
-            if to < from {
-                if let LogRef::Partition(tp) = which {
-                    shared.emit(Event::Truncated {
-                        partition: tp.clone(),
-                        from,
-                        to,
-                        high_watermark,
-                    });
-                }
-            }
-            return Applied::Truncated;
-        }
-        if !data.records.is_empty() {
-            match log.append_replicated(&data.records) {
-                Ok(batches) => {
-                    trace!(log = %which, batches, log_end = log.log_end_offset(), "appended");
-                    appended = true;
-                }
-                Err(error) => {
-                    warn!(log = %which, %error, "cannot append fetched records; backing off");
-                    return Applied::BackOff;
-                }
-            }
-        }
-    }
-    if appended && !counts_unsynced(&shared.config, which) {
+        let (now, timeout) = (shared.now_ms(), shared.config.election_timeout_ms);
+        s.quorum.reset_election_timer(now, timeout);
+        take_records(shared, &mut s, which, follow.leader, &data)
+    };
+    if taken == Applied::Appended {
         if let Err(error) = broker::sync_log(shared, which).await {
             warn!(log = %which, %error, "cannot sync fetched records; backing off");
             return Applied::BackOff;
         }
     }
+    if !matches!(taken, Applied::Appended | Applied::Fetched) {
+        return taken;
+    }
     let mut s = shared.lock();
-    if following(&s, which, generation) != Some(follow) {
+    if following(&s, generation) != Some(follow) {
         return Applied::Stale;
     }
+    take_high_watermark(shared, &mut s, which, data.high_watermark);
+    Applied::Fetched
+}
+
+/// Logs a leader's refusal of a log's fetch.
+pub(crate) fn refused(which: &LogRef, leader: BrokerId, epoch: i32, error_code: i16) {
+    trace!(
+        log = %which,
+        leader,
+        epoch,
+        error_code,
+        "leader refused the fetch; backing off"
+    );
+}
+
+/// Takes a leader's answer for a log this broker still follows in the epoch it asked in, an answer
+/// with no error: truncates where the leader reports a divergence, else appends its records
+/// (syncing them is the caller's, outside the lock).
+pub(crate) fn take_records(
+    shared: &Arc<Shared>,
+    s: &mut State,
+    which: &LogRef,
+    leader: BrokerId,
+    data: &PartitionAnswer,
+) -> Applied {
+    if data.diverges() {
+        return truncate(shared, s, which, leader, data);
+    }
+    if data.records.is_empty() {
+        return Applied::Fetched;
+    }
     let log = s.log_mut(which).expect("followed log exists");
-    let high_watermark = data.high_watermark.clamp(0, log.log_end_offset());
+    match log.append_replicated(&data.records) {
+        Ok(batches) => {
+            trace!(log = %which, batches, log_end = log.log_end_offset(), "appended");
+            Applied::Appended
+        }
+        Err(error) => {
+            warn!(log = %which, %error, "cannot append fetched records; backing off");
+            Applied::BackOff
+        }
+    }
+}
+
+/// Cuts a followed log back to where it parts from the leader's.
+fn truncate(
+    shared: &Arc<Shared>,
+    s: &mut State,
+    which: &LogRef,
+    leader: BrokerId,
+    data: &PartitionAnswer,
+) -> Applied {
+    let log = s.log_mut(which).expect("followed log exists");
+    let ours = log.end_offset_for_epoch(data.diverging_epoch.epoch);
+    let mut target = if ours.epoch < 0 {
+        0
+    } else {
+        data.diverging_epoch.end_offset.min(ours.end_offset)
+    };
+    if matches!(which, LogRef::Partition(_))
+        && shared.config.bug(bugs::Switch::DoubleCrashDivergence)
+    {
+        // Trusts that nothing below its high watermark can differ from the leader's log.
+        target = target.max(log.high_watermark());
+    }
+    let from = log.log_end_offset();
+    if which == &LogRef::Metadata {
+        assert!(
+            target >= s.image.next_offset,
+            "broker {}: metadata truncation to {target} below applied offset {}",
+            shared.id(),
+            s.image.next_offset
+        );
+    }
+    let log = s.log_mut(which).expect("followed log exists");
+    let high_watermark = log.high_watermark();
+    let to = log
+        .truncate_to(target)
+        .unwrap_or_else(|e| panic!("truncate: {e}"));
+    if to >= from {
+        trace!(log = %which, target, log_end = from, "divergence reported: nothing to cut");
+        return Applied::Truncated;
+    }
+    debug!(
+        log = %which,
+        leader,
+        diverging_epoch = data.diverging_epoch.epoch,
+        leader_end_offset = data.diverging_epoch.end_offset,
+        own_end_offset_for_epoch = ours.end_offset,
+        from,
+        to,
+        high_watermark,
+        "truncated: the log diverges from the leader's"
+    );
+    if let LogRef::Partition(tp) = which {
+        shared.emit(Event::Truncated {
+            partition: tp.clone(),
+            from,
+            to,
+            high_watermark,
+        });
+    }
+    Applied::Truncated
+}
+
+/// Takes up the high watermark a leader reported, once what it answered is in the log.
+pub(crate) fn take_high_watermark(
+    shared: &Arc<Shared>,
+    s: &mut State,
+    which: &LogRef,
+    reported: i64,
+) {
+    let log = s.log_mut(which).expect("followed log exists");
+    let high_watermark = reported.clamp(0, log.log_end_offset());
     match which {
         LogRef::Metadata => {
             if high_watermark > s.quorum.high_watermark {
                 s.quorum.high_watermark = high_watermark;
-                broker::apply_committed(shared, &mut s);
+                broker::apply_committed(shared, s);
             }
         }
         LogRef::Partition(tp) => {
@@ -332,5 +335,4 @@ async fn handle_response(
             }
         }
     }
-    Applied::Fetched
 }

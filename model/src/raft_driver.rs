@@ -14,12 +14,12 @@ use tracing::{debug, trace, warn};
 
 use crate::broker::{self, LogRef, Shared, State, TICK};
 use crate::env::Event;
-use crate::fetch_codec::{PartitionAnswer, PartitionQuery, SingleFetch};
+use crate::fetch_codec::{FetchQuery, PartitionAnswer, PartitionQuery};
 use crate::fetcher::{self, error_code};
 use crate::metadata::{MetadataRecord, METADATA_TOPIC};
 use crate::raft::QuorumRole;
 use crate::wire::Connection;
-use crate::{batch, BrokerId};
+use crate::{batch, BrokerId, TopicPartition};
 
 const VOTE_VERSION: i16 = 0;
 const BEGIN_QUORUM_EPOCH_VERSION: i16 = 0;
@@ -90,7 +90,7 @@ pub async fn run(shared: Arc<Shared>) {
                     .is_none_or(|(e, l, _)| (e, l) != (epoch, leader))
                 {
                     let generation = broker::next_metadata_fetcher(&mut s, epoch, leader);
-                    madsim::task::spawn(fetcher::run(shared.clone(), LogRef::Metadata, generation));
+                    madsim::task::spawn(fetcher::run(shared.clone(), generation));
                 }
             }
             QuorumRole::Unattached | QuorumRole::Candidate { .. } => {
@@ -278,23 +278,22 @@ async fn find_leader(shared: Arc<Shared>, voter: BrokerId, epoch: i32) {
     let Some(address) = shared.config.address(voter) else {
         return;
     };
-    let request = SingleFetch {
-        replica_id: shared.id(),
-        topic: METADATA_TOPIC,
-        partition: 0,
-        current_leader_epoch: epoch,
-        fetch_offset: shared.lock().metadata_log.durable_end_offset(),
-        last_fetched_epoch: -1,
-        max_wait_ms: 0,
-        max_bytes: 0,
-    };
+    let request = FetchQuery::single(
+        shared.id(),
+        TopicPartition::new(METADATA_TOPIC, 0),
+        epoch,
+        shared.lock().metadata_log.durable_end_offset(),
+        -1,
+        0,
+        0,
+    );
     let timeout = shared.request_timeout();
     let Ok(mut conn) =
         Connection::connect(address, &format!("observer-{}", shared.id()), timeout).await
     else {
         return;
     };
-    let Ok(Some(p)) = conn.fetch(&request, timeout).await else {
+    let Ok(Some(p)) = conn.fetch_one(&request, timeout).await else {
         return;
     };
     let (leader, leader_epoch) = p.current_leader;

@@ -27,6 +27,7 @@ use crate::batch;
 use crate::broker::{self, LogRef, Shared, State, Watch};
 use crate::deadline::Deadline;
 use crate::fetch_codec::{self, FetchQuery, PartitionAnswer, PartitionQuery};
+use crate::fetch_session::cache::Context;
 use crate::fetcher::error_code;
 use crate::group;
 use crate::log::epoch_cache::EpochEnd;
@@ -76,6 +77,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 struct Kept {
     fetch: FetchQuery,
     answers: Vec<PartitionAnswer>,
+    /// The answers that go out: all of them, or an incremental fetch's news.
+    chosen: Vec<usize>,
     /// What the last fetch waited for, shared with its listener.
     moves: Option<Arc<[(TopicPartition, Watch)]>>,
     produce: ProduceQuery,
@@ -106,9 +109,13 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
                 let version = header.request_api_version;
                 match fetch_codec::decode_request(&mut body, version, &mut kept.fetch) {
                     Ok(()) => {
-                        fetch(&shared, &mut kept).await;
+                        let session = answer_fetch(&shared, &mut kept).await;
+                        let (query, answers) = (&kept.fetch.partitions, &kept.answers);
                         respond_by_hand(&header, &mut out, |out| {
-                            fetch_codec::encode_response(&kept.fetch, &kept.answers, version, out)
+                            let chosen = &kept.chosen;
+                            fetch_codec::encode_response(
+                                session, query, answers, chosen, version, out,
+                            )
                         })
                     }
                     Err(_) => refuse(header, &mut out),
@@ -488,6 +495,28 @@ async fn sync_and_advance(shared: Arc<Shared>, tp: TopicPartition) -> bool {
     true
 }
 
+/// Answers the fetch in `kept.fetch`, in its session: every partition's answer goes into
+/// `kept.answers`, and those that go out into `kept.chosen`. Returns the answer's session error
+/// code and id.
+async fn answer_fetch(shared: &Arc<Shared>, kept: &mut Kept) -> (i16, i32) {
+    let context = shared.lock().fetch_sessions.open(&mut kept.fetch);
+    kept.answers.clear();
+    if let Context::Refused { error } = context {
+        debug!(
+            replica = kept.fetch.replica_id,
+            session = kept.fetch.session_id,
+            epoch = kept.fetch.session_epoch,
+            error_code = error,
+            "fetch session refused"
+        );
+    } else {
+        fetch(shared, kept).await;
+    }
+    let (partitions, answers) = (&kept.fetch.partitions, &kept.answers);
+    (shared.lock().fetch_sessions).choose(context, partitions, answers, &mut kept.chosen);
+    (context.error_code(), context.session_id())
+}
+
 /// Answers the fetch in `kept.fetch` into `kept.answers`, once there is something to answer or
 /// its wait runs out.
 async fn fetch(shared: &Arc<Shared>, kept: &mut Kept) {
@@ -544,12 +573,15 @@ fn fetch_once(
     let mut ready = false;
     let mut s = shared.lock();
     answers.clear();
+    // Once the answer holds `max_bytes` of records, the partitions after it get none this time.
+    let mut budget = query.max_bytes.max(0) as usize;
     answers.extend(query.partitions.iter().map(|p| {
         let (answer, has_data) = if &*p.tp.topic == METADATA_TOPIC {
             raft_driver::fetch_metadata(shared, &mut s, query.replica_id, p)
         } else {
-            fetch_partition(shared, &mut s, query.replica_id, p)
+            fetch_partition(shared, &mut s, query.replica_id, p, budget)
         };
+        budget = budget.saturating_sub(answer.records.len());
         ready |= has_data;
         answer
     }));
@@ -561,6 +593,7 @@ fn fetch_partition(
     s: &mut State,
     replica: BrokerId,
     p: &PartitionQuery,
+    budget: usize,
 ) -> (PartitionAnswer, bool) {
     let tp = &p.tp;
     let mut out = PartitionAnswer::new(tp.partition);
@@ -626,9 +659,12 @@ fn fetch_partition(
         out.high_watermark = log.high_watermark();
         return (out, true);
     }
-    let records = log
-        .read(p.fetch_offset, upper, p.partition_max_bytes.max(1) as usize)
-        .unwrap_or_default();
+    let limit = (p.partition_max_bytes.max(1) as usize).min(budget);
+    let records = if limit == 0 {
+        bytes::Bytes::new()
+    } else {
+        log.read(p.fetch_offset, upper, limit).unwrap_or_default()
+    };
     let has_data = !records.is_empty();
     out.high_watermark = log.high_watermark();
     out.last_stable_offset = log.high_watermark();

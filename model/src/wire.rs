@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::codec::Reader;
-use crate::fetch_codec::{self, PartitionAnswer, SingleFetch};
+use crate::fetch_codec::{self, FetchAnswer, FetchQuery, PartitionAnswer};
 use crate::net::TcpStream;
 use crate::produce_codec::{self, SingleProduce};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -209,22 +209,35 @@ impl Connection {
         R::Response::decode(&mut body, version).map_err(protocol)
     }
 
-    /// Sends a fetch of one partition and waits at most `limit` for the answer; `None` when the
-    /// answer names no partition. After an error the connection must be dropped, as for `call`.
+    /// Sends a fetch and waits at most `limit` for the answer, read into `answer`. After an error
+    /// the connection must be dropped, as for `call`.
     pub async fn fetch(
         &mut self,
-        fetch: &SingleFetch<'_>,
+        query: &FetchQuery,
+        answer: &mut FetchAnswer,
         limit: Duration,
-    ) -> Result<Option<PartitionAnswer>, CallError> {
-        let encode = |buf: &mut BytesMut| fetch.encode(buf, FETCH_VERSION);
+    ) -> Result<(), CallError> {
+        let known = query.partitions.first().map(|p| p.tp.topic.clone());
         self.call_by_hand(
             ApiKey::Fetch,
             FETCH_VERSION,
             limit,
-            encode,
-            fetch_codec::decode_single,
+            |buf| query.encode(buf, FETCH_VERSION),
+            |body, version| fetch_codec::decode_response(body, version, known.as_ref(), answer),
         )
         .await
+    }
+
+    /// Sends a fetch of one partition, outside any session; its answer, or `None` when the answer
+    /// names no partition.
+    pub async fn fetch_one(
+        &mut self,
+        query: &FetchQuery,
+        limit: Duration,
+    ) -> Result<Option<PartitionAnswer>, CallError> {
+        let mut answer = FetchAnswer::default();
+        self.fetch(query, &mut answer, limit).await?;
+        Ok(answer.partitions.into_iter().next().map(|(_, a)| a))
     }
 
     /// Sends the request framed in `self.out` and waits at most `limit` for the response to

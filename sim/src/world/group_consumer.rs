@@ -26,7 +26,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::record::history::{key, OpFn, OpType};
 use crate::scenario::GroupSpec;
-use crate::world::workload::{poll_partition, Workload};
+use crate::world::workload::{poll, Workload};
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
 const BACKOFF: Duration = Duration::from_millis(100);
@@ -178,10 +178,8 @@ impl Member {
                     return;
                 }
             }
-            for partition in mine {
-                let (w, process) = (&self.w, self.process);
-                poll_partition(w, &mut self.client, process, *partition, &mut positions).await;
-            }
+            let (w, process) = (&self.w, self.process);
+            poll(w, &mut self.client, process, mine, &mut positions).await;
             if Instant::now() >= heartbeat_at {
                 heartbeat_at = Instant::now() + Duration::from_millis(session_ms / 3);
                 if let Err(GroupError::Rejoin(_)) = self.group.heartbeat().await {
