@@ -206,10 +206,7 @@ pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
             metadata_fetcher: None,
             metadata_fetcher_generation: 0,
             producers_started: 0,
-            fetch_sessions: SessionCache::new(
-                shared_config_slots,
-                first_session_id(incarnation),
-            ),
+            fetch_sessions: SessionCache::new(shared_config_slots, first_session_id(incarnation)),
             replica_fetchers: BTreeSet::new(),
             coordinator: Default::default(),
         }),

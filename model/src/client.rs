@@ -475,8 +475,11 @@ impl Client {
             }
             return;
         }
-        let offsets: BTreeMap<&TopicPartition, i64> =
-            f.partitions.iter().map(|p| (&p.tp, p.fetch_offset)).collect();
+        let offsets: BTreeMap<&TopicPartition, i64> = f
+            .partitions
+            .iter()
+            .map(|p| (&p.tp, p.fetch_offset))
+            .collect();
         for (topic, data) in std::mem::take(&mut f.answer.partitions) {
             let tp = TopicPartition::new(topic, data.partition_index);
             let Some(&offset) = offsets.get(&tp) else {

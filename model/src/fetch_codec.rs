@@ -360,7 +360,8 @@ pub fn decode_response(
     for _ in 0..r.len(flexible)? {
         let topic = r.str_reusing(flexible, known)?;
         for _ in 0..r.len(flexible)? {
-            out.partitions.push((topic.clone(), read_answer(&mut r, version)?));
+            out.partitions
+                .push((topic.clone(), read_answer(&mut r, version)?));
         }
         r.tagged_fields(flexible)?;
     }
@@ -743,7 +744,14 @@ mod tests {
             expected.responses.push(t);
         }
         let mut ours = BytesMut::new();
-        encode_response((0, 9), &partitions, &answers, &[1, 3, 4], version, &mut ours);
+        encode_response(
+            (0, 9),
+            &partitions,
+            &answers,
+            &[1, 3, 4],
+            version,
+            &mut ours,
+        );
         assert_eq!(ours, kafka_encode(&expected, version));
     }
 

@@ -141,7 +141,10 @@ pub async fn run(shared: Arc<Shared>, generation: u64) {
             }
         }
         let (_, conn) = connection.as_mut().expect("connected above");
-        match conn.fetch_one(&request, wait + shared.request_timeout()).await {
+        match conn
+            .fetch_one(&request, wait + shared.request_timeout())
+            .await
+        {
             Ok(Some(data)) => {
                 if handle_metadata(&shared, generation, follow, data).await == Applied::BackOff {
                     madsim::time::sleep(BACKOFF).await;

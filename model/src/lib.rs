@@ -44,9 +44,7 @@ pub mod wire;
 pub type BrokerId = i32;
 
 /// A partition, named the way reports name it: `events-2`.
-#[derive(
-    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Debug, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TopicPartition {
     /// Shared, not owned: a partition's name is copied into every wait, wake-up and event.
     pub topic: std::sync::Arc<str>,
@@ -56,9 +54,64 @@ pub struct TopicPartition {
 impl TopicPartition {
     pub fn new(topic: impl Into<std::sync::Arc<str>>, partition: i32) -> Self {
         Self {
-            topic: topic.into(),
+            topic: shared_name(topic.into()),
             partition,
         }
+    }
+}
+
+/// The one allocation of a topic's name this thread hands out, so that partitions of one topic
+/// compare their names by address (see `Ord for TopicPartition`). A cluster has a handful of
+/// topics; past `KEPT` names, new ones are passed through as they come. Which allocation a name
+/// has changes no result, only how fast it compares.
+fn shared_name(name: std::sync::Arc<str>) -> std::sync::Arc<str> {
+    const KEPT: usize = 64;
+    thread_local! {
+        static NAMES: std::cell::RefCell<Vec<std::sync::Arc<str>>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    NAMES.with_borrow_mut(|names| {
+        if let Some(known) = names.iter().find(|k| **k == name) {
+            return known.clone();
+        }
+        if names.len() < KEPT {
+            names.push(name.clone());
+        }
+        name
+    })
+}
+
+/// Ordered by topic name, then partition, as a derived order would be; but two names that share
+/// their allocation are equal without reading them. Partitions are looked up in maps on every
+/// fetch of every partition, and most lookups name a topic through the same shared name.
+impl Ord for TopicPartition {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let topics = if std::sync::Arc::ptr_eq(&self.topic, &other.topic) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.topic.cmp(&other.topic)
+        };
+        topics.then(self.partition.cmp(&other.partition))
+    }
+}
+
+impl PartialOrd for TopicPartition {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for TopicPartition {
+    fn eq(&self, other: &Self) -> bool {
+        self.partition == other.partition
+            && (std::sync::Arc::ptr_eq(&self.topic, &other.topic) || self.topic == other.topic)
+    }
+}
+
+impl std::hash::Hash for TopicPartition {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.topic.hash(state);
+        self.partition.hash(state);
     }
 }
 

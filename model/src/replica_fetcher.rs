@@ -95,7 +95,10 @@ async fn run(shared: Arc<Shared>, leader: BrokerId) {
     loop {
         match f.next_fetch() {
             Next::Stop => {
-                debug!(leader, "replica fetcher stops: no partition follows this leader");
+                debug!(
+                    leader,
+                    "replica fetcher stops: no partition follows this leader"
+                );
                 return;
             }
             Next::Wait(pause) => {
@@ -273,7 +276,10 @@ impl Fetcher {
             let LogRef::Partition(tp) = &t.which else {
                 continue;
             };
-            let delayed = self.partitions.get(tp).is_some_and(|f| f.delayed_until > now);
+            let delayed = self
+                .partitions
+                .get(tp)
+                .is_some_and(|f| f.delayed_until > now);
             if delayed || !self.still_following(&s, tp) {
                 continue;
             }

@@ -179,7 +179,8 @@ impl SessionCache {
             id = id.wrapping_add(1) & i32::MAX;
         }
         self.next_id = id.wrapping_add(1) & i32::MAX;
-        self.sessions.insert(id, Session::new(partitions, self.uses));
+        self.sessions
+            .insert(id, Session::new(partitions, self.uses));
         id
     }
 
@@ -262,7 +263,11 @@ mod tests {
     #[test]
     fn an_incremental_fetch_sends_changes_and_is_answered_with_news() {
         let mut cache = SessionCache::new(4, 7);
-        let mut full = request(0, INITIAL_EPOCH, vec![query(0, 5), query(1, 9), query(2, 3)]);
+        let mut full = request(
+            0,
+            INITIAL_EPOCH,
+            vec![query(0, 5), query(1, 9), query(2, 3)],
+        );
         let context = cache.open(&mut full);
         assert_eq!(context, Context::Full { id: 7 });
         let answers = [answer(0, 5, b""), answer(1, 9, b""), answer(2, 3, b"")];
@@ -277,7 +282,11 @@ mod tests {
         let offsets: Vec<(i32, i64)> = (next.partitions.iter())
             .map(|p| (p.tp.partition, p.fetch_offset))
             .collect();
-        assert_eq!(offsets, [(0, 5), (1, 12), (3, 0)], "the whole session, updated");
+        assert_eq!(
+            offsets,
+            [(0, 5), (1, 12), (3, 0)],
+            "the whole session, updated"
+        );
         // Nothing new for 0; records for 1; 3 has never been answered.
         let answers = [answer(0, 5, b""), answer(1, 12, b"r"), answer(3, 0, b"")];
         cache.choose(context, &next.partitions, &answers, &mut chosen);
