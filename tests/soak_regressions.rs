@@ -49,17 +49,16 @@ fn stale_take_ups(trace: &[String]) -> Vec<(String, i64, i64)> {
 /// metadata log in order and a zombie leader owes only what was acknowledged when it was chosen.
 #[test]
 fn a_leader_taking_up_a_stale_election_on_waking_is_judged_by_its_election() {
+    // Re-picked with `search_seeds_for_a_shape` when fetch sessions moved every schedule: the
+    // seeds that once failed no longer reach the shape.
     let cases = [
-        ("everything.toml", "scenario", 11557, ("events-1", 0, 2)),
-        ("everything.toml", "scenario", 11671, ("events-2", 0, 3)),
-        ("everything.toml", "scenario", 12330, ("events-2", 0, 3)),
-        ("everything.toml", "scenario", 13158, ("events-1", 0, 2)),
-        ("everything.toml", "scenario", 14813, ("events-1", 1, 3)),
-        ("default.toml", "swarm", 424, ("events-2", 0, 3)),
-        ("default.toml", "swarm", 10804, ("events-2", 3, 1)),
-        ("default.toml", "swarm", 13433, ("events-2", 0, 3)),
-        ("default.toml", "swarm", 13937, ("events-2", 0, 3)),
-        ("default.toml", "swarm", 14487, ("events-2", 0, 3)),
+        ("everything.toml", "scenario", 11000, ("events-0", 2, 3)),
+        ("everything.toml", "scenario", 11009, ("events-1", 1, 3)),
+        ("everything.toml", "scenario", 11061, ("events-0", 1, 2)),
+        ("default.toml", "swarm", 409, ("events-0", 0, 1)),
+        ("default.toml", "swarm", 518, ("events-1", 0, 2)),
+        ("default.toml", "swarm", 521, ("events-0", 0, 1)),
+        ("default.toml", "swarm", 574, ("events-1", 0, 2)),
     ];
     for (file, faults, seed, (partition, epoch, node)) in cases {
         let out = run(&scenario(file, faults), seed, true);
@@ -115,10 +114,11 @@ fn assigned_during_anothers_commit(history: &[Op]) -> bool {
 /// member that takes the partition up meanwhile may start from it: poll-skip was a false alarm.
 #[test]
 fn a_member_may_resume_from_a_commit_still_in_flight() {
+    // Re-picked as above.
     let cases = [
-        ("consumer-groups.toml", 1440),
-        ("consumer-groups.toml", 18020),
-        ("mirror-maker.toml", 19760),
+        ("consumer-groups.toml", 1000),
+        ("consumer-groups.toml", 1008),
+        ("mirror-maker.toml", 19708),
     ];
     for (file, seed) in cases {
         let out = run(&scenario(file, "scenario"), seed, true);
@@ -179,4 +179,32 @@ fn disk_damage_waits_out_the_lagging_effects_of_a_heal() {
         "seed 16316: {:?}",
         out.report.violations.iter().take(3).collect::<Vec<_>>()
     );
+}
+
+/// Finds new seeds for the tests above when a schedule change moves them off their shapes:
+/// `LOGSIM_SEARCH=file:faults:shape:from..to cargo test --release --test soak_regressions -- --ignored --nocapture`,
+/// where shape is `stale-take-up` or `assigned-during-commit`. It prints each seed that reaches
+/// the shape, with its verdict.
+#[test]
+#[ignore]
+fn search_seeds_for_a_shape() {
+    let spec = std::env::var("LOGSIM_SEARCH").expect("LOGSIM_SEARCH=file:faults:shape:from..to");
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [file, faults, shape, range] = parts[..] else {
+        panic!("LOGSIM_SEARCH=file:faults:shape:from..to, not {spec}");
+    };
+    let (from, to) = range.split_once("..").expect("a range from..to");
+    let (from, to): (u64, u64) = (from.parse().expect("from"), to.parse().expect("to"));
+    let s = scenario(file, faults);
+    for seed in from..to {
+        let out = run(&s, seed, true);
+        let found = match shape {
+            "stale-take-up" => format!("{:?}", stale_take_ups(&out.trace)),
+            "assigned-during-commit" => assigned_during_anothers_commit(&out.history).to_string(),
+            other => panic!("unknown shape {other}"),
+        };
+        if found != "[]" && found != "false" {
+            println!("seed {seed}: {found} pass={}", out.report.pass);
+        }
+    }
 }
