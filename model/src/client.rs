@@ -429,7 +429,10 @@ impl Client {
             };
             async move {
                 f.session.build(&f.partitions, &mut f.query);
-                let result = f.conn.fetch(&f.query, &mut f.answer, limit).await;
+                let known = f.partitions.first().map(|p| p.tp.topic.clone());
+                let result = (f.conn)
+                    .fetch(&f.query, known.as_ref(), &mut f.answer, limit)
+                    .await;
                 (f, result)
             }
         });

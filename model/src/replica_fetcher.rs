@@ -124,7 +124,11 @@ async fn run(shared: Arc<Shared>, leader: BrokerId) {
         }
         let conn = connection.as_mut().expect("connected above");
         let limit = wait + shared.request_timeout();
-        if let Err(error) = conn.fetch(&f.query, &mut f.answer, limit).await {
+        let known = f.wanted.first().map(|p| p.tp.topic.clone());
+        if let Err(error) = conn
+            .fetch(&f.query, known.as_ref(), &mut f.answer, limit)
+            .await
+        {
             trace!(leader, %error, "fetch failed; reconnecting");
             connection = None;
             f.session.lost_answer();
@@ -260,8 +264,15 @@ impl Fetcher {
         self.answer = answer;
         if !self.unsynced {
             let appended = || taken.iter().filter(|t| t.appended);
-            let syncs = appended().map(|t| broker::sync_log(&shared, &t.which));
-            let results = futures_util::future::join_all(syncs).await;
+            let results = match appended().count() {
+                0 => Vec::new(),
+                // One log, the common case under light load: no futures to gather.
+                1 => vec![broker::sync_log(&shared, &appended().next().expect("one").which).await],
+                _ => {
+                    let syncs = appended().map(|t| broker::sync_log(&shared, &t.which));
+                    futures_util::future::join_all(syncs).await
+                }
+            };
             for (t, result) in appended().zip(results) {
                 if let Err(error) = result {
                     warn!(log = %t.which, %error, "cannot sync fetched records; backing off");

@@ -209,21 +209,23 @@ impl Connection {
         R::Response::decode(&mut body, version).map_err(protocol)
     }
 
-    /// Sends a fetch and waits at most `limit` for the answer, read into `answer`. After an error
-    /// the connection must be dropped, as for `call`.
+    /// Sends a fetch and waits at most `limit` for the answer, read into `answer`; a topic named
+    /// `known` shares that name rather than copying it (an incremental fetch may name none of its
+    /// partitions). After an error the connection must be dropped, as for `call`.
     pub async fn fetch(
         &mut self,
         query: &FetchQuery,
+        known: Option<&std::sync::Arc<str>>,
         answer: &mut FetchAnswer,
         limit: Duration,
     ) -> Result<(), CallError> {
-        let known = query.partitions.first().map(|p| p.tp.topic.clone());
+        let known = known.or(query.partitions.first().map(|p| &p.tp.topic));
         self.call_by_hand(
             ApiKey::Fetch,
             FETCH_VERSION,
             limit,
             |buf| query.encode(buf, FETCH_VERSION),
-            |body, version| fetch_codec::decode_response(body, version, known.as_ref(), answer),
+            |body, version| fetch_codec::decode_response(body, version, known, answer),
         )
         .await
     }
@@ -236,7 +238,7 @@ impl Connection {
         limit: Duration,
     ) -> Result<Option<PartitionAnswer>, CallError> {
         let mut answer = FetchAnswer::default();
-        self.fetch(query, &mut answer, limit).await?;
+        self.fetch(query, None, &mut answer, limit).await?;
         Ok(answer.partitions.into_iter().next().map(|(_, a)| a))
     }
 
