@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::checkers::acked_durability::committed_values;
+use crate::checkers::client_history::ProducerPromises;
 use crate::checkers::liveness::ReplicaEnd;
 use crate::checkers::view::{ControllerPartition, ControllerView, NodeView, ReplicaView};
 use crate::checkers::oracle::{self, End, MirrorEnd, Oracle};
@@ -246,7 +247,8 @@ fn setup(scenario: Scenario, seed: u64, keep_trace: bool, extras: Extras) -> Wor
         });
     }
     let topic = scenario.workload_topic().clone();
-    let mut oracles = oracle::built_in();
+    // Strict until the scenario says what its producers promise (idempotence, retries).
+    let mut oracles = oracle::built_in(ProducerPromises::default());
     oracles.extend(extras.oracles);
     World {
         scenario,
