@@ -71,7 +71,8 @@ pub struct RunReport {
     pub batches_checked: u64,
     /// acks=1 writes acknowledged and then lost to a failover: allowed, and measured.
     pub lost_acks1: u64,
-    /// Values consumers read a second time after restarting from a commit.
+    /// Values consumers read a second time after resuming from a commit (a restart, or a group
+    /// member taking a partition over).
     pub rereads: u64,
     /// Consumer restarts: lone consumers and group members starting over after a crash.
     pub consumer_restarts: u64,
@@ -297,15 +298,20 @@ fn spawn_clients(
         .name("clients")
         .ip("10.0.1.1".parse().expect("an address"))
         .build();
-    let producers = world.scenario.workload.producers;
+    let w = &world.scenario.workload;
+    let producers = w.producers;
     for id in 0..producers {
         clients.spawn(workload::producer(workload.clone(), id, producers, rng.random()));
     }
-    for id in 0..world.scenario.workload.consumers {
+    // Process ids: producers, then lone consumers, then group members (`spawn_group_members`). A
+    // lone consumer's restart is a new process, one stride of all of them further on.
+    let members: u32 = w.groups.iter().map(|g| g.consumers).sum();
+    let stride = u64::from(producers + w.consumers + members);
+    for id in 0..w.consumers {
         let process = u64::from(producers + id);
         // Drawn only for restarting consumers, so that other scenarios' seeds stay as they were.
         let seed = workload.consumer_restarts_ms.map(|_| rng.random::<u64>());
-        clients.spawn(workload::consumer(workload.clone(), id, process, seed));
+        clients.spawn(workload::consumer(workload.clone(), id, process, stride, seed));
     }
     clients
 }
