@@ -174,25 +174,29 @@ impl<'a> Consumers<'a> {
         }
         let keys: BTreeSet<Key> = op.keys.iter().flatten().map(|k| index.id(k)).collect();
         let rebalance = op.group.is_some();
-        let held: Vec<Key> = self
-            .positions
-            .range((op.process, Key::MIN)..=(op.process, Key::MAX))
-            .map(|((_, key), _)| *key)
-            .collect();
-        for key in held {
-            if rebalance || !keys.contains(&key) {
-                self.positions.remove(&(op.process, key));
-            }
-        }
+        self.forget(op.process, |key| rebalance || !keys.contains(&key));
         for key in keys {
-            if !self.positions.contains_key(&(op.process, key)) {
+            let slot = (op.process, key);
+            if !self.positions.contains_key(&slot) {
                 let resume = self.ceiling(scope(op), key);
                 let fresh = Position {
                     resume,
                     ..Position::default()
                 };
-                self.positions.insert((op.process, key), fresh);
+                self.positions.insert(slot, fresh);
             }
+        }
+    }
+
+    /// Forgets where `process` is on each key it holds that `dropped` picks.
+    fn forget(&mut self, process: u64, dropped: impl Fn(Key) -> bool) {
+        let held: Vec<Key> = self
+            .positions
+            .range((process, Key::MIN)..=(process, Key::MAX))
+            .map(|((_, key), _)| *key)
+            .collect();
+        for key in held.into_iter().filter(|k| dropped(*k)) {
+            self.positions.remove(&(process, key));
         }
     }
 
