@@ -342,3 +342,59 @@ fn the_model_log_is_off_by_default_and_changes_nothing_when_on() {
     assert_eq!(code, 2);
     assert!(err.contains("log filter `model=loud`"), "{err}");
 }
+
+/// Writes `text` to a history file of this test's own; returns its path.
+fn history_file(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("logsim-{name}-{}.jsonl", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn check_history_judges_a_duplicate_by_what_the_producers_promise() {
+    // Value 7 sent once and read at two offsets: a retried batch written twice.
+    let path = history_file(
+        "twice",
+        concat!(
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"send\",\"key\":\"t/0\",\"value\":7}\n",
+            "{\"process\":0,\"type\":\"ok\",\"f\":\"send\",\"key\":\"t/0\",\"value\":7,\"offset\":0}\n",
+            "{\"process\":1,\"type\":\"ok\",\"f\":\"subscribe\",\"keys\":[\"t/0\"]}\n",
+            "{\"process\":1,\"type\":\"ok\",\"f\":\"poll\",\"msgs\":{\"t/0\":[[0,7],[1,7]]}}\n",
+        ),
+    );
+    let file = path.to_str().unwrap();
+    let (code, out, err) = logsim(&["check-history", file]);
+    assert_eq!(
+        code, 1,
+        "a producer that never retries writes once: {out}{err}"
+    );
+    assert!(
+        out.contains("duplicate: 1 cases") && out.contains("INVALID"),
+        "{out}"
+    );
+    let (code, out, err) = logsim(&["check-history", file, "--retries"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("duplicate: 1 cases, allowed"), "{out}");
+    let (code, out, _) = logsim(&["check-history", file, "--retries", "--idempotent", "--json"]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(v["promises"]["idempotent"], true);
+    assert_eq!(
+        v["anomalies"]["duplicate"][0]["offsets"],
+        serde_json::json!([0, 1])
+    );
+}
+
+#[test]
+fn check_history_names_the_line_it_cannot_read() {
+    let path = history_file(
+        "bad",
+        "{\"process\":1,\"type\":\"ok\",\"f\":\"subscribe\",\"keys\":[\"t/0\"]}\n{\"process\":1,\"type\":\"ok\",\"f\":\"seek\"}\n",
+    );
+    let (code, _, err) = logsim(&["check-history", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("line 2: unknown variant `seek`"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

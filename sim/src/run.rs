@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::checkers::acked_durability::committed_values;
+use crate::checkers::client_history::ProducerPromises;
 use crate::checkers::liveness::ReplicaEnd;
 use crate::checkers::view::{ControllerPartition, ControllerView, NodeView, ReplicaView};
 use crate::checkers::oracle::{self, End, MirrorEnd, Oracle};
@@ -70,7 +71,8 @@ pub struct RunReport {
     pub batches_checked: u64,
     /// acks=1 writes acknowledged and then lost to a failover: allowed, and measured.
     pub lost_acks1: u64,
-    /// Values consumers read a second time after restarting from a commit.
+    /// Values consumers read a second time after resuming from a commit (a restart, or a group
+    /// member taking a partition over).
     pub rereads: u64,
     /// Consumer restarts: lone consumers and group members starting over after a crash.
     pub consumer_restarts: u64,
@@ -246,7 +248,8 @@ fn setup(scenario: Scenario, seed: u64, keep_trace: bool, extras: Extras) -> Wor
         });
     }
     let topic = scenario.workload_topic().clone();
-    let mut oracles = oracle::built_in();
+    // Strict until the scenario says what its producers promise (idempotence, retries).
+    let mut oracles = oracle::built_in(ProducerPromises::default());
     oracles.extend(extras.oracles);
     World {
         scenario,
@@ -295,15 +298,20 @@ fn spawn_clients(
         .name("clients")
         .ip("10.0.1.1".parse().expect("an address"))
         .build();
-    let producers = world.scenario.workload.producers;
+    let w = &world.scenario.workload;
+    let producers = w.producers;
     for id in 0..producers {
         clients.spawn(workload::producer(workload.clone(), id, producers, rng.random()));
     }
-    for id in 0..world.scenario.workload.consumers {
+    // Process ids: producers, then lone consumers, then group members (`spawn_group_members`). A
+    // lone consumer's restart is a new process, one stride of all of them further on.
+    let members: u32 = w.groups.iter().map(|g| g.consumers).sum();
+    let stride = u64::from(producers + w.consumers + members);
+    for id in 0..w.consumers {
         let process = u64::from(producers + id);
         // Drawn only for restarting consumers, so that other scenarios' seeds stay as they were.
         let seed = workload.consumer_restarts_ms.map(|_| rng.random::<u64>());
-        clients.spawn(workload::consumer(workload.clone(), id, process, seed));
+        clients.spawn(workload::consumer(workload.clone(), id, process, stride, seed));
     }
     clients
 }

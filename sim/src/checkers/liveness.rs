@@ -27,14 +27,15 @@ fn violation(
     }
 }
 
-/// Every send that was invoked has completed (acked, refused or known unknown).
+/// Every send that was invoked has completed (acked, refused or known unknown). A send is known by
+/// its process and value: a producer that batches has several sends outstanding at once.
 pub fn pending_sends(time_ms: u64, history: &[Op]) -> Vec<Violation> {
-    let mut open: BTreeMap<u64, &Op> = BTreeMap::new();
+    let mut open: BTreeMap<(u64, Option<u64>), &Op> = BTreeMap::new();
     for op in history.iter().filter(|o| o.f == OpFn::Send) {
         if op.kind == OpType::Invoke {
-            open.insert(op.process, op);
+            open.insert((op.process, op.value), op);
         } else {
-            open.remove(&op.process);
+            open.remove(&(op.process, op.value));
         }
     }
     open.values()
@@ -100,10 +101,10 @@ pub fn fully_replicated(
 mod tests {
     use super::*;
 
-    fn op(index: u64, process: u64, kind: OpType) -> Op {
+    fn op(value: u64, process: u64, kind: OpType) -> Op {
         let mut op = Op::new(process, kind, OpFn::Send);
         op.key = Some("t/0".into());
-        op.value = Some(index);
+        op.value = Some(value);
         op
     }
 
@@ -111,15 +112,29 @@ mod tests {
     fn a_send_without_a_completion_is_caught() {
         let history = vec![
             op(0, 0, OpType::Invoke),
-            op(1, 0, OpType::Ok),
+            op(0, 0, OpType::Ok),
             op(2, 1, OpType::Invoke),
             op(3, 0, OpType::Invoke),
-            op(4, 0, OpType::Info),
+            op(3, 0, OpType::Info),
         ];
         let v = pending_sends(9, &history);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].check, "pending-send");
         assert!(v[0].message.contains("process 1"), "{}", v[0].message);
+    }
+
+    #[test]
+    fn given_several_sends_of_one_producer_in_flight_when_one_never_completes_it_is_caught() {
+        let history = vec![
+            op(10, 0, OpType::Invoke),
+            op(11, 0, OpType::Invoke),
+            op(12, 0, OpType::Invoke),
+            op(12, 0, OpType::Ok),
+            op(10, 0, OpType::Ok),
+        ];
+        let v = pending_sends(9, &history);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("sent 11"), "{}", v[0].message);
     }
 
     #[test]

@@ -35,6 +35,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use model::BrokerId;
 
+use super::client_history::ProducerPromises;
 use super::liveness::{self, ReplicaEnd};
 use super::{acked_durability, client_history, mirror, Check, Violation};
 use crate::record::history::{AckedSend, Op};
@@ -91,8 +92,9 @@ pub trait Oracle: Send {
     }
 }
 
-/// The built-in oracle, in the order a run judges it.
-pub fn built_in() -> Vec<Box<dyn Oracle>> {
+/// The built-in oracle, in the order a run judges it; the client history is judged by what its
+/// producers `promise`.
+pub fn built_in(promises: ProducerPromises) -> Vec<Box<dyn Oracle>> {
     vec![
         Box::new(LeaderAfterHeal),
         Box::new(AckedDurability { lost_acks1: 0 }),
@@ -100,7 +102,11 @@ pub fn built_in() -> Vec<Box<dyn Oracle>> {
         Box::new(SendsComplete),
         Box::new(FullyReplicated),
         Box::new(MirrorComplete),
-        Box::new(ClientHistory { rereads: 0 }),
+        Box::new(ClientHistory {
+            promises,
+            rereads: 0,
+            allowed: BTreeMap::new(),
+        }),
     ]
 }
 
@@ -215,9 +221,11 @@ impl Oracle for MirrorComplete {
 }
 
 /// Jepsen's anomalies in the client history: the first few cases of each kind, so that a bad
-/// run's report stays readable.
+/// run's report stays readable. What the producers' promises allow is counted in the figures.
 struct ClientHistory {
+    promises: ProducerPromises,
     rereads: u64,
+    allowed: BTreeMap<&'static str, u64>,
 }
 
 /// How many cases of each anomaly become violations.
@@ -233,8 +241,9 @@ impl Oracle for ClientHistory {
             min_acked: 0,
             min_polled: 0,
         };
-        let analysis = client_history::check(end.history, None, gates);
+        let analysis = client_history::check(end.history, None, gates, self.promises);
         self.rereads = analysis.rereads;
+        self.allowed = analysis.allowed;
         let mut found = Vec::new();
         for (kind, cases) in analysis.anomalies {
             let total = cases.len();
@@ -251,6 +260,14 @@ impl Oracle for ClientHistory {
     }
 
     fn figures(&self) -> Vec<(&'static str, u64)> {
-        vec![("rereads", self.rereads)]
+        let allowed = |kind| self.allowed.get(kind).copied().unwrap_or_default();
+        vec![
+            ("rereads", self.rereads),
+            ("duplicates_allowed", allowed("duplicate")),
+            (
+                "reorders_allowed",
+                allowed("nonmonotonic-send") + allowed("key-order"),
+            ),
+        ]
     }
 }

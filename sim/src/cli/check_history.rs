@@ -3,13 +3,18 @@
 use std::io::Write;
 use std::path::Path;
 
-use logsim::checkers::client_history::{self, Gates};
+use logsim::checkers::client_history::{self, Gates, ProducerPromises};
 
-pub(super) fn check_history_command(file: &Path, json: bool, gates: Gates) -> Result<bool, String> {
+pub(super) fn check_history_command(
+    file: &Path,
+    json: bool,
+    gates: Gates,
+    promises: ProducerPromises,
+) -> Result<bool, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let (ops, lines) =
         client_history::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    let analysis = client_history::check(&ops, Some(&lines), gates);
+    let analysis = client_history::check(&ops, Some(&lines), gates, promises);
     if json {
         outln!(
             "{}",
@@ -36,6 +41,9 @@ pub(super) fn check_history_command(file: &Path, json: bool, gates: Gates) -> Re
                 case.detail
             );
         }
+    }
+    for (kind, count) in &analysis.allowed {
+        outln!("{kind}: {count} cases, allowed: the producers retry without idempotence");
     }
     for gate in &analysis.gates {
         outln!("gate: {gate}");

@@ -16,7 +16,7 @@ use bench::bench_command;
 use check_history::check_history_command;
 use explain::explain_command;
 use hunt::hunt_command;
-use logsim::checkers::client_history::Gates;
+use logsim::checkers::client_history::{Gates, ProducerPromises};
 use merge::merge_command;
 use replay::replay_command;
 use report::report_command;
@@ -145,6 +145,17 @@ enum Command {
         /// Fewer values read than this fails the history.
         #[arg(long, default_value_t = 1)]
         min_polled: u64,
+        /// The producers were idempotent (enable.idempotence=true): a value written twice
+        /// (`duplicate`) or one producer's acknowledged sends to a partition landing out of the
+        /// order they were invoked (`nonmonotonic-send`, `key-order`) is a violation, whatever
+        /// `--retries` says.
+        #[arg(long)]
+        idempotent: bool,
+        /// The producers retried failed sends. Without `--idempotent`, duplicates and reorderings
+        /// are then allowed: counted, not reported. Without either flag the producer is taken to
+        /// send each value once, and both are violations.
+        #[arg(long)]
+        retries: bool,
     },
     /// Run a seed and write one self-contained HTML report of it (reports/report-SEED.html
     /// unless --out says where).
@@ -289,12 +300,18 @@ fn dispatch(command: Command) -> Result<bool, String> {
             json,
             min_acked,
             min_polled,
+            idempotent,
+            retries,
         } => check_history_command(
             &file,
             json,
             Gates {
                 min_acked,
                 min_polled,
+            },
+            ProducerPromises {
+                idempotent,
+                retries,
             },
         ),
     }

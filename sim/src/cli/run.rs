@@ -63,7 +63,7 @@ pub(super) fn print_summary(
     if r.lost_acks1 > 0 || r.consumer_restarts > 0 {
         writeln!(
             out,
-            "allowed       {} acks=1 writes lost to failovers; {} consumer restarts, {} values read again",
+            "allowed       {} acks=1 writes lost to failovers; {} consumer restarts, {} values read again after restarts and rebalances",
             r.lost_acks1, r.consumer_restarts, r.rereads
         )?;
     }

@@ -32,7 +32,7 @@ pub(super) fn print_swarm(summary: &SwarmSummary, faults: &str) {
     );
     if summary.lost_acks1 > 0 || summary.rereads > 0 {
         outln!(
-            "allowed       {} acks=1 writes lost to failovers, {} values read again after consumer restarts",
+            "allowed       {} acks=1 writes lost to failovers, {} values read again after consumer restarts and rebalances",
             summary.lost_acks1,
             summary.rereads
         );

@@ -8,6 +8,9 @@
 //! {"process":5,"type":"ok","f":"assign","keys":["events/0"]}
 //! ```
 //!
+//! `subscribe` has the shape of `assign`. A poll's `msgs` count as read whatever its `type`: a
+//! poll that failed or timed out still saw what it returned.
+//!
 //! `type` is invoke, ok, fail or info (info: the outcome is unknown). Keys are `topic/partition`;
 //! values are unique per send. Extra fields (`time_ms`, `acks`, `error`) are for people.
 
@@ -40,8 +43,11 @@ pub enum OpFn {
     Send,
     /// A consumer reads.
     Poll,
-    /// A consumer takes partitions up, resuming from their commits.
+    /// A consumer takes partitions up by name: its `keys` replace the ones it read before. A key
+    /// it keeps keeps its position; a key new to it starts from its commit.
     Assign,
+    /// A consumer subscribes: read as an `assign` of its `keys` (Jepsen's histories name both).
+    Subscribe,
     /// A consumer commits the offsets it reached.
     Commit,
 }
@@ -86,7 +92,7 @@ pub struct Op {
     /// Polls: per key, the (offset, value) pairs read, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msgs: Option<Box<PolledMsgs>>,
-    /// Assigns: the keys the consumer now reads from their start.
+    /// Assigns and subscribes: the keys the consumer reads from now on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<Box<[String]>>,
     /// Commits: per key, the offset committed.
@@ -142,12 +148,13 @@ impl Op {
 }
 
 /// Every value polls read, by partition (as `topic-N`), as (offset, value) in the order first read;
-/// a second sighting of an offset is left out.
+/// a second sighting of an offset is left out. A poll that completed `fail` or `info` counts too:
+/// what it returned was on the partition, as Jepsen reads it.
 pub fn reads(ops: &[Op]) -> BTreeMap<String, Vec<(i64, u64)>> {
     let mut by_key: BTreeMap<&str, Vec<(i64, u64)>> = BTreeMap::new();
     for op in ops
         .iter()
-        .filter(|o| o.f == OpFn::Poll && o.kind == OpType::Ok)
+        .filter(|o| o.f == OpFn::Poll && o.kind != OpType::Invoke)
     {
         for (key, msgs) in op.polled() {
             by_key.entry(key).or_default().extend_from_slice(msgs);

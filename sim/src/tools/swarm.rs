@@ -43,7 +43,8 @@ pub struct SeedResult {
     /// acks=1 writes acknowledged and then lost to a failover (allowed; measured); 0 when absent.
     #[serde(default)]
     pub lost_acks1: u64,
-    /// Values consumers read a second time after restarting from a commit; 0 when absent.
+    /// Values consumers read a second time after resuming from a commit (a restart, or a group
+    /// member taking a partition over); 0 when absent.
     #[serde(default)]
     pub rereads: u64,
     /// Wall-clock seconds the run took.
@@ -103,7 +104,7 @@ pub struct SwarmSummary {
     pub truncations: u64,
     /// acks=1 writes acknowledged and then lost (allowed by acks=1; measured).
     pub lost_acks1: u64,
-    /// Values read again by consumers that restarted from a commit.
+    /// Values read again by consumers that resumed from a commit (restarts and rebalances).
     pub rereads: u64,
     /// Wall-clock seconds the swarm took; for merged shards, the slowest shard's.
     pub wall_seconds: f64,

@@ -208,8 +208,12 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
 /// starts with ListOffsets (earliest), as auto.offset.reset=earliest does, and polls them in turn.
 /// With `consumer_restarts_ms` (and `seed`), it commits its positions every `commit_interval` and
 /// restarts now and then: a new client, and reading resumes from the last commit, as a consumer
-/// process that crashed would; what it read after that commit it reads again.
-pub async fn consumer(w: Workload, id: u32, process: u64, seed: Option<u64>) {
+/// process that crashed would; what it read after that commit it reads again. Each restart is a
+/// new history process, as in Jepsen: the k-th is `process + k * process_stride`, where the stride
+/// is the number of processes the run starts, so no other client has its id. Its assigns and
+/// commits name a group of its own (`consumer-ID`), the link that lets the checker resume each
+/// incarnation from the commits of the ones before.
+pub async fn consumer(w: Workload, id: u32, process: u64, process_stride: u64, seed: Option<u64>) {
     let new_client = || {
         Client::new(
             w.bootstrap.clone(),
@@ -218,17 +222,22 @@ pub async fn consumer(w: Workload, id: u32, process: u64, seed: Option<u64>) {
         )
     };
     let mut client = new_client();
-    let assign = || {
-        let mut op = w.op(process, OpType::Ok, OpFn::Assign);
-        op.keys = Some((0..w.partitions).map(|p| key(&w.topic, p)).collect());
-        op
-    };
-    w.history.push(assign());
-    let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
     let mut restarts = w
         .consumer_restarts_ms
         .zip(seed)
         .map(|(range, seed)| (range, ChaCha8Rng::seed_from_u64(seed)));
+    // Only a consumer that commits needs a group (Kafka's group.id); one that never restarts has
+    // none, so its history is as it was.
+    let group: Option<Box<str>> = restarts.as_ref().map(|_| format!("consumer-{id}").into());
+    let assign = |process| {
+        let mut op = w.op(process, OpType::Ok, OpFn::Assign);
+        op.keys = Some((0..w.partitions).map(|p| key(&w.topic, p)).collect());
+        op.group = group.clone();
+        op
+    };
+    let mut process = process;
+    w.history.push(assign(process));
+    let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
     let mut restart_at = restarts
         .as_mut()
         .map(|((lo, hi), rng)| Instant::now() + Duration::from_millis(rng.random_range(*lo..=*hi)));
@@ -238,7 +247,8 @@ pub async fn consumer(w: Workload, id: u32, process: u64, seed: Option<u64>) {
         if let Some(at) = restart_at.filter(|at| Instant::now() >= *at) {
             client = new_client();
             positions = committed.clone();
-            w.history.push(assign());
+            process += process_stride;
+            w.history.push(assign(process));
             w.stats().consumer_restarts += 1;
             restart_at = restarts
                 .as_mut()
@@ -246,6 +256,7 @@ pub async fn consumer(w: Workload, id: u32, process: u64, seed: Option<u64>) {
         }
         if restart_at.is_some() && Instant::now() >= commit_at {
             let mut commit = w.op(process, OpType::Ok, OpFn::Commit);
+            commit.group = group.clone();
             commit.offsets = Some(Box::new(
                 positions
                     .iter()

@@ -1,6 +1,17 @@
-//! What consumers did, in history order: commits (`commit-backwards`), assigns that restart a
-//! consumer from a commit, and reads that go back (`nonmonotonic-poll`), skip offsets known to
-//! exist (`poll-skip`), or reverse one producer's order for one record key (`key-order`).
+//! What consumers did, in history order: commits (`commit-backwards`), assigns that start a
+//! consumer on keys from a commit, and reads that go back (`nonmonotonic-poll`), skip offsets known
+//! to exist (`poll-skip`), or reverse one producer's order for one record key (`key-order`).
+//!
+//! An `assign` or `subscribe` replaces the keys a process holds (those it was assigned or read),
+//! as Kafka's client and Jepsen's checker read it: a key it keeps keeps the process's position, so
+//! reading back on it is `nonmonotonic-poll`; a key it drops is forgotten; a key new to it starts
+//! afresh, at or before the last commit that may have been made of it. A consumer that restarts is
+//! a new process, as in Jepsen. One naming a `group` is a rebalance's outcome: Kafka's eager
+//! rebalance revokes every partition before it hands them out, so every key in it starts afresh
+//! from the group's commit.
+//!
+//! A poll that completed `fail` or `info` is checked like any other, but leaves the process where
+//! it was, as Jepsen's `poll-skip` does: what it returned counts as read, not as a move.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,14 +56,28 @@ pub struct Consumed<'a> {
     pub group_reads: BTreeMap<&'a str, BTreeSet<u64>>,
     /// The highest offset each group read of each key.
     pub group_high: BTreeMap<(&'a str, Key), i64>,
-    /// Values a consumer read again at an offset it had read before (after an `assign`).
+    /// Values a reader (a group, or a process alone) read again at an offset it had read before:
+    /// what resuming from a commit costs.
     pub rereads: u64,
+}
+
+/// Where one process is on one key it holds.
+#[derive(Clone, Default)]
+struct Position<'a> {
+    /// The last offset read, and its line.
+    last_read: Option<(i64, usize)>,
+    /// Until the first read after an assign: the highest commit that reading may resume from.
+    resume: Option<(i64, usize)>,
+    /// (producer, record key) -> (invoked_at, value, line) of the last acknowledged value of
+    /// theirs read here: Kafka keeps one producer's order per record key within a partition.
+    last_of_key: BTreeMap<(u64, &'a str), (usize, u64, usize)>,
 }
 
 /// The consumers' state as the history unfolds.
 #[derive(Default)]
 struct Consumers<'a> {
-    last_read: BTreeMap<(u64, Key), (i64, usize)>,
+    /// (process, key) -> where the process is on each key it holds.
+    positions: BTreeMap<(u64, Key), Position<'a>>,
     /// (group, or the process alone, key) -> the last acknowledged commit and its line.
     committed: BTreeMap<(Scope<'a>, Key), (i64, usize)>,
     /// The highest commit that may have been made, acknowledged or of unknown outcome.
@@ -60,14 +85,11 @@ struct Consumers<'a> {
     /// (process, key) -> a commit sent and not yet answered: it may take effect at any moment
     /// from its sending, so a member resuming meanwhile may start from it.
     in_flight: BTreeMap<(u64, Key), (Scope<'a>, i64, usize)>,
-    /// (process, key) -> where an assign lets its reading resume at most.
-    resume: BTreeMap<(u64, Key), (i64, usize)>,
     /// (process, key) -> the highest acknowledged commit when the process sent its pending one.
     floor: BTreeMap<(u64, Key), Option<(i64, usize)>>,
     group_of: BTreeMap<u64, &'a str>,
-    highest_read_by: BTreeMap<(u64, Key), i64>,
-    /// (consumer, producer, record key) -> (send index, value, line) of the last acked value read.
-    last_of_key: BTreeMap<(u64, u64, &'a str), (usize, u64, usize)>,
+    /// (reader: the group, or the process alone; key) -> the highest offset it read.
+    highest_read_by: BTreeMap<(Scope<'a>, Key), i64>,
     consumed: Consumed<'a>,
 }
 
@@ -99,22 +121,10 @@ pub fn check<'a>(index: &Index<'a>, ops: &'a [Op], found: &mut Found) -> Consume
                 }
             }
             (OpFn::Commit, OpType::Ok) => c.commit_acked(index, op, line, found),
-            (OpFn::Assign, OpType::Ok) => c.assign(index, op),
-            (OpFn::Poll, OpType::Ok) => {
-                for (key, msgs) in op.polled() {
-                    for (offset, value) in msgs {
-                        let read = Read {
-                            op,
-                            key,
-                            key_id: index.id(key),
-                            offset: *offset,
-                            value: *value,
-                            line,
-                        };
-                        c.read(index, &read, found);
-                    }
-                }
-            }
+            // As Jepsen: an assign that may have taken effect replaces the keys.
+            (OpFn::Assign | OpFn::Subscribe, OpType::Ok | OpType::Info) => c.assign(index, op),
+            (OpFn::Poll, OpType::Invoke) => {}
+            (OpFn::Poll, _) => c.poll(index, op, line, found),
             _ => {}
         }
     }
@@ -156,88 +166,146 @@ impl<'a> Consumers<'a> {
         }
     }
 
-    /// A consumer starts over on `op`'s keys: it may resume at or before the highest commit that
-    /// may have been made, or one still in flight.
+    /// `op`'s keys replace the ones its process holds: those it keeps keep their positions (none,
+    /// for a group's rebalance), those it drops are forgotten, and the others start afresh.
     fn assign(&mut self, index: &Index, op: &'a Op) {
         if let Some(g) = &op.group {
             self.group_of.insert(op.process, g);
         }
-        for key in op.keys.iter().flatten() {
-            let slot = (op.process, index.id(key));
-            // Reading resumes at or before the committed offset, the next one to read.
-            self.last_read.remove(&slot);
-            let sent = self
-                .in_flight
-                .iter()
-                .filter(|((_, k), (s, ..))| *k == index.id(key) && *s == scope(op))
-                .map(|(_, &(_, offset, line))| (offset, line));
-            let made = self.possible.get(&(scope(op), index.id(key))).copied();
-            match made.into_iter().chain(sent).max() {
-                Some(ceiling) => {
-                    self.resume.insert(slot, ceiling);
-                }
-                None => {
-                    self.resume.remove(&slot);
-                }
+        let keys: BTreeSet<Key> = op.keys.iter().flatten().map(|k| index.id(k)).collect();
+        let rebalance = op.group.is_some();
+        self.forget(op.process, |key| rebalance || !keys.contains(&key));
+        for key in keys {
+            let slot = (op.process, key);
+            if !self.positions.contains_key(&slot) {
+                let resume = self.ceiling(scope(op), key);
+                let fresh = Position {
+                    resume,
+                    ..Position::default()
+                };
+                self.positions.insert(slot, fresh);
             }
         }
-        self.last_of_key
-            .retain(|(consumer, ..), _| *consumer != op.process);
     }
 
-    fn read(&mut self, index: &Index<'a>, r: &Read, found: &mut Found) {
-        let slot = (r.op.process, r.key_id);
+    /// Forgets where `process` is on each key it holds that `dropped` picks.
+    fn forget(&mut self, process: u64, dropped: impl Fn(Key) -> bool) {
+        let held: Vec<Key> = self
+            .positions
+            .range((process, Key::MIN)..=(process, Key::MAX))
+            .map(|((_, key), _)| *key)
+            .collect();
+        for key in held.into_iter().filter(|k| dropped(*k)) {
+            self.positions.remove(&(process, key));
+        }
+    }
+
+    /// The highest commit of `key` by `scope` that may have been made, or that is still in
+    /// flight: a consumer starting on the key resumes at or before it, the next offset to read.
+    fn ceiling(&self, scope: Scope<'a>, key: Key) -> Option<(i64, usize)> {
+        let sent = self
+            .in_flight
+            .iter()
+            .filter(|((_, k), (s, ..))| *k == key && *s == scope)
+            .map(|(_, &(_, offset, line))| (offset, line));
+        let made = self.possible.get(&(scope, key)).copied();
+        made.into_iter().chain(sent).max()
+    }
+
+    /// A poll's reads, key by key. One that failed or timed out is judged on a copy of the
+    /// position, which it leaves as it was.
+    fn poll(&mut self, index: &Index<'a>, op: &'a Op, line: usize, found: &mut Found) {
+        let moves = op.kind == OpType::Ok;
+        for (key, msgs) in op.polled() {
+            let key_id = index.id(key);
+            let slot = (op.process, key_id);
+            let mut position = if moves {
+                self.positions.remove(&slot).unwrap_or_default()
+            } else {
+                self.positions.get(&slot).cloned().unwrap_or_default()
+            };
+            for &(offset, value) in msgs {
+                let read = Read {
+                    op,
+                    key,
+                    key_id,
+                    offset,
+                    value,
+                    line,
+                };
+                self.read(index, &read, &mut position, found);
+            }
+            if moves {
+                self.positions.insert(slot, position);
+            }
+        }
+    }
+
+    /// Who reads for `process`: its group, or the process alone. Re-reads are counted per reader,
+    /// so that a consumer restarted as a new process (in its group) counts what it reads again.
+    fn reader(&self, process: u64) -> Scope<'a> {
+        self.group_of
+            .get(&process)
+            .map_or(Scope::Process(process), |g| Scope::Group(g))
+    }
+
+    fn read(&mut self, index: &Index<'a>, r: &Read, position: &mut Position<'a>, found: &mut Found) {
         if let Some(&g) = self.group_of.get(&r.op.process) {
             self.consumed.group_reads.entry(g).or_default().insert(r.value);
             let h = self.consumed.group_high.entry((g, r.key_id)).or_insert(-1);
             *h = (*h).max(r.offset);
         }
-        let high = self.highest_read_by.entry(slot).or_insert(-1);
+        let high = self
+            .highest_read_by
+            .entry((self.reader(r.op.process), r.key_id))
+            .or_insert(-1);
         if r.offset <= *high {
             self.consumed.rereads += 1;
         }
         *high = (*high).max(r.offset);
-        self.key_order(index, r, found);
-        if let Some((ceiling, commit_line)) = self.resume.remove(&slot) {
-            resume_skip(index, r, (ceiling, commit_line), found);
+        key_order(index, r, position, found);
+        if let Some(resume) = position.resume.take() {
+            resume_skip(index, r, resume, found);
         }
-        if let Some(prev) = self.last_read.get(&slot).copied() {
+        if let Some(prev) = position.last_read {
             read_order(index, r, prev, found);
         }
-        self.last_read.insert(slot, (r.offset, r.line));
+        position.last_read = Some((r.offset, r.line));
     }
+}
 
-    /// `key-order`: two acknowledged values of one producer and one record key, read in the
-    /// opposite order to their sends.
-    fn key_order(&mut self, index: &Index<'a>, r: &Read, found: &mut Found) {
-        let Some(send) = index
-            .send_of(r.value)
-            .filter(|s| s.counts && matches!(s.outcome, Outcome::Acked(_)))
-        else {
-            return;
-        };
-        let Some(record_key) = send.record_key else {
-            return;
-        };
-        let order = (r.op.process, send.process, record_key);
-        if let Some(&(at, before, before_line)) = self.last_of_key.get(&order) {
-            if send.index < at {
-                let case = Case {
-                    key: r.key.to_string(),
-                    offsets: vec![r.offset],
-                    values: vec![before, r.value],
-                    lines: vec![before_line, r.line],
-                    detail: format!(
-                        "process {} read {} after {before}, though process {} sent them the \
-                         other way round, both with key {record_key}",
-                        r.op.process, r.value, send.process
-                    ),
-                };
-                found.report("key-order", case);
-            }
+/// `key-order`: two acknowledged values of one producer and one record key, read on one key in
+/// the opposite order to their sends' invocations.
+fn key_order<'a>(index: &Index<'a>, r: &Read, position: &mut Position<'a>, found: &mut Found) {
+    let Some(send) = index
+        .send_of(r.value)
+        .filter(|s| s.counts && matches!(s.outcome, Outcome::Acked(_)))
+    else {
+        return;
+    };
+    let Some(record_key) = send.record_key else {
+        return;
+    };
+    let order = (send.process, record_key);
+    if let Some(&(at, before, before_line)) = position.last_of_key.get(&order) {
+        if send.invoked_at < at {
+            let case = Case {
+                key: r.key.to_string(),
+                offsets: vec![r.offset],
+                values: vec![before, r.value],
+                lines: vec![before_line, r.line],
+                detail: format!(
+                    "process {} read {} after {before}, though process {} sent them the \
+                     other way round, both with key {record_key}",
+                    r.op.process, r.value, send.process
+                ),
+            };
+            found.report("key-order", case);
         }
-        self.last_of_key.insert(order, (send.index, r.value, r.line));
     }
+    position
+        .last_of_key
+        .insert(order, (send.invoked_at, r.value, r.line));
 }
 
 /// `poll-skip` on resuming: the first read after an assign lies past the commit it resumes from,

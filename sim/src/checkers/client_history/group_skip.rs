@@ -1,13 +1,14 @@
 //! `group-skip`: an acknowledged value at or below the highest offset a group read on its key,
-//! which no member of the group ever read: the group skipped it across a rebalance.
+//! which no member of the group ever read: the group skipped it across a rebalance. An `info` send
+//! a read proved written counts as an acknowledged one (`Index::written_at`).
 
 use super::consumers::Consumed;
-use super::index::{Index, Outcome};
+use super::index::Index;
 use super::{Case, Found};
 
 pub fn check(index: &Index, consumed: &Consumed, found: &mut Found) {
     for (value, send) in &index.sends {
-        let Outcome::Acked(offset) = send.outcome else {
+        let Some(offset) = index.written_at(*value, send) else {
             continue;
         };
         if !send.counts {

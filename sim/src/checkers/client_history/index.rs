@@ -1,5 +1,11 @@
 //! One pass over the history that every family of anomalies reads: keys numbered, each value's
-//! send (its last completion) and first read, and every (key, offset, value) some operation saw.
+//! send (its last completion, and where it was invoked) and first read, and every (key, offset,
+//! value) some operation saw.
+//!
+//! A send is known by its value, unique in a run, never by its process: a producer that batches
+//! may have several sends of one process outstanding at once, completing in any order. A poll's
+//! reads count whatever its completion (`ok`, `fail` or `info`), as Jepsen reads them: a poll that
+//! failed still saw what it returned.
 //!
 //! Sends, reads and sightings are gathered in history order and sorted once, rather than kept in
 //! maps that every one of many operations would have to insert into; keys are borrowed from the
@@ -16,7 +22,9 @@ pub type Key = u32;
 pub enum Outcome {
     Acked(i64),
     Failed,
-    Unknown,
+    /// `info`: it may or may not have been written; the offset it carries, if any, is only
+    /// believed once a read proves the value was written.
+    Unknown(Option<i64>),
 }
 
 /// A value's send, as its last completion left it.
@@ -28,8 +36,9 @@ pub struct Send<'a> {
     pub line: usize,
     pub process: u64,
     pub record_key: Option<&'a str>,
-    /// Position among the sends of its process.
-    pub index: usize,
+    /// The history position of its invocation (of its completion when the history has none): the
+    /// order a producer's sends were made in, which completions need not keep.
+    pub invoked_at: usize,
 }
 
 /// What the first pass learns.
@@ -40,8 +49,10 @@ pub struct Index<'a> {
     pub names: Vec<&'a str>,
     /// Each value's send, sorted by value.
     pub sends: Vec<(u64, Send<'a>)>,
-    /// Each value's first read and its line, sorted by value.
-    reads: Vec<(u64, usize)>,
+    /// Each value's first invocation (its history position), sorted by value.
+    invokes: Vec<(u64, usize)>,
+    /// Each value's first read, sorted by value: its line and offset.
+    reads: Vec<(u64, (usize, i64))>,
     /// (key, offset, value, line): each value seen at each offset once, with the first line that
     /// showed it, in order.
     pub sightings: Vec<(Key, i64, u64, usize)>,
@@ -62,6 +73,7 @@ impl<'a> Index<'a> {
             ids,
             names,
             sends: Vec::new(),
+            invokes: Vec::new(),
             reads: Vec::new(),
             sightings: Vec::new(),
             seen: Vec::new(),
@@ -69,13 +81,13 @@ impl<'a> Index<'a> {
             acked: 0,
             polled: 0,
         };
-        let mut sends_by_process: BTreeMap<u64, usize> = BTreeMap::new();
         for (i, op) in ops.iter().enumerate() {
             let line = index.line_of(i);
             match (op.f, op.kind) {
-                (OpFn::Send, OpType::Invoke) => {}
-                (OpFn::Send, kind) => index.note_send(op, kind, line, &mut sends_by_process),
-                (OpFn::Poll, OpType::Ok) => index.note_poll(op, line),
+                (OpFn::Send, OpType::Invoke) => index.invokes.extend(op.value.map(|v| (v, i))),
+                (OpFn::Send, kind) => index.note_send(op, kind, i, line),
+                (OpFn::Poll, OpType::Invoke) => {}
+                (OpFn::Poll, _) => index.note_poll(op, line),
                 _ => {}
             }
         }
@@ -100,7 +112,21 @@ impl<'a> Index<'a> {
 
     /// The line of the first read of `value`, if any read it.
     pub fn read_of(&self, value: u64) -> Option<usize> {
-        by_value(&self.reads, value).copied()
+        by_value(&self.reads, value).map(|(line, _)| *line)
+    }
+
+    /// Where `send` (of `value`) was written, if that is known: an acknowledged send at its
+    /// offset; an `info` one that a read proved, at the offset it carries or else where it was
+    /// first read. Failed sends and unproven `info` ones: `None`.
+    pub fn written_at(&self, value: u64, send: &Send) -> Option<i64> {
+        match send.outcome {
+            Outcome::Acked(offset) => Some(offset),
+            Outcome::Failed => None,
+            Outcome::Unknown(offset) => {
+                let (_, read_offset) = by_value(&self.reads, value)?;
+                Some(offset.unwrap_or(*read_offset))
+            }
+        }
     }
 
     /// The first offset of `key` in `from..to` that some operation saw: a read past it skipped it.
@@ -112,25 +138,16 @@ impl<'a> Index<'a> {
             .map(|(_, offset)| *offset)
     }
 
-    /// `sends_by_process` counts each process's sends, to place this one among them.
-    fn note_send(
-        &mut self,
-        op: &'a Op,
-        kind: OpType,
-        line: usize,
-        sends_by_process: &mut BTreeMap<u64, usize>,
-    ) {
+    /// A send's completion, `ops[i]`; `invoked_at` is filled in once every invocation is known.
+    fn note_send(&mut self, op: &'a Op, kind: OpType, i: usize, line: usize) {
         let (Some(key), Some(value)) = (&op.key, op.value) else {
             return;
         };
-        let index = sends_by_process.entry(op.process).or_default();
-        *index += 1;
-        let index = *index;
         let key = self.id(key);
         let outcome = match (kind, op.offset) {
             (OpType::Ok, Some(offset)) => Outcome::Acked(offset),
             (OpType::Fail, _) => Outcome::Failed,
-            _ => Outcome::Unknown,
+            (_, offset) => Outcome::Unknown(offset),
         };
         let counts = op.acks.is_none_or(|a| a == -1);
         if let Outcome::Acked(offset) = outcome {
@@ -148,7 +165,7 @@ impl<'a> Index<'a> {
             line,
             process: op.process,
             record_key: op.record_key.as_deref(),
-            index,
+            invoked_at: i,
         };
         self.sends.push((value, send));
     }
@@ -159,27 +176,50 @@ impl<'a> Index<'a> {
             for (offset, value) in msgs {
                 self.polled += 1;
                 self.sightings.push((key, *offset, *value, line));
-                self.reads.push((*value, line));
+                self.reads.push((*value, (line, *offset)));
                 let h = self.highest_read.entry(key).or_insert(*offset);
                 *h = (*h).max(*offset);
             }
         }
     }
 
-    /// Sorts what the pass gathered: a value's last completion stands, and its first read.
+    /// Sorts what the pass gathered: a value's last completion stands, its first invocation and
+    /// its first read; then the offsets `info` sends carry, where a read proved them written.
     fn settle(&mut self) {
         // Lines are unique and rise through the history, so sorting by line within a value puts
         // a value's completions in order without a stable sort's scratch copy of every send.
         self.sends
             .sort_unstable_by_key(|(value, send)| (*value, std::cmp::Reverse(send.line)));
         self.sends.dedup_by_key(|(value, _)| *value);
+        self.invokes.sort_unstable();
+        self.invokes.dedup_by_key(|(value, _)| *value);
+        for (value, send) in &mut self.sends {
+            if let Some(at) = by_value(&self.invokes, *value) {
+                send.invoked_at = *at;
+            }
+        }
         self.reads.sort_unstable();
         self.reads.dedup_by_key(|(value, _)| *value);
+        self.sight_proven_sends();
         self.sightings.sort_unstable();
         self.sightings
             .dedup_by_key(|(key, offset, value, _)| (*key, *offset, *value));
         self.seen = self.sightings.iter().map(|s| (s.0, s.1)).collect();
         self.seen.dedup();
+    }
+
+    /// An `info` send that carries an offset, once a read proves its value was written, says
+    /// where as an acknowledged one would (Jepsen's `must-have-committed?`): its offset joins the
+    /// sightings, for `inconsistent-offsets` and `duplicate`.
+    fn sight_proven_sends(&mut self) {
+        for (value, send) in &self.sends {
+            let Outcome::Unknown(Some(offset)) = send.outcome else {
+                continue;
+            };
+            if send.counts && by_value(&self.reads, *value).is_some() {
+                self.sightings.push((send.key, offset, *value, send.line));
+            }
+        }
     }
 }
 

@@ -9,22 +9,34 @@
 //! - `nonmonotonic-poll`: a consumer's reads of a key go back (between polls or within one).
 //! - `poll-skip`: a consumer's reads of a key jump over offsets known to exist (between polls or
 //!   within one), without an `assign` in between.
-//! - `nonmonotonic-send`: one producer's acknowledged offsets on a key go back.
+//! - `nonmonotonic-send`: one producer's acknowledged offsets on a key go back, its sends taken in
+//!   the order they were invoked.
 //! - `g1a`: a read of a value whose send definitely failed.
 //! - `key-order`: a consumer reads two acknowledged values of one producer and one record key in
 //!   the opposite order to their sends (Kafka promises order per key, from one producer).
 //!
-//! An `assign` (a consumer starting over, as after its own crash) resumes from the process's last
-//! `commit` of each key, or from the start without one: reads from there on must not skip, and
-//! reading again what was read before the crash is allowed but counted (`rereads`).
+//! Reads: a poll's messages count as read whether it completed `ok`, `fail` or `info` (a failed
+//! poll still saw what it returned), for every anomaly; only an `ok` poll moves its consumer on.
+//! An `info` send that a read proves written stands as an acknowledged one would, at the offset
+//! it carries (if any) or where it was read.
+//!
+//! An `assign` or `subscribe` replaces the keys its process holds: a key it keeps keeps its
+//! position; a key new to it starts at or before the last `commit` of it that may have been made
+//! (anywhere without one), from where reads must not skip; reading again what was read before is
+//! allowed but counted (`rereads`). A consumer that restarts is a new process, as in Jepsen.
 //!
 //! Consumer groups: an `assign` or `commit` that names a `group` is the group's, so a member that
 //! takes over a partition resumes from whatever member committed it last, counting a commit still
-//! in flight (sent, not yet answered): the coordinator may have written it already.
+//! in flight (sent, not yet answered): the coordinator may have written it already. A group's
+//! `assign` is a rebalance's outcome, so each of its keys starts afresh from the group's commit.
 //! - `commit-backwards`: a group's (or a lone consumer's) commit of a key, acknowledged, is below
 //!   one acknowledged before it was sent. Commits in flight at once may land in either order.
 //! - `group-skip`: an acknowledged value at or below the highest offset a group read on its key,
 //!   which no member of the group ever read: the group skipped it across a rebalance.
+//!
+//! What the producers promise decides whether `duplicate`, `nonmonotonic-send` and `key-order`
+//! are violations ([`ProducerPromises`]): a producer that retries without idempotence may write a
+//! value twice and out of order, so there they are counted (`allowed`), not reported.
 //!
 //! Sends made with acks 0 or 1 (an `acks` field other than -1) may be lost by design, so they do not
 //! count toward `lost-write` and `unseen`, and their acknowledged offsets (which a failover may give
@@ -84,6 +96,34 @@ impl Default for Gates {
     }
 }
 
+/// What the producers that wrote a history promise, which decides whether a value written twice or
+/// out of order is a violation. The default is the strictest reading: a producer that never
+/// retries, whose every duplicate and reordering is a fault.
+///
+/// | `idempotent` | `retries` | `duplicate`, `nonmonotonic-send`, `key-order` |
+/// |---|---|---|
+/// | true | either | violations: Kafka's idempotent producer writes each value once, in the order its sends were invoked, with up to 5 requests in flight |
+/// | false | true | allowed and counted: a retried batch may land twice, or after a later one |
+/// | false | false | violations: a send made once cannot land twice, nor overtake the next |
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ProducerPromises {
+    /// The producers are idempotent (`enable.idempotence=true`).
+    pub idempotent: bool,
+    /// The producers retry a send that failed or timed out (`retries` above 0).
+    pub retries: bool,
+}
+
+impl ProducerPromises {
+    /// The anomaly kinds these promises allow: counted, not reported.
+    fn allowed_kinds(self) -> &'static [&'static str] {
+        if self.retries && !self.idempotent {
+            &["duplicate", "nonmonotonic-send", "key-order"]
+        } else {
+            &[]
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 /// The checker's verdict on a history.
 pub struct Analysis {
@@ -97,8 +137,14 @@ pub struct Analysis {
     pub acked: u64,
     /// Values read by polls.
     pub polled: u64,
-    /// Values a consumer read again at an offset it had read before (after an `assign`).
+    /// Values a reader (a group, or a process alone) read again at an offset it had read before:
+    /// what resuming from a commit costs.
     pub rereads: u64,
+    /// The promises the history was judged by.
+    pub promises: ProducerPromises,
+    /// Cases of each kind the promises allow, counted instead of reported (see
+    /// [`ProducerPromises`]).
+    pub allowed: BTreeMap<&'static str, u64>,
     /// Gates that failed, as sentences.
     pub gates: Vec<String>,
 }
@@ -119,33 +165,58 @@ pub fn parse(text: &str) -> Result<(Vec<Op>, Vec<usize>), String> {
     Ok((ops, lines))
 }
 
-/// The anomalies found so far, by kind, each kind's cases in the order they were found.
-#[derive(Default)]
-struct Found(BTreeMap<&'static str, Vec<Case>>);
+/// The anomalies found so far, by kind, each kind's cases in the order they were found; and the
+/// cases of the kinds the producers' promises allow, only counted. The checks report every case
+/// alike and never ask what is allowed: that is decided here, in one place.
+struct Found {
+    cases: BTreeMap<&'static str, Vec<Case>>,
+    allowed_kinds: &'static [&'static str],
+    allowed: BTreeMap<&'static str, u64>,
+}
 
 impl Found {
+    fn new(promises: ProducerPromises) -> Found {
+        Found {
+            cases: BTreeMap::new(),
+            allowed_kinds: promises.allowed_kinds(),
+            allowed: BTreeMap::new(),
+        }
+    }
+
     fn report(&mut self, kind: &'static str, case: Case) {
-        self.0.entry(kind).or_default().push(case);
+        if self.allowed_kinds.contains(&kind) {
+            *self.allowed.entry(kind).or_default() += 1;
+        } else {
+            self.cases.entry(kind).or_default().push(case);
+        }
     }
 }
 
-/// Checks `ops`; `lines[i]` is the history line of `ops[i]` (or pass `None` for `i + 1`).
-pub fn check(ops: &[Op], lines: Option<&[usize]>, gates: Gates) -> Analysis {
+/// Checks `ops`, written by producers that keep `promises`; `lines[i]` is the history line of
+/// `ops[i]` (or pass `None` for `i + 1`).
+pub fn check(
+    ops: &[Op],
+    lines: Option<&[usize]>,
+    gates: Gates,
+    promises: ProducerPromises,
+) -> Analysis {
     let index = Index::build(ops, lines);
-    let mut found = Found::default();
+    let mut found = Found::new(promises);
     let places = offsets::check(&index, &mut found);
     writes::check(&index, &places, &mut found);
-    send_order::check(&index, ops, &mut found);
+    send_order::check(&index, &mut found);
     let consumed = consumers::check(&index, ops, &mut found);
     group_skip::check(&index, &consumed, &mut found);
     let gate_failures = gate_failures(&index, gates);
     Analysis {
-        valid: found.0.is_empty() && gate_failures.is_empty(),
-        anomalies: found.0,
+        valid: found.cases.is_empty() && gate_failures.is_empty(),
+        anomalies: found.cases,
         ops: ops.len(),
         acked: index.acked,
         polled: index.polled,
         rereads: consumed.rereads,
+        promises,
+        allowed: found.allowed,
         gates: gate_failures,
     }
 }
