@@ -134,6 +134,46 @@ pub struct Workload {
     /// Consumer groups reading the topic, each independently of the others.
     #[serde(default)]
     pub groups: Vec<GroupSpec>,
+    /// The producers' `enable.idempotence`: each gets a producer id and stamps its batches with
+    /// sequence numbers, so a retry is never written twice. Needs acks = "all". When absent, on
+    /// with acks = "all" and off otherwise, as Kafka 3.2 and later decide when it is not set.
+    #[serde(default)]
+    pub idempotence: Option<bool>,
+    /// The producers' `linger.ms`: how long a batch waits for more records before it goes;
+    /// default `0ms` (Kafka 3.0's).
+    #[serde(default = "defaults::linger")]
+    pub linger: Dur,
+    /// The producers' `batch.size` in bytes: a batch goes once it holds this much; 1 to 1048576,
+    /// default 16384.
+    #[serde(default = "defaults::batch_size")]
+    pub batch_size: u32,
+    /// The producers' `max.in.flight.requests.per.connection`: requests sent to a broker and not
+    /// yet answered; 1 to 5 with idempotence, 1 to 100 without; default 5.
+    #[serde(default = "defaults::max_in_flight")]
+    pub max_in_flight: u32,
+    /// The producers' `retries`: how many times a failed batch is sent again; at least 1 with
+    /// idempotence; default 2147483647 (Kafka's, so that `delivery_timeout` decides).
+    #[serde(default = "defaults::retries")]
+    pub retries: u32,
+    /// The producers' `delivery.timeout.ms`: a record not acknowledged this long after it was
+    /// handed to its producer fails; longer than `linger`, default `120s`.
+    #[serde(default = "defaults::delivery_timeout")]
+    pub delivery_timeout: Dur,
+}
+
+impl Workload {
+    /// Whether the producers are idempotent: `idempotence`, or by default whether acks is all.
+    pub fn idempotent(&self) -> bool {
+        self.idempotence.unwrap_or(self.acks == Acks::All)
+    }
+
+    /// Whether the producers are the one-shot client: `retries = 0`, `idempotence = false`,
+    /// `max_in_flight = 1`, `linger = "0ms"`. Each send is then one Produce request, awaited
+    /// before the next, tried once; scenarios that show a durability rule with one write at a
+    /// time keep it.
+    pub fn one_shot(&self) -> bool {
+        self.retries == 0 && !self.idempotent() && self.max_in_flight == 1 && self.linger.0.is_zero()
+    }
 }
 
 /// A consumer group: its members share the topic's partitions, as the leader assigns them.
@@ -303,6 +343,21 @@ mod defaults {
             Dur(Duration::from_millis(25)),
         ]
     }
+    pub fn linger() -> Dur {
+        Dur(Duration::ZERO)
+    }
+    pub fn batch_size() -> u32 {
+        16_384
+    }
+    pub fn max_in_flight() -> u32 {
+        5
+    }
+    pub fn retries() -> u32 {
+        i32::MAX as u32
+    }
+    pub fn delivery_timeout() -> Dur {
+        Dur(Duration::from_secs(120))
+    }
     pub fn poll_interval() -> Dur {
         Dur(Duration::from_millis(50))
     }
@@ -341,6 +396,12 @@ mod defaults {
             consumer_restarts: None,
             commit_interval: commit_interval(),
             groups: Vec::new(),
+            idempotence: None,
+            linger: linger(),
+            batch_size: batch_size(),
+            max_in_flight: max_in_flight(),
+            retries: retries(),
+            delivery_timeout: delivery_timeout(),
         }
     }
     pub fn run() -> Run {
