@@ -108,6 +108,16 @@ impl Partition {
     pub fn first_unresolved(&self) -> Option<u64> {
         self.unresolved.front().copied()
     }
+
+    /// The newest batch acknowledged while an older one is still unresolved: it is in the log,
+    /// so no older batch may be written after it.
+    pub fn newest_held_ack(&self) -> Option<u64> {
+        self.held
+            .iter()
+            .rev()
+            .find(|(_, r)| matches!(r.resolution, Resolution::Acked { .. }))
+            .map(|(id, _)| *id)
+    }
 }
 
 #[derive(Default)]

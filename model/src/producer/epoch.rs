@@ -7,7 +7,9 @@
 //! partition's oldest, goes out again first under its old stamp, so the broker can answer it as a
 //! retry or refuse it; one behind an older batch cannot be placed under either epoch and fails as
 //! unknown. Re-stamping a batch that may be in the log would let the broker write it twice
-//! (librdkafka#4953, redpanda#3039).
+//! (librdkafka#4953, redpanda#3039). A batch older than one of its partition already written (a
+//! leader that did not know the producer took a later batch across the gap) fails as well: written
+//! now, it would land after it, out of order.
 
 use tracing::debug;
 
@@ -23,7 +25,7 @@ pub(super) fn maybe_bump(shared: &Shared, s: &mut State) -> Vec<Resolved> {
     }
     let mut resolved = Vec::new();
     for batch in unplaceable(s) {
-        let reason = "may have been written under the old epoch, and cannot go again under the new";
+        let reason = "cannot go again under the new epoch without a duplicate or a reordering";
         resolved.extend(fail(
             shared,
             s,
@@ -63,15 +65,22 @@ pub(super) fn maybe_bump(shared: &Shared, s: &mut State) -> Vec<Resolved> {
     resolved
 }
 
-/// Takes out of the queues the batches that may have been written under their stamp and are not
-/// their partition's oldest.
+/// Takes out of the queues the batches that cannot go again (see the module's doc): those that
+/// may have been written under their stamp and are not their partition's oldest, and those older
+/// than a batch of their partition already written.
 fn unplaceable(s: &mut State) -> Vec<Batch> {
     let mut out = Vec::new();
     for partition in s.accumulator.partitions.values_mut() {
         let oldest = partition.first_unresolved();
-        let (stuck, keep) = std::mem::take(&mut partition.queue)
-            .into_iter()
-            .partition(|b: &Batch| b.stamp.is_some() && b.maybe_written && Some(b.id) != oldest);
+        let written_after = partition.newest_held_ack();
+        let (stuck, keep) =
+            std::mem::take(&mut partition.queue)
+                .into_iter()
+                .partition(|b: &Batch| {
+                    let old_stamp_only =
+                        b.stamp.is_some() && b.maybe_written && Some(b.id) != oldest;
+                    old_stamp_only || written_after.is_some_and(|newer| b.id < newer)
+                });
         partition.queue = keep;
         out.extend::<std::collections::VecDeque<Batch>>(stuck);
     }
