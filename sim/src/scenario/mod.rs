@@ -659,6 +659,37 @@ mod tests {
     }
 
     #[test]
+    fn producer_settings_default_to_kafka_3_and_only_the_exact_one_shot_settings_name_the_one_shot_client(
+    ) {
+        let w = parse("").unwrap().workload;
+        assert!(w.idempotent() && !w.one_shot());
+        assert_eq!((w.max_in_flight, w.retries, w.batch_size), (5, i32::MAX as u32, 16_384));
+        assert_eq!((w.linger.0, w.delivery_timeout.0), (Duration::ZERO, Duration::from_secs(120)));
+        assert!(!parse("[workload]\nacks = \"1\"\n").unwrap().workload.idempotent());
+        let one_shot = "[workload]\nretries = 0\nidempotence = false\nmax_in_flight = 1\nlinger = \"0ms\"\n";
+        assert!(parse(one_shot).unwrap().workload.one_shot());
+        let lingering = one_shot.replace("\"0ms\"", "\"5ms\"");
+        assert!(!parse(&lingering).unwrap().workload.one_shot());
+    }
+
+    #[test]
+    fn producer_settings_kafka_refuses_are_refused_where_they_are_set() {
+        let cases = [
+            ("[workload]\nacks = \"1\"\nidempotence = true\n", 3, "idempotence = true: expected acks = \"all\""),
+            ("[workload]\nmax_in_flight = 6\n", 2, "max_in_flight = 6: expected 1 to 5 with idempotence"),
+            ("[workload]\nretries = 0\n", 2, "retries = 0: idempotence needs retries"),
+            ("[workload]\nbatch_size = 0\n", 2, "batch_size = 0: expected 1 to 1048576"),
+            ("[workload]\nlinger = \"5s\"\ndelivery_timeout = \"1s\"\n", 3, "delivery_timeout: expected longer than linger"),
+        ];
+        for (text, line, start) in cases {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.line, line, "{e}");
+            assert!(e.message.starts_with(start), "{e}");
+        }
+        assert!(parse("[workload]\nidempotence = false\nmax_in_flight = 50\n").is_ok());
+    }
+
+    #[test]
     fn a_bad_duration_is_refused() {
         let e = parse("[run]\nduration = \"ten seconds\"\n").unwrap_err();
         assert_eq!(e.line, 2, "{e}");
