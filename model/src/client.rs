@@ -69,6 +69,9 @@ pub struct Client {
     /// metadata answer from a broker that has not heard of a newer leader must not take the
     /// client back to an older one (KIP-320).
     leader_epochs_seen: BTreeMap<TopicPartition, i32>,
+    /// Whether an answer naming an older leader epoch than seen is ignored (KIP-320); see
+    /// [`Client::ignoring_older_leader_epochs`].
+    ignore_older_leader_epochs: bool,
     next_bootstrap: usize,
     /// Connections to the bootstrap brokers that metadata requests go over, kept as Kafka's
     /// clients keep theirs: a producer that keeps losing its leader asks again and again, and a
@@ -93,6 +96,7 @@ impl Client {
             brokers: BTreeMap::new(),
             leaders: BTreeMap::new(),
             leader_epochs_seen: BTreeMap::new(),
+            ignore_older_leader_epochs: false,
             next_bootstrap: 0,
             metadata: BTreeMap::new(),
         }
@@ -101,6 +105,15 @@ impl Client {
     /// The leader this client believes in, and its epoch.
     pub fn leader(&self, tp: &TopicPartition) -> Option<(BrokerId, i32)> {
         self.leaders.get(tp).copied()
+    }
+
+    /// Never goes back to an older leader epoch of a partition than one already seen, whatever a
+    /// stale broker's metadata says, as Kafka's clients do since KIP-320. The producer turns it
+    /// on. It is off otherwise so that the one-shot client and the consumers keep the runs they
+    /// had, with the traces and soak seeds pinned to them; turning it on for them moves those.
+    pub fn ignoring_older_leader_epochs(mut self) -> Self {
+        self.ignore_older_leader_epochs = true;
+        self
     }
 
     /// Where broker `id` listens, as the last metadata answer said.
@@ -143,7 +156,7 @@ impl Client {
             for p in t.partitions {
                 let tp = TopicPartition::new(name.0.as_str(), p.partition_index);
                 let seen = self.leader_epochs_seen.entry(tp.clone()).or_insert(-1);
-                if p.leader_epoch < *seen {
+                if self.ignore_older_leader_epochs && p.leader_epoch < *seen {
                     trace!(
                         client = %self.client_id,
                         partition = %tp,
@@ -153,7 +166,7 @@ impl Client {
                     );
                     continue;
                 }
-                *seen = p.leader_epoch;
+                *seen = (*seen).max(p.leader_epoch);
                 if p.leader_id.0 >= 0 {
                     self.leaders.insert(tp, (p.leader_id.0, p.leader_epoch));
                 } else {

@@ -17,7 +17,9 @@
 //! partition run in the order the records were handed in.
 //!
 //! Left out: compression, `max.request.size`, `buffer.memory` (the accumulator is unbounded),
-//! transactions, and the sticky partitioner (the caller picks the partition).
+//! transactions, and the sticky partitioner (the caller picks the partition). The sender connects
+//! and asks for metadata inline, so a broker that does not answer holds every partition up for a
+//! request timeout, where Kafka's network client connects without blocking its sender.
 
 mod accumulator;
 mod answer;
@@ -265,6 +267,8 @@ impl Producer {
             "producer closed: what was outstanding is answered unknown"
         );
         self.shared.complete(resolved);
+        // The sender may be asleep with nothing to do: it must wake to see the close and stop.
+        self.shared.wake.notify();
     }
 }
 

@@ -50,7 +50,8 @@ pub(super) async fn run(shared: Arc<Shared>, bootstrap: Vec<SocketAddr>) {
             bootstrap.clone(),
             shared.client_id.clone(),
             config.request_timeout,
-        ),
+        )
+        .ignoring_older_leader_epochs(),
         shared: shared.clone(),
         bootstrap,
         writers: BTreeMap::new(),

@@ -174,6 +174,14 @@ impl Workload {
     pub fn one_shot(&self) -> bool {
         self.retries == 0 && !self.idempotent() && self.max_in_flight == 1 && self.linger.0.is_zero()
     }
+
+    /// Selects the one-shot client: the four settings [`Workload::one_shot`] names.
+    pub fn set_one_shot(&mut self) {
+        self.retries = 0;
+        self.idempotence = Some(false);
+        self.max_in_flight = 1;
+        self.linger = Dur(Duration::ZERO);
+    }
 }
 
 /// A consumer group: its members share the topic's partitions, as the leader assigns them.
