@@ -9,13 +9,18 @@ use logsim::tools::shrink::{materialize, shrink};
 
 fn with_bug(base: &str) -> Scenario {
     let text = format!("bugs = [\"skip-divergence-check\"]\n{base}");
-    Scenario::parse(Path::new("bug.toml"), &text).expect("valid")
+    let mut s = Scenario::parse(Path::new("bug.toml"), &text).expect("valid");
+    // The one-shot client, as the bug's scripted scenario runs it: the catch is judged one
+    // acknowledged write at a time.
+    s.workload.set_one_shot();
+    s
 }
 
 #[test]
 fn the_correct_system_passes_where_the_planted_bug_fails() {
     let base = "[run]\nduration = \"40s\"\n\n[faults]\nswarm = true\n";
-    let correct = Scenario::parse(Path::new("ok.toml"), base).unwrap();
+    let mut correct = Scenario::parse(Path::new("ok.toml"), base).unwrap();
+    correct.workload.set_one_shot();
     let buggy = with_bug(base);
     let failing: Vec<u64> = (0..6)
         .filter(|s| !run(&buggy, *s, false).report.pass)

@@ -189,6 +189,11 @@ fn replicated_batches_must_follow_on() {
 
 /// Two records from idempotent producer 7 (epoch 0) starting at sequence `seq`.
 fn idempotent(seq: i32) -> Vec<u8> {
+    idempotent_as(7, 0, seq)
+}
+
+/// Two records from idempotent producer `id` in `epoch`, starting at sequence `seq`.
+fn idempotent_as(id: i64, epoch: i16, seq: i32) -> Vec<u8> {
     let mut b = batch::encode(
         &[
             (None, Bytes::from_static(b"a")),
@@ -197,8 +202,69 @@ fn idempotent(seq: i32) -> Vec<u8> {
         0,
     )
     .to_vec();
-    batch::set_producer(&mut b, 7, 0, seq);
+    batch::set_producer(&mut b, id, epoch, seq);
     b
+}
+
+#[test]
+fn given_six_batches_of_a_producer_among_others_the_last_five_are_answered_as_retries_and_the_sixth_back_is_refused(
+) {
+    use model::log::Sequence;
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    for i in 0..6 {
+        log.append_as_leader(&idempotent(2 * i), 0).unwrap();
+        // Another producer's batches in between do not push producer 7's out of the window.
+        log.append_as_leader(&idempotent_as(8, 0, 2 * i), 0)
+            .unwrap();
+    }
+    let sequence = |seq| log.sequence(&batch::parse(&idempotent(seq)).unwrap());
+    for i in 1..6 {
+        let base_offset = 4 * i64::from(i);
+        let retry = Sequence::Duplicate {
+            base_offset,
+            last_offset: base_offset + 1,
+        };
+        assert_eq!(sequence(2 * i), retry, "batch {i}");
+    }
+    assert_eq!(
+        sequence(0),
+        Sequence::OutOfOrder,
+        "older than the last five"
+    );
+    assert_eq!(sequence(14), Sequence::OutOfOrder, "a gap");
+    assert_eq!(sequence(12), Sequence::New, "the next in sequence");
+}
+
+#[test]
+fn given_a_producer_epoch_bump_an_older_epoch_is_fenced_and_the_new_one_starts_at_zero() {
+    use model::log::Sequence;
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    log.append_as_leader(&idempotent_as(7, 0, 0), 0).unwrap();
+    let sequence = |log: &model::log::Log, epoch, seq| {
+        log.sequence(&batch::parse(&idempotent_as(7, epoch, seq)).unwrap())
+    };
+    assert_eq!(
+        sequence(&log, 1, 4),
+        Sequence::OutOfOrder,
+        "a new epoch starts at 0"
+    );
+    assert_eq!(sequence(&log, 1, 0), Sequence::New);
+    log.append_as_leader(&idempotent_as(7, 1, 0), 0).unwrap();
+    assert_eq!(
+        sequence(&log, 0, 2),
+        Sequence::Fenced,
+        "the old epoch's next batch"
+    );
+    assert_eq!(
+        sequence(&log, 0, 0),
+        Sequence::Fenced,
+        "the old epoch's retry"
+    );
+    // Truncating the new epoch's batch away brings the old epoch back, as the log now says.
+    log.truncate_to(2).unwrap();
+    assert_eq!(sequence(&log, 0, 2), Sequence::New);
 }
 
 #[test]

@@ -69,6 +69,13 @@ pub struct Client {
     connections: BTreeMap<BrokerId, Connection>,
     brokers: BTreeMap<BrokerId, SocketAddr>,
     leaders: BTreeMap<TopicPartition, (BrokerId, i32)>,
+    /// The highest leader epoch seen of each partition, kept when its leader is forgotten: a
+    /// metadata answer from a broker that has not heard of a newer leader must not take the
+    /// client back to an older one (KIP-320).
+    leader_epochs_seen: BTreeMap<TopicPartition, i32>,
+    /// Whether an answer naming an older leader epoch than seen is ignored (KIP-320); see
+    /// [`Client::ignoring_older_leader_epochs`].
+    ignore_older_leader_epochs: bool,
     next_bootstrap: usize,
     /// Connections to the bootstrap brokers that metadata requests go over, kept as Kafka's
     /// clients keep theirs: a producer that keeps losing its leader asks again and again, and a
@@ -96,6 +103,8 @@ impl Client {
             connections: BTreeMap::new(),
             brokers: BTreeMap::new(),
             leaders: BTreeMap::new(),
+            leader_epochs_seen: BTreeMap::new(),
+            ignore_older_leader_epochs: false,
             next_bootstrap: 0,
             metadata: BTreeMap::new(),
             sessions: BTreeMap::new(),
@@ -106,6 +115,20 @@ impl Client {
     /// The leader this client believes in, and its epoch.
     pub fn leader(&self, tp: &TopicPartition) -> Option<(BrokerId, i32)> {
         self.leaders.get(tp).copied()
+    }
+
+    /// Never goes back to an older leader epoch of a partition than one already seen, whatever a
+    /// stale broker's metadata says, as Kafka's clients do since KIP-320. The producer turns it
+    /// on. It is off otherwise so that the one-shot client and the consumers keep the runs they
+    /// had, with the traces and soak seeds pinned to them; turning it on for them moves those.
+    pub fn ignoring_older_leader_epochs(mut self) -> Self {
+        self.ignore_older_leader_epochs = true;
+        self
+    }
+
+    /// Where broker `id` listens, as the last metadata answer said.
+    pub fn broker_address(&self, id: BrokerId) -> Option<SocketAddr> {
+        self.brokers.get(&id).copied()
     }
 
     pub async fn refresh_metadata(&mut self, topic: &str) -> Result<(), String> {
@@ -142,6 +165,18 @@ impl Client {
             let Some(name) = t.name else { continue };
             for p in t.partitions {
                 let tp = TopicPartition::new(name.0.as_str(), p.partition_index);
+                let seen = self.leader_epochs_seen.entry(tp.clone()).or_insert(-1);
+                if self.ignore_older_leader_epochs && p.leader_epoch < *seen {
+                    trace!(
+                        client = %self.client_id,
+                        partition = %tp,
+                        epoch = p.leader_epoch,
+                        seen = *seen,
+                        "metadata names an older leader epoch than seen: kept what is known"
+                    );
+                    continue;
+                }
+                *seen = (*seen).max(p.leader_epoch);
                 if p.leader_id.0 >= 0 {
                     self.leaders.insert(tp, (p.leader_id.0, p.leader_epoch));
                 } else {
@@ -223,7 +258,7 @@ impl Client {
 
     /// Drops what this client believed of `tp`'s leader after the leader answered with an error:
     /// the next call asks for metadata again.
-    fn forget_leader(&mut self, tp: &TopicPartition, error_code: i16) {
+    pub(crate) fn forget_leader(&mut self, tp: &TopicPartition, error_code: i16) {
         debug!(
             client = %self.client_id,
             partition = %tp,

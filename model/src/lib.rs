@@ -31,6 +31,7 @@ pub mod net;
 pub mod partition;
 pub mod partitioner;
 pub mod produce_codec;
+pub mod producer;
 pub mod raft;
 pub mod raft_driver;
 pub mod replica_fetcher;

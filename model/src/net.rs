@@ -2,7 +2,9 @@
 //! Both have the same API, so nothing else in the model knows which one it runs on.
 
 #[cfg(madsim)]
-pub use self::simulated::{TcpListener, TcpStream};
+pub use self::simulated::{ReadHalf, TcpListener, TcpStream, WriteHalf};
+#[cfg(not(madsim))]
+pub use tokio::net::tcp::{OwnedReadHalf as ReadHalf, OwnedWriteHalf as WriteHalf};
 #[cfg(not(madsim))]
 pub use tokio::net::{TcpListener, TcpStream};
 
@@ -114,6 +116,49 @@ mod simulated {
 
         pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
             self.shared.lock().stream.set_nodelay(nodelay)
+        }
+
+        /// A reading half and a writing half, for two tasks: a pipelining client writes requests
+        /// from one while another reads the answers. Named and used as tokio's `into_split`.
+        pub fn into_split(self) -> (ReadHalf, WriteHalf) {
+            let writer = TcpStream {
+                shared: self.shared.clone(),
+            };
+            (ReadHalf(self), WriteHalf(writer))
+        }
+    }
+
+    /// The reading half of a [`TcpStream`].
+    pub struct ReadHalf(TcpStream);
+
+    /// The writing half of a [`TcpStream`].
+    pub struct WriteHalf(TcpStream);
+
+    impl AsyncRead for ReadHalf {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for WriteHalf {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_shutdown(cx)
         }
     }
 

@@ -35,7 +35,7 @@ pub struct ProduceQuery {
 /// The answer for one partition: the offset of its batch's first record, or an error code.
 pub type ProduceAnswer = Result<i64, i16>;
 
-/// A produce of one batch to one partition, the only kind this code base sends.
+/// A produce of one batch to one partition, as the one-shot client sends it.
 pub struct SingleProduce<'a> {
     pub topic: &'a str,
     pub partition: i32,
@@ -47,18 +47,64 @@ pub struct SingleProduce<'a> {
 impl SingleProduce<'_> {
     /// Writes the request's body at `version` (one of [`VERSIONS`]).
     pub fn encode(&self, buf: &mut BytesMut, version: i16) {
-        let flexible = version >= FLEXIBLE;
-        put_null_str(buf, flexible); // the transactional id
-        buf.put_i16(self.acks);
-        buf.put_i32(self.timeout_ms);
-        put_len(buf, 1, flexible); // topics
-        put_str(buf, self.topic, flexible);
-        put_len(buf, 1, flexible); // partitions
-        buf.put_i32(self.partition);
-        put_bytes(buf, self.records, flexible);
-        if flexible {
-            buf.put_slice(&[0, 0, 0]); // the partition's, the topic's and the request's tags
+        let part = [(self.topic, self.partition, self.records)];
+        encode_parts(buf, version, self.acks, self.timeout_ms, &part);
+    }
+}
+
+/// A produce of one batch to each of several partitions of one leader, as the producer's sender
+/// sends it: Kafka's sender gathers every ready partition of a broker into one request.
+pub struct MultiProduce<'a> {
+    pub acks: i16,
+    pub timeout_ms: i32,
+    /// (topic, partition, batch). Neighbours with the same topic are written as one topic entry,
+    /// so a caller that wants one entry per topic lists a topic's partitions together.
+    pub parts: &'a [(&'a str, i32, &'a [u8])],
+}
+
+impl MultiProduce<'_> {
+    /// Writes the request's body at `version` (one of [`VERSIONS`]).
+    pub fn encode(&self, buf: &mut BytesMut, version: i16) {
+        encode_parts(buf, version, self.acks, self.timeout_ms, self.parts);
+    }
+}
+
+/// Writes a produce request's body: no transactional id, then `parts` grouped by runs of one topic.
+fn encode_parts(
+    buf: &mut BytesMut,
+    version: i16,
+    acks: i16,
+    timeout_ms: i32,
+    parts: &[(&str, i32, &[u8])],
+) {
+    let flexible = version >= FLEXIBLE;
+    put_null_str(buf, flexible); // the transactional id
+    buf.put_i16(acks);
+    buf.put_i32(timeout_ms);
+    let opens = |i: usize| i == 0 || parts[i - 1].0 != parts[i].0;
+    put_len(
+        buf,
+        (0..parts.len()).filter(|i| opens(*i)).count(),
+        flexible,
+    );
+    for (i, (topic, partition, records)) in parts.iter().enumerate() {
+        if opens(i) {
+            put_str(buf, topic, flexible);
+            let run = parts[i..].iter().take_while(|p| p.0 == *topic).count();
+            put_len(buf, run, flexible);
         }
+        buf.put_i32(*partition);
+        put_bytes(buf, records, flexible);
+        if flexible {
+            buf.put_u8(0); // the partition's tags
+        }
+        let closes = i + 1 == parts.len() || parts[i + 1].0 != *topic;
+        if flexible && closes {
+            buf.put_u8(0); // the topic's tags
+        }
+    }
+    if flexible {
+        buf.put_u8(0); // the request's tags
     }
 }
 
@@ -154,6 +200,63 @@ pub fn decode_single(buf: &mut Bytes, version: i16) -> Result<Option<(i16, i64)>
     Ok(Some((error_code, base_offset)))
 }
 
+/// One partition's answer in a produce response: its topic and partition, and the batch's base
+/// offset or the error code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionProduced {
+    pub topic: String,
+    pub partition: i32,
+    pub answer: ProduceAnswer,
+}
+
+/// Reads a produce response's body at `version` and returns every partition's answer, in the
+/// response's order: the answer to a [`MultiProduce`].
+pub fn decode_all(buf: &mut Bytes, version: i16) -> Result<Vec<PartitionProduced>, String> {
+    let flexible = version >= FLEXIBLE;
+    let mut r = Reader(buf);
+    let mut out = Vec::new();
+    for _ in 0..r.len(flexible)? {
+        let topic = r.peek_str(flexible)?.to_owned();
+        r.skip(topic.len())?;
+        for _ in 0..r.len(flexible)? {
+            let partition = r.i32()?;
+            let error_code = r.i16()?;
+            let base_offset = r.i64()?;
+            r.skip(8)?; // log append time
+            if version >= 5 {
+                r.skip(8)?; // log start offset
+            }
+            if version >= 8 {
+                for _ in 0..r.len(flexible)? {
+                    r.skip(4)?; // the record's index in its batch
+                    if let Some(n) = r.nullable_size(flexible, 2)? {
+                        r.skip(n)?;
+                    }
+                    r.tagged_fields(flexible)?;
+                }
+                if let Some(n) = r.nullable_size(flexible, 2)? {
+                    r.skip(n)?;
+                }
+            }
+            r.tagged_fields(flexible)?;
+            let answer = if error_code == 0 {
+                Ok(base_offset)
+            } else {
+                Err(error_code)
+            };
+            out.push(PartitionProduced {
+                topic: topic.clone(),
+                partition,
+                answer,
+            });
+        }
+        r.tagged_fields(flexible)?;
+    }
+    r.skip(4)?; // throttle time
+    r.tagged_fields(flexible)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     //! `kafka-protocol` is the oracle, as for `fetch_codec`.
@@ -204,6 +307,88 @@ mod tests {
                 produce.encode(&mut ours, version);
                 assert_eq!(ours.freeze(), kafka_encode(&request, version), "v{version}");
             }
+        }
+    }
+
+    #[test]
+    fn a_multi_partition_produce_is_written_as_kafka_protocol_writes_it() {
+        for version in VERSIONS {
+            let batches: Vec<Bytes> = (0..4).map(|i| records(10 * i + 1)).collect();
+            let parts = [
+                ("a", 0, &batches[0][..]),
+                ("a", 3, &batches[1][..]),
+                ("b", 1, &batches[2][..]),
+                ("a", 2, &batches[3][..]),
+            ];
+            let produce = MultiProduce {
+                acks: -1,
+                timeout_ms: 3000,
+                parts: &parts,
+            };
+            let mut request = ProduceRequest::default();
+            request.acks = -1;
+            request.timeout_ms = 3000;
+            for (topic, partitions) in [("a", &parts[..2]), ("b", &parts[2..3]), ("a", &parts[3..])]
+            {
+                let mut t = TopicProduceData::default();
+                t.name = TopicName(StrBytes::from_static_str(topic));
+                for (_, partition, batch) in partitions {
+                    let mut data = PartitionProduceData::default();
+                    data.index = *partition;
+                    data.records = Some(Bytes::copy_from_slice(batch));
+                    t.partition_data.push(data);
+                }
+                request.topic_data.push(t);
+            }
+            let mut ours = BytesMut::new();
+            produce.encode(&mut ours, version);
+            assert_eq!(ours.freeze(), kafka_encode(&request, version), "v{version}");
+        }
+    }
+
+    #[test]
+    fn every_partitions_answer_is_read_as_kafka_protocol_wrote_it() {
+        for version in VERSIONS {
+            let mut response = ProduceResponse::default();
+            response.throttle_time_ms = 7;
+            let mut expected = Vec::new();
+            for (topic, count) in [("a", 2), ("b", 3)] {
+                let mut t = TopicProduceResponse::default();
+                t.name = TopicName(StrBytes::from_static_str(topic));
+                for i in 0..count {
+                    let mut r = PartitionProduceResponse::default();
+                    r.index = i;
+                    r.log_append_time_ms = 11;
+                    r.log_start_offset = 3;
+                    let answer = if i == 1 {
+                        r.error_code = 45;
+                        r.base_offset = -1;
+                        if version >= 8 {
+                            let mut e = BatchIndexAndErrorMessage::default();
+                            e.batch_index = 2;
+                            e.batch_index_error_message = Some(StrBytes::from_static_str("gap"));
+                            r.record_errors = vec![e];
+                            r.error_message = Some(StrBytes::from_static_str("out of order"));
+                        }
+                        Err(45)
+                    } else {
+                        r.base_offset = 40 + i as i64;
+                        Ok(40 + i as i64)
+                    };
+                    t.partition_responses.push(r);
+                    expected.push(PartitionProduced {
+                        topic: topic.to_owned(),
+                        partition: i,
+                        answer,
+                    });
+                }
+                response.responses.push(t);
+            }
+            let mut wire = kafka_encode(&response, version);
+            assert_eq!(decode_all(&mut wire, version), Ok(expected), "v{version}");
+            assert!(wire.is_empty(), "v{version}: {} bytes unread", wire.len());
+            let mut empty = kafka_encode(&ProduceResponse::default(), version);
+            assert_eq!(decode_all(&mut empty, version), Ok(Vec::new()));
         }
     }
 

@@ -420,6 +420,15 @@ pub(crate) async fn produce_partition(
                 );
                 return Err(error_code::OUT_OF_ORDER_SEQUENCE_NUMBER);
             }
+            Sequence::Fenced => {
+                debug!(
+                    partition = %tp,
+                    producer_id = header.producer_id,
+                    producer_epoch = header.producer_epoch,
+                    "produce refused: the producer has a newer epoch here"
+                );
+                return Err(error_code::INVALID_PRODUCER_EPOCH);
+            }
             Sequence::New => {
                 let appended = p
                     .log

@@ -1,5 +1,8 @@
 //! Kafka's framing: a 4-byte big-endian length, then a request or response header and body,
-//! encoded by the `kafka-protocol` crate. One request at a time per connection, answered in order.
+//! encoded by the `kafka-protocol` crate. A broker answers a connection's requests in order: a
+//! [`Connection`] sends one at a time and waits for each answer; split into a [`RequestSender`] and
+//! a [`ResponseReceiver`], it pipelines, as Kafka's producer does with
+//! `max.in.flight.requests.per.connection`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,8 +10,8 @@ use std::time::Duration;
 
 use crate::codec::Reader;
 use crate::fetch_codec::{self, FetchAnswer, FetchQuery, PartitionAnswer};
-use crate::net::TcpStream;
-use crate::produce_codec::{self, SingleProduce};
+use crate::net::{ReadHalf, TcpStream, WriteHalf};
+use crate::produce_codec::{self, MultiProduce, PartitionProduced, SingleProduce};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Request, StrBytes};
@@ -95,11 +98,59 @@ pub const FETCH_VERSION: i16 = 12;
 pub struct Connection {
     stream: TcpStream,
     reader: FrameReader,
+    framer: Framer,
+    pub peer: SocketAddr,
+}
+
+/// Frames a client's requests: the header, with the next correlation id, then the body.
+struct Framer {
     /// Requests are encoded here, so its capacity is kept from one request to the next.
     out: BytesMut,
     next_correlation_id: i32,
     client_id: String,
-    pub peer: SocketAddr,
+}
+
+impl Framer {
+    /// Encodes a request header for `key` at `version`, then the body `body` writes, into
+    /// `self.out`; returns its correlation id.
+    fn frame(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        body: impl FnOnce(&mut BytesMut) -> Result<(), CallError>,
+    ) -> Result<i32, CallError> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let buf = &mut self.out;
+        buf.clear();
+        buf.put_u32(0);
+        put_request_header(buf, key, version, correlation_id, &self.client_id);
+        body(buf)?;
+        finish_frame(buf);
+        Ok(correlation_id)
+    }
+}
+
+/// The body of a response frame to `key` at `version`, after its header, which must answer
+/// `correlation_id`: the broker answers in order, so any other id means the stream is lost.
+fn response_body(
+    mut frame: Bytes,
+    correlation_id: i32,
+    key: ApiKey,
+    version: i16,
+) -> Result<Bytes, CallError> {
+    let response_header_version = key.response_header_version(version);
+    let mut r = Reader(&mut frame);
+    let answered = r.i32().map_err(CallError::Protocol)?;
+    if response_header_version >= 1 {
+        r.tagged_fields(true).map_err(CallError::Protocol)?;
+    }
+    if answered != correlation_id {
+        return Err(CallError::Protocol(format!(
+            "correlation id {answered} where {correlation_id} was due"
+        )));
+    }
+    Ok(frame)
 }
 
 impl Connection {
@@ -115,11 +166,30 @@ impl Connection {
         Ok(Connection {
             stream,
             reader: FrameReader::default(),
-            out: BytesMut::new(),
-            next_correlation_id: 0,
-            client_id: client_id.to_owned(),
+            framer: Framer {
+                out: BytesMut::new(),
+                next_correlation_id: 0,
+                client_id: client_id.to_owned(),
+            },
             peer,
         })
+    }
+
+    /// Splits the connection in two, for two tasks: one writes requests without waiting for the
+    /// answers to earlier ones, the other reads the answers, which come in the order the requests
+    /// went out.
+    pub fn into_pipeline(self) -> (RequestSender, ResponseReceiver) {
+        let (read, write) = self.stream.into_split();
+        let sender = RequestSender {
+            stream: write,
+            framer: self.framer,
+            peer: self.peer,
+        };
+        let receiver = ResponseReceiver {
+            stream: read,
+            reader: self.reader,
+        };
+        (sender, receiver)
     }
 
     /// Sends a produce that gets no answer (acks=0).
@@ -128,11 +198,11 @@ impl Connection {
         produce: &SingleProduce<'_>,
         limit: Duration,
     ) -> Result<(), CallError> {
-        self.frame(ApiKey::Produce, PRODUCE_VERSION, |buf| {
+        self.framer.frame(ApiKey::Produce, PRODUCE_VERSION, |buf| {
             produce.encode(buf, PRODUCE_VERSION);
             Ok(())
         })?;
-        crate::deadline::within(limit, write_frame(&mut self.stream, &self.out))
+        crate::deadline::within(limit, write_frame(&mut self.stream, &self.framer.out))
             .await
             .map_err(|_| CallError::Timeout)??;
         Ok(())
@@ -166,31 +236,12 @@ impl Connection {
         encode: impl FnOnce(&mut BytesMut),
         decode: impl FnOnce(&mut Bytes, i16) -> Result<T, String>,
     ) -> Result<T, CallError> {
-        let correlation_id = self.frame(key, version, |buf| {
+        let correlation_id = self.framer.frame(key, version, |buf| {
             encode(buf);
             Ok(())
         })?;
         let mut body = self.exchange(correlation_id, key, version, limit).await?;
         decode(&mut body, version).map_err(CallError::Protocol)
-    }
-
-    /// Encodes a request header for `key` at `version`, then the body `body` writes, into
-    /// `self.out`; returns its correlation id.
-    fn frame(
-        &mut self,
-        key: ApiKey,
-        version: i16,
-        body: impl FnOnce(&mut BytesMut) -> Result<(), CallError>,
-    ) -> Result<i32, CallError> {
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let buf = &mut self.out;
-        buf.clear();
-        buf.put_u32(0);
-        put_request_header(buf, key, version, correlation_id, &self.client_id);
-        body(buf)?;
-        finish_frame(buf);
-        Ok(correlation_id)
     }
 
     /// Sends `request` at `version` and waits at most `limit` for its response. After an error the
@@ -202,7 +253,7 @@ impl Connection {
         limit: Duration,
     ) -> Result<R::Response, CallError> {
         let key = api_key(R::KEY)?;
-        let correlation_id = self.frame(key, version, |buf| {
+        let correlation_id = self.framer.frame(key, version, |buf| {
             request.encode(buf, version).map_err(protocol)
         })?;
         let mut body = self.exchange(correlation_id, key, version, limit).await?;
@@ -252,24 +303,60 @@ impl Connection {
         limit: Duration,
     ) -> Result<Bytes, CallError> {
         let exchange = async {
-            write_frame(&mut self.stream, &self.out).await?;
+            write_frame(&mut self.stream, &self.framer.out).await?;
             self.reader.next(&mut self.stream).await
         };
-        let mut frame = crate::deadline::within(limit, exchange)
+        let frame = crate::deadline::within(limit, exchange)
             .await
             .map_err(|_| CallError::Timeout)??;
-        let response_header_version = key.response_header_version(version);
-        let mut r = Reader(&mut frame);
-        let answered = r.i32().map_err(CallError::Protocol)?;
-        if response_header_version >= 1 {
-            r.tagged_fields(true).map_err(CallError::Protocol)?;
-        }
-        if answered != correlation_id {
-            return Err(CallError::Protocol(format!(
-                "correlation id {answered} where {correlation_id} was due"
-            )));
-        }
-        Ok(frame)
+        response_body(frame, correlation_id, key, version)
+    }
+}
+
+/// The writing half of a pipelined connection (see [`Connection::into_pipeline`]).
+pub struct RequestSender {
+    stream: WriteHalf,
+    framer: Framer,
+    pub peer: SocketAddr,
+}
+
+impl RequestSender {
+    /// Writes a produce request, waiting at most `limit` for the stream to take it but not for
+    /// the answer; returns its correlation id, for [`ResponseReceiver::produce_answers`]. With
+    /// acks=0 no answer comes. After an error the connection must be dropped.
+    pub async fn send_produce(
+        &mut self,
+        produce: &MultiProduce<'_>,
+        limit: Duration,
+    ) -> Result<i32, CallError> {
+        let correlation_id = self.framer.frame(ApiKey::Produce, PRODUCE_VERSION, |buf| {
+            produce.encode(buf, PRODUCE_VERSION);
+            Ok(())
+        })?;
+        crate::deadline::within(limit, write_frame(&mut self.stream, &self.framer.out))
+            .await
+            .map_err(|_| CallError::Timeout)??;
+        Ok(correlation_id)
+    }
+}
+
+/// The reading half of a pipelined connection (see [`Connection::into_pipeline`]).
+pub struct ResponseReceiver {
+    stream: ReadHalf,
+    reader: FrameReader,
+}
+
+impl ResponseReceiver {
+    /// Reads the next answer, which must be the one to the produce request `correlation_id` (the
+    /// oldest unanswered), and returns every partition's answer in it. The caller bounds the wait.
+    /// After an error the connection must be dropped.
+    pub async fn produce_answers(
+        &mut self,
+        correlation_id: i32,
+    ) -> Result<Vec<PartitionProduced>, CallError> {
+        let frame = self.reader.next(&mut self.stream).await?;
+        let mut body = response_body(frame, correlation_id, ApiKey::Produce, PRODUCE_VERSION)?;
+        produce_codec::decode_all(&mut body, PRODUCE_VERSION).map_err(CallError::Protocol)
     }
 }
 

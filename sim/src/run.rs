@@ -248,8 +248,12 @@ fn setup(scenario: Scenario, seed: u64, keep_trace: bool, extras: Extras) -> Wor
         });
     }
     let topic = scenario.workload_topic().clone();
-    // Strict until the scenario says what its producers promise (idempotence, retries).
-    let mut oracles = oracle::built_in(ProducerPromises::default());
+    // What the producers promise decides whether a retried duplicate or reorder is a violation.
+    let promises = ProducerPromises {
+        idempotent: scenario.workload.idempotent(),
+        retries: scenario.workload.retries > 0,
+    };
+    let mut oracles = oracle::built_in(promises);
     oracles.extend(extras.oracles);
     World {
         scenario,
@@ -274,6 +278,10 @@ fn workload_of(world: &World) -> Workload {
         consumer_restarts_ms: w.consumer_restarts.map(|[lo, hi]| (lo.ms(), hi.ms())),
         commit_interval: w.commit_interval.0,
         send_interval_ms: (w.send_interval[0].ms(), w.send_interval[1].ms()),
+        producer: workload::producer_config(w),
+        // Producers stop halfway through the quiet period; a quarter more lets their last sends
+        // finish and leaves the consumers a quarter to read them.
+        producer_drain: world.scenario.run.quiet_period.0 / 4,
         poll_interval: w.poll_interval.0,
         bootstrap: world.cluster.lock().bootstrap(),
         history: History::default(),

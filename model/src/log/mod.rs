@@ -47,8 +47,12 @@ pub enum Sequence {
     New,
     /// Already in the log (a retry whose answer was lost): answer with where it went.
     Duplicate { base_offset: i64, last_offset: i64 },
-    /// A gap, or an old batch this log no longer remembers: refuse it.
+    /// A gap, an old batch this log no longer remembers, or a newer epoch that does not start at
+    /// sequence 0: refuse it.
     OutOfOrder,
+    /// An epoch older than the producer's latest here: a batch of a producer that has since bumped
+    /// its epoch (its sequences start again), which could only be written twice. Refuse it.
+    Fenced,
 }
 
 /// How far back a retry is looked for; Kafka keeps five batches in flight per producer.
@@ -374,7 +378,10 @@ impl Log {
     }
 
     /// Checks an idempotent producer's batch against the producer's batches in this log, which
-    /// every replica has, so a new leader dedups a retry as the old one would have.
+    /// every replica has, so a new leader dedups a retry as the old one would have. The rules are
+    /// Kafka's (`ProducerAppendInfo`): a producer unknown here may start at any sequence (its
+    /// state may have gone with truncation); an older epoch is fenced; a newer epoch starts at 0;
+    /// within an epoch a batch is the next in sequence, one of the last five (a retry), or a gap.
     pub fn sequence(&self, h: &BatchHeader) -> Sequence {
         if h.producer_id < 0 || h.base_sequence < 0 {
             return Sequence::New;
@@ -383,9 +390,17 @@ impl Log {
             return Sequence::New;
         };
         let tail = &self.batches[last];
-        if h.producer_epoch != tail.producer_epoch
-            || h.base_sequence == tail.last_sequence().wrapping_add(1) & i32::MAX
-        {
+        if h.producer_epoch < tail.producer_epoch {
+            return Sequence::Fenced;
+        }
+        if h.producer_epoch > tail.producer_epoch {
+            return if h.base_sequence == 0 {
+                Sequence::New
+            } else {
+                Sequence::OutOfOrder
+            };
+        }
+        if h.base_sequence == tail.last_sequence().wrapping_add(1) & i32::MAX {
             return Sequence::New;
         }
         self.batches[..=last]

@@ -134,6 +134,54 @@ pub struct Workload {
     /// Consumer groups reading the topic, each independently of the others.
     #[serde(default)]
     pub groups: Vec<GroupSpec>,
+    /// The producers' `enable.idempotence`: each gets a producer id and stamps its batches with
+    /// sequence numbers, so a retry is never written twice. Needs acks = "all". When absent, on
+    /// with acks = "all" and off otherwise, as Kafka 3.2 and later decide when it is not set.
+    #[serde(default)]
+    pub idempotence: Option<bool>,
+    /// The producers' `linger.ms`: how long a batch waits for more records before it goes;
+    /// default `0ms` (Kafka 3.0's).
+    #[serde(default = "defaults::linger")]
+    pub linger: Dur,
+    /// The producers' `batch.size` in bytes: a batch goes once it holds this much; 1 to 1048576,
+    /// default 16384.
+    #[serde(default = "defaults::batch_size")]
+    pub batch_size: u32,
+    /// The producers' `max.in.flight.requests.per.connection`: requests sent to a broker and not
+    /// yet answered; 1 to 5 with idempotence, 1 to 100 without; default 5.
+    #[serde(default = "defaults::max_in_flight")]
+    pub max_in_flight: u32,
+    /// The producers' `retries`: how many times a failed batch is sent again; at least 1 with
+    /// idempotence; default 2147483647 (Kafka's, so that `delivery_timeout` decides).
+    #[serde(default = "defaults::retries")]
+    pub retries: u32,
+    /// The producers' `delivery.timeout.ms`: a record not acknowledged this long after it was
+    /// handed to its producer fails; longer than `linger`, default `120s`.
+    #[serde(default = "defaults::delivery_timeout")]
+    pub delivery_timeout: Dur,
+}
+
+impl Workload {
+    /// Whether the producers are idempotent: `idempotence`, or by default whether acks is all.
+    pub fn idempotent(&self) -> bool {
+        self.idempotence.unwrap_or(self.acks == Acks::All)
+    }
+
+    /// Whether the producers are the one-shot client: `retries = 0`, `idempotence = false`,
+    /// `max_in_flight = 1`, `linger = "0ms"`. Each send is then one Produce request, awaited
+    /// before the next, tried once; scenarios that show a durability rule with one write at a
+    /// time keep it.
+    pub fn one_shot(&self) -> bool {
+        self.retries == 0 && !self.idempotent() && self.max_in_flight == 1 && self.linger.0.is_zero()
+    }
+
+    /// Selects the one-shot client: the four settings [`Workload::one_shot`] names.
+    pub fn set_one_shot(&mut self) {
+        self.retries = 0;
+        self.idempotence = Some(false);
+        self.max_in_flight = 1;
+        self.linger = Dur(Duration::ZERO);
+    }
 }
 
 /// A consumer group: its members share the topic's partitions, as the leader assigns them.
@@ -303,6 +351,21 @@ mod defaults {
             Dur(Duration::from_millis(25)),
         ]
     }
+    pub fn linger() -> Dur {
+        Dur(Duration::ZERO)
+    }
+    pub fn batch_size() -> u32 {
+        16_384
+    }
+    pub fn max_in_flight() -> u32 {
+        5
+    }
+    pub fn retries() -> u32 {
+        i32::MAX as u32
+    }
+    pub fn delivery_timeout() -> Dur {
+        Dur(Duration::from_secs(120))
+    }
     pub fn poll_interval() -> Dur {
         Dur(Duration::from_millis(50))
     }
@@ -341,6 +404,12 @@ mod defaults {
             consumer_restarts: None,
             commit_interval: commit_interval(),
             groups: Vec::new(),
+            idempotence: None,
+            linger: linger(),
+            batch_size: batch_size(),
+            max_in_flight: max_in_flight(),
+            retries: retries(),
+            delivery_timeout: delivery_timeout(),
         }
     }
     pub fn run() -> Run {
@@ -595,6 +664,37 @@ mod tests {
         let e = parse(text).unwrap_err();
         assert_eq!((e.line, e.column), (5, 3), "{e}");
         assert_eq!(e.message, "faults.timeline[1]: a PacketLoss fault needs `rate`");
+    }
+
+    #[test]
+    fn producer_settings_default_to_kafka_3_and_only_the_exact_one_shot_settings_name_the_one_shot_client(
+    ) {
+        let w = parse("").unwrap().workload;
+        assert!(w.idempotent() && !w.one_shot());
+        assert_eq!((w.max_in_flight, w.retries, w.batch_size), (5, i32::MAX as u32, 16_384));
+        assert_eq!((w.linger.0, w.delivery_timeout.0), (Duration::ZERO, Duration::from_secs(120)));
+        assert!(!parse("[workload]\nacks = \"1\"\n").unwrap().workload.idempotent());
+        let one_shot = "[workload]\nretries = 0\nidempotence = false\nmax_in_flight = 1\nlinger = \"0ms\"\n";
+        assert!(parse(one_shot).unwrap().workload.one_shot());
+        let lingering = one_shot.replace("\"0ms\"", "\"5ms\"");
+        assert!(!parse(&lingering).unwrap().workload.one_shot());
+    }
+
+    #[test]
+    fn producer_settings_kafka_refuses_are_refused_where_they_are_set() {
+        let cases = [
+            ("[workload]\nacks = \"1\"\nidempotence = true\n", 3, "idempotence = true: expected acks = \"all\""),
+            ("[workload]\nmax_in_flight = 6\n", 2, "max_in_flight = 6: expected 1 to 5 with idempotence"),
+            ("[workload]\nretries = 0\n", 2, "retries = 0: idempotence needs retries"),
+            ("[workload]\nbatch_size = 0\n", 2, "batch_size = 0: expected 1 to 1048576"),
+            ("[workload]\nlinger = \"5s\"\ndelivery_timeout = \"1s\"\n", 3, "delivery_timeout: expected longer than linger"),
+        ];
+        for (text, line, start) in cases {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.line, line, "{e}");
+            assert!(e.message.starts_with(start), "{e}");
+        }
+        assert!(parse("[workload]\nidempotence = false\nmax_in_flight = 50\n").is_ok());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Cluster, GroupSpec, Scenario, Topic};
+use super::{Acks, Cluster, GroupSpec, Scenario, Topic};
 
 /// A problem, and where it is: `table` (empty for the top level), which entry of it (from 0, for
 /// an array of tables) and the key.
@@ -137,6 +137,37 @@ impl Scenario {
         if w.send_interval[0] > w.send_interval[1] || w.send_interval[1].0.is_zero() {
             let message = "send_interval: expected [min, max] with min <= max and max > 0";
             return Err(Problem::at("workload", "send_interval", message));
+        }
+        self.check_producer_settings()
+    }
+
+    /// The producers' settings, held to what Kafka's producer accepts.
+    fn check_producer_settings(&self) -> Checked {
+        let w = &self.workload;
+        let at = |key, message: String| Err(Problem::at("workload", key, message));
+        if w.idempotence == Some(true) && w.acks != Acks::All {
+            let message = "idempotence = true: expected acks = \"all\" (Kafka refuses idempotence with acks 0 or 1)";
+            return at("idempotence", message.into());
+        }
+        let in_flight_max = if w.idempotent() { 5 } else { 100 };
+        if !(1..=in_flight_max).contains(&w.max_in_flight) {
+            let message = format!(
+                "max_in_flight = {}: expected 1 to 5 with idempotence (Kafka's limit), 1 to 100 without",
+                w.max_in_flight
+            );
+            return at("max_in_flight", message);
+        }
+        if w.idempotent() && w.retries == 0 {
+            let message = "retries = 0: idempotence needs retries (set idempotence = false too for a one-shot client)";
+            return at("retries", message.into());
+        }
+        if !(1..=1_048_576).contains(&w.batch_size) {
+            let message = format!("batch_size = {}: expected 1 to 1048576 bytes", w.batch_size);
+            return at("batch_size", message);
+        }
+        if w.delivery_timeout <= w.linger {
+            let message = "delivery_timeout: expected longer than linger".to_owned();
+            return at("delivery_timeout", message);
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use madsim::time::Instant;
 use model::client::{Client, PollOutcome, SendOutcome, EARLIEST};
+use model::producer::{Producer, ProducerConfig};
 use model::partitioner::partition_for_key;
 use model::TopicPartition;
 use rand::{RngExt, SeedableRng};
@@ -24,8 +25,24 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::record::history::AckedSend;
 use crate::record::history::{key, History, Op, OpFn, OpType};
+use crate::scenario;
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The producers' settings from the scenario's `[workload]`: `None` for the one-shot client.
+pub fn producer_config(w: &scenario::Workload) -> Option<ProducerConfig> {
+    if w.one_shot() {
+        return None;
+    }
+    let mut config = ProducerConfig::kafka_default(w.acks.wire(), CLIENT_TIMEOUT);
+    config.idempotence = w.idempotent();
+    config.linger = w.linger.0;
+    config.batch_size = w.batch_size as usize;
+    config.max_in_flight = w.max_in_flight as usize;
+    config.retries = w.retries;
+    config.delivery_timeout = w.delivery_timeout.0;
+    Some(config)
+}
 const POLL_MAX_WAIT_MS: i32 = 100;
 const BACKOFF: Duration = Duration::from_millis(100);
 
@@ -65,6 +82,10 @@ pub struct Workload {
     pub commit_interval: Duration,
     /// The range each producer waits between sends, in milliseconds.
     pub send_interval_ms: (u64, u64),
+    /// Kafka's producer with these settings; `None` for the one-shot client.
+    pub producer: Option<ProducerConfig>,
+    /// How long a producer, once stopped, waits for its outstanding sends before it closes.
+    pub producer_drain: Duration,
     /// How long a consumer waits between polls.
     pub poll_interval: Duration,
     /// The addresses of the scenario's own cluster (not MirrorMaker's target).
@@ -107,8 +128,111 @@ impl Workload {
 }
 
 /// A producer: process `id` of `producers`. Its values are `sequence * producers + id`, so that
-/// every value in the run is unique.
+/// every value in the run is unique. With `w.producer` it runs Kafka's producer, handing each
+/// record over without waiting; without, the one-shot client, each send awaited before the next.
 pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
+    match w.producer.clone() {
+        Some(config) => pipelined_producer(w, id, producers, seed, config).await,
+        None => one_shot_producer(w, id, producers, seed).await,
+    }
+}
+
+/// Each partition's name and history key, made once rather than for every send.
+type PartitionNames = Vec<(TopicPartition, Arc<str>, Arc<str>)>;
+
+fn partition_names(w: &Workload) -> PartitionNames {
+    let topic: Arc<str> = w.topic.as_str().into();
+    (0..w.partitions)
+        .map(|p| {
+            let tp = TopicPartition::new(topic.clone(), p);
+            let name = tp.to_string().into();
+            (tp, key(&w.topic, p).into(), name)
+        })
+        .collect()
+}
+
+/// A producer's next record, drawn from its stream: the partition (or the record key, whose
+/// partition Kafka's partitioner picks), then the pause before the next.
+struct Draw {
+    partition: usize,
+    record_key: Option<String>,
+    pause: Duration,
+    value: u64,
+}
+
+fn draw(w: &Workload, rng: &mut ChaCha8Rng, sequence: &mut u64, id: u32, producers: u32) -> Draw {
+    let (partition, record_key) = if w.keys == 0 {
+        (rng.random_range(0..w.partitions), None)
+    } else {
+        let key = format!("user-{}", rng.random_range(0..w.keys));
+        (partition_for_key(key.as_bytes(), w.partitions), Some(key))
+    };
+    let pause = rng.random_range(w.send_interval_ms.0..=w.send_interval_ms.1);
+    let value = *sequence * u64::from(producers) + u64::from(id);
+    *sequence += 1;
+    Draw {
+        partition: partition as usize,
+        record_key,
+        pause: Duration::from_millis(pause),
+        value,
+    }
+}
+
+/// Writes a send's invoke into the history and counts it; returns the invoke.
+fn invoke(w: &Workload, process: u64, history_key: &Arc<str>, d: &Draw) -> Op {
+    let mut invoke = w.op(process, OpType::Invoke, OpFn::Send);
+    invoke.key = Some(history_key.clone());
+    invoke.value = Some(d.value);
+    invoke.acks = Some(w.acks);
+    invoke.record_key = d.record_key.as_deref().map(Box::from);
+    w.history.push(invoke.clone());
+    w.stats().produced += 1;
+    invoke
+}
+
+/// The completion of the send `invoke` (of partition `name`) with `outcome`: counted, and an
+/// acknowledgement noted for the durability checks. Returns the operation for the history.
+fn completion(w: &Workload, invoke: Op, name: &Arc<str>, outcome: SendOutcome) -> Op {
+    let value = invoke.value.expect("a send's value");
+    let mut done = w.op(invoke.process, OpType::Ok, OpFn::Send);
+    done.key = invoke.key;
+    done.value = Some(value);
+    done.acks = invoke.acks;
+    done.record_key = invoke.record_key;
+    match outcome {
+        SendOutcome::Acked { offset } => {
+            done.offset = Some(offset);
+            w.stats().acked += 1;
+            let acked = AckedSend {
+                partition: name.clone(),
+                offset,
+                value: Bytes::from(value.to_string()),
+                time_ms: w.now_ms(),
+            };
+            match w.acks {
+                -1 => w.acked.lock().push(acked),
+                1 => w.acked_weak.lock().push(acked),
+                _ => {}
+            }
+        }
+        SendOutcome::Sent => done.kind = OpType::Info,
+        SendOutcome::Refused { error } => {
+            done.kind = OpType::Fail;
+            done.error = Some(format!("error code {error}").into());
+            w.stats().refused += 1;
+        }
+        SendOutcome::Unknown { reason } => {
+            done.kind = OpType::Info;
+            done.error = Some(reason.into());
+            w.stats().unknown += 1;
+        }
+    }
+    done
+}
+
+/// Today's one-shot client: each send is one request, awaited, tried once; after a send that was
+/// not acknowledged the producer backs off instead of pausing.
+async fn one_shot_producer(w: Workload, id: u32, producers: u32, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let process = u64::from(id);
     let mut client = Client::new(
@@ -117,91 +241,69 @@ pub async fn producer(w: Workload, id: u32, producers: u32, seed: u64) {
         CLIENT_TIMEOUT,
     );
     let mut sequence = 0u64;
-    // Each partition's name and history key, made once rather than for every send.
-    let topic: std::sync::Arc<str> = w.topic.as_str().into();
-    let names: Vec<(TopicPartition, Arc<str>, Arc<str>)> = (0..w.partitions)
-        .map(|p| {
-            let tp = TopicPartition::new(topic.clone(), p);
-            let name = tp.to_string().into();
-            (tp, key(&w.topic, p).into(), name)
-        })
-        .collect();
+    let names = partition_names(&w);
     while !w.stop_producers.load(Ordering::Relaxed) {
-        let (partition, record_key) = if w.keys == 0 {
-            (rng.random_range(0..w.partitions), None)
-        } else {
-            let key = format!("user-{}", rng.random_range(0..w.keys));
-            (partition_for_key(key.as_bytes(), w.partitions), Some(key))
-        };
-        let pause = rng.random_range(w.send_interval_ms.0..=w.send_interval_ms.1);
-        let value = sequence * u64::from(producers) + u64::from(id);
-        sequence += 1;
-        let (tp, history_key, name) = &names[partition as usize];
-        let mut invoke = w.op(process, OpType::Invoke, OpFn::Send);
-        invoke.key = Some(history_key.clone());
-        invoke.value = Some(value);
-        invoke.acks = Some(w.acks);
-        invoke.record_key = record_key.as_deref().map(Box::from);
-        w.history.push(invoke.clone());
-        w.stats().produced += 1;
-        let value_bytes = Bytes::from(value.to_string());
-        let outcome = client
-            .send(tp, w.acks, record_key.map(Bytes::from), value_bytes.clone())
-            .await;
-        let mut done = w.op(process, OpType::Ok, OpFn::Send);
-        done.key = invoke.key;
-        done.value = Some(value);
-        done.acks = invoke.acks;
-        done.record_key = invoke.record_key;
-        let mut backoff = false;
-        match outcome {
-            SendOutcome::Acked { offset } => {
-                done.offset = Some(offset);
-                w.stats().acked += 1;
-                let acked = AckedSend {
-                    partition: name.clone(),
-                    offset,
-                    value: value_bytes,
-                    time_ms: w.now_ms(),
-                };
-                match w.acks {
-                    -1 => w.acked.lock().push(acked),
-                    1 => w.acked_weak.lock().push(acked),
-                    _ => {}
-                }
-            }
-            SendOutcome::Sent => done.kind = OpType::Info,
-            SendOutcome::Refused { error } => {
-                done.kind = OpType::Fail;
-                done.error = Some(format!("error code {error}").into());
-                w.stats().refused += 1;
-                backoff = true;
-            }
-            SendOutcome::Unknown { reason } => {
-                done.kind = OpType::Info;
-                done.error = Some(reason.into());
-                w.stats().unknown += 1;
-                backoff = true;
-            }
-        }
+        let d = draw(&w, &mut rng, &mut sequence, id, producers);
+        let (tp, history_key, name) = &names[d.partition];
+        let invoke = invoke(&w, process, history_key, &d);
+        let value_bytes = Bytes::from(d.value.to_string());
+        let record_key = d.record_key.map(Bytes::from);
+        let outcome = client.send(tp, w.acks, record_key, value_bytes).await;
+        let done = completion(&w, invoke, name, outcome);
+        let backoff = matches!(done.kind, OpType::Fail | OpType::Info) && done.error.is_some();
         if backoff {
             tracing::debug!(
                 producer = id,
                 partition = %tp,
-                value,
+                value = d.value,
                 outcome = ?done.kind,
                 error = done.error.as_deref().unwrap_or(""),
                 "send not acknowledged: backing off before the next send"
             );
         }
         w.history.push(done);
-        let pause = if backoff {
-            BACKOFF
-        } else {
-            Duration::from_millis(pause)
-        };
-        madsim::time::sleep(pause).await;
+        madsim::time::sleep(if backoff { BACKOFF } else { d.pause }).await;
     }
+}
+
+/// Kafka's producer: each record is handed over at the drawn pace without waiting for earlier
+/// ones, and its completion goes into the history when its callback runs. After the producers
+/// stop, it waits up to `w.producer_drain` for what is still outstanding, then closes: what is
+/// left is recorded as unknown.
+async fn pipelined_producer(
+    w: Workload,
+    id: u32,
+    producers: u32,
+    seed: u64,
+    config: ProducerConfig,
+) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let process = u64::from(id);
+    let producer = Producer::start(w.bootstrap.clone(), format!("producer-{id}"), config);
+    let w = Arc::new(w);
+    let mut sequence = 0u64;
+    let names = partition_names(&w);
+    while !w.stop_producers.load(Ordering::Relaxed) {
+        let d = draw(&w, &mut rng, &mut sequence, id, producers);
+        let (tp, history_key, name) = &names[d.partition];
+        let invoke = invoke(&w, process, history_key, &d);
+        let value_bytes = Bytes::from(d.value.to_string());
+        let record_key = d.record_key.map(Bytes::from);
+        let (recorder, name) = (w.clone(), name.clone());
+        producer.send(tp, record_key, value_bytes, move |outcome| {
+            let done = completion(&recorder, invoke, &name, outcome);
+            recorder.history.push(done);
+        });
+        madsim::time::sleep(d.pause).await;
+    }
+    if !producer.flush(w.producer_drain).await {
+        tracing::debug!(
+            producer = id,
+            outstanding = producer.outstanding(),
+            "sends still outstanding at the end of the drain: recorded as unknown"
+        );
+    }
+    producer.close();
 }
 
 /// A consumer, history process `process`: it assigns itself every partition, finds where each

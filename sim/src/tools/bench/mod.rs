@@ -153,12 +153,15 @@ pub fn workloads() -> Vec<(&'static str, Scenario, usize, u64)> {
         "scenarios/everything.toml",
         include_str!("../../../../scenarios/everything.toml"),
     );
+    // The one-shot client: the floor this workload is measured against sends one acks=all write
+    // per request, each awaited before the next.
     let replication = parse(
         "replication.toml",
         &format!(
             "description = \"one partition, {REPLICATION_PRODUCERS} producers writing back to back, no faults\"\n\
              [[topics]]\nname = \"events\"\npartitions = 1\n\
              [workload]\nproducers = {REPLICATION_PRODUCERS}\nconsumers = 1\nsend_interval = [\"0ms\", \"1ms\"]\n\
+             retries = 0\nidempotence = false\nmax_in_flight = 1\nlinger = \"0ms\"\n\
              [run]\nduration = \"20s\"\nquiet_period = \"2s\"\n"
         ),
     );
