@@ -45,6 +45,12 @@ pub struct Cluster {
     /// How long each fsync takes on every broker's disk.
     #[serde(default = "defaults::fsync_latency")]
     pub fsync_latency: Dur,
+    /// Kafka's `max.incremental.fetch.session.cache.slots`: the fetch sessions each broker keeps
+    /// (default 1000). A new session beyond them evicts the one used least recently, whose
+    /// fetcher is refused and starts over with a full fetch; 0 keeps none, and every fetch is
+    /// full.
+    #[serde(default = "defaults::fetch_session_slots")]
+    pub fetch_session_slots: u32,
 }
 
 impl Cluster {
@@ -309,6 +315,9 @@ mod defaults {
     pub fn min_insync_replicas() -> i32 {
         2
     }
+    pub fn fetch_session_slots() -> u32 {
+        1000
+    }
     pub fn fsync_latency() -> Dur {
         Dur(Duration::from_millis(2))
     }
@@ -382,6 +391,7 @@ mod defaults {
             min_insync_replicas: min_insync_replicas(),
             unclean_leader_election: false,
             fsync_latency: fsync_latency(),
+            fetch_session_slots: fetch_session_slots(),
         }
     }
     pub fn topics() -> Vec<Topic> {

@@ -99,6 +99,7 @@ fn cluster_configs(scenario: &Scenario, first: BrokerId) -> Vec<BrokerConfig> {
             let mut c = BrokerConfig::new(*id, addresses.clone(), voters.clone());
             c.min_insync_replicas = scenario.cluster.min_insync_replicas as usize;
             c.unclean_leader_election = scenario.cluster.unclean_leader_election;
+            c.fetch_session_cache_slots = scenario.cluster.fetch_session_slots as usize;
             c.bugs = scenario.bugs.clone();
             // MirrorMaker keeps its progress in a group on the source.
             if !target && (!scenario.workload.groups.is_empty() || scenario.mirror.is_some()) {
