@@ -149,12 +149,17 @@ impl Sender {
     /// The topics of waiting batches whose partition has no known leader.
     fn topics_without_leader(&self) -> BTreeSet<String> {
         let s = self.shared.state.lock();
-        s.accumulator
-            .partitions
-            .iter()
-            .filter(|(tp, p)| !p.queue.is_empty() && self.metadata.leader(tp).is_none())
-            .map(|(tp, _)| tp.topic.to_string())
-            .collect()
+        let mut topics = BTreeSet::new();
+        for (tp, p) in &s.accumulator.partitions {
+            // A name is copied once per topic, not once per leaderless partition.
+            if !p.queue.is_empty()
+                && !topics.contains(&*tp.topic)
+                && self.metadata.leader(tp).is_none()
+            {
+                topics.insert(tp.topic.to_string());
+            }
+        }
+        topics
     }
 
     /// Takes each partition's ready batch whose leader has room for a request, stamped and
