@@ -58,6 +58,10 @@ pub enum Switch {
     /// answers before the leader's copy is durable; a leader that loses its tail and is re-elected
     /// loses acknowledged records.
     NoFsyncBeforeAck,
+    /// The broker keeps only each idempotent producer's last batch per partition instead of its
+    /// last five, as before KAFKA-5494: a retry of an older batch, with five in flight, is not
+    /// recognised, and is taken for a batch of a producer it has no state for and written again.
+    DedupWindowOfOne,
 }
 
 impl Switch {
@@ -76,6 +80,7 @@ impl Switch {
             Switch::GroupStaleCommit => "group-stale-commit",
             Switch::MirrorSkipOnRestart => "mirror-skip-on-restart",
             Switch::NoFsyncBeforeAck => "no-fsync-before-ack",
+            Switch::DedupWindowOfOne => "dedup-window-of-one",
         }
     }
 
@@ -200,6 +205,12 @@ pub const ALL: &[Bug] = &[
         wrong_rule: "the leader counts its own records before syncing them, so acks=all answers before its copy is durable",
         right_rule: "the leader counts toward the high watermark only what it has synced",
         history: "a rule logsim keeps; Kafka leaves it to flush.messages and relies on replication",
+    },
+    Bug {
+        switch: Switch::DedupWindowOfOne,
+        wrong_rule: "the broker remembers only a producer's last batch, so a retry of an older one in flight is written again",
+        right_rule: "the broker remembers a producer's last five batches per partition, as many as may be in flight, and answers a retry of any of them with where it went",
+        history: "KAFKA-5494 (Kafka 1.0): idempotence with up to five requests in flight",
     },
 ];
 

@@ -64,6 +64,10 @@ const SCENARIOS: &[(Switch, &str)] = &[
         Switch::MirrorSkipOnRestart,
         include_str!("../../../scenarios/bugs/mirror-skip-on-restart.toml"),
     ),
+    (
+        Switch::DedupWindowOfOne,
+        include_str!("../../../scenarios/bugs/dedup-window-of-one.toml"),
+    ),
 ];
 
 /// The seed the scripted scenarios are told with.
