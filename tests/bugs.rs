@@ -32,7 +32,10 @@ fn every_scripted_scenario_fails_with_its_switch_and_passes_without() {
 #[test]
 fn the_idempotence_switches_are_caught_by_the_producer_promises() {
     use model::bugs::Switch;
-    for (bug, check) in [(Switch::DedupWindowOfOne, "duplicate")] {
+    for (bug, check) in [
+        (Switch::DedupWindowOfOne, "duplicate"),
+        (Switch::ProducerStateNotRebuilt, "duplicate"),
+    ] {
         let report = run(&bug_scenario(bug), 1, false).report;
         assert!(
             report.violations.iter().any(|v| v.check.name() == check),

@@ -62,6 +62,11 @@ pub enum Switch {
     /// last five, as before KAFKA-5494: a retry of an older batch, with five in flight, is not
     /// recognised, and is taken for a batch of a producer it has no state for and written again.
     DedupWindowOfOne,
+    /// A broker that takes up leadership starts with no idempotent producer state instead of the
+    /// state its log holds (Kafka builds it as a follower appends, and from snapshots and the log's
+    /// tail on recovery): a retry, across the failover, of a batch the old leader wrote and
+    /// replicated comes from a producer the new leader does not know, and is written again.
+    ProducerStateNotRebuilt,
 }
 
 impl Switch {
@@ -81,6 +86,7 @@ impl Switch {
             Switch::MirrorSkipOnRestart => "mirror-skip-on-restart",
             Switch::NoFsyncBeforeAck => "no-fsync-before-ack",
             Switch::DedupWindowOfOne => "dedup-window-of-one",
+            Switch::ProducerStateNotRebuilt => "producer-state-not-rebuilt",
         }
     }
 
@@ -211,6 +217,12 @@ pub const ALL: &[Bug] = &[
         wrong_rule: "the broker remembers only a producer's last batch, so a retry of an older one in flight is written again",
         right_rule: "the broker remembers a producer's last five batches per partition, as many as may be in flight, and answers a retry of any of them with where it went",
         history: "KAFKA-5494 (Kafka 1.0): idempotence with up to five requests in flight",
+    },
+    Bug {
+        switch: Switch::ProducerStateNotRebuilt,
+        wrong_rule: "a new leader starts with no producer state, so a retry across the failover of a batch it already has is written again",
+        right_rule: "every replica keeps each producer's last batches as it appends them, so a new leader answers a retry as the old one would have",
+        history: "KIP-98's producer state on every replica (Kafka 0.11: ProducerStateManager, rebuilt from snapshots and the log's tail)",
     },
 ];
 

@@ -368,6 +368,12 @@ impl Log {
     pub fn latest_epoch(&self) -> i32 {
         self.epochs.latest_epoch()
     }
+    /// Forgets every idempotent producer this log holds batches of, until it appends or truncates
+    /// again: the `producer-state-not-rebuilt` switch's wrong rule, for a new leader.
+    pub fn forget_producers(&mut self) {
+        self.producers.clear();
+    }
+
     fn rebuild_producers(&mut self) {
         self.producers.clear();
         for (i, m) in self.batches.iter().enumerate() {

@@ -68,6 +68,10 @@ const SCENARIOS: &[(Switch, &str)] = &[
         Switch::DedupWindowOfOne,
         include_str!("../../../scenarios/bugs/dedup-window-of-one.toml"),
     ),
+    (
+        Switch::ProducerStateNotRebuilt,
+        include_str!("../../../scenarios/bugs/producer-state-not-rebuilt.toml"),
+    ),
 ];
 
 /// The seed the scripted scenarios are told with.
