@@ -35,6 +35,7 @@ fn the_idempotence_switches_are_caught_by_the_producer_promises() {
     for (bug, check) in [
         (Switch::DedupWindowOfOne, "duplicate"),
         (Switch::ProducerStateNotRebuilt, "duplicate"),
+        (Switch::EpochBumpWithBatchesInFlight, "duplicate"),
     ] {
         let report = run(&bug_scenario(bug), 1, false).report;
         assert!(

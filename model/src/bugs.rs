@@ -67,6 +67,11 @@ pub enum Switch {
     /// tail on recovery): a retry, across the failover, of a batch the old leader wrote and
     /// replicated comes from a producer the new leader does not know, and is written again.
     ProducerStateNotRebuilt,
+    /// The idempotent producer, told a sequence is out of order, bumps its epoch and starts its
+    /// sequences again at once, while earlier batches are unacknowledged and may be written: those
+    /// go again under new sequences, which no broker can tell from new batches (librdkafka#4953,
+    /// redpanda#3039). The switch is read by the producer, through its settings.
+    EpochBumpWithBatchesInFlight,
 }
 
 impl Switch {
@@ -87,6 +92,7 @@ impl Switch {
             Switch::NoFsyncBeforeAck => "no-fsync-before-ack",
             Switch::DedupWindowOfOne => "dedup-window-of-one",
             Switch::ProducerStateNotRebuilt => "producer-state-not-rebuilt",
+            Switch::EpochBumpWithBatchesInFlight => "epoch-bump-with-batches-in-flight",
         }
     }
 
@@ -223,6 +229,12 @@ pub const ALL: &[Bug] = &[
         wrong_rule: "a new leader starts with no producer state, so a retry across the failover of a batch it already has is written again",
         right_rule: "every replica keeps each producer's last batches as it appends them, so a new leader answers a retry as the old one would have",
         history: "KIP-98's producer state on every replica (Kafka 0.11: ProducerStateManager, rebuilt from snapshots and the log's tail)",
+    },
+    Bug {
+        switch: Switch::EpochBumpWithBatchesInFlight,
+        wrong_rule: "the producer, told a sequence is out of order, bumps its epoch at once and sends unacknowledged batches again under new sequences, though they may be written",
+        right_rule: "the epoch is bumped only once nothing sent under the old one is in flight, and a batch that may be written never goes under the new one",
+        history: "KIP-360 (Kafka 2.5); librdkafka#4953, redpanda#3039",
     },
 ];
 

@@ -72,6 +72,10 @@ const SCENARIOS: &[(Switch, &str)] = &[
         Switch::ProducerStateNotRebuilt,
         include_str!("../../../scenarios/bugs/producer-state-not-rebuilt.toml"),
     ),
+    (
+        Switch::EpochBumpWithBatchesInFlight,
+        include_str!("../../../scenarios/bugs/epoch-bump-with-batches-in-flight.toml"),
+    ),
 ];
 
 /// The seed the scripted scenarios are told with.
