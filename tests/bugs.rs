@@ -27,6 +27,29 @@ fn every_scripted_scenario_fails_with_its_switch_and_passes_without() {
     }
 }
 
+/// The idempotence switches break what an idempotent producer promises: each record written once,
+/// in the order it was sent. Other checks may fire too; this one must.
+#[test]
+fn the_idempotence_switches_are_caught_by_the_producer_promises() {
+    use model::bugs::Switch;
+    for (bug, check) in [
+        (Switch::DedupWindowOfOne, "duplicate"),
+        (Switch::ProducerStateNotRebuilt, "duplicate"),
+        (Switch::EpochBumpWithBatchesInFlight, "duplicate"),
+    ] {
+        let report = run(&bug_scenario(bug), 1, false).report;
+        assert!(
+            report.violations.iter().any(|v| v.check.name() == check),
+            "{bug}: no `{check}` among {:?}",
+            report
+                .violations
+                .iter()
+                .map(|v| v.check.name())
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
 #[test]
 fn the_files_on_disk_are_the_ones_explain_plays() {
     for bug in model::bugs::switches() {

@@ -2,7 +2,7 @@
 //! switch on: what catches it is the bug, not the faults.
 //!
 //! Each switch is hunted on the first of `hunt`'s default grounds that finds it (the test names
-//! it, to stay quick): seven in the default cluster under swarm faults; two need a follower to
+//! it, to stay quick): ten in the default cluster under swarm faults; two need a follower to
 //! miss leader changes, which a cluster with a dedicated controller under swarm faults gives; one
 //! needs leadership to leave and come back while a follower lags, and is hunted over its scripted
 //! scenario.

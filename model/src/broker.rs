@@ -350,6 +350,9 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                 );
                 let old_reports = shared.config.bug(bugs::Switch::HwAdvanceOldEpoch);
                 p.become_leader(state, now, old_reports);
+                if shared.config.bug(bugs::Switch::ProducerStateNotRebuilt) {
+                    p.log.forget_producers();
+                }
                 debug!(
                     partition = %tp,
                     epoch = state.leader_epoch,

@@ -58,6 +58,20 @@ pub enum Switch {
     /// answers before the leader's copy is durable; a leader that loses its tail and is re-elected
     /// loses acknowledged records.
     NoFsyncBeforeAck,
+    /// The broker keeps only each idempotent producer's last batch per partition instead of its
+    /// last five, as before KAFKA-5494: a retry of an older batch, with five in flight, is not
+    /// recognised, and is taken for a batch of a producer it has no state for and written again.
+    DedupWindowOfOne,
+    /// A broker that takes up leadership starts with no idempotent producer state instead of the
+    /// state its log holds (Kafka builds it as a follower appends, and from snapshots and the log's
+    /// tail on recovery): a retry, across the failover, of a batch the old leader wrote and
+    /// replicated comes from a producer the new leader does not know, and is written again.
+    ProducerStateNotRebuilt,
+    /// The idempotent producer, told a sequence is out of order, bumps its epoch and starts its
+    /// sequences again at once, while earlier batches are unacknowledged and may be written: those
+    /// go again under new sequences, which no broker can tell from new batches (librdkafka#4953,
+    /// redpanda#3039). The switch is read by the producer, through its settings.
+    EpochBumpWithBatchesInFlight,
 }
 
 impl Switch {
@@ -76,6 +90,9 @@ impl Switch {
             Switch::GroupStaleCommit => "group-stale-commit",
             Switch::MirrorSkipOnRestart => "mirror-skip-on-restart",
             Switch::NoFsyncBeforeAck => "no-fsync-before-ack",
+            Switch::DedupWindowOfOne => "dedup-window-of-one",
+            Switch::ProducerStateNotRebuilt => "producer-state-not-rebuilt",
+            Switch::EpochBumpWithBatchesInFlight => "epoch-bump-with-batches-in-flight",
         }
     }
 
@@ -200,6 +217,24 @@ pub const ALL: &[Bug] = &[
         wrong_rule: "the leader counts its own records before syncing them, so acks=all answers before its copy is durable",
         right_rule: "the leader counts toward the high watermark only what it has synced",
         history: "a rule logsim keeps; Kafka leaves it to flush.messages and relies on replication",
+    },
+    Bug {
+        switch: Switch::DedupWindowOfOne,
+        wrong_rule: "the broker remembers only a producer's last batch, so a retry of an older one in flight is written again",
+        right_rule: "the broker remembers a producer's last five batches per partition, as many as may be in flight, and answers a retry of any of them with where it went",
+        history: "KAFKA-5494 (Kafka 1.0): idempotence with up to five requests in flight",
+    },
+    Bug {
+        switch: Switch::ProducerStateNotRebuilt,
+        wrong_rule: "a new leader starts with no producer state, so a retry across the failover of a batch it already has is written again",
+        right_rule: "every replica keeps each producer's last batches as it appends them, so a new leader answers a retry as the old one would have",
+        history: "KIP-98's producer state on every replica (Kafka 0.11: ProducerStateManager, rebuilt from snapshots and the log's tail)",
+    },
+    Bug {
+        switch: Switch::EpochBumpWithBatchesInFlight,
+        wrong_rule: "the producer, told a sequence is out of order, bumps its epoch at once and sends unacknowledged batches again under new sequences, though they may be written",
+        right_rule: "the epoch is bumped only once nothing sent under the old one is in flight, and a batch that may be written never goes under the new one",
+        history: "KIP-360 (Kafka 2.5); librdkafka#4953, redpanda#3039",
     },
 ];
 

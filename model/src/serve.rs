@@ -397,7 +397,12 @@ pub(crate) async fn produce_partition(
         }
         let epoch = p.leader_epoch;
         let header = batch::parse(&records).map_err(|_| error_code::CORRUPT_MESSAGE)?;
-        let (base, last) = match p.log.sequence(&header) {
+        let lookback = if shared.config.bug(crate::bugs::Switch::DedupWindowOfOne) {
+            1
+        } else {
+            crate::log::DUPLICATE_LOOKBACK_BATCHES
+        };
+        let (base, last) = match p.log.sequence_within(&header, lookback) {
             Sequence::Duplicate {
                 base_offset,
                 last_offset,

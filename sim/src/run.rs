@@ -278,7 +278,13 @@ fn workload_of(world: &World) -> Workload {
         consumer_restarts_ms: w.consumer_restarts.map(|[lo, hi]| (lo.ms(), hi.ms())),
         commit_interval: w.commit_interval.0,
         send_interval_ms: (w.send_interval[0].ms(), w.send_interval[1].ms()),
-        producer: workload::producer_config(w),
+        producer: workload::producer_config(w).map(|mut config| {
+            config.bump_with_batches_in_flight = world
+                .scenario
+                .bugs
+                .contains(&model::bugs::Switch::EpochBumpWithBatchesInFlight);
+            config
+        }),
         // Producers stop halfway through the quiet period; a quarter more lets their last sends
         // finish and leaves the consumers a quarter to read them.
         producer_drain: world.scenario.run.quiet_period.0 / 4,

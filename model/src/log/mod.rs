@@ -56,7 +56,7 @@ pub enum Sequence {
 }
 
 /// How far back a retry is looked for; Kafka keeps five batches in flight per producer.
-const DUPLICATE_LOOKBACK_BATCHES: usize = 5;
+pub const DUPLICATE_LOOKBACK_BATCHES: usize = 5;
 
 #[derive(Debug)]
 struct Segment {
@@ -368,6 +368,12 @@ impl Log {
     pub fn latest_epoch(&self) -> i32 {
         self.epochs.latest_epoch()
     }
+    /// Forgets every idempotent producer this log holds batches of, until it appends or truncates
+    /// again: the `producer-state-not-rebuilt` switch's wrong rule, for a new leader.
+    pub fn forget_producers(&mut self) {
+        self.producers.clear();
+    }
+
     fn rebuild_producers(&mut self) {
         self.producers.clear();
         for (i, m) in self.batches.iter().enumerate() {
@@ -383,6 +389,15 @@ impl Log {
     /// state may have gone with truncation); an older epoch is fenced; a newer epoch starts at 0;
     /// within an epoch a batch is the next in sequence, one of the last five (a retry), or a gap.
     pub fn sequence(&self, h: &BatchHeader) -> Sequence {
+        self.sequence_within(h, DUPLICATE_LOOKBACK_BATCHES)
+    }
+
+    /// `sequence`, remembering the producer's last `lookback` batches. Fewer than five is the
+    /// `dedup-window-of-one` switch's wrong rule: a batch behind the ones remembered has no state
+    /// to be checked against, and is taken as for a producer unknown here.
+    pub fn sequence_within(&self, h: &BatchHeader, lookback: usize) -> Sequence {
+        assert!(lookback >= 1);
+        assert!(lookback <= DUPLICATE_LOOKBACK_BATCHES);
         if h.producer_id < 0 || h.base_sequence < 0 {
             return Sequence::New;
         }
@@ -407,12 +422,22 @@ impl Log {
             .iter()
             .rev()
             .filter(|m| m.producer_id == h.producer_id && m.producer_epoch == h.producer_epoch)
-            .take(DUPLICATE_LOOKBACK_BATCHES)
+            .take(lookback)
             .find(|m| m.base_sequence == h.base_sequence)
-            .map_or(Sequence::OutOfOrder, |m| Sequence::Duplicate {
-                base_offset: m.base_offset,
-                last_offset: m.last_offset,
-            })
+            .map_or_else(
+                || {
+                    let behind = h.base_sequence < tail.base_sequence;
+                    if lookback < DUPLICATE_LOOKBACK_BATCHES && behind {
+                        Sequence::New
+                    } else {
+                        Sequence::OutOfOrder
+                    }
+                },
+                |m| Sequence::Duplicate {
+                    base_offset: m.base_offset,
+                    last_offset: m.last_offset,
+                },
+            )
     }
 
     pub fn batches(&self) -> &[BatchMeta] {

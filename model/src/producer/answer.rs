@@ -104,6 +104,17 @@ fn sequence_error(
     code: i16,
     reason: &str,
 ) -> Vec<Resolved> {
+    if shared.config.bump_with_batches_in_flight {
+        // The wrong rule: the batch goes again under the bumped epoch whether or not it may be
+        // written, and the bump does not wait for what is in flight (`epoch.rs`).
+        if batch
+            .stamp
+            .is_some_and(|stamp| stamp.epoch == s.identity.epoch)
+        {
+            s.identity.bump_needed = true;
+        }
+        return retry_or_fail(shared, s, batch, code, reason);
+    }
     let oldest = s.accumulator.partitions[&batch.tp].first_unresolved() == Some(batch.id);
     if s.identity.bump_needed && batch.maybe_written {
         // It cannot be sent again under the old epoch (its gap stays) nor the new (it may be a

@@ -20,7 +20,15 @@ use crate::fetcher::error_code;
 
 /// Bumps the epoch if one is needed and it is safe; returns what that failed.
 pub(super) fn maybe_bump(shared: &Shared, s: &mut State) -> Vec<Resolved> {
-    if !s.identity.bump_needed || s.accumulator.partitions.values().any(|p| p.in_flight > 0) {
+    if !s.identity.bump_needed {
+        return Vec::new();
+    }
+    if shared.config.bump_with_batches_in_flight {
+        // The wrong rule: bump now, and re-stamp every queued batch, even those that may be written.
+        bump(shared, s);
+        return Vec::new();
+    }
+    if s.accumulator.partitions.values().any(|p| p.in_flight > 0) {
         return Vec::new();
     }
     let mut resolved = Vec::new();
@@ -41,6 +49,12 @@ pub(super) fn maybe_bump(shared: &Shared, s: &mut State) -> Vec<Resolved> {
     if old_stamp_pending {
         return resolved;
     }
+    bump(shared, s);
+    resolved
+}
+
+/// Takes the next epoch and starts every partition's sequences again, re-stamping what is queued.
+fn bump(shared: &Shared, s: &mut State) {
     let identity = &mut s.identity;
     if identity.epoch == i16::MAX {
         // The epoch cannot go higher: a new producer id, from InitProducerId.
@@ -62,7 +76,6 @@ pub(super) fn maybe_bump(shared: &Shared, s: &mut State) -> Vec<Resolved> {
         epoch = s.identity.epoch,
         "producer epoch bumped: sequences start again at 0"
     );
-    resolved
 }
 
 /// Takes out of the queues the batches that cannot go again (see the module's doc): those that

@@ -68,6 +68,11 @@ pub struct ProducerConfig {
     /// `request.timeout.ms`: how long a leader may wait for its replicas (the request's
     /// `timeout_ms`); the producer gives up on an answer after twice this.
     pub request_timeout: Duration,
+    /// The `epoch-bump-with-batches-in-flight` switch's wrong rule (librdkafka#4953,
+    /// redpanda#3039): on a sequence the leader cannot place, bump the epoch at once and send every
+    /// unacknowledged batch again under new sequences, even those that may be written. Never set
+    /// but by the simulator, for that switch.
+    pub bump_with_batches_in_flight: bool,
 }
 
 impl ProducerConfig {
@@ -85,6 +90,7 @@ impl ProducerConfig {
             retry_backoff: Duration::from_millis(100),
             delivery_timeout: Duration::from_secs(120),
             request_timeout,
+            bump_with_batches_in_flight: false,
         }
     }
 

@@ -64,6 +64,18 @@ const SCENARIOS: &[(Switch, &str)] = &[
         Switch::MirrorSkipOnRestart,
         include_str!("../../../scenarios/bugs/mirror-skip-on-restart.toml"),
     ),
+    (
+        Switch::DedupWindowOfOne,
+        include_str!("../../../scenarios/bugs/dedup-window-of-one.toml"),
+    ),
+    (
+        Switch::ProducerStateNotRebuilt,
+        include_str!("../../../scenarios/bugs/producer-state-not-rebuilt.toml"),
+    ),
+    (
+        Switch::EpochBumpWithBatchesInFlight,
+        include_str!("../../../scenarios/bugs/epoch-bump-with-batches-in-flight.toml"),
+    ),
 ];
 
 /// The seed the scripted scenarios are told with.
