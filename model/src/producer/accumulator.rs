@@ -247,6 +247,12 @@ impl Accumulator {
         released
     }
 
+    /// Counts `batch` as back from a request (answered, lost, or never sent).
+    pub fn out_of_flight(&mut self, batch: &Batch) {
+        let partition = (self.partitions.get_mut(&batch.tp)).expect("a batch's partition");
+        partition.in_flight -= 1;
+    }
+
     /// Every queued batch, for the sender's timers.
     pub fn queued(&self) -> impl Iterator<Item = &Batch> {
         self.partitions.values().flat_map(|p| p.queue.iter())

@@ -59,12 +59,7 @@ pub(super) fn settle(
     mut batch: Batch,
     attempt: Attempt,
 ) -> Vec<Resolved> {
-    let partition = s
-        .accumulator
-        .partitions
-        .get_mut(&batch.tp)
-        .expect("a batch's partition");
-    partition.in_flight -= 1;
+    s.accumulator.out_of_flight(&batch);
     let code = match attempt {
         Attempt::Answered(Ok(base_offset)) => {
             return s

@@ -364,12 +364,7 @@ fn prepare(batch: &mut Batch, partition: &mut Partition, idempotence: bool, iden
 /// Puts back a batch that never went out (no connection): it waits the backoff, and its leader
 /// is looked up again.
 fn not_sent(shared: &Shared, s: &mut State, mut batch: Batch) {
-    let partition = s
-        .accumulator
-        .partitions
-        .get_mut(&batch.tp)
-        .expect("a batch's partition");
-    partition.in_flight -= 1;
+    s.accumulator.out_of_flight(&batch);
     batch.attempts -= 1;
     batch.retry_at = Some(crate::env::now() + shared.config.retry_backoff);
     s.stale.insert(batch.tp.clone(), -1);
@@ -411,12 +406,7 @@ fn sent(
     if shared.config.acks == 0 {
         let mut resolved = Vec::new();
         for batch in batches {
-            let partition = s
-                .accumulator
-                .partitions
-                .get_mut(&batch.tp)
-                .expect("a batch's partition");
-            partition.in_flight -= 1;
+            s.accumulator.out_of_flight(&batch);
             resolved.extend(
                 s.accumulator
                     .resolve(batch, Resolution::Each(SendOutcome::Sent)),
