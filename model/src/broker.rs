@@ -29,7 +29,7 @@ pub const TICK: Duration = Duration::from_millis(50);
 /// What a waiter waits to see move in a partition: its log's end (a follower's fetch waits for
 /// records to copy) or its high watermark (an acks=all produce and a consumer's fetch wait for
 /// that). A waiter for one sleeps through moves of the other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Watch {
     LogEnd,
     HighWatermark,
@@ -71,6 +71,9 @@ pub struct State {
     /// The leaders this broker runs a replica fetcher for: one each, carrying every partition it
     /// follows from that leader.
     pub replica_fetchers: BTreeSet<BrokerId>,
+    /// Counts partitions opened and roles taken up: a replica fetcher looks through every
+    /// partition for those it gained or lost only after this moves.
+    pub role_changes: u64,
     /// Consumer groups and offsets this broker coordinates.
     pub coordinator: crate::group::Coordinator,
 }
@@ -208,6 +211,7 @@ pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
             producers_started: 0,
             fetch_sessions: SessionCache::new(shared_config_slots, first_session_id(incarnation)),
             replica_fetchers: BTreeSet::new(),
+            role_changes: 0,
             coordinator: Default::default(),
         }),
         changed: Signal::default(),
@@ -319,6 +323,7 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
         partitions,
         recovered_high_watermarks,
         replica_fetchers,
+        role_changes,
         ..
     } = s;
     let mut changed = false;
@@ -329,6 +334,7 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
             match open_partition(shared, recovered_high_watermarks, &tp) {
                 Ok(p) => {
                     partitions.insert(tp.clone(), p);
+                    *role_changes += 1;
                 }
                 // A disk that cannot be read now is tried again at the next reconcile.
                 Err(error) => {
@@ -350,6 +356,7 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                 );
                 let old_reports = shared.config.bug(bugs::Switch::HwAdvanceOldEpoch);
                 p.become_leader(state, now, old_reports);
+                *role_changes += 1;
                 if shared.config.bug(bugs::Switch::ProducerStateNotRebuilt) {
                     p.log.forget_producers();
                 }
@@ -411,6 +418,7 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
                     "{tp}: leader epoch went back"
                 );
                 p.become_follower(state);
+                *role_changes += 1;
                 debug!(
                     partition = %tp,
                     epoch = state.leader_epoch,

@@ -14,7 +14,7 @@ use crate::broker::{self, LogRef, Shared, State};
 use crate::fetch_codec::{FetchAnswer, FetchQuery, PartitionQuery};
 use crate::fetch_session::handler::SessionHandler;
 use crate::fetcher::{self, error_code, Applied};
-use crate::partition::Role;
+use crate::partition::{Partition, Role};
 use crate::wire::Connection;
 use crate::{bugs, BrokerId, TopicPartition};
 
@@ -39,6 +39,17 @@ struct Fetching {
     round: u64,
 }
 
+impl Fetching {
+    fn new(generation: u64, round: u64) -> Fetching {
+        Fetching {
+            generation,
+            validated: false,
+            delayed_until: 0,
+            round,
+        }
+    }
+}
+
 /// One leader's fetcher and what it keeps between fetches.
 struct Fetcher {
     shared: Arc<Shared>,
@@ -50,6 +61,8 @@ struct Fetcher {
     query: FetchQuery,
     answer: FetchAnswer,
     rounds: u64,
+    /// The broker's `role_changes` when the fetcher last looked through every partition.
+    roles_seen: Option<u64>,
     every_fetch: bool,
     unsynced: bool,
     fences: bool,
@@ -84,6 +97,7 @@ async fn run(shared: Arc<Shared>, leader: BrokerId) {
         query: FetchQuery::default(),
         answer: FetchAnswer::default(),
         rounds: 0,
+        roles_seen: None,
         every_fetch: fetcher::checks_every_fetch(config, &any),
         unsynced: fetcher::counts_unsynced(config, &any),
         fences: !config.bug(bugs::Switch::ZombieFollower),
@@ -159,30 +173,14 @@ impl Fetcher {
         self.wanted.clear();
         let mut resume_at = u64::MAX;
         let config = &shared.config;
-        for (tp, p) in &s.partitions {
-            if !matches!(p.role, Role::Follower { leader } if leader == self.leader) {
-                continue;
-            }
-            let f = (self.partitions)
-                .entry(tp.clone())
-                .or_insert_with(|| Fetching {
-                    generation: p.fetcher_generation,
-                    validated: false,
-                    delayed_until: 0,
-                    round,
-                });
+        let mut want = |tp: &TopicPartition, p: &Partition, f: &mut Fetching| {
             if f.generation != p.fetcher_generation {
-                *f = Fetching {
-                    generation: p.fetcher_generation,
-                    validated: false,
-                    delayed_until: 0,
-                    round,
-                };
+                *f = Fetching::new(p.fetcher_generation, round);
             }
             f.round = round;
             if f.delayed_until > now {
                 resume_at = resume_at.min(f.delayed_until);
-                continue;
+                return;
             }
             let log = &p.log;
             self.wanted.push(PartitionQuery {
@@ -201,6 +199,22 @@ impl Fetcher {
                 },
                 partition_max_bytes: config.replica_fetch_max_bytes,
             });
+        };
+        if self.roles_seen == Some(s.role_changes) {
+            // The same partitions follow this leader as at the last look: only theirs are read.
+            for (tp, f) in &mut self.partitions {
+                want(tp, &s.partitions[tp], f);
+            }
+        } else {
+            self.roles_seen = Some(s.role_changes);
+            let leader = self.leader;
+            let followed = (s.partitions.iter())
+                .filter(|(_, p)| matches!(p.role, Role::Follower { leader: l } if l == leader));
+            for (tp, p) in followed {
+                let f = (self.partitions.entry(tp.clone()))
+                    .or_insert_with(|| Fetching::new(p.fetcher_generation, round));
+                want(tp, p, f);
+            }
         }
         self.partitions.retain(|_, f| f.round == round);
         if self.partitions.is_empty() {

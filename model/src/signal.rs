@@ -8,6 +8,7 @@
 //! sleeps through other keys' changes: a long-polling fetch of one partition need not wake, scan
 //! and sleep again for every write to every other partition.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -62,8 +63,9 @@ struct Waiter<K> {
 struct Inner<K> {
     /// Counts changes to everything.
     version: u64,
-    /// Counts changes to each key that has changed alone.
-    keyed: Vec<(K, u64)>,
+    /// Counts changes to each key that has changed alone: a leader's partitions, looked up for
+    /// each key of each fetch.
+    keyed: BTreeMap<K, u64>,
     /// Woken in the order they started to wait.
     waiters: Vec<Waiter<K>>,
     /// Room for the waiters one keyed change wakes, kept between changes: a partition's high
@@ -71,12 +73,9 @@ struct Inner<K> {
     woken: Vec<Waiter<K>>,
 }
 
-impl<K: PartialEq> Inner<K> {
+impl<K: Ord> Inner<K> {
     fn key_version(&self, key: &K) -> u64 {
-        self.keyed
-            .iter()
-            .find(|(k, _)| k == key)
-            .map_or(0, |(_, v)| *v)
+        self.keyed.get(key).copied().unwrap_or(0)
     }
 
     fn keys_version(&self, keys: &[K]) -> u64 {
@@ -102,7 +101,7 @@ impl<K> Default for Signal<K> {
         Signal {
             inner: Arc::new(Lock::new(Inner {
                 version: 0,
-                keyed: Vec::new(),
+                keyed: BTreeMap::new(),
                 waiters: Vec::new(),
                 woken: Vec::new(),
             })),
@@ -110,7 +109,7 @@ impl<K> Default for Signal<K> {
     }
 }
 
-impl<K: PartialEq + Clone> Signal<K> {
+impl<K: Ord + Clone> Signal<K> {
     fn lock(&self) -> LockGuard<'_, Inner<K>> {
         self.inner.lock()
     }
@@ -138,9 +137,9 @@ impl<K: PartialEq + Clone> Signal<K> {
     pub fn notify_key_at(&self, key: &K, value: i64) {
         let mut woken = {
             let mut inner = self.lock();
-            match inner.keyed.iter_mut().find(|(k, _)| k == key) {
-                Some((_, v)) => *v = v.wrapping_add(1),
-                None => inner.keyed.push((key.clone(), 1)),
+            match inner.keyed.get_mut(key) {
+                Some(v) => *v = v.wrapping_add(1),
+                None => drop(inner.keyed.insert(key.clone(), 1)),
             }
             let mut woken = std::mem::take(&mut inner.woken);
             woken.extend(inner.waiters.extract_if(.., |w| {
@@ -196,7 +195,7 @@ pub struct Listener<K> {
     at_least: i64,
 }
 
-impl<K: PartialEq + Clone> Listener<K> {
+impl<K: Ord + Clone> Listener<K> {
     /// From now on, a keyed change to a value below `at_least` does not wake this listener: an
     /// acks=all produce waits for the high watermark to pass its own offset, not for each move.
     pub fn wake_at_least(&mut self, at_least: i64) {
@@ -214,7 +213,7 @@ pub struct Changed<'a, K> {
     listener: &'a mut Listener<K>,
 }
 
-impl<K: PartialEq + Clone> Future for Changed<'_, K> {
+impl<K: Ord + Clone> Future for Changed<'_, K> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {

@@ -621,6 +621,11 @@ impl Log {
     /// Batches from the one holding `from`, whole, ending at or below `upper`, at most `max_bytes`
     /// (but always at least one batch when one fits below `upper`).
     pub fn read(&self, from: i64, upper: i64, max_bytes: usize) -> std::io::Result<Bytes> {
+        if from >= upper {
+            // The batch holding `from` ends at or past `upper`: nothing to read, and a follower
+            // caught up asks this on nearly every fetch.
+            return Ok(Bytes::new());
+        }
         let start = self.batch_index_at(from);
         let mut end = start;
         let mut size = 0usize;

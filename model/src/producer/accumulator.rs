@@ -7,7 +7,7 @@
 //! held until the older one has its own. A retried batch goes back into the queue before every
 //! later batch of its partition (Kafka's `insertInSequenceOrder`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -90,8 +90,9 @@ impl Resolved {
 /// One partition's batches.
 #[derive(Default)]
 pub(super) struct Partition {
-    /// Waiting to go out (again), oldest first.
-    pub queue: VecDeque<Batch>,
+    /// Waiting to go out (again), oldest first. Only the accumulator adds to it, so that it
+    /// knows which partitions wait.
+    queue: VecDeque<Batch>,
     /// Ids of every batch not yet answered to its callbacks, oldest first.
     unresolved: VecDeque<u64>,
     /// Outcomes that came before an older batch's, waiting for it.
@@ -103,6 +104,21 @@ pub(super) struct Partition {
 }
 
 impl Partition {
+    /// The batch to go out next.
+    pub fn front(&self) -> Option<&Batch> {
+        self.queue.front()
+    }
+
+    /// How many batches wait.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The waiting batches, to be re-stamped.
+    pub fn queued_mut(&mut self) -> impl Iterator<Item = &mut Batch> {
+        self.queue.iter_mut()
+    }
+
     /// The oldest batch still waiting for its outcome: with idempotence, the only one a retry may
     /// be (the broker takes a partition's batches in sequence).
     pub fn first_unresolved(&self) -> Option<u64> {
@@ -122,7 +138,17 @@ impl Partition {
 
 #[derive(Default)]
 pub(super) struct Accumulator {
-    pub partitions: BTreeMap<TopicPartition, Partition>,
+    partitions: BTreeMap<TopicPartition, Partition>,
+    /// The partitions with batches in their queue (and perhaps some emptied since): the sender
+    /// looks at these on every turn, not at every partition ever written to.
+    waiting: BTreeSet<TopicPartition>,
+    /// Partitions something happened to since the sender last looked (see `waits.rs`).
+    touched: BTreeSet<TopicPartition>,
+    /// Something happened that may concern every partition.
+    touched_all: bool,
+    /// Every queued batch by when it was made: the delivery timeouts need a look only once the
+    /// oldest is that old.
+    queued_since: BTreeSet<(Instant, u64)>,
     next_batch_id: u64,
     /// Records handed in whose callbacks have not run.
     outstanding: usize,
@@ -149,6 +175,11 @@ impl Accumulator {
         self.outstanding += 1;
         let bytes = RECORD_OVERHEAD + key.as_ref().map_or(0, Bytes::len) + value.len();
         let partition = self.partitions.entry(tp.clone()).or_default();
+        if partition.queue.is_empty() {
+            self.waiting.insert(tp.clone());
+        }
+        Self::mark(&mut self.touched, tp);
+        let now = crate::env::now();
         if let Some(last) = partition.queue.back_mut() {
             if last.encoded.is_none() && last.attempts == 0 && last.bytes + bytes <= batch_size {
                 last.bytes += bytes;
@@ -159,6 +190,7 @@ impl Accumulator {
         }
         let id = self.next_batch_id;
         self.next_batch_id += 1;
+        self.queued_since.insert((now, id));
         partition.unresolved.push_back(id);
         partition.queue.push_back(Batch {
             id,
@@ -166,7 +198,7 @@ impl Accumulator {
             records: vec![(key, value)],
             callbacks: vec![callback],
             bytes: crate::batch::HEADER_LEN + bytes,
-            created: crate::env::now(),
+            created: now,
             attempts: 0,
             stamp: None,
             maybe_written: false,
@@ -177,6 +209,9 @@ impl Accumulator {
 
     /// Puts a batch back to be sent again, before every later batch of its partition.
     pub fn requeue(&mut self, batch: Batch) {
+        Self::mark(&mut self.waiting, &batch.tp);
+        Self::mark(&mut self.touched, &batch.tp);
+        self.queued_since.insert((batch.created, batch.id));
         let queue = &mut self.partition(&batch.tp).queue;
         let at = queue.partition_point(|b| b.id < batch.id);
         queue.insert(at, batch);
@@ -186,9 +221,61 @@ impl Accumulator {
         self.partitions.get_mut(tp).expect("a batch's partition")
     }
 
+    /// A partition written to; panics for one never written to.
+    pub fn get(&self, tp: &TopicPartition) -> &Partition {
+        &self.partitions[tp]
+    }
+
+    /// Every partition written to.
+    pub fn partitions(&self) -> impl Iterator<Item = &Partition> {
+        self.partitions.values()
+    }
+
+    /// The partitions with batches waiting, in partition order.
+    pub fn waiting(&self) -> impl Iterator<Item = (&TopicPartition, &Partition)> {
+        let partitions = &self.partitions;
+        (self.waiting.iter()).filter_map(|tp| Some((tp, partitions.get(tp)?)))
+    }
+
+    /// Starts every partition's sequence numbers again at 0, for a new epoch.
+    pub fn reset_sequences(&mut self) {
+        for partition in self.partitions.values_mut() {
+            partition.next_sequence = 0;
+        }
+    }
+
+    /// The batch of `tp` to go out next.
+    pub fn waiting_front(&self, tp: &TopicPartition) -> Option<&Batch> {
+        self.partitions.get(tp)?.queue.front()
+    }
+
+    /// A waiting partition, to take its batch; `None` for one with nothing queued.
+    pub fn waiting_mut(&mut self, tp: &TopicPartition) -> Option<&mut Partition> {
+        let partition = self.partitions.get_mut(tp)?;
+        if partition.queue.is_empty() {
+            self.waiting.remove(tp);
+            return None;
+        }
+        Some(partition)
+    }
+
+    /// Calls `f` on each partition with batches waiting, in partition order; `f` may take
+    /// batches out of the queue, never put one in.
+    pub fn for_each_waiting(&mut self, mut f: impl FnMut(&TopicPartition, &mut Partition)) {
+        let partitions = &mut self.partitions;
+        self.waiting.retain(|tp| {
+            let partition = partitions.get_mut(tp).expect("a waiting partition");
+            if !partition.queue.is_empty() {
+                f(tp, partition);
+            }
+            !partition.queue.is_empty()
+        });
+    }
+
     /// Settles `batch`; returns what may be answered now: it and the held batches after it, if
     /// nothing older of its partition is still waiting.
     pub fn resolve(&mut self, batch: Batch, resolution: Resolution) -> Vec<Resolved> {
+        Self::mark(&mut self.touched, &batch.tp);
         let (id, tp) = (batch.id, batch.tp.clone());
         let partition = self.partition(&tp);
         let resolved = Resolved {
@@ -210,21 +297,87 @@ impl Accumulator {
 
     /// Takes out of the queues every batch waiting past its delivery timeout.
     pub fn expired(&mut self, now: Instant, delivery_timeout: Duration) -> Vec<Batch> {
-        let mut expired = Vec::new();
-        let late = |b: &Batch| now >= b.created + delivery_timeout;
-        for partition in self.partitions.values_mut() {
-            // Checked before the queue is taken apart: the sender asks on every turn, and a
-            // queue with nothing late, nearly always, must cost no copy.
-            if !partition.queue.iter().any(late) {
-                continue;
-            }
-            let (old, young) = std::mem::take(&mut partition.queue)
-                .into_iter()
-                .partition(late);
-            partition.queue = young;
-            expired.extend::<VecDeque<Batch>>(old);
+        if self.next_expiry(delivery_timeout).is_none_or(|at| now < at) {
+            return Vec::new();
         }
-        expired
+        self.take_queued(|_, b| now >= b.created + delivery_timeout)
+    }
+
+    /// The soonest a queued batch passes its delivery timeout.
+    pub fn next_expiry(&self, delivery_timeout: Duration) -> Option<Instant> {
+        (self.queued_since.first()).map(|(created, _)| *created + delivery_timeout)
+    }
+
+    /// Takes the batch of `tp` to go out next, counting it in flight; with its partition.
+    pub fn take_front(&mut self, tp: &TopicPartition) -> Option<(Batch, &mut Partition)> {
+        let partition = self.partitions.get_mut(tp)?;
+        let batch = partition.queue.pop_front()?;
+        partition.in_flight += 1;
+        self.queued_since.remove(&(batch.created, batch.id));
+        Some((batch, partition))
+    }
+
+    /// Takes out of the queues the batches `pick` names, given their partition.
+    pub fn take_queued(&mut self, pick: impl Fn(&Partition, &Batch) -> bool) -> Vec<Batch> {
+        let mut taken = Vec::new();
+        self.for_each_waiting(|_, partition| {
+            // Checked before the queue is taken apart: the sender asks on every turn that may
+            // take something, and a queue with nothing to take, nearly always, costs no copy.
+            if !partition.queue.iter().any(|b| pick(partition, b)) {
+                return;
+            }
+            let queue = std::mem::take(&mut partition.queue);
+            let (out, keep): (Vec<Batch>, Vec<Batch>) =
+                queue.into_iter().partition(|b| pick(partition, b));
+            partition.queue = keep.into();
+            taken.extend(out);
+        });
+        for b in &taken {
+            self.queued_since.remove(&(b.created, b.id));
+            // Its partition may have a new oldest batch, with times of its own.
+            Self::mark(&mut self.touched, &b.tp);
+        }
+        taken
+    }
+
+    /// Marks `tp` as something happened to, for the sender's next turn.
+    pub fn touch(&mut self, tp: &TopicPartition) {
+        Self::mark(&mut self.touched, tp);
+    }
+
+    /// Marks every partition as something happened to.
+    pub fn touch_all(&mut self) {
+        self.touched_all = true;
+    }
+
+    /// Whether every partition is marked.
+    pub fn all_touched(&self) -> bool {
+        self.touched_all
+    }
+
+    /// The partitions marked, still waiting.
+    pub fn touched(&self) -> impl Iterator<Item = (&TopicPartition, &Partition)> {
+        let partitions = &self.partitions;
+        (self.touched.iter())
+            .filter_map(|tp| Some((tp, partitions.get(tp)?)))
+            .filter(|(_, p)| !p.queue.is_empty())
+    }
+
+    /// Takes the marks: the partitions marked, or, with every partition marked, every waiting
+    /// partition (and true).
+    pub fn take_touched(&mut self) -> (BTreeSet<TopicPartition>, bool) {
+        let touched = std::mem::take(&mut self.touched);
+        if std::mem::take(&mut self.touched_all) {
+            return (self.waiting.clone(), true);
+        }
+        (touched, false)
+    }
+
+    fn mark(set: &mut BTreeSet<TopicPartition>, tp: &TopicPartition) {
+        // The name is cloned (an Arc) only for a partition not yet in the set.
+        if !set.contains(tp) {
+            set.insert(tp.clone());
+        }
     }
 
     /// Answers everything: the batches `in_flight` and in the queues unknown, the held ones as
@@ -236,9 +389,8 @@ impl Accumulator {
             })
         };
         let mut waiting: Vec<Batch> = in_flight;
-        for partition in self.partitions.values_mut() {
-            waiting.extend(partition.queue.drain(..));
-        }
+        self.for_each_waiting(|_, partition| waiting.extend(partition.queue.drain(..)));
+        self.queued_since.clear();
         waiting.sort_by_key(|b| b.id);
         let mut released = Vec::new();
         for batch in waiting {
@@ -255,6 +407,6 @@ impl Accumulator {
 
     /// Every queued batch, for the sender's timers.
     pub fn queued(&self) -> impl Iterator<Item = &Batch> {
-        self.partitions.values().flat_map(|p| p.queue.iter())
+        self.waiting().flat_map(|(_, p)| p.queue.iter())
     }
 }

@@ -110,7 +110,7 @@ fn sequence_error(
         }
         return retry_or_fail(shared, s, batch, code, reason);
     }
-    let oldest = s.accumulator.partitions[&batch.tp].first_unresolved() == Some(batch.id);
+    let oldest = s.accumulator.get(&batch.tp).first_unresolved() == Some(batch.id);
     if s.identity.bump_needed && batch.maybe_written {
         // It cannot be sent again under the old epoch (its gap stays) nor the new (it may be a
         // duplicate then).

@@ -28,7 +28,7 @@ pub(super) fn maybe_bump(shared: &Shared, s: &mut State) -> Vec<Resolved> {
         bump(shared, s);
         return Vec::new();
     }
-    if s.accumulator.partitions.values().any(|p| p.in_flight > 0) {
+    if s.accumulator.partitions().any(|p| p.in_flight > 0) {
         return Vec::new();
     }
     let mut resolved = Vec::new();
@@ -63,13 +63,14 @@ fn bump(shared: &Shared, s: &mut State) {
         identity.epoch += 1;
     }
     identity.bump_needed = false;
-    for partition in s.accumulator.partitions.values_mut() {
-        partition.next_sequence = 0;
-        for batch in &mut partition.queue {
+    s.accumulator.reset_sequences();
+    s.accumulator.touch_all();
+    s.accumulator.for_each_waiting(|_, partition| {
+        for batch in partition.queued_mut() {
             batch.stamp = None;
             batch.encoded = None;
         }
-    }
+    });
     debug!(
         client = %shared.client_id,
         producer_id = s.identity.producer_id,
@@ -82,20 +83,12 @@ fn bump(shared: &Shared, s: &mut State) {
 /// may have been written under their stamp and are not their partition's oldest, and those older
 /// than a batch of their partition already written.
 fn unplaceable(s: &mut State) -> Vec<Batch> {
-    let mut out = Vec::new();
-    for partition in s.accumulator.partitions.values_mut() {
-        let oldest = partition.first_unresolved();
-        let written_after = partition.newest_held_ack();
-        let (stuck, keep) =
-            std::mem::take(&mut partition.queue)
-                .into_iter()
-                .partition(|b: &Batch| {
-                    let old_stamp_only =
-                        b.stamp.is_some() && b.maybe_written && Some(b.id) != oldest;
-                    old_stamp_only || written_after.is_some_and(|newer| b.id < newer)
-                });
-        partition.queue = keep;
-        out.extend::<std::collections::VecDeque<Batch>>(stuck);
-    }
-    out
+    s.accumulator.take_queued(|partition, b| {
+        let old_stamp_only =
+            b.stamp.is_some() && b.maybe_written && Some(b.id) != partition.first_unresolved();
+        old_stamp_only
+            || partition
+                .newest_held_ack()
+                .is_some_and(|newer| b.id < newer)
+    })
 }

@@ -26,6 +26,7 @@ mod answer;
 mod epoch;
 mod link;
 mod sender;
+mod waits;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -239,7 +240,11 @@ impl Producer {
     /// Makes every batch ready now and waits, at most `limit`, until every record handed in has
     /// its answer; true if all have.
     pub async fn flush(&self, limit: Duration) -> bool {
-        self.shared.state.lock().flushing = true;
+        {
+            let mut s = self.shared.state.lock();
+            s.flushing = true;
+            s.accumulator.touch_all();
+        }
         self.shared.wake.notify();
         let mut deadline = crate::deadline::Deadline::after(limit);
         let mut changed = self.shared.wake.subscribe();

@@ -20,6 +20,7 @@ use tracing::{debug, trace};
 use super::accumulator::{Batch, Partition, Resolution, Resolved, Stamp};
 use super::answer::{fail, settle, Attempt};
 use super::link::{self, read_answers, Link, Request};
+use super::waits::{Wait, Waits};
 use super::{epoch, Identity, SendOutcome, Shared, State};
 use crate::batch;
 use crate::client::Client;
@@ -27,7 +28,7 @@ use crate::deadline::Deadline;
 use crate::fetcher::error_code;
 use crate::produce_codec::MultiProduce;
 use crate::wire::{Connection, RequestSender};
-use crate::BrokerId;
+use crate::{BrokerId, TopicPartition};
 
 const INIT_PRODUCER_ID_VERSION: i16 = 4;
 
@@ -41,6 +42,8 @@ struct Sender {
     /// Not to ask for metadata again before this.
     metadata_due: Instant,
     init_attempts: usize,
+    /// What the partitions passed over wait for.
+    waits: Waits,
 }
 
 pub(super) async fn run(shared: Arc<Shared>, bootstrap: Vec<SocketAddr>) {
@@ -57,6 +60,7 @@ pub(super) async fn run(shared: Arc<Shared>, bootstrap: Vec<SocketAddr>) {
         writers: BTreeMap::new(),
         metadata_due: crate::env::now(),
         init_attempts: 0,
+        waits: Waits::default(),
     };
     let mut woken = shared.wake.subscribe();
     loop {
@@ -76,6 +80,7 @@ pub(super) async fn run(shared: Arc<Shared>, bootstrap: Vec<SocketAddr>) {
             for topic in leaderless {
                 let _ = sender.metadata.refresh_metadata(&topic).await;
             }
+            shared.state.lock().accumulator.touch_all();
             continue;
         }
         let requests = sender.drain(now);
@@ -106,6 +111,7 @@ impl Sender {
         let mut s = shared.state.lock();
         for (tp, code) in std::mem::take(&mut s.stale) {
             self.metadata.forget_leader(&tp, code);
+            s.accumulator.touch_all();
         }
         self.writers.retain(|broker, (generation, _)| {
             s.links
@@ -138,6 +144,7 @@ impl Sender {
                 let mut s = shared.state.lock();
                 s.identity.producer_id = producer_id;
                 s.identity.epoch = epoch;
+                s.accumulator.touch_all();
             }
             Err(error) => {
                 debug!(client = %shared.client_id, %error, "no producer id yet: backing off");
@@ -146,24 +153,32 @@ impl Sender {
         }
     }
 
-    /// The topics of waiting batches whose partition has no known leader.
+    /// The topics of waiting batches whose partition has no known leader: of those found so on
+    /// an earlier turn and those not looked at since something happened to them (every other
+    /// waiting partition had a leader when last looked at, and the metadata has not changed).
     fn topics_without_leader(&self) -> BTreeSet<String> {
         let s = self.shared.state.lock();
+        let accumulator = &s.accumulator;
         let mut topics = BTreeSet::new();
-        for (tp, p) in &s.accumulator.partitions {
+        let mut look = |tp: &TopicPartition| {
             // A name is copied once per topic, not once per leaderless partition.
-            if !p.queue.is_empty()
-                && !topics.contains(&*tp.topic)
-                && self.metadata.leader(tp).is_none()
-            {
+            if !topics.contains(&*tp.topic) && self.metadata.leader(tp).is_none() {
                 topics.insert(tp.topic.to_string());
             }
+        };
+        if accumulator.all_touched() {
+            accumulator.waiting().for_each(|(tp, _)| look(tp));
+            return topics;
         }
+        accumulator.touched().for_each(|(tp, _)| look(tp));
+        (self.waits.leaderless())
+            .filter(|tp| accumulator.get(tp).queued() > 0)
+            .for_each(look);
         topics
     }
 
-    /// Takes each partition's ready batch whose leader has room for a request, stamped and
-    /// encoded, grouped by leader.
+    /// Takes the ready batch of each partition due a look whose leader has room for a request,
+    /// stamped and encoded, grouped by leader; notes what the others wait for.
     fn drain(&mut self, now: Instant) -> BTreeMap<BrokerId, Vec<Batch>> {
         let config = &self.shared.config;
         let mut s = self.shared.state.lock();
@@ -174,25 +189,50 @@ impl Sender {
             flushing,
             ..
         } = &mut *s;
+        let busy = |leader: BrokerId| links.get(&leader).map_or(0, |l| l.in_flight.len());
+        let (mut due, all) = accumulator.take_touched();
+        if all {
+            self.waits.clear();
+        }
+        let has_room = |leader| busy(leader) < config.max_in_flight;
+        self.waits.release(now, has_room, &mut due);
         let mut out: BTreeMap<BrokerId, Vec<Batch>> = BTreeMap::new();
-        for (tp, partition) in &mut accumulator.partitions {
-            let Some(front) = partition.queue.front() else {
+        for tp in &due {
+            let Some(partition) = accumulator.waiting_mut(tp) else {
                 continue;
             };
-            if !sendable(front, partition, config, identity, now, *flushing) {
-                continue;
-            }
-            let Some((leader, _)) = self.metadata.leader(tp) else {
-                continue;
+            let front = partition.front().expect("a waiting partition's batch");
+            // Leaderless first: such a partition calls for metadata whether or not its batch
+            // could go.
+            let passed_over = match self.metadata.leader(tp) {
+                None => Err(Wait::Leader),
+                Some((leader, _)) => sendable(front, partition, config, identity, now, *flushing)
+                    .and_then(|()| {
+                        if has_room(leader) {
+                            Ok(leader)
+                        } else {
+                            Err(Wait::Room(leader))
+                        }
+                    }),
             };
-            let busy = links.get(&leader).map_or(0, |l| l.in_flight.len());
-            if busy >= config.max_in_flight {
-                continue;
-            }
-            let mut batch = partition.queue.pop_front().expect("a front batch");
+            let leader = match passed_over {
+                Ok(leader) => leader,
+                Err(wait) => {
+                    // Its batch's own times wake the sender whatever it waits for: a turn too
+                    // many costs little, a turn too few leaves a batch behind.
+                    let times = [front.retry_at, Some(front.lingered(config.linger))];
+                    self.waits.wait(tp, wait, times.into_iter().flatten(), now);
+                    continue;
+                }
+            };
+            let (mut batch, partition) = accumulator.take_front(tp).expect("a front batch");
             prepare(&mut batch, partition, config.idempotence, identity);
-            partition.in_flight += 1;
+            let more = partition.queued() > 0;
             out.entry(leader).or_default().push(batch);
+            if more {
+                // One batch per partition a turn keeps them in order; the next goes next turn.
+                accumulator.touch(tp);
+            }
         }
         out
     }
@@ -277,28 +317,24 @@ impl Sender {
     }
 
     /// The soonest a waiting batch's linger, backoff or delivery timeout comes round.
-    fn next_timer(&self, now: Instant) -> Option<Instant> {
+    fn next_timer(&mut self, now: Instant) -> Option<Instant> {
         let config = &self.shared.config;
         let s = self.shared.state.lock();
-        let fronts = s
-            .accumulator
-            .partitions
-            .values()
-            .filter_map(|p| p.queue.front());
-        let lingers = fronts.flat_map(|b| [b.retry_at, Some(b.lingered(config.linger))]);
-        let expiries = s
-            .accumulator
-            .queued()
-            .map(|b| Some(b.created + config.delivery_timeout));
-        lingers
-            .chain(expiries)
-            .flatten()
+        let expiry = s.accumulator.next_expiry(config.delivery_timeout);
+        // A time noted for a batch counts while that batch is still its partition's oldest.
+        let front_time = |tp: &TopicPartition, at: Instant| {
+            let front = s.accumulator.waiting_front(tp);
+            front.is_some_and(|b| b.retry_at == Some(at) || b.lingered(config.linger) == at)
+        };
+        (self.waits.next_time(front_time).into_iter())
+            .chain(expiry)
             .filter(|at| *at > now)
             .min()
     }
 }
 
-/// Whether a partition's oldest waiting batch may go now (see the module's doc).
+/// Whether a partition's oldest waiting batch may go now (see the module's doc), or what it
+/// waits for.
 fn sendable(
     front: &Batch,
     partition: &Partition,
@@ -306,27 +342,32 @@ fn sendable(
     identity: &Identity,
     now: Instant,
     flushing: bool,
-) -> bool {
-    if front.retry_at.is_some_and(|at| now < at) {
-        return false;
+) -> Result<(), Wait> {
+    if let Some(at) = front.retry_at.filter(|at| now < *at) {
+        return Err(Wait::Until(at));
     }
     let ready = front.attempts > 0
-        || partition.queue.len() > 1
+        || partition.queued() > 1
         || front.bytes >= config.batch_size
         || now >= front.lingered(config.linger)
         || flushing;
     if !ready {
-        return false;
+        return Err(Wait::Until(front.lingered(config.linger)));
     }
     if !config.idempotence {
-        return true;
+        return Ok(());
     }
-    match front.stamp {
+    let in_turn = match front.stamp {
         Some(_) => {
             partition.first_unresolved() == Some(front.id)
                 && (!identity.bump_needed || front.maybe_written)
         }
         None => !identity.bump_needed,
+    };
+    if in_turn {
+        Ok(())
+    } else {
+        Err(Wait::Answer)
     }
 }
 
