@@ -132,6 +132,12 @@ impl Client {
     }
 
     pub async fn refresh_metadata(&mut self, topic: &str) -> Result<(), String> {
+        self.refresh_leaders(topic).await.map(drop)
+    }
+
+    /// Asks a bootstrap broker, in turn, for `topic`'s metadata; returns the partitions whose
+    /// leader or leader epoch this client now believes differently.
+    pub async fn refresh_leaders(&mut self, topic: &str) -> Result<Vec<TopicPartition>, String> {
         let which = self.next_bootstrap % self.bootstrap.len();
         self.next_bootstrap += 1;
         let failed = |client: &str, error: String| {
@@ -161,6 +167,7 @@ impl Client {
                     .insert(b.node_id.0, SocketAddr::new(ip, b.port as u16));
             }
         }
+        let mut changed = Vec::new();
         for t in response.topics {
             let Some(name) = t.name else { continue };
             for p in t.partitions {
@@ -177,10 +184,13 @@ impl Client {
                     continue;
                 }
                 *seen = (*seen).max(p.leader_epoch);
-                if p.leader_id.0 >= 0 {
-                    self.leaders.insert(tp, (p.leader_id.0, p.leader_epoch));
-                } else {
-                    self.leaders.remove(&tp);
+                let now = (p.leader_id.0 >= 0).then_some((p.leader_id.0, p.leader_epoch));
+                let old = match now {
+                    Some(leader) => self.leaders.insert(tp.clone(), leader),
+                    None => self.leaders.remove(&tp),
+                };
+                if old != now {
+                    changed.push(tp);
                 }
             }
         }
@@ -198,7 +208,7 @@ impl Client {
                 trace!(client = %self.client_id, topic, bootstrap = which, "metadata refreshed");
             }
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// The leaders this client knows of `topic`'s partitions, for the log.

@@ -74,13 +74,24 @@ pub(super) async fn run(shared: Arc<Shared>, bootstrap: Vec<SocketAddr>) {
             sender.init_producer_id().await;
             continue;
         }
-        let leaderless = sender.topics_without_leader();
-        if !leaderless.is_empty() && now >= sender.metadata_due {
+        // Before metadata is due again, one leaderless partition is enough to know to wait.
+        let metadata_due = now >= sender.metadata_due;
+        let leaderless = sender.topics_without_leader(metadata_due);
+        if !leaderless.is_empty() && metadata_due {
             sender.metadata_due = now + config.retry_backoff;
+            let mut changed = Vec::new();
             for topic in leaderless {
-                let _ = sender.metadata.refresh_metadata(&topic).await;
+                changed.extend(
+                    sender
+                        .metadata
+                        .refresh_leaders(&topic)
+                        .await
+                        .unwrap_or_default(),
+                );
             }
-            shared.state.lock().accumulator.touch_all();
+            // Only a partition whose leader changed can be sent differently now.
+            let mut s = shared.state.lock();
+            changed.iter().for_each(|tp| s.accumulator.touch(tp));
             continue;
         }
         let requests = sender.drain(now);
@@ -111,7 +122,7 @@ impl Sender {
         let mut s = shared.state.lock();
         for (tp, code) in std::mem::take(&mut s.stale) {
             self.metadata.forget_leader(&tp, code);
-            s.accumulator.touch_all();
+            s.accumulator.touch(&tp);
         }
         self.writers.retain(|broker, (generation, _)| {
             s.links
@@ -156,24 +167,28 @@ impl Sender {
     /// The topics of waiting batches whose partition has no known leader: of those found so on
     /// an earlier turn and those not looked at since something happened to them (every other
     /// waiting partition had a leader when last looked at, and the metadata has not changed).
-    fn topics_without_leader(&self) -> BTreeSet<String> {
+    /// With `every` false, stops at the first topic found.
+    fn topics_without_leader(&self, every: bool) -> BTreeSet<String> {
         let s = self.shared.state.lock();
         let accumulator = &s.accumulator;
         let mut topics = BTreeSet::new();
-        let mut look = |tp: &TopicPartition| {
+        let look = |tp: &TopicPartition| {
             // A name is copied once per topic, not once per leaderless partition.
             if !topics.contains(&*tp.topic) && self.metadata.leader(tp).is_none() {
                 topics.insert(tp.topic.to_string());
             }
+            every || topics.is_empty()
         };
-        if accumulator.all_touched() {
-            accumulator.waiting().for_each(|(tp, _)| look(tp));
-            return topics;
-        }
-        accumulator.touched().for_each(|(tp, _)| look(tp));
-        (self.waits.leaderless())
-            .filter(|tp| accumulator.get(tp).queued() > 0)
-            .for_each(look);
+        let mut candidates: Box<dyn Iterator<Item = &TopicPartition>> = if accumulator.all_touched()
+        {
+            Box::new(accumulator.waiting().map(|(tp, _)| tp))
+        } else {
+            let leaderless =
+                (self.waits.leaderless()).filter(|tp| accumulator.get(tp).queued() > 0);
+            Box::new(accumulator.touched().map(|(tp, _)| tp).chain(leaderless))
+        };
+        // `all` stops at the first partition `look` says to stop at.
+        candidates.all(look);
         topics
     }
 
@@ -198,6 +213,7 @@ impl Sender {
         self.waits.release(now, has_room, &mut due);
         let mut out: BTreeMap<BrokerId, Vec<Batch>> = BTreeMap::new();
         for tp in &due {
+            self.waits.looking_at(tp);
             let Some(partition) = accumulator.waiting_mut(tp) else {
                 continue;
             };

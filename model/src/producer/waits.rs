@@ -63,6 +63,11 @@ impl Waits {
         }
     }
 
+    /// Forgets that `tp` had no leader: it is being looked at again.
+    pub fn looking_at(&mut self, tp: &TopicPartition) {
+        self.leaderless.remove(tp);
+    }
+
     /// Moves into `due` the partitions whose time has come and those whose leader has room now.
     pub fn release(
         &mut self,
