@@ -410,3 +410,134 @@ impl Accumulator {
         self.waiting().flat_map(|(_, p)| p.queue.iter())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    type Heard = Arc<Mutex<Vec<(u8, SendOutcome)>>>;
+
+    /// Room for two of the tests' records (31 bytes each with their overhead) after the header.
+    const BATCH_SIZE: usize = crate::batch::HEADER_LEN + 62;
+
+    /// Runs `body` inside a simulated runtime (batches read the clock).
+    fn simulated(body: impl FnOnce() + Send + 'static) {
+        madsim::runtime::Runtime::new().block_on(async move { body() });
+    }
+
+    fn append(acc: &mut Accumulator, tp: &TopicPartition, record: u8, heard: &Heard) {
+        let heard = heard.clone();
+        let callback: Callback = Box::new(move |o| heard.lock().unwrap().push((record, o)));
+        acc.append(
+            tp,
+            None,
+            Bytes::from(vec![record; 10]),
+            callback,
+            BATCH_SIZE,
+        );
+    }
+
+    fn acked(offset: i64) -> SendOutcome {
+        SendOutcome::Acked { offset }
+    }
+
+    #[test]
+    fn records_share_a_batch_until_it_is_full_or_taken() {
+        simulated(|| {
+            let (mut acc, heard) = (Accumulator::default(), Heard::default());
+            let tp = TopicPartition::new("t", 0);
+            for record in 0..3 {
+                append(&mut acc, &tp, record, &heard);
+            }
+            // Two records fill a batch: the third starts a new one.
+            assert_eq!(acc.get(&tp).queued(), 2);
+            let (first, _) = acc.take_front(&tp).expect("a batch");
+            assert_eq!(first.records.len(), 2);
+            append(&mut acc, &tp, 3, &heard);
+            let (second, _) = acc.take_front(&tp).expect("a batch");
+            assert_eq!(second.records.len(), 2, "a record joins the queued batch");
+            assert!(acc.take_front(&tp).is_none());
+        });
+    }
+
+    #[test]
+    fn answers_are_given_in_the_order_batches_were_made_whatever_order_they_come_in() {
+        simulated(|| {
+            let (mut acc, heard) = (Accumulator::default(), Heard::default());
+            let tp = TopicPartition::new("t", 0);
+            for record in 0..3 {
+                append(&mut acc, &tp, record, &heard);
+            }
+            let batches: Vec<Batch> = (0..2)
+                .filter_map(|_| Some(acc.take_front(&tp)?.0))
+                .collect();
+            let mut batches = batches.into_iter();
+            let (older, newer) = (batches.next().unwrap(), batches.next().unwrap());
+            let early = acc.resolve(newer, Resolution::Acked { base_offset: 7 });
+            assert!(
+                early.is_empty(),
+                "a newer batch's answer waits for the older's"
+            );
+            let released = acc.resolve(older, Resolution::Acked { base_offset: 5 });
+            assert_eq!(released.len(), 2);
+            released.into_iter().for_each(Resolved::run);
+            let heard = heard.lock().unwrap().clone();
+            assert_eq!(heard, vec![(0, acked(5)), (1, acked(6)), (2, acked(7))]);
+            assert_eq!(acc.outstanding(), 0);
+        });
+    }
+
+    #[test]
+    fn a_retried_batch_goes_back_before_every_later_batch_and_is_marked() {
+        simulated(|| {
+            let (mut acc, heard) = (Accumulator::default(), Heard::default());
+            let tp = TopicPartition::new("t", 0);
+            for record in 0..3 {
+                append(&mut acc, &tp, record, &heard);
+            }
+            let (first, _) = acc.take_front(&tp).unwrap();
+            let _ = acc.take_touched();
+            acc.out_of_flight(&first);
+            acc.requeue(first);
+            let (touched, all) = acc.take_touched();
+            assert_eq!(
+                (touched.into_iter().collect::<Vec<_>>(), all),
+                (vec![tp.clone()], false)
+            );
+            assert_eq!(acc.waiting_front(&tp).unwrap().records[0].1[0], 0);
+        });
+    }
+
+    #[test]
+    fn only_batches_past_their_delivery_timeout_expire_and_the_next_expiry_follows_the_oldest() {
+        simulated(|| {
+            let (mut acc, heard) = (Accumulator::default(), Heard::default());
+            let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+            let timeout = Duration::from_secs(10);
+            let start = crate::env::now();
+            append(&mut acc, &a, 0, &heard);
+            assert_eq!(acc.next_expiry(timeout), Some(start + timeout));
+            assert!(acc.expired(start + timeout / 2, timeout).is_empty());
+            // A later batch on another partition, made once time has moved.
+            madsim::time::advance(Duration::from_secs(4));
+            append(&mut acc, &b, 1, &heard);
+            let expired = acc.expired(start + timeout, timeout);
+            assert_eq!(
+                expired.iter().map(|b| b.tp.clone()).collect::<Vec<_>>(),
+                vec![a]
+            );
+            assert_eq!(
+                acc.next_expiry(timeout),
+                Some(start + Duration::from_secs(4) + timeout)
+            );
+            acc.take_front(&b).unwrap();
+            assert_eq!(
+                acc.next_expiry(timeout),
+                None,
+                "nothing queued, nothing to expire"
+            );
+        });
+    }
+}

@@ -111,3 +111,66 @@ impl Waits {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn tp(partition: i32) -> TopicPartition {
+        TopicPartition::new("t", partition)
+    }
+
+    fn released(waits: &mut Waits, now: Instant, room: &[BrokerId]) -> Vec<i32> {
+        let mut due = BTreeSet::new();
+        waits.release(now, |leader| room.contains(&leader), &mut due);
+        due.into_iter().map(|tp| tp.partition).collect()
+    }
+
+    #[test]
+    fn a_partition_comes_back_when_its_leader_has_room_or_its_time_comes_and_not_before() {
+        madsim::runtime::Runtime::new().block_on(async {
+            let now = madsim::time::Instant::now();
+            let later = now + Duration::from_millis(100);
+            let mut waits = Waits::default();
+            waits.wait(&tp(0), Wait::Room(1), std::iter::empty(), now);
+            waits.wait(&tp(1), Wait::Room(2), std::iter::empty(), now);
+            waits.wait(&tp(2), Wait::Until(later), std::iter::empty(), now);
+            waits.wait(&tp(3), Wait::Answer, std::iter::empty(), now);
+            assert_eq!(released(&mut waits, now, &[]), Vec::<i32>::new());
+            assert_eq!(released(&mut waits, now, &[2]), vec![1]);
+            assert_eq!(waits.next_time(|_, _| true), Some(later));
+            assert_eq!(released(&mut waits, later, &[]), vec![2]);
+            assert_eq!(released(&mut waits, later, &[1, 2]), vec![0]);
+            assert_eq!(released(&mut waits, later, &[1, 2]), Vec::<i32>::new());
+        });
+    }
+
+    #[test]
+    fn a_batch_time_noted_beside_another_wait_wakes_the_sender_while_it_still_holds() {
+        madsim::runtime::Runtime::new().block_on(async {
+            let now = madsim::time::Instant::now();
+            let (soon, later) = (
+                now + Duration::from_millis(5),
+                now + Duration::from_millis(9),
+            );
+            let mut waits = Waits::default();
+            waits.wait(&tp(0), Wait::Leader, [now, soon].into_iter(), now);
+            waits.wait(&tp(1), Wait::Answer, [later].into_iter(), now);
+            assert_eq!(
+                waits.leaderless().map(|t| t.partition).collect::<Vec<_>>(),
+                vec![0]
+            );
+            // The batch noted at `soon` has gone out since: its time no longer counts.
+            assert_eq!(waits.next_time(|tp, _| tp.partition == 1), Some(later));
+            assert_eq!(
+                waits.next_time(|_, _| true),
+                Some(later),
+                "a dropped time stays dropped"
+            );
+            waits.looking_at(&tp(0));
+            assert_eq!(waits.leaderless().count(), 0);
+        });
+    }
+}
