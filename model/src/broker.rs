@@ -15,7 +15,7 @@ use crate::controller::ControllerState;
 use crate::env::{Env, Event};
 use crate::fetch_session::cache::SessionCache;
 use crate::log::{checkpoint, Log};
-use crate::metadata::{MetadataImage, MetadataRecord, METADATA_TOPIC, NO_LEADER};
+use crate::metadata::{MetadataImage, MetadataRecord, PartitionState, METADATA_TOPIC, NO_LEADER};
 use crate::partition::{Partition, Role};
 use crate::raft::Quorum;
 use crate::signal::{Listener, Signal};
@@ -74,6 +74,8 @@ pub struct State {
     /// Counts partitions opened and roles taken up: a replica fetcher looks through every
     /// partition for those it gained or lost only after this moves.
     pub role_changes: u64,
+    /// Partitions of this broker whose log could not be opened: every reconcile tries them again.
+    unopened: BTreeSet<TopicPartition>,
     /// Consumer groups and offsets this broker coordinates.
     pub coordinator: crate::group::Coordinator,
 }
@@ -212,6 +214,7 @@ pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
             fetch_sessions: SessionCache::new(shared_config_slots, first_session_id(incarnation)),
             replica_fetchers: BTreeSet::new(),
             role_changes: 0,
+            unopened: BTreeSet::new(),
             coordinator: Default::default(),
         }),
         changed: Signal::default(),
@@ -288,6 +291,9 @@ pub fn apply_committed(shared: &Arc<Shared>, s: &mut State) {
             shared.id()
         ),
     };
+    // Partition records change one partition each: only those need bringing in line. Any other
+    // record (a broker registered or fenced, a topic made) may change every partition's role.
+    let mut scope = Some(BTreeSet::new());
     for (offset, _key, value) in records {
         if offset < s.image.next_offset {
             continue;
@@ -297,8 +303,15 @@ pub fn apply_committed(shared: &Arc<Shared>, s: &mut State) {
             .unwrap_or_else(|e| panic!("broker {}: metadata record at {offset}: {e}", shared.id()));
         trace!(offset, ?record, "applying committed metadata");
         s.image.apply(offset, &record);
+        match (&record, &mut scope) {
+            (MetadataRecord::LeaderChange { .. }, _) | (_, None) => {}
+            (MetadataRecord::Partition(state), Some(only)) => {
+                only.insert(state.topic_partition());
+            }
+            _ => scope = None,
+        }
     }
-    reconcile(shared, s);
+    reconcile_in(shared, s, scope);
 }
 
 /// Takes up the partition roles the metadata image assigns to this broker.
@@ -309,6 +322,12 @@ pub fn apply_committed(shared: &Arc<Shared>, s: &mut State) {
 /// watermark move on a view of the ISR that a still-uncommitted AlterPartition may overturn. The
 /// controller answers a new incarnation by moving its leaderships to a new epoch.
 fn reconcile(shared: &Arc<Shared>, s: &mut State) {
+    reconcile_in(shared, s, None);
+}
+
+/// Reconciles the partitions `only` names (with those whose log could not be opened yet), or,
+/// with `None`, every partition of the image.
+fn reconcile_in(shared: &Arc<Shared>, s: &mut State, only: Option<BTreeSet<TopicPartition>>) {
     let me = shared.id();
     let now = shared.now_ms();
     let in_service = s
@@ -324,21 +343,35 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
         recovered_high_watermarks,
         replica_fetchers,
         role_changes,
+        unopened,
         ..
     } = s;
     let mut changed = false;
     let mut start_fetchers = Vec::new();
-    for state in image.partitions().filter(|p| p.replicas.contains(&me)) {
+    // In the image's order either way: topic, then partition.
+    let states: Box<dyn Iterator<Item = &PartitionState>> = match only {
+        None => Box::new(image.partitions()),
+        Some(mut only) => {
+            only.extend(unopened.iter().cloned());
+            let states: Vec<_> = (only.iter())
+                .filter_map(|tp| image.partition(&tp.topic, tp.partition))
+                .collect();
+            Box::new(states.into_iter())
+        }
+    };
+    for state in states.filter(|p| p.replicas.contains(&me)) {
         let tp = state.topic_partition();
         if !partitions.contains_key(&tp) {
             match open_partition(shared, recovered_high_watermarks, &tp) {
                 Ok(p) => {
                     partitions.insert(tp.clone(), p);
+                    unopened.remove(&tp);
                     *role_changes += 1;
                 }
                 // A disk that cannot be read now is tried again at the next reconcile.
                 Err(error) => {
                     warn!(partition = %tp, %error, "cannot open the partition's log; will try again");
+                    unopened.insert(tp);
                     continue;
                 }
             }
