@@ -439,6 +439,16 @@ mod tests {
         );
     }
 
+    /// Records 0, 1 and 2 handed in to one partition: two batches, [0, 1] and [2].
+    fn three_records() -> (Accumulator, Heard, TopicPartition) {
+        let (mut acc, heard) = (Accumulator::default(), Heard::default());
+        let tp = TopicPartition::new("t", 0);
+        for record in 0..3 {
+            append(&mut acc, &tp, record, &heard);
+        }
+        (acc, heard, tp)
+    }
+
     fn acked(offset: i64) -> SendOutcome {
         SendOutcome::Acked { offset }
     }
@@ -446,11 +456,7 @@ mod tests {
     #[test]
     fn records_share_a_batch_until_it_is_full_or_taken() {
         simulated(|| {
-            let (mut acc, heard) = (Accumulator::default(), Heard::default());
-            let tp = TopicPartition::new("t", 0);
-            for record in 0..3 {
-                append(&mut acc, &tp, record, &heard);
-            }
+            let (mut acc, heard, tp) = three_records();
             // Two records fill a batch: the third starts a new one.
             assert_eq!(acc.get(&tp).queued(), 2);
             let (first, _) = acc.take_front(&tp).expect("a batch");
@@ -465,11 +471,7 @@ mod tests {
     #[test]
     fn answers_are_given_in_the_order_batches_were_made_whatever_order_they_come_in() {
         simulated(|| {
-            let (mut acc, heard) = (Accumulator::default(), Heard::default());
-            let tp = TopicPartition::new("t", 0);
-            for record in 0..3 {
-                append(&mut acc, &tp, record, &heard);
-            }
+            let (mut acc, heard, tp) = three_records();
             let batches: Vec<Batch> = (0..2)
                 .filter_map(|_| Some(acc.take_front(&tp)?.0))
                 .collect();
@@ -492,11 +494,7 @@ mod tests {
     #[test]
     fn a_retried_batch_goes_back_before_every_later_batch_and_is_marked() {
         simulated(|| {
-            let (mut acc, heard) = (Accumulator::default(), Heard::default());
-            let tp = TopicPartition::new("t", 0);
-            for record in 0..3 {
-                append(&mut acc, &tp, record, &heard);
-            }
+            let (mut acc, _, tp) = three_records();
             let (first, _) = acc.take_front(&tp).unwrap();
             let _ = acc.take_touched();
             acc.out_of_flight(&first);
