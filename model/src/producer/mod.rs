@@ -26,6 +26,8 @@ mod answer;
 mod epoch;
 mod link;
 mod sender;
+#[cfg(test)]
+mod tests;
 mod waits;
 
 use std::collections::BTreeMap;
