@@ -129,6 +129,24 @@ impl Framer {
         finish_frame(buf);
         Ok(correlation_id)
     }
+
+    /// Frames a produce request from `produce`'s encoding and writes it to `stream`, waiting at
+    /// most `limit` for the stream to take it; returns its correlation id.
+    async fn write_produce<S: AsyncWrite + Unpin>(
+        &mut self,
+        stream: &mut S,
+        produce: impl FnOnce(&mut BytesMut, i16),
+        limit: Duration,
+    ) -> Result<i32, CallError> {
+        let correlation_id = self.frame(ApiKey::Produce, PRODUCE_VERSION, |buf| {
+            produce(buf, PRODUCE_VERSION);
+            Ok(())
+        })?;
+        crate::deadline::within(limit, write_frame(stream, &self.out))
+            .await
+            .map_err(|_| CallError::Timeout)??;
+        Ok(correlation_id)
+    }
 }
 
 /// The body of a response frame to `key` at `version`, after its header, which must answer
@@ -198,14 +216,12 @@ impl Connection {
         produce: &SingleProduce<'_>,
         limit: Duration,
     ) -> Result<(), CallError> {
-        self.framer.frame(ApiKey::Produce, PRODUCE_VERSION, |buf| {
-            produce.encode(buf, PRODUCE_VERSION);
-            Ok(())
-        })?;
-        crate::deadline::within(limit, write_frame(&mut self.stream, &self.framer.out))
-            .await
-            .map_err(|_| CallError::Timeout)??;
-        Ok(())
+        let encode = |buf: &mut BytesMut, version| produce.encode(buf, version);
+        (self
+            .framer
+            .write_produce(&mut self.stream, encode, limit)
+            .await)
+            .map(drop)
     }
 
     /// Sends a produce and waits at most `limit` for the answer: the partition's error code and
@@ -329,14 +345,10 @@ impl RequestSender {
         produce: &MultiProduce<'_>,
         limit: Duration,
     ) -> Result<i32, CallError> {
-        let correlation_id = self.framer.frame(ApiKey::Produce, PRODUCE_VERSION, |buf| {
-            produce.encode(buf, PRODUCE_VERSION);
-            Ok(())
-        })?;
-        crate::deadline::within(limit, write_frame(&mut self.stream, &self.framer.out))
+        let encode = |buf: &mut BytesMut, version| produce.encode(buf, version);
+        self.framer
+            .write_produce(&mut self.stream, encode, limit)
             .await
-            .map_err(|_| CallError::Timeout)??;
-        Ok(correlation_id)
     }
 }
 
