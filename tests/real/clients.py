@@ -57,21 +57,26 @@ class Cluster:
         self.wait_ready()
 
     def wait_ready(self, brokers=3, limit=60):
+        """Until every broker, asked alone, lists `brokers` brokers and the topic with a leader for
+        each partition: a broker learns committed metadata a fetch later than the quorum leader,
+        and a client that asks a broker still behind is told the topic does not exist."""
         deadline = time.time() + limit
         while time.time() < deadline:
             if self.process.poll() is not None:
                 fail(f"logsim serve exited early:\n{self.process.stdout.read()}")
-            try:
-                md = Producer({"bootstrap.servers": self.bootstrap}).list_topics(timeout=2)
-                t = md.topics.get(TOPIC)
-                if (len(md.brokers) >= brokers and t is not None and t.error is None
-                        and len(t.partitions) == PARTITIONS
-                        and all(p.leader >= 0 for p in t.partitions.values())):
-                    return
-            except Exception:  # noqa: BLE001 - not up yet
-                pass
+            if all(self.broker_ready(i, brokers) for i in range(3)):
+                return
             time.sleep(0.5)
         fail(f"the cluster did not come up with {brokers} brokers within {limit} s")
+
+    def broker_ready(self, index, brokers):
+        try:
+            known, partitions = metadata_of(self.port + index)
+        except OSError:  # not up yet
+            return False
+        leaders = partitions.get(TOPIC)
+        return (known >= brokers and leaders is not None and len(leaders) == PARTITIONS
+                and all(leader >= 0 for leader in leaders))
 
     def broker_pid(self, node):
         with open(os.path.join(self.data_dir, f"broker-{node}.pid")) as f:
@@ -96,6 +101,65 @@ class Cluster:
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+def metadata_of(port):
+    """One broker's own view, by a Metadata v1 request on a socket of its own (a client library
+    may send its metadata request to any broker it has learnt of): how many brokers it lists, and
+    for each topic without an error the leader of each partition."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.settimeout(2)
+        client = b"ready"
+        request = struct.pack(">hhih", 3, 1, 7, len(client)) + client + struct.pack(">i", -1)
+        s.sendall(struct.pack(">i", len(request)) + request)
+        size = struct.unpack(">i", recv_exactly(s, 4))[0]
+        body = recv_exactly(s, size)
+    at = 4  # past the correlation id
+
+    def take(fmt):
+        nonlocal at
+        values = struct.unpack_from(fmt, body, at)
+        at += struct.calcsize(fmt)
+        return values[0] if len(values) == 1 else values
+
+    def string():
+        nonlocal at
+        n = take(">h")
+        text = body[at:at + max(n, 0)].decode()
+        at += max(n, 0)
+        return text
+
+    brokers = take(">i")
+    for _ in range(brokers):
+        take(">i")
+        string()
+        take(">i")
+        string()  # rack, nullable
+    take(">i")  # controller
+    topics = {}
+    for _ in range(take(">i")):
+        error = take(">h")
+        name = string()
+        take(">b")  # internal
+        leaders = []
+        for _ in range(take(">i")):
+            _, _, leader = take(">hii")
+            take(">" + "i" * take(">i"))  # replicas
+            take(">" + "i" * take(">i"))  # isr
+            leaders.append(leader)
+        if error == 0:
+            topics[name] = leaders
+    return brokers, topics
+
+
+def recv_exactly(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("the broker hung up")
+        data += chunk
+    return data
 
 
 def value(client, i):
