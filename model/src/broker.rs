@@ -371,6 +371,7 @@ fn reconcile_in(shared: &Arc<Shared>, s: &mut State, only: Option<BTreeSet<Topic
                 // A disk that cannot be read now is tried again at the next reconcile.
                 Err(error) => {
                     warn!(partition = %tp, %error, "cannot open the partition's log; will try again");
+                    crate::mark!(PartitionLogUnreadable);
                     unopened.insert(tp);
                     continue;
                 }

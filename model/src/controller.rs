@@ -94,6 +94,7 @@ pub async fn run(shared: Arc<Shared>) {
         let mut notes = Vec::new();
         if let Some(&broker) = expired.iter().find(|b| s.image.is_unfenced(**b)) {
             records = fence(&s.image, broker, shared.config.unclean_election());
+            crate::mark!(BrokerFenced);
             let reason = "session expired".into();
             notes.push(Event::BrokerFenced { broker, reason });
         }
@@ -212,12 +213,11 @@ fn choose_leader(
         return Some((l, false));
     }
     if unclean {
-        return p
-            .replicas
-            .iter()
-            .copied()
-            .find(|r| eligible(*r))
-            .map(|l| (l, true));
+        let chosen = p.replicas.iter().copied().find(|r| eligible(*r));
+        if chosen.is_some() {
+            crate::mark!(UncleanElection);
+        }
+        return chosen.map(|l| (l, true));
     }
     None
 }
@@ -245,6 +245,8 @@ fn remove_from_partitions(
         let mut next = p.clone();
         if p.isr.contains(&broker) && p.isr.len() > 1 {
             next.isr.retain(|b| *b != broker);
+        } else if p.isr.contains(&broker) {
+            crate::mark!(LastIsrMemberKept);
         }
         if p.leader == broker {
             next.leader_epoch += 1;
@@ -255,7 +257,10 @@ fn remove_from_partitions(
                         next.isr = vec![leader];
                     }
                 }
-                None => next.leader = NO_LEADER,
+                None => {
+                    crate::mark!(PartitionLeftOffline);
+                    next.leader = NO_LEADER;
+                }
             }
         }
         if next != *p {
@@ -279,6 +284,7 @@ pub fn elect_offline(image: &MetadataImage, unclean: bool) -> Vec<MetadataRecord
             if was_unclean {
                 next.isr = vec![leader];
             }
+            crate::mark!(OfflinePartitionElected);
             records.push(MetadataRecord::Partition(next));
         }
     }
@@ -358,6 +364,7 @@ pub fn handle_heartbeat(
             broker,
             incarnation, "heartbeat from a stale incarnation refused"
         );
+        crate::mark!(StaleIncarnationRefused);
         response.error_code = error_code::STALE_BROKER_EPOCH;
         return response;
     }
@@ -424,6 +431,7 @@ fn shutdown_heartbeat(
     response.should_shut_down = !unfenced && !leads;
     if (unfenced || leads) && quiet(s) {
         let records = fence(&s.image, broker, shared.config.unclean_election());
+        crate::mark!(ControlledShutdown);
         let reason = "controlled shutdown".into();
         propose(
             shared,
@@ -637,6 +645,11 @@ pub async fn alter_partition(
         outcome = alter_outcome(outcome.as_ref(), leader_epoch, l.partition_epoch),
         "AlterPartition answered"
     );
+    match &outcome {
+        None => crate::mark!(AlterPartitionUnanswered),
+        Some(r) if r.error_code != error_code::NONE => crate::mark!(AlterPartitionRefused),
+        Some(_) => {}
+    }
     if let Some(r) = outcome {
         if r.error_code == error_code::INELIGIBLE_REPLICA {
             l.pending_isr = None;
@@ -645,6 +658,11 @@ pub async fn alter_partition(
             && r.leader_epoch == leader_epoch
             && r.partition_epoch > l.partition_epoch
         {
+            if r.isr.len() < l.isr.len() {
+                crate::mark!(IsrShrinks);
+            } else {
+                crate::mark!(IsrExpands);
+            }
             l.pending_isr = None;
             l.isr = r.isr.iter().map(|b| b.0).collect();
             l.partition_epoch = r.partition_epoch;

@@ -247,6 +247,7 @@ pub(crate) fn take_records(
         }
         Err(error) => {
             warn!(log = %which, %error, "cannot append fetched records; backing off");
+            crate::mark!(FollowerAppendFails);
             Applied::BackOff
         }
     }
@@ -287,9 +288,20 @@ fn truncate(
     let to = log
         .truncate_to(target)
         .unwrap_or_else(|e| panic!("truncate: {e}"));
+    if high_watermark < to.min(from) {
+        // Truncating to the high watermark, as before leader epochs, would have lost these.
+        crate::mark!(EpochRuleKeepsRecordsAboveHighWatermark);
+    }
     if to >= from {
         trace!(log = %which, target, log_end = from, "divergence reported: nothing to cut");
         return Applied::Truncated;
+    }
+    match which {
+        LogRef::Metadata => crate::mark!(MetadataLogTruncated),
+        LogRef::Partition(_) if to < high_watermark => {
+            crate::mark!(FollowerTruncatesBelowOwnHighWatermark)
+        }
+        LogRef::Partition(_) => crate::mark!(FollowerTruncatesToDivergence),
     }
     debug!(
         log = %which,

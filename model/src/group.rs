@@ -174,6 +174,7 @@ fn group_mut<'a>(s: &'a mut State, group: &str, epoch: i32) -> &'a mut Group {
 
 /// Starts a join phase; `group` and `reason` are for the log.
 fn start_rebalance(group: &str, g: &mut Group, now: u64, reason: &str) {
+    crate::mark!(GroupRebalances);
     let timeout = g
         .members
         .values()
@@ -249,6 +250,7 @@ pub fn expire(shared: &Shared, s: &mut State, now: u64) {
         g.members
             .retain(|_, m| (joining && m.joined) || m.last_seen_ms + m.session_timeout_ms >= now);
         if g.members.len() != before {
+            crate::mark!(GroupMemberExpired);
             start_rebalance(name, g, now, "a member's session expired");
             changed.push(name.clone());
         } else if let Phase::Joining { deadline_ms } = g.phase {
@@ -675,6 +677,7 @@ pub async fn offset_commit(
             }
             if matches!(g.phase, Phase::Joining { .. }) {
                 debug!(%group, %member, generation, "offset commit refused: rebalance in progress");
+                crate::mark!(CommitDuringRebalance);
                 return answer(error_code::REBALANCE_IN_PROGRESS);
             }
         }

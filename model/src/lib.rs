@@ -15,6 +15,7 @@ pub mod client;
 mod codec;
 pub mod config;
 pub mod controller;
+pub mod coverage;
 mod crc;
 pub mod deadline;
 pub mod env;

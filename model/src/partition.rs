@@ -93,6 +93,7 @@ impl Partition {
     /// Takes up leadership. Followers count from their first fetch in this epoch, unless
     /// `old_reports` brings back the wrong rule of counting what they said in an older one.
     pub fn become_leader(&mut self, state: &PartitionState, now_ms: u64, old_reports: bool) {
+        self.mark_leadership_change();
         self.log.assign_epoch(state.leader_epoch);
         let epoch_start_offset = self
             .log
@@ -124,7 +125,27 @@ impl Partition {
         });
     }
 
+    /// Names, for coverage, the way this replica comes to lead.
+    fn mark_leadership_change(&self) {
+        if self.is_leader() {
+            crate::mark!(LeaderReelectedInPlace);
+            return;
+        }
+        crate::mark!(FollowerBecomesLeader);
+        if !self.last_reports.is_empty() {
+            // Led before in this incarnation and lost it without a restart.
+            crate::mark!(LeaderRegainsLeadership);
+            let end = self.log.log_end_offset();
+            if self.last_reports.values().any(|p| p.log_end_offset < end) {
+                crate::mark!(RegainedLeaderRemembersLaggingFollower);
+            }
+        }
+    }
+
     pub fn become_follower(&mut self, state: &PartitionState) {
+        if self.is_leader() {
+            crate::mark!(LeaderBecomesFollower);
+        }
         self.replicas = state.replicas.clone();
         self.leader_epoch = state.leader_epoch;
         self.role = Role::Follower {
@@ -165,9 +186,13 @@ impl Partition {
                 continue;
             }
             let follower = l.followers.get(r).map_or(-1, |f| f.log_end_offset);
+            if follower < low && !l.isr.contains(r) {
+                crate::mark!(HighWatermarkWaitsForJoiningReplica);
+            }
             low = low.min(follower);
         }
         if low > self.log.high_watermark() {
+            crate::mark!(LeaderAdvancesHighWatermark);
             self.log.set_high_watermark(low);
             return Some(low);
         }

@@ -163,6 +163,7 @@ impl Quorum {
             return Ok(false);
         }
         if self.voted_for.is_some_and(|v| v != candidate) {
+            crate::mark!(VoteRefusedAlreadyVoted);
             return Ok(false);
         }
         if candidate_last < own_last {
@@ -173,10 +174,12 @@ impl Quorum {
                 ?own_last,
                 "vote refused: the candidate's log is behind"
             );
+            crate::mark!(VoteRefusedStaleLog);
             return Ok(false);
         }
         Self::save(disk, self.epoch, Some(candidate))?;
         self.voted_for = Some(candidate);
+        crate::mark!(VoteGranted);
         Ok(true)
     }
 

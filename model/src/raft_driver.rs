@@ -41,6 +41,7 @@ pub async fn run(shared: Arc<Shared>) {
                         epoch = s.quorum.epoch,
                         "quorum leader resigns: no fetch from a majority of voters in time"
                     );
+                    crate::mark!(QuorumLeaderResigns);
                     s.quorum.resign();
                     s.quorum.reset_election_timer(now, timeout);
                     continue;
@@ -172,6 +173,7 @@ pub fn append_metadata(
         Ok(appended) => appended,
         Err(error) => {
             warn!(epoch, records = records.len(), %error, "cannot append to the metadata log");
+            crate::mark!(MetadataAppendFails);
             return None;
         }
     };

@@ -155,6 +155,7 @@ async fn run(shared: Arc<Shared>, leader: BrokerId) {
                 error_code = f.answer.error_code,
                 "fetch session refused: starting over with a full fetch"
             );
+            crate::mark!(FetchSessionRefused);
             continue;
         }
         f.take_answer().await;

@@ -355,9 +355,11 @@ fn leader_of<'a>(
         .get_mut(tp)
         .ok_or(error_code::NOT_LEADER_OR_FOLLOWER)?;
     if epoch >= 0 && epoch < p.leader_epoch {
+        crate::mark!(FencedLeaderEpoch);
         return Err(error_code::FENCED_LEADER_EPOCH);
     }
     if epoch > p.leader_epoch {
+        crate::mark!(UnknownLeaderEpoch);
         return Err(error_code::UNKNOWN_LEADER_EPOCH);
     }
     if !p.is_leader() {
@@ -393,6 +395,7 @@ pub(crate) async fn produce_partition(
         let isr_len = p.leader_state().map_or(0, |l| l.isr.len());
         if acks == -1 && isr_len < min_isr {
             trace!(partition = %tp, isr_len, min_isr, "produce refused: not enough in-sync replicas");
+            crate::mark!(NotEnoughReplicas);
             return Err(error_code::NOT_ENOUGH_REPLICAS);
         }
         let epoch = p.leader_epoch;
@@ -414,6 +417,7 @@ pub(crate) async fn produce_partition(
                     base_offset,
                     "duplicate produce: answered with where the batch already is"
                 );
+                crate::mark!(DuplicateBatchAnswered);
                 (base_offset, last_offset)
             }
             Sequence::OutOfOrder => {
@@ -423,6 +427,7 @@ pub(crate) async fn produce_partition(
                     base_sequence = header.base_sequence,
                     "produce refused: out of sequence"
                 );
+                crate::mark!(OutOfOrderSequence);
                 return Err(error_code::OUT_OF_ORDER_SEQUENCE_NUMBER);
             }
             Sequence::Fenced => {
@@ -432,6 +437,7 @@ pub(crate) async fn produce_partition(
                     producer_epoch = header.producer_epoch,
                     "produce refused: the producer has a newer epoch here"
                 );
+                crate::mark!(ProducerEpochFenced);
                 return Err(error_code::INVALID_PRODUCER_EPOCH);
             }
             Sequence::New => {
@@ -445,6 +451,7 @@ pub(crate) async fn produce_partition(
                         }
                         error => {
                             warn!(partition = %tp, %error, "cannot append a produce");
+                            crate::mark!(LeaderAppendFails);
                             error_code::KAFKA_STORAGE_ERROR
                         }
                     })?;
@@ -482,17 +489,20 @@ pub(crate) async fn produce_partition(
             };
             if p.log.log_end_offset() <= last {
                 // Truncated under us: this leader lost the batch.
+                crate::mark!(ProduceTruncatedWhileWaiting);
                 return Err(error_code::REQUEST_TIMED_OUT);
             }
             if p.log.high_watermark() > last {
                 let isr_len = p.leader_state().map_or(0, |l| l.isr.len());
                 if isr_len < min_isr {
+                    crate::mark!(NotEnoughReplicasAfterAppend);
                     return Err(error_code::NOT_ENOUGH_REPLICAS_AFTER_APPEND);
                 }
                 return Ok(base);
             }
         }
         if deadline.passed() || deadline.run(rx.changed()).await.is_err() {
+            crate::mark!(ProduceTimedOut);
             return Err(error_code::REQUEST_TIMED_OUT);
         }
     }
@@ -654,6 +664,7 @@ fn fetch_partition(
                 end_offset = d.end_offset,
                 "follower's fetch diverges: it must truncate"
             );
+            crate::mark!(LeaderAnswersDivergingEpoch);
             out.diverging_epoch = d;
             out.high_watermark = partition.log.high_watermark();
             return (out, true);
@@ -675,6 +686,7 @@ fn fetch_partition(
     }
     let limit = (p.partition_max_bytes.max(1) as usize).min(budget);
     let records = if limit == 0 {
+        crate::mark!(FetchBudgetSpent);
         bytes::Bytes::new()
     } else {
         log.read(p.fetch_offset, upper, limit).unwrap_or_default()

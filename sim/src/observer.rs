@@ -47,6 +47,9 @@ pub struct Counters {
     pub faults: std::collections::BTreeMap<&'static str, u64>,
     /// How often each invariant was evaluated.
     pub invariants: std::collections::BTreeMap<&'static str, u64>,
+    /// How often the system under test reached each coverage mark it reached (see
+    /// `model::coverage`), by the mark's name.
+    pub marks: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// The trace hash. FNV-1a's multiply per byte made hashing the trace, a byte at a time in one

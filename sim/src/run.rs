@@ -161,10 +161,16 @@ pub fn run_with(scenario: &Scenario, seed: u64, keep_trace: bool, extras: Extras
         .spawn(move || {
             let runtime =
                 madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-            runtime.block_on(async move {
+            model::coverage::reset();
+            let mut output = runtime.block_on(async move {
                 let _clock = model::env::bind_clock();
                 simulate(scenario, seed, keep_trace, extras).await
-            })
+            });
+            output.report.counters.marks = (model::coverage::counts().into_iter())
+                .filter(|(_, n)| *n > 0)
+                .map(|(mark, n)| (mark.name(), n))
+                .collect();
+            output
         })
         .expect("spawn a run thread");
     let mut output = match thread.join() {

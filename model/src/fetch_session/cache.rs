@@ -173,6 +173,7 @@ impl SessionCache {
                 .map(|(id, _)| *id)
                 .expect("a full cache holds a session");
             self.sessions.remove(&oldest);
+            crate::mark!(FetchSessionEvicted);
         }
         let mut id = self.next_id;
         while id == NO_SESSION || self.sessions.contains_key(&id) {

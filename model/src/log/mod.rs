@@ -260,6 +260,7 @@ impl Log {
                 log_end = log.log_end_offset,
                 "recovery found damaged data and dropped it"
             );
+            crate::mark!(RecoveryDropsDamagedTail);
         }
         Ok((log, recovery))
     }

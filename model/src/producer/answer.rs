@@ -126,6 +126,7 @@ fn sequence_error(
         stamp = ?batch.stamp,
         "the leader lost this producer's sequence: the epoch must be bumped"
     );
+    crate::mark!(ProducerLostSequence);
     s.identity.bump_needed = true;
     if code == error_code::UNKNOWN_PRODUCER_ID && !batch.maybe_written {
         // KIP-360: the producer's state is gone (retention, truncation); the batch goes again
@@ -145,10 +146,11 @@ fn retry_or_fail(
 ) -> Vec<Resolved> {
     let config = &shared.config;
     let now = crate::env::now();
-    let may_retry = batch.attempts <= config.retries
-        && now < batch.created + config.delivery_timeout
-        && !s.closed;
-    if !may_retry {
+    let in_time = now < batch.created + config.delivery_timeout;
+    if !in_time {
+        crate::mark!(ProducerDeliveryTimeout);
+    }
+    if batch.attempts > config.retries || !in_time || s.closed {
         return fail(shared, s, batch, code, reason);
     }
     debug!(
@@ -158,6 +160,7 @@ fn retry_or_fail(
         reason,
         "batch failed: it goes again after the backoff"
     );
+    crate::mark!(ProducerRetries);
     batch.retry_at = Some(now + config.retry_backoff);
     s.accumulator.requeue(batch);
     Vec::new()

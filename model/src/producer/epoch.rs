@@ -77,6 +77,7 @@ fn bump(shared: &Shared, s: &mut State) {
         epoch = s.identity.epoch,
         "producer epoch bumped: sequences start again at 0"
     );
+    crate::mark!(ProducerEpochBumped);
 }
 
 /// Takes out of the queues the batches that cannot go again (see the module's doc): those that

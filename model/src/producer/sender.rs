@@ -132,6 +132,7 @@ impl Sender {
         let mut resolved = Vec::new();
         for batch in s.accumulator.expired(now, shared.config.delivery_timeout) {
             let reason = "delivery timeout";
+            crate::mark!(ProducerDeliveryTimeout);
             resolved.extend(fail(
                 shared,
                 &mut s,

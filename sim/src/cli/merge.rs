@@ -23,5 +23,5 @@ pub(super) fn merge_command(files: &[PathBuf], json: bool) -> Result<bool, Strin
     } else {
         print_swarm(&summary, &shards[0].header.faults);
     }
-    Ok(summary.failures.is_empty())
+    Ok(summary.pass())
 }

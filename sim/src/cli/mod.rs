@@ -17,6 +17,7 @@ use check_history::check_history_command;
 use explain::explain_command;
 use hunt::hunt_command;
 use logsim::checkers::client_history::{Gates, ProducerPromises};
+use marks::marks_command;
 use merge::merge_command;
 use replay::replay_command;
 use report::report_command;
@@ -30,6 +31,7 @@ mod bench;
 mod check_history;
 mod explain;
 mod hunt;
+mod marks;
 mod merge;
 mod replay;
 mod report;
@@ -133,6 +135,12 @@ enum Command {
         bug: String,
         #[arg(long, default_value_t = logsim::tools::explain::SEED)]
         seed: u64,
+    },
+    /// List the coverage marks of the system under test: the names `run` and `swarm` count and a
+    /// scenario's `sometimes` may require.
+    Marks {
+        #[arg(long)]
+        json: bool,
     },
     /// Check a client history (one JSON object per line) for anomalies; exits non-zero if any.
     CheckHistory {
@@ -278,6 +286,7 @@ fn dispatch(command: Command) -> Result<bool, String> {
             hunt_command(bugs, &Source { scenario, faults }, seeds, jobs, json)
         }
         Command::Explain { bug, seed } => explain_command(&bug, seed),
+        Command::Marks { json } => marks_command(json),
         Command::Bench { json, single, seed } => bench_command(json, single, seed),
         Command::Serve { args } => Err(format!(
             "this build simulates; `serve` needs the real-mode build, made without the simulation \

@@ -92,6 +92,7 @@ pub(super) fn print_summary(
         "checked       {} committed batches compared, {} trace events",
         r.batches_checked, r.counters.events
     )?;
+    print_marks(out, &r.counters.marks)?;
     writeln!(out, "trace hash    {}", r.trace_hash)?;
     if let Some((trace, history)) = files {
         writeln!(out, "trace         {}", trace.display())?;
@@ -109,6 +110,20 @@ pub(super) fn print_summary(
             replay_command_line(r.seed, name, faults)
         )
     }
+}
+
+/// The coverage marks the run reached, with their hits, a few to a line.
+fn print_marks(
+    out: &mut impl Write,
+    marks: &std::collections::BTreeMap<&'static str, u64>,
+) -> std::io::Result<()> {
+    let all = model::coverage::Mark::ALL.len();
+    writeln!(out, "coverage      {} of {all} marks reached", marks.len())?;
+    let items: Vec<String> = marks.iter().map(|(m, n)| format!("{m} {n}")).collect();
+    for line in items.chunks(3) {
+        writeln!(out, "              {}", line.join(", "))?;
+    }
+    Ok(())
 }
 
 pub(super) fn run_command(

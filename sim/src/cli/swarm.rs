@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::args::{load_scenario, ShardArgs, Source};
 use super::run::replay_command_line;
 use logsim::run::{self};
+use logsim::tools::coverage::Coverage;
 use logsim::tools::swarm::{SeedResult, SwarmSummary};
 use logsim::Locked;
 
@@ -45,6 +46,7 @@ pub(super) fn print_swarm(summary: &SwarmSummary, faults: &str) {
     for (name, n) in &summary.invariants {
         outln!("              {name:<43} {n:>9}");
     }
+    print_coverage(&summary.coverage, summary.runs);
     let slowest: Vec<String> = summary
         .slowest
         .iter()
@@ -56,6 +58,30 @@ pub(super) fn print_swarm(summary: &SwarmSummary, faults: &str) {
             "FAIL          {}",
             replay_command_line(f.seed, &summary.scenario, faults)
         );
+    }
+}
+
+/// Each mark's reach over the swarm, the marks never reached, and the sometimes-properties.
+fn print_coverage(coverage: &Coverage, runs: usize) {
+    outln!(
+        "coverage      {} of {} marks reached          seeds   hits",
+        coverage.reached(),
+        coverage.marks.len()
+    );
+    for m in coverage.marks.iter().filter(|m| m.runs > 0) {
+        outln!("              {:<44} {:>6} {:>6}", m.mark, m.runs, m.hits);
+    }
+    let never: Vec<&str> = coverage.never_reached().collect();
+    if !never.is_empty() {
+        outln!("never reached {}", never.join(", "));
+    }
+    for mark in &coverage.sometimes {
+        let verdict = if coverage.vacuous.contains(mark) {
+            format!("VACUOUS: never reached in {runs} seeds")
+        } else {
+            "reached".to_owned()
+        };
+        outln!("sometimes     {mark}: {verdict}");
     }
 }
 
@@ -80,6 +106,7 @@ pub(super) fn swarm_command(
                     end: seeds.1,
                     shard,
                     logsim: env!("CARGO_PKG_VERSION").to_owned(),
+                    sometimes: scenario.sometimes.clone(),
                 },
             )?,
         )),
@@ -129,7 +156,8 @@ pub(super) fn swarm_command(
             seeds.0, seeds.1, shard.index, shard.count
         )
     };
-    let summary = logsim::tools::swarm::summarize(&name, &label, &results, wall);
+    let summary =
+        logsim::tools::swarm::summarize(&name, &label, &results, wall, &scenario.sometimes);
     if let (Some(w), Some(path)) = (&writer, &shard_args.out) {
         if write_failed.into_inner() || w.locked().done(results.len(), wall).is_err() {
             return Err(format!("{}: could not write every result", path.display()));
@@ -151,5 +179,5 @@ pub(super) fn swarm_command(
     } else {
         print_swarm(&summary, &source.faults);
     }
-    Ok(summary.failures.is_empty())
+    Ok(summary.pass())
 }

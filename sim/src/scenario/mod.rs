@@ -275,6 +275,11 @@ pub struct Scenario {
     /// workload's topic to it.
     #[serde(default)]
     pub mirror: Option<Mirror>,
+    /// Coverage marks (`logsim marks` lists them) that a swarm of this scenario must reach at
+    /// least once, as Antithesis's `sometimes` assertions: a swarm in which no seed reaches one
+    /// fails as vacuous, so a scenario cannot pass by never getting where it means to test.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sometimes: Vec<model::coverage::Mark>,
 }
 
 /// The first broker id of the mirror's target cluster; source brokers are numbered from 1.

@@ -95,6 +95,9 @@ pub struct ShardHeader {
     pub shard: Shard,
     /// The version of logsim that ran the shard.
     pub logsim: String,
+    /// The scenario's sometimes-properties, judged once the shards are merged.
+    #[serde(default)]
+    pub sometimes: Vec<model::coverage::Mark>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -294,6 +297,7 @@ pub fn merge(files: &[ShardFile]) -> Result<SwarmSummary, Vec<String>> {
         &format!("{}..{}", h.start, h.end),
         &results,
         wall,
+        &h.sometimes,
     ))
 }
 

@@ -8,6 +8,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::checkers::Violation;
+use crate::tools::coverage::Coverage;
+use model::coverage::Mark;
 use crate::run::{self, RunReport};
 use crate::scenario::Scenario;
 use crate::Locked;
@@ -49,6 +51,9 @@ pub struct SeedResult {
     pub rereads: u64,
     /// Wall-clock seconds the run took.
     pub wall_seconds: f64,
+    /// Coverage marks the run reached, with their hits; empty when absent.
+    #[serde(default)]
+    pub marks: BTreeMap<String, u64>,
 }
 
 impl From<&RunReport> for SeedResult {
@@ -75,6 +80,9 @@ impl From<&RunReport> for SeedResult {
             lost_acks1: r.lost_acks1,
             rereads: r.rereads,
             wall_seconds: r.wall_seconds,
+            marks: (r.counters.marks.iter())
+                .map(|(k, n)| (k.to_string(), *n))
+                .collect(),
         }
     }
 }
@@ -114,6 +122,15 @@ pub struct SwarmSummary {
     pub runs_per_minute: f64,
     /// The slowest runs: (seed, wall seconds).
     pub slowest: Vec<(u64, f64)>,
+    /// Each coverage mark over the swarm, and the scenario's sometimes-properties judged.
+    pub coverage: Coverage,
+}
+
+impl SwarmSummary {
+    /// Every seed passed, and every sometimes-property was reached by one of them.
+    pub fn pass(&self) -> bool {
+        self.failures.is_empty() && self.coverage.vacuous.is_empty()
+    }
 }
 
 /// Runs `seeds` with `jobs` threads. `done` sees each report as it finishes (for progress).
@@ -127,7 +144,8 @@ pub fn run_swarm(
     let label = format!("{}..{}", seeds.start, seeds.end);
     let wall = std::time::Instant::now();
     let results = run_seeds(scenario, &seeds.collect::<Vec<_>>(), jobs, done);
-    summarize(name, &label, &results, wall.elapsed().as_secs_f64())
+    let wall = wall.elapsed().as_secs_f64();
+    summarize(name, &label, &results, wall, &scenario.sometimes)
 }
 
 /// Runs the given seeds with `jobs` threads and returns their results in seed order. `done` sees
@@ -157,12 +175,14 @@ pub fn run_seeds(
     results
 }
 
-/// Adds seed results (in seed order) up; `seeds` names the range they came from.
+/// Adds seed results (in seed order) up; `seeds` names the range they came from, `sometimes` the
+/// marks the scenario requires some seed to reach.
 pub fn summarize(
     name: &str,
     seeds: &str,
     results: &[SeedResult],
     wall_seconds: f64,
+    sometimes: &[Mark],
 ) -> SwarmSummary {
     let mut faults: BTreeMap<String, u64> = crate::scenario::FaultKind::ALL
         .iter()
@@ -206,5 +226,6 @@ pub fn summarize(
         runs_per_second: rate,
         runs_per_minute: rate * 60.0,
         slowest,
+        coverage: Coverage::tally(results.iter().map(|r| &r.marks), sometimes),
     }
 }

@@ -1,11 +1,14 @@
 //! The swarm's summary page: a square per seed (red where a check failed, with what caught it and
-//! the command that replays it), faults injected by kind, invariants evaluated, slowest seeds.
+//! the command that replays it), faults injected by kind, invariants evaluated, coverage marks
+//! reached and never reached, sometimes-properties, slowest seeds.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::esc;
+use crate::tools::coverage::Coverage;
 use crate::tools::swarm::SwarmSummary;
+use model::coverage::Mark;
 
 /// The page for a swarm's `summary`. The runs are taken to be the seeds from `first_seed` on, one
 /// square each; `replay` gives the command line that replays a seed.
@@ -73,12 +76,48 @@ pub fn render(summary: &SwarmSummary, first_seed: u64, replay: &dyn Fn(u64) -> S
         "invariant",
         &summary.invariants,
     );
+    coverage(&mut html, &summary.coverage);
     html.push_str("<h2>Slowest seeds</h2><table><tr><th>seed</th><th>wall s</th></tr>");
     for (seed, wall) in &summary.slowest {
         let _ = write!(html, "<tr><td>{seed}</td><td>{wall:.2}</td></tr>");
     }
     html.push_str("</table></body></html>\n");
     html
+}
+
+/// Every mark, reached or not (the unreached shaded, with what each would have meant), then the
+/// sometimes-properties' verdicts.
+fn coverage(html: &mut String, coverage: &Coverage) {
+    let _ = write!(
+        html,
+        "<h2>Coverage: {} of {} marks reached</h2><table><tr><th>mark</th><th>seeds</th><th>hits</th><th>what it means</th></tr>",
+        coverage.reached(),
+        coverage.marks.len()
+    );
+    for (m, about) in coverage.marks.iter().zip(Mark::ALL.iter().map(|m| m.about())) {
+        let class = if m.runs == 0 { r#" class="never""# } else { "" };
+        let _ = write!(
+            html,
+            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(m.mark),
+            m.runs,
+            m.hits,
+            esc(about)
+        );
+    }
+    html.push_str("</table>");
+    if !coverage.sometimes.is_empty() {
+        html.push_str("<h2>Sometimes-properties</h2><ul>");
+        for mark in &coverage.sometimes {
+            let verdict = if coverage.vacuous.contains(mark) {
+                r#"<b class="vacuous">vacuous: never reached</b>"#
+            } else {
+                "reached"
+            };
+            let _ = write!(html, "<li>{}: {verdict}</li>", esc(mark));
+        }
+        html.push_str("</ul>");
+    }
 }
 
 fn table(html: &mut String, title: &str, what: &str, rows: &BTreeMap<String, u64>) {
@@ -94,4 +133,5 @@ fn table(html: &mut String, title: &str, what: &str, rows: &BTreeMap<String, u64
 
 const STYLE: &str = "body{font:14px sans-serif;margin:1em 2em;color:#222}
 .grid{display:flex;flex-wrap:wrap;gap:2px;max-width:900px}.s{width:10px;height:10px;display:inline-block}
-.pass{background:#2a2}.fail{background:#c22}td,th{padding:0 10px;text-align:left}";
+.pass{background:#2a2}.fail{background:#c22}td,th{padding:0 10px;text-align:left}
+.never{color:#999}.vacuous{color:#c22}";
