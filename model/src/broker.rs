@@ -13,6 +13,7 @@ use tracing::{debug, info, trace, warn};
 use crate::config::BrokerConfig;
 use crate::controller::ControllerState;
 use crate::env::{Env, Event};
+use crate::fault_point;
 use crate::fetch_session::cache::SessionCache;
 use crate::log::{checkpoint, Log};
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionState, METADATA_TOPIC, NO_LEADER};
@@ -546,6 +547,9 @@ pub async fn sync_log(shared: &Arc<Shared>, which: &LogRef) -> std::io::Result<(
     };
     for path in ticket.paths() {
         shared.env.disk.sync(path).await?;
+    }
+    if fault_point::fires(fault_point::Point::SlowSync) {
+        madsim::time::sleep(fault_point::delay(Duration::from_millis(200))).await;
     }
     let mut s = shared.lock();
     if let Some(log) = s.log_mut(which) {

@@ -188,6 +188,15 @@ catalogue! {
     CommitDuringRebalance = "commit-during-rebalance",
     /// A group member was expired for missing its heartbeats.
     GroupMemberExpired = "group-member-expired",
+    // Fault points (`fault_point`), each a mark when it fires.
+    /// A broker held a reply back (fault point).
+    FaultPointDelayReply = "fault-point-delay-reply",
+    /// A broker handled a request and hung up instead of answering (fault point).
+    FaultPointDropReply = "fault-point-drop-reply",
+    /// A leader answered a fetch with one batch per partition (fault point).
+    FaultPointShortFetch = "fault-point-short-fetch",
+    /// A log's sync took longer than the disk's latency (fault point).
+    FaultPointSlowSync = "fault-point-slow-sync",
 }
 
 #[cfg(madsim)]

@@ -19,6 +19,7 @@ pub mod coverage;
 mod crc;
 pub mod deadline;
 pub mod env;
+pub mod fault_point;
 pub mod fetch_codec;
 pub mod fetch_session;
 pub mod fetcher;

@@ -26,6 +26,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::batch;
 use crate::broker::{self, LogRef, Shared, State, Watch};
 use crate::deadline::Deadline;
+use crate::fault_point::{self, Point};
 use crate::fetch_codec::{self, FetchQuery, PartitionAnswer, PartitionQuery};
 use crate::fetch_session::cache::Context;
 use crate::fetcher::error_code;
@@ -160,6 +161,13 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
         };
         match reply {
             Reply::Send => {
+                if fault_point::fires(Point::DropReply) {
+                    debug!("fault point: the request took effect, its answer is dropped");
+                    return;
+                }
+                if fault_point::fires(Point::DelayReply) {
+                    madsim::time::sleep(fault_point::delay(Duration::from_millis(500))).await;
+                }
                 if write_frame(&mut stream, &out).await.is_err() {
                     return;
                 }
@@ -684,7 +692,11 @@ fn fetch_partition(
         out.high_watermark = log.high_watermark();
         return (out, true);
     }
-    let limit = (p.partition_max_bytes.max(1) as usize).min(budget);
+    let mut limit = (p.partition_max_bytes.max(1) as usize).min(budget);
+    if limit > 0 && fault_point::fires(Point::ShortFetch) {
+        // One batch, whatever its size: a read always returns the first.
+        limit = 1;
+    }
     let records = if limit == 0 {
         crate::mark!(FetchBudgetSpent);
         bytes::Bytes::new()

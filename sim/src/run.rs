@@ -80,6 +80,9 @@ pub struct RunReport {
     pub counters: Counters,
     /// The fault probabilities this run drew from (a swarm run draws its own).
     pub fault_profile: FaultProfile,
+    /// The timing settings this run drew, under `knobs = "swarm"`; `None` when the scenario's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub knobs: Option<crate::scenario::Knobs>,
     /// Every violation found, in order.
     pub violations: Vec<Violation>,
 }
@@ -154,7 +157,7 @@ pub fn run_with_hooks(
 
 /// Runs one seed with `extras`: what `run` does, and what `Sim` builds.
 pub fn run_with(scenario: &Scenario, seed: u64, keep_trace: bool, extras: Extras) -> RunOutput {
-    let scenario = scenario.clone();
+    let (scenario, knobs) = scenario.for_seed(seed);
     let wall = std::time::Instant::now();
     let thread = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
@@ -162,8 +165,12 @@ pub fn run_with(scenario: &Scenario, seed: u64, keep_trace: bool, extras: Extras
             let runtime =
                 madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             model::coverage::reset();
+            model::fault_point::reset();
             let mut output = runtime.block_on(async move {
                 let _clock = model::env::bind_clock();
+                if scenario.buggify {
+                    madsim::buggify::enable();
+                }
                 simulate(scenario, seed, keep_trace, extras).await
             });
             output.report.counters.marks = (model::coverage::counts().into_iter())
@@ -178,6 +185,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, keep_trace: bool, extras: Extras
         Err(panic) => panicked(seed, panic),
     };
     output.report.wall_seconds = wall.elapsed().as_secs_f64();
+    output.report.knobs = knobs;
     output
 }
 
@@ -443,6 +451,10 @@ async fn heal_and_quiet(world: &World, nemesis: &Nemesis, workload: &Workload) {
     let (cluster, observer) = (&world.cluster, &world.observer);
     let quiet = world.scenario.run.quiet_period.0;
     nemesis.heal_all();
+    // The fault points are faults too: the quiet period judges a system left alone.
+    if world.scenario.buggify {
+        madsim::buggify::disable();
+    }
     observer.lock().harness(-1, HarnessEvent::FaultsStopped);
     let quiet_end = Instant::now() + quiet;
     step_checks_until(cluster, observer, &workload.acked, Instant::now() + quiet / 2).await;
@@ -493,6 +505,7 @@ fn judge(
         consumer_restarts: stats.consumer_restarts,
         counters,
         fault_profile,
+        knobs: None,
         violations: obs.violations.clone(),
     };
     RunOutput {

@@ -13,6 +13,29 @@ pub(super) struct Source {
     /// `scenario` (the file's faults), `swarm` (a fault mix drawn from the seed) or `none`.
     #[arg(long, default_value = "scenario")]
     pub(super) faults: String,
+    /// `scenario` (the file's timing settings) or `swarm` (drawn from each seed: lag time, session
+    /// and request timeouts, fetch wait and size, segment size, fsync latency, linger, batch size).
+    #[arg(long, default_value = "scenario")]
+    pub(super) knobs: String,
+}
+
+impl Source {
+    /// The options that make a seed's run what it was, for a replay command line.
+    pub(super) fn flags(&self) -> String {
+        mode_flags(&self.faults, &self.knobs)
+    }
+}
+
+/// ` --faults MODE --knobs MODE`, each left out when it is `scenario`, the default.
+pub(super) fn mode_flags(faults: &str, knobs: &str) -> String {
+    let mut flags = String::new();
+    if faults != "scenario" {
+        flags += &format!(" --faults {faults}");
+    }
+    if knobs != "scenario" {
+        flags += &format!(" --knobs {knobs}");
+    }
+    flags
 }
 
 /// A swarm's share when it is split across machines (see `logsim::tools::shard`).
@@ -95,5 +118,11 @@ pub(super) fn load_scenario(source: &Source) -> Result<(Scenario, String), Strin
             "scenarios/default.toml (built in)".into(),
         ),
     };
-    Ok((scenario.with_faults(faults)?, name))
+    let scenario = scenario.with_faults(faults)?;
+    // The file's `knobs = "swarm"` holds unless the command line asks for swarm itself.
+    let scenario = match source.knobs.as_str() {
+        "scenario" => scenario,
+        mode => scenario.with_knobs(mode)?,
+    };
+    Ok((scenario, name))
 }

@@ -21,7 +21,8 @@ pub(super) fn merge_command(files: &[PathBuf], json: bool) -> Result<bool, Strin
             serde_json::to_string(&summary).expect("summaries serialize")
         );
     } else {
-        print_swarm(&summary, &shards[0].header.faults);
+        let h = &shards[0].header;
+        print_swarm(&summary, &super::args::mode_flags(&h.faults, &h.knobs));
     }
     Ok(summary.pass())
 }

@@ -120,6 +120,9 @@ enum Command {
         scenario: Option<PathBuf>,
         #[arg(long, default_value = "swarm")]
         faults: String,
+        /// `swarm`: each seed also draws the timing settings (see `run --knobs`).
+        #[arg(long, default_value = "scenario")]
+        knobs: String,
         #[arg(long, default_value = "0..1000", value_parser = parse_seed_range)]
         seeds: (u64, u64),
         #[arg(long)]
@@ -271,6 +274,7 @@ fn dispatch(command: Command) -> Result<bool, String> {
             all,
             scenario,
             faults,
+            knobs,
             seeds,
             jobs,
             json,
@@ -283,7 +287,12 @@ fn dispatch(command: Command) -> Result<bool, String> {
             } else {
                 bug.into_iter().collect()
             };
-            hunt_command(bugs, &Source { scenario, faults }, seeds, jobs, json)
+            let source = Source {
+                scenario,
+                faults,
+                knobs,
+            };
+            hunt_command(bugs, &source, seeds, jobs, json)
         }
         Command::Explain { bug, seed } => explain_command(&bug, seed),
         Command::Marks { json } => marks_command(json),

@@ -12,7 +12,7 @@ pub(super) fn report_command(
 ) -> Result<bool, String> {
     let (scenario, name) = load_scenario(source)?;
     let output = logsim::run::run(&scenario, seed, true);
-    let replay = replay_command_line(seed, &name, &source.faults);
+    let replay = replay_command_line(seed, &name, &source.flags());
     let page = logsim::tools::report::Page {
         title: &name,
         seed,

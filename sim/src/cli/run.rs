@@ -6,14 +6,10 @@ use std::path::{Path, PathBuf};
 use super::args::{load_scenario, Source};
 use logsim::run::{self, RunOutput};
 
-pub(super) fn replay_command_line(seed: u64, scenario: &str, faults: &str) -> String {
+/// The command that replays `seed`; `flags` are the fault and knob modes (see `Source::flags`).
+pub(super) fn replay_command_line(seed: u64, scenario: &str, flags: &str) -> String {
     let scenario = scenario.trim_end_matches(" (built in)");
-    let faults = if faults == "scenario" {
-        String::new()
-    } else {
-        format!(" --faults {faults}")
-    };
-    format!("cargo run --release -p logsim -- run --seed {seed} --scenario {scenario}{faults}")
+    format!("cargo run --release -p logsim -- run --seed {seed} --scenario {scenario}{flags}")
 }
 
 pub(super) fn write_files(dir: &Path, output: &RunOutput) -> Result<(PathBuf, PathBuf), String> {
@@ -36,7 +32,7 @@ pub(super) fn write_files(dir: &Path, output: &RunOutput) -> Result<(PathBuf, Pa
 pub(super) fn print_summary(
     out: &mut impl Write,
     name: &str,
-    faults: &str,
+    flags: &str,
     output: &RunOutput,
     files: Option<&(PathBuf, PathBuf)>,
 ) -> std::io::Result<()> {
@@ -92,6 +88,9 @@ pub(super) fn print_summary(
         "checked       {} committed batches compared, {} trace events",
         r.batches_checked, r.counters.events
     )?;
+    if let Some(knobs) = &r.knobs {
+        writeln!(out, "knobs         {knobs}")?;
+    }
     print_marks(out, &r.counters.marks)?;
     writeln!(out, "trace hash    {}", r.trace_hash)?;
     if let Some((trace, history)) = files {
@@ -107,7 +106,7 @@ pub(super) fn print_summary(
         writeln!(
             out,
             "FAIL  replay: {}",
-            replay_command_line(r.seed, name, faults)
+            replay_command_line(r.seed, name, flags)
         )
     }
 }
@@ -156,7 +155,7 @@ pub(super) fn run_command(
         let _ = writeln!(out, "{value}");
     } else {
         // A closed pipe (`| head`) is not an error worth a panic.
-        let _ = print_summary(&mut out, &name, &source.faults, &output, files.as_ref());
+        let _ = print_summary(&mut out, &name, &source.flags(), &output, files.as_ref());
     }
     Ok(output.report.pass)
 }

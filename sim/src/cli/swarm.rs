@@ -10,7 +10,7 @@ use logsim::tools::coverage::Coverage;
 use logsim::tools::swarm::{SeedResult, SwarmSummary};
 use logsim::Locked;
 
-pub(super) fn print_swarm(summary: &SwarmSummary, faults: &str) {
+pub(super) fn print_swarm(summary: &SwarmSummary, flags: &str) {
     outln!("scenario      {}", summary.scenario);
     outln!(
         "runs          {} ({} passed, {} failed), seeds {}",
@@ -56,7 +56,7 @@ pub(super) fn print_swarm(summary: &SwarmSummary, faults: &str) {
     for f in &summary.failures {
         outln!(
             "FAIL          {}",
-            replay_command_line(f.seed, &summary.scenario, faults)
+            replay_command_line(f.seed, &summary.scenario, flags)
         );
     }
 }
@@ -102,6 +102,7 @@ pub(super) fn swarm_command(
                 logsim::tools::shard::ShardHeader {
                     scenario: name.clone(),
                     faults: source.faults.clone(),
+                    knobs: source.knobs.clone(),
                     start: seeds.0,
                     end: seeds.1,
                     shard,
@@ -134,7 +135,7 @@ pub(super) fn swarm_command(
             bar.println(format!(
                 "FAIL seed {}: {first}\n  {}",
                 r.seed,
-                replay_command_line(r.seed, &name, &source.faults)
+                replay_command_line(r.seed, &name, &source.flags())
             ));
         }
         if let Some(w) = &writer {
@@ -164,7 +165,7 @@ pub(super) fn swarm_command(
         }
     }
     if report {
-        let replay = |seed| replay_command_line(seed, &name, &source.faults);
+        let replay = |seed| replay_command_line(seed, &name, &source.flags());
         let html = logsim::tools::report::swarm::render(&summary, seeds.0, &replay);
         let out = PathBuf::from(format!("reports/swarm-{}-{}.html", seeds.0, seeds.1));
         std::fs::create_dir_all("reports").map_err(|e| format!("reports: {e}"))?;
@@ -177,7 +178,7 @@ pub(super) fn swarm_command(
             serde_json::to_string(&summary).expect("summaries serialize")
         );
     } else {
-        print_swarm(&summary, &source.faults);
+        print_swarm(&summary, &source.flags());
     }
     Ok(summary.pass())
 }

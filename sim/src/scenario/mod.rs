@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 mod dur;
 mod fault_kind;
 mod fault_profile;
+mod knobs;
 pub mod seeds;
 mod target;
 pub mod timeline;
@@ -19,6 +20,7 @@ mod validate;
 pub use dur::{parse_duration, parse_offset, Dur};
 pub use fault_kind::FaultKind;
 pub use fault_profile::FaultProfile;
+pub use knobs::{KnobMode, Knobs};
 pub use target::{Shape, Target, SHAPE_FORMS, TARGET_FORMS};
 pub use timeline::{Fault, Scheduled};
 use validate::Problem;
@@ -51,6 +53,28 @@ pub struct Cluster {
     /// full.
     #[serde(default = "defaults::fetch_session_slots")]
     pub fetch_session_slots: u32,
+    /// Kafka's `replica.lag.time.max.ms`: a follower that has not caught up for this long leaves
+    /// the ISR; default `3s` (Kafka's 30 s, scaled to a simulated minute).
+    #[serde(default = "defaults::replica_lag_time_max")]
+    pub replica_lag_time_max: Dur,
+    /// Kafka's `broker.session.timeout.ms`: a broker silent this long is fenced; default `3s`
+    /// (heartbeats go every 500 ms).
+    #[serde(default = "defaults::broker_session_timeout")]
+    pub broker_session_timeout: Dur,
+    /// Kafka's `request.timeout.ms` on brokers' requests to one another; default `2s`.
+    #[serde(default = "defaults::request_timeout")]
+    pub request_timeout: Dur,
+    /// Kafka's `replica.fetch.wait.max.ms`: how long a leader holds a follower's fetch that has
+    /// nothing new; default `500ms`, below half of `replica_lag_time_max`.
+    #[serde(default = "defaults::fetch_max_wait")]
+    pub fetch_max_wait: Dur,
+    /// Kafka's `replica.fetch.max.bytes`: record bytes a follower asks for per partition (a
+    /// first batch larger still comes whole); default 1 MiB.
+    #[serde(default = "defaults::replica_fetch_max_bytes")]
+    pub replica_fetch_max_bytes: u32,
+    /// Kafka's `log.segment.bytes`: where a log rolls to a new segment file; default 256 KiB.
+    #[serde(default = "defaults::segment_bytes")]
+    pub segment_bytes: u32,
 }
 
 impl Cluster {
@@ -275,11 +299,24 @@ pub struct Scenario {
     /// workload's topic to it.
     #[serde(default)]
     pub mirror: Option<Mirror>,
+    /// Turns the system's fault points on (`model::fault_point`, FoundationDB's BUGGIFY): a
+    /// reply held back or lost after its request took effect, a fetch answered short, a slow
+    /// sync, each where the code decides it, drawn from the seed. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub buggify: bool,
+    /// `"swarm"`: each seed draws the timing settings (see [`Knobs`]) over the file's; default
+    /// `"scenario"`, the file's settings.
+    #[serde(default, skip_serializing_if = "is_scenario_knobs")]
+    pub knobs: KnobMode,
     /// Coverage marks (`logsim marks` lists them) that a swarm of this scenario must reach at
     /// least once, as Antithesis's `sometimes` assertions: a swarm in which no seed reaches one
     /// fails as vacuous, so a scenario cannot pass by never getting where it means to test.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sometimes: Vec<model::coverage::Mark>,
+}
+
+fn is_scenario_knobs(mode: &KnobMode) -> bool {
+    *mode == KnobMode::Scenario
 }
 
 /// The first broker id of the mirror's target cluster; source brokers are numbered from 1.
@@ -325,6 +362,24 @@ mod defaults {
     }
     pub fn fsync_latency() -> Dur {
         Dur(Duration::from_millis(2))
+    }
+    pub fn replica_lag_time_max() -> Dur {
+        Dur(Duration::from_secs(3))
+    }
+    pub fn broker_session_timeout() -> Dur {
+        Dur(Duration::from_secs(3))
+    }
+    pub fn request_timeout() -> Dur {
+        Dur(Duration::from_secs(2))
+    }
+    pub fn fetch_max_wait() -> Dur {
+        Dur(Duration::from_millis(500))
+    }
+    pub fn replica_fetch_max_bytes() -> u32 {
+        1 << 20
+    }
+    pub fn segment_bytes() -> u32 {
+        256 << 10
     }
     pub fn partitions() -> i32 {
         3
@@ -397,6 +452,12 @@ mod defaults {
             unclean_leader_election: false,
             fsync_latency: fsync_latency(),
             fetch_session_slots: fetch_session_slots(),
+            replica_lag_time_max: replica_lag_time_max(),
+            broker_session_timeout: broker_session_timeout(),
+            request_timeout: request_timeout(),
+            fetch_max_wait: fetch_max_wait(),
+            replica_fetch_max_bytes: replica_fetch_max_bytes(),
+            segment_bytes: segment_bytes(),
         }
     }
     pub fn topics() -> Vec<Topic> {
@@ -583,6 +644,25 @@ impl Scenario {
             }
         }
         Ok(self)
+    }
+
+    /// Draws the timing settings from each seed (`swarm`), or keeps the file's (`scenario`).
+    pub fn with_knobs(mut self, mode: &str) -> Result<Scenario, String> {
+        self.knobs = KnobMode::parse(mode)?;
+        Ok(self)
+    }
+
+    /// This scenario as a run with `seed` plays it: with `knobs = "swarm"`, the seed's draw
+    /// written into its settings (and the draw, to report); otherwise as it is.
+    pub fn for_seed(&self, seed: u64) -> (Scenario, Option<Knobs>) {
+        let mut scenario = self.clone();
+        if self.knobs != KnobMode::Swarm {
+            return (scenario, None);
+        }
+        let knobs = Knobs::draw(self, seed);
+        knobs.apply(&mut scenario);
+        scenario.knobs = KnobMode::Scenario;
+        (scenario, Some(knobs))
     }
 
     /// The profile a run with `seed` injects faults from.

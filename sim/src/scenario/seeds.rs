@@ -14,6 +14,9 @@ pub const TIMELINE_SALT: u64 = 0x7469_6d65_6c69_6e65;
 /// The profile a swarm seed draws (`--faults swarm`): which kinds are on, at what rates.
 pub const SWARM_SALT: u64 = 0x7377_6172_6d21_2121;
 
+/// The settings a seed draws under `knobs = "swarm"`.
+pub const KNOBS_SALT: u64 = 0x6b6e_6f62_7321_2121;
+
 /// The seed of the workload's stream.
 pub fn workload(seed: u64) -> u64 {
     seed ^ WORKLOAD_SALT
@@ -32,6 +35,11 @@ pub fn timeline(seed: u64) -> u64 {
 /// The seed of the stream of the timeline's entry `index` (in file order), from the timeline's.
 pub fn timeline_entry(timeline: u64, index: usize) -> u64 {
     timeline ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// The seed of the stream randomized knobs are drawn from.
+pub fn knobs(seed: u64) -> u64 {
+    seed ^ KNOBS_SALT
 }
 
 /// The seed of the stream a swarm profile is drawn from.

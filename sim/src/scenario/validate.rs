@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Acks, Cluster, GroupSpec, Scenario, Topic};
+use super::{Acks, Cluster, Dur, GroupSpec, Scenario, Topic};
 
 /// A problem, and where it is: `table` (empty for the top level), which entry of it (from 0, for
 /// an array of tables) and the key.
@@ -74,6 +74,38 @@ impl Scenario {
         if self.topics.is_empty() {
             let message = "at least one [[topics]] table is needed";
             return Err(Problem::at("", "topics", message));
+        }
+        self.check_cluster_timing()
+    }
+
+    /// The timing settings keep the order Kafka's rules need: a session outlives two heartbeats,
+    /// and a follower's fetch wait fits in both its lag time and a request's timeout.
+    fn check_cluster_timing(&self) -> Checked {
+        let c = &self.cluster;
+        let at_least = |key: &'static str, value: Dur, min_ms: u64, why: &str| {
+            if value.ms() < min_ms {
+                let message = format!("{key} = {:?}: expected at least {min_ms}ms ({why})", value.0);
+                return Err(Problem::at("cluster", key, message));
+            }
+            Ok(())
+        };
+        at_least("replica_lag_time_max", c.replica_lag_time_max, 100, "a follower needs time to fetch")?;
+        at_least("broker_session_timeout", c.broker_session_timeout, 1_000, "two heartbeats of 500ms")?;
+        at_least("request_timeout", c.request_timeout, 100, "a request needs time to be answered")?;
+        let wait = c.fetch_max_wait.ms();
+        if wait >= c.replica_lag_time_max.ms() || wait >= c.request_timeout.ms() {
+            let message = format!(
+                "fetch_max_wait = {:?}: expected below replica_lag_time_max ({:?}) and request_timeout ({:?})",
+                c.fetch_max_wait.0, c.replica_lag_time_max.0, c.request_timeout.0
+            );
+            return Err(Problem::at("cluster", "fetch_max_wait", message));
+        }
+        if c.replica_fetch_max_bytes == 0 || c.segment_bytes < 1024 {
+            let message = format!(
+                "replica_fetch_max_bytes = {}, segment_bytes = {}: expected more than 0 and at least 1024",
+                c.replica_fetch_max_bytes, c.segment_bytes
+            );
+            return Err(Problem::at("cluster", "segment_bytes", message));
         }
         Ok(())
     }

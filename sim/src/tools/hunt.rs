@@ -124,11 +124,16 @@ pub fn default_grounds(
         MIRROR_MAKER,
     )
     .map_err(|e| e.to_string())?;
+    // The unscripted grounds draw their timing settings as the default ground does.
+    let knobs = |mut s: Scenario| {
+        s.knobs = default.knobs;
+        s
+    };
     Ok(vec![
         ("swarm", default.clone()),
-        ("swarm:dedicated-controller", dedicated),
-        ("consumer-groups", groups),
-        ("mirror-maker", mirror),
+        ("swarm:dedicated-controller", knobs(dedicated)),
+        ("consumer-groups", knobs(groups)),
+        ("mirror-maker", knobs(mirror)),
         ("scripted", crate::tools::explain::bug_scenario(bug)),
     ])
 }

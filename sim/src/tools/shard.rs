@@ -87,6 +87,9 @@ pub struct ShardHeader {
     pub scenario: String,
     /// The faults option (`scenario`, `swarm`, `none`).
     pub faults: String,
+    /// The knobs option (`scenario`, `swarm`).
+    #[serde(default = "scenario_knobs")]
+    pub knobs: String,
     /// The first seed of the whole swarm's range.
     pub start: u64,
     /// The end of the whole swarm's range, itself excluded.
@@ -98,6 +101,10 @@ pub struct ShardHeader {
     /// The scenario's sometimes-properties, judged once the shards are merged.
     #[serde(default)]
     pub sometimes: Vec<model::coverage::Mark>,
+}
+
+fn scenario_knobs() -> String {
+    "scenario".into()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -201,8 +208,8 @@ pub fn merge(files: &[ShardFile]) -> Result<SwarmSummary, Vec<String>> {
     let mut problems = Vec::new();
     for f in &files[1..] {
         let o = &f.header;
-        if (&o.scenario, &o.faults, o.start, o.end, o.shard.count)
-            != (&h.scenario, &h.faults, h.start, h.end, h.shard.count)
+        if (&o.scenario, &o.faults, &o.knobs, o.start, o.end, o.shard.count)
+            != (&h.scenario, &h.faults, &h.knobs, h.start, h.end, h.shard.count)
         {
             problems.push(format!(
                 "{} is shard {}/{} of {} (faults {}) seeds {}..{}, but {} is of {} (faults {}) seeds {}..{} in {} shards",

@@ -185,6 +185,10 @@ pub fn shrink(
         return Err(format!("seed {seed} passes: there is nothing to shrink"));
     };
     let check = first.check;
+    // The seed's drawn timing settings become the file's own, so the shrunk scenario stands
+    // alone whatever knob mode it is run with.
+    let (scenario, _) = scenario.for_seed(seed);
+    let scenario = &scenario;
     let mut entries = materialize(&original.trace);
     let before = entries.len();
     let mut runs = 1;

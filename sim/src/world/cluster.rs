@@ -100,6 +100,12 @@ fn cluster_configs(scenario: &Scenario, first: BrokerId) -> Vec<BrokerConfig> {
             c.min_insync_replicas = scenario.cluster.min_insync_replicas as usize;
             c.unclean_leader_election = scenario.cluster.unclean_leader_election;
             c.fetch_session_cache_slots = scenario.cluster.fetch_session_slots as usize;
+            c.replica_lag_time_max_ms = scenario.cluster.replica_lag_time_max.ms();
+            c.broker_session_timeout_ms = scenario.cluster.broker_session_timeout.ms();
+            c.request_timeout_ms = scenario.cluster.request_timeout.ms();
+            c.fetch_max_wait_ms = scenario.cluster.fetch_max_wait.ms();
+            c.replica_fetch_max_bytes = scenario.cluster.replica_fetch_max_bytes as i32;
+            c.segment_bytes = u64::from(scenario.cluster.segment_bytes);
             c.bugs = scenario.bugs.clone();
             // MirrorMaker keeps its progress in a group on the source.
             if !target && (!scenario.workload.groups.is_empty() || scenario.mirror.is_some()) {
