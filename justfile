@@ -39,6 +39,16 @@ shrink seed scenario="scenarios/default.toml":
 hunt seeds="0..1000":
     cargo run --release -p logsim -- hunt --all --seeds {{seeds}}
 
+# Guided exploration of a scenario, continuing its corpus in reports/: `just explore 10m`.
+explore budget="10m" scenario="scenarios/default.toml":
+    cargo run --release -p logsim -- explore --budget {{budget}} --scenario {{scenario}}
+
+# The bug benchmark: every switch hunted on the unscripted grounds by seeds, then by guided
+# exploration of the dedicated-controller cluster, each up to as many runs as `seeds` holds.
+bug-benchmark seeds="0..1000":
+    cargo run --release -p logsim -- hunt --all --seeds {{seeds}}
+    cargo run --release -p logsim -- hunt --all --guided --scenario scenarios/dedicated-controller.toml --seeds {{seeds}}
+
 # Check a recorded client history for anomalies.
 check-history file:
     cargo run --release -p logsim -- check-history {{file}}

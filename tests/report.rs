@@ -68,6 +68,15 @@ fn a_failing_bug_seed_shows_where_the_replicas_diverged() {
     for l in &links {
         assert!(ids.contains(l), "link #v-{l} has no mark");
     }
+    // One mark per check and partition, however often the check failed there afterwards.
+    let drawn = count(&html, "class=\"violation\"");
+    assert!((1..=72).contains(&drawn), "{drawn} violation marks");
+    // And the coverage marks the run reached are ticked where first reached.
+    assert!(
+        html.contains("class=\"reached\""),
+        "no coverage mark on the timeline"
+    );
+    assert!(html.contains("first reached follower-becomes-leader"));
     // The anomalies' history lines are shown, highlighted.
     assert!(
         html.contains("class=\"hit\""),

@@ -203,13 +203,25 @@ catalogue! {
 thread_local! {
     static HITS: std::cell::RefCell<Vec<u64>> =
         std::cell::RefCell::new(vec![0; Mark::ALL.len()]);
+    /// When each mark was first reached, in simulated time since the runtime started.
+    static FIRST: std::cell::RefCell<Vec<Option<std::time::Duration>>> =
+        std::cell::RefCell::new(vec![None; Mark::ALL.len()]);
 }
 
 /// Counts one reaching of `mark` (nothing in real mode).
 #[inline]
 pub fn hit(mark: Mark) {
     #[cfg(madsim)]
-    HITS.with_borrow_mut(|hits| hits[mark as usize] += 1);
+    {
+        let first = HITS.with_borrow_mut(|hits| {
+            hits[mark as usize] += 1;
+            hits[mark as usize] == 1
+        });
+        if first {
+            let at = madsim::time::TimeHandle::try_current().map(|t| t.elapsed());
+            FIRST.with_borrow_mut(|f| f[mark as usize] = at);
+        }
+    }
     #[cfg(not(madsim))]
     let _ = mark;
 }
@@ -217,7 +229,23 @@ pub fn hit(mark: Mark) {
 /// Forgets every count on this thread: a run starts from none.
 pub fn reset() {
     #[cfg(madsim)]
-    HITS.with_borrow_mut(|hits| hits.iter_mut().for_each(|h| *h = 0));
+    {
+        HITS.with_borrow_mut(|hits| hits.iter_mut().for_each(|h| *h = 0));
+        FIRST.with_borrow_mut(|f| f.iter_mut().for_each(|t| *t = None));
+    }
+}
+
+/// When each reached mark was first reached, in simulated time since the runtime started (none
+/// in real mode).
+pub fn first_reached() -> Vec<(Mark, std::time::Duration)> {
+    #[cfg(madsim)]
+    return FIRST.with_borrow(|f| {
+        (Mark::ALL.iter())
+            .filter_map(|m| f[*m as usize].map(|t| (*m, t)))
+            .collect()
+    });
+    #[cfg(not(madsim))]
+    Vec::new()
 }
 
 /// How often each mark was reached on this thread since the last `reset`, in catalogue order.

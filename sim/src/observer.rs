@@ -50,6 +50,8 @@ pub struct Counters {
     /// How often the system under test reached each coverage mark it reached (see
     /// `model::coverage`), by the mark's name.
     pub marks: std::collections::BTreeMap<&'static str, u64>,
+    /// When each of those marks was first reached, in simulated milliseconds since the start.
+    pub marks_first_ms: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// The trace hash. FNV-1a's multiply per byte made hashing the trace, a byte at a time in one

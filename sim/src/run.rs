@@ -173,9 +173,13 @@ pub fn run_with(scenario: &Scenario, seed: u64, keep_trace: bool, extras: Extras
                 }
                 simulate(scenario, seed, keep_trace, extras).await
             });
-            output.report.counters.marks = (model::coverage::counts().into_iter())
+            let counters = &mut output.report.counters;
+            counters.marks = (model::coverage::counts().into_iter())
                 .filter(|(_, n)| *n > 0)
                 .map(|(mark, n)| (mark.name(), n))
+                .collect();
+            counters.marks_first_ms = (model::coverage::first_reached().into_iter())
+                .map(|(mark, at)| (mark.name(), at.as_millis() as u64))
                 .collect();
             output
         })

@@ -1,14 +1,46 @@
 //! `logsim hunt`: a bug switch on, seeds run until a check catches it.
 
 use super::args::{load_scenario, Source};
+use super::explore::{explore_scenario, runs_budget};
+use logsim::scenario::Scenario;
+use logsim::tools::hunt::Hunt;
 use std::io::Write;
 use std::path::PathBuf;
+
+/// Hunts `bug` by guided exploration of `scenario` with the switch on, for as many runs as the
+/// seed range holds; the finding's shrunk scenario goes where the swarm hunt's would.
+fn hunt_guided(
+    scenario: &Scenario,
+    bug: model::bugs::Switch,
+    seeds: (u64, u64),
+    jobs: Option<usize>,
+) -> Result<(Hunt, Option<Scenario>), String> {
+    let wall = std::time::Instant::now();
+    let mut buggy = scenario.clone();
+    buggy.bugs = vec![bug];
+    let name = format!("{bug}");
+    let (found, _) = explore_scenario(&buggy, &name, runs_budget(seeds), (jobs, seeds.0), None)?;
+    let finding = found.finding.as_ref();
+    let hunt = Hunt {
+        bug,
+        ground: "guided".into(),
+        found: finding.is_some(),
+        seed: finding.map(|f| f.seed),
+        seeds_tried: finding.map_or(found.runs, |f| f.after_runs) as u64,
+        caught_by: finding.map(|f| f.violation.check.name().to_owned()),
+        message: finding.map(|f| f.violation.to_string()),
+        wall_seconds: wall.elapsed().as_secs_f64(),
+        shrunk_faults: finding.map(|f| f.shrunk.faults_after),
+        faults_before_shrink: finding.map(|f| f.shrunk.faults_before),
+    };
+    Ok((hunt, found.finding.map(|f| f.shrunk.scenario)))
+}
 
 pub(super) fn hunt_command(
     bugs: Vec<String>,
     source: &Source,
     seeds: (u64, u64),
-    jobs: Option<usize>,
+    (jobs, guided): (Option<usize>, bool),
     json: bool,
 ) -> Result<bool, String> {
     let (scenario, _) = load_scenario(source)?;
@@ -21,7 +53,9 @@ pub(super) fn hunt_command(
     let mut all_found = true;
     let mut rows = Vec::new();
     for &bug in &bugs {
-        let (result, replay) = if swarm_default {
+        let (result, replay) = if guided {
+            hunt_guided(&scenario, bug, seeds, Some(jobs))?
+        } else if swarm_default {
             let grounds = logsim::tools::hunt::default_grounds(&scenario, bug)?;
             logsim::tools::hunt::hunt_grounds(&grounds, bug, seeds.0..seeds.1, jobs)
         } else {

@@ -15,6 +15,7 @@ use args::{parse_seed_range, SeedToFile, ShardArgs, Source};
 use bench::bench_command;
 use check_history::check_history_command;
 use explain::explain_command;
+use explore::explore_command;
 use hunt::hunt_command;
 use logsim::checkers::client_history::{Gates, ProducerPromises};
 use marks::marks_command;
@@ -30,6 +31,7 @@ mod args;
 mod bench;
 mod check_history;
 mod explain;
+mod explore;
 mod hunt;
 mod marks;
 mod merge;
@@ -123,6 +125,10 @@ enum Command {
         /// `swarm`: each seed also draws the timing settings (see `run --knobs`).
         #[arg(long, default_value = "scenario")]
         knobs: String,
+        /// Hunt by guided exploration (see `explore`) of the scenario, as many runs as --seeds
+        /// holds, instead of by seeds.
+        #[arg(long)]
+        guided: bool,
         #[arg(long, default_value = "0..1000", value_parser = parse_seed_range)]
         seeds: (u64, u64),
         #[arg(long)]
@@ -138,6 +144,26 @@ enum Command {
         bug: String,
         #[arg(long, default_value_t = logsim::tools::explain::SEED)]
         seed: u64,
+    },
+    /// Explore a scenario guided by coverage: keep a corpus of fault schedules that reached new
+    /// marks or pairs of marks, make new schedules from them, stop at the first violation and
+    /// shrink it into reports/explore-SEED.toml. The corpus is kept on disk and continued.
+    Explore {
+        #[command(flatten)]
+        source: Source,
+        /// A number of runs, or wall-clock time like `10m`.
+        #[arg(long, default_value = "200", value_parser = explore::parse_budget)]
+        budget: logsim::tools::explore::Budget,
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// The explorer's own seed: which schedules it makes.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The corpus file (JSON lines); reports/corpus-SCENARIO.jsonl when absent.
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
     /// List the coverage marks of the system under test: the names `run` and `swarm` count and a
     /// scenario's `sometimes` may require.
@@ -275,6 +301,7 @@ fn dispatch(command: Command) -> Result<bool, String> {
             scenario,
             faults,
             knobs,
+            guided,
             seeds,
             jobs,
             json,
@@ -292,10 +319,18 @@ fn dispatch(command: Command) -> Result<bool, String> {
                 faults,
                 knobs,
             };
-            hunt_command(bugs, &source, seeds, jobs, json)
+            hunt_command(bugs, &source, seeds, (jobs, guided), json)
         }
         Command::Explain { bug, seed } => explain_command(&bug, seed),
         Command::Marks { json } => marks_command(json),
+        Command::Explore {
+            source,
+            budget,
+            jobs,
+            seed,
+            corpus,
+            json,
+        } => explore_command(&source, budget, (jobs, seed), corpus, json),
         Command::Bench { json, single, seed } => bench_command(json, single, seed),
         Command::Serve { args } => Err(format!(
             "this build simulates; `serve` needs the real-mode build, made without the simulation \

@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod coverage;
 pub mod explain;
+pub mod explore;
 pub mod hunt;
 pub mod narrate;
 pub mod replay;

@@ -158,7 +158,8 @@ fn network_fault(fault: &str, target: &str, detail: &str) -> Option<Fault> {
     })
 }
 
-fn with_timeline(base: &Scenario, entries: &[Scheduled]) -> Scenario {
+/// `base` with `entries` as its only faults (no swarm mix, no profile).
+pub fn with_timeline(base: &Scenario, entries: &[Scheduled]) -> Scenario {
     let mut s = base.clone();
     s.faults = Faults {
         swarm: false,
@@ -188,20 +189,35 @@ pub fn shrink(
     // The seed's drawn timing settings become the file's own, so the shrunk scenario stands
     // alone whatever knob mode it is run with.
     let (scenario, _) = scenario.for_seed(seed);
-    let scenario = &scenario;
-    let mut entries = materialize(&original.trace);
+    let entries = materialize(&original.trace);
     let before = entries.len();
-    let mut runs = 1;
+    let fails = |candidate: &[Scheduled]| {
+        first_failure(&with_timeline(&scenario, candidate), seed) == Some(check)
+    };
+    if !fails(&entries) {
+        return Err(format!(
+            "seed {seed} fails {check}, but not once its {before} faults are replayed as a timeline; shrink needs a failure that survives that"
+        ));
+    }
+    Ok(shrink_timeline(&scenario, seed, check, entries, 2, progress))
+}
+
+/// Shrinks `entries`, a timeline that fails `check` with `seed` on `scenario` (with no faults of
+/// its own), by delta debugging and then shortening; `runs` counts the runs made so far.
+pub fn shrink_timeline(
+    scenario: &Scenario,
+    seed: u64,
+    check: Check,
+    mut entries: Vec<Scheduled>,
+    mut runs: usize,
+    progress: &dyn Fn(usize, usize),
+) -> Shrunk {
+    let before = entries.len();
     let fails = |candidate: &[Scheduled], runs: &mut usize| {
         *runs += 1;
         progress(*runs, candidate.len());
         first_failure(&with_timeline(scenario, candidate), seed) == Some(check)
     };
-    if !fails(&entries, &mut runs) {
-        return Err(format!(
-            "seed {seed} fails {check}, but not once its {before} faults are replayed as a timeline; shrink needs a failure that survives that"
-        ));
-    }
     // ddmin: try ever finer partitions; keep any chunk's complement that still fails.
     let mut granularity = 2;
     while entries.len() >= 2 {
@@ -245,12 +261,12 @@ pub fn shrink(
         }
     }
     let after = entries.len();
-    Ok(Shrunk {
+    Shrunk {
         seed,
         check,
         faults_before: before,
         faults_after: after,
         runs,
         scenario: with_timeline(scenario, &entries),
-    })
+    }
 }

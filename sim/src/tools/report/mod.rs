@@ -7,7 +7,7 @@ mod plot;
 pub mod swarm;
 mod timeline;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use serde_json::Value;
@@ -142,11 +142,12 @@ pub fn render(page: &Page, output: &RunOutput) -> String {
     }
     let _ = write!(
         html,
-        r##"<h2>Timeline</h2><p class="legend"><span class="k down"></span>down <span class="k paused"></span>paused <span class="k net"></span>cut off <span class="k skew"></span>clock <span class="k disk"></span>disk &nbsp; ● leads an epoch &nbsp; ◆ leads the quorum &nbsp; ▼ truncates &nbsp; ✕ fenced &nbsp; → the controller's decision reaching the leader &nbsp; ⇣ dashed: starts following &nbsp; <span style="color:#d00">|</span> violation</p>
+        r##"<h2>Timeline</h2><p class="legend"><span class="k down"></span>down <span class="k paused"></span>paused <span class="k net"></span>cut off <span class="k skew"></span>clock <span class="k disk"></span>disk &nbsp; ● leads an epoch &nbsp; ◆ leads the quorum &nbsp; ▼ truncates &nbsp; ✕ fenced &nbsp; → the controller's decision reaching the leader &nbsp; ⇣ dashed: starts following &nbsp; <span style="color:#d00">|</span> violation &nbsp; <span style="color:#080">╵</span> a coverage mark first reached</p>
 <div class="row"><div class="labels" style="height:{lanes_height}px">{labels}</div><div class="plot">{axis}<svg class="zoomable" data-h="{lanes_height}" viewBox="0 0 {WIDTH} {lanes_height}" preserveAspectRatio="none" height="{lanes_height}"><defs><marker id="head" markerWidth="6" markerHeight="6" refX="5" refY="3" orient="auto"><path d="M0,0 L6,3 L0,6 z" fill="#555"/></marker></defs>{body}</svg></div></div>
 "##,
         axis = axis(),
-        body = timeline::render(&events, page.brokers, &scale)
+        body = timeline::render(&events, &first_violations(&events), page.brokers, &scale)
+            + &timeline::marks_reached(&report.counters.marks_first_ms, &scale)
     );
     let partitions: BTreeSet<String> = events
         .iter()
@@ -199,27 +200,39 @@ fn axis() -> String {
     )
 }
 
-/// Every distinct violation, linked to its mark on the timeline, and the history lines that the
-/// client-history anomalies name.
+/// The first violation of each check on each partition (or on none), by event index, with how
+/// many violations of that check on that partition the run recorded in all: a check that fails
+/// every step from some time on is one finding, not a thousand.
+pub(crate) fn first_violations(events: &[Ev]) -> BTreeMap<usize, usize> {
+    let mut first: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate().filter(|(_, e)| e.kind == "violation") {
+        let check = e.v["check"].as_str().unwrap_or("?");
+        let partition = e.v["partition"].as_str().unwrap_or("");
+        first.entry((check, partition)).or_insert((i, 0)).1 += 1;
+    }
+    first.into_values().collect()
+}
+
+/// The first violation of each check on each partition, linked to its mark on the timeline, with
+/// the count of its repeats; and the history lines that the client-history anomalies name.
 fn violations(html: &mut String, events: &[Ev], output: &RunOutput) {
     html.push_str("<h2>Violations</h2>");
-    let mut seen = BTreeSet::new();
     let mut list = String::new();
     let mut lines = BTreeSet::new();
-    for (i, e) in events
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.kind == "violation")
-    {
+    for e in events.iter().filter(|e| e.kind == "violation") {
+        lines.extend(history_lines(e.v["message"].as_str().unwrap_or("")));
+    }
+    for (i, count) in first_violations(events) {
+        let e = &events[i];
         let check = e.v["check"].as_str().unwrap_or("?");
         let message = e.v["message"].as_str().unwrap_or("");
-        lines.extend(history_lines(message));
-        if !seen.insert((check.to_owned(), message.to_owned())) || seen.len() > 200 {
-            continue;
-        }
+        let repeats = match count {
+            1 => String::new(),
+            n => format!(" <i>({} more of this check here)</i>", n - 1),
+        };
         let _ = write!(
             list,
-            r##"<li><a href="#v-{i}" onclick="around({t})">{t_s:.3}s</a> broker {node} <b>{check}</b>: {m}</li>"##,
+            r##"<li><a href="#v-{i}" onclick="around({t})">{t_s:.3}s</a> broker {node} <b>{check}</b>: {m}{repeats}</li>"##,
             t = e.t,
             t_s = e.t as f64 / 1000.0,
             node = e.node,
@@ -269,6 +282,7 @@ const STYLE: &str = "body{font:14px sans-serif;margin:1em 2em;color:#222}code{fo
 .first{border:2px solid #d00;padding:6px 10px;background:#fff5f5}
 .arrow{stroke:#555;stroke-width:1;vector-effect:non-scaling-stroke;opacity:.6}
 .violation{stroke:#d00;stroke-width:2;vector-effect:non-scaling-stroke}
+.reached{stroke:#080;stroke-width:1.5;vector-effect:non-scaling-stroke}
 .hw{fill:none;stroke-width:1.5;vector-effect:non-scaling-stroke}.leo{fill:none;stroke-width:1;stroke-dasharray:4 3;opacity:.7;vector-effect:non-scaling-stroke}.cut{stroke:#d00;stroke-width:3;vector-effect:non-scaling-stroke}
 .history td{padding:0 6px;vertical-align:top}.history tr.hit{background:#fdd}
 .tick{font-size:10px;fill:#555}";

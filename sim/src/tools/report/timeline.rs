@@ -74,7 +74,14 @@ fn linked(target: &str) -> Vec<i64> {
 }
 
 /// The timeline's SVG body (without the outer element) for `brokers` lanes.
-pub fn render(events: &[Ev], brokers: i64, scale: &Scale) -> String {
+/// The timeline of `events`; of the violations, only those `firsts` names (by event index) are
+/// drawn, the first of each check on each partition.
+pub fn render(
+    events: &[Ev],
+    firsts: &BTreeMap<usize, usize>,
+    brokers: i64,
+    scale: &Scale,
+) -> String {
     let mut canvas = Canvas {
         bands: Bands {
             open: BTreeMap::new(),
@@ -94,6 +101,7 @@ pub fn render(events: &[Ev], brokers: i64, scale: &Scale) -> String {
                 let epoch = e.v["leader_epoch"].as_i64().unwrap_or(-1);
                 canvas.decided.insert((p, epoch), (e.t, e.node));
             }
+            "violation" if !firsts.contains_key(&i) => {}
             _ => canvas.mark(i, e),
         }
     }
@@ -233,6 +241,25 @@ impl Canvas<'_> {
         }
         format!("{lanes}{}{}", self.bands.out, self.marks)
     }
+}
+
+/// A tick on the top lane where each coverage mark was first reached, named in its title.
+pub fn marks_reached(first_ms: &BTreeMap<&'static str, u64>, scale: &Scale) -> String {
+    let mut out = String::new();
+    for (mark, t) in first_ms {
+        let about = model::coverage::Mark::named(mark).map_or("", |m| m.about());
+        let _ = write!(
+            out,
+            r#"<line class="reached" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}"><title>{:.3}s first reached {}: {}</title></line>"#,
+            lane_y(0) - 10.0,
+            lane_y(0) - 2.0,
+            *t as f64 / 1000.0,
+            esc(mark),
+            esc(about),
+            x = scale.x(*t),
+        );
+    }
+    out
 }
 
 fn title(e: &Ev) -> String {

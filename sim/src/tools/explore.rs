@@ -1,0 +1,393 @@
+//! Guided exploration: a corpus of fault schedules that reached something new, and new schedules
+//! made from them, until a check fails or the budget is spent.
+//!
+//! A run's coverage is its features: each coverage mark it reached, each mark's hit count in
+//! powers of two (as AFL buckets edge counts), and each pair of marks it reached together. The
+//! corpus starts from swarm seeds, their faults read back from their traces as timelines (see
+//! `shrink::materialize`). Each new candidate takes a corpus entry and changes it: a fault moved,
+//! added, dropped, retargeted or lengthened, two schedules spliced at a time, or the run's seed
+//! (madsim's schedule, and the knobs under `knobs = "swarm"`) redrawn. A candidate that reaches a
+//! feature no earlier run did joins the corpus. Candidates go out in batches, one per core; each
+//! is deterministic, and so is the corpus's growth for a given explorer seed and batch size.
+//!
+//! The first violation stops the exploration. Its schedule is a timeline already, so it always
+//! shrinks (`shrink::shrink_timeline`), into a scenario file that replays it.
+//!
+//! The corpus is written to disk as JSON lines, one entry each, so a later exploration continues
+//! from it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::checkers::Violation;
+use crate::run::{run, RunReport};
+use crate::scenario::{Fault, Scenario, Scheduled, Shape, Target};
+use crate::tools::shrink::{materialize, shrink_timeline, with_timeline, Shrunk};
+
+/// A schedule that reached something new.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Entry {
+    /// The run's seed.
+    pub seed: u64,
+    /// Its faults.
+    pub timeline: Vec<Scheduled>,
+    /// Every feature the run reached (see the module's doc).
+    pub features: Vec<u64>,
+}
+
+/// When to stop, short of a violation.
+#[derive(Clone, Copy, Debug)]
+pub enum Budget {
+    /// After this many runs.
+    Runs(usize),
+    /// After this much wall-clock time (the batch under way finishes).
+    Wall(Duration),
+}
+
+/// What an exploration found.
+pub struct Exploration {
+    /// Runs made (the corpus's starting seeds included).
+    pub runs: usize,
+    /// Entries in the corpus at the end, loaded ones included.
+    pub corpus: usize,
+    /// Entries the corpus started with, from disk.
+    pub loaded: usize,
+    /// Features reached over all runs.
+    pub features: usize,
+    /// Coverage marks reached over all runs.
+    pub marks: BTreeSet<&'static str>,
+    /// Simulated seconds run, over all runs.
+    pub sim_seconds: f64,
+    /// The first violation, its run's seed and schedule, and the schedule shrunk.
+    pub finding: Option<Finding>,
+}
+
+/// A violation exploration found.
+pub struct Finding {
+    /// The run that failed.
+    pub seed: u64,
+    /// What caught it.
+    pub violation: Violation,
+    /// Runs made before it, itself included.
+    pub after_runs: usize,
+    /// Its schedule, shrunk.
+    pub shrunk: Shrunk,
+}
+
+/// How an exploration goes.
+pub struct Explorer<'a> {
+    /// The scenario explored; its own faults are replaced by the schedules tried.
+    pub scenario: &'a Scenario,
+    /// Runs at once.
+    pub jobs: usize,
+    /// The explorer's own seed: which schedules it makes.
+    pub seed: u64,
+    /// Swarm seeds the corpus starts from when it is empty.
+    pub starting_seeds: u64,
+    /// Where the corpus lives (JSON lines), when it is kept.
+    pub corpus_file: Option<&'a Path>,
+}
+
+/// The most faults a schedule holds: beyond it, a schedule is noise.
+const MAX_FAULTS: usize = 40;
+
+impl Explorer<'_> {
+    /// Explores until a violation or the budget; `progress` hears of each batch (runs so far,
+    /// corpus size, features).
+    pub fn explore(
+        &self,
+        budget: Budget,
+        progress: &dyn Fn(usize, usize, usize),
+    ) -> Result<Exploration, String> {
+        let wall = std::time::Instant::now();
+        let mut corpus = match self.corpus_file {
+            Some(path) if path.exists() => load(path)?,
+            _ => Vec::new(),
+        };
+        let loaded = corpus.len();
+        let mut seen: BTreeSet<u64> = corpus.iter().flat_map(|e| e.features.clone()).collect();
+        // A continued exploration makes other schedules than the first did.
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ ((loaded as u64) << 32));
+        let mut out = Exploration {
+            runs: 0,
+            corpus: 0,
+            loaded,
+            features: 0,
+            marks: BTreeSet::new(),
+            sim_seconds: 0.0,
+            finding: None,
+        };
+        let spent = |out: &Exploration| match budget {
+            Budget::Runs(n) => out.runs >= n,
+            Budget::Wall(limit) => wall.elapsed() >= limit,
+        };
+        let mut starting = 0;
+        while !spent(&out) {
+            let batch: Vec<(u64, Option<Vec<Scheduled>>)> = (0..self.jobs.max(1))
+                .map(|_| {
+                    if corpus.is_empty() || (loaded == 0 && starting < self.starting_seeds) {
+                        starting += 1;
+                        (self.seed.wrapping_add(starting - 1), None)
+                    } else {
+                        let (seed, timeline) = mutate(&mut rng, &corpus, self.scenario);
+                        (seed, Some(timeline))
+                    }
+                })
+                .collect();
+            let results = self.run_batch(&batch);
+            for (seed, timeline, report) in results {
+                out.runs += 1;
+                out.sim_seconds += report.sim_seconds;
+                out.marks.extend(report.counters.marks.keys().copied());
+                if let Some(v) = report.violations.first() {
+                    // The seed's knobs, if drawn, written in: the shrunk file stands alone.
+                    let (base, _) = self.scenario.for_seed(seed);
+                    let shrunk = shrink_timeline(&base, seed, v.check, timeline, 1, &|_, _| {});
+                    out.finding = Some(Finding {
+                        seed,
+                        violation: v.clone(),
+                        after_runs: out.runs,
+                        shrunk,
+                    });
+                    break;
+                }
+                let features = features(&report);
+                if features.iter().any(|f| !seen.contains(f)) {
+                    seen.extend(features.iter().copied());
+                    let entry = Entry {
+                        seed,
+                        timeline,
+                        features,
+                    };
+                    if let Some(path) = self.corpus_file {
+                        append(path, &entry)?;
+                    }
+                    corpus.push(entry);
+                }
+            }
+            progress(out.runs, corpus.len(), seen.len());
+            if out.finding.is_some() {
+                break;
+            }
+        }
+        out.corpus = corpus.len();
+        out.features = seen.len();
+        Ok(out)
+    }
+
+    /// Runs a batch side by side. A starting seed (no timeline) runs its swarm mix, which is
+    /// read back as a timeline and run again as one: what is judged, kept and shrunk is always a
+    /// timeline's run, the one its features came from.
+    fn run_batch(
+        &self,
+        batch: &[(u64, Option<Vec<Scheduled>>)],
+    ) -> Vec<(u64, Vec<Scheduled>, RunReport)> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (batch.iter())
+                .map(|(seed, timeline)| {
+                    scope.spawn(move || {
+                        let timeline = match timeline {
+                            Some(t) => t.clone(),
+                            None => {
+                                let swarm = self.scenario.clone().with_faults("swarm");
+                                let swarm = swarm.expect("swarm is a fault mode");
+                                materialize(&run(&swarm, *seed, true).trace)
+                            }
+                        };
+                        let candidate = with_timeline(self.scenario, &timeline);
+                        (*seed, timeline, run(&candidate, *seed, false).report)
+                    })
+                })
+                .collect();
+            (handles.into_iter())
+                .map(|h| h.join().expect("a run thread"))
+                .collect()
+        })
+    }
+}
+
+/// A run's features: marks, marks' hit counts in powers of two, and pairs of marks.
+pub fn features(report: &RunReport) -> Vec<u64> {
+    let reached: Vec<usize> = (model::coverage::Mark::ALL.iter())
+        .enumerate()
+        .filter(|(_, m)| report.counters.marks.contains_key(m.name()))
+        .map(|(i, _)| i)
+        .collect();
+    let all = model::coverage::Mark::ALL.len() as u64;
+    let mut out = Vec::new();
+    for &i in &reached {
+        let hits = report.counters.marks[model::coverage::Mark::ALL[i].name()];
+        out.push(i as u64);
+        out.push(all + (i as u64) * 64 + u64::from(hits.ilog2()));
+    }
+    for (n, &a) in reached.iter().enumerate() {
+        for &b in &reached[n + 1..] {
+            out.push(all * 65 + (a as u64) * all + b as u64);
+        }
+    }
+    out
+}
+
+/// Picks a parent for the next candidate, favouring entries that reached what few others did (the
+/// energy of AFL's favoured entries): an entry weighs the sum, over the marks it reached, of one
+/// over the number of entries that reached the mark too.
+fn pick_parent<'c>(rng: &mut ChaCha8Rng, corpus: &'c [Entry]) -> &'c Entry {
+    let marks = model::coverage::Mark::ALL.len() as u64;
+    let mut reached = vec![0u32; marks as usize];
+    for e in corpus {
+        for f in e.features.iter().filter(|f| **f < marks) {
+            reached[*f as usize] += 1;
+        }
+    }
+    let weights: Vec<f64> = (corpus.iter())
+        .map(|e| {
+            (e.features.iter().filter(|f| **f < marks))
+                .map(|f| 1.0 / f64::from(reached[*f as usize]))
+                .sum::<f64>()
+                .max(1e-6)
+        })
+        .collect();
+    let mut point = rng.random_range(0.0..weights.iter().sum::<f64>());
+    for (e, w) in corpus.iter().zip(&weights) {
+        if point < *w {
+            return e;
+        }
+        point -= w;
+    }
+    &corpus[corpus.len() - 1]
+}
+
+/// A new candidate from the corpus: one to three changes to an entry's schedule.
+fn mutate(rng: &mut ChaCha8Rng, corpus: &[Entry], scenario: &Scenario) -> (u64, Vec<Scheduled>) {
+    let parent = pick_parent(rng, corpus);
+    let load = scenario.run.duration.0;
+    let mut timeline = parent.timeline.clone();
+    let mut seed = parent.seed;
+    for _ in 0..rng.random_range(1..=3) {
+        let pick = rng.random_range(0..timeline.len().max(1));
+        match rng.random_range(0..7) {
+            0 if !timeline.is_empty() => {
+                let shift = rng.random_range(-5_000i64..=5_000);
+                let at = timeline[pick].at.as_millis() as i64 + shift;
+                timeline[pick].at = Duration::from_millis(at.clamp(0, load.as_millis() as i64) as u64);
+            }
+            1 | 2 if timeline.len() < MAX_FAULTS => {
+                let at = Duration::from_millis(rng.random_range(0..load.as_millis() as u64));
+                timeline.push(Scheduled {
+                    at,
+                    duration: Some(Duration::from_millis(rng.random_range(200..=8_000))),
+                    fault: new_fault(rng, scenario),
+                });
+            }
+            3 if !timeline.is_empty() => {
+                timeline.remove(pick);
+            }
+            4 if !timeline.is_empty() => retarget(rng, &mut timeline[pick].fault, scenario),
+            5 => {
+                // Splice: this schedule up to a time, another's after it.
+                let other = &corpus[rng.random_range(0..corpus.len())].timeline;
+                let cut = Duration::from_millis(rng.random_range(0..load.as_millis() as u64));
+                timeline.retain(|s| s.at < cut);
+                timeline.extend(other.iter().filter(|s| s.at >= cut).cloned());
+                timeline.truncate(MAX_FAULTS);
+            }
+            _ => seed = rng.random(),
+        }
+    }
+    timeline.sort_by_key(|s| s.at);
+    (seed, timeline)
+}
+
+/// A fault from the mix a swarm draws, on a target drawn as the swarm draws one. Data loss at rest
+/// (a wiped or bit-flipped disk) is left out: two of those on one partition's replicas lose
+/// acknowledged data in any system, and exploration must not find what the fault model forbids.
+fn new_fault(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Fault {
+    let target = target(rng, scenario);
+    match rng.random_range(0..11) {
+        0 => Fault::Crash(target),
+        1 => Fault::DiskTorn(target),
+        2 => Fault::Shutdown(target),
+        3 => Fault::Pause(target),
+        4 => Fault::Partition(match rng.random_range(0..4) {
+            0 => Shape::Halves,
+            1 => Shape::MajorityRing,
+            2 => Shape::Isolate(target),
+            _ => Shape::OffController(target),
+        }),
+        5 => Fault::Clog(None),
+        6 => Fault::PacketLoss {
+            rate: rng.random_range(0.05..0.5),
+        },
+        7 => Fault::Latency {
+            min: Duration::from_millis(1),
+            max: Duration::from_millis(rng.random_range(10..=500)),
+        },
+        8 => Fault::ClockSkew {
+            target,
+            step_ms: rng.random_range(-2_000..=2_000),
+        },
+        9 => Fault::DiskFull(target),
+        _ => Fault::DiskSlow {
+            target,
+            delay: Duration::from_millis(rng.random_range(10..=500)),
+        },
+    }
+}
+
+fn target(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Target {
+    match rng.random_range(0..4) {
+        0 => Target::Random,
+        1 => Target::Leader(None),
+        2 => Target::Controller,
+        _ => Target::Broker(rng.random_range(1..=scenario.cluster.brokers)),
+    }
+}
+
+/// Points a fault at another target, where it has one.
+fn retarget(rng: &mut ChaCha8Rng, fault: &mut Fault, scenario: &Scenario) {
+    let new = target(rng, scenario);
+    match fault {
+        Fault::Crash(t)
+        | Fault::DiskTorn(t)
+        | Fault::DiskCorrupt(t)
+        | Fault::DiskWipe(t)
+        | Fault::Shutdown(t)
+        | Fault::Pause(t)
+        | Fault::DiskFull(t)
+        | Fault::ClockSkew { target: t, .. }
+        | Fault::ClockDrift { target: t, .. }
+        | Fault::DiskSlow { target: t, .. }
+        | Fault::Partition(Shape::Isolate(t) | Shape::OffController(t)) => *t = new,
+        _ => {}
+    }
+}
+
+fn load(path: &Path) -> Result<Vec<Entry>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    (text.lines().enumerate())
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, line)| {
+            serde_json::from_str(line)
+                .map_err(|e| format!("{} line {}: not a corpus entry: {e}", path.display(), n + 1))
+        })
+        .collect()
+}
+
+fn append(path: &Path, entry: &Entry) -> Result<(), String> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let line = serde_json::to_string(entry).expect("entries serialize");
+    writeln!(file, "{line}").map_err(|e| format!("{}: {e}", path.display()))
+}
