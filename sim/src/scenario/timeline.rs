@@ -104,19 +104,10 @@ pub struct Scheduled {
     pub fault: Fault,
 }
 
-impl Fault {
-    /// This fault, struck `at` into the load phase and lasting until the heal.
-    pub fn at(self, at: Duration) -> Scheduled {
-        Scheduled {
-            at,
-            duration: None,
-            fault: self,
-        }
-    }
-
-    /// The brokers it strikes, for the faults that aim at brokers.
-    pub fn target(&self) -> Option<&Target> {
-        match self {
+/// The target of a fault that aims at brokers, by reference or by mutable reference.
+macro_rules! aimed {
+    ($fault:expr) => {
+        match $fault {
             Fault::Crash(t)
             | Fault::DiskTorn(t)
             | Fault::DiskCorrupt(t)
@@ -133,6 +124,27 @@ impl Fault {
             | Fault::PacketLoss { .. }
             | Fault::Latency { .. } => None,
         }
+    };
+}
+
+impl Fault {
+    /// This fault, struck `at` into the load phase and lasting until the heal.
+    pub fn at(self, at: Duration) -> Scheduled {
+        Scheduled {
+            at,
+            duration: None,
+            fault: self,
+        }
+    }
+
+    /// The brokers it strikes, for the faults that aim at brokers.
+    pub fn target(&self) -> Option<&Target> {
+        aimed!(self)
+    }
+
+    /// The same, to aim the fault elsewhere.
+    pub fn target_mut(&mut self) -> Option<&mut Target> {
+        aimed!(self)
     }
 
     fn kind(&self) -> Kind {

@@ -196,7 +196,8 @@ impl Explorer<'_> {
                             None => {
                                 let swarm = self.scenario.clone().with_faults("swarm");
                                 let swarm = swarm.expect("swarm is a fault mode");
-                                materialize(&run(&swarm, *seed, true).trace)
+                                let drawn = materialize(&run(&swarm, *seed, true).trace);
+                                drawn.into_iter().map(within_fault_model).collect()
                             }
                         };
                         let candidate = with_timeline(self.scenario, &timeline);
@@ -339,6 +340,15 @@ fn new_fault(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Fault {
     }
 }
 
+/// A swarm's damage at rest becomes a plain crash of the same broker: the swarm spaces such damage
+/// out so that no two copies of a record suffer it, and schedules moved about would not.
+fn within_fault_model(mut s: Scheduled) -> Scheduled {
+    if let Fault::DiskWipe(t) | Fault::DiskCorrupt(t) = &s.fault {
+        s.fault = Fault::Crash(t.clone());
+    }
+    s
+}
+
 fn target(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Target {
     match rng.random_range(0..4) {
         0 => Target::Random,
@@ -352,18 +362,12 @@ fn target(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Target {
 fn retarget(rng: &mut ChaCha8Rng, fault: &mut Fault, scenario: &Scenario) {
     let new = target(rng, scenario);
     match fault {
-        Fault::Crash(t)
-        | Fault::DiskTorn(t)
-        | Fault::DiskCorrupt(t)
-        | Fault::DiskWipe(t)
-        | Fault::Shutdown(t)
-        | Fault::Pause(t)
-        | Fault::DiskFull(t)
-        | Fault::ClockSkew { target: t, .. }
-        | Fault::ClockDrift { target: t, .. }
-        | Fault::DiskSlow { target: t, .. }
-        | Fault::Partition(Shape::Isolate(t) | Shape::OffController(t)) => *t = new,
-        _ => {}
+        Fault::Partition(Shape::Isolate(t) | Shape::OffController(t)) => *t = new,
+        aimed => {
+            if let Some(t) = aimed.target_mut() {
+                *t = new;
+            }
+        }
     }
 }
 
@@ -390,4 +394,49 @@ fn append(path: &Path, entry: &Entry) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let line = serde_json::to_string(entry).expect("entries serialize");
     writeln!(file, "{line}").map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutations_stay_in_the_fault_model_the_load_phase_and_the_size_limit() {
+        let scenario = Scenario::default();
+        let load = scenario.run.duration.0;
+        let corpus = vec![Entry {
+            seed: 1,
+            timeline: vec![Fault::Crash(Target::Broker(1)).at(Duration::from_secs(5))],
+            features: vec![0, 1],
+        }];
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut seeds = BTreeSet::new();
+        for _ in 0..2_000 {
+            let (seed, timeline) = mutate(&mut rng, &corpus, &scenario);
+            seeds.insert(seed);
+            assert!(timeline.len() <= MAX_FAULTS);
+            assert!(timeline.windows(2).all(|w| w[0].at <= w[1].at), "sorted");
+            for s in &timeline {
+                assert!(s.at <= load, "{s:?} after the load phase");
+                assert!(
+                    !matches!(s.fault, Fault::DiskWipe(_) | Fault::DiskCorrupt(_)),
+                    "{s:?}: data lost at rest is outside what exploration may add"
+                );
+            }
+        }
+        assert!(seeds.len() > 100, "the run seed is redrawn too");
+    }
+
+    #[test]
+    fn features_name_marks_their_hit_buckets_and_their_pairs() {
+        let mut report = RunReport::default();
+        report.counters.marks.insert("broker-fenced", 5);
+        report.counters.marks.insert("vote-granted", 1);
+        let f = features(&report);
+        // Two marks, two buckets, one pair.
+        assert_eq!(f.len(), 5);
+        let mut more = report.clone();
+        more.counters.marks.insert("broker-fenced", 9);
+        assert_ne!(features(&more), f, "a hit count past a power of two is new");
+    }
 }
