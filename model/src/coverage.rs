@@ -200,12 +200,15 @@ catalogue! {
 }
 
 #[cfg(madsim)]
+const COUNT: usize = Mark::ALL.len();
+
+#[cfg(madsim)]
 thread_local! {
-    static HITS: std::cell::RefCell<Vec<u64>> =
-        std::cell::RefCell::new(vec![0; Mark::ALL.len()]);
+    /// Const-initialized cells: a hit is a load and a store, with no lazy set-up or borrow flag.
+    static HITS: [std::cell::Cell<u64>; COUNT] = const { [const { std::cell::Cell::new(0) }; COUNT] };
     /// When each mark was first reached, in simulated time since the runtime started.
-    static FIRST: std::cell::RefCell<Vec<Option<std::time::Duration>>> =
-        std::cell::RefCell::new(vec![None; Mark::ALL.len()]);
+    static FIRST: std::cell::RefCell<[Option<std::time::Duration>; COUNT]> =
+        const { std::cell::RefCell::new([None; COUNT]) };
 }
 
 /// Counts one reaching of `mark` (nothing in real mode).
@@ -213,9 +216,10 @@ thread_local! {
 pub fn hit(mark: Mark) {
     #[cfg(madsim)]
     {
-        let first = HITS.with_borrow_mut(|hits| {
-            hits[mark as usize] += 1;
-            hits[mark as usize] == 1
+        let first = HITS.with(|hits| {
+            let cell = &hits[mark as usize];
+            cell.set(cell.get() + 1);
+            cell.get() == 1
         });
         if first {
             let at = madsim::time::TimeHandle::try_current().map(|t| t.elapsed());
@@ -230,8 +234,8 @@ pub fn hit(mark: Mark) {
 pub fn reset() {
     #[cfg(madsim)]
     {
-        HITS.with_borrow_mut(|hits| hits.iter_mut().for_each(|h| *h = 0));
-        FIRST.with_borrow_mut(|f| f.iter_mut().for_each(|t| *t = None));
+        HITS.with(|hits| hits.iter().for_each(|h| h.set(0)));
+        FIRST.with_borrow_mut(|f| *f = [None; COUNT]);
     }
 }
 
@@ -251,7 +255,11 @@ pub fn first_reached() -> Vec<(Mark, std::time::Duration)> {
 /// How often each mark was reached on this thread since the last `reset`, in catalogue order.
 pub fn counts() -> Vec<(Mark, u64)> {
     #[cfg(madsim)]
-    return HITS.with_borrow(|hits| Mark::ALL.iter().map(|m| (*m, hits[*m as usize])).collect());
+    return HITS.with(|hits| {
+        (Mark::ALL.iter())
+            .map(|m| (*m, hits[*m as usize].get()))
+            .collect()
+    });
     #[cfg(not(madsim))]
     Mark::ALL.iter().map(|m| (*m, 0)).collect()
 }

@@ -56,6 +56,9 @@ impl Point {
 
 #[cfg(madsim)]
 thread_local! {
+    /// Whether the points are on: a flag of this thread's, so that a pass with them off costs
+    /// no lock on the simulation's random stream.
+    static ON: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Each point's once-a-run verdict, `None` until it is first passed.
     static ACTIVE: std::cell::RefCell<[Option<bool>; Point::ALL.len()]> =
         const { std::cell::RefCell::new([None; Point::ALL.len()]) };
@@ -66,8 +69,8 @@ thread_local! {
 pub fn fires(point: Point) -> bool {
     #[cfg(madsim)]
     {
-        use madsim::buggify::{buggify, buggify_with_prob, is_enabled};
-        if !is_enabled() {
+        use madsim::buggify::{buggify, buggify_with_prob};
+        if !ON.get() {
             return false;
         }
         let active = ACTIVE.with_borrow_mut(|a| *a[point as usize].get_or_insert_with(buggify));
@@ -84,10 +87,29 @@ pub fn fires(point: Point) -> bool {
     }
 }
 
-/// Forgets the once-a-run verdicts: a run starts with none.
+/// Forgets the once-a-run verdicts, and turns the points off: a run starts with none.
 pub fn reset() {
     #[cfg(madsim)]
-    ACTIVE.with_borrow_mut(|a| *a = [None; Point::ALL.len()]);
+    {
+        ACTIVE.with_borrow_mut(|a| *a = [None; Point::ALL.len()]);
+        ON.set(false);
+    }
+}
+
+/// Turns the points on (`true`) or off for the run under way on this thread: madsim's buggify
+/// with them, whose random stream they draw from. Only the harness calls this.
+pub fn enable(on: bool) {
+    #[cfg(madsim)]
+    {
+        ON.set(on);
+        if on {
+            madsim::buggify::enable();
+        } else {
+            madsim::buggify::disable();
+        }
+    }
+    #[cfg(not(madsim))]
+    let _ = on;
 }
 
 /// A misbehaving wait of up to `max`, drawn from the simulation's random stream.
@@ -118,7 +140,7 @@ mod tests {
             reset();
             crate::coverage::reset();
             if buggify {
-                madsim::buggify::enable();
+                enable(true);
             }
             let mut fired = 0;
             for _ in 0..2_000 {

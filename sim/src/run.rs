@@ -169,7 +169,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, keep_trace: bool, extras: Extras
             let mut output = runtime.block_on(async move {
                 let _clock = model::env::bind_clock();
                 if scenario.buggify {
-                    madsim::buggify::enable();
+                    model::fault_point::enable(true);
                 }
                 simulate(scenario, seed, keep_trace, extras).await
             });
@@ -457,7 +457,7 @@ async fn heal_and_quiet(world: &World, nemesis: &Nemesis, workload: &Workload) {
     nemesis.heal_all();
     // The fault points are faults too: the quiet period judges a system left alone.
     if world.scenario.buggify {
-        madsim::buggify::disable();
+        model::fault_point::enable(false);
     }
     observer.lock().harness(-1, HarnessEvent::FaultsStopped);
     let quiet_end = Instant::now() + quiet;
