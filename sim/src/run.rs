@@ -240,13 +240,32 @@ pub async fn simulate(
     let mut workload_rng = ChaCha8Rng::seed_from_u64(seeds::workload(seed));
     let workload = workload_of(&world);
     let clients = spawn_clients(&world, &workload, &mut workload_rng);
-    let mirror = start_mirror(&world, &workload, &mut workload_rng);
+    let (mirror, mirror_node) = start_mirror(&world, &workload, &mut workload_rng).unzip();
     spawn_group_members(&world, &workload, &clients, &mut workload_rng);
     let load_end = world.start + world.scenario.run.duration.0;
     let (nemesis, fault_profile) = start_faults(&world, load_end);
     step_checks_until(&world.cluster, &world.observer, &workload.acked, load_end).await;
     heal_and_quiet(&world, &nemesis, &workload).await;
-    judge(&mut world, &workload, mirror.as_deref(), fault_profile)
+    let output = judge(&mut world, &workload, mirror.as_deref(), fault_profile);
+    let nodes: Vec<_> = [clients].into_iter().chain(mirror_node).collect();
+    tear_down(&world, &nodes).await;
+    output
+}
+
+/// Kills every node once the run is judged, and lets the executor drop their tasks. A task still
+/// waiting when the runtime goes holds its broker's state, and the wait holds the task through
+/// madsim's timer: a cycle that kept every run's brokers alive, 9-21 MB a seed, until a long
+/// swarm ran out of memory.
+async fn tear_down(world: &World, others: &[madsim::runtime::NodeHandle]) {
+    let handle = madsim::runtime::Handle::current();
+    let brokers: Vec<_> = {
+        let c = world.cluster.lock();
+        c.ids().into_iter().map(|id| c.node_id(id)).collect()
+    };
+    for node in brokers.into_iter().chain(others.iter().map(|n| n.id())) {
+        handle.kill(node);
+    }
+    sleep(Duration::from_millis(1)).await;
 }
 
 /// The observer, the cluster (every broker started), and the hooks waiting for their times.
@@ -353,7 +372,10 @@ fn start_mirror(
     world: &World,
     workload: &Workload,
     rng: &mut ChaCha8Rng,
-) -> Option<Arc<Lock<crate::world::mirror::MirrorRecord>>> {
+) -> Option<(
+    Arc<Lock<crate::world::mirror::MirrorRecord>>,
+    madsim::runtime::NodeHandle,
+)> {
     let spec = world.scenario.mirror.as_ref()?;
     let record = Arc::new(Lock::new(crate::world::mirror::MirrorRecord::default()));
     let c = world.cluster.lock();
@@ -398,7 +420,7 @@ fn start_mirror(
             rng.random(),
         ));
     }
-    Some(record)
+    Some((record, node))
 }
 
 /// Every consumer group's members, on the clients' node.
