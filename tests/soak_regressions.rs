@@ -53,16 +53,17 @@ fn stale_take_ups(trace: &[String]) -> Vec<(String, i64, i64)> {
 /// metadata log in order and a zombie leader owes only what was acknowledged when it was chosen.
 #[test]
 fn a_leader_taking_up_a_stale_election_on_waking_is_judged_by_its_election() {
-    // Re-picked with `search_seeds_for_a_shape` when fetch sessions moved every schedule: the
-    // seeds that once failed no longer reach the shape.
+    // Re-picked with `search_seeds_for_a_shape` when fetch sessions, then the quorum leader's
+    // withheld high watermark, moved every schedule: the seeds that once failed no longer reach
+    // the shape.
     let cases = [
-        ("everything.toml", "scenario", 11000, ("events-0", 2, 3)),
-        ("everything.toml", "scenario", 11009, ("events-1", 1, 3)),
-        ("everything.toml", "scenario", 11061, ("events-0", 1, 2)),
+        ("everything.toml", "scenario", 11020, ("events-0", 2, 3)),
+        ("everything.toml", "scenario", 11057, ("events-2", 0, 3)),
+        ("everything.toml", "scenario", 11106, ("events-0", 1, 2)),
         ("default.toml", "swarm", 409, ("events-0", 0, 1)),
         ("default.toml", "swarm", 518, ("events-1", 0, 2)),
         ("default.toml", "swarm", 521, ("events-0", 0, 1)),
-        ("default.toml", "swarm", 574, ("events-1", 0, 2)),
+        ("default.toml", "swarm", 516, ("events-1", 5, 3)),
     ];
     for (file, faults, seed, (partition, epoch, node)) in cases {
         let out = run(&scenario(file, faults), seed, true);
@@ -181,6 +182,36 @@ fn disk_damage_waits_out_the_lagging_effects_of_a_heal() {
     assert!(
         out.report.pass && out.report.acked > 0,
         "seed 16316: {:?}",
+        out.report.violations.iter().take(3).collect::<Vec<_>>()
+    );
+}
+
+/// A new quorum leader once told its followers the high watermark it had learned as a follower,
+/// before committing anything of its own epoch. Broker 2 had led events-2 in epoch 4 and
+/// restarted; its image, rebuilt from zero up to that old high watermark, named broker 1 leader
+/// of epoch 3, and it followed the deposed leader and truncated acknowledged records. A leader
+/// now advertises no high watermark until its epoch commits, as KRaft's does; the broker asserts
+/// that its image is never older than its own log (which fires on this seed without the rule).
+#[test]
+fn a_restarted_broker_waits_for_the_new_quorum_leaders_commit_before_taking_up_roles() {
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/everything.toml"
+    ));
+    let s = Scenario::load(path).expect("shipped scenario");
+    let out = run(&s, 9757, false);
+    let withheld = out
+        .report
+        .counters
+        .marks
+        .get("quorum-leader-withholds-high-watermark");
+    assert!(
+        withheld.is_some(),
+        "seed 9757 no longer has a new quorum leader withhold a high watermark: pick a seed that does"
+    );
+    assert!(
+        out.report.pass && out.report.acked > 0,
+        "seed 9757: {:?}",
         out.report.violations.iter().take(3).collect::<Vec<_>>()
     );
 }

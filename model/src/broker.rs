@@ -326,6 +326,26 @@ fn reconcile(shared: &Arc<Shared>, s: &mut State) {
     reconcile_in(shared, s, None);
 }
 
+/// Every record in a partition's log was written in an epoch this broker's image once held (as
+/// leader, or as the follower of that epoch's leader), and committed metadata never goes back; so
+/// an image naming an older epoch than the log's last means this incarnation took up metadata
+/// older than what an earlier one acted on: it would follow a deposed leader, and truncate what
+/// the newer epochs acknowledged.
+fn assert_image_not_older_than_log(
+    me: BrokerId,
+    tp: &TopicPartition,
+    state: &PartitionState,
+    p: &Partition,
+) {
+    let logged = p.log.latest_epoch();
+    assert!(
+        state.leader_epoch >= logged,
+        "broker {me}: {tp}: takes up leader epoch {} from its metadata image, but its log already \
+         holds records of epoch {logged}",
+        state.leader_epoch
+    );
+}
+
 /// Reconciles the partitions `only` names (with those whose log could not be opened yet), or,
 /// with `None`, every partition of the image.
 fn reconcile_in(shared: &Arc<Shared>, s: &mut State, only: Option<BTreeSet<TopicPartition>>) {
@@ -389,6 +409,7 @@ fn reconcile_in(shared: &Arc<Shared>, s: &mut State, only: Option<BTreeSet<Topic
                     state.leader_epoch >= p.leader_epoch,
                     "{tp}: leader epoch went back"
                 );
+                assert_image_not_older_than_log(me, &tp, state, p);
                 let old_reports = shared.config.bug(bugs::Switch::HwAdvanceOldEpoch);
                 p.become_leader(state, now, old_reports);
                 *role_changes += 1;
@@ -452,6 +473,7 @@ fn reconcile_in(shared: &Arc<Shared>, s: &mut State, only: Option<BTreeSet<Topic
                     state.leader_epoch >= p.leader_epoch,
                     "{tp}: leader epoch went back"
                 );
+                assert_image_not_older_than_log(me, &tp, state, p);
                 p.become_follower(state);
                 *role_changes += 1;
                 debug!(

@@ -172,6 +172,9 @@ catalogue! {
     QuorumLeaderResigns = "quorum-leader-resigns",
     /// A metadata follower truncated its metadata log.
     MetadataLogTruncated = "metadata-log-truncated",
+    /// A new quorum leader, its epoch not yet committed, withheld the high watermark it had
+    /// learned as a follower from a voter whose log is already past it.
+    QuorumLeaderWithholdsHighWatermark = "quorum-leader-withholds-high-watermark",
     // Storage.
     /// Recovery dropped a torn, corrupt or out-of-place tail of a log.
     RecoveryDropsDamagedTail = "recovery-drops-damaged-tail",

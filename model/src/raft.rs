@@ -238,6 +238,22 @@ impl Quorum {
         false
     }
 
+    /// The high watermark a leader tells its followers: none (-1) until an entry of its own epoch is
+    /// committed, as KRaft's leader does. Before that its high watermark is what it learned as a
+    /// follower, possibly far behind what the quorum had committed; a voter restarting with an
+    /// empty image would take it up and act on an old committed state (a partition leader it had
+    /// itself replaced), where waiting gives it every committed record at once.
+    pub fn advertised_high_watermark(&self, log: &Log) -> i64 {
+        let established = log
+            .epochs()
+            .start_offset_of(self.epoch)
+            .is_some_and(|start| self.high_watermark > start);
+        if self.is_leader() && !established {
+            return -1;
+        }
+        self.high_watermark
+    }
+
     /// Whether a leader has heard from a majority recently enough to keep leading.
     pub fn leader_has_quorum(&self, now_ms: u64, limit_ms: u64) -> bool {
         let QuorumRole::Leader { last_fetch_ms, .. } = &self.role else {

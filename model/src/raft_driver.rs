@@ -447,7 +447,7 @@ pub fn fetch_metadata(
             "metadata fetch diverges: the follower must truncate"
         );
         out.diverging_epoch = diverging;
-        out.high_watermark = s.quorum.high_watermark;
+        out.high_watermark = s.quorum.advertised_high_watermark(&s.metadata_log);
         return (out, true);
     }
     let now = shared.now_ms();
@@ -476,7 +476,13 @@ pub fn fetch_metadata(
         )
         .unwrap_or_default();
     let has_data = !records.is_empty();
-    out.high_watermark = s.quorum.high_watermark;
+    out.high_watermark = s.quorum.advertised_high_watermark(&s.metadata_log);
+    if out.high_watermark < 0
+        && s.quorum.high_watermark > 0
+        && p.fetch_offset > s.quorum.high_watermark
+    {
+        crate::mark!(QuorumLeaderWithholdsHighWatermark);
+    }
     out.records = records;
     (out, has_data)
 }
