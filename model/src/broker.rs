@@ -613,8 +613,11 @@ async fn replica_tick(shared: Arc<Shared>) {
         // Partitions whose log could not be opened at the last metadata change get another try.
         reconcile(&shared, &mut s);
         let mut requests = Vec::new();
-        for (tp, p) in s.partitions.iter_mut() {
-            let wanted = p.wanted_isr(me, now, lag);
+        let State {
+            partitions, image, ..
+        } = &mut *s;
+        for (tp, p) in partitions.iter_mut() {
+            let wanted = p.wanted_isr(me, now, lag, |r| image.is_unfenced(r));
             let Role::Leader(l) = &mut p.role else {
                 continue;
             };
@@ -634,12 +637,12 @@ async fn replica_tick(shared: Arc<Shared>) {
             if let (Some(pending), false) = (&l.pending_isr, l.alter_in_flight) {
                 trace!(partition = %tp, isr = ?pending, "sending AlterPartition");
                 l.alter_in_flight = true;
-                requests.push((
-                    tp.clone(),
-                    p.leader_epoch,
-                    l.partition_epoch,
-                    pending.clone(),
-                ));
+                requests.push(crate::controller::IsrProposal {
+                    tp: tp.clone(),
+                    leader_epoch: p.leader_epoch,
+                    partition_epoch: l.partition_epoch,
+                    isr: pending.clone(),
+                });
             }
         }
         let tps: Vec<_> = s.partitions.keys().cloned().collect();
@@ -654,13 +657,10 @@ async fn replica_tick(shared: Arc<Shared>) {
             write_high_watermark_checkpoint(&shared, &s);
         }
         drop(s);
-        for (tp, leader_epoch, partition_epoch, isr) in requests {
-            madsim::task::spawn(crate::controller::alter_partition(
+        if !requests.is_empty() {
+            madsim::task::spawn(crate::controller::alter_partitions(
                 shared.clone(),
-                tp,
-                leader_epoch,
-                partition_epoch,
-                isr,
+                requests,
             ));
         }
     }

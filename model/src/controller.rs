@@ -487,6 +487,7 @@ pub async fn handle_alter_partition(
     let mut response = AlterPartitionResponse::default();
     let broker = request.broker_id.0;
     let mut waits = Vec::new();
+    let mut decisions = Vec::new();
     let appended_in = shared.lock().quorum.epoch;
     {
         let mut guard = shared.lock();
@@ -525,17 +526,23 @@ pub async fn handle_alter_partition(
                         r.leader_epoch = next.leader_epoch;
                         r.isr = next.isr.iter().map(|b| WireBrokerId(*b)).collect();
                         r.partition_epoch = next.partition_epoch;
-                        match propose(shared, s, &[MetadataRecord::Partition(next)], Vec::new()) {
-                            Some(offset) => waits.push(offset),
-                            // Not written: the leader must not take up this ISR.
-                            None => r.error_code = error_code::REQUEST_TIMED_OUT,
-                        }
+                        decisions.push(MetadataRecord::Partition(next));
                     }
                     Err(code) => r.error_code = code,
                 }
                 t.partitions.push(r);
             }
             response.topics.push(t);
+        }
+        // The request's decisions touch one partition each: written as one batch, they commit
+        // together, and the controller stays quiet between requests rather than between
+        // partitions.
+        if !decisions.is_empty() {
+            match propose(shared, s, &decisions, Vec::new()) {
+                Some(offset) => waits.push(offset),
+                // Not written: no leader may take up these ISRs.
+                None => response.error_code = error_code::REQUEST_TIMED_OUT,
+            }
         }
     }
     // Answer only once the change has committed, so the leader never acts on an ISR that a new
@@ -614,17 +621,42 @@ pub async fn send_heartbeat(
     }
 }
 
-/// The leader's ISR change request; on success the leader adopts the new ISR at once. Only a
-/// success or a definite refusal settles the proposal; after any other outcome it stays pending.
-pub async fn alter_partition(
-    shared: Arc<Shared>,
-    tp: TopicPartition,
-    leader_epoch: i32,
-    partition_epoch: i32,
-    isr: Vec<BrokerId>,
-) {
-    let outcome = send_alter_partition(&shared, &tp, leader_epoch, partition_epoch, &isr).await;
+/// One partition's ISR change, as its leader proposes it.
+#[derive(Clone, Debug)]
+pub struct IsrProposal {
+    pub tp: TopicPartition,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<BrokerId>,
+}
+
+/// The leader's ISR change requests, all of one tick in one AlterPartition request as Kafka's
+/// AlterPartitionManager batches them; on success a leader adopts the new ISR at once. Only a
+/// success or a definite refusal settles a proposal; after any other outcome it stays pending.
+pub async fn alter_partitions(shared: Arc<Shared>, proposals: Vec<IsrProposal>) {
+    let mut answers = send_alter_partitions(&shared, &proposals).await;
     let mut s = shared.lock();
+    for proposal in proposals {
+        let answer = answers.as_mut().and_then(|a| a.remove(&proposal.tp));
+        take_alter_answer(&shared, &mut s, proposal, answer);
+    }
+    drop(s);
+    shared.notify();
+}
+
+/// Takes one partition's AlterPartition answer (`None`: no answer) into its leader's state.
+fn take_alter_answer(
+    shared: &Arc<Shared>,
+    s: &mut State,
+    proposal: IsrProposal,
+    outcome: Option<alter_partition_response::PartitionData>,
+) {
+    let IsrProposal {
+        tp,
+        leader_epoch,
+        partition_epoch,
+        isr,
+    } = proposal;
     let Some(p) = s.partitions.get_mut(&tp) else {
         return;
     };
@@ -650,39 +682,37 @@ pub async fn alter_partition(
         Some(r) if r.error_code != error_code::NONE => crate::mark!(AlterPartitionRefused),
         Some(_) => {}
     }
-    if let Some(r) = outcome {
-        if r.error_code == error_code::INELIGIBLE_REPLICA {
-            l.pending_isr = None;
-        }
-        if r.error_code == error_code::NONE
-            && r.leader_epoch == leader_epoch
-            && r.partition_epoch > l.partition_epoch
-        {
-            if r.isr.len() < l.isr.len() {
-                crate::mark!(IsrShrinks);
-            } else {
-                crate::mark!(IsrExpands);
-            }
-            l.pending_isr = None;
-            l.isr = r.isr.iter().map(|b| b.0).collect();
-            l.partition_epoch = r.partition_epoch;
-            debug!(
-                partition = %tp,
-                epoch = leader_epoch,
-                partition_epoch = r.partition_epoch,
-                isr = ?l.isr,
-                "leader takes up the ISR the controller committed"
-            );
-            let isr = l.isr.clone();
-            shared.emit(Event::IsrChanged {
-                partition: tp.clone(),
-                leader_epoch,
-                partition_epoch: r.partition_epoch,
-                isr,
-            });
-        }
+    let Some(r) = outcome else { return };
+    if r.error_code == error_code::INELIGIBLE_REPLICA {
+        l.pending_isr = None;
     }
-    shared.notify();
+    if r.error_code == error_code::NONE
+        && r.leader_epoch == leader_epoch
+        && r.partition_epoch > l.partition_epoch
+    {
+        if r.isr.len() < l.isr.len() {
+            crate::mark!(IsrShrinks);
+        } else {
+            crate::mark!(IsrExpands);
+        }
+        l.pending_isr = None;
+        l.isr = r.isr.iter().map(|b| b.0).collect();
+        l.partition_epoch = r.partition_epoch;
+        debug!(
+            partition = %tp,
+            epoch = leader_epoch,
+            partition_epoch = r.partition_epoch,
+            isr = ?l.isr,
+            "leader takes up the ISR the controller committed"
+        );
+        let isr = l.isr.clone();
+        shared.emit(Event::IsrChanged {
+            partition: tp,
+            leader_epoch,
+            partition_epoch: r.partition_epoch,
+            isr,
+        });
+    }
 }
 
 /// What an AlterPartition answer does to the proposal, in words for the log.
@@ -705,34 +735,42 @@ fn alter_outcome(
     }
 }
 
-async fn send_alter_partition(
+/// The answers by (topic, partition), or `None` when the request got no answer as a whole.
+type AlterAnswers = BTreeMap<TopicPartition, alter_partition_response::PartitionData>;
+
+async fn send_alter_partitions(
     shared: &Arc<Shared>,
-    tp: &TopicPartition,
-    leader_epoch: i32,
-    partition_epoch: i32,
-    isr: &[BrokerId],
-) -> Option<alter_partition_response::PartitionData> {
+    proposals: &[IsrProposal],
+) -> Option<AlterAnswers> {
     let controller = shared.lock().quorum.leader()?;
     let address = shared.config.address(controller)?;
-    let mut p = alter_partition_request::PartitionData::default();
-    p.partition_index = tp.partition;
-    p.leader_epoch = leader_epoch;
-    p.partition_epoch = partition_epoch;
-    p.new_isr_with_epochs = isr
-        .iter()
-        .map(|b| {
-            let mut s = alter_partition_request::BrokerState::default();
-            s.broker_id = WireBrokerId(*b);
-            s
-        })
+    let mut topics: BTreeMap<&str, alter_partition_request::TopicData> = BTreeMap::new();
+    for proposal in proposals {
+        let mut p = alter_partition_request::PartitionData::default();
+        p.partition_index = proposal.tp.partition;
+        p.leader_epoch = proposal.leader_epoch;
+        p.partition_epoch = proposal.partition_epoch;
+        p.new_isr_with_epochs = (proposal.isr.iter())
+            .map(|b| {
+                let mut s = alter_partition_request::BrokerState::default();
+                s.broker_id = WireBrokerId(*b);
+                s
+            })
+            .collect();
+        let t = topics.entry(&proposal.tp.topic).or_insert_with(|| {
+            let mut t = alter_partition_request::TopicData::default();
+            t.topic_id = topic_id(&proposal.tp.topic);
+            t
+        });
+        t.partitions.push(p);
+    }
+    let names: BTreeMap<_, _> = (proposals.iter())
+        .map(|p| (topic_id(&p.tp.topic), p.tp.topic.clone()))
         .collect();
-    let mut t = alter_partition_request::TopicData::default();
-    t.topic_id = topic_id(&tp.topic);
-    t.partitions = vec![p];
     let mut request = AlterPartitionRequest::default();
     request.broker_id = WireBrokerId(shared.id());
     request.broker_epoch = shared.lock().incarnation as i64;
-    request.topics = vec![t];
+    request.topics = topics.into_values().collect();
     let timeout = shared.request_timeout();
     let mut conn = Connection::connect(address, &format!("broker-{}", shared.id()), timeout)
         .await
@@ -742,15 +780,22 @@ async fn send_alter_partition(
         .await
         .ok()?;
     // A request-level error (the change did not commit in time) leaves the outcome unknown,
-    // whatever the partition-level answer says.
+    // whatever the partition-level answers say.
     if response.error_code != error_code::NONE {
         return None;
     }
-    response
-        .topics
-        .into_iter()
-        .next()?
-        .partitions
-        .into_iter()
-        .next()
+    let mut answers = AlterAnswers::new();
+    for t in response.topics {
+        let Some(name) = names.get(&t.topic_id) else {
+            continue;
+        };
+        for p in t.partitions {
+            let tp = TopicPartition {
+                topic: name.clone(),
+                partition: p.partition_index,
+            };
+            answers.insert(tp, p);
+        }
+    }
+    Some(answers)
 }

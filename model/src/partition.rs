@@ -16,6 +16,8 @@ use crate::{BrokerId, TopicPartition};
 pub struct FollowerProgress {
     pub log_end_offset: i64,
     pub last_caught_up_ms: u64,
+    /// When the follower last fetched (None: not in this leadership).
+    pub last_fetch_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +111,7 @@ impl Partition {
                 let progress = FollowerProgress {
                     log_end_offset: reported.map_or(-1, |p| p.log_end_offset),
                     last_caught_up_ms: now_ms,
+                    last_fetch_ms: reported.and_then(|p| p.last_fetch_ms),
                 };
                 (*r, progress)
             })
@@ -208,8 +211,10 @@ impl Partition {
         let progress = l.followers.entry(follower).or_insert(FollowerProgress {
             log_end_offset: -1,
             last_caught_up_ms: now_ms,
+            last_fetch_ms: None,
         });
         progress.log_end_offset = fetch_offset;
+        progress.last_fetch_ms = Some(now_ms);
         if fetch_offset >= log_end {
             progress.last_caught_up_ms = now_ms;
         }
@@ -217,8 +222,17 @@ impl Partition {
     }
 
     /// The ISR the leader should ask for now, if it differs from the current one: lagging members
-    /// out, caught-up replicas in.
-    pub fn wanted_isr(&self, me: BrokerId, now_ms: u64, lag_max_ms: u64) -> Option<Vec<BrokerId>> {
+    /// out, caught-up replicas in. A replica joins only while it fetches (within the lag time) and
+    /// while `eligible` says its broker may (KIP-841: not fenced): Kafka weighs an expansion as a
+    /// fetch arrives, so a follower's position from before it crashed never puts it back, and the
+    /// controller would refuse a fenced broker anyway.
+    pub fn wanted_isr(
+        &self,
+        me: BrokerId,
+        now_ms: u64,
+        lag_max_ms: u64,
+        eligible: impl Fn(BrokerId) -> bool,
+    ) -> Option<Vec<BrokerId>> {
         let l = self.leader_state()?;
         if l.pending_isr.is_some() {
             return None;
@@ -238,7 +252,10 @@ impl Partition {
         for (r, f) in &l.followers {
             let caught_up =
                 f.log_end_offset >= high_watermark && f.log_end_offset >= l.epoch_start_offset;
-            if !wanted.contains(r) && !l.isr.contains(r) && caught_up {
+            let fetching = f
+                .last_fetch_ms
+                .is_some_and(|t| now_ms.saturating_sub(t) <= lag_max_ms);
+            if !wanted.contains(r) && !l.isr.contains(r) && caught_up && fetching && eligible(*r) {
                 wanted.push(*r);
             }
         }
