@@ -5,7 +5,7 @@ use std::path::Path;
 
 use logsim::run::run;
 use logsim::scenario::Scenario;
-use logsim::tools::shrink::{materialize, shrink};
+use logsim::tools::shrink::{materialize, shrink, with_timeline};
 
 fn with_bug(base: &str) -> Scenario {
     let text = format!("bugs = [\"skip-divergence-check\"]\n{base}");
@@ -104,4 +104,42 @@ fn an_unknown_bug_is_refused() {
         e.starts_with("b.toml:1:8: unknown bug `telepathy`: expected one of skip-divergence-check"),
         "{e}"
     );
+}
+
+/// What a swarm, a profile or a timeline strikes while it runs, recorded as a fixed timeline and
+/// run again, must be the very same run: the same trace, to the hash. Otherwise a failure found by
+/// a swarm may vanish when replayed, and cannot be shrunk.
+#[test]
+fn a_run_replays_to_the_same_trace_as_the_timeline_of_its_faults() {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"));
+    let cases = [
+        ("everything.toml", "scenario", 0..6),
+        ("default.toml", "swarm", 0..6),
+        ("dedicated-controller.toml", "swarm", 0..6),
+        ("mirror-maker.toml", "scenario", 0..2),
+        ("bugs/hw-advance-old-epoch.toml", "scenario", 0..2),
+    ];
+    let mut differ = Vec::new();
+    let mut faults = 0;
+    for (file, mode, seeds) in cases {
+        let base = Scenario::load(&root.join(file))
+            .expect("shipped scenario")
+            .with_faults(mode)
+            .expect("fault mode");
+        for seed in seeds {
+            let original = run(&base, seed, false);
+            faults += original.struck.len();
+            let (fixed, _) = base.for_seed(seed);
+            let timeline = with_timeline(&fixed, &original.struck);
+            let replayed = run(&timeline, seed, false);
+            if replayed.report.trace_hash != original.report.trace_hash {
+                differ.push(format!("{file} {mode} seed {seed}"));
+            }
+        }
+    }
+    assert!(
+        faults > 100,
+        "only {faults} faults struck: the replay proves little"
+    );
+    assert!(differ.is_empty(), "replayed differently: {differ:?}");
 }

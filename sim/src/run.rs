@@ -97,6 +97,9 @@ pub struct RunOutput {
     pub history: Vec<Op>,
     /// Replicas' log ends and high watermarks over time, kept with the trace.
     pub samples: Vec<crate::observer::ReplicaSample>,
+    /// Every fault the run struck, as a timeline that replays the very same run (see
+    /// `Nemesis::struck`): what `shrink` starts from.
+    pub struck: Vec<crate::scenario::Scheduled>,
 }
 
 impl RunOutput {
@@ -211,6 +214,7 @@ fn panicked(seed: u64, panic: Box<dyn std::any::Any + Send>) -> RunOutput {
         trace: Vec::new(),
         history: Vec::new(),
         samples: Vec::new(),
+        struck: Vec::new(),
     }
 }
 
@@ -246,7 +250,8 @@ pub async fn simulate(
     let (nemesis, fault_profile) = start_faults(&world, load_end);
     step_checks_until(&world.cluster, &world.observer, &workload.acked, load_end).await;
     heal_and_quiet(&world, &nemesis, &workload).await;
-    let output = judge(&mut world, &workload, mirror.as_deref(), fault_profile);
+    let mut output = judge(&mut world, &workload, mirror.as_deref(), fault_profile);
+    output.struck = std::mem::take(&mut *nemesis.struck.lock());
     let nodes: Vec<_> = [clients].into_iter().chain(mirror_node).collect();
     tear_down(&world, &nodes).await;
     output
@@ -450,21 +455,17 @@ fn spawn_group_members(
 fn start_faults(world: &World, load_end: Instant) -> (Arc<Nemesis>, FaultProfile) {
     let nemesis = Nemesis::new(world.cluster.clone(), world.journal.clone());
     let fault_profile = world.scenario.fault_profile(world.seed);
-    if !fault_profile.is_quiet() {
-        let profile_run = profile::run(
+    let timeline = &world.scenario.faults.timeline;
+    if !fault_profile.is_quiet() || !timeline.is_empty() {
+        let roller = (!fault_profile.is_quiet())
+            .then(|| profile::Roller::new(fault_profile.clone(), seeds::profile(world.seed)));
+        let script = timeline::Script::new(timeline.clone(), seeds::timeline(world.seed));
+        madsim::task::spawn(crate::faults::inject(
             nemesis.clone(),
-            fault_profile.clone(),
-            seeds::profile(world.seed),
-            load_end,
-        );
-        madsim::task::spawn(profile_run);
-    }
-    if !world.scenario.faults.timeline.is_empty() {
-        madsim::task::spawn(timeline::run(
-            nemesis.clone(),
-            world.scenario.faults.timeline.clone(),
-            seeds::timeline(world.seed),
+            script,
+            roller,
             world.start,
+            load_end,
         ));
     }
     (nemesis, fault_profile)
@@ -539,6 +540,7 @@ fn judge(
         trace: obs.take_lines(),
         history: workload.history.take(),
         samples: obs.take_samples(),
+        struck: Vec::new(),
     }
 }
 

@@ -28,6 +28,32 @@ use crate::world::cluster::Cluster;
 use crate::record::journal::{HarnessEvent, Journal};
 use crate::scenario::FaultKind;
 
+/// The one fault clock: every step (`profile::STEP`), the timeline's faults that are due, then the
+/// profile's rolls, until the load ends. One task for both that ticks alike whatever strikes, so
+/// that a run and the timeline of what it struck (`Nemesis::struck`) wake at the same moments,
+/// between the same scheduler events, and replay alike.
+pub async fn inject(
+    nemesis: Arc<Nemesis>,
+    mut script: timeline::Script,
+    mut roller: Option<profile::Roller>,
+    start: madsim::time::Instant,
+    until: madsim::time::Instant,
+) {
+    loop {
+        madsim::time::sleep(profile::STEP).await;
+        let now = madsim::time::Instant::now();
+        if now >= until || nemesis.is_stopped() {
+            return;
+        }
+        // Whole milliseconds, at or before the step, so that the record strikes at this step.
+        let at = Duration::from_millis((now - start).as_millis() as u64);
+        script.strike_due(&nemesis, start, at);
+        if let Some(roller) = &mut roller {
+            roller.roll(&nemesis, at);
+        }
+    }
+}
+
 /// madsim's latency range when no latency fault is active.
 pub const NORMAL_LATENCY: std::ops::Range<Duration> =
     Duration::from_millis(1)..Duration::from_millis(10);
@@ -59,6 +85,10 @@ pub struct Nemesis {
     pub active: Lock<Active>,
     /// After `heal_all`, scheduled heals and restarts find nothing left to do.
     pub stopped: Lock<bool>,
+    /// Every fault struck so far, as a timeline entry with its target resolved and every drawn
+    /// parameter fixed: run as a scenario's timeline, it strikes the same faults at the same
+    /// steps, and the run replays exactly (what `shrink` needs of a swarm's failure).
+    pub struck: Lock<Vec<crate::scenario::Scheduled>>,
 }
 
 impl Nemesis {
@@ -69,6 +99,7 @@ impl Nemesis {
             journal,
             active: Lock::default(),
             stopped: Lock::new(false),
+            struck: Lock::default(),
         })
     }
 
@@ -85,6 +116,21 @@ impl Nemesis {
     /// Whether `heal_all` has run; scheduled heals and restarts then do nothing.
     pub fn is_stopped(&self) -> bool {
         *self.stopped.lock()
+    }
+
+    /// Notes a fault struck `at` into the run, lasting `duration`, with the drawn `seed` of its
+    /// damage (see `struck`).
+    pub fn record(
+        &self,
+        at: Duration,
+        fault: crate::scenario::Fault,
+        duration: Option<Duration>,
+        seed: Option<u64>,
+    ) {
+        let mut scheduled = fault.at(at);
+        scheduled.duration = duration;
+        scheduled.seed = seed;
+        self.struck.lock().push(scheduled);
     }
 
     /// Traces `event` as the harness's, on broker `node` (-1 for the network as a whole).

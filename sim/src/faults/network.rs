@@ -150,7 +150,7 @@ pub fn packet_loss(nemesis: &Arc<Nemesis>, rate: f64, duration: Option<Duration>
     NetSim::current().update_config(|c| c.packet_loss_rate = rate);
     nemesis.trace(
         -1,
-        HarnessEvent::fault(FaultKind::PacketLoss, "network", format!("rate {rate:.3}")),
+        HarnessEvent::fault(FaultKind::PacketLoss, "network", format!("rate {rate}")),
     );
     if let Some(duration) = duration {
         nemesis.heal_later(duration, |n| {

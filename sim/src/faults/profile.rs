@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use madsim::time::{sleep, Instant};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -17,7 +16,7 @@ use super::target::pick;
 use super::{clock, process, storage, Nemesis};
 use crate::world::cluster::DiskDamage;
 use model::BrokerId;
-use crate::scenario::{Dur, FaultKind, FaultProfile, Shape, Target};
+use crate::scenario::{Dur, Fault, FaultKind, FaultProfile, Shape, Target};
 
 /// How often the profile rolls for faults, in simulated time; the timeline strikes on it too.
 pub const STEP: Duration = Duration::from_millis(100);
@@ -26,38 +25,51 @@ fn draw(rng: &mut ChaCha8Rng, [a, b]: [Dur; 2]) -> Duration {
     Duration::from_millis(rng.random_range(a.ms()..=b.ms()))
 }
 
-/// Injects faults from `profile` every step until `until`.
-pub async fn run(nemesis: Arc<Nemesis>, profile: FaultProfile, seed: u64, until: Instant) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    loop {
-        sleep(STEP).await;
-        if Instant::now() >= until {
-            return;
+/// The profile's draws, one roll per step (see `super::inject`).
+pub struct Roller {
+    profile: FaultProfile,
+    rng: ChaCha8Rng,
+}
+
+impl Roller {
+    /// Rolls for `profile` from the stream `seed` starts.
+    pub fn new(profile: FaultProfile, seed: u64) -> Self {
+        Roller {
+            profile,
+            rng: ChaCha8Rng::seed_from_u64(seed),
         }
+    }
+
+    /// One step's rolls, `at` into the run.
+    pub fn roll(&mut self, nemesis: &Arc<Nemesis>, at: Duration) {
         let (down, up) = {
             let c = nemesis.cluster();
             (c.down.len() as i32, c.up())
         };
         let mut roll = Roll {
-            nemesis: &nemesis,
-            rng: &mut rng,
+            nemesis,
+            rng: &mut self.rng,
             // While a damaged broker re-registers, every roll misses (and is still drawn).
             held: nemesis.cluster().recovering_from_damage(),
             up,
+            at,
         };
-        process_faults(&mut roll, &profile, down);
-        network_faults(&mut roll, &profile);
-        clock_faults(&mut roll, &profile);
-        disk_faults(&mut roll, &profile);
+        let p = &self.profile;
+        process_faults(&mut roll, p, down);
+        network_faults(&mut roll, p);
+        clock_faults(&mut roll, p);
+        disk_faults(&mut roll, p);
     }
 }
 
-/// One step's draws: the stream, the brokers up when the step began, and whether faults hold off.
+/// One step's draws: the stream, the brokers up when the step began, whether faults hold off,
+/// and when the step is (what it strikes is recorded at that time).
 struct Roll<'a> {
     nemesis: &'a Arc<Nemesis>,
     rng: &'a mut ChaCha8Rng,
     held: bool,
     up: Vec<BrokerId>,
+    at: Duration,
 }
 
 impl Roll<'_> {
@@ -75,6 +87,10 @@ impl Roll<'_> {
     fn draw(&mut self, range: [Dur; 2]) -> Duration {
         draw(self.rng, range)
     }
+
+    fn record(&self, fault: Fault, duration: Duration) {
+        self.nemesis.record(self.at, fault, Some(duration), None);
+    }
 }
 
 fn process_faults(r: &mut Roll, p: &FaultProfile, down: i32) {
@@ -87,19 +103,24 @@ fn process_faults(r: &mut Roll, p: &FaultProfile, down: i32) {
         if let Some(victim) = victim {
             let damage = damage(r.rng, p);
             let downtime = r.draw(p.downtime);
+            let (fault, seed) = damage.as_fault(Target::Broker(victim));
+            r.nemesis.record(r.at, fault, Some(downtime), seed);
             process::crash(r.nemesis, victim, damage, Some(downtime));
         }
     }
     if let Some(victim) = r.victim(p.shutdown_probability, room) {
         let downtime = r.draw(p.downtime);
+        r.record(Fault::Shutdown(Target::Broker(victim)), downtime);
         process::shutdown(r.nemesis, victim, Some(downtime));
     }
     if let Some(victim) = r.victim(p.pause_probability, true) {
         let duration = r.draw(p.fault_duration);
+        r.record(Fault::Pause(Target::Broker(victim)), duration);
         process::pause(r.nemesis, victim, Some(duration));
     }
     if r.strikes(p.all_down_probability) && down == 0 {
         let downtime = r.draw(p.downtime);
+        r.record(Fault::AllDown, downtime);
         process::all_down(r.nemesis, downtime);
     }
 }
@@ -137,7 +158,10 @@ fn network_faults(r: &mut Roll, p: &FaultProfile) {
     for (probability, shape) in shapes {
         if r.strikes(probability) {
             let duration = r.draw(p.fault_duration);
-            partition(r.nemesis, &shape, r.rng, Some(duration));
+            let cut = partition(r.nemesis, &shape, r.rng, Some(duration));
+            if let Some(links) = cut.filter(|l| !l.is_empty()) {
+                r.record(Fault::Partition(Shape::Links(links)), duration);
+            }
         }
     }
     if r.strikes(p.clog_probability) {
@@ -147,6 +171,7 @@ fn network_faults(r: &mut Roll, p: &FaultProfile) {
             let others: Vec<_> = ids.iter().copied().filter(|b| *b != from).collect();
             let to = others[r.rng.random_range(0..others.len())];
             let duration = r.draw(p.fault_duration);
+            r.record(Fault::Clog(Some((from, to))), duration);
             network::cut(r.nemesis, FaultKind::Clog, vec![(from, to)], Some(duration));
         }
     }
@@ -155,12 +180,15 @@ fn network_faults(r: &mut Roll, p: &FaultProfile) {
             .rng
             .random_range(p.packet_loss_rate[0]..=p.packet_loss_rate[1]);
         let duration = r.draw(p.fault_duration);
+        r.record(Fault::PacketLoss { rate }, duration);
         network::packet_loss(r.nemesis, rate, Some(duration));
     }
     if r.strikes(p.latency_probability) {
         let high = r.draw(p.latency_spike).max(Duration::from_millis(2));
         let duration = r.draw(p.fault_duration);
-        network::latency(r.nemesis, high / 2..high, Some(duration));
+        let (min, max) = (high / 2, high);
+        r.record(Fault::Latency { min, max }, duration);
+        network::latency(r.nemesis, min..max, Some(duration));
     }
 }
 
@@ -169,12 +197,15 @@ fn clock_faults(r: &mut Roll, p: &FaultProfile) {
         let max = p.clock_step_max.ms() as i64;
         let step = r.rng.random_range(-max..=max);
         let duration = r.draw(p.fault_duration);
+        let target = Target::Broker(victim);
+        r.record(Fault::ClockSkew { target, step_ms: step }, duration);
         clock::skew(r.nemesis, victim, step, Some(duration));
     }
     if let Some(victim) = r.victim(p.clock_drift_probability, true) {
         let max = p.clock_drift_ppm_max;
         let ppm = r.rng.random_range(-max..=max);
         let duration = r.draw(p.fault_duration);
+        r.record(Fault::ClockDrift { target: Target::Broker(victim), ppm }, duration);
         clock::drift(r.nemesis, victim, ppm, Some(duration));
     }
 }
@@ -182,22 +213,25 @@ fn clock_faults(r: &mut Roll, p: &FaultProfile) {
 fn disk_faults(r: &mut Roll, p: &FaultProfile) {
     if let Some(victim) = r.victim(p.disk_full_probability, true) {
         let duration = r.draw(p.fault_duration);
+        r.record(Fault::DiskFull(Target::Broker(victim)), duration);
         storage::full(r.nemesis, victim, Some(duration));
     }
     if let Some(victim) = r.victim(p.disk_slow_probability, true) {
         let delay = r.draw(p.disk_slow_delay);
         let duration = r.draw(p.fault_duration);
+        let target = Target::Broker(victim);
+        r.record(Fault::DiskSlow { target, delay }, duration);
         storage::slow(r.nemesis, victim, delay, Some(duration));
     }
 }
 
-/// Cuts the links `shape` names among all brokers.
+/// Cuts the links `shape` names among all brokers; the links cut, unless the shape named none.
 pub fn partition(
     nemesis: &Arc<Nemesis>,
     shape: &Shape,
     rng: &mut ChaCha8Rng,
     duration: Option<Duration>,
-) {
+) -> Option<Vec<(BrokerId, BrokerId)>> {
     let (ids, isolated) = {
         let cluster = nemesis.cluster();
         let isolated = match shape {
@@ -216,8 +250,9 @@ pub fn partition(
         (cluster.ids(), isolated)
     };
     if matches!(shape, Shape::Isolate(_) | Shape::OffController(_)) && isolated.is_empty() {
-        return;
+        return None;
     }
     let links = network::cut_links(shape, &ids, &isolated, rng);
-    network::cut(nemesis, FaultKind::Partition, links, duration);
+    network::cut(nemesis, FaultKind::Partition, links.clone(), duration);
+    Some(links)
 }

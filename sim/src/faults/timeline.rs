@@ -1,71 +1,96 @@
 //! Striking a scripted timeline (`scenario::timeline`): each fault at its time.
 //!
 //! Each fault draws what it leaves open (a `random` target, `halves`) from a stream of its own,
-//! seeded from the run's seed and the fault's index in the timeline.
+//! seeded from the run's seed and the fault's index in the timeline, and is recorded with what it
+//! drew (`Nemesis::record`).
 
 use std::sync::Arc;
 
-use madsim::time::{sleep, Instant};
+use madsim::time::Instant;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{clock, network, process, profile, storage, Nemesis};
 use crate::world::cluster::DiskDamage;
-use crate::scenario::{seeds, Fault, FaultKind, Scheduled};
+use crate::scenario::{seeds, Fault, FaultKind, Scheduled, Shape, Target};
+use std::time::Duration;
 
-/// Strikes every fault at its time.
-///
-/// It ticks on the fault profile's step (100 ms), so a timeline read back from a profile's run
-/// (see `shrink`) strikes at the same moments, between the same scheduler events, as the
-/// profile did; a fault strikes at the first tick at or after its time.
-pub async fn run(nemesis: Arc<Nemesis>, faults: Vec<Scheduled>, seed: u64, start: Instant) {
-    let mut order: Vec<(usize, Scheduled)> = faults.into_iter().enumerate().collect();
-    order.sort_by_key(|(i, f)| (f.at, *i));
-    let mut next = 0;
-    while next < order.len() {
-        sleep(profile::STEP).await;
-        if nemesis.is_stopped() {
-            return;
+/// A scripted timeline's faults in the order they strike (see `super::inject`).
+pub struct Script {
+    order: Vec<(usize, Scheduled)>,
+    next: usize,
+    seed: u64,
+}
+
+impl Script {
+    /// `faults`, drawing what they leave open from streams of `seed`.
+    pub fn new(faults: Vec<Scheduled>, seed: u64) -> Self {
+        let mut order: Vec<(usize, Scheduled)> = faults.into_iter().enumerate().collect();
+        order.sort_by_key(|(i, f)| (f.at, *i));
+        Script {
+            order,
+            next: 0,
+            seed,
         }
-        while let Some((index, scheduled)) = order
-            .get(next)
+    }
+
+    /// Strikes every fault whose time has come: at the first step at or after it.
+    pub fn strike_due(&mut self, nemesis: &Arc<Nemesis>, start: Instant, at: Duration) {
+        while let Some((index, scheduled)) = (self.order.get(self.next))
             .filter(|(_, f)| start + f.at <= Instant::now())
         {
-            let mut rng = ChaCha8Rng::seed_from_u64(seeds::timeline_entry(seed, *index));
-            strike(&nemesis, scheduled, &mut rng);
-            next += 1;
+            let mut rng = ChaCha8Rng::seed_from_u64(seeds::timeline_entry(self.seed, *index));
+            strike(nemesis, scheduled, &mut rng, at);
+            self.next += 1;
         }
     }
 }
 
-fn strike(nemesis: &Arc<Nemesis>, scheduled: &Scheduled, rng: &mut ChaCha8Rng) {
+fn strike(nemesis: &Arc<Nemesis>, scheduled: &Scheduled, rng: &mut ChaCha8Rng, at: Duration) {
     let duration = scheduled.duration;
+    let record = |fault: Fault, seed: Option<u64>| nemesis.record(at, fault, duration, seed);
     let victims = || -> Vec<i32> {
         match scheduled.fault.target() {
             Some(target) => target.resolve(&nemesis.cluster(), &mut rng.clone()),
             None => Vec::new(),
         }
     };
+    let each = |fault: fn(Target) -> Fault| {
+        let victims = victims();
+        for v in &victims {
+            record(fault(Target::Broker(*v)), None);
+        }
+        victims
+    };
     match &scheduled.fault {
         Fault::Crash(_) | Fault::DiskTorn(_) | Fault::DiskCorrupt(_) | Fault::DiskWipe(_) => {
             for victim in victims() {
+                let mut drawn = || scheduled.seed.unwrap_or_else(|| rng.random());
                 let damage = match scheduled.fault {
-                    Fault::DiskTorn(_) => DiskDamage::Torn(rng.random()),
-                    Fault::DiskCorrupt(_) => DiskDamage::Corrupt(rng.random()),
+                    Fault::DiskTorn(_) => DiskDamage::Torn(drawn()),
+                    Fault::DiskCorrupt(_) => DiskDamage::Corrupt(drawn()),
                     Fault::DiskWipe(_) => DiskDamage::Wipe,
                     _ => DiskDamage::None,
                 };
+                let (fault, seed) = damage.as_fault(Target::Broker(victim));
+                record(fault, seed);
                 process::crash(nemesis, victim, damage, duration);
             }
         }
-        Fault::Shutdown(_) => victims()
-            .into_iter()
+        Fault::Shutdown(_) => (each(Fault::Shutdown).into_iter())
             .for_each(|v| process::shutdown(nemesis, v, duration)),
-        Fault::Pause(_) => victims()
-            .into_iter()
+        Fault::Pause(_) => (each(Fault::Pause).into_iter())
             .for_each(|v| process::pause(nemesis, v, duration)),
-        Fault::AllDown => process::all_down(nemesis, duration.unwrap_or_default()),
-        Fault::Partition(shape) => profile::partition(nemesis, shape, rng, duration),
+        Fault::AllDown => {
+            record(Fault::AllDown, None);
+            process::all_down(nemesis, duration.unwrap_or_default())
+        }
+        Fault::Partition(shape) => {
+            let cut = profile::partition(nemesis, shape, rng, duration);
+            if let Some(links) = cut.filter(|l| !l.is_empty()) {
+                record(Fault::Partition(Shape::Links(links)), None);
+            }
+        }
         Fault::Clog(link) => {
             let link = match link {
                 Some(link) => *link,
@@ -77,21 +102,39 @@ fn strike(nemesis: &Arc<Nemesis>, scheduled: &Scheduled, rng: &mut ChaCha8Rng) {
                     (from, to)
                 }
             };
+            record(Fault::Clog(Some(link)), None);
             network::cut(nemesis, FaultKind::Clog, vec![link], duration);
         }
-        Fault::PacketLoss { rate } => network::packet_loss(nemesis, *rate, duration),
-        Fault::Latency { min, max } => network::latency(nemesis, *min..*max, duration),
-        Fault::ClockSkew { step_ms, .. } => victims()
-            .into_iter()
-            .for_each(|v| clock::skew(nemesis, v, *step_ms, duration)),
-        Fault::ClockDrift { ppm, .. } => victims()
-            .into_iter()
-            .for_each(|v| clock::drift(nemesis, v, *ppm, duration)),
-        Fault::DiskFull(_) => victims()
-            .into_iter()
+        Fault::PacketLoss { rate } => {
+            record(scheduled.fault.clone(), None);
+            network::packet_loss(nemesis, *rate, duration)
+        }
+        Fault::Latency { min, max } => {
+            record(scheduled.fault.clone(), None);
+            network::latency(nemesis, *min..*max, duration)
+        }
+        Fault::ClockSkew { step_ms, .. } => {
+            for v in victims() {
+                let step_ms = *step_ms;
+                record(Fault::ClockSkew { target: Target::Broker(v), step_ms }, None);
+                clock::skew(nemesis, v, step_ms, duration);
+            }
+        }
+        Fault::ClockDrift { ppm, .. } => {
+            for v in victims() {
+                let ppm = *ppm;
+                record(Fault::ClockDrift { target: Target::Broker(v), ppm }, None);
+                clock::drift(nemesis, v, ppm, duration);
+            }
+        }
+        Fault::DiskFull(_) => (each(Fault::DiskFull).into_iter())
             .for_each(|v| storage::full(nemesis, v, duration)),
-        Fault::DiskSlow { delay, .. } => victims()
-            .into_iter()
-            .for_each(|v| storage::slow(nemesis, v, *delay, duration)),
+        Fault::DiskSlow { delay, .. } => {
+            for v in victims() {
+                let delay = *delay;
+                record(Fault::DiskSlow { target: Target::Broker(v), delay }, None);
+                storage::slow(nemesis, v, delay, duration);
+            }
+        }
     }
 }

@@ -102,6 +102,9 @@ pub struct Scheduled {
     pub duration: Option<Duration>,
     /// What strikes.
     pub fault: Fault,
+    /// `disk-torn` and `disk-corrupt`: which write tears, which bit flips; drawn when `None`. A
+    /// run's own record of what it struck keeps the drawn value, so that it replays exactly.
+    pub seed: Option<u64>,
 }
 
 /// The target of a fault that aims at brokers, by reference or by mutable reference.
@@ -134,6 +137,7 @@ impl Fault {
             at,
             duration: None,
             fault: self,
+            seed: None,
         }
     }
 
@@ -289,6 +293,9 @@ pub struct Entry {
     /// `disk-slow`: how long each sync takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<Dur>,
+    /// `disk-torn`, `disk-corrupt`: which write tears or which bit flips (drawn when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 /// Parses a one-way link, `2->3`, as a clog's target (and its trace line) writes it.
@@ -397,6 +404,7 @@ impl TryFrom<Entry> for Scheduled {
             at: entry.at.0,
             duration: entry.duration.map(|d| d.0),
             fault: entry.fault().map_err(|(_, message)| message)?,
+            seed: entry.seed,
         })
     }
 }
@@ -413,6 +421,7 @@ impl From<Scheduled> for Entry {
             offset: None,
             drift_ppm: None,
             delay: None,
+            seed: s.seed,
         };
         match s.fault {
             Fault::Partition(shape) => e.target = Some(shape.to_string()),

@@ -3,8 +3,8 @@
 //!
 //! A run's coverage is its features: each coverage mark it reached, each mark's hit count in
 //! powers of two (as AFL buckets edge counts), and each pair of marks it reached together. The
-//! corpus starts from swarm seeds, their faults read back from their traces as timelines (see
-//! `shrink::materialize`). Each new candidate takes a corpus entry and changes it: a fault moved,
+//! corpus starts from swarm seeds, their faults taken as the timelines the runs recorded of them
+//! (`RunOutput::struck`). Each new candidate takes a corpus entry and changes it: a fault moved,
 //! added, dropped, retargeted or lengthened, two schedules spliced at a time, or the run's seed
 //! (madsim's schedule, and the knobs under `knobs = "swarm"`) redrawn. A candidate that reaches a
 //! feature no earlier run did joins the corpus. Candidates go out in batches, one per core; each
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkers::Violation;
 use crate::run::{run, RunReport};
 use crate::scenario::{Fault, Scenario, Scheduled, Shape, Target};
-use crate::tools::shrink::{materialize, shrink_timeline, with_timeline, Shrunk};
+use crate::tools::shrink::{shrink_timeline, with_timeline, Shrunk};
 
 /// A schedule that reached something new.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -180,8 +180,8 @@ impl Explorer<'_> {
         Ok(out)
     }
 
-    /// Runs a batch side by side. A starting seed (no timeline) runs its swarm mix, which is
-    /// read back as a timeline and run again as one: what is judged, kept and shrunk is always a
+    /// Runs a batch side by side. A starting seed (no timeline) runs its swarm mix, whose
+    /// recorded faults are run again as a timeline: what is judged, kept and shrunk is always a
     /// timeline's run, the one its features came from.
     fn run_batch(
         &self,
@@ -196,7 +196,7 @@ impl Explorer<'_> {
                             None => {
                                 let swarm = self.scenario.clone().with_faults("swarm");
                                 let swarm = swarm.expect("swarm is a fault mode");
-                                let drawn = materialize(&run(&swarm, *seed, true).trace);
+                                let drawn = run(&swarm, *seed, false).struck;
                                 drawn.into_iter().map(within_fault_model).collect()
                             }
                         };
@@ -283,6 +283,7 @@ fn mutate(rng: &mut ChaCha8Rng, corpus: &[Entry], scenario: &Scenario) -> (u64, 
                     at,
                     duration: Some(Duration::from_millis(rng.random_range(200..=8_000))),
                     fault: new_fault(rng, scenario),
+                    seed: None,
                 });
             }
             3 if !timeline.is_empty() => {
@@ -345,6 +346,7 @@ fn new_fault(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Fault {
 fn within_fault_model(mut s: Scheduled) -> Scheduled {
     if let Fault::DiskWipe(t) | Fault::DiskCorrupt(t) = &s.fault {
         s.fault = Fault::Crash(t.clone());
+        s.seed = None;
     }
     s
 }

@@ -1,7 +1,7 @@
 //! Shrinking a failing seed to a short fault schedule.
 //!
-//! The faults a run injected (from a profile, a swarm mix or a timeline) are read back from its
-//! trace as an explicit timeline. With the seed fixed, delta debugging (ddmin) removes faults while
+//! The faults a run injected (from a profile, a swarm mix or a timeline) are taken as the explicit
+//! timeline the run recorded of them (`RunOutput::struck`), which replays the same run. With the seed fixed, delta debugging (ddmin) removes faults while
 //! the run still fails the same check, then each remaining fault is shortened while it still does.
 //! The result is a scenario file that `logsim run --seed N --scenario FILE` replays.
 
@@ -181,7 +181,7 @@ pub fn shrink(
     seed: u64,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Shrunk, String> {
-    let original = run(scenario, seed, true);
+    let original = run(scenario, seed, false);
     let Some(first) = original.report.violations.first() else {
         return Err(format!("seed {seed} passes: there is nothing to shrink"));
     };
@@ -189,7 +189,9 @@ pub fn shrink(
     // The seed's drawn timing settings become the file's own, so the shrunk scenario stands
     // alone whatever knob mode it is run with.
     let (scenario, _) = scenario.for_seed(seed);
-    let entries = materialize(&original.trace);
+    // What the run struck, as it recorded it: every target resolved and every draw fixed, so
+    // that the timeline replays the same run (a trace read back loses overlaps and precision).
+    let entries = original.struck.clone();
     let before = entries.len();
     let fails = |candidate: &[Scheduled]| {
         first_failure(&with_timeline(&scenario, candidate), seed) == Some(check)

@@ -73,6 +73,19 @@ pub enum DiskDamage {
     Wipe,
 }
 
+impl DiskDamage {
+    /// The timeline fault that crashes `target` with this damage, and the damage's drawn number.
+    pub fn as_fault(self, target: crate::scenario::Target) -> (crate::scenario::Fault, Option<u64>) {
+        use crate::scenario::Fault;
+        match self {
+            DiskDamage::None => (Fault::Crash(target), None),
+            DiskDamage::Torn(n) => (Fault::DiskTorn(target), Some(n)),
+            DiskDamage::Corrupt(n) => (Fault::DiskCorrupt(target), Some(n)),
+            DiskDamage::Wipe => (Fault::DiskWipe(target), None),
+        }
+    }
+}
+
 /// Every broker's configuration: the cluster's, and the MirrorMaker target's when there is one.
 pub fn broker_configs(scenario: &Scenario) -> Vec<BrokerConfig> {
     let mut configs = cluster_configs(scenario, 1);
