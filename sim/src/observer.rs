@@ -111,6 +111,8 @@ pub struct Observer {
     /// What the run exercised so far.
     pub counters: Counters,
     partition_names: BTreeMap<model::TopicPartition, Arc<str>>,
+    /// What changed since the last step, so that a step judges only those partitions.
+    pub changes: crate::checkers::changes::StepChanges,
 }
 
 /// How often replicas are sampled for plots.
@@ -147,6 +149,7 @@ impl Observer {
             violations: Vec::new(),
             counters: Counters::default(),
             partition_names: BTreeMap::new(),
+            changes: Default::default(),
         }
     }
 
@@ -231,6 +234,11 @@ impl Observer {
             acked,
         };
         self.judge_each(|invariant| invariant.check(&step))
+    }
+
+    /// Whether every per-step invariant may be shown only the partitions that changed.
+    pub fn incremental(&self) -> bool {
+        self.invariants.iter().all(|i| i.incremental())
     }
 
     /// Asks every invariant, in order, for a judgment; counts those that judged.

@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::checkers::acked_durability::committed_values;
+use crate::checkers::changes::ReplicaSeen;
 use crate::checkers::client_history::ProducerPromises;
 use crate::checkers::liveness::ReplicaEnd;
 use crate::checkers::view::{ControllerPartition, ControllerView, NodeView, ReplicaView};
@@ -557,14 +558,14 @@ async fn step_checks_until(
     }
 }
 
-/// The per-step invariants, over every live replica.
+/// The per-step invariants, over the partitions where something changed since the last step (or
+/// over every live replica, when an invariant asks for that or replicas are being sampled).
 fn check_step(
     cluster: &Arc<Lock<Cluster>>,
     observer: &Arc<Lock<Observer>>,
     acked: &Lock<Vec<AckedSend>>,
 ) {
     let live = cluster.lock().live();
-    let mut nodes = Vec::with_capacity(live.len());
     // Each cluster's controller is its quorum leader of the highest epoch; its image is what it
     // holds committed. The clusters' topics have different names, so their views add up.
     let mut freshest: BTreeMap<u8, (i32, model::BrokerId)> = BTreeMap::new();
@@ -574,14 +575,35 @@ fn check_step(
             *best = (*best).max((epoch, *id));
         }
     }
-    let mut controller = ControllerView::new();
+    let holders: Vec<model::BrokerId> = freshest.values().map(|(_, id)| *id).collect();
     let mut obs = observer.lock();
     let now = obs.now_ms();
     let sampling = obs.samples_at(now);
+    let every = sampling || !obs.incremental();
+    let mut changes = std::mem::take(&mut obs.changes);
+    changes.begin();
     for (id, broker) in &live {
         broker.inspect(|s| {
-            let mut replicas = Vec::with_capacity(s.partitions.len());
-            for (tp, p) in &s.partitions {
+            let state = (s.quorum.epoch, in_service(*id, s), s.incarnation);
+            let replicas = (s.partitions.iter()).map(|(tp, p)| (tp, ReplicaSeen::of(p)));
+            changes.node(*id, state, replicas);
+            if holders.contains(id) {
+                let records = s.image.partitions().map(|p| {
+                    let seen = (p.leader, p.leader_epoch, p.partition_epoch);
+                    (p.topic_partition(), seen)
+                });
+                changes.controller(holders.clone(), records);
+            }
+        });
+    }
+    changes.end();
+    let judged = |tp: &model::TopicPartition| every || changes.changed(tp);
+    let mut nodes = Vec::with_capacity(live.len());
+    let mut controller = ControllerView::new();
+    for (id, broker) in &live {
+        broker.inspect(|s| {
+            let mut replicas = Vec::new();
+            for (tp, p) in s.partitions.iter().filter(|(tp, _)| judged(tp)) {
                 let partition = obs.partition_name(tp);
                 if sampling {
                     obs.sample(crate::observer::ReplicaSample {
@@ -611,31 +633,34 @@ fn check_step(
             nodes.push(NodeView {
                 node: *id,
                 quorum_epoch: s.quorum.epoch,
-                in_service: s
-                    .image
-                    .brokers
-                    .get(id)
-                    .is_some_and(|b| b.incarnation == s.incarnation && !b.fenced),
+                in_service: in_service(*id, s),
                 replicas,
             });
-            if freshest.values().any(|(_, f)| f == id) {
-                controller.extend(s.image.partitions().map(|p| {
-                        let c = ControllerPartition {
-                            leader: p.leader,
-                            leader_epoch: p.leader_epoch,
-                            partition_epoch: p.partition_epoch,
-                            isr: p.isr.clone(),
-                        };
-                        (obs.partition_name(&p.topic_partition()), c)
+            if holders.contains(id) {
+                let records = s.image.partitions().filter(|p| judged(&p.topic_partition()));
+                controller.extend(records.map(|p| {
+                    let c = ControllerPartition {
+                        leader: p.leader,
+                        leader_epoch: p.leader_epoch,
+                        partition_epoch: p.partition_epoch,
+                        isr: p.isr.clone(),
+                    };
+                    (obs.partition_name(&p.topic_partition()), c)
                 }));
             }
         });
     }
+    obs.changes = changes;
     let found = obs.judge_step(now, &nodes, &controller, &acked.lock());
     obs.evaluated(Check::CommittedDataIdentical.name());
     for v in found {
         obs.violation(v);
     }
+}
+
+/// Whether the broker's own image shows its current incarnation registered and unfenced.
+fn in_service(id: model::BrokerId, s: &model::broker::State) -> bool {
+    (s.image.brokers.get(&id)).is_some_and(|b| b.incarnation == s.incarnation && !b.fenced)
 }
 
 /// After the quiet period: every partition has a leader, and every acks=all acked write is on it.

@@ -91,6 +91,11 @@ impl NoTruncationBelowShown {
 }
 
 impl Invariant for NoTruncationBelowShown {
+    /// It judges events, not steps.
+    fn incremental(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         super::Check::NoTruncationBelowShownHighWatermark.name()
     }

@@ -86,6 +86,14 @@ pub trait Invariant: Send {
         None
     }
 
+    /// Whether a step may show it only the partitions where something changed since the last
+    /// step (see `changes`): true when its judgment of a partition depends only on that
+    /// partition's replicas and controller record as they are now, and on what it already
+    /// remembers. Default: no, every step shows it every live replica.
+    fn incremental(&self) -> bool {
+        false
+    }
+
     /// Hears each event a broker emits, as it happens (after it is traced, before the next
     /// step): to judge the event at once, or to note what a later step judges (invariants whose
     /// memory a restart or an election changes). Default: nothing to judge or note.
@@ -109,6 +117,10 @@ pub fn built_in(shown: Arc<Lock<std::collections::BTreeMap<String, i64>>>) -> Ve
 }
 
 impl Invariant for MonotonicEpochs {
+    fn incremental(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         super::Check::MonotonicEpoch.name()
     }
@@ -126,6 +138,10 @@ impl Invariant for MonotonicEpochs {
 }
 
 impl Invariant for LeaderHighWatermark {
+    fn incremental(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         super::Check::MonotonicLeaderHighWatermark.name()
     }
@@ -139,6 +155,10 @@ impl Invariant for LeaderHighWatermark {
 struct Isr;
 
 impl Invariant for Isr {
+    fn incremental(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         super::Check::Isr.name()
     }
@@ -152,6 +172,10 @@ impl Invariant for Isr {
 struct IsrHoldsHighWatermark;
 
 impl Invariant for IsrHoldsHighWatermark {
+    fn incremental(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         super::Check::IsrHoldsHighWatermark.name()
     }

@@ -124,6 +124,11 @@ pub struct LeaderCompleteness {
 }
 
 impl super::Invariant for LeaderCompleteness {
+    /// An election waiting for its step looks for its leader among all replicas.
+    fn incremental(&self) -> bool {
+        self.elections.is_empty()
+    }
+
     fn name(&self) -> &'static str {
         super::Check::LeaderCompleteness.name()
     }

@@ -58,6 +58,11 @@ impl LeaderPerEpoch {
 }
 
 impl super::Invariant for LeaderPerEpoch {
+    /// It judges events, not steps.
+    fn incremental(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         super::Check::SingleLeaderPerEpoch.name()
     }

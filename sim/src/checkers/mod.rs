@@ -8,6 +8,7 @@
 //! are traits, [`Invariant`] and [`Oracle`], through which a test adds its own.
 
 pub mod acked_durability;
+pub mod changes;
 pub mod check;
 pub mod client_history;
 pub mod committed_data;
