@@ -160,3 +160,10 @@ soak-status dir="reports/soak":
           echo "    FAIL  cargo run --release -p logsim -- run --seed $seed --scenario scenarios/$file --faults $faults"
         done
     done
+
+# Mutation testing of the model's replication, quorum and storage files with cargo-mutants
+# (`cargo install cargo-mutants`): each mutant is judged by a short swarm, tests/mutants.rs, which
+# `cargo test` ignores. Hours on 2 cores; one file: `just mutants model/src/raft.rs`. The score and
+# each surviving mutant are in mutants.out/ (caught.txt, missed.txt, timeout.txt, unviable.txt).
+mutants files="model/src/partition.rs model/src/raft.rs model/src/raft_driver.rs model/src/fetcher.rs model/src/replica_fetcher.rs model/src/log/mod.rs model/src/log/epoch_cache.rs model/src/log/checkpoint.rs":
+    cargo mutants --package logsim-model $(printf -- '--file %s ' {{files}}) --test-package logsim-tests --cargo-arg=--release --cargo-test-arg=--test=mutants -- -- --ignored
