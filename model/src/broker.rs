@@ -82,6 +82,12 @@ pub struct State {
 }
 
 impl State {
+    /// Whether this broker's own image shows its current incarnation registered and unfenced.
+    pub fn in_service(&self, me: BrokerId) -> bool {
+        (self.image.brokers.get(&me))
+            .is_some_and(|b| b.incarnation == self.incarnation && !b.fenced)
+    }
+
     pub fn log(&self, which: &LogRef) -> Option<&Log> {
         match which {
             LogRef::Metadata => Some(&self.metadata_log),
@@ -351,11 +357,7 @@ fn assert_image_not_older_than_log(
 fn reconcile_in(shared: &Arc<Shared>, s: &mut State, only: Option<BTreeSet<TopicPartition>>) {
     let me = shared.id();
     let now = shared.now_ms();
-    let in_service = s
-        .image
-        .brokers
-        .get(&me)
-        .is_some_and(|b| b.incarnation == s.incarnation && !b.fenced);
+    let in_service = s.in_service(me);
     // The loop reads the image while it changes the partitions: borrowed apart, rather than every
     // partition of the image copied at every tick.
     let State {

@@ -584,7 +584,7 @@ fn check_step(
     changes.begin();
     for (id, broker) in &live {
         broker.inspect(|s| {
-            let state = (s.quorum.epoch, in_service(*id, s), s.incarnation);
+            let state = (s.quorum.epoch, s.in_service(*id), s.incarnation);
             let replicas = (s.partitions.iter()).map(|(tp, p)| (tp, ReplicaSeen::of(p)));
             changes.node(*id, state, replicas);
             if holders.contains(id) {
@@ -633,7 +633,7 @@ fn check_step(
             nodes.push(NodeView {
                 node: *id,
                 quorum_epoch: s.quorum.epoch,
-                in_service: in_service(*id, s),
+                in_service: s.in_service(*id),
                 replicas,
             });
             if holders.contains(id) {
@@ -656,11 +656,6 @@ fn check_step(
     for v in found {
         obs.violation(v);
     }
-}
-
-/// Whether the broker's own image shows its current incarnation registered and unfenced.
-fn in_service(id: model::BrokerId, s: &model::broker::State) -> bool {
-    (s.image.brokers.get(&id)).is_some_and(|b| b.incarnation == s.incarnation && !b.fenced)
 }
 
 /// After the quiet period: every partition has a leader, and every acks=all acked write is on it.
