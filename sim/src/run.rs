@@ -592,7 +592,7 @@ fn check_step(
                     let seen = (p.leader, p.leader_epoch, p.partition_epoch);
                     (p.topic_partition(), seen)
                 });
-                changes.controller(holders.clone(), records);
+                changes.controller(*id, records);
             }
         });
     }

@@ -67,7 +67,9 @@ pub type ControllerSeen = (BrokerId, i32, i32);
 #[derive(Default)]
 pub struct StepChanges {
     nodes: BTreeMap<BrokerId, NodeSeen>,
-    controller: (Vec<BrokerId>, Vec<(TopicPartition, ControllerSeen)>),
+    /// Each controller's records (one per cluster), by the broker that holds them, with the step
+    /// that last saw them.
+    controllers: BTreeMap<BrokerId, (u64, Vec<(TopicPartition, ControllerSeen)>)>,
     changed: BTreeSet<TopicPartition>,
     step: u64,
 }
@@ -119,27 +121,31 @@ impl StepChanges {
         }
     }
 
-    /// Compares the controllers' records (`holders`: which brokers' images they are) with the
-    /// last step's.
+    /// Compares the records of the controller that broker `holder` is with what it held at the
+    /// last step; a broker that just became a controller holds records all new.
     pub fn controller(
         &mut self,
-        holders: Vec<BrokerId>,
+        holder: BrokerId,
         partitions: impl Iterator<Item = (TopicPartition, ControllerSeen)>,
     ) {
         let now: Vec<_> = partitions.collect();
-        let (was_holders, was) = &self.controller;
-        if *was_holders != holders || was.len() != now.len() {
-            self.changed.extend(was.iter().map(|(tp, _)| tp.clone()));
-            self.changed.extend(now.iter().map(|(tp, _)| tp.clone()));
-        } else {
-            for ((was_tp, a), (tp, b)) in was.iter().zip(&now) {
-                if was_tp != tp || a != b {
-                    self.changed.insert(was_tp.clone());
-                    self.changed.insert(tp.clone());
+        let step = self.step;
+        match self.controllers.get(&holder) {
+            Some((seen, was)) if seen + 1 == step && was.len() == now.len() => {
+                for ((was_tp, a), (tp, b)) in was.iter().zip(&now) {
+                    if was_tp != tp || a != b {
+                        self.changed.insert(was_tp.clone());
+                        self.changed.insert(tp.clone());
+                    }
                 }
             }
+            was => {
+                let was = was.into_iter().flat_map(|(_, w)| w);
+                self.changed.extend(was.map(|(tp, _)| tp.clone()));
+                self.changed.extend(now.iter().map(|(tp, _)| tp.clone()));
+            }
         }
-        self.controller = (holders, now);
+        self.controllers.insert(holder, (step, now));
     }
 
     /// Ends a step: brokers not seen in it (down or paused) count as changed, all their replicas.
@@ -153,6 +159,14 @@ impl StepChanges {
             if let Some(n) = self.nodes.remove(&id) {
                 self.changed.extend(n.replicas.into_iter().map(|(tp, _)| tp));
             }
+        }
+        // A broker no longer a controller: what its records said no longer holds.
+        let (kept, gone): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.controllers)
+            .into_iter()
+            .partition(|(_, (seen, _))| *seen == step);
+        self.controllers = kept;
+        for (_, (_, records)) in gone {
+            self.changed.extend(records.into_iter().map(|(tp, _)| tp));
         }
     }
 
@@ -212,17 +226,34 @@ mod tests {
     }
 
     #[test]
+    fn two_clusters_controllers_are_compared_each_with_itself() {
+        let mut c = StepChanges::default();
+        let (a, b) = (TopicPartition::new("a", 0), TopicPartition::new("b", 0));
+        for _ in 0..2 {
+            c.begin();
+            c.controller(1, [(a.clone(), (1, 1, 1))].into_iter());
+            c.controller(101, [(b.clone(), (101, 1, 1))].into_iter());
+            c.end();
+        }
+        assert_eq!(c.count(), 0, "neither cluster's records moved");
+        c.begin();
+        c.controller(1, [(a.clone(), (1, 1, 1))].into_iter());
+        c.end();
+        assert!(c.changed(&b) && !c.changed(&a), "cluster b's controller went");
+    }
+
+    #[test]
     fn a_controller_change_marks_its_partition() {
         let mut c = StepChanges::default();
         c.begin();
-        c.controller(vec![1], [(tp(0), (1, 1, 1)), (tp(1), (2, 1, 1))].into_iter());
+        c.controller(1, [(tp(0), (1, 1, 1)), (tp(1), (2, 1, 1))].into_iter());
         c.end();
         c.begin();
-        c.controller(vec![1], [(tp(0), (1, 1, 1)), (tp(1), (2, 1, 2))].into_iter());
+        c.controller(1, [(tp(0), (1, 1, 1)), (tp(1), (2, 1, 2))].into_iter());
         c.end();
         assert!(c.changed(&tp(1)) && !c.changed(&tp(0)));
         c.begin();
-        c.controller(vec![2], [(tp(0), (1, 1, 1)), (tp(1), (2, 1, 2))].into_iter());
+        c.controller(2, [(tp(0), (1, 1, 1)), (tp(1), (2, 1, 2))].into_iter());
         c.end();
         assert_eq!(c.count(), 2, "another controller's record is new throughout");
     }
