@@ -55,10 +55,15 @@ fn strike(nemesis: &Arc<Nemesis>, scheduled: &Scheduled, rng: &mut ChaCha8Rng, a
             None => Vec::new(),
         }
     };
-    let each = |fault: fn(Target) -> Fault| {
+    // The victims of a fault that aims at brokers, each recorded as the fault aimed at it alone.
+    let struck = || {
         let victims = victims();
         for v in &victims {
-            record(fault(Target::Broker(*v)), None);
+            let mut fault = scheduled.fault.clone();
+            if let Some(target) = fault.target_mut() {
+                *target = Target::Broker(*v);
+            }
+            record(fault, None);
         }
         victims
     };
@@ -77,9 +82,9 @@ fn strike(nemesis: &Arc<Nemesis>, scheduled: &Scheduled, rng: &mut ChaCha8Rng, a
                 process::crash(nemesis, victim, damage, duration);
             }
         }
-        Fault::Shutdown(_) => (each(Fault::Shutdown).into_iter())
+        Fault::Shutdown(_) => (struck().into_iter())
             .for_each(|v| process::shutdown(nemesis, v, duration)),
-        Fault::Pause(_) => (each(Fault::Pause).into_iter())
+        Fault::Pause(_) => (struck().into_iter())
             .for_each(|v| process::pause(nemesis, v, duration)),
         Fault::AllDown => {
             record(Fault::AllDown, None);
@@ -113,28 +118,13 @@ fn strike(nemesis: &Arc<Nemesis>, scheduled: &Scheduled, rng: &mut ChaCha8Rng, a
             record(scheduled.fault.clone(), None);
             network::latency(nemesis, *min..*max, duration)
         }
-        Fault::ClockSkew { step_ms, .. } => {
-            for v in victims() {
-                let step_ms = *step_ms;
-                record(Fault::ClockSkew { target: Target::Broker(v), step_ms }, None);
-                clock::skew(nemesis, v, step_ms, duration);
-            }
-        }
-        Fault::ClockDrift { ppm, .. } => {
-            for v in victims() {
-                let ppm = *ppm;
-                record(Fault::ClockDrift { target: Target::Broker(v), ppm }, None);
-                clock::drift(nemesis, v, ppm, duration);
-            }
-        }
-        Fault::DiskFull(_) => (each(Fault::DiskFull).into_iter())
+        Fault::ClockSkew { step_ms, .. } => (struck().into_iter())
+            .for_each(|v| clock::skew(nemesis, v, *step_ms, duration)),
+        Fault::ClockDrift { ppm, .. } => (struck().into_iter())
+            .for_each(|v| clock::drift(nemesis, v, *ppm, duration)),
+        Fault::DiskFull(_) => (struck().into_iter())
             .for_each(|v| storage::full(nemesis, v, duration)),
-        Fault::DiskSlow { delay, .. } => {
-            for v in victims() {
-                let delay = *delay;
-                record(Fault::DiskSlow { target: Target::Broker(v), delay }, None);
-                storage::slow(nemesis, v, delay, duration);
-            }
-        }
+        Fault::DiskSlow { delay, .. } => (struck().into_iter())
+            .for_each(|v| storage::slow(nemesis, v, *delay, duration)),
     }
 }
