@@ -30,7 +30,7 @@ pub const TICK: Duration = Duration::from_millis(50);
 /// What a waiter waits to see move in a partition: its log's end (a follower's fetch waits for
 /// records to copy) or its high watermark (an acks=all produce and a consumer's fetch wait for
 /// that). A waiter for one sleeps through moves of the other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Watch {
     LogEnd,
     HighWatermark,
@@ -584,13 +584,17 @@ pub async fn sync_log(shared: &Arc<Shared>, which: &LogRef) -> std::io::Result<(
 
 /// Moves a leader's high watermark after its followers or its own sync moved, and tells waiters.
 pub fn advance_high_watermark(shared: &Arc<Shared>, s: &mut State, tp: &TopicPartition) {
-    let me = shared.id();
-    let Some(p) = s.partitions.get_mut(tp) else {
-        return;
-    };
+    if let Some(p) = s.partitions.get_mut(tp) {
+        advance_high_watermark_of(shared, tp, p);
+    }
+}
+
+/// `advance_high_watermark` for a partition already at hand: a fetch looks each of its
+/// partitions up once.
+pub fn advance_high_watermark_of(shared: &Shared, tp: &TopicPartition, p: &mut Partition) {
     let before = p.log.high_watermark();
     let unsynced = shared.config.bug(bugs::Switch::NoFsyncBeforeAck);
-    if let Some(high_watermark) = p.maybe_advance_high_watermark(me, unsynced) {
+    if let Some(high_watermark) = p.maybe_advance_high_watermark(shared.id(), unsynced) {
         assert!(
             high_watermark > before,
             "{tp}: leader high watermark went back"

@@ -607,11 +607,12 @@ fn fetch_once(
     answers.clear();
     // Once the answer holds `max_bytes` of records, the partitions after it get none this time.
     let mut budget = query.max_bytes.max(0) as usize;
+    let now = shared.now_ms();
     answers.extend(query.partitions.iter().map(|p| {
         let (answer, has_data) = if &*p.tp.topic == METADATA_TOPIC {
             raft_driver::fetch_metadata(shared, &mut s, query.replica_id, p)
         } else {
-            fetch_partition(shared, &mut s, query.replica_id, p, budget)
+            fetch_partition(shared, &mut s, query.replica_id, p, budget, now)
         };
         budget = budget.saturating_sub(answer.records.len());
         ready |= has_data;
@@ -626,10 +627,10 @@ fn fetch_partition(
     replica: BrokerId,
     p: &PartitionQuery,
     budget: usize,
+    now: u64,
 ) -> (PartitionAnswer, bool) {
     let tp = &p.tp;
     let mut out = PartitionAnswer::new(tp.partition);
-    let now = shared.now_ms();
     let partition = match leader_of(s, tp, p.current_leader_epoch) {
         Ok(partition) => partition,
         Err(code) => {
@@ -678,9 +679,8 @@ fn fetch_partition(
             return (out, true);
         }
         partition.record_follower_fetch(replica, p.fetch_offset, now);
-        broker::advance_high_watermark(shared, s, tp);
+        broker::advance_high_watermark_of(shared, tp, partition);
     }
-    let partition = s.partitions.get(tp).expect("led partition");
     let log = &partition.log;
     let upper = if is_follower {
         log.log_end_offset()

@@ -8,8 +8,8 @@
 //! sleeps through other keys' changes: a long-polling fetch of one partition need not wake, scan
 //! and sleep again for every write to every other partition.
 
-use std::collections::BTreeMap;
 use std::future::Future;
+use std::hash::Hash;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -64,8 +64,8 @@ struct Inner<K> {
     /// Counts changes to everything.
     version: u64,
     /// Counts changes to each key that has changed alone: a leader's partitions, looked up for
-    /// each key of each fetch.
-    keyed: BTreeMap<K, u64>,
+    /// each key of each fetch. Hashed: only ever looked up, never walked in order.
+    keyed: rustc_hash::FxHashMap<K, u64>,
     /// Woken in the order they started to wait.
     waiters: Vec<Waiter<K>>,
     /// Room for the waiters one keyed change wakes, kept between changes: a partition's high
@@ -73,7 +73,7 @@ struct Inner<K> {
     woken: Vec<Waiter<K>>,
 }
 
-impl<K: Ord> Inner<K> {
+impl<K: Hash + Eq> Inner<K> {
     fn key_version(&self, key: &K) -> u64 {
         self.keyed.get(key).copied().unwrap_or(0)
     }
@@ -101,7 +101,7 @@ impl<K> Default for Signal<K> {
         Signal {
             inner: Arc::new(Lock::new(Inner {
                 version: 0,
-                keyed: BTreeMap::new(),
+                keyed: Default::default(),
                 waiters: Vec::new(),
                 woken: Vec::new(),
             })),
@@ -109,7 +109,7 @@ impl<K> Default for Signal<K> {
     }
 }
 
-impl<K: Ord + Clone> Signal<K> {
+impl<K: Hash + Eq + Clone> Signal<K> {
     fn lock(&self) -> LockGuard<'_, Inner<K>> {
         self.inner.lock()
     }
@@ -195,7 +195,7 @@ pub struct Listener<K> {
     at_least: i64,
 }
 
-impl<K: Ord + Clone> Listener<K> {
+impl<K: Hash + Eq + Clone> Listener<K> {
     /// From now on, a keyed change to a value below `at_least` does not wake this listener: an
     /// acks=all produce waits for the high watermark to pass its own offset, not for each move.
     pub fn wake_at_least(&mut self, at_least: i64) {
@@ -213,7 +213,7 @@ pub struct Changed<'a, K> {
     listener: &'a mut Listener<K>,
 }
 
-impl<K: Ord + Clone> Future for Changed<'_, K> {
+impl<K: Hash + Eq + Clone> Future for Changed<'_, K> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {

@@ -210,7 +210,13 @@ impl SessionCache {
         };
         let full = matches!(context, Context::Full { .. });
         for (i, (p, a)) in partitions.iter().zip(answers).enumerate() {
-            let Some(&at) = session.index.get(&p.tp) else {
+            // A session's fetch lists its partitions in the session's own order (`open` copies
+            // them from it), so the index is read only for a request that does not.
+            let in_place = session.partitions.get(i).is_some_and(|q| q.tp == p.tp);
+            let Some(at) = in_place
+                .then_some(i)
+                .or_else(|| session.index.get(&p.tp).copied())
+            else {
                 continue;
             };
             let told = Told {

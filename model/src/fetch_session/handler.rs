@@ -1,8 +1,6 @@
 //! The fetcher's side of a fetch session: what the leader's session holds, as this fetcher last
 //! sent it, so that the next request carries only what changed.
 
-use std::collections::BTreeMap;
-
 use super::{next_epoch, FETCH_SESSION_ID_NOT_FOUND, INITIAL_EPOCH, NO_SESSION};
 use crate::fetch_codec::{FetchAnswer, FetchQuery, PartitionQuery};
 use crate::TopicPartition;
@@ -15,7 +13,9 @@ pub struct SessionHandler {
     /// session.
     epoch: i32,
     /// Each partition as the leader's session holds it, and the request that last named it.
-    sent: BTreeMap<TopicPartition, (PartitionQuery, u64)>,
+    /// Hashed: it is looked up for every partition of every request, and walked in no order
+    /// that leaves it (the forgotten are sorted).
+    sent: rustc_hash::FxHashMap<TopicPartition, (PartitionQuery, u64)>,
     requests: u64,
 }
 
@@ -24,7 +24,7 @@ impl Default for SessionHandler {
         SessionHandler {
             id: NO_SESSION,
             epoch: INITIAL_EPOCH,
-            sent: BTreeMap::new(),
+            sent: Default::default(),
             requests: 0,
         }
     }
@@ -68,6 +68,7 @@ impl SessionHandler {
             }
             stays
         });
+        query.forgotten.sort_unstable();
         for i in 0..query.partitions.len() {
             query.partitions[i].first_of_topic =
                 i == 0 || query.partitions[i - 1].tp.topic != query.partitions[i].tp.topic;
