@@ -321,17 +321,6 @@ pub fn apply_committed(shared: &Arc<Shared>, s: &mut State) {
     reconcile_in(shared, s, scope);
 }
 
-/// Takes up the partition roles the metadata image assigns to this broker.
-///
-/// A broker leads only once the image shows this incarnation registered and unfenced. Before that,
-/// the image may still name it leader of an epoch it led before a restart, with an ISR the old
-/// incarnation's in-memory state vouched for; leading that epoch again would let the high
-/// watermark move on a view of the ISR that a still-uncommitted AlterPartition may overturn. The
-/// controller answers a new incarnation by moving its leaderships to a new epoch.
-fn reconcile(shared: &Arc<Shared>, s: &mut State) {
-    reconcile_in(shared, s, None);
-}
-
 /// Every record in a partition's log was written in an epoch this broker's image once held (as
 /// leader, or as the follower of that epoch's leader), and committed metadata never goes back; so
 /// an image naming an older epoch than the log's last means this incarnation took up metadata
@@ -352,8 +341,15 @@ fn assert_image_not_older_than_log(
     );
 }
 
-/// Reconciles the partitions `only` names (with those whose log could not be opened yet), or,
-/// with `None`, every partition of the image.
+/// Takes up the partition roles the metadata image assigns to this broker: for the partitions
+/// `only` names (with those whose log could not be opened yet), or, with `None`, for every
+/// partition of the image.
+///
+/// A broker leads only once the image shows this incarnation registered and unfenced. Before that,
+/// the image may still name it leader of an epoch it led before a restart, with an ISR the old
+/// incarnation's in-memory state vouched for; leading that epoch again would let the high
+/// watermark move on a view of the ISR that a still-uncommitted AlterPartition may overturn. The
+/// controller answers a new incarnation by moving its leaderships to a new epoch.
 fn reconcile_in(shared: &Arc<Shared>, s: &mut State, only: Option<BTreeSet<TopicPartition>>) {
     let me = shared.id();
     let now = shared.now_ms();
@@ -617,7 +613,8 @@ async fn replica_tick(shared: Arc<Shared>) {
         let mut s = shared.lock();
         let lag = shared.config.replica_lag_time_max_ms;
         // Partitions whose log could not be opened at the last metadata change get another try.
-        reconcile(&shared, &mut s);
+        // The others are in line with the image: every change to it reconciles what it touched.
+        reconcile_in(&shared, &mut s, Some(BTreeSet::new()));
         let mut requests = Vec::new();
         let State {
             partitions, image, ..
@@ -651,9 +648,8 @@ async fn replica_tick(shared: Arc<Shared>) {
                 });
             }
         }
-        let tps: Vec<_> = s.partitions.keys().cloned().collect();
-        for tp in &tps {
-            advance_high_watermark(&shared, &mut s, tp);
+        for (tp, p) in s.partitions.iter_mut() {
+            advance_high_watermark_of(&shared, tp, p);
         }
         crate::group::expire(&shared, &mut s, now);
         if now.saturating_sub(s.last_checkpoint_ms)

@@ -238,24 +238,28 @@ impl Partition {
             return None;
         }
         let high_watermark = self.log.high_watermark();
-        let mut wanted: Vec<BrokerId> = l
-            .isr
-            .iter()
-            .copied()
-            .filter(|r| {
-                *r == me
-                    || l.followers
-                        .get(r)
-                        .is_some_and(|f| now_ms.saturating_sub(f.last_caught_up_ms) <= lag_max_ms)
-            })
-            .collect();
-        for (r, f) in &l.followers {
+        let stays = |r: &BrokerId| {
+            *r == me
+                || l.followers
+                    .get(r)
+                    .is_some_and(|f| now_ms.saturating_sub(f.last_caught_up_ms) <= lag_max_ms)
+        };
+        let joins = |r: &BrokerId, f: &FollowerProgress| {
             let caught_up =
                 f.log_end_offset >= high_watermark && f.log_end_offset >= l.epoch_start_offset;
             let fetching = f
                 .last_fetch_ms
                 .is_some_and(|t| now_ms.saturating_sub(t) <= lag_max_ms);
-            if !wanted.contains(r) && !l.isr.contains(r) && caught_up && fetching && eligible(*r) {
+            !l.isr.contains(r) && caught_up && fetching && eligible(*r)
+        };
+        // Asked of every led partition at every tick, and nearly always the answer is no change:
+        // found without building the wanted set.
+        if l.isr.iter().all(stays) && !l.followers.iter().any(|(r, f)| joins(r, f)) {
+            return None;
+        }
+        let mut wanted: Vec<BrokerId> = l.isr.iter().copied().filter(stays).collect();
+        for (r, f) in &l.followers {
+            if !wanted.contains(r) && joins(r, f) {
                 wanted.push(*r);
             }
         }
