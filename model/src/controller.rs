@@ -34,6 +34,8 @@ const ALTER_PARTITION_VERSION: i16 = 3;
 pub struct ControllerState {
     pub epoch: i32,
     pub last_heartbeat_ms: BTreeMap<BrokerId, u64>,
+    /// When this controller took over.
+    pub since_ms: u64,
 }
 
 /// The controller, if this broker is the active one now.
@@ -54,6 +56,7 @@ fn active<'a>(shared: &Shared, s: &'a mut State) -> Option<&'a mut ControllerSta
         s.controller = Some(ControllerState {
             epoch,
             last_heartbeat_ms,
+            since_ms: now,
         });
         debug!(
             epoch,
@@ -87,6 +90,14 @@ pub async fn run(shared: Arc<Shared>) {
             .filter(|(_, t)| now.saturating_sub(**t) > session)
             .map(|(b, _)| *b)
             .collect();
+        // An administrator creates topics once the cluster is up, so that round-robin spreads
+        // them over every broker. Brokers join one by one (registered, then unfenced once caught
+        // up), nine in about six seconds; one that has not joined within three session timeouts
+        // of this controller taking over (a broker down from the start) is not waited for.
+        let spread = Spread {
+            brokers: shared.config.brokers.len(),
+            waited: now.saturating_sub(controller.since_ms) >= 3 * session,
+        };
         if !quiet(s) {
             continue;
         }
@@ -99,7 +110,7 @@ pub async fn run(shared: Arc<Shared>) {
             notes.push(Event::BrokerFenced { broker, reason });
         }
         if records.is_empty() {
-            records = create_topics(&s.image, &shared.config.topics_to_create());
+            records = create_topics(&s.image, &shared.config.topics_to_create(), spread);
         }
         if records.is_empty() {
             records = elect_offline(&s.image, shared.config.unclean_election());
@@ -291,11 +302,23 @@ pub fn elect_offline(image: &MetadataImage, unclean: bool) -> Vec<MetadataRecord
     records
 }
 
-/// Creates configured topics that do not exist yet, once enough brokers are in service to hold
-/// every replica. Replicas are assigned round-robin, as Kafka does without racks.
+/// When a topic without a fixed assignment may be spread over the brokers in service.
+#[derive(Clone, Copy, Debug)]
+pub struct Spread {
+    /// The cluster's brokers, all of which are waited for.
+    pub brokers: usize,
+    /// Whether the wait is over, and the brokers in service are enough.
+    pub waited: bool,
+}
+
+/// Creates configured topics that do not exist yet, once every broker a replica is placed on is
+/// in service. Without a fixed assignment, replicas are assigned round-robin over the brokers in
+/// service, as Kafka does without racks: once all of the cluster's brokers are, or, after the
+/// wait, as soon as there are enough to hold every replica.
 pub fn create_topics(
     image: &MetadataImage,
     topics: &[crate::config::TopicSpec],
+    spread: Spread,
 ) -> Vec<MetadataRecord> {
     let brokers: Vec<BrokerId> = image
         .brokers
@@ -303,6 +326,7 @@ pub fn create_topics(
         .filter(|(_, b)| !b.fenced)
         .map(|(id, _)| *id)
         .collect();
+    let may_spread = spread.waited || brokers.len() >= spread.brokers;
     let mut records = Vec::new();
     for spec in topics {
         let assigned_missing = spec
@@ -313,6 +337,7 @@ pub fn create_topics(
         if image.topics.contains_key(spec.name.as_str())
             || brokers.len() < spec.replication_factor as usize
             || assigned_missing
+            || (spec.assignment.is_empty() && !may_spread)
         {
             continue;
         }
