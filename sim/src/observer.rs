@@ -297,8 +297,7 @@ impl Observer {
             } => {
                 self.counters.truncations += 1;
                 self.counters.truncated_offsets += from - to;
-                self.committed
-                    .forget_from(node, &partition.to_string(), *to);
+                self.committed.forget_from(node, partition, *to);
             }
             Event::BecameLeader { .. } => self.counters.elections += 1,
             Event::IsrChanged { .. } => self.counters.isr_changes += 1,

@@ -615,7 +615,7 @@ fn check_step(
                     });
                 }
                 let log = (p.log.batches(), p.log.high_watermark(), p.log.truncations());
-                if let Some(v) = obs.committed.check(now, *id, &partition, log) {
+                if let Some(v) = obs.committed.check(now, *id, tp, log) {
                     obs.violation(v);
                 }
                 replicas.push(ReplicaView {

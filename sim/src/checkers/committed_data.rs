@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use super::Check;
 
 use model::log::BatchMeta;
-use model::BrokerId;
+use model::{BrokerId, TopicPartition};
 
 use super::Violation;
 
@@ -30,18 +30,19 @@ pub struct CommittedData {
     /// partition -> the committed batches by base offset, in order. A vector walked alongside the
     /// replica's own batches: a replica that restarts or truncates is checked again from the
     /// start, and a walk costs little where a lookup per batch would not.
-    reference: BTreeMap<String, Vec<(i64, Reference)>>,
+    reference: BTreeMap<TopicPartition, Vec<(i64, Reference)>>,
     /// partition -> broker -> (offset below which this replica is already checked, the log's
-    /// truncation count then). Keyed by partition first so that a step looks it up by name
-    /// without building a key.
-    checked_below: BTreeMap<String, BTreeMap<BrokerId, (i64, u64)>>,
+    /// truncation count then). Keyed by partition first so that a step looks it up without
+    /// building a key; by the partition itself rather than its name, whose shared topic compares
+    /// without reading it.
+    checked_below: BTreeMap<TopicPartition, BTreeMap<BrokerId, (i64, u64)>>,
     /// Batches compared, for the run's coverage counters.
     pub batches_checked: u64,
 }
 
 impl CommittedData {
     /// Forget what was checked on a replica from `offset` on (after a truncation or a restart).
-    pub fn forget_from(&mut self, node: BrokerId, partition: &str, offset: i64) {
+    pub fn forget_from(&mut self, node: BrokerId, partition: &TopicPartition, offset: i64) {
         if let Some(c) = self
             .checked_below
             .get_mut(partition)
@@ -64,7 +65,7 @@ impl CommittedData {
         &mut self,
         time_ms: u64,
         node: BrokerId,
-        partition: &str,
+        partition: &TopicPartition,
         log: (&[BatchMeta], i64, u64),
     ) -> Option<Violation> {
         let (batches, high_watermark, truncations) = log;
@@ -136,7 +137,7 @@ impl CommittedData {
 fn violation(
     time_ms: u64,
     node: BrokerId,
-    partition: &str,
+    partition: &TopicPartition,
     b: &BatchMeta,
     message: String,
 ) -> Violation {
@@ -144,7 +145,7 @@ fn violation(
         check: Check::CommittedDataIdentical,
         time_ms,
         node: Some(node),
-        partition: Some(partition.to_owned()),
+        partition: Some(partition.to_string()),
         offsets: vec![b.base_offset, b.last_offset],
         message,
     }
@@ -153,6 +154,10 @@ fn violation(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tp() -> TopicPartition {
+        TopicPartition::new("t", 0)
+    }
 
     fn meta(base: i64, last: i64, epoch: i32, crc: u32) -> BatchMeta {
         BatchMeta {
@@ -173,16 +178,16 @@ mod tests {
     fn identical_committed_batches_pass_and_a_differing_one_below_the_high_watermark_is_caught() {
         let mut check = CommittedData::default();
         let good = [meta(0, 0, 0, 1), meta(1, 2, 0, 2), meta(3, 3, 1, 3)];
-        assert_eq!(check.check(10, 1, "t-0", (&good, 4, 0)), None);
-        assert_eq!(check.check(10, 2, "t-0", (&good, 4, 0)), None);
+        assert_eq!(check.check(10, 1, &tp(), (&good, 4, 0)), None);
+        assert_eq!(check.check(10, 2, &tp(), (&good, 4, 0)), None);
         let diverged = [meta(0, 0, 0, 1), meta(1, 2, 0, 2), meta(3, 3, 2, 9)];
         assert_eq!(
-            check.check(11, 3, "t-0", (&diverged, 3, 0)),
+            check.check(11, 3, &tp(), (&diverged, 3, 0)),
             None,
             "above its high watermark a replica may differ"
         );
         let v = check
-            .check(12, 3, "t-0", (&diverged, 4, 0))
+            .check(12, 3, &tp(), (&diverged, 4, 0))
             .expect("caught");
         assert_eq!(v.check, "committed-data-identical");
         assert_eq!((v.node, v.offsets.clone()), (Some(3), vec![3, 3]));
@@ -192,9 +197,9 @@ mod tests {
     #[test]
     fn a_committed_batch_that_changes_after_a_truncation_is_caught() {
         let mut check = CommittedData::default();
-        assert_eq!(check.check(1, 1, "t-0", (&[meta(0, 1, 0, 5)], 2, 0)), None);
+        assert_eq!(check.check(1, 1, &tp(), (&[meta(0, 1, 0, 5)], 2, 0)), None);
         let v = check
-            .check(2, 1, "t-0", (&[meta(0, 0, 1, 6), meta(1, 1, 1, 7)], 2, 1))
+            .check(2, 1, &tp(), (&[meta(0, 0, 1, 6), meta(1, 1, 1, 7)], 2, 1))
             .expect("caught");
         assert_eq!(v.offsets, vec![0, 0]);
     }
@@ -203,12 +208,12 @@ mod tests {
     fn a_reported_truncation_is_checked_again_from_where_it_cut() {
         let mut check = CommittedData::default();
         assert_eq!(
-            check.check(1, 1, "t-0", (&[meta(0, 0, 0, 5), meta(1, 1, 0, 6)], 2, 0)),
+            check.check(1, 1, &tp(), (&[meta(0, 0, 0, 5), meta(1, 1, 0, 6)], 2, 0)),
             None
         );
-        check.forget_from(1, "t-0", 1);
+        check.forget_from(1, &tp(), 1);
         let v = check
-            .check(2, 1, "t-0", (&[meta(0, 0, 0, 5), meta(1, 1, 1, 7)], 2, 0))
+            .check(2, 1, &tp(), (&[meta(0, 0, 0, 5), meta(1, 1, 1, 7)], 2, 0))
             .expect("caught");
         assert_eq!(v.offsets, vec![1, 1]);
     }
