@@ -47,7 +47,7 @@ explore budget="10m" scenario="scenarios/default.toml":
 # exploration of the dedicated-controller cluster, each up to as many runs as `seeds` holds.
 bug-benchmark seeds="0..1000":
     cargo run --release -p logsim -- hunt --all --seeds {{seeds}}
-    cargo run --release -p logsim -- hunt --all --guided --scenario scenarios/dedicated-controller.toml --seeds {{seeds}}
+    cargo run --release -p logsim -- hunt --all --guided --seeds {{seeds}}
 
 # Check a recorded client history for anomalies.
 check-history file:

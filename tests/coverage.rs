@@ -39,6 +39,7 @@ fn the_scripted_hw_advance_old_epoch_scenario_reaches_the_state_its_bug_needs() 
     for needed in [
         "leader-regains-leadership",
         "regained-leader-remembers-lagging-follower",
+        "regained-leader-remembers-reports-above-high-watermark",
     ] {
         assert!(marks.contains(&needed), "{needed} not reached: {marks:?}");
     }

@@ -128,6 +128,11 @@ catalogue! {
     /// remembers from its earlier leadership had reported less than its log holds: the state
     /// `hw-advance-old-epoch` needs.
     RegainedLeaderRemembersLaggingFollower = "regained-leader-remembers-lagging-follower",
+    /// A replica leads again a partition it lost without restarting, and what the other ISR
+    /// members reported in its earlier leadership is above its high watermark: on those old words
+    /// alone, `hw-advance-old-epoch` would move the high watermark at once.
+    RegainedLeaderRemembersReportsAboveHighWatermark =
+        "regained-leader-remembers-reports-above-high-watermark",
     /// A leader became a follower.
     LeaderBecomesFollower = "leader-becomes-follower",
     // Idempotence.

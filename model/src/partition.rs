@@ -95,7 +95,7 @@ impl Partition {
     /// Takes up leadership. Followers count from their first fetch in this epoch, unless
     /// `old_reports` brings back the wrong rule of counting what they said in an older one.
     pub fn become_leader(&mut self, state: &PartitionState, now_ms: u64, old_reports: bool) {
-        self.mark_leadership_change();
+        self.mark_leadership_change(state);
         self.log.assign_epoch(state.leader_epoch);
         let epoch_start_offset = self
             .log
@@ -129,7 +129,7 @@ impl Partition {
     }
 
     /// Names, for coverage, the way this replica comes to lead.
-    fn mark_leadership_change(&self) {
+    fn mark_leadership_change(&self, state: &PartitionState) {
         if self.is_leader() {
             crate::mark!(LeaderReelectedInPlace);
             return;
@@ -141,6 +141,15 @@ impl Partition {
             let end = self.log.log_end_offset();
             if self.last_reports.values().any(|p| p.log_end_offset < end) {
                 crate::mark!(RegainedLeaderRemembersLaggingFollower);
+            }
+            // What the high watermark would be on the old words alone: the least of this log's
+            // synced end and every other ISR member's remembered report (none: nothing moves).
+            let remembered = (state.isr.iter().filter(|r| **r != state.leader))
+                .map(|r| self.last_reports.get(r).map_or(-1, |p| p.log_end_offset))
+                .min()
+                .unwrap_or(-1);
+            if remembered.min(self.log.durable_end_offset()) > self.log.high_watermark() {
+                crate::mark!(RegainedLeaderRemembersReportsAboveHighWatermark);
             }
         }
     }

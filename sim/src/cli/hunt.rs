@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// Hunts `bug` by guided exploration of `scenario` with the switch on, for as many runs as the
 /// seed range holds; the finding's shrunk scenario goes where the swarm hunt's would.
 fn hunt_guided(
-    scenario: &Scenario,
+    (ground, scenario): (&str, &Scenario),
     bug: model::bugs::Switch,
     seeds: (u64, u64),
     jobs: Option<usize>,
@@ -23,7 +23,7 @@ fn hunt_guided(
     let finding = found.finding.as_ref();
     let hunt = Hunt {
         bug,
-        ground: "guided".into(),
+        ground: format!("guided:{ground}"),
         found: finding.is_some(),
         seed: finding.map(|f| f.seed),
         seeds_tried: finding.map_or(found.runs, |f| f.after_runs) as u64,
@@ -53,8 +53,13 @@ pub(super) fn hunt_command(
     let mut all_found = true;
     let mut rows = Vec::new();
     for &bug in &bugs {
-        let (result, replay) = if guided {
-            hunt_guided(&scenario, bug, seeds, Some(jobs))?
+        let (result, replay) = if guided && source.scenario.is_none() {
+            let (ground, scenario) = logsim::tools::hunt::guided_ground(bug)?;
+            hunt_guided((ground, &scenario), bug, seeds, Some(jobs))?
+        } else if guided {
+            let ground = source.scenario.as_ref().and_then(|p| p.file_stem());
+            let ground = ground.map_or("scenario".into(), |g| g.to_string_lossy());
+            hunt_guided((&ground, &scenario), bug, seeds, Some(jobs))?
         } else if swarm_default {
             let grounds = logsim::tools::hunt::default_grounds(&scenario, bug)?;
             logsim::tools::hunt::hunt_grounds(&grounds, bug, seeds.0..seeds.1, jobs)

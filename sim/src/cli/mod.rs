@@ -126,7 +126,8 @@ enum Command {
         #[arg(long, default_value = "scenario")]
         knobs: String,
         /// Hunt by guided exploration (see `explore`) of the scenario, as many runs as --seeds
-        /// holds, instead of by seeds.
+        /// holds, instead of by seeds. Without --scenario, each switch is explored on its own
+        /// unscripted ground: consumer-groups, mirror-maker, or else dedicated-controller.
         #[arg(long)]
         guided: bool,
         #[arg(long, default_value = "0..1000", value_parser = parse_seed_range)]

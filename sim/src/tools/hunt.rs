@@ -138,6 +138,21 @@ pub fn default_grounds(
     ])
 }
 
+/// Where a guided hunt with no scenario of its own explores: the unscripted ground on which the
+/// switch's rule is exercised, a consumer group for the group coordinator's, MirrorMaker for its
+/// own, and for every replication, storage and producer rule the cluster with a dedicated
+/// controller under swarm faults.
+pub fn guided_ground(bug: Switch) -> Result<(&'static str, Scenario), String> {
+    let (name, text) = match bug {
+        Switch::GroupStaleCommit => ("consumer-groups", CONSUMER_GROUPS),
+        Switch::MirrorSkipOnRestart => ("mirror-maker", MIRROR_MAKER),
+        _ => ("dedicated-controller", DEDICATED_CONTROLLER),
+    };
+    let path = format!("scenarios/{name}.toml");
+    let scenario = Scenario::parse(std::path::Path::new(&path), text).map_err(|e| e.to_string())?;
+    Ok((name, scenario))
+}
+
 /// Hunts over each ground in turn until one finds the bug; the seeds and wall time of the
 /// grounds that did not are counted in.
 pub fn hunt_grounds(
