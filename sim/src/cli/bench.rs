@@ -33,23 +33,25 @@ pub(super) fn bench_command(json: bool, single: Option<String>, seed: u64) -> Re
         return Ok(true);
     }
     outln!(
-        "{:<24} {:>9} {:>10} {:>11} {:>10} {:>10} {:>8}",
+        "{:<24} {:>9} {:>10} {:>11} {:>10} {:>9} {:>10} {:>8}",
         "workload",
         "s/run",
         "sim/wall",
         "events/s",
         "acked/s",
+        "msgs/ack",
         "seeds/min",
         "peak MB"
     );
     for w in &b.workloads {
         outln!(
-            "{:<24} {:>9.3} {:>10.0} {:>11.0} {:>10.0} {:>10.0} {:>8.1}{}",
+            "{:<24} {:>9.3} {:>10.0} {:>11.0} {:>10.0} {:>9.1} {:>10.0} {:>8.1}{}",
             w.name,
             w.wall_seconds_per_run,
             w.sim_seconds_per_wall_second,
             w.events_per_second,
             w.acked_per_second,
+            w.messages_per_acked,
             w.seeds_per_minute,
             w.peak_rss_bytes as f64 / 1e6,
             if w.all_passed { "" } else { "  (a run failed)" }
