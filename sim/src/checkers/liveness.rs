@@ -33,14 +33,14 @@ pub fn pending_sends(time_ms: u64, history: &[Op]) -> Vec<Violation> {
     let mut open: BTreeMap<(u64, Option<u64>), &Op> = BTreeMap::new();
     for op in history.iter().filter(|o| o.f == OpFn::Send) {
         if op.kind == OpType::Invoke {
-            open.insert((op.process, op.value), op);
+            open.insert((op.process, op.sent()), op);
         } else {
-            open.remove(&(op.process, op.value));
+            open.remove(&(op.process, op.sent()));
         }
     }
     open.values()
         .map(|op| {
-            let value = op.value.map_or("?".to_owned(), |v| v.to_string());
+            let value = op.sent().map_or("?".to_owned(), |v| v.to_string());
             let message = format!(
                 "process {} sent {value} at {} ms and never heard back",
                 op.process,
@@ -104,7 +104,7 @@ mod tests {
     fn op(value: u64, process: u64, kind: OpType) -> Op {
         let mut op = Op::new(process, kind, OpFn::Send);
         op.key = Some("t/0".into());
-        op.value = Some(value);
+        op.value = Some(crate::record::history::Value::One(value));
         op
     }
 

@@ -11,6 +11,16 @@
 //! `subscribe` has the shape of `assign`. A poll's `msgs` count as read whatever its `type`: a
 //! poll that failed or timed out still saw what it returned.
 //!
+//! A transaction is one operation, `f` `txn`, whose `value` lists its steps ([`Micro`]) as Jepsen
+//! writes them: `["send", key, value]` and `["poll"]` when invoked, `["send", key, [offset,
+//! value]]` (the bare value while its offset is unknown) and `["poll", {key: [[offset, value],
+//! ...]}]` when completed. `ok` is a commit, `fail` an abort, `info` either.
+//!
+//! ```text
+//! {"process":3,"type":"invoke","f":"txn","value":[["send","x/0",1],["poll"],["send","y/0",2]]}
+//! {"process":3,"type":"ok","f":"txn","value":[["send","x/0",[0,1]],["poll",{"y/0":[[4,7]]}],["send","y/0",[5,2]]]}
+//! ```
+//!
 //! `type` is invoke, ok, fail or info (info: the outcome is unknown). Keys are `topic/partition`;
 //! values are unique per send. Extra fields (`time_ms`, `acks`, `error`) are for people.
 
@@ -50,6 +60,119 @@ pub enum OpFn {
     Subscribe,
     /// A consumer commits the offsets it reached.
     Commit,
+    /// A transaction: sends and polls, committed together or not at all.
+    Txn,
+}
+
+/// An operation's `value`: a send's value, or a transaction's steps (Jepsen names both so).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// A send's value, unique in a run.
+    One(u64),
+    /// A transaction's steps, in order.
+    Steps(Box<Steps>),
+}
+
+/// A number is a send's value, a list a transaction's steps; a bad step is named as such (an
+/// untagged enum would only say that nothing matched).
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = Value;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a send's value (a number) or a transaction's steps (a list)")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+                Ok(Value::One(v))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+                let steps = Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(Value::Steps(Box::new(Steps(steps))))
+            }
+        }
+        deserializer.deserialize_any(Either)
+    }
+}
+
+/// A transaction's steps, in the order it took them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Steps(pub Vec<Micro>);
+
+/// One step of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "serde_json::Value", into = "serde_json::Value")]
+pub enum Micro {
+    /// A send of `value` (unique in a run) to `key`, at `offset` once known.
+    Send {
+        /// The partition, `topic/partition`.
+        key: Arc<str>,
+        /// The value sent.
+        value: u64,
+        /// Where it was written, once acknowledged.
+        offset: Option<i64>,
+    },
+    /// A poll, with what it read once completed (`None` when invoked).
+    Poll(Option<Box<PolledMsgs>>),
+}
+
+const STEP_SHAPE: &str = "a transaction step is [\"send\", key, value], [\"send\", key, [offset, \
+                          value]], [\"poll\"] or [\"poll\", {key: [[offset, value], ...]}]";
+
+impl TryFrom<serde_json::Value> for Micro {
+    type Error = String;
+
+    fn try_from(v: serde_json::Value) -> Result<Micro, String> {
+        use serde_json::Value as Json;
+        let Json::Array(parts) = v else {
+            return Err(format!("{STEP_SHAPE}; got {v}"));
+        };
+        match (parts.first().and_then(Json::as_str), &parts[1.min(parts.len())..]) {
+            (Some("send"), [Json::String(key), sent]) => {
+                let (offset, value) = match sent {
+                    Json::Array(pair) => match &pair[..] {
+                        [offset, value] => (offset.as_i64().map(Some), value.as_u64()),
+                        _ => (None, None),
+                    },
+                    value => (Some(None), value.as_u64()),
+                };
+                match (offset, value) {
+                    (Some(offset), Some(value)) => Ok(Micro::Send {
+                        key: key.as_str().into(),
+                        value,
+                        offset,
+                    }),
+                    _ => Err(format!("{STEP_SHAPE}; got a send of {sent}")),
+                }
+            }
+            (Some("poll"), []) => Ok(Micro::Poll(None)),
+            (Some("poll"), [msgs]) => serde_json::from_value(msgs.clone())
+                .map(|m| Micro::Poll(Some(Box::new(m))))
+                .map_err(|e| format!("a transaction's poll: {e}")),
+            _ => Err(format!("{STEP_SHAPE}; got {}", Json::Array(parts))),
+        }
+    }
+}
+
+impl From<Micro> for serde_json::Value {
+    fn from(m: Micro) -> serde_json::Value {
+        use serde_json::json;
+        match m {
+            Micro::Send {
+                key,
+                value,
+                offset: Some(offset),
+            } => json!(["send", &*key, [offset, value]]),
+            Micro::Send { key, value, .. } => json!(["send", &*key, value]),
+            Micro::Poll(None) => json!(["poll"]),
+            Micro::Poll(Some(msgs)) => json!(["poll", msgs]),
+        }
+    }
 }
 
 /// An acknowledged send, as the checks hold it: acks=all sends must survive, acks=1 sends are
@@ -84,8 +207,8 @@ pub struct Op {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    /// A send's value (unique in a run).
-    pub value: Option<u64>,
+    /// A send's value (unique in a run), or a transaction's steps.
+    pub value: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// An acknowledged send's offset.
     pub offset: Option<i64>,
@@ -116,6 +239,22 @@ pub struct Op {
 }
 
 impl Op {
+    /// A send's value; `None` for other operations.
+    pub fn sent(&self) -> Option<u64> {
+        match self.value {
+            Some(Value::One(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A transaction's steps; none for other operations.
+    pub fn steps(&self) -> &[Micro] {
+        match &self.value {
+            Some(Value::Steps(steps)) => &steps.0,
+            _ => &[],
+        }
+    }
+
     /// A poll's reads, by key; nothing for other operations.
     pub fn polled(&self) -> impl Iterator<Item = (&String, &Vec<(i64, u64)>)> {
         self.msgs.as_deref().into_iter().flatten()

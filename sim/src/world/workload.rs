@@ -24,7 +24,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::record::history::AckedSend;
-use crate::record::history::{key, History, Op, OpFn, OpType};
+use crate::record::history::{key, History, Op, OpFn, OpType, Value};
 use crate::scenario;
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -182,7 +182,7 @@ fn draw(w: &Workload, rng: &mut ChaCha8Rng, sequence: &mut u64, id: u32, produce
 fn invoke(w: &Workload, process: u64, history_key: &Arc<str>, d: &Draw) -> Op {
     let mut invoke = w.op(process, OpType::Invoke, OpFn::Send);
     invoke.key = Some(history_key.clone());
-    invoke.value = Some(d.value);
+    invoke.value = Some(Value::One(d.value));
     invoke.acks = Some(w.acks);
     invoke.record_key = d.record_key.as_deref().map(Box::from);
     w.history.push(invoke.clone());
@@ -193,10 +193,10 @@ fn invoke(w: &Workload, process: u64, history_key: &Arc<str>, d: &Draw) -> Op {
 /// The completion of the send `invoke` (of partition `name`) with `outcome`: counted, and an
 /// acknowledgement noted for the durability checks. Returns the operation for the history.
 fn completion(w: &Workload, invoke: Op, name: &Arc<str>, outcome: SendOutcome) -> Op {
-    let value = invoke.value.expect("a send's value");
+    let value = invoke.sent().expect("a send's value");
     let mut done = w.op(invoke.process, OpType::Ok, OpFn::Send);
     done.key = invoke.key;
-    done.value = Some(value);
+    done.value = Some(Value::One(value));
     done.acks = invoke.acks;
     done.record_key = invoke.record_key;
     match outcome {

@@ -84,7 +84,7 @@ impl<'a> Index<'a> {
         for (i, op) in ops.iter().enumerate() {
             let line = index.line_of(i);
             match (op.f, op.kind) {
-                (OpFn::Send, OpType::Invoke) => index.invokes.extend(op.value.map(|v| (v, i))),
+                (OpFn::Send, OpType::Invoke) => index.invokes.extend(op.sent().map(|v| (v, i))),
                 (OpFn::Send, kind) => index.note_send(op, kind, i, line),
                 (OpFn::Poll, OpType::Invoke) => {}
                 (OpFn::Poll, _) => index.note_poll(op, line),
@@ -140,7 +140,7 @@ impl<'a> Index<'a> {
 
     /// A send's completion, `ops[i]`; `invoked_at` is filled in once every invocation is known.
     fn note_send(&mut self, op: &'a Op, kind: OpType, i: usize, line: usize) {
-        let (Some(key), Some(value)) = (&op.key, op.value) else {
+        let (Some(key), Some(value)) = (&op.key, op.sent()) else {
             return;
         };
         let key = self.id(key);

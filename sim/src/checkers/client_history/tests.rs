@@ -1,6 +1,7 @@
 //! The checker's tests: each anomaly planted in a small history, and its clean twin.
 
 use super::*;
+use crate::record::history::Value;
 
 /// The default reading: producers that send each value once.
 const STRICT: ProducerPromises = ProducerPromises {
@@ -27,7 +28,7 @@ fn history(text: &str) -> Vec<Op> {
                 };
                 let mut op = Op::new(process, kind, OpFn::Send);
                 op.key = key.map(Into::into);
-                op.value = Some(w[3].parse().unwrap());
+                op.value = Some(Value::One(w[3].parse().unwrap()));
                 op.offset = w.get(4).map(|o| o.parse().unwrap());
                 op.record_key = w.get(5).map(|k| Box::from(*k));
                 op
@@ -600,7 +601,7 @@ fn a_hundred_thousand_operations_check_clean() {
         let offset = (v / 8) as i64;
         let mut send = Op::new(v % 16, OpType::Ok, OpFn::Send);
         send.key = Some(key.as_str().into());
-        send.value = Some(v);
+        send.value = Some(Value::One(v));
         send.offset = Some(offset);
         ops.push(send);
         let mut poll = Op::new(100, OpType::Ok, OpFn::Poll);

@@ -1,0 +1,404 @@
+//! Transactions: a history's `txn` operations are read as the sends and polls they hold by every
+//! flat check, and judged as wholes for what only transactions can do, after Elle.
+//!
+//! Flat checks ([`flatten`]): each step of a transaction becomes one operation of the
+//! transaction's process, with the transaction's completion, on its history line. A commit (`ok`)
+//! acknowledges its sends at the offsets they carry, so a committed value never read below what
+//! was read is a `lost-write`; an abort (`fail`) means its sends were never written, so reading one
+//! is `g1a` (an aborted read); `info` sends count once a read proves them written. Polls of an
+//! aborted transaction still saw what they returned, but do not move their consumer on.
+//!
+//! Cycles ([`check`]): every completed operation that sent or read is a node. A value read links
+//! the operation that sent it to each other operation that read it (a write-read edge). A cycle of
+//! such edges is `g1c`, circular information flow: two transactions each read what the other
+//! wrote, which no order of commits allows when reads see only committed data. Each case names
+//! the cycle's operations and edges. Write-write edges join the writers of neighbouring values of
+//! a partition, in offset order; their cycles (`g0`) are two transactions interleaved on two
+//! partitions in opposite orders. Kafka's transactions promise that a transaction's records are
+//! all committed or none, not an order between transactions, so `g0` is counted, not reported
+//! (Jepsen's Kafka checker allows it too).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+
+use super::{Case, Found};
+use crate::record::history::{Micro, Op, OpFn, OpType, Value};
+
+/// Whether `op` lists steps: a transaction, or a send or poll written as Jepsen writes every
+/// operation, as a list of one step.
+fn has_steps(op: &Op) -> bool {
+    !op.steps().is_empty()
+}
+
+/// `ops` with every transaction replaced by its steps, and each flat operation's history line;
+/// `None` when the history holds no transaction (the checks read `ops` as they are).
+pub(super) fn flatten(ops: &[Op], lines: Option<&[usize]>) -> Option<(Vec<Op>, Vec<usize>)> {
+    if !ops.iter().any(has_steps) {
+        return None;
+    }
+    let mut flat = Vec::with_capacity(ops.len());
+    let mut flat_lines = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        let line = lines.map_or(i + 1, |l| l[i]);
+        if !has_steps(op) {
+            flat.push(op.clone());
+            flat_lines.push(line);
+            continue;
+        }
+        for step in op.steps() {
+            let mut one = match step {
+                Micro::Send { key, value, offset } => {
+                    let mut send = Op::new(op.process, op.kind, OpFn::Send);
+                    send.key = Some(key.clone());
+                    send.value = Some(Value::One(*value));
+                    // An aborted transaction's offsets name records that were never committed.
+                    send.offset = offset.filter(|_| op.kind != OpType::Fail);
+                    send
+                }
+                Micro::Poll(msgs) => {
+                    let mut poll = Op::new(op.process, op.kind, OpFn::Poll);
+                    poll.msgs = msgs.clone();
+                    poll
+                }
+            };
+            one.time_ms = op.time_ms;
+            flat.push(one);
+            flat_lines.push(line);
+        }
+    }
+    Some((flat, flat_lines))
+}
+
+/// A dependency between two operations: the value (of `key`, at `offset`) that makes it.
+#[derive(Clone, Copy, Debug)]
+struct Dep<'a> {
+    key: &'a str,
+    offset: i64,
+    value: u64,
+}
+
+/// What each completed operation sent and read, by its index in the history.
+struct Effects<'a> {
+    /// Each value's sender.
+    writer: BTreeMap<u64, usize>,
+    /// (reader, what it read), in history order.
+    reads: Vec<(usize, Dep<'a>)>,
+    /// (key, offset, value) of every send with a known offset and every read: the version order.
+    versions: Vec<(&'a str, i64, u64)>,
+}
+
+/// What `op` sent: (key, value, offset).
+fn sends(op: &Op) -> Vec<(&str, u64, Option<i64>)> {
+    let flat = (op.f == OpFn::Send).then(|| op.key.as_deref().zip(op.sent()));
+    let flat = flat.flatten().map(|(k, v)| (k, v, op.offset));
+    let steps = op.steps().iter().filter_map(|s| match s {
+        Micro::Send { key, value, offset } => Some((&**key, *value, *offset)),
+        Micro::Poll(_) => None,
+    });
+    flat.into_iter().chain(steps).collect()
+}
+
+/// What `op` read, by key: a poll's, or every poll step's of a transaction.
+fn polled(op: &Op) -> impl Iterator<Item = (&String, &Vec<(i64, u64)>)> {
+    let steps = op.steps().iter().filter_map(|s| match s {
+        Micro::Poll(Some(msgs)) => Some(msgs.iter()),
+        _ => None,
+    });
+    op.polled().chain(steps.flatten())
+}
+
+fn effects(ops: &[Op]) -> Effects<'_> {
+    let mut e = Effects {
+        writer: BTreeMap::new(),
+        reads: Vec::new(),
+        versions: Vec::new(),
+    };
+    for (i, op) in ops.iter().enumerate().filter(|(_, o)| o.kind != OpType::Invoke) {
+        for (key, value, offset) in sends(op) {
+            e.writer.insert(value, i);
+            if let (Some(offset), false) = (offset, op.kind == OpType::Fail) {
+                e.versions.push((key, offset, value));
+            }
+        }
+        for (key, msgs) in polled(op) {
+            for &(offset, value) in msgs {
+                e.reads.push((i, Dep { key, offset, value }));
+                e.versions.push((key, offset, value));
+            }
+        }
+    }
+    // One value per offset: two values at one offset are `inconsistent-offsets`, reported apart.
+    e.versions.sort_unstable();
+    e.versions.dedup_by_key(|(k, o, _)| (*k, *o));
+    e
+}
+
+/// The graph of operations (by history index) and the dependencies between them.
+struct Graph<'a> {
+    graph: DiGraph<usize, Dep<'a>>,
+    nodes: BTreeMap<usize, NodeIndex>,
+}
+
+impl<'a> Graph<'a> {
+    fn new() -> Self {
+        Graph {
+            graph: DiGraph::new(),
+            nodes: BTreeMap::new(),
+        }
+    }
+
+    fn node(&mut self, op: usize) -> NodeIndex {
+        *(self.nodes.entry(op)).or_insert_with(|| self.graph.add_node(op))
+    }
+
+    fn link(&mut self, from: usize, to: usize, dep: Dep<'a>) {
+        if from != to {
+            let (a, b) = (self.node(from), self.node(to));
+            self.graph.update_edge(a, b, dep);
+        }
+    }
+
+    /// One cycle through each strongly connected component of more than one operation, in the
+    /// order of their earliest operations.
+    fn cycles(&self) -> Vec<Vec<(usize, Dep<'a>, usize)>> {
+        let mut out = Vec::new();
+        let mut components = petgraph::algo::tarjan_scc(&self.graph);
+        components.iter_mut().for_each(|c| c.sort_unstable());
+        components.sort_unstable_by_key(|c| c.iter().map(|n| self.graph[*n]).min());
+        for component in components.iter().filter(|c| c.len() > 1) {
+            out.push(self.shortest_cycle(component));
+        }
+        out
+    }
+
+    /// The shortest cycle from the component's earliest operation back to it; `component` is
+    /// sorted by node.
+    fn shortest_cycle(&self, component: &[NodeIndex]) -> Vec<(usize, Dep<'a>, usize)> {
+        let start = *(component.iter())
+            .min_by_key(|n| self.graph[**n])
+            .expect("a component has a node");
+        let mut came_from: BTreeMap<NodeIndex, (NodeIndex, Dep<'a>)> = BTreeMap::new();
+        let mut queue = VecDeque::from([start]);
+        'search: while let Some(n) = queue.pop_front() {
+            for edge in self.graph.edges(n) {
+                let next = edge.target();
+                if component.binary_search(&next).is_err() || came_from.contains_key(&next) {
+                    continue;
+                }
+                came_from.insert(next, (n, *edge.weight()));
+                if next == start {
+                    break 'search;
+                }
+                queue.push_back(next);
+            }
+        }
+        let mut cycle = Vec::new();
+        let mut at = start;
+        while let Some(&(from, dep)) = came_from.get(&at) {
+            cycle.push((self.graph[from], dep, self.graph[at]));
+            at = from;
+            if at == start {
+                break;
+            }
+        }
+        cycle.reverse();
+        cycle
+    }
+}
+
+/// Judges the history's transactions as wholes: `g1c` reported, `g0` counted.
+pub(super) fn check(ops: &[Op], lines: Option<&[usize]>, found: &mut Found) {
+    if !ops.iter().any(has_steps) {
+        // Without a transaction no operation both sends and reads: no cycle can form.
+        return;
+    }
+    let e = effects(ops);
+    let line = |i: usize| lines.map_or(i + 1, |l| l[i]);
+    let mut wr = Graph::new();
+    for &(reader, dep) in &e.reads {
+        if let Some(&writer) = e.writer.get(&dep.value) {
+            wr.link(writer, reader, dep);
+        }
+    }
+    for cycle in wr.cycles() {
+        found.report("g1c", cycle_case(ops, &cycle, &line, Edge::WriteRead));
+    }
+    let mut ww = Graph::new();
+    for pair in e.versions.windows(2) {
+        let ((key, _, before), (next_key, offset, value)) = (pair[0], pair[1]);
+        if key != next_key {
+            continue;
+        }
+        if let (Some(&a), Some(&b)) = (e.writer.get(&before), e.writer.get(&value)) {
+            ww.link(a, b, Dep { key, offset, value });
+        }
+    }
+    for cycle in ww.cycles() {
+        found.count("g0", cycle_case(ops, &cycle, &line, Edge::WriteWrite));
+    }
+}
+
+/// The kind of a cycle's edges.
+#[derive(Clone, Copy)]
+enum Edge {
+    /// The later operation read what the earlier one sent.
+    WriteRead,
+    /// The later operation sent the next value of a partition after the earlier one's.
+    WriteWrite,
+}
+
+/// A case naming every operation of `cycle` and the value that links each to the next.
+fn cycle_case(
+    ops: &[Op],
+    cycle: &[(usize, Dep, usize)],
+    line: &dyn Fn(usize) -> usize,
+    kind: Edge,
+) -> Case {
+    let name = |i: usize| format!("process {}'s {:?} (line {})", ops[i].process, ops[i].f, line(i));
+    let edges: Vec<String> = (cycle.iter())
+        .map(|(from, d, to)| {
+            let (to, from, (k, o, v)) = (name(*to), name(*from), (d.key, d.offset, d.value));
+            match kind {
+                Edge::WriteRead => format!("{to} read {k} at {o} (value {v}) sent by {from}"),
+                Edge::WriteWrite => {
+                    format!("{to} sent {k} at {o} (value {v}), next after a send of {from}")
+                }
+            }
+        })
+        .collect();
+    Case {
+        key: cycle.first().map_or(String::new(), |(_, d, _)| d.key.to_owned()),
+        offsets: cycle.iter().map(|(_, d, _)| d.offset).collect(),
+        values: cycle.iter().map(|(_, d, _)| d.value).collect(),
+        lines: cycle.iter().map(|(from, _, _)| line(*from)).collect(),
+        detail: format!("a cycle of {} operations: {}", cycle.len(), edges.join("; ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{check, parse, Analysis, Gates, ProducerPromises};
+
+    /// Checks a history written as Jepsen writes it, one JSON object per line.
+    fn judge(lines: &[&str]) -> Analysis {
+        let (ops, at) = parse(&lines.join("\n")).expect("a valid history");
+        check(&ops, Some(&at), Gates::default(), ProducerPromises::default())
+    }
+
+    fn kinds(a: &Analysis) -> Vec<&'static str> {
+        a.anomalies.keys().copied().collect()
+    }
+
+    const T1_INVOKE: &str =
+        r#"{"process":1,"type":"invoke","f":"txn","value":[["send","x/0",1],["poll"]]}"#;
+    const T2_INVOKE: &str =
+        r#"{"process":2,"type":"invoke","f":"txn","value":[["send","y/0",2],["poll"]]}"#;
+
+    #[test]
+    fn a_transaction_reads_and_writes_back_as_jepsen_writes_it() {
+        let line = r#"{"process":3,"type":"ok","f":"txn","value":[["send","x/0",[0,1]],["poll",{"y/0":[[4,7]]}],["send","y/0",2]]}"#;
+        let (ops, _) = parse(line).expect("valid");
+        let back = serde_json::to_string(&ops[0]).expect("serializes");
+        let (again, _) = parse(&back).expect("reads back");
+        assert_eq!(ops, again);
+        assert!(back.contains(r#"["send","x/0",[0,1]]"#), "{back}");
+        assert!(back.contains(r#"["send","y/0",2]"#), "{back}");
+        assert!(back.contains(r#"["poll",{"y/0":[[4,7]]}]"#), "{back}");
+    }
+
+    #[test]
+    fn a_malformed_step_is_refused_with_its_line() {
+        let bad = [
+            T1_INVOKE,
+            r#"{"process":1,"type":"ok","f":"txn","value":[["send","x/0"]]}"#,
+        ];
+        let error = parse(&bad.join("\n")).expect_err("refused");
+        assert!(error.starts_with("line 2:"), "{error}");
+        assert!(error.contains("a transaction step is"), "{error}");
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_its_operation_is_refused() {
+        let error = parse(r#"{"process":1,"type":"ok","f":"txn","value":5}"#).expect_err("refused");
+        assert!(error.contains("line 1: a txn's value is its list of steps"), "{error}");
+        let error = parse(r#"{"process":1,"type":"ok","f":"commit","value":5}"#).expect_err("no");
+        assert!(error.contains("line 1: a commit carries no value"), "{error}");
+    }
+
+    #[test]
+    fn sends_and_polls_written_as_lists_of_one_step_count_as_flat_ones() {
+        let a = judge(&[
+            r#"{"process":1,"type":"invoke","f":"send","value":[["send","x/0",1]]}"#,
+            r#"{"process":1,"type":"ok","f":"send","value":[["send","x/0",[0,1]]]}"#,
+            r#"{"process":2,"type":"ok","f":"poll","value":[["poll",{"x/0":[[0,1]]}]]}"#,
+        ]);
+        assert!(a.valid, "{:?} {:?}", a.anomalies, a.gates);
+        assert_eq!((a.ops, a.acked, a.polled), (3, 1, 1));
+    }
+
+    #[test]
+    fn two_transactions_that_read_each_others_sends_are_g1c_and_one_way_is_clean() {
+        let cycle = judge(&[
+            T1_INVOKE,
+            T2_INVOKE,
+            r#"{"process":1,"type":"ok","f":"txn","value":[["send","x/0",[0,1]],["poll",{"y/0":[[0,2]]}]]}"#,
+            r#"{"process":2,"type":"ok","f":"txn","value":[["send","y/0",[0,2]],["poll",{"x/0":[[0,1]]}]]}"#,
+        ]);
+        assert_eq!(kinds(&cycle), ["g1c"], "{:?}", cycle.anomalies);
+        let case = &cycle.anomalies["g1c"][0];
+        assert_eq!(case.lines, [3, 4]);
+        assert!(case.detail.contains("a cycle of 2 operations"), "{}", case.detail);
+        assert!(case.detail.contains("process 2's Txn (line 4) read x/0 at 0"), "{}", case.detail);
+
+        let one_way = judge(&[
+            T1_INVOKE,
+            T2_INVOKE,
+            r#"{"process":1,"type":"ok","f":"txn","value":[["send","x/0",[0,1]],["poll",{}]]}"#,
+            r#"{"process":2,"type":"ok","f":"txn","value":[["send","y/0",[0,2]],["poll",{"x/0":[[0,1]]}]]}"#,
+            r#"{"process":3,"type":"ok","f":"poll","msgs":{"y/0":[[0,2]]}}"#,
+        ]);
+        assert!(one_way.valid, "{:?}", one_way.anomalies);
+    }
+
+    #[test]
+    fn a_read_of_an_aborted_transaction_is_g1a_and_of_a_committed_one_is_not() {
+        let read = r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1]]}}"#;
+        let end = |kind: &str| {
+            format!(r#"{{"process":1,"type":"{kind}","f":"txn","value":[["send","x/0",[0,1]]]}}"#)
+        };
+        let invoke = r#"{"process":1,"type":"invoke","f":"txn","value":[["send","x/0",1]]}"#;
+        let aborted = judge(&[invoke, &end("fail"), read]);
+        assert_eq!(kinds(&aborted), ["g1a"], "{:?}", aborted.anomalies);
+        assert_eq!(aborted.anomalies["g1a"][0].lines, [2, 3], "the abort and the read");
+        let committed = judge(&[invoke, &end("ok"), read]);
+        assert!(committed.valid, "{:?}", committed.anomalies);
+    }
+
+    #[test]
+    fn a_committed_send_never_read_below_what_was_read_is_a_lost_write() {
+        let sends = [
+            r#"{"process":1,"type":"invoke","f":"txn","value":[["send","x/0",1],["send","x/0",2]]}"#,
+            r#"{"process":1,"type":"ok","f":"txn","value":[["send","x/0",[0,1]],["send","x/0",[1,2]]]}"#,
+        ];
+        let skipped = r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[1,2]]}}"#;
+        let lost = judge(&[sends[0], sends[1], skipped]);
+        assert!(kinds(&lost).contains(&"lost-write"), "{:?}", lost.anomalies);
+        let whole = r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1],[1,2]]}}"#;
+        assert!(judge(&[sends[0], sends[1], whole]).valid);
+    }
+
+    #[test]
+    fn transactions_interleaved_in_opposite_orders_on_two_partitions_are_g0_counted() {
+        let a = judge(&[
+            r#"{"process":1,"type":"invoke","f":"txn","value":[["send","x/0",1],["send","y/0",2]]}"#,
+            r#"{"process":2,"type":"invoke","f":"txn","value":[["send","x/0",3],["send","y/0",4]]}"#,
+            r#"{"process":1,"type":"ok","f":"txn","value":[["send","x/0",[0,1]],["send","y/0",[1,2]]]}"#,
+            r#"{"process":2,"type":"ok","f":"txn","value":[["send","x/0",[1,3]],["send","y/0",[0,4]]]}"#,
+            r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1],[1,3]],"y/0":[[0,4],[1,2]]}}"#,
+        ]);
+        assert!(a.valid, "{:?}", a.anomalies);
+        assert_eq!(a.allowed.get("g0"), Some(&1));
+    }
+}
