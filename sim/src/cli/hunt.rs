@@ -30,6 +30,7 @@ fn hunt_guided(
         caught_by: finding.map(|f| f.violation.check.name().to_owned()),
         message: finding.map(|f| f.violation.to_string()),
         wall_seconds: wall.elapsed().as_secs_f64(),
+        sim_seconds: found.sim_seconds,
         shrunk_faults: finding.map(|f| f.shrunk.faults_after),
         faults_before_shrink: finding.map(|f| f.shrunk.faults_before),
     };
@@ -87,12 +88,13 @@ pub(super) fn hunt_command(
         return Ok(all_found);
     }
     outln!(
-        "{:<24} {:<6} {:<26} {:<42} {:>6} {:>8} {:>9}",
+        "{:<24} {:<6} {:<26} {:<42} {:>6} {:>8} {:>8} {:>9}",
         "bug",
         "found",
         "where",
         "caught by",
         "seeds",
+        "sim s",
         "wall s",
         "shrunk"
     );
@@ -102,12 +104,13 @@ pub(super) fn hunt_command(
             _ => "-".into(),
         };
         outln!(
-            "{:<24} {:<6} {:<26} {:<42} {:>6} {:>8.1} {:>9}",
+            "{:<24} {:<6} {:<26} {:<42} {:>6} {:>8.0} {:>8.1} {:>9}",
             r.bug,
             if r.found { "yes" } else { "NO" },
             r.ground,
             r.caught_by.as_deref().unwrap_or("-"),
             r.seeds_tried,
+            r.sim_seconds,
             r.wall_seconds,
             shrunk
         );

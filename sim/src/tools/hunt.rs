@@ -34,6 +34,10 @@ pub struct Hunt {
     pub message: Option<String>,
     /// Wall-clock seconds the hunt took, shrinking and the grounds before this one included.
     pub wall_seconds: f64,
+    /// Simulated seconds of the runs up to and including the failing one (of every run when none
+    /// failed), the grounds before this one included: what finding the bug costs, whatever the
+    /// machine.
+    pub sim_seconds: f64,
     /// Faults left after shrinking; `None` when no seed failed or shrinking failed.
     pub shrunk_faults: Option<usize>,
     /// Faults the failing run injected, read back from its trace; `None` as for `shrunk_faults`.
@@ -55,6 +59,7 @@ pub fn hunt(
     buggy.bugs = vec![bug];
     let next = AtomicU64::new(seeds.start);
     let lowest = Mutex::new(None::<(u64, String, String)>);
+    let simulated = Mutex::new(Vec::<(u64, f64)>::new());
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
@@ -65,6 +70,7 @@ pub fn hunt(
                     return;
                 }
                 let report = run(&buggy, seed, false).report;
+                simulated.locked().push((seed, report.sim_seconds));
                 if let Some(v) = report.violations.first() {
                     let mut l = lowest.locked();
                     if l.as_ref().is_none_or(|(s, _, _)| seed < *s) {
@@ -75,6 +81,11 @@ pub fn hunt(
         }
     });
     let found = lowest.into_inner().unwrap_or_else(|p| p.into_inner());
+    // Runs beyond the failing seed, made side by side with it, are not part of the cost.
+    let sim_seconds = (simulated.locked().iter())
+        .filter(|(seed, _)| found.as_ref().is_none_or(|f| *seed <= f.0))
+        .map(|(_, s)| s)
+        .sum();
     let shrunk = found
         .as_ref()
         .and_then(|(seed, _, _)| shrink(&buggy, *seed, &|_, _| {}).ok());
@@ -89,6 +100,7 @@ pub fn hunt(
         caught_by: found.as_ref().map(|f| f.1.clone()),
         message: found.as_ref().map(|f| f.2.clone()),
         wall_seconds: wall.elapsed().as_secs_f64(),
+        sim_seconds,
         shrunk_faults: shrunk.as_ref().map(|s| s.faults_after),
         faults_before_shrink: shrunk.as_ref().map(|s| s.faults_before),
     };
@@ -161,17 +173,19 @@ pub fn hunt_grounds(
     seeds: Range<u64>,
     jobs: usize,
 ) -> (Hunt, Option<Scenario>) {
-    let (mut seeds_before, mut wall_before) = (0, 0.0);
+    let (mut seeds_before, mut wall_before, mut sim_before) = (0, 0.0, 0.0);
     let mut last = None;
     for (ground, scenario) in grounds {
         let (mut result, replay) = hunt(scenario, bug, seeds.clone(), jobs);
         result.ground = (*ground).to_owned();
         result.seeds_tried += seeds_before;
         result.wall_seconds += wall_before;
+        result.sim_seconds += sim_before;
         if result.found {
             return (result, replay);
         }
-        (seeds_before, wall_before) = (result.seeds_tried, result.wall_seconds);
+        (seeds_before, wall_before, sim_before) =
+            (result.seeds_tried, result.wall_seconds, result.sim_seconds);
         last = Some((result, replay));
     }
     last.expect("at least one ground")
