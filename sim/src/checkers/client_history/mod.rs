@@ -15,7 +15,9 @@
 //! - `key-order`: a consumer reads two acknowledged values of one producer and one record key in
 //!   the opposite order to their sends (Kafka promises order per key, from one producer).
 //! - `g1c`: transactions that each read what another sent, in a cycle (see `txn`); their `g0`
-//!   write cycles are counted, not reported. A transaction's sends and polls count for every
+//!   write cycles are counted, not reported.
+//! - `torn-transaction`: a consumer read part of a committed transaction's records on a key and
+//!   read on past the rest without them. A transaction's sends and polls count for every
 //!   other check as flat ones would.
 //!
 //! Reads: a poll's messages count as read whether it completed `ok`, `fail` or `info` (a failed

@@ -17,8 +17,11 @@
 //! partitions in opposite orders. Kafka's transactions promise that a transaction's records are
 //! all committed or none, not an order between transactions, so `g0` is counted, not reported
 //! (Jepsen's Kafka checker allows it too).
+//!
+//! Torn transactions ([`torn`]): a consumer that saw part of a committed transaction's records
+//! on a partition and read on past the rest without them.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
@@ -216,6 +219,12 @@ pub(super) fn check(ops: &[Op], lines: Option<&[usize]>, found: &mut Found) {
     }
     let e = effects(ops);
     let line = |i: usize| lines.map_or(i + 1, |l| l[i]);
+    cycles(ops, &e, &line, found);
+    torn(ops, &e, &line, found);
+}
+
+/// `g1c` reported, `g0` counted.
+fn cycles(ops: &[Op], e: &Effects, line: &dyn Fn(usize) -> usize, found: &mut Found) {
     let mut wr = Graph::new();
     for &(reader, dep) in &e.reads {
         if let Some(&writer) = e.writer.get(&dep.value) {
@@ -223,7 +232,7 @@ pub(super) fn check(ops: &[Op], lines: Option<&[usize]>, found: &mut Found) {
         }
     }
     for cycle in wr.cycles() {
-        found.report("g1c", cycle_case(ops, &cycle, &line, Edge::WriteRead));
+        found.report("g1c", cycle_case(ops, &cycle, line, Edge::WriteRead));
     }
     let mut ww = Graph::new();
     for pair in e.versions.windows(2) {
@@ -236,7 +245,61 @@ pub(super) fn check(ops: &[Op], lines: Option<&[usize]>, found: &mut Found) {
         }
     }
     for cycle in ww.cycles() {
-        found.count("g0", cycle_case(ops, &cycle, &line, Edge::WriteWrite));
+        found.count("g0", cycle_case(ops, &cycle, line, Edge::WriteWrite));
+    }
+}
+
+/// `torn-transaction`: a consumer saw some of a committed transaction's records on a partition
+/// and read on past the others without them. A read_committed fetch hands out a transaction's
+/// records whole, up to the last stable offset; a poll may still end inside a transaction (its
+/// record limit), so only a consumer that read up to or past the transaction's last record there
+/// is judged.
+fn torn(ops: &[Op], e: &Effects, line: &dyn Fn(usize) -> usize, found: &mut Found) {
+    // Per key and process: the values read, the furthest offset read, and the operation that
+    // read it.
+    let mut read: BTreeMap<(&str, u64), (BTreeSet<u64>, i64, usize)> = BTreeMap::new();
+    for &(reader, d) in &e.reads {
+        let r = (read.entry((d.key, ops[reader].process)))
+            .or_insert_with(|| (BTreeSet::new(), i64::MIN, reader));
+        r.0.insert(d.value);
+        if d.offset > r.1 {
+            (r.1, r.2) = (d.offset, reader);
+        }
+    }
+    let committed = (ops.iter().enumerate()).filter(|(_, o)| o.kind == OpType::Ok && has_steps(o));
+    for (i, op) in committed {
+        let mut by_key: BTreeMap<&str, Vec<(i64, u64)>> = BTreeMap::new();
+        for (key, value, offset) in sends(op) {
+            by_key.entry(key).or_default().extend(offset.map(|o| (o, value)));
+        }
+        for (key, mut sent) in by_key.into_iter().filter(|(_, s)| s.len() > 1) {
+            sent.sort_unstable();
+            let last = sent[sent.len() - 1].0;
+            for (&(_, process), (values, furthest, at)) in read.range((key, 0)..=(key, u64::MAX)) {
+                let missing: Vec<&(i64, u64)> =
+                    sent.iter().filter(|(_, v)| !values.contains(v)).collect();
+                if missing.is_empty() || missing.len() == sent.len() || *furthest < last {
+                    continue;
+                }
+                found.report(
+                    "torn-transaction",
+                    Case {
+                        key: key.to_owned(),
+                        offsets: missing.iter().map(|(o, _)| *o).collect(),
+                        values: missing.iter().map(|(_, v)| *v).collect(),
+                        lines: vec![line(i), line(*at)],
+                        detail: format!(
+                            "process {process} read {} of the {} records process {}'s \
+                             transaction committed to {key} and read on to offset {furthest} \
+                             without the others",
+                            sent.len() - missing.len(),
+                            sent.len(),
+                            op.process
+                        ),
+                    },
+                );
+            }
+        }
     }
 }
 
@@ -387,6 +450,34 @@ mod tests {
         assert!(kinds(&lost).contains(&"lost-write"), "{:?}", lost.anomalies);
         let whole = r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1],[1,2]]}}"#;
         assert!(judge(&[sends[0], sends[1], whole]).valid);
+    }
+
+    #[test]
+    fn a_consumer_that_reads_part_of_a_committed_transaction_and_moves_past_it_sees_it_torn() {
+        let txn = [
+            r#"{"process":1,"type":"invoke","f":"txn","value":[["send","x/0",1],["send","x/0",2]]}"#,
+            r#"{"process":1,"type":"ok","f":"txn","value":[["send","x/0",[0,1]],["send","x/0",[1,2]]]}"#,
+            r#"{"process":2,"type":"ok","f":"send","key":"x/0","value":9,"offset":2}"#,
+        ];
+        let history = |reads: &[&str]| {
+            let mut h = txn.to_vec();
+            h.extend_from_slice(reads);
+            judge(&h)
+        };
+        let torn = history(&[r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1],[2,9]]}}"#]);
+        assert!(kinds(&torn).contains(&"torn-transaction"), "{:?}", torn.anomalies);
+        let case = &torn.anomalies["torn-transaction"][0];
+        assert_eq!((case.offsets.clone(), case.values.clone(), case.lines.clone()), (vec![1], vec![2], vec![2, 4]));
+        assert!(case.detail.contains("process 3 read 1 of the 2 records"), "{}", case.detail);
+
+        let whole = history(&[r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1],[1,2],[2,9]]}}"#]);
+        assert!(whole.valid, "{:?}", whole.anomalies);
+        // A poll may end inside a transaction (its record limit): the next one reads on.
+        let split = history(&[
+            r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1]]}}"#,
+            r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[1,2],[2,9]]}}"#,
+        ]);
+        assert!(split.valid, "{:?}", split.anomalies);
     }
 
     #[test]
