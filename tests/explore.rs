@@ -76,3 +76,41 @@ fn the_corpus_is_kept_on_disk_and_a_later_exploration_continues_it() {
     assert!(error.contains("line 1"), "{error}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn explorations_side_by_side_share_one_corpus_file() {
+    let dir = std::env::temp_dir().join(format!("logsim-shared-{}", std::process::id()));
+    let file = dir.join("corpus.jsonl");
+    let _ = std::fs::remove_file(&file);
+    let scenario = short();
+    let explore = |seed: u64| {
+        let explorer = Explorer {
+            seed,
+            ..explorer(&scenario, Some(&file))
+        };
+        explorer
+            .explore(Budget::Runs(6), &|_, _, _| {})
+            .expect("explores")
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| explore(1));
+        let b = s.spawn(|| explore(2));
+        (a.join().expect("a"), b.join().expect("b"))
+    });
+    let text = std::fs::read_to_string(&file).expect("corpus written");
+    for line in text.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("whole lines only");
+        assert!(entry.get("features").is_some(), "{line}");
+    }
+    // The file holds what each found; each corpus holds what it found and what it took in from
+    // the other. Whichever looked second took in the other's first finds.
+    let written = text.lines().count();
+    assert!(a.corpus <= written && b.corpus <= written);
+    assert!(
+        a.corpus + b.corpus > written,
+        "{} + {} vs {written}",
+        a.corpus,
+        b.corpus
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

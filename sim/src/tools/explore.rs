@@ -105,9 +105,12 @@ impl Explorer<'_> {
         progress: &dyn Fn(usize, usize, usize),
     ) -> Result<Exploration, String> {
         let wall = std::time::Instant::now();
-        let mut corpus = match self.corpus_file {
-            Some(path) if path.exists() => load(path)?,
-            _ => Vec::new(),
+        let (mut shared, mut corpus) = match self.corpus_file {
+            Some(path) => {
+                let (file, entries) = CorpusFile::open(path)?;
+                (Some(file), entries)
+            }
+            None => (None, Vec::new()),
         };
         let loaded = corpus.len();
         let mut seen: BTreeSet<u64> = corpus.iter().flat_map(|e| e.features.clone()).collect();
@@ -140,6 +143,7 @@ impl Explorer<'_> {
                 })
                 .collect();
             let results = self.run_batch(&batch);
+            let mut fresh = Vec::new();
             for (seed, timeline, report) in results {
                 out.runs += 1;
                 out.sim_seconds += report.sim_seconds;
@@ -164,10 +168,14 @@ impl Explorer<'_> {
                         timeline,
                         features,
                     };
-                    if let Some(path) = self.corpus_file {
-                        append(path, &entry)?;
-                    }
+                    fresh.push(entry.clone());
                     corpus.push(entry);
+                }
+            }
+            if let Some(file) = &mut shared {
+                for theirs in file.sync(&fresh)? {
+                    seen.extend(theirs.features.iter().copied());
+                    corpus.push(theirs);
                 }
             }
             progress(out.runs, corpus.len(), seen.len());
@@ -373,29 +381,69 @@ fn retarget(rng: &mut ChaCha8Rng, fault: &mut Fault, scenario: &Scenario) {
     }
 }
 
-fn load(path: &Path) -> Result<Vec<Entry>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+/// The corpus on disk, which any number of explorations of one scenario may share (one per
+/// process, say, on a machine with many cores): each appends what it found and takes in what
+/// the others found since it last looked, both under the file's lock, so lines never interleave.
+/// An exploration alone on its file makes the same schedules as ever; beside others, what it
+/// tries depends on when their entries arrive, but each finding still replays from its own file.
+struct CorpusFile<'a> {
+    path: &'a Path,
+    /// Bytes of the file already read (or written) by this exploration.
+    read_upto: u64,
+    /// Lines in those bytes: a bad line is named by its number.
+    lines: usize,
+}
+
+impl<'a> CorpusFile<'a> {
+    /// The file at `path` and the entries it holds (none if it does not exist yet).
+    fn open(path: &'a Path) -> Result<(CorpusFile<'a>, Vec<Entry>), String> {
+        let mut file = CorpusFile {
+            path,
+            read_upto: 0,
+            lines: 0,
+        };
+        let entries = if path.exists() { file.sync(&[])? } else { Vec::new() };
+        Ok((file, entries))
+    }
+
+    /// Appends `ours` and returns the entries others appended since the last look.
+    fn sync(&mut self, ours: &[Entry]) -> Result<Vec<Entry>, String> {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let at = |e: std::io::Error| format!("{}: {e}", self.path.display());
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let mut file = (std::fs::OpenOptions::new().read(true).append(true).create(true))
+            .open(self.path)
+            .map_err(at)?;
+        file.lock().map_err(at)?;
+        let mut text = String::new();
+        file.seek(SeekFrom::Start(self.read_upto)).map_err(at)?;
+        file.read_to_string(&mut text).map_err(at)?;
+        let theirs = parse_entries(self.path, &text, self.lines)?;
+        self.lines += text.lines().count() + ours.len();
+        let mut lines = String::new();
+        for entry in ours {
+            lines += &serde_json::to_string(entry).expect("entries serialize");
+            lines.push('\n');
+        }
+        file.write_all(lines.as_bytes()).map_err(at)?;
+        self.read_upto = file.seek(SeekFrom::End(0)).map_err(at)?;
+        Ok(theirs)
+    }
+}
+
+/// The entries in `text`, which follows line `before` of the corpus file at `path`.
+fn parse_entries(path: &Path, text: &str, before: usize) -> Result<Vec<Entry>, String> {
     (text.lines().enumerate())
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(n, line)| {
-            serde_json::from_str(line)
-                .map_err(|e| format!("{} line {}: not a corpus entry: {e}", path.display(), n + 1))
+            serde_json::from_str(line).map_err(|e| {
+                let line = before + n + 1;
+                format!("{} line {line}: not a corpus entry: {e}", path.display())
+            })
         })
         .collect()
-}
-
-fn append(path: &Path, entry: &Entry) -> Result<(), String> {
-    use std::io::Write;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let line = serde_json::to_string(entry).expect("entries serialize");
-    writeln!(file, "{line}").map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
