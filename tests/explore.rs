@@ -22,6 +22,14 @@ fn explorer<'a>(scenario: &'a Scenario, corpus: Option<&'a Path>) -> Explorer<'a
     }
 }
 
+/// A corpus file of the test's own, under the temp directory, not there yet.
+fn fresh_corpus(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("logsim-{name}-{}", std::process::id()));
+    let file = dir.join("corpus.jsonl");
+    let _ = std::fs::remove_file(&file);
+    (dir, file)
+}
+
 #[test]
 fn exploration_finds_a_wrong_rule_and_its_shrunk_schedule_replays_where_the_right_one_passes() {
     let mut buggy = short();
@@ -48,9 +56,7 @@ fn exploration_finds_a_wrong_rule_and_its_shrunk_schedule_replays_where_the_righ
 
 #[test]
 fn the_corpus_is_kept_on_disk_and_a_later_exploration_continues_it() {
-    let dir = std::env::temp_dir().join(format!("logsim-corpus-{}", std::process::id()));
-    let file = dir.join("corpus.jsonl");
-    let _ = std::fs::remove_file(&file);
+    let (dir, file) = fresh_corpus("corpus");
     let scenario = short();
     let first = explorer(&scenario, Some(&file))
         .explore(Budget::Runs(10), &|_, _, _| {})
@@ -79,9 +85,7 @@ fn the_corpus_is_kept_on_disk_and_a_later_exploration_continues_it() {
 
 #[test]
 fn explorations_side_by_side_share_one_corpus_file() {
-    let dir = std::env::temp_dir().join(format!("logsim-shared-{}", std::process::id()));
-    let file = dir.join("corpus.jsonl");
-    let _ = std::fs::remove_file(&file);
+    let (dir, file) = fresh_corpus("shared");
     let scenario = short();
     let explore = |seed: u64| {
         let explorer = Explorer {
