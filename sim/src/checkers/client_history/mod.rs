@@ -232,10 +232,12 @@ pub fn check(
 ) -> Analysis {
     let mut found = Found::new(promises);
     let op_count = ops.len();
-    txn::check(ops, lines, &mut found);
     let flat = txn::flatten(ops, lines);
     let (ops, lines) = match &flat {
-        Some((flat, flat_lines)) => (&flat[..], Some(&flat_lines[..])),
+        Some((flat, flat_lines)) => {
+            txn::check(ops, lines, &mut found);
+            (&flat[..], Some(&flat_lines[..]))
+        }
         None => (ops, lines),
     };
     let index = Index::build(ops, lines);

@@ -5,8 +5,9 @@
 //! transaction's process, with the transaction's completion, on its history line. A commit (`ok`)
 //! acknowledges its sends at the offsets they carry, so a committed value never read below what
 //! was read is a `lost-write`; an abort (`fail`) means its sends were never written, so reading one
-//! is `g1a` (an aborted read); `info` sends count once a read proves them written. Polls of an
-//! aborted transaction still saw what they returned, but do not move their consumer on.
+//! is `g1a` (an aborted read); a crashed (`info`) transaction committed whole once a read proves
+//! any one of its sends. Polls of an aborted transaction still saw what they returned, but do not
+//! move their consumer on.
 //!
 //! Cycles ([`check`]): every completed operation that sent or read is a node. A value read links
 //! the operation that sent it to each other operation that read it (a write-read edge). A cycle of
@@ -37,10 +38,18 @@ fn has_steps(op: &Op) -> bool {
 
 /// `ops` with every transaction replaced by its steps, and each flat operation's history line;
 /// `None` when the history holds no transaction (the checks read `ops` as they are).
+///
+/// A transaction that crashed (`info`) but one of whose sends some operation read committed
+/// whole: its sends stand as acknowledged, so each one never read below what was read is lost.
 pub(super) fn flatten(ops: &[Op], lines: Option<&[usize]>) -> Option<(Vec<Op>, Vec<usize>)> {
     if !ops.iter().any(has_steps) {
         return None;
     }
+    let read: BTreeSet<u64> = (ops.iter().filter(|o| o.kind != OpType::Invoke))
+        .flat_map(polled)
+        .flat_map(|(_, msgs)| msgs.iter().map(|(_, v)| *v))
+        .collect();
+    let proven = |op: &Op| sends(op).iter().any(|(_, v, _)| read.contains(v));
     let mut flat = Vec::with_capacity(ops.len());
     let mut flat_lines = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
@@ -50,10 +59,14 @@ pub(super) fn flatten(ops: &[Op], lines: Option<&[usize]>) -> Option<(Vec<Op>, V
             flat_lines.push(line);
             continue;
         }
+        let sent_as = match op.kind {
+            OpType::Info if proven(op) => OpType::Ok,
+            kind => kind,
+        };
         for step in op.steps() {
             let mut one = match step {
                 Micro::Send { key, value, offset } => {
-                    let mut send = Op::new(op.process, op.kind, OpFn::Send);
+                    let mut send = Op::new(op.process, sent_as, OpFn::Send);
                     send.key = Some(key.clone());
                     send.value = Some(Value::One(*value));
                     // An aborted transaction's offsets name records that were never committed.
@@ -212,11 +225,9 @@ impl<'a> Graph<'a> {
 }
 
 /// Judges the history's transactions as wholes: `g1c` reported, `g0` counted.
+/// Only for a history with transactions: without one, no operation both sends and reads, and no
+/// cycle can form.
 pub(super) fn check(ops: &[Op], lines: Option<&[usize]>, found: &mut Found) {
-    if !ops.iter().any(has_steps) {
-        // Without a transaction no operation both sends and reads: no cycle can form.
-        return;
-    }
     let e = effects(ops);
     let line = |i: usize| lines.map_or(i + 1, |l| l[i]);
     cycles(ops, &e, &line, found);
@@ -437,6 +448,23 @@ mod tests {
         assert_eq!(aborted.anomalies["g1a"][0].lines, [2, 3], "the abort and the read");
         let committed = judge(&[invoke, &end("ok"), read]);
         assert!(committed.valid, "{:?}", committed.anomalies);
+    }
+
+    #[test]
+    fn a_read_of_one_send_of_a_crashed_transaction_proves_all_its_sends_committed() {
+        let sends = [
+            r#"{"process":1,"type":"invoke","f":"txn","value":[["send","x/0",1],["send","x/0",2]]}"#,
+            r#"{"process":1,"type":"info","f":"txn","value":[["send","x/0",[0,1]],["send","x/0",[1,2]]]}"#,
+            r#"{"process":2,"type":"ok","f":"send","key":"x/0","value":9,"offset":2}"#,
+        ];
+        let past = r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[1,2],[2,9]]}}"#;
+        let lost = judge(&[sends[0], sends[1], sends[2], past]);
+        let case = &lost.anomalies.get("lost-write").expect("lost")[0];
+        assert_eq!(case.values, [1], "{:?}", lost.anomalies);
+        // Nothing of it read: it may never have committed, and nothing of it is lost.
+        let unread = r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[2,9]]}}"#;
+        let maybe = judge(&[sends[0], sends[1], sends[2], unread]);
+        assert!(!maybe.anomalies.contains_key("lost-write"), "{:?}", maybe.anomalies);
     }
 
     #[test]
