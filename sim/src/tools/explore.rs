@@ -143,7 +143,7 @@ impl Explorer<'_> {
                 })
                 .collect();
             let results = self.run_batch(&batch);
-            let mut fresh = Vec::new();
+            let before = corpus.len();
             for (seed, timeline, report) in results {
                 out.runs += 1;
                 out.sim_seconds += report.sim_seconds;
@@ -168,12 +168,11 @@ impl Explorer<'_> {
                         timeline,
                         features,
                     };
-                    fresh.push(entry.clone());
                     corpus.push(entry);
                 }
             }
             if let Some(file) = &mut shared {
-                for theirs in file.sync(&fresh)? {
+                for theirs in file.sync(&corpus[before..])? {
                     seen.extend(theirs.features.iter().copied());
                     corpus.push(theirs);
                 }
