@@ -4,16 +4,10 @@
 //! that acknowledges nothing, or a wedge past cargo-mutants' timeout. Ignored by `cargo test`: it
 //! is the mutants' test, not the suite's.
 
-use std::path::Path;
+mod shipped;
 
 use logsim::run::run;
-use logsim::scenario::Scenario;
-
-fn shipped(file: &str, faults: &str) -> Scenario {
-    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")).join(file);
-    let s = Scenario::load(&path).expect("shipped scenario");
-    s.with_faults(faults).expect("fault mode")
-}
+use shipped::shipped;
 
 #[test]
 #[ignore]

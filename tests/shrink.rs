@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+mod shipped;
+
 use logsim::run::run;
 use logsim::scenario::Scenario;
 use logsim::tools::shrink::{materialize, shrink, with_timeline};
@@ -111,7 +113,6 @@ fn an_unknown_bug_is_refused() {
 /// a swarm may vanish when replayed, and cannot be shrunk.
 #[test]
 fn a_run_replays_to_the_same_trace_as_the_timeline_of_its_faults() {
-    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"));
     let cases = [
         ("everything.toml", "scenario", 0..6),
         ("default.toml", "swarm", 0..6),
@@ -122,10 +123,7 @@ fn a_run_replays_to_the_same_trace_as_the_timeline_of_its_faults() {
     let mut differ = Vec::new();
     let mut faults = 0;
     for (file, mode, seeds) in cases {
-        let base = Scenario::load(&root.join(file))
-            .expect("shipped scenario")
-            .with_faults(mode)
-            .expect("fault mode");
+        let base = shipped::shipped(file, mode);
         for seed in seeds {
             let original = run(&base, seed, false);
             faults += original.struck.len();

@@ -2,6 +2,8 @@
 //! still reach the shape that made it fail, so a schedule change that no longer reaches it shows
 //! up here rather than hiding a regression.
 
+mod shipped;
+
 use logsim::record::history::{Op, OpFn, OpType};
 use logsim::run::run;
 use logsim::scenario::Scenario;
@@ -10,11 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 fn scenario(file: &str, faults: &str) -> Scenario {
-    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")).join(file);
-    let mut s = Scenario::load(&path)
-        .expect("shipped scenario")
-        .with_faults(faults)
-        .expect("fault mode");
+    let mut s = shipped::shipped(file, faults);
     // The soaks that found these seeds ran the one-shot client, before Kafka's producer was the
     // workload's default; their schedules are reached again only with it.
     s.workload.set_one_shot();
