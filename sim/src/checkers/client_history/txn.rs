@@ -450,61 +450,69 @@ mod tests {
         assert!(committed.valid, "{:?}", committed.anomalies);
     }
 
-    #[test]
-    fn a_read_of_one_send_of_a_crashed_transaction_proves_all_its_sends_committed() {
-        let sends = [
+    /// Process 1's transaction of two sends to x/0 (values 1 and 2, at offsets 0 and 1) that
+    /// ended `kind`, process 2's send of 9 at offset 2 after it, and then `reads`, judged.
+    fn two_sends_then(kind: &str, reads: &[&str]) -> Analysis {
+        let end = format!(
+            r#"{{"process":1,"type":"{kind}","f":"txn","value":[["send","x/0",[0,1]],["send","x/0",[1,2]]]}}"#
+        );
+        let mut history = vec![
             r#"{"process":1,"type":"invoke","f":"txn","value":[["send","x/0",1],["send","x/0",2]]}"#,
-            r#"{"process":1,"type":"info","f":"txn","value":[["send","x/0",[0,1]],["send","x/0",[1,2]]]}"#,
+            &end,
             r#"{"process":2,"type":"ok","f":"send","key":"x/0","value":9,"offset":2}"#,
         ];
+        history.extend_from_slice(reads);
+        judge(&history)
+    }
+
+    #[test]
+    fn a_read_of_one_send_of_a_crashed_transaction_proves_all_its_sends_committed() {
         let past = r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[1,2],[2,9]]}}"#;
-        let lost = judge(&[sends[0], sends[1], sends[2], past]);
+        let lost = two_sends_then("info", &[past]);
         let case = &lost.anomalies.get("lost-write").expect("lost")[0];
         assert_eq!(case.values, [1], "{:?}", lost.anomalies);
         // Nothing of it read: it may never have committed, and nothing of it is lost.
         let unread = r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[2,9]]}}"#;
-        let maybe = judge(&[sends[0], sends[1], sends[2], unread]);
+        let maybe = two_sends_then("info", &[unread]);
         assert!(!maybe.anomalies.contains_key("lost-write"), "{:?}", maybe.anomalies);
     }
 
     #[test]
     fn a_committed_send_never_read_below_what_was_read_is_a_lost_write() {
-        let sends = [
-            r#"{"process":1,"type":"invoke","f":"txn","value":[["send","x/0",1],["send","x/0",2]]}"#,
-            r#"{"process":1,"type":"ok","f":"txn","value":[["send","x/0",[0,1]],["send","x/0",[1,2]]]}"#,
-        ];
-        let skipped = r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[1,2]]}}"#;
-        let lost = judge(&[sends[0], sends[1], skipped]);
+        let skipped = r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[1,2],[2,9]]}}"#;
+        let lost = two_sends_then("ok", &[skipped]);
         assert!(kinds(&lost).contains(&"lost-write"), "{:?}", lost.anomalies);
-        let whole = r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1],[1,2]]}}"#;
-        assert!(judge(&[sends[0], sends[1], whole]).valid);
+        let whole = r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1],[1,2],[2,9]]}}"#;
+        assert!(two_sends_then("ok", &[whole]).valid);
     }
 
     #[test]
     fn a_consumer_that_reads_part_of_a_committed_transaction_and_moves_past_it_sees_it_torn() {
-        let txn = [
-            r#"{"process":1,"type":"invoke","f":"txn","value":[["send","x/0",1],["send","x/0",2]]}"#,
-            r#"{"process":1,"type":"ok","f":"txn","value":[["send","x/0",[0,1]],["send","x/0",[1,2]]]}"#,
-            r#"{"process":2,"type":"ok","f":"send","key":"x/0","value":9,"offset":2}"#,
-        ];
-        let history = |reads: &[&str]| {
-            let mut h = txn.to_vec();
-            h.extend_from_slice(reads);
-            judge(&h)
-        };
-        let torn = history(&[r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1],[2,9]]}}"#]);
+        let torn = two_sends_then(
+            "ok",
+            &[r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1],[2,9]]}}"#],
+        );
         assert!(kinds(&torn).contains(&"torn-transaction"), "{:?}", torn.anomalies);
         let case = &torn.anomalies["torn-transaction"][0];
-        assert_eq!((case.offsets.clone(), case.values.clone(), case.lines.clone()), (vec![1], vec![2], vec![2, 4]));
+        assert_eq!(
+            (case.offsets.clone(), case.values.clone(), case.lines.clone()),
+            (vec![1], vec![2], vec![2, 4])
+        );
         assert!(case.detail.contains("process 3 read 1 of the 2 records"), "{}", case.detail);
 
-        let whole = history(&[r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1],[1,2],[2,9]]}}"#]);
+        let whole = two_sends_then(
+            "ok",
+            &[r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1],[1,2],[2,9]]}}"#],
+        );
         assert!(whole.valid, "{:?}", whole.anomalies);
         // A poll may end inside a transaction (its record limit): the next one reads on.
-        let split = history(&[
-            r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1]]}}"#,
-            r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[1,2],[2,9]]}}"#,
-        ]);
+        let split = two_sends_then(
+            "ok",
+            &[
+                r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[0,1]]}}"#,
+                r#"{"process":3,"type":"ok","f":"poll","msgs":{"x/0":[[1,2],[2,9]]}}"#,
+            ],
+        );
         assert!(split.valid, "{:?}", split.anomalies);
     }
 
