@@ -268,7 +268,7 @@ impl Partition {
         }
         let mut wanted: Vec<BrokerId> = l.isr.iter().copied().filter(stays).collect();
         for (r, f) in &l.followers {
-            if !wanted.contains(r) && joins(r, f) {
+            if joins(r, f) {
                 wanted.push(*r);
             }
         }
