@@ -36,7 +36,32 @@ pub struct BatchHeader {
     pub producer_epoch: i16,
     /// The first record's sequence number for its producer and partition, or -1.
     pub base_sequence: i32,
+    /// Whether the batch belongs to a transaction (attribute bit 4).
+    pub transactional: bool,
+    /// A control batch's marker: the end of its producer's transaction on this partition.
+    pub control: Option<Marker>,
 }
+
+/// How a transaction ended on a partition: the control record a coordinator has written there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Marker {
+    Abort,
+    Commit,
+}
+
+impl Marker {
+    /// The control record type Kafka writes: 0 abort, 1 commit.
+    fn wire_type(self) -> i16 {
+        match self {
+            Marker::Abort => 0,
+            Marker::Commit => 1,
+        }
+    }
+}
+
+/// Attribute bits of a v2 batch.
+const TRANSACTIONAL_BIT: i16 = 0x10;
+const CONTROL_BIT: i16 = 0x20;
 
 impl BatchHeader {
     pub fn last_offset(&self) -> i64 {
@@ -106,6 +131,7 @@ pub fn parse(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
     if stored != computed {
         return Err(BatchError::CrcMismatch { stored, computed });
     }
+    let attributes = i16::from_be_bytes([bytes[ATTRIBUTES_OFFSET], bytes[ATTRIBUTES_OFFSET + 1]]);
     Ok(BatchHeader {
         base_offset: i64::from_be_bytes(bytes[0..8].try_into().expect("8 bytes")),
         size,
@@ -123,7 +149,32 @@ pub fn parse(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
                 .expect("2 bytes"),
         ),
         base_sequence: be_i32(bytes, BASE_SEQUENCE_OFFSET),
+        transactional: attributes & TRANSACTIONAL_BIT != 0,
+        control: if attributes & CONTROL_BIT != 0 {
+            control_marker(&bytes[..size])
+        } else {
+            None
+        },
     })
+}
+
+/// The marker of a control batch, read from its first record's key (version, then type). A
+/// control record of a type other than commit or abort marks nothing here.
+fn control_marker(batch: &[u8]) -> Option<Marker> {
+    let mut at = HEADER_LEN;
+    varint(batch, &mut at).ok()?; // record length
+    at += 1; // attributes
+    varint(batch, &mut at).ok()?; // timestamp delta
+    varint(batch, &mut at).ok()?; // offset delta
+    let key_len = varint(batch, &mut at).ok()?;
+    if key_len < 4 || at + 4 > batch.len() {
+        return None;
+    }
+    match i16::from_be_bytes([batch[at + 2], batch[at + 3]]) {
+        0 => Some(Marker::Abort),
+        1 => Some(Marker::Commit),
+        _ => None,
+    }
 }
 
 /// Splits a buffer of whole batches, stopping at the first bad one. Returns the good headers and
@@ -173,6 +224,37 @@ pub fn set_producer(batch: &mut [u8], producer_id: i64, producer_epoch: i16, bas
     batch[BASE_SEQUENCE_OFFSET..BASE_SEQUENCE_OFFSET + 4]
         .copy_from_slice(&base_sequence.to_be_bytes());
     seal(batch);
+}
+
+/// Marks a batch as part of its producer's transaction; call before `set_producer`, which seals it.
+pub fn set_transactional(batch: &mut [u8]) {
+    assert!(batch.len() >= HEADER_LEN);
+    let at = ATTRIBUTES_OFFSET;
+    let attributes = i16::from_be_bytes([batch[at], batch[at + 1]]) | TRANSACTIONAL_BIT;
+    batch[at..at + 2].copy_from_slice(&attributes.to_be_bytes());
+    seal(batch);
+}
+
+/// A control batch that ends `producer_id`'s transaction on a partition, as a coordinator of
+/// `coordinator_epoch` asks the partition's leader to write it: one record, keyed by the marker.
+pub fn encode_marker(
+    producer_id: i64,
+    producer_epoch: i16,
+    marker: Marker,
+    coordinator_epoch: i32,
+    timestamp: i64,
+) -> Bytes {
+    let mut key = BytesMut::with_capacity(4);
+    key.put_i16(0);
+    key.put_i16(marker.wire_type());
+    let mut value = BytesMut::with_capacity(6);
+    value.put_i16(0);
+    value.put_i32(coordinator_epoch);
+    let mut batch = encode(&[(Some(key.freeze()), value.freeze())], timestamp).to_vec();
+    let at = ATTRIBUTES_OFFSET;
+    batch[at..at + 2].copy_from_slice(&(CONTROL_BIT | TRANSACTIONAL_BIT).to_be_bytes());
+    set_producer(&mut batch, producer_id, producer_epoch, -1);
+    Bytes::from(batch)
 }
 
 /// Writes the CRC of a whole batch, whose CRC-covered bytes are final.
@@ -283,6 +365,16 @@ const COMPRESSION_OR_CONTROL: i16 = 0x07 | 0x20;
 /// checked. Uncompressed batches are read here, keys and values as slices of `bytes`; compressed
 /// and control batches (real clients send them) go through `kafka-protocol`.
 pub fn decode(bytes: Bytes) -> Result<Vec<DecodedRecord>, String> {
+    decode_where(bytes, |_| true)
+}
+
+/// `decode`, of the batches `keep` takes, in order. Control batches are never records to a
+/// reader: they are skipped, after `keep` has seen them (a read_committed reader learns from them
+/// where an aborted transaction ends).
+pub fn decode_where(
+    bytes: Bytes,
+    mut keep: impl FnMut(&BatchHeader) -> bool,
+) -> Result<Vec<DecodedRecord>, String> {
     let mut out = Vec::new();
     let mut at = 0;
     for header in headers(&bytes) {
@@ -291,6 +383,9 @@ pub fn decode(bytes: Bytes) -> Result<Vec<DecodedRecord>, String> {
         at += header.size;
         let attributes =
             i16::from_be_bytes([batch[ATTRIBUTES_OFFSET], batch[ATTRIBUTES_OFFSET + 1]]);
+        if !keep(&header) || attributes & CONTROL_BIT != 0 {
+            continue;
+        }
         if attributes & COMPRESSION_OR_CONTROL != 0 {
             let mut buf = batch;
             let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| e.to_string())?;

@@ -56,6 +56,9 @@ pub enum PollOutcome {
     Records {
         records: Vec<(i64, Bytes)>,
         high_watermark: i64,
+        /// Where the next read starts: past every batch the answer held, records or not (a
+        /// read_committed reader skips markers and aborted records, and must not read them again).
+        next_offset: i64,
     },
     Failed {
         reason: String,
@@ -87,6 +90,8 @@ pub struct Client {
     sessions: BTreeMap<BrokerId, SessionHandler>,
     /// The high watermark each partition's leader last told, for polls it had no news for.
     high_watermarks: BTreeMap<TopicPartition, i64>,
+    /// Reads only committed records, up to the last stable offset (`isolation.level`).
+    read_committed: bool,
 }
 
 impl Client {
@@ -109,7 +114,14 @@ impl Client {
             metadata: BTreeMap::new(),
             sessions: BTreeMap::new(),
             high_watermarks: BTreeMap::new(),
+            read_committed: false,
         }
+    }
+
+    /// Reads only what committed transactions wrote, as `isolation.level=read_committed` does.
+    pub fn reading_committed(mut self) -> Self {
+        self.read_committed = true;
+        self
     }
 
     /// The leader this client believes in, and its epoch.
@@ -462,6 +474,7 @@ impl Client {
                 replica_id: -1,
                 max_wait_ms,
                 max_bytes: FETCH_MAX_BYTES,
+                isolation_level: i8::from(self.read_committed),
                 ..FetchQuery::default()
             };
             let mut f = LeaderFetch {
@@ -490,6 +503,7 @@ impl Client {
                 let outcome = outcomes.remove(tp).unwrap_or_else(|| PollOutcome::Records {
                     records: Vec::new(),
                     high_watermark: self.high_watermarks.get(tp).copied().unwrap_or(*offset),
+                    next_offset: *offset,
                 });
                 (tp.clone(), outcome)
             })
@@ -538,7 +552,14 @@ impl Client {
                 failed(format!("error code {}", data.error_code))
             } else {
                 self.high_watermarks.insert(tp.clone(), data.high_watermark);
-                match batch::decode(data.records) {
+                let mut next_offset = offset;
+                let mut committed = crate::committed::Filter::new(&data.aborted);
+                let read_committed = self.read_committed;
+                let decoded = batch::decode_where(data.records, |h| {
+                    next_offset = next_offset.max(h.next_offset());
+                    !read_committed || committed.keeps(h)
+                });
+                match decoded {
                     Ok(records) => PollOutcome::Records {
                         records: records
                             .into_iter()
@@ -546,6 +567,7 @@ impl Client {
                             .map(|(o, _, v)| (o, v.unwrap_or_default()))
                             .collect(),
                         high_watermark: data.high_watermark,
+                        next_offset,
                     },
                     Err(e) => failed(format!("undecodable records: {e}")),
                 }

@@ -129,6 +129,12 @@ impl Reader<'_> {
     }
 
     #[inline]
+    pub fn i8(&mut self) -> Result<i8, String> {
+        self.need(1)?;
+        Ok(self.0.get_i8())
+    }
+
+    #[inline]
     pub fn i16(&mut self) -> Result<i16, String> {
         self.need(2)?;
         Ok(self.0.get_i16())

@@ -42,6 +42,9 @@ pub struct FetchQuery {
     /// The most record bytes the whole answer should carry (its first batch goes whatever its
     /// size, so that a fetch always makes progress).
     pub max_bytes: i32,
+    /// 0 reads uncommitted records, up to the high watermark; 1 reads committed ones, up to the
+    /// last stable offset, and learns the aborted transactions among them.
+    pub isolation_level: i8,
     /// 0 outside a session, or to ask for a new one.
     pub session_id: i32,
     /// 0 to open a session, -1 for none (a full fetch that keeps no state), else the session's
@@ -58,6 +61,7 @@ impl Default for FetchQuery {
             replica_id: -1,
             max_wait_ms: 0,
             max_bytes: i32::MAX,
+            isolation_level: 0,
             session_id: 0,
             session_epoch: -1,
             partitions: Vec::new(),
@@ -78,6 +82,9 @@ pub struct PartitionAnswer {
     pub diverging_epoch: EpochEnd,
     /// The leader the answering broker knows, and its epoch; (-1, -1) when it does not say.
     pub current_leader: (BrokerId, i32),
+    /// For a read_committed fetch, the aborted transactions with records in the answer: producer
+    /// id and first offset.
+    pub aborted: Vec<(i64, i64)>,
     pub records: Bytes,
 }
 
@@ -92,6 +99,7 @@ impl PartitionAnswer {
             log_start_offset: -1,
             diverging_epoch: EpochEnd::UNDEFINED,
             current_leader: (-1, -1),
+            aborted: Vec::new(),
             records: Bytes::new(),
         }
     }
@@ -150,7 +158,7 @@ impl FetchQuery {
         buf.put_i32(self.max_wait_ms);
         buf.put_i32(1); // min bytes
         buf.put_i32(self.max_bytes);
-        buf.put_i8(0); // isolation level: read uncommitted
+        buf.put_i8(self.isolation_level);
         if version >= 7 {
             buf.put_i32(self.session_id);
             buf.put_i32(self.session_epoch);
@@ -221,7 +229,7 @@ pub fn decode_request(buf: &mut Bytes, version: i16, query: &mut FetchQuery) -> 
     query.max_wait_ms = r.i32()?;
     r.skip(4)?; // min bytes: always one, as the fetchers of this code base ask
     query.max_bytes = if version >= 3 { r.i32()? } else { i32::MAX };
-    r.skip(1)?; // isolation level
+    query.isolation_level = r.i8()?;
     (query.session_id, query.session_epoch) = if version >= 7 {
         (r.i32()?, r.i32()?)
     } else {
@@ -314,7 +322,14 @@ fn put_answer(buf: &mut BytesMut, a: &PartitionAnswer, version: i16) {
     if version >= 5 {
         buf.put_i64(a.log_start_offset);
     }
-    put_len(buf, 0, flexible); // aborted transactions
+    put_len(buf, a.aborted.len(), flexible);
+    for (producer_id, first_offset) in &a.aborted {
+        buf.put_i64(*producer_id);
+        buf.put_i64(*first_offset);
+        if flexible {
+            buf.put_u8(0);
+        }
+    }
     if version >= 11 {
         buf.put_i32(-1); // preferred read replica: none
     }
@@ -378,7 +393,7 @@ fn read_answer(r: &mut Reader<'_>, version: i16) -> Result<PartitionAnswer, Stri
         a.log_start_offset = r.i64()?;
     }
     for _ in 0..r.nullable_len(flexible)?.unwrap_or(0) {
-        r.skip(8 + 8)?; // an aborted transaction's producer id and first offset
+        a.aborted.push((r.i64()?, r.i64()?));
         r.tagged_fields(flexible)?;
     }
     if version >= 11 {
@@ -639,6 +654,16 @@ mod tests {
         p.last_stable_offset = a.last_stable_offset;
         p.log_start_offset = a.log_start_offset;
         p.records = Some(a.records.clone());
+        p.aborted_transactions = Some(
+            (a.aborted.iter())
+                .map(|(producer_id, first_offset)| {
+                    let mut t = AbortedTransaction::default();
+                    t.producer_id = (*producer_id).into();
+                    t.first_offset = *first_offset;
+                    t
+                })
+                .collect(),
+        );
         if version >= 12 {
             p.diverging_epoch.epoch = a.diverging_epoch.epoch;
             p.diverging_epoch.end_offset = a.diverging_epoch.end_offset;
@@ -667,6 +692,9 @@ mod tests {
         }
         if v.chance() {
             a.records = v.bytes();
+        }
+        if v.chance() {
+            a.aborted = vec![(v.i64(), v.i64()), (v.i64(), v.i64())];
         }
         a
     }
@@ -761,15 +789,12 @@ mod tests {
         for version in VERSIONS {
             for _ in 0..30 {
                 let index = v.i32();
-                let a = answer(&mut v, version, index);
+                let mut a = answer(&mut v, version, index);
                 let mut p = kafka_partition(&a, version);
-                if v.chance() {
-                    let mut aborted = AbortedTransaction::default();
-                    aborted.producer_id = v.i64().into();
-                    aborted.first_offset = v.i64();
-                    p.aborted_transactions = Some(vec![aborted.clone(), aborted]);
-                } else if v.chance() {
+                if a.aborted.is_empty() && v.chance() {
+                    // A read_uncommitted answer may carry none at all.
                     p.aborted_transactions = None;
+                    a.aborted.clear();
                 }
                 if version >= 11 {
                     p.preferred_read_replica = v.i32().into();

@@ -13,6 +13,7 @@ pub mod broker;
 pub mod bugs;
 pub mod client;
 mod codec;
+pub mod committed;
 pub mod config;
 pub mod controller;
 pub mod coverage;

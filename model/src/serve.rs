@@ -612,7 +612,16 @@ fn fetch_once(
         let (answer, has_data) = if &*p.tp.topic == METADATA_TOPIC {
             raft_driver::fetch_metadata(shared, &mut s, query.replica_id, p)
         } else {
-            fetch_partition(shared, &mut s, query.replica_id, p, budget, now)
+            let read_committed = query.isolation_level == 1;
+            fetch_partition(
+                shared,
+                &mut s,
+                query.replica_id,
+                read_committed,
+                p,
+                budget,
+                now,
+            )
         };
         budget = budget.saturating_sub(answer.records.len());
         ready |= has_data;
@@ -625,6 +634,7 @@ fn fetch_partition(
     shared: &Arc<Shared>,
     s: &mut State,
     replica: BrokerId,
+    read_committed: bool,
     p: &PartitionQuery,
     budget: usize,
     now: u64,
@@ -684,6 +694,8 @@ fn fetch_partition(
     let log = &partition.log;
     let upper = if is_follower {
         log.log_end_offset()
+    } else if read_committed {
+        log.last_stable_offset()
     } else {
         log.high_watermark()
     };
@@ -704,8 +716,12 @@ fn fetch_partition(
         log.read(p.fetch_offset, upper, limit).unwrap_or_default()
     };
     let has_data = !records.is_empty();
+    if read_committed && has_data {
+        let aborted = log.transactions().aborted_between(p.fetch_offset, upper);
+        out.aborted = aborted.map(|a| (a.producer_id, a.first_offset)).collect();
+    }
     out.high_watermark = log.high_watermark();
-    out.last_stable_offset = log.high_watermark();
+    out.last_stable_offset = log.last_stable_offset();
     out.log_start_offset = 0;
     out.records = records;
     (out, has_data)

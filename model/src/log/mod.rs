@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod epoch_cache;
+pub mod transactions;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use crate::batch::{self, BatchHeader};
 use crate::env::Disk;
 use epoch_cache::{EpochCache, EpochEnd};
+use transactions::Transactions;
 
 /// One index entry every this many bytes of segment.
 const INDEX_INTERVAL_BYTES: u64 = 4096;
@@ -30,6 +32,11 @@ pub struct BatchMeta {
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub base_sequence: i32,
+    /// Part of a transaction: its records are visible to read_committed readers only once a
+    /// commit marker follows.
+    pub transactional: bool,
+    /// A control batch's marker.
+    pub control: Option<batch::Marker>,
 }
 
 impl BatchMeta {
@@ -126,8 +133,10 @@ pub struct Log {
     dirty_segments: Vec<usize>,
     /// Counts truncations, so a sync that straddles one can tell.
     truncations: u64,
-    /// Each idempotent producer's last batch, by index into `batches`.
+    /// Each idempotent producer's last data batch, by index into `batches`.
     producers: BTreeMap<i64, usize>,
+    /// Open and aborted transactions, and the last stable offset.
+    transactions: Transactions,
     /// Room an append works in, kept between appends: every produce and every fetch appends.
     scratch: Scratch,
 }
@@ -190,6 +199,7 @@ impl Log {
             dirty_segments: Vec::new(),
             truncations: 0,
             producers: BTreeMap::new(),
+            transactions: Transactions::default(),
             scratch: Scratch::default(),
         };
         let mut recovery = Recovery::default();
@@ -317,10 +327,14 @@ impl Log {
             producer_id: h.producer_id,
             producer_epoch: h.producer_epoch,
             base_sequence: h.base_sequence,
+            transactional: h.transactional,
+            control: h.control,
         });
-        if h.producer_id >= 0 {
+        let meta = self.batches.last().expect("pushed");
+        if meta.producer_id >= 0 && meta.control.is_none() {
             self.producers.insert(h.producer_id, self.batches.len() - 1);
         }
+        self.transactions.on_batch(meta);
         self.log_end_offset = h.next_offset();
         if h.leader_epoch > self.epochs.latest_epoch() {
             self.epochs.assign(h.leader_epoch, h.base_offset);
@@ -375,13 +389,26 @@ impl Log {
         self.producers.clear();
     }
 
+    /// Producer and transaction state, read again from the batches (after a truncation).
     fn rebuild_producers(&mut self) {
         self.producers.clear();
+        self.transactions = Transactions::default();
         for (i, m) in self.batches.iter().enumerate() {
-            if m.producer_id >= 0 {
+            if m.producer_id >= 0 && m.control.is_none() {
                 self.producers.insert(m.producer_id, i);
             }
+            self.transactions.on_batch(m);
         }
+    }
+
+    /// Open and aborted transactions.
+    pub fn transactions(&self) -> &Transactions {
+        &self.transactions
+    }
+
+    /// The last stable offset: read_committed readers stop here (see [`Transactions`]).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.transactions.last_stable_offset(self.high_watermark)
     }
 
     /// Checks an idempotent producer's batch against the producer's batches in this log, which
@@ -401,6 +428,14 @@ impl Log {
         assert!(lookback <= DUPLICATE_LOOKBACK_BATCHES);
         if h.producer_id < 0 || h.base_sequence < 0 {
             return Sequence::New;
+        }
+        if self
+            .transactions
+            .marker_epoch(h.producer_id)
+            .is_some_and(|e| h.producer_epoch < e)
+        {
+            // A marker of a newer epoch ended this producer's transaction: it was fenced.
+            return Sequence::Fenced;
         }
         let Some(&last) = self.producers.get(&h.producer_id) else {
             return Sequence::New;
@@ -467,6 +502,7 @@ impl Log {
             self.log_end_offset
         );
         self.high_watermark = high_watermark;
+        self.transactions.on_high_watermark(high_watermark);
     }
 
     /// Makes an epoch known before any batch of it is written, as a new leader does so that
@@ -700,6 +736,7 @@ impl Log {
         }
         self.durable_end_offset = self.durable_end_offset.min(self.log_end_offset);
         self.high_watermark = self.high_watermark.min(self.log_end_offset);
+        self.transactions.on_high_watermark(self.high_watermark);
         if self.epochs.truncate_from_end(self.log_end_offset) {
             self.write_epoch_checkpoint();
         }

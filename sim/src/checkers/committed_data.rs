@@ -171,6 +171,8 @@ mod tests {
             producer_id: -1,
             producer_epoch: -1,
             base_sequence: -1,
+            transactional: false,
+            control: None,
         }
     }
 

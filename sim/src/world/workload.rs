@@ -411,10 +411,10 @@ pub async fn poll(
             PollOutcome::Records {
                 records,
                 high_watermark,
+                next_offset,
             } => {
-                if let Some((last, _)) = records.last() {
-                    positions.insert(tp.partition, last + 1);
-                }
+                let position = positions.entry(tp.partition).or_insert(next_offset);
+                *position = (*position).max(next_offset);
                 let mut stats = w.stats();
                 stats.polls += 1;
                 stats.consumed += records.len() as u64;
