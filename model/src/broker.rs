@@ -79,6 +79,8 @@ pub struct State {
     unopened: BTreeSet<TopicPartition>,
     /// Consumer groups and offsets this broker coordinates.
     pub coordinator: crate::group::Coordinator,
+    /// Transactions this broker coordinates.
+    pub transactions: crate::txn::coordinator::Coordinator,
 }
 
 impl State {
@@ -223,6 +225,7 @@ pub fn start(config: BrokerConfig, env: Env) -> std::io::Result<Arc<Shared>> {
             role_changes: 0,
             unopened: BTreeSet::new(),
             coordinator: Default::default(),
+            transactions: Default::default(),
         }),
         changed: Signal::default(),
     });
@@ -652,6 +655,7 @@ async fn replica_tick(shared: Arc<Shared>) {
             advance_high_watermark_of(&shared, tp, p);
         }
         crate::group::expire(&shared, &mut s, now);
+        let txn_due = crate::txn::coordinator::due(&shared, &mut s, now);
         if now.saturating_sub(s.last_checkpoint_ms)
             >= shared.config.high_watermark_checkpoint_interval_ms
         {
@@ -659,6 +663,7 @@ async fn replica_tick(shared: Arc<Shared>) {
             write_high_watermark_checkpoint(&shared, &s);
         }
         drop(s);
+        crate::txn::coordinator::run_due(&shared, txn_due);
         if !requests.is_empty() {
             madsim::task::spawn(crate::controller::alter_partitions(
                 shared.clone(),

@@ -72,6 +72,17 @@ pub enum Switch {
     /// go again under new sequences, which no broker can tell from new batches (librdkafka#4953,
     /// redpanda#3039). The switch is read by the producer, through its settings.
     EpochBumpWithBatchesInFlight,
+    /// EndTxn never bumps the producer's epoch, whatever the transaction version: a delayed
+    /// EndTxn of an ended transaction carries the epoch of the next one and ends it early
+    /// (KAFKA-17754; KIP-890 part 2 closes it).
+    LateEndTxn,
+    /// A partition leader appends a transactional batch that opens a transaction without asking
+    /// the coordinator: a produce that raced its transaction's end opens one no marker closes,
+    /// and the last stable offset hangs (KAFKA-12671; KIP-890 part 1 closes it).
+    HangingTxn,
+    /// InitProducerId gives a transactional id's new producer the same epoch as the old one, so
+    /// the old producer (a zombie) is not fenced and its writes and commit are accepted.
+    NoProducerFencing,
 }
 
 impl Switch {
@@ -93,6 +104,9 @@ impl Switch {
             Switch::DedupWindowOfOne => "dedup-window-of-one",
             Switch::ProducerStateNotRebuilt => "producer-state-not-rebuilt",
             Switch::EpochBumpWithBatchesInFlight => "epoch-bump-with-batches-in-flight",
+            Switch::LateEndTxn => "late-end-txn",
+            Switch::HangingTxn => "hanging-txn",
+            Switch::NoProducerFencing => "no-producer-fencing",
         }
     }
 

@@ -65,6 +65,15 @@ pub enum PollOutcome {
     },
 }
 
+/// Whose transaction a batch belongs to, and where it stands in its producer's sequence.
+#[derive(Clone, Copy, Debug)]
+pub struct TxnStamp<'a> {
+    pub transactional_id: &'a str,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
 pub struct Client {
     bootstrap: Vec<SocketAddr>,
     client_id: String,
@@ -309,6 +318,17 @@ impl Client {
         acks: i16,
         records: &[(Option<Bytes>, Bytes)],
     ) -> SendOutcome {
+        self.send_stamped(tp, acks, records, None).await
+    }
+
+    /// `send_batch`, as a transactional producer's batch when `txn` says whose.
+    pub async fn send_stamped(
+        &mut self,
+        tp: &TopicPartition,
+        acks: i16,
+        records: &[(Option<Bytes>, Bytes)],
+        txn: Option<&TxnStamp<'_>>,
+    ) -> SendOutcome {
         let (leader, _) = match self.leader_connection(tp).await {
             Ok(l) => l,
             Err(error) => {
@@ -318,8 +338,15 @@ impl Client {
                 };
             }
         };
-        let batch = batch::encode(records, 0);
+        let mut batch = batch::encode(records, 0);
+        if let Some(t) = txn {
+            let mut stamped = batch.to_vec();
+            batch::set_transactional(&mut stamped);
+            batch::set_producer(&mut stamped, t.producer_id, t.producer_epoch, t.base_sequence);
+            batch = Bytes::from(stamped);
+        }
         let produce = SingleProduce {
+            transactional_id: txn.map(|t| t.transactional_id),
             topic: &tp.topic,
             partition: tp.partition,
             acks,
@@ -370,7 +397,11 @@ impl Client {
             | error_code::UNKNOWN_LEADER_EPOCH
             | error_code::NOT_ENOUGH_REPLICAS
             | error_code::KAFKA_STORAGE_ERROR
-            | error_code::CORRUPT_MESSAGE) => {
+            | error_code::CORRUPT_MESSAGE
+            | error_code::OUT_OF_ORDER_SEQUENCE_NUMBER
+            | error_code::INVALID_PRODUCER_EPOCH
+            | error_code::INVALID_TXN_STATE
+            | error_code::PRODUCER_FENCED) => {
                 self.forget_leader(tp, code);
                 SendOutcome::Refused { error: code }
             }

@@ -50,6 +50,13 @@ pub struct BrokerConfig {
     /// Partitions of `__consumer_offsets`, which the controller creates when this is above 0
     /// (`offsets.topic.num.partitions`); 0 for a cluster that coordinates no consumer groups.
     pub offsets_partitions: i32,
+    /// Partitions of `__transaction_state` (`transaction.state.log.num.partitions`); 0 for a
+    /// cluster that coordinates no transactions.
+    pub transaction_partitions: i32,
+    /// 1: transactions end without bumping the producer's epoch; 2: every EndTxn bumps it
+    /// (KIP-890 part 2), for producers that send EndTxn v5. Both verify transactional produces
+    /// (KIP-890 part 1).
+    pub transaction_version: i16,
 }
 
 impl BrokerConfig {
@@ -79,6 +86,8 @@ impl BrokerConfig {
             high_watermark_checkpoint_interval_ms: 1_000,
             bugs: Vec::new(),
             offsets_partitions: 0,
+            transaction_partitions: 0,
+            transaction_version: 2,
         }
     }
 
@@ -95,6 +104,14 @@ impl BrokerConfig {
             topics.push(TopicSpec {
                 name: crate::group::OFFSETS_TOPIC.to_owned(),
                 partitions: self.offsets_partitions,
+                replication_factor: (self.brokers.len() as i32).clamp(1, 3),
+                assignment: Vec::new(),
+            });
+        }
+        if self.transaction_partitions > 0 {
+            topics.push(TopicSpec {
+                name: crate::txn::TRANSACTION_STATE_TOPIC.to_owned(),
+                partitions: self.transaction_partitions,
                 replication_factor: (self.brokers.len() as i32).clamp(1, 3),
                 assignment: Vec::new(),
             });

@@ -196,6 +196,19 @@ catalogue! {
     CommitDuringRebalance = "commit-during-rebalance",
     /// A group member was expired for missing its heartbeats.
     GroupMemberExpired = "group-member-expired",
+    // Transactions.
+    /// A new transaction coordinator read transactions back from its log.
+    TxnCoordinatorRecovers = "txn-coordinator-recovers",
+    /// A transaction outlived its timeout and was aborted under a new producer epoch.
+    TxnTimedOut = "txn-timed-out",
+    /// A new producer with a transactional id found the old one's transaction open and had it
+    /// aborted.
+    TxnAbortedByNewProducer = "txn-aborted-by-new-producer",
+    /// The coordinator refused a request of an older producer epoch (a fenced producer).
+    TxnProducerFenced = "txn-producer-fenced",
+    /// A partition leader refused a transactional batch the coordinator did not place in an
+    /// ongoing transaction (KIP-890 part 1).
+    TxnProduceNotVerified = "txn-produce-not-verified",
     // Fault points (`fault_point`), each a mark when it fires.
     /// A broker held a reply back (fault point).
     FaultPointDelayReply = "fault-point-delay-reply",

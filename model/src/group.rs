@@ -29,7 +29,7 @@ use kafka_protocol::messages::{
     BrokerId as WireBrokerId, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
     HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse,
     OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    SyncGroupRequest, SyncGroupResponse,
+    SyncGroupRequest, SyncGroupResponse, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use tracing::{debug, trace};
@@ -107,6 +107,52 @@ pub struct OffsetCache {
     /// its commit record is. Commits are answered in the order their writes are acknowledged,
     /// which need not be the order they were written in: the log's order decides.
     committed: BTreeMap<(String, String, i32), (i64, i64)>,
+    /// Offsets committed inside each producer's open transaction (TxnOffsetCommit), with where
+    /// their records are: they count once the transaction's commit marker is written.
+    in_transactions: BTreeMap<i64, Vec<((String, String, i32), i64, i64)>>,
+}
+
+impl OffsetCache {
+    /// Takes in one commit record at `at` of the offsets partition; `producer` names the
+    /// transaction it was written in, if any.
+    fn take(&mut self, slot: (String, String, i32), offset: i64, at: i64, producer: Option<i64>) {
+        match producer {
+            Some(p) => self
+                .in_transactions
+                .entry(p)
+                .or_default()
+                .push((slot, offset, at)),
+            // A commit written after this one, already taken in, stands.
+            None => {
+                if self.committed.get(&slot).is_none_or(|(_, w)| *w < at) {
+                    self.committed.insert(slot, (offset, at));
+                }
+            }
+        }
+    }
+
+    /// Ends `producer`'s transaction: its offsets count when it commits.
+    fn end_transaction(&mut self, producer: i64, marker: batch::Marker) {
+        let offsets = self.in_transactions.remove(&producer).unwrap_or_default();
+        if marker == batch::Marker::Commit {
+            for (slot, offset, at) in offsets {
+                self.take(slot, offset, at, None);
+            }
+        }
+    }
+
+    /// Whether a transaction not yet ended holds an offset for `slot`.
+    fn unstable(&self, slot: &(String, String, i32)) -> bool {
+        (self.in_transactions.values())
+            .any(|offsets| offsets.iter().any(|(s, _, _)| s == slot))
+    }
+}
+
+/// Reads one commit record's key and value.
+fn parse_commit(key: Option<&[u8]>, value: Option<&[u8]>) -> Option<((String, String, i32), i64)> {
+    let slot = key.and_then(parse_commit_key)?;
+    let offset = std::str::from_utf8(value?).ok()?.parse::<i64>().ok()?;
+    Some((slot, offset))
 }
 
 /// Groups and offsets this broker coordinates.
@@ -277,10 +323,16 @@ pub fn find_coordinator(
 ) -> FindCoordinatorResponse {
     let mut response = FindCoordinatorResponse::default();
     let s = shared.lock();
-    let leader = offsets_tp(shared, request.key.as_str())
-        .and_then(|tp| s.image.partition(&tp.topic, tp.partition))
-        .map(|p| p.leader)
-        .filter(|l| *l >= 0);
+    let key = request.key.as_str();
+    // Key type 1 names a transactional id, 0 a group.
+    let leader = if request.key_type == 1 {
+        crate::txn::coordinator::coordinator_of(shared, &s, key)
+    } else {
+        offsets_tp(shared, key)
+            .and_then(|tp| s.image.partition(&tp.topic, tp.partition))
+            .map(|p| p.leader)
+            .filter(|l| *l >= 0)
+    };
     match leader.and_then(|l| shared.config.address(l).map(|a| (l, a))) {
         Some((id, address)) => {
             response.node_id = WireBrokerId(id);
@@ -594,21 +646,26 @@ fn cache<'a>(s: &'a mut State, tp: &TopicPartition, epoch: i32) -> &'a mut Offse
     if stale {
         let mut fresh = OffsetCache {
             epoch,
-            committed: BTreeMap::new(),
+            ..OffsetCache::default()
         };
         if let Some(p) = s.partitions.get(tp) {
             let bytes = p
                 .log
                 .read(0, p.log.log_end_offset(), usize::MAX)
                 .unwrap_or_default();
-            for (at, key, value) in batch::decode(bytes).unwrap_or_default() {
-                let parsed = key.as_deref().and_then(parse_commit_key);
-                let offset = value
-                    .as_deref()
-                    .and_then(|v| std::str::from_utf8(v).ok())
-                    .and_then(|v| v.parse::<i64>().ok());
-                if let (Some(k), Some(offset)) = (parsed, offset) {
-                    fresh.committed.insert(k, (offset, at));
+            let mut at = 0;
+            for h in batch::headers(&bytes).map_while(Result::ok) {
+                let one = bytes.slice(at..at + h.size);
+                at += h.size;
+                if let Some(marker) = h.control {
+                    fresh.end_transaction(h.producer_id, marker);
+                    continue;
+                }
+                let producer = h.transactional.then_some(h.producer_id);
+                for (offset_at, key, value) in batch::decode(one).unwrap_or_default() {
+                    if let Some((slot, offset)) = parse_commit(key.as_deref(), value.as_deref()) {
+                        fresh.take(slot, offset, offset_at, producer);
+                    }
                 }
             }
         }
@@ -724,16 +781,92 @@ pub async fn offset_commit(
         let c = cache(&mut s, &tp, epoch);
         // The batch's records are the commits in order, from `base` on.
         for ((slot, offset), at) in commits.into_iter().zip(base..) {
-            // A commit written after this one, already acknowledged, stands.
-            if c.committed
-                .get(&slot)
-                .is_none_or(|(_, written)| *written < at)
-            {
-                c.committed.insert(slot, (offset, at));
-            }
+            c.take(slot, offset, at, None);
         }
     }
     answer(0)
+}
+
+/// Commits offsets inside a producer's transaction: written to the offsets partition as that
+/// producer's transactional records, they count once its commit marker is written there (the
+/// producer has added the partition with AddOffsetsToTxn, so the coordinator writes one).
+pub async fn txn_offset_commit(
+    shared: &Arc<Shared>,
+    request: TxnOffsetCommitRequest,
+) -> TxnOffsetCommitResponse {
+    use kafka_protocol::messages::txn_offset_commit_response::{
+        TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+    };
+    let group = request.group_id.0.to_string();
+    let (producer_id, producer_epoch) = (request.producer_id.0, request.producer_epoch);
+    let commits: Vec<((String, String, i32), i64)> = (request.topics.iter())
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                let slot = (group.clone(), t.name.0.to_string(), p.partition_index);
+                (slot, p.committed_offset)
+            })
+        })
+        .collect();
+    let answer = |code: i16| {
+        let mut response = TxnOffsetCommitResponse::default();
+        for t in &request.topics {
+            let mut rt = TxnOffsetCommitResponseTopic::default();
+            rt.name = t.name.clone();
+            for p in &t.partitions {
+                let mut rp = TxnOffsetCommitResponsePartition::default();
+                rp.partition_index = p.partition_index;
+                rp.error_code = code;
+                rt.partitions.push(rp);
+            }
+            response.topics.push(rt);
+        }
+        response
+    };
+    let (tp, epoch) = match coordinating(shared, &shared.lock(), &group) {
+        Ok(c) => c,
+        Err(code) => return answer(code),
+    };
+    if commits.is_empty() {
+        return answer(0);
+    }
+    let entries: Vec<(Option<Bytes>, Bytes)> = (commits.iter())
+        .map(|((g, topic, partition), offset)| {
+            let key = commit_key(g, topic, *partition);
+            (Some(key), Bytes::from(offset.to_string()))
+        })
+        .collect();
+    let mut records = batch::encode(&entries, shared.now_ms() as i64).to_vec();
+    batch::set_transactional(&mut records);
+    batch::set_producer(&mut records, producer_id, producer_epoch, -1);
+    let timeout = shared.config.request_timeout_ms as i32;
+    let written =
+        crate::serve::produce_partition(shared, &tp, -1, timeout, Bytes::from(records)).await;
+    let base = match written {
+        Ok(base) => base,
+        Err(code) => return answer(code),
+    };
+    let mut s = shared.lock();
+    if coordinating(shared, &s, &group).is_ok_and(|(_, e)| e == epoch) {
+        let c = cache(&mut s, &tp, epoch);
+        for ((slot, offset), at) in commits.into_iter().zip(base..) {
+            c.take(slot, offset, at, Some(producer_id));
+        }
+    }
+    answer(0)
+}
+
+/// A transaction's marker was written on `tp`: if it is an offsets partition this broker leads,
+/// the offsets committed in that transaction count now, or never.
+pub fn take_marker(shared: &Shared, tp: &TopicPartition, producer_id: i64, marker: batch::Marker) {
+    if &*tp.topic != OFFSETS_TOPIC {
+        return;
+    }
+    let mut s = shared.lock();
+    let epoch = match s.partitions.get(tp) {
+        Some(p) if p.is_leader() => p.leader_epoch,
+        _ => return,
+    };
+    cache(&mut s, tp, epoch).end_transaction(producer_id, marker);
 }
 
 pub fn offset_fetch(shared: &Shared, request: OffsetFetchRequest) -> OffsetFetchResponse {
@@ -772,7 +905,7 @@ pub fn offset_fetch(shared: &Shared, request: OffsetFetchRequest) -> OffsetFetch
             rp.partition_index = p;
             let slot = (group.clone(), topic.clone(), p);
             rp.committed_offset = c.committed.get(&slot).map_or(-1, |(offset, _)| *offset);
-            if pending.contains_key(&slot) {
+            if pending.contains_key(&slot) || (request.require_stable && c.unstable(&slot)) {
                 rp.error_code = error_code::UNSTABLE_OFFSET_COMMIT;
             }
             rp.metadata = Some(StrBytes::from_static_str(""));

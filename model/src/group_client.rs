@@ -142,34 +142,13 @@ impl GroupMember {
         if self.coordinator.is_none() {
             let address = self.bootstrap[self.next_bootstrap % self.bootstrap.len()];
             self.next_bootstrap += 1;
-            let retry = |e: String| GroupError::Retry(e);
-            let mut conn = Connection::connect(address, &self.client_id, self.timeout)
-                .await
-                .map_err(|e| retry(e.to_string()))?;
-            let mut request = FindCoordinatorRequest::default();
-            request.key = StrBytes::from_string(self.group.clone());
-            let found = conn
-                .call(&request, FIND_COORDINATOR_VERSION, self.timeout)
-                .await
-                .map_err(|e| retry(e.to_string()))?;
-            if found.error_code != 0 {
-                return Err(retry(format!(
-                    "no coordinator (error {})",
-                    found.error_code
-                )));
-            }
-            let ip = found
-                .host
-                .as_str()
-                .parse()
-                .map_err(|_| retry(format!("coordinator host {}", found.host.as_str())))?;
-            let at = SocketAddr::new(ip, found.port as u16);
-            let conn = Connection::connect(at, &self.client_id, self.timeout)
-                .await
-                .map_err(|e| retry(e.to_string()))?;
+            let (conn, node, at) =
+                connect_to_coordinator(address, &self.client_id, self.timeout, &self.group, 0)
+                    .await
+                    .map_err(GroupError::Retry)?;
             debug!(
                 group = %self.group,
-                coordinator = found.node_id.0,
+                coordinator = node,
                 %at,
                 "found the group coordinator"
             );
@@ -475,4 +454,38 @@ mod tests {
         );
         assert!(decode_assignment(b"").is_empty());
     }
+}
+
+/// Asks the broker at `bootstrap` which broker coordinates `key` (a group for `key_type` 0, a
+/// transactional id for 1) and connects to it: the connection, the broker's id and address.
+pub(crate) async fn connect_to_coordinator(
+    bootstrap: SocketAddr,
+    client_id: &str,
+    timeout: Duration,
+    key: &str,
+    key_type: i8,
+) -> Result<(Connection, i32, SocketAddr), String> {
+    let mut conn = Connection::connect(bootstrap, client_id, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut request = FindCoordinatorRequest::default();
+    request.key = StrBytes::from_string(key.to_owned());
+    request.key_type = key_type;
+    let found = conn
+        .call(&request, FIND_COORDINATOR_VERSION, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    if found.error_code != 0 {
+        return Err(format!("no coordinator (error {})", found.error_code));
+    }
+    let ip = found
+        .host
+        .as_str()
+        .parse()
+        .map_err(|_| format!("coordinator host {}", found.host.as_str()))?;
+    let at = SocketAddr::new(ip, found.port as u16);
+    let conn = Connection::connect(at, client_id, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((conn, found.node_id.0, at))
 }

@@ -41,6 +41,8 @@ pub mod replica_fetcher;
 pub mod serve;
 pub mod signal;
 pub mod sync;
+pub mod transactional;
+pub mod txn;
 pub mod versions;
 pub mod wire;
 

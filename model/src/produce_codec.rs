@@ -27,6 +27,9 @@ pub struct ProducePart {
 /// A produce request, as the leader reads it: its partitions in the request's order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProduceQuery {
+    /// A transactional producer's id: the leader asks its coordinator whether a batch that would
+    /// open a transaction here belongs to one (KIP-890 part 1).
+    pub transactional_id: Option<String>,
     pub acks: i16,
     pub timeout_ms: i32,
     pub partitions: Vec<ProducePart>,
@@ -37,6 +40,7 @@ pub type ProduceAnswer = Result<i64, i16>;
 
 /// A produce of one batch to one partition, as the one-shot client sends it.
 pub struct SingleProduce<'a> {
+    pub transactional_id: Option<&'a str>,
     pub topic: &'a str,
     pub partition: i32,
     pub acks: i16,
@@ -48,7 +52,8 @@ impl SingleProduce<'_> {
     /// Writes the request's body at `version` (one of [`VERSIONS`]).
     pub fn encode(&self, buf: &mut BytesMut, version: i16) {
         let part = [(self.topic, self.partition, self.records)];
-        encode_parts(buf, version, self.acks, self.timeout_ms, &part);
+        let id = self.transactional_id;
+        encode_parts(buf, version, id, self.acks, self.timeout_ms, &part);
     }
 }
 
@@ -65,20 +70,25 @@ pub struct MultiProduce<'a> {
 impl MultiProduce<'_> {
     /// Writes the request's body at `version` (one of [`VERSIONS`]).
     pub fn encode(&self, buf: &mut BytesMut, version: i16) {
-        encode_parts(buf, version, self.acks, self.timeout_ms, self.parts);
+        encode_parts(buf, version, None, self.acks, self.timeout_ms, self.parts);
     }
 }
 
-/// Writes a produce request's body: no transactional id, then `parts` grouped by runs of one topic.
+/// Writes a produce request's body: the transactional id, then `parts` grouped by runs of one
+/// topic.
 fn encode_parts(
     buf: &mut BytesMut,
     version: i16,
+    transactional_id: Option<&str>,
     acks: i16,
     timeout_ms: i32,
     parts: &[(&str, i32, &[u8])],
 ) {
     let flexible = version >= FLEXIBLE;
-    put_null_str(buf, flexible); // the transactional id
+    match transactional_id {
+        Some(id) => put_str(buf, id, flexible),
+        None => put_null_str(buf, flexible),
+    }
     buf.put_i16(acks);
     buf.put_i32(timeout_ms);
     let opens = |i: usize| i == 0 || parts[i - 1].0 != parts[i].0;
@@ -122,11 +132,14 @@ pub fn decode_request(
     let mut r = Reader(buf);
     let known = query.partitions.first().map(|p| p.tp.topic.clone());
     query.partitions.clear();
-    // The transactional id: this broker keeps no transactions (InitProducerId refuses them), so it
-    // passes over the id, as it always has.
-    if let Some(n) = r.nullable_size(flexible, 2)? {
-        r.skip(n)?;
-    }
+    query.transactional_id = match r.nullable_size(flexible, 2)? {
+        None => None,
+        Some(n) => {
+            r.need(n)?;
+            let id = r.0.split_to(n);
+            Some(String::from_utf8(id.to_vec()).map_err(|e| format!("transactional id: {e}"))?)
+        }
+    };
     query.acks = r.i16()?;
     query.timeout_ms = r.i32()?;
     let partitions = &mut query.partitions;
@@ -287,6 +300,7 @@ mod tests {
             for (acks, n) in [(-1, 0), (1, 61), (0, 300)] {
                 let batch = records(n);
                 let produce = SingleProduce {
+                    transactional_id: (acks == 1).then_some("txn-1"),
                     topic: "events",
                     partition: 2,
                     acks,
@@ -300,6 +314,9 @@ mod tests {
                 topic.name = TopicName(StrBytes::from_static_str("events"));
                 topic.partition_data = vec![data];
                 let mut request = ProduceRequest::default();
+                request.transactional_id = produce
+                    .transactional_id
+                    .map(|id| StrBytes::from_string(id.to_owned()).into());
                 request.acks = acks;
                 request.timeout_ms = 30_000;
                 request.topic_data = vec![topic];
@@ -468,6 +485,7 @@ mod tests {
                 expected.responses.push(t);
             }
             let query = ProduceQuery {
+                transactional_id: None,
                 acks: -1,
                 timeout_ms: 0,
                 partitions,

@@ -16,7 +16,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset as LeaderEpochEnd, OffsetForLeaderTopicResult,
 };
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId as WireBrokerId, InitProducerIdRequest,
+    ApiKey, ApiVersionsResponse, BrokerId as WireBrokerId,
     InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
     MetadataResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, RequestHeader,
     RequestKind, ResponseKind,
@@ -70,6 +70,11 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::LeaveGroup, 0, 2),
     (ApiKey::OffsetCommit, 2, 7),
     (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::AddPartitionsToTxn, 0, 4),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::WriteTxnMarkers, 1, 1),
+    (ApiKey::TxnOffsetCommit, 0, 3),
 ];
 
 /// What a connection keeps from one request to the next, so that the requests that carry records
@@ -140,7 +145,7 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
                 }
             }
             Ok((header, body)) => match decode_request(header, body) {
-                Ok((header, request)) => match handle(&shared, request).await {
+                Ok((header, request)) => match handle(&shared, request, header.request_api_version).await {
                     Some(response) => respond(&header, response, &mut out),
                     None => Reply::Nothing,
                 },
@@ -244,7 +249,12 @@ fn api_versions_refusal(mut header: RequestHeader) -> Option<(RequestHeader, Res
 }
 
 /// Answers one request; `None` for a request that gets no answer (a produce with acks=0).
-async fn handle(shared: &Arc<Shared>, request: RequestKind) -> Option<ResponseKind> {
+async fn handle(
+    shared: &Arc<Shared>,
+    request: RequestKind,
+    version: i16,
+) -> Option<ResponseKind> {
+    use crate::txn::{coordinator as txn, markers};
     Some(match request {
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata(shared, r)),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets(shared, r)),
@@ -252,7 +262,26 @@ async fn handle(shared: &Arc<Shared>, request: RequestKind) -> Option<ResponseKi
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch(shared, r))
         }
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions()),
-        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id(shared, r)),
+        RequestKind::InitProducerId(r) => match r.transactional_id.clone() {
+            Some(id) => {
+                let id = id.0.to_string();
+                ResponseKind::InitProducerId(txn::init_producer_id(shared, r, id).await)
+            }
+            None => ResponseKind::InitProducerId(init_producer_id(shared)),
+        },
+        RequestKind::AddPartitionsToTxn(r) => {
+            ResponseKind::AddPartitionsToTxn(txn::add_partitions_to_txn(shared, r, version).await)
+        }
+        RequestKind::AddOffsetsToTxn(r) => {
+            ResponseKind::AddOffsetsToTxn(txn::add_offsets_to_txn(shared, r).await)
+        }
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(shared, r, version).await),
+        RequestKind::WriteTxnMarkers(r) => {
+            ResponseKind::WriteTxnMarkers(markers::write_txn_markers(shared, r).await)
+        }
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(group::txn_offset_commit(shared, r).await)
+        }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(group::find_coordinator(shared, r))
         }
@@ -278,28 +307,23 @@ async fn handle(shared: &Arc<Shared>, request: RequestKind) -> Option<ResponseKi
     })
 }
 
-/// Gives an idempotent producer its id. Ids are unique without asking the controller: the broker
-/// id, this incarnation of it (one more at every start), and a counter. Transactions are not
-/// supported.
-fn init_producer_id(
-    shared: &Arc<Shared>,
-    request: InitProducerIdRequest,
-) -> InitProducerIdResponse {
+/// Gives an idempotent producer its id (a transactional one asks its coordinator).
+fn init_producer_id(shared: &Arc<Shared>) -> InitProducerIdResponse {
     let mut response = InitProducerIdResponse::default();
-    if request.transactional_id.is_some() {
-        debug!("transactional InitProducerId refused: transactions are not supported");
-        response.error_code = error_code::INVALID_REQUEST;
-        return response;
-    }
-    let mut s = shared.lock();
-    s.producers_started += 1;
-    let id = (i64::from(shared.id()) << 48)
-        | ((s.incarnation as i64 & 0xffff) << 32)
-        | (s.producers_started & 0xffff_ffff) as i64;
+    let id = next_producer_id(shared, &mut shared.lock());
     debug!(producer_id = id, "producer id given");
     response.producer_id = id.into();
     response.producer_epoch = 0;
     response
+}
+
+/// A new producer id. Ids are unique without asking the controller: the broker id, this
+/// incarnation of it (one more at every start), and a counter.
+pub(crate) fn next_producer_id(shared: &Shared, s: &mut State) -> i64 {
+    s.producers_started += 1;
+    (i64::from(shared.id()) << 48)
+        | ((s.incarnation as i64 & 0xffff) << 32)
+        | (s.producers_started & 0xffff_ffff) as i64
 }
 
 fn api_versions() -> ApiVersionsResponse {
@@ -382,6 +406,13 @@ async fn produce(shared: &Arc<Shared>, query: &mut ProduceQuery, answers: &mut V
     answers.clear();
     for part in &mut query.partitions {
         let records = std::mem::take(&mut part.records);
+        if let Some(id) = &query.transactional_id {
+            let verified = crate::txn::verify::before_append(shared, id, &part.tp, &records).await;
+            if let Err(code) = verified {
+                answers.push(Err(code));
+                continue;
+            }
+        }
         answers
             .push(produce_partition(shared, &part.tp, query.acks, query.timeout_ms, records).await);
     }

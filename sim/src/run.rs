@@ -77,6 +77,9 @@ pub struct RunReport {
     pub rereads: u64,
     /// Consumer restarts: lone consumers and group members starting over after a crash.
     pub consumer_restarts: u64,
+    /// How the transactions ended, when the workload ran any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<TxnCounts>,
     /// What the run exercised: faults by kind, invariants evaluated, and more.
     pub counters: Counters,
     /// The fault probabilities this run drew from (a swarm run draws its own).
@@ -86,6 +89,19 @@ pub struct RunReport {
     pub knobs: Option<crate::scenario::Knobs>,
     /// Every violation found, in order.
     pub violations: Vec<Violation>,
+}
+
+/// How a run's transactions ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TxnCounts {
+    /// Committed, as their producers were told.
+    pub committed: u64,
+    /// Aborted: by choice, after a failed send, or under a fenced producer.
+    pub aborted: u64,
+    /// Commits whose outcome the producer never learned.
+    pub unknown: u64,
+    /// Aborted by their coordinator for outliving their timeout.
+    pub timed_out: u64,
 }
 
 /// Everything a run leaves behind.
@@ -247,6 +263,7 @@ pub async fn simulate(
     let clients = spawn_clients(&world, &workload, &mut workload_rng);
     let (mirror, mirror_node) = start_mirror(&world, &workload, &mut workload_rng).unzip();
     spawn_group_members(&world, &workload, &clients, &mut workload_rng);
+    spawn_txn_producers(&world, &workload, &clients, &mut workload_rng);
     let load_end = world.start + world.scenario.run.duration.0;
     let (nemesis, fault_profile) = start_faults(&world, load_end);
     step_checks_until(&world.cluster, &world.observer, &workload.acked, load_end).await;
@@ -339,6 +356,8 @@ fn workload_of(world: &World) -> Workload {
         stop_consumers: Arc::default(),
         acked: Arc::default(),
         acked_weak: Arc::default(),
+        read_committed: w.isolation == Some(crate::scenario::Isolation::ReadCommitted),
+        transactions: w.transactions.clone(),
         shown_high_watermarks: world.observer.lock().shown_high_watermarks.clone(),
         stats: Arc::default(),
     }
@@ -363,7 +382,8 @@ fn spawn_clients(
     // Process ids: producers, then lone consumers, then group members (`spawn_group_members`). A
     // lone consumer's restart is a new process, one stride of all of them further on.
     let members: u32 = w.groups.iter().map(|g| g.consumers).sum();
-    let stride = u64::from(producers + w.consumers + members);
+    let txn_producers = w.transactions.as_ref().map_or(0, |t| t.producers);
+    let stride = u64::from(producers + w.consumers + members + txn_producers);
     for id in 0..w.consumers {
         let process = u64::from(producers + id);
         // Drawn only for restarting consumers, so that other scenarios' seeds stay as they were.
@@ -452,6 +472,32 @@ fn spawn_group_members(
     }
 }
 
+/// The transactional producers, on the clients' node; their processes follow the group members'.
+fn spawn_txn_producers(
+    world: &World,
+    workload: &Workload,
+    clients: &madsim::runtime::NodeHandle,
+    rng: &mut ChaCha8Rng,
+) {
+    let w = &world.scenario.workload;
+    let Some(spec) = &w.transactions else {
+        return;
+    };
+    let members: u32 = w.groups.iter().map(|g| g.consumers).sum();
+    let first = u64::from(w.producers + w.consumers + members);
+    for index in 0..spec.producers {
+        let process = first + u64::from(index);
+        let run = crate::world::txn_producer::run(
+            workload.clone(),
+            spec.clone(),
+            index,
+            process,
+            rng.random(),
+        );
+        clients.spawn(run);
+    }
+}
+
 /// The fault injectors: the profile's (the scenario's or the seed's swarm draw) and the timeline's.
 fn start_faults(world: &World, load_end: Instant) -> (Arc<Nemesis>, FaultProfile) {
     let nemesis = Nemesis::new(world.cluster.clone(), world.journal.clone());
@@ -531,6 +577,12 @@ fn judge(
         lost_acks1,
         rereads,
         consumer_restarts: stats.consumer_restarts,
+        transactions: workload.transactions.as_ref().map(|_| TxnCounts {
+            committed: stats.txn_committed,
+            aborted: stats.txn_aborted,
+            unknown: stats.txn_unknown,
+            timed_out: counters.marks.get("txn-timed-out").copied().unwrap_or(0),
+        }),
         counters,
         fault_profile,
         knobs: None,

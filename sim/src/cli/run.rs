@@ -56,6 +56,13 @@ pub(super) fn print_summary(
         "elections     {} partition leaders, {} quorum leaders",
         r.elections, r.quorum_elections
     )?;
+    if let Some(t) = &r.transactions {
+        writeln!(
+            out,
+            "transactions  {} committed, {} aborted, {} unknown, {} timed out",
+            t.committed, t.aborted, t.unknown, t.timed_out
+        )?;
+    }
     if r.lost_acks1 > 0 || r.consumer_restarts > 0 {
         writeln!(
             out,

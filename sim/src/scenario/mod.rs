@@ -75,6 +75,11 @@ pub struct Cluster {
     /// Kafka's `log.segment.bytes`: where a log rolls to a new segment file; default 256 KiB.
     #[serde(default = "defaults::segment_bytes")]
     pub segment_bytes: u32,
+    /// Kafka's `transaction.version`: 1 ends transactions without bumping the producer's epoch,
+    /// 2 (the default) bumps it with every end (KIP-890 part 2). Both verify a transactional
+    /// produce with the coordinator (part 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_version: Option<i16>,
 }
 
 impl Cluster {
@@ -189,6 +194,43 @@ pub struct Workload {
     /// handed to its producer fails; longer than `linger`, default `120s`.
     #[serde(default = "defaults::delivery_timeout")]
     pub delivery_timeout: Dur,
+    /// The consumers' `isolation.level`: `"read_uncommitted"` (the default) reads up to the high
+    /// watermark, `"read_committed"` only what committed transactions wrote, up to the last
+    /// stable offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Isolation>,
+    /// Transactional producers, writing to the workload's topic beside the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<TransactionsSpec>,
+}
+
+/// The consumers' `isolation.level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// Up to the high watermark, whatever transactions it belongs to.
+    ReadUncommitted,
+    /// Only what committed transactions wrote, up to the last stable offset.
+    ReadCommitted,
+}
+
+/// `[workload.transactions]`: producers that write in transactions, each with a transactional
+/// id of its own (`txn-0`, ...).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionsSpec {
+    /// Transactional producers; 1 to 100, default 2.
+    #[serde(default = "defaults::txn_producers")]
+    pub producers: u32,
+    /// Sends per transaction, drawn from this range; 1 to 100, default `[1, 4]`.
+    #[serde(default = "defaults::txn_sends")]
+    pub sends: [u32; 2],
+    /// The share of transactions the producer aborts by choice, 0 to 1; default 0.2.
+    #[serde(default = "defaults::abort_rate")]
+    pub abort_rate: f64,
+    /// `transaction.timeout.ms`: the coordinator aborts a transaction open longer; default `10s`.
+    #[serde(default = "defaults::txn_timeout")]
+    pub timeout: Dur,
 }
 
 impl Workload {
@@ -351,6 +393,18 @@ pub struct Mirror {
 
 mod defaults {
     use super::*;
+    pub fn txn_producers() -> u32 {
+        2
+    }
+    pub fn txn_sends() -> [u32; 2] {
+        [1, 4]
+    }
+    pub fn abort_rate() -> f64 {
+        0.2
+    }
+    pub fn txn_timeout() -> Dur {
+        Dur(Duration::from_secs(10))
+    }
     pub fn brokers() -> i32 {
         3
     }
@@ -458,6 +512,7 @@ mod defaults {
             fetch_max_wait: fetch_max_wait(),
             replica_fetch_max_bytes: replica_fetch_max_bytes(),
             segment_bytes: segment_bytes(),
+            transaction_version: None,
         }
     }
     pub fn topics() -> Vec<Topic> {
@@ -486,6 +541,8 @@ mod defaults {
             max_in_flight: max_in_flight(),
             retries: retries(),
             delivery_timeout: delivery_timeout(),
+            isolation: None,
+            transactions: None,
         }
     }
     pub fn run() -> Run {

@@ -51,6 +51,13 @@ impl Scenario {
             let earlier = &self.workload.groups[..i];
             check_group(g, earlier).map_err(|m| Problem::at("workload", "groups", m))?;
         }
+        if let Some(t) = &self.workload.transactions {
+            check_transactions(t).map_err(|(key, m)| Problem::at("workload.transactions", key, m))?;
+        }
+        if let Some(v) = self.cluster.transaction_version.filter(|v| !(1..=2).contains(v)) {
+            let message = format!("transaction_version = {v}: expected 1 or 2");
+            return Err(Problem::at("cluster", "transaction_version", message));
+        }
         self.check_timing()?;
         self.check_faults()?;
         self.check_topic_names()?;
@@ -284,6 +291,25 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// A problem of `[workload.transactions]`: its key and what is wrong.
+fn check_transactions(t: &super::TransactionsSpec) -> Result<(), (&'static str, String)> {
+    if !(1..=100).contains(&t.producers) {
+        return Err(("producers", format!("producers = {}: expected 1 to 100", t.producers)));
+    }
+    let [lo, hi] = t.sends;
+    if !(1..=100).contains(&lo) || !(lo..=100).contains(&hi) {
+        return Err(("sends", format!("sends = [{lo}, {hi}]: expected 1 <= low <= high <= 100")));
+    }
+    if !(0.0..=1.0).contains(&t.abort_rate) {
+        return Err(("abort_rate", format!("abort_rate = {}: expected 0 to 1", t.abort_rate)));
+    }
+    let ms = t.timeout.ms();
+    if !(100..=model::txn::coordinator::MAX_TIMEOUT_MS).contains(&ms) {
+        return Err(("timeout", format!("timeout = {ms}ms: expected 100ms to 15m")));
+    }
+    Ok(())
 }
 
 /// A consumer group's problem, given the groups listed before it.

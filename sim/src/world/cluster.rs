@@ -124,6 +124,12 @@ fn cluster_configs(scenario: &Scenario, first: BrokerId) -> Vec<BrokerConfig> {
             if !target && (!scenario.workload.groups.is_empty() || scenario.mirror.is_some()) {
                 c.offsets_partitions = 3;
             }
+            if !target && scenario.workload.transactions.is_some() {
+                c.transaction_partitions = 3;
+                // Transactional offset commits go to a group's coordinator.
+                c.offsets_partitions = 3;
+            }
+            c.transaction_version = scenario.cluster.transaction_version.unwrap_or(2);
             c.topics = if target {
                 let t = scenario.workload_topic();
                 vec![TopicSpec {

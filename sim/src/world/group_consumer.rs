@@ -77,11 +77,7 @@ fn new_member(w: &Workload, spec: &GroupSpec, index: u32) -> GroupMember {
 }
 
 fn new_client(w: &Workload, spec: &GroupSpec, index: u32) -> Client {
-    Client::new(
-        w.bootstrap.clone(),
-        format!("{}-{index}", spec.name),
-        CLIENT_TIMEOUT,
-    )
+    w.consumer_client(format!("{}-{index}", spec.name))
 }
 
 /// One member's state across generations: its group and fetch clients, and its own faults.

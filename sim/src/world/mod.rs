@@ -1,6 +1,7 @@
 //! The simulated world the system under test runs in: the cluster of brokers (`cluster`), each
 //! broker's disk (`disk`) and clock (`clock`), and the clients that load it: producers and lone
-//! consumers (`workload`), consumer-group members (`group_consumer`) and MirrorMaker (`mirror`).
+//! consumers (`workload`), consumer-group members (`group_consumer`), transactional producers
+//! (`txn_producer`) and MirrorMaker (`mirror`).
 //! It knows nothing of checks; what happens in it goes to the record through a `Journal`.
 
 pub mod clock;
@@ -8,4 +9,5 @@ pub mod cluster;
 pub mod disk;
 pub mod group_consumer;
 pub mod mirror;
+pub mod txn_producer;
 pub mod workload;

@@ -63,6 +63,19 @@ pub struct WorkloadStats {
     pub consumed: u64,
     /// Consumer restarts (each resumes from its last commit).
     pub consumer_restarts: u64,
+    /// Transactions committed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub txn_committed: u64,
+    /// Transactions aborted (by choice, or because a send failed).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub txn_aborted: u64,
+    /// Transactions whose commit may or may not have taken effect.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub txn_unknown: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone)]
@@ -102,6 +115,10 @@ pub struct Workload {
     pub acked: Arc<Lock<Vec<AckedSend>>>,
     /// Sends acknowledged with acks=1: allowed to be lost, and counted when they are.
     pub acked_weak: Arc<Lock<Vec<AckedSend>>>,
+    /// Consumers read only what committed transactions wrote.
+    pub read_committed: bool,
+    /// The transactional producers' settings, when the scenario has them.
+    pub transactions: Option<crate::scenario::TransactionsSpec>,
     /// The highest high watermark each partition showed a consumer.
     pub shown_high_watermarks: Arc<Lock<BTreeMap<String, i64>>>,
     /// What the clients did, counted.
@@ -119,6 +136,16 @@ impl Workload {
         let mut op = Op::new(process, kind, f);
         op.time_ms = Some(self.now_ms());
         op
+    }
+
+    /// A consumer's client, reading at the workload's isolation level.
+    pub fn consumer_client(&self, client_id: String) -> Client {
+        let client = Client::new(self.bootstrap.clone(), client_id, CLIENT_TIMEOUT);
+        if self.read_committed {
+            client.reading_committed()
+        } else {
+            client
+        }
     }
 
     /// The counts, locked.
@@ -316,13 +343,7 @@ async fn pipelined_producer(
 /// commits name a group of its own (`consumer-ID`), the link that lets the checker resume each
 /// incarnation from the commits of the ones before.
 pub async fn consumer(w: Workload, id: u32, process: u64, process_stride: u64, seed: Option<u64>) {
-    let new_client = || {
-        Client::new(
-            w.bootstrap.clone(),
-            format!("consumer-{id}"),
-            CLIENT_TIMEOUT,
-        )
-    };
+    let new_client = || w.consumer_client(format!("consumer-{id}"));
     let mut client = new_client();
     let mut restarts = w
         .consumer_restarts_ms

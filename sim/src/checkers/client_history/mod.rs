@@ -53,9 +53,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::record::history::{Op, OpFn};
-#[cfg(test)]
-use crate::record::history::OpType;
+use crate::record::history::{Op, OpFn, OpType};
 
 mod consumers;
 mod group_skip;
@@ -232,6 +230,7 @@ pub fn check(
 ) -> Analysis {
     let mut found = Found::new(promises);
     let op_count = ops.len();
+    let raw = ops;
     let flat = txn::flatten(ops, lines);
     let (ops, lines) = match &flat {
         Some((flat, flat_lines)) => {
@@ -246,7 +245,10 @@ pub fn check(
     send_order::check(&index, &mut found);
     let consumed = consumers::check(&index, ops, &mut found);
     group_skip::check(&index, &consumed, &mut found);
-    let gate_failures = gate_failures(&index, gates);
+    let mut gate_failures = gate_failures(&index, gates);
+    if flat.is_some() && !raw.iter().any(|o| o.f == OpFn::Txn && o.kind == OpType::Ok) {
+        gate_failures.push("transactions were run and none committed".to_owned());
+    }
     Analysis {
         valid: found.cases.is_empty() && gate_failures.is_empty(),
         anomalies: found.cases,

@@ -1,0 +1,119 @@
+//! Transactional producers: each runs transactions of a few sends to drawn partitions of the
+//! workload's topic, and commits them, or aborts them at the drawn rate. A transaction is one
+//! `txn` operation in the history (Jepsen's shape): `ok` when it committed, `fail` when it was
+//! aborted, `info` when a commit may or may not have taken effect.
+//!
+//! Draw order (changing it changes every seed): per transaction, the number of sends, then each
+//! send's partition, then whether to abort, then the pause before the next transaction.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use model::client::SendOutcome;
+use model::transactional::{TransactionalProducer, TxnEnd};
+use model::TopicPartition;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::record::history::{key, Micro, OpFn, OpType, Steps, Value};
+use crate::scenario::TransactionsSpec;
+use crate::world::workload::Workload;
+
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
+const BACKOFF: Duration = Duration::from_millis(100);
+
+/// Where transactional producers' values start: `TXN_VALUES + sequence * producers + index`,
+/// apart from every other producer's.
+const TXN_VALUES: u64 = 1 << 40;
+
+/// Transactional producer `index`, history process `process`.
+pub async fn run(w: Workload, spec: TransactionsSpec, index: u32, process: u64, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let client_id = format!("txn-producer-{index}");
+    let mut producer = TransactionalProducer::new(
+        w.bootstrap.clone(),
+        client_id,
+        format!("txn-{index}"),
+        CLIENT_TIMEOUT,
+        spec.timeout.0,
+    );
+    let topic: Arc<str> = w.topic.as_str().into();
+    let mut sequence = 0u64;
+    while !w.stop_producers.load(Ordering::Relaxed) {
+        if let Err(error) = producer.begin().await {
+            tracing::debug!(producer = index, %error, "cannot begin a transaction: backing off");
+            madsim::time::sleep(BACKOFF).await;
+            continue;
+        }
+        let sends = rng.random_range(spec.sends[0]..=spec.sends[1]);
+        let planned: Vec<(TopicPartition, u64)> = (0..sends)
+            .map(|_| {
+                let partition = rng.random_range(0..w.partitions);
+                let value = TXN_VALUES + sequence * u64::from(spec.producers) + u64::from(index);
+                sequence += 1;
+                (TopicPartition::new(topic.clone(), partition), value)
+            })
+            .collect();
+        let abort = rng.random_bool(spec.abort_rate);
+        let pause = rng.random_range(w.send_interval_ms.0..=w.send_interval_ms.1);
+        // The steps of the sends made, each with its offset once known; those after a failure
+        // never went.
+        let steps = |offsets: &[Option<i64>]| {
+            let micro = (planned.iter().zip(offsets))
+                .map(|((tp, value), offset)| Micro::Send {
+                    key: key(&w.topic, tp.partition).into(),
+                    value: *value,
+                    offset: *offset,
+                })
+                .collect();
+            Some(Value::Steps(Box::new(Steps(micro))))
+        };
+        let mut invoke = w.op(process, OpType::Invoke, OpFn::Txn);
+        invoke.value = steps(&vec![None; planned.len()]);
+        w.history.push(invoke);
+        w.stats().produced += planned.len() as u64;
+        let mut offsets = Vec::with_capacity(planned.len());
+        let mut failed = None;
+        for (tp, value) in &planned {
+            match producer.send(tp, Bytes::from(value.to_string())).await {
+                SendOutcome::Acked { offset } => offsets.push(Some(offset)),
+                SendOutcome::Sent => offsets.push(None),
+                SendOutcome::Refused { error } => {
+                    failed = Some(format!("{tp}: error code {error}"));
+                    break;
+                }
+                SendOutcome::Unknown { reason } => {
+                    // It may be written: it stays in the transaction, whose end decides it.
+                    offsets.push(None);
+                    failed = Some(format!("{tp}: {reason}"));
+                    break;
+                }
+            }
+        }
+        let commit = !abort && failed.is_none();
+        let end = producer.end(commit).await;
+        let mut done = w.op(process, OpType::Ok, OpFn::Txn);
+        done.value = steps(&offsets);
+        {
+            let mut stats = w.stats();
+            match end {
+                TxnEnd::Committed => stats.txn_committed += 1,
+                TxnEnd::Aborted => {
+                    done.kind = OpType::Fail;
+                    let why = failed.or(abort.then(|| "aborted by choice".to_owned()));
+                    done.error = why.map(Into::into);
+                    stats.txn_aborted += 1;
+                }
+                TxnEnd::Unknown(reason) => {
+                    done.kind = OpType::Info;
+                    done.error = Some(reason.into());
+                    stats.txn_unknown += 1;
+                }
+            }
+        }
+        w.history.push(done);
+        madsim::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
