@@ -342,7 +342,12 @@ impl Client {
         if let Some(t) = txn {
             let mut stamped = batch.to_vec();
             batch::set_transactional(&mut stamped);
-            batch::set_producer(&mut stamped, t.producer_id, t.producer_epoch, t.base_sequence);
+            batch::set_producer(
+                &mut stamped,
+                t.producer_id,
+                t.producer_epoch,
+                t.base_sequence,
+            );
             batch = Bytes::from(stamped);
         }
         let produce = SingleProduce {

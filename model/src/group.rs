@@ -143,8 +143,7 @@ impl OffsetCache {
 
     /// Whether a transaction not yet ended holds an offset for `slot`.
     fn unstable(&self, slot: &(String, String, i32)) -> bool {
-        (self.in_transactions.values())
-            .any(|offsets| offsets.iter().any(|(s, _, _)| s == slot))
+        (self.in_transactions.values()).any(|offsets| offsets.iter().any(|(s, _, _)| s == slot))
     }
 }
 

@@ -16,10 +16,10 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset as LeaderEpochEnd, OffsetForLeaderTopicResult,
 };
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId as WireBrokerId,
-    InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
-    MetadataResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, RequestHeader,
-    RequestKind, ResponseKind,
+    ApiKey, ApiVersionsResponse, BrokerId as WireBrokerId, InitProducerIdResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, RequestHeader, RequestKind,
+    ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -145,10 +145,12 @@ pub async fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
                 }
             }
             Ok((header, body)) => match decode_request(header, body) {
-                Ok((header, request)) => match handle(&shared, request, header.request_api_version).await {
-                    Some(response) => respond(&header, response, &mut out),
-                    None => Reply::Nothing,
-                },
+                Ok((header, request)) => {
+                    match handle(&shared, request, header.request_api_version).await {
+                        Some(response) => respond(&header, response, &mut out),
+                        None => Reply::Nothing,
+                    }
+                }
                 Err(Undecodable {
                     header: Some(header),
                     ..
@@ -249,11 +251,7 @@ fn api_versions_refusal(mut header: RequestHeader) -> Option<(RequestHeader, Res
 }
 
 /// Answers one request; `None` for a request that gets no answer (a produce with acks=0).
-async fn handle(
-    shared: &Arc<Shared>,
-    request: RequestKind,
-    version: i16,
-) -> Option<ResponseKind> {
+async fn handle(shared: &Arc<Shared>, request: RequestKind, version: i16) -> Option<ResponseKind> {
     use crate::txn::{coordinator as txn, markers};
     Some(match request {
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata(shared, r)),

@@ -208,7 +208,9 @@ impl TransactionalProducer {
                         return Err(code);
                     }
                 }
-                Err(e) => debug!(client = %self.client_id, error = %e, "AddPartitionsToTxn not answered"),
+                Err(e) => {
+                    debug!(client = %self.client_id, error = %e, "AddPartitionsToTxn not answered")
+                }
             }
             madsim::time::sleep(RETRY_BACKOFF).await;
         }
@@ -233,7 +235,8 @@ impl TransactionalProducer {
             .await;
         match outcome {
             SendOutcome::Acked { .. } => {
-                self.sequences.insert(tp.clone(), sequence.wrapping_add(1) & i32::MAX);
+                self.sequences
+                    .insert(tp.clone(), sequence.wrapping_add(1) & i32::MAX);
             }
             _ => self.tainted = true,
         }
@@ -256,7 +259,10 @@ impl TransactionalProducer {
             request.committed = commit;
             let answer: Answer = match self.call(&request, END_TXN_VERSION).await {
                 Ok(r) => {
-                    if r.error_code == 0 && r.producer_id.0 == self.producer_id && r.producer_epoch > self.epoch {
+                    if r.error_code == 0
+                        && r.producer_id.0 == self.producer_id
+                        && r.producer_epoch > self.epoch
+                    {
                         // Transaction version 2: the epoch moved on with the end.
                         self.epoch = r.producer_epoch;
                         self.sequences.clear();
@@ -274,7 +280,12 @@ impl TransactionalProducer {
                         verdict(&uncertain, TxnEnd::Aborted)
                     };
                 }
-                Ok(code) if self.retriable(code) => {}
+                Ok(code) if self.retriable(code) => {
+                    // The coordinator may have written the decision and lost track of it.
+                    if commit && code != error_code::CONCURRENT_TRANSACTIONS {
+                        uncertain = Some(format!("EndTxn: error code {code}"));
+                    }
+                }
                 Ok(code) => {
                     // Fenced, or the transaction was aborted under it (a timeout): it did not
                     // commit, unless an earlier unanswered commit did.

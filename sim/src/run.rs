@@ -92,7 +92,7 @@ pub struct RunReport {
 }
 
 /// How a run's transactions ended.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TxnCounts {
     /// Committed, as their producers were told.
     pub committed: u64,
@@ -102,6 +102,16 @@ pub struct TxnCounts {
     pub unknown: u64,
     /// Aborted by their coordinator for outliving their timeout.
     pub timed_out: u64,
+}
+
+impl TxnCounts {
+    /// Both counts added up.
+    pub fn add(&mut self, other: &TxnCounts) {
+        self.committed += other.committed;
+        self.aborted += other.aborted;
+        self.unknown += other.unknown;
+        self.timed_out += other.timed_out;
+    }
 }
 
 /// Everything a run leaves behind.
@@ -754,6 +764,7 @@ fn end_checks(
     let quorum_led = live
         .iter()
         .any(|(_, b)| b.inspect(|s| s.quorum.is_leader()));
+    let (unstable, held) = transactions_at_end(&live);
     let (observer, oracles) = (&world.observer, &mut world.oracles);
     workload.history.with_ops(|history| {
         let end = End {
@@ -772,6 +783,8 @@ fn end_checks(
                     target,
                     checkpoints: &record.checkpoints,
                 }),
+            unstable: &unstable,
+            held: &held,
         };
         let mut figures = BTreeMap::new();
         for oracle in oracles.iter_mut() {
@@ -788,6 +801,48 @@ fn end_checks(
         }
         figures
     })
+}
+
+/// Every led partition whose last stable offset lags its high watermark, and every transaction
+/// its coordinator holds, on the live brokers.
+fn transactions_at_end(
+    live: &[(model::BrokerId, Arc<model::broker::Shared>)],
+) -> (
+    Vec<crate::checkers::transactions::Unstable>,
+    Vec<crate::checkers::transactions::Held>,
+) {
+    use crate::checkers::transactions::{Held, Unstable};
+    let (mut unstable, mut held) = (Vec::new(), Vec::new());
+    for (id, b) in live {
+        let now = b.now_ms();
+        b.inspect(|s| {
+            for (tp, p) in s.partitions.iter().filter(|(_, p)| p.is_leader()) {
+                let (lso, hw) = (p.log.last_stable_offset(), p.log.high_watermark());
+                if lso < hw {
+                    unstable.push(Unstable {
+                        partition: tp.to_string(),
+                        leader: *id,
+                        last_stable_offset: lso,
+                        high_watermark: hw,
+                        open: p.log.transactions().open().collect(),
+                    });
+                }
+            }
+            for (name, m) in model::txn::coordinator::held(s) {
+                let open = m.state == model::txn::TxnState::Ongoing || m.state.preparing();
+                held.push(Held {
+                    id: name.clone(),
+                    coordinator: *id,
+                    producer_id: m.producer_id,
+                    state: m.state.to_string(),
+                    open,
+                    partitions: m.partitions.iter().map(|p| p.to_string()).collect(),
+                    overdue_ms: now.saturating_sub(m.started_ms.saturating_add(m.timeout_ms)),
+                });
+            }
+        });
+    }
+    (unstable, held)
 }
 
 /// Each partition's assigned replicas (as the freshest image among live brokers says) with their

@@ -43,13 +43,22 @@ pub struct Coordinator {
 struct Loaded {
     epoch: i32,
     txns: BTreeMap<String, TxnMeta>,
+    /// Ids whose latest record in the log, read back, is not yet below the high watermark, and
+    /// where it is: a state a new leader might not have is never acted on (nor answered from).
+    /// Their requests wait until it is committed and read again.
+    unsettled: BTreeMap<String, i64>,
 }
 
-impl Coordinator {
-    /// Every transaction this broker holds, by transactional id (for invariants and reports).
-    pub fn transactions(&self) -> impl Iterator<Item = (&String, &TxnMeta)> {
-        self.loaded.values().flat_map(|l| l.txns.iter())
-    }
+/// Every transaction this broker coordinates now, by transactional id (for checks and reports):
+/// those of the state partitions it leads, in the epoch it leads them.
+pub fn held(s: &State) -> impl Iterator<Item = (&String, &TxnMeta)> {
+    let current = |partition: i32, epoch: i32| {
+        let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, partition);
+        (s.partitions.get(&tp)).is_some_and(|p| p.is_leader() && p.leader_epoch == epoch)
+    };
+    (s.transactions.loaded.iter())
+        .filter(move |(partition, l)| current(**partition, l.epoch))
+        .flat_map(|(_, l)| l.txns.iter())
 }
 
 /// What a coordinator needs done that a request did not ask for.
@@ -87,20 +96,29 @@ pub fn coordinator_of(shared: &Shared, s: &State, id: &str) -> Option<crate::Bro
     (leader >= 0).then_some(leader)
 }
 
-/// The transactions of `tp`, read back from its log when this broker's leadership of it is new:
-/// the last record of each id stands. The whole log, not only below the high watermark, as for
-/// consumer groups' offsets: what this leader holds it will commit.
+/// The transactions of `tp`, read back from its log when this broker's leadership of it is new,
+/// after a write whose fate it does not know, or once the high watermark passes what was
+/// unsettled: the last record of each id below the high watermark stands, and an id with a
+/// record above it is unsettled.
 fn loaded<'a>(s: &'a mut State, tp: &TopicPartition, epoch: i32) -> &'a mut Loaded {
-    let stale = (s.transactions.loaded.get(&tp.partition)).is_none_or(|l| l.epoch != epoch);
+    let high_watermark = s.partitions.get(tp).map_or(0, |p| p.log.high_watermark());
+    let stale = (s.transactions.loaded.get(&tp.partition))
+        .is_none_or(|l| l.epoch != epoch || l.unsettled.values().any(|at| *at < high_watermark));
     if stale {
         let mut txns = BTreeMap::new();
+        let mut unsettled = BTreeMap::new();
         if let Some(p) = s.partitions.get(tp) {
             let bytes = (p.log.read(0, p.log.log_end_offset(), usize::MAX)).unwrap_or_default();
-            for (_, key, value) in batch::decode(bytes).unwrap_or_default() {
+            for (at, key, value) in batch::decode(bytes).unwrap_or_default() {
                 let id = key.as_deref().and_then(|k| std::str::from_utf8(k).ok());
                 let meta = value.as_deref().and_then(TxnMeta::decode);
-                if let (Some(id), Some(meta)) = (id, meta) {
+                let (Some(id), Some(meta)) = (id, meta) else {
+                    continue;
+                };
+                if at < high_watermark {
                     txns.insert(id.to_owned(), meta);
+                } else {
+                    unsettled.insert(id.to_owned(), at);
                 }
             }
         }
@@ -108,9 +126,14 @@ fn loaded<'a>(s: &'a mut State, tp: &TopicPartition, epoch: i32) -> &'a mut Load
             crate::mark!(TxnCoordinatorRecovers);
         }
         debug!(partition = %tp, epoch, transactions = txns.len(), "transactions read back from the log");
-        s.transactions
-            .loaded
-            .insert(tp.partition, Loaded { epoch, txns });
+        s.transactions.loaded.insert(
+            tp.partition,
+            Loaded {
+                epoch,
+                txns,
+                unsettled,
+            },
+        );
     }
     s.transactions
         .loaded
@@ -129,7 +152,11 @@ fn claim(
     if s.transactions.writing.contains(id) {
         return Err(error_code::CONCURRENT_TRANSACTIONS);
     }
-    let meta = loaded(s, &tp, epoch).txns.get(id).cloned();
+    let l = loaded(s, &tp, epoch);
+    if l.unsettled.contains_key(id) {
+        return Err(error_code::CONCURRENT_TRANSACTIONS);
+    }
+    let meta = l.txns.get(id).cloned();
     s.transactions.writing.insert(id.to_owned());
     Ok((tp, epoch, meta))
 }
@@ -155,7 +182,14 @@ async fn write(
     let mut s = shared.lock();
     release(&mut s, id);
     if let Err(code) = written {
-        debug!(transactional_id = id, error_code = code, "transaction state not written");
+        debug!(
+            transactional_id = id,
+            error_code = code,
+            "transaction state not written"
+        );
+        // The record may be in the log all the same, and be committed: what this coordinator
+        // holds is read from the log again before it acts.
+        s.transactions.loaded.remove(&tp.partition);
         return Err(match code {
             error_code::NOT_LEADER_OR_FOLLOWER => NOT_COORDINATOR,
             _ => COORDINATOR_NOT_AVAILABLE,
@@ -329,7 +363,11 @@ pub fn verify_here(
     tp: &TopicPartition,
 ) -> Result<(), i16> {
     let (state_tp, epoch) = coordinating(shared, s, id)?;
-    let meta = loaded(s, &state_tp, epoch).txns.get(id);
+    let l = loaded(s, &state_tp, epoch);
+    if l.unsettled.contains_key(id) {
+        return Err(error_code::CONCURRENT_TRANSACTIONS);
+    }
+    let meta = l.txns.get(id);
     let m = check_producer(meta, producer_id, producer_epoch)?;
     if m.state != TxnState::Ongoing || !m.partitions.contains(tp) {
         crate::mark!(TxnProduceNotVerified);
@@ -377,7 +415,9 @@ pub async fn add_partitions_to_txn(
     let partitions: Vec<TopicPartition> = (request.v3_and_below_topics.iter())
         .flat_map(|t| {
             let name = t.name.0.as_str();
-            t.partitions.iter().map(move |p| TopicPartition::new(name, *p))
+            t.partitions
+                .iter()
+                .map(move |p| TopicPartition::new(name, *p))
         })
         .collect();
     let (pid, epoch) = (
@@ -535,7 +575,11 @@ pub(super) fn current(
     if coordinating(shared, s, id) != Ok((tp.clone(), epoch)) {
         return None;
     }
-    loaded(s, tp, epoch).txns.get(id).cloned()
+    let l = loaded(s, tp, epoch);
+    if l.unsettled.contains_key(id) {
+        return None;
+    }
+    l.txns.get(id).cloned()
 }
 
 /// Writes `id`'s transaction as complete, once every marker is written; false if it could not
@@ -585,8 +629,9 @@ pub fn due(shared: &Shared, s: &mut State, now: u64) -> Vec<Due> {
             ..
         } = &s.transactions;
         let (writing, completing) = (writing.clone(), completing.clone());
-        for (id, m) in &loaded(s, &tp, epoch).txns {
-            if writing.contains(id) {
+        let l = loaded(s, &tp, epoch);
+        for (id, m) in &l.txns {
+            if writing.contains(id) || l.unsettled.contains_key(id) {
                 continue;
             }
             if m.state == TxnState::Ongoing && now >= m.started_ms.saturating_add(m.timeout_ms) {

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
+use kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
 use kafka_protocol::messages::write_txn_markers_response::{
     WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
 };
@@ -33,15 +35,18 @@ pub async fn complete(shared: Arc<Shared>, id: String, tp: TopicPartition, epoch
     loop {
         let (meta, leaders) = {
             let mut s = shared.lock();
-            let Some(meta) = current(&shared, &mut s, &id, &tp, epoch)
-                .filter(|m| m.state.preparing())
+            let Some(meta) =
+                current(&shared, &mut s, &id, &tp, epoch).filter(|m| m.state.preparing())
             else {
                 completed(&mut s, &id, epoch);
                 return;
             };
             let mut leaders: BTreeMap<BrokerId, Vec<TopicPartition>> = BTreeMap::new();
             for p in meta.partitions.iter().filter(|p| !written.contains(*p)) {
-                let leader = s.image.partition(&p.topic, p.partition).map_or(-1, |m| m.leader);
+                let leader = s
+                    .image
+                    .partition(&p.topic, p.partition)
+                    .map_or(-1, |m| m.leader);
                 leaders.entry(leader).or_default().push(p.clone());
             }
             (meta, leaders)

@@ -68,6 +68,10 @@ checks! {
     AckedWriteDurable = "acked-write-durable",
     /// Every value a consumer read is still committed at its offset.
     ReadStaysReadable = "read-stays-readable",
+    /// No transaction is left open on a partition where its coordinator will write no marker.
+    HangingTransaction = "hanging-transaction",
+    /// No coordinator holds a transaction open long past its timeout after the quiet period.
+    UnfinishedTransaction = "unfinished-transaction",
     /// MirrorMaker copied every acknowledged record, in order.
     MirrorComplete = "mirror-complete",
     /// A consumer failing over from a checkpoint skips nothing.

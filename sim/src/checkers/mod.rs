@@ -22,6 +22,7 @@ pub mod leader_epoch;
 pub mod liveness;
 pub mod mirror;
 pub mod oracle;
+pub mod transactions;
 pub mod view;
 
 use serde::{Deserialize, Serialize};

@@ -61,6 +61,10 @@ pub struct End<'a> {
     pub history: &'a [Op],
     /// MirrorMaker's target, when the scenario mirrors.
     pub mirror: Option<MirrorEnd<'a>>,
+    /// Partitions whose last stable offset lags their high watermark, on their leaders.
+    pub unstable: &'a [super::transactions::Unstable],
+    /// Every transaction its coordinator holds.
+    pub held: &'a [super::transactions::Held],
 }
 
 /// What MirrorMaker left on the target cluster.
@@ -102,6 +106,7 @@ pub fn built_in(promises: ProducerPromises) -> Vec<Box<dyn Oracle>> {
         Box::new(SendsComplete),
         Box::new(FullyReplicated),
         Box::new(MirrorComplete),
+        Box::new(TransactionsSettle),
         Box::new(ClientHistory {
             promises,
             rereads: 0,
@@ -197,6 +202,23 @@ impl Oracle for FullyReplicated {
             *h = (*h).max(a.offset);
         }
         liveness::fully_replicated(end.time_ms, &highest_acked, end.replicas)
+    }
+}
+
+/// Every transaction ended, and every partition's last stable offset caught up.
+struct TransactionsSettle;
+
+impl Oracle for TransactionsSettle {
+    fn name(&self) -> &'static str {
+        Check::HangingTransaction.name()
+    }
+
+    fn applies(&self, end: &End<'_>) -> bool {
+        !end.unstable.is_empty() || !end.held.is_empty()
+    }
+
+    fn check(&mut self, end: &End<'_>) -> Vec<Violation> {
+        super::transactions::check(end.time_ms, end.unstable, end.held)
     }
 }
 

@@ -26,6 +26,15 @@ pub(super) fn print_swarm(summary: &SwarmSummary, flags: &str) {
         summary.runs_per_minute
     );
     outln!("acked         {}", summary.acked);
+    if let Some(t) = &summary.transactions {
+        outln!(
+            "transactions  {} committed, {} aborted, {} unknown, {} timed out",
+            t.committed,
+            t.aborted,
+            t.unknown,
+            t.timed_out
+        );
+    }
     outln!(
         "elections     {}, truncations {}",
         summary.elections,

@@ -54,6 +54,9 @@ pub struct SeedResult {
     /// Coverage marks the run reached, with their hits; empty when absent.
     #[serde(default)]
     pub marks: BTreeMap<String, u64>,
+    /// How the run's transactions ended, when it ran any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<crate::run::TxnCounts>,
 }
 
 impl From<&RunReport> for SeedResult {
@@ -83,6 +86,7 @@ impl From<&RunReport> for SeedResult {
             marks: (r.counters.marks.iter())
                 .map(|(k, n)| (k.to_string(), *n))
                 .collect(),
+            transactions: r.transactions.clone(),
         }
     }
 }
@@ -114,6 +118,9 @@ pub struct SwarmSummary {
     pub lost_acks1: u64,
     /// Values read again by consumers that resumed from a commit (restarts and rebalances).
     pub rereads: u64,
+    /// How the transactions ended over all runs, when the scenario runs any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<crate::run::TxnCounts>,
     /// Wall-clock seconds the swarm took; for merged shards, the slowest shard's.
     pub wall_seconds: f64,
     /// Seeds run per wall-clock second.
@@ -222,6 +229,13 @@ pub fn summarize(
         truncations: results.iter().map(|r| r.truncations).sum(),
         lost_acks1: results.iter().map(|r| r.lost_acks1).sum(),
         rereads: results.iter().map(|r| r.rereads).sum(),
+        transactions: (results.iter())
+            .filter_map(|r| r.transactions.as_ref())
+            .fold(None, |sum: Option<crate::run::TxnCounts>, t| {
+                let mut sum = sum.unwrap_or_default();
+                sum.add(t);
+                Some(sum)
+            }),
         wall_seconds,
         runs_per_second: rate,
         runs_per_minute: rate * 60.0,
