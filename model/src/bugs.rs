@@ -250,6 +250,24 @@ pub const ALL: &[Bug] = &[
         right_rule: "the epoch is bumped only once nothing sent under the old one is in flight, and a batch that may be written never goes under the new one",
         history: "KIP-360 (Kafka 2.5); librdkafka#4953, redpanda#3039",
     },
+    Bug {
+        switch: Switch::NoProducerFencing,
+        wrong_rule: "InitProducerId gives a transactional id's new producer the old producer's epoch, so the old one (a zombie) goes on writing and committing",
+        right_rule: "every InitProducerId bumps the epoch, and the coordinator and every partition refuse the older epoch (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH)",
+        history: "KIP-98 (Kafka 0.11): zombie fencing by producer epoch",
+    },
+    Bug {
+        switch: Switch::HangingTxn,
+        wrong_rule: "a partition leader appends a transactional batch that opens a transaction without asking the coordinator, so a produce held up past its transaction's end opens one that no marker will close",
+        right_rule: "the leader asks the coordinator whether the partition is in the producer's ongoing transaction before a batch may open one there (KIP-890 part 1)",
+        history: "KAFKA-12671 (hanging transactions pin the last stable offset); KIP-890 part 1 (Kafka 3.6)",
+    },
+    Bug {
+        switch: Switch::LateEndTxn,
+        wrong_rule: "EndTxn leaves the producer's epoch as it was, so an EndTxn held up past its transaction's end carries the next transaction's epoch and ends that one early",
+        right_rule: "with transaction version 2 every EndTxn bumps the epoch, so a late EndTxn of an ended transaction is fenced (KIP-890 part 2)",
+        history: "KAFKA-17754 (Jepsen's Bufstream analysis, reproduced on Kafka); KIP-890 part 2 (Kafka 4.0)",
+    },
 ];
 
 impl Bug {

@@ -218,6 +218,11 @@ catalogue! {
     FaultPointShortFetch = "fault-point-short-fetch",
     /// A log's sync took longer than the disk's latency (fault point).
     FaultPointSlowSync = "fault-point-slow-sync",
+    /// A partition leader held a transactional produce back past its client's patience (fault
+    /// point).
+    FaultPointDelayTxnRequest = "fault-point-delay-txn-request",
+    /// A coordinator held an EndTxn back past its client's patience (fault point).
+    FaultPointDelayEndTxn = "fault-point-delay-end-txn",
 }
 
 #[cfg(madsim)]

@@ -22,17 +22,44 @@ pub enum Point {
     ShortFetch,
     /// A log's sync takes longer (up to 200 ms) than the disk's own latency.
     SlowSync,
+    /// A partition leader holds a transactional produce back before handling it, for six to
+    /// twelve seconds: longer than the client waits, so the client has moved on (aborted its
+    /// transaction, begun the next) when the produce lands.
+    DelayTxnRequest,
+    /// A coordinator holds an EndTxn back the same way, for six to twenty seconds.
+    DelayEndTxn,
 }
 
-#[cfg(madsim)]
 impl Point {
-    const ALL: [Point; 4] = [
+    pub const ALL: [Point; 6] = [
         Point::DelayReply,
         Point::DropReply,
         Point::ShortFetch,
         Point::SlowSync,
+        Point::DelayTxnRequest,
+        Point::DelayEndTxn,
     ];
 
+    /// The point's name in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Point::DelayReply => "delay-reply",
+            Point::DropReply => "drop-reply",
+            Point::ShortFetch => "short-fetch",
+            Point::SlowSync => "slow-sync",
+            Point::DelayTxnRequest => "delay-txn-request",
+            Point::DelayEndTxn => "delay-end-txn",
+        }
+    }
+
+    /// The point of that name.
+    pub fn named(name: &str) -> Option<Point> {
+        Point::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+#[cfg(madsim)]
+impl Point {
     /// How often an active point fires when passed.
     fn rate(self) -> f64 {
         match self {
@@ -40,6 +67,8 @@ impl Point {
             Point::DropReply => 0.002,
             Point::ShortFetch => 0.05,
             Point::SlowSync => 0.02,
+            Point::DelayTxnRequest => 0.05,
+            Point::DelayEndTxn => 0.1,
         }
     }
 
@@ -50,6 +79,8 @@ impl Point {
             Point::DropReply => Mark::FaultPointDropReply,
             Point::ShortFetch => Mark::FaultPointShortFetch,
             Point::SlowSync => Mark::FaultPointSlowSync,
+            Point::DelayTxnRequest => Mark::FaultPointDelayTxnRequest,
+            Point::DelayEndTxn => Mark::FaultPointDelayEndTxn,
         }
     }
 }
@@ -74,7 +105,13 @@ pub fn fires(point: Point) -> bool {
             return false;
         }
         let active = ACTIVE.with_borrow_mut(|a| *a[point as usize].get_or_insert_with(buggify));
-        let fired = active && buggify_with_prob(point.rate());
+        // With madsim's buggify off (`enable_named`), the points draw from the stream directly.
+        let fired = active
+            && if madsim::buggify::is_enabled() {
+                buggify_with_prob(point.rate())
+            } else {
+                madsim::rand::Rng::gen_bool(&mut madsim::rand::thread_rng(), point.rate())
+            };
         if fired {
             crate::coverage::hit(point.mark());
         }
@@ -94,6 +131,32 @@ pub fn reset() {
         ACTIVE.with_borrow_mut(|a| *a = [None; Point::ALL.len()]);
         ON.set(false);
     }
+}
+
+/// Turns on only the points `named` (each active for the whole run), leaving madsim's own buggify
+/// off: a scenario that shows what a point does gets that point, and not madsim's network
+/// delays.
+pub fn enable_named(named: &[Point]) {
+    #[cfg(madsim)]
+    {
+        ON.set(true);
+        ACTIVE.with_borrow_mut(|a| {
+            for p in Point::ALL {
+                a[p as usize] = Some(named.contains(&p));
+            }
+        });
+    }
+    #[cfg(not(madsim))]
+    let _ = named;
+}
+
+/// Makes `point` active (`true`) or inactive for the whole run, whatever the draw would have
+/// said: a scenario that shows what one point does asks for it alone. Call after `enable(true)`.
+pub fn force(point: Point, active: bool) {
+    #[cfg(madsim)]
+    ACTIVE.with_borrow_mut(|a| a[point as usize] = Some(active));
+    #[cfg(not(madsim))]
+    let _ = (point, active);
 }
 
 /// Turns the points on (`true`) or off for the run under way on this thread: madsim's buggify

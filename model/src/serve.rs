@@ -253,6 +253,9 @@ fn api_versions_refusal(mut header: RequestHeader) -> Option<(RequestHeader, Res
 /// Answers one request; `None` for a request that gets no answer (a produce with acks=0).
 async fn handle(shared: &Arc<Shared>, request: RequestKind, version: i16) -> Option<ResponseKind> {
     use crate::txn::{coordinator as txn, markers};
+    if let RequestKind::EndTxn(_) = &request {
+        hold_txn_request(Point::DelayEndTxn).await;
+    }
     Some(match request {
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata(shared, r)),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets(shared, r)),
@@ -303,6 +306,25 @@ async fn handle(shared: &Arc<Shared>, request: RequestKind, version: i16) -> Opt
         }
         _ => return None,
     })
+}
+
+/// The fault point that holds a client's transactional request back, long enough for the client
+/// to give up on it and go on.
+async fn hold_txn_request(point: Point) {
+    if fault_point::fires(point) {
+        // Past the six seconds a client waits, so that it has given up when the request lands;
+        // an EndTxn longer, past the client's retry of it.
+        let spread = match point {
+            Point::DelayEndTxn => Duration::from_secs(14),
+            _ => Duration::from_secs(6),
+        };
+        let held = Duration::from_secs(6) + fault_point::delay(spread);
+        debug!(
+            held_ms = held.as_millis() as u64,
+            "fault point: a transactional request is held back"
+        );
+        madsim::time::sleep(held).await;
+    }
 }
 
 /// Gives an idempotent producer its id (a transactional one asks its coordinator).
@@ -402,6 +424,9 @@ fn leader_of<'a>(
 /// for the next request, must not hold on to the frame they were read from.
 async fn produce(shared: &Arc<Shared>, query: &mut ProduceQuery, answers: &mut Vec<ProduceAnswer>) {
     answers.clear();
+    if query.transactional_id.is_some() {
+        hold_txn_request(Point::DelayTxnRequest).await;
+    }
     for part in &mut query.partitions {
         let records = std::mem::take(&mut part.records);
         if let Some(id) = &query.transactional_id {

@@ -198,8 +198,17 @@ pub fn run_with(scenario: &Scenario, seed: u64, keep_trace: bool, extras: Extras
             model::fault_point::reset();
             let mut output = runtime.block_on(async move {
                 let _clock = model::env::bind_clock();
+                let named: Vec<_> = (scenario.fault_points.iter())
+                    .filter_map(|n| model::fault_point::Point::named(n))
+                    .collect();
                 if scenario.buggify {
                     model::fault_point::enable(true);
+                    for point in &named {
+                        model::fault_point::force(*point, true);
+                    }
+                } else if !named.is_empty() {
+                    // The points named, and nothing else: not madsim's own network delays.
+                    model::fault_point::enable_named(&named);
                 }
                 simulate(scenario, seed, keep_trace, extras).await
             });
@@ -495,6 +504,7 @@ fn spawn_txn_producers(
     };
     let members: u32 = w.groups.iter().map(|g| g.consumers).sum();
     let first = u64::from(w.producers + w.consumers + members);
+    let stride = first + u64::from(spec.producers);
     for index in 0..spec.producers {
         let process = first + u64::from(index);
         let run = crate::world::txn_producer::run(
@@ -502,6 +512,7 @@ fn spawn_txn_producers(
             spec.clone(),
             index,
             process,
+            stride,
             rng.random(),
         );
         clients.spawn(run);
@@ -536,7 +547,7 @@ async fn heal_and_quiet(world: &World, nemesis: &Nemesis, workload: &Workload) {
     let quiet = world.scenario.run.quiet_period.0;
     nemesis.heal_all();
     // The fault points are faults too: the quiet period judges a system left alone.
-    if world.scenario.buggify {
+    if world.scenario.buggify || !world.scenario.fault_points.is_empty() {
         model::fault_point::enable(false);
     }
     observer.lock().harness(-1, HarnessEvent::FaultsStopped);
@@ -915,6 +926,11 @@ fn gates(observer: &Arc<Lock<Observer>>, stats: &WorkloadStats) {
     gate(
         stats.produced == 0 || stats.acked > 0,
         "the workload sent records and none was acknowledged",
+    );
+    let ended = stats.txn_committed + stats.txn_aborted + stats.txn_unknown;
+    gate(
+        ended == 0 || stats.txn_committed > 0,
+        "transactions were run and none committed",
     );
     gate(
         stats.polls == 0 || stats.consumed > 0,

@@ -485,6 +485,13 @@ pub async fn end_txn(shared: &Arc<Shared>, request: EndTxnRequest, version: i16)
                 return response;
             }
         };
+        debug!(
+            transactional_id = %id,
+            producer_epoch,
+            commit,
+            state = ?meta.as_ref().map(|m| (m.state, m.producer_epoch)),
+            "EndTxn"
+        );
         let answered = match meta {
             // A retry of the end just made, under the epoch it bumped.
             Some(m)

@@ -69,8 +69,11 @@ pub async fn complete(shared: Arc<Shared>, id: String, tp: TopicPartition, epoch
             marker,
             coordinator_epoch: epoch,
         };
-        for (leader, partitions) in leaders.into_iter().filter(|(l, _)| *l >= 0) {
-            let done = send(&shared, leader, &request, &partitions).await;
+        // Every leader at once, as Kafka's marker channel does.
+        let sends = (leaders.iter())
+            .filter(|(l, _)| **l >= 0)
+            .map(|(leader, partitions)| send(&shared, *leader, &request, partitions));
+        for done in futures_util::future::join_all(sends).await {
             written.extend(done);
         }
         madsim::time::sleep(RETRY_BACKOFF).await;
@@ -160,7 +163,8 @@ pub async fn write_txn_markers(
         for t in &m.topics {
             let mut rt = WritableTxnMarkerTopicResult::default();
             rt.name = t.name.clone();
-            for &partition in &t.partition_indexes {
+            // Each partition's marker is written and replicated side by side with the others.
+            let writes = t.partition_indexes.iter().map(|&partition| async move {
                 let tp = TopicPartition::new(t.name.0.as_str(), partition);
                 let records = batch::encode_marker(
                     m.producer_id.0,
@@ -177,8 +181,9 @@ pub async fn write_txn_markers(
                 let mut rp = WritableTxnMarkerPartitionResult::default();
                 rp.partition_index = partition;
                 rp.error_code = written.err().unwrap_or(0);
-                rt.partitions.push(rp);
-            }
+                rp
+            });
+            rt.partitions = futures_util::future::join_all(writes).await;
             result.topics.push(rt);
         }
         response.markers.push(result);

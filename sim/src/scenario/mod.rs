@@ -231,6 +231,14 @@ pub struct TransactionsSpec {
     /// `transaction.timeout.ms`: the coordinator aborts a transaction open longer; default `10s`.
     #[serde(default = "defaults::txn_timeout")]
     pub timeout: Dur,
+    /// A producer crashes after a time drawn from this range and a new one with its
+    /// transactional id starts, while the old one goes on as a zombie for a while.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<[Dur; 2]>,
+    /// How long a restarted producer's old incarnation goes on, drawn from this range; default
+    /// `["500ms", "3s"]`.
+    #[serde(default = "defaults::zombie")]
+    pub zombie: [Dur; 2],
 }
 
 impl Workload {
@@ -346,6 +354,11 @@ pub struct Scenario {
     /// sync, each where the code decides it, drawn from the seed. Default false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub buggify: bool,
+    /// Fault points active in every run, by name (`delay-txn-request`): a scenario that shows
+    /// what one does asks for it rather than leave it to the seed. Without `buggify`, the points
+    /// not named stay off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fault_points: Vec<String>,
     /// `"swarm"`: each seed draws the timing settings (see [`Knobs`]) over the file's; default
     /// `"scenario"`, the file's settings.
     #[serde(default, skip_serializing_if = "is_scenario_knobs")]
@@ -404,6 +417,9 @@ mod defaults {
     }
     pub fn txn_timeout() -> Dur {
         Dur(Duration::from_secs(10))
+    }
+    pub fn zombie() -> [Dur; 2] {
+        [Dur(Duration::from_millis(500)), Dur(Duration::from_secs(3))]
     }
     pub fn brokers() -> i32 {
         3

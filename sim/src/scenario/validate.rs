@@ -274,6 +274,18 @@ impl Scenario {
 
     /// The fault profile and timeline.
     fn check_faults(&self) -> Checked {
+        for name in &self.fault_points {
+            if model::fault_point::Point::named(name).is_none() {
+                let known: Vec<&str> = (model::fault_point::Point::ALL.iter())
+                    .map(|p| p.name())
+                    .collect();
+                let message = format!(
+                    "fault_points: unknown fault point `{name}`: expected one of {}",
+                    known.join(", ")
+                );
+                return Err(Problem::at("", "fault_points", message));
+            }
+        }
         if let Some(profile) = &self.faults.profile {
             profile
                 .validate(self.cluster.brokers)
@@ -304,6 +316,11 @@ fn check_transactions(t: &super::TransactionsSpec) -> Result<(), (&'static str, 
     }
     if !(0.0..=1.0).contains(&t.abort_rate) {
         return Err(("abort_rate", format!("abort_rate = {}: expected 0 to 1", t.abort_rate)));
+    }
+    for (key, range) in [("restarts", t.restarts), ("zombie", Some(t.zombie))] {
+        if let Some([lo, hi]) = range.filter(|[lo, hi]| lo.ms() == 0 || lo.ms() > hi.ms()) {
+            return Err((key, format!("{key} = [{}ms, {}ms]: expected 0 < low <= high", lo.ms(), hi.ms())));
+        }
     }
     let ms = t.timeout.ms();
     if !(100..=model::txn::coordinator::MAX_TIMEOUT_MS).contains(&ms) {

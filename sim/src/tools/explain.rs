@@ -76,6 +76,18 @@ const SCENARIOS: &[(Switch, &str)] = &[
         Switch::EpochBumpWithBatchesInFlight,
         include_str!("../../../scenarios/bugs/epoch-bump-with-batches-in-flight.toml"),
     ),
+    (
+        Switch::NoProducerFencing,
+        include_str!("../../../scenarios/bugs/no-producer-fencing.toml"),
+    ),
+    (
+        Switch::HangingTxn,
+        include_str!("../../../scenarios/bugs/hanging-txn.toml"),
+    ),
+    (
+        Switch::LateEndTxn,
+        include_str!("../../../scenarios/bugs/late-end-txn.toml"),
+    ),
 ];
 
 /// The seed the scripted scenarios are told with.
@@ -208,6 +220,11 @@ pub fn meaning(check: &str) -> &'static str {
         "inconsistent-offsets" => "one offset must never hold two different records",
         "nonmonotonic-send" => "a producer's acknowledged offsets must go up",
         "unseen" => "every acknowledged record must be read in the end",
+        "g1a" => "a reader must never see a record of a transaction that aborted",
+        "hanging-transaction" => {
+            "a transaction left open where no marker will come holds readers back for good"
+        }
+        "unfinished-transaction" => "a coordinator must end every transaction past its timeout",
         _ => "see the checks in README.md",
     }
 }

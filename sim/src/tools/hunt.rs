@@ -112,6 +112,32 @@ pub fn hunt(
 const DEDICATED_CONTROLLER: &str = include_str!("../../../scenarios/dedicated-controller.toml");
 const CONSUMER_GROUPS: &str = include_str!("../../../scenarios/consumer-groups.toml");
 const MIRROR_MAKER: &str = include_str!("../../../scenarios/mirror-maker.toml");
+const TRANSACTIONS: &str = include_str!("../../../scenarios/transactions.toml");
+
+/// The switches whose rule is the transaction coordinator's or a partition's part in
+/// transactions: only a workload that runs transactions exercises them.
+pub fn transactional(bug: Switch) -> bool {
+    matches!(
+        bug,
+        Switch::LateEndTxn | Switch::HangingTxn | Switch::NoProducerFencing
+    )
+}
+
+/// The transactions scenario under swarm faults; for `hanging-txn`, transaction version 1, which
+/// alone leaves the switch reachable (under version 2 a late produce is fenced by the epoch bump
+/// whatever the partition does).
+fn transactions_ground(bug: Switch) -> Result<Scenario, String> {
+    let path = std::path::Path::new("scenarios/transactions.toml");
+    let mut s = Scenario::parse(path, TRANSACTIONS).map_err(|e| e.to_string())?;
+    s = s.with_faults("swarm")?;
+    if bug == Switch::HangingTxn {
+        // Version 1 is open to late EndTxns (what version 2 closes): held-back produces only.
+        s.cluster.transaction_version = Some(1);
+        s.buggify = false;
+        s.fault_points = vec!["delay-txn-request".to_owned()];
+    }
+    Ok(s)
+}
 
 /// Where a hunt with no scenario of its own looks, in order: the default cluster under swarm
 /// faults; a cluster with a dedicated controller under swarm faults, where a follower can miss
@@ -141,6 +167,12 @@ pub fn default_grounds(
         s.knobs = default.knobs;
         s
     };
+    if transactional(bug) {
+        return Ok(vec![
+            ("transactions", knobs(transactions_ground(bug)?)),
+            ("scripted", crate::tools::explain::bug_scenario(bug)),
+        ]);
+    }
     Ok(vec![
         ("swarm", default.clone()),
         ("swarm:dedicated-controller", knobs(dedicated)),
@@ -155,6 +187,9 @@ pub fn default_grounds(
 /// own, and for every replication, storage and producer rule the cluster with a dedicated
 /// controller under swarm faults.
 pub fn guided_ground(bug: Switch) -> Result<(&'static str, Scenario), String> {
+    if transactional(bug) {
+        return Ok(("transactions", transactions_ground(bug)?));
+    }
     let (name, text) = match bug {
         Switch::GroupStaleCommit => ("consumer-groups", CONSUMER_GROUPS),
         Switch::MirrorSkipOnRestart => ("mirror-maker", MIRROR_MAKER),

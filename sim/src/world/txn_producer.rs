@@ -3,10 +3,16 @@
 //! `txn` operation in the history (Jepsen's shape): `ok` when it committed, `fail` when it was
 //! aborted, `info` when a commit may or may not have taken effect.
 //!
-//! Draw order (changing it changes every seed): per transaction, the number of sends, then each
-//! send's partition, then whether to abort, then the pause before the next transaction.
+//! With `restarts`, a producer crashes now and then and a new one with the same transactional id
+//! takes over (a new history process, one stride on), while the old one goes on for a drawn
+//! while as a zombie: the new one's InitProducerId must fence it.
+//!
+//! Draw order (changing it changes every seed): the supervisor draws each incarnation's seed,
+//! then (with restarts) the time to the restart and the zombie's time; each incarnation draws, per
+//! transaction, the number of sends, then each send's partition, then whether to abort, then the
+//! pause before the next transaction.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,10 +34,54 @@ const BACKOFF: Duration = Duration::from_millis(100);
 /// apart from every other producer's.
 const TXN_VALUES: u64 = 1 << 40;
 
-/// Transactional producer `index`, history process `process`.
-pub async fn run(w: Workload, spec: TransactionsSpec, index: u32, process: u64, seed: u64) {
+/// Transactional producer `index`: its first incarnation is history process `process`, each
+/// restart's `stride` further on.
+pub async fn run(
+    w: Workload,
+    spec: TransactionsSpec,
+    index: u32,
+    process: u64,
+    stride: u64,
+    seed: u64,
+) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let client_id = format!("txn-producer-{index}");
+    let Some([lo, hi]) = spec.restarts else {
+        instance(w, spec, index, process, 0, rng.random(), None).await;
+        return;
+    };
+    for incarnation in 0u64.. {
+        let stop = Arc::new(AtomicBool::new(false));
+        let me = process + incarnation * stride;
+        let run = instance(w.clone(), spec.clone(), index, me, incarnation, rng.random(), Some(stop.clone()));
+        madsim::task::spawn(run);
+        let restart = Duration::from_millis(rng.random_range(lo.ms()..=hi.ms()));
+        let [zlo, zhi] = spec.zombie;
+        let zombie = Duration::from_millis(rng.random_range(zlo.ms()..=zhi.ms()));
+        madsim::time::sleep(restart).await;
+        if w.stop_producers.load(Ordering::Relaxed) {
+            return;
+        }
+        tracing::debug!(producer = index, incarnation, zombie_ms = zombie.as_millis() as u64, "transactional producer restarts; the old one lingers");
+        madsim::task::spawn(async move {
+            madsim::time::sleep(zombie).await;
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+}
+
+/// One incarnation of transactional producer `index`, history process `process`, running until
+/// the producers stop or `stop` is set.
+async fn instance(
+    w: Workload,
+    spec: TransactionsSpec,
+    index: u32,
+    process: u64,
+    incarnation: u64,
+    seed: u64,
+    stop: Option<Arc<AtomicBool>>,
+) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let client_id = format!("txn-producer-{index}-{incarnation}");
     let mut producer = TransactionalProducer::new(
         w.bootstrap.clone(),
         client_id,
@@ -40,8 +90,12 @@ pub async fn run(w: Workload, spec: TransactionsSpec, index: u32, process: u64, 
         spec.timeout.0,
     );
     let topic: Arc<str> = w.topic.as_str().into();
-    let mut sequence = 0u64;
-    while !w.stop_producers.load(Ordering::Relaxed) {
+    // Each incarnation's values apart from every other's.
+    let mut sequence = incarnation << 24;
+    let stopped = |stop: &Option<Arc<AtomicBool>>| {
+        w.stop_producers.load(Ordering::Relaxed) || stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+    };
+    while !stopped(&stop) {
         if let Err(error) = producer.begin().await {
             tracing::debug!(producer = index, %error, "cannot begin a transaction: backing off");
             madsim::time::sleep(BACKOFF).await;
@@ -78,7 +132,10 @@ pub async fn run(w: Workload, spec: TransactionsSpec, index: u32, process: u64, 
         let mut failed = None;
         for (tp, value) in &planned {
             match producer.send(tp, Bytes::from(value.to_string())).await {
-                SendOutcome::Acked { offset } => offsets.push(Some(offset)),
+                SendOutcome::Acked { offset } => {
+                    w.stats().acked += 1;
+                    offsets.push(Some(offset));
+                }
                 SendOutcome::Sent => offsets.push(None),
                 SendOutcome::Refused { error } => {
                     failed = Some(format!("{tp}: error code {error}"));
