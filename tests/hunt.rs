@@ -23,6 +23,7 @@ fn ground(bug: bugs::Switch) -> &'static str {
         Switch::HwAdvanceOldEpoch => "scripted",
         Switch::GroupStaleCommit => "consumer-groups",
         Switch::MirrorSkipOnRestart => "mirror-maker",
+        Switch::LateEndTxn | Switch::HangingTxn | Switch::NoProducerFencing => "transactions",
         _ => "swarm",
     }
 }

@@ -133,7 +133,6 @@ fn transactions_ground(bug: Switch) -> Result<Scenario, String> {
     if bug == Switch::HangingTxn {
         // Version 1 is open to late EndTxns (what version 2 closes): held-back produces only.
         s.cluster.transaction_version = Some(1);
-        s.buggify = false;
         s.fault_points = vec!["delay-txn-request".to_owned()];
     }
     Ok(s)
