@@ -7,6 +7,11 @@ acknowledged value exactly once, in order per partition. Then one broker is kill
 the clients produce on; nothing acknowledged may be lost. Then the cluster is stopped cleanly and
 started again on the same data directory: nothing acknowledged may be lost across that either.
 Malformed frames (an absurd length, a torn frame, an unknown API) must not take a broker down.
+Transactional producers (confluent-kafka and kafka-python: init, begin, produce, commit and
+abort, and send_offsets_to_transaction in a consume-transform-produce loop) write to a second
+topic; read_committed consumers must read every committed value once and no aborted one, the
+pipeline's group must have committed its consumed offsets, and a transaction whose broker is
+killed midway must be all or nothing.
 
 Usage: clients.py LOGSIM_BINARY [--port 19092] [--records 10000]
 Exits non-zero with the reason on the first check that fails. Stops by itself: every wait is
@@ -30,6 +35,7 @@ from kafka import TopicPartition as KpTopicPartition
 
 TOPIC = "events"
 PARTITIONS = 3
+TXN_TOPIC = "ledger"
 KEYS = 16
 
 
@@ -51,7 +57,8 @@ class Cluster:
     def start(self):
         self.process = subprocess.Popen(
             [self.binary, "serve", "--brokers", "3", "--port", str(self.port),
-             "--data-dir", self.data_dir, "--topic", f"{TOPIC}:{PARTITIONS}"],
+             "--data-dir", self.data_dir, "--topic", f"{TOPIC}:{PARTITIONS}",
+             "--topic", f"{TXN_TOPIC}:{PARTITIONS}"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True)
         self.wait_ready()
@@ -330,6 +337,182 @@ def consume_all_and_check(bootstrap, acked, label):
     check(f"{label} kafka-python", consume_kafka_python(bootstrap, len(acked)), acked)
 
 
+# Transactions: each returns (committed values, aborted values).
+
+def transactions_confluent(bootstrap, client, txns, per):
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": client,
+                  "transaction.timeout.ms": 60000, "message.timeout.ms": 60000})
+    p.init_transactions(60)
+    committed, aborted = [], []
+    for t in range(txns):
+        p.begin_transaction()
+        values = [value(client, t * per + i) for i in range(per)]
+        for i, v in enumerate(values):
+            p.produce(TXN_TOPIC, key=f"k{(t * per + i) % KEYS}", value=v)
+        if t % 3 == 2:
+            # Written first, so that the log holds what read_committed readers must skip.
+            p.flush(60)
+            p.abort_transaction(60)
+            aborted += values
+        else:
+            p.commit_transaction(60)
+            committed += values
+    return committed, aborted
+
+
+def transactions_kafka_python(bootstrap, client, txns, per):
+    p = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=client,
+                      request_timeout_ms=10000, delivery_timeout_ms=60000)
+    p.init_transactions()
+    committed, aborted = [], []
+    for t in range(txns):
+        p.begin_transaction()
+        values = [value(client, t * per + i) for i in range(per)]
+        for i, v in enumerate(values):
+            p.send(TXN_TOPIC, key=f"k{(t * per + i) % KEYS}".encode(), value=v.encode())
+        if t % 3 == 2:
+            p.flush()
+            p.abort_transaction()
+            aborted += values
+        else:
+            p.commit_transaction()
+            committed += values
+    p.close(10)
+    return committed, aborted
+
+
+def pipeline_confluent(bootstrap, client, group, limit):
+    """Consume-transform-produce: read `limit` values of TOPIC in group `group`, write each to
+    TXN_TOPIC, and commit the consumed offsets inside the transaction. Returns what it wrote and
+    the positions it committed."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  "isolation.level": "read_committed"})
+    c.subscribe([TOPIC])
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": client,
+                  "transaction.timeout.ms": 60000})
+    p.init_transactions(60)
+    written, deadline = [], time.time() + 120
+    while len(written) < limit and time.time() < deadline:
+        batch = [m for m in c.consume(100, 1.0) if not m.error()]
+        if not batch:
+            continue
+        p.begin_transaction()
+        for m in batch:
+            v = f"{client}-{len(written):06d}"
+            p.produce(TXN_TOPIC, key=m.key(), value=v)
+            written.append(v)
+        p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(), 60)
+        p.commit_transaction(60)
+    positions = {tp.partition: tp.offset for tp in c.position(c.assignment())}
+    c.close()
+    return written, positions
+
+
+def consume_isolated(bootstrap, topic, isolation, expected):
+    """Everything in `topic` from the beginning, read at `isolation`: [(partition, offset, value)]."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "logsim-txn-check",
+                  "enable.auto.commit": False, "enable.partition.eof": True,
+                  "isolation.level": isolation})
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    out, at_end, deadline = [], set(), time.time() + 120
+    while time.time() < deadline and (len(at_end) < PARTITIONS or len(out) < expected):
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == -191:
+                at_end.add(m.partition())
+            continue
+        at_end.discard(m.partition())
+        out.append((m.partition(), m.offset(), m.value().decode()))
+    c.close()
+    return out
+
+
+def committed_offsets(bootstrap, group, topic):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    got = c.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=30)
+    c.close()
+    return {tp.partition: tp.offset for tp in got}
+
+
+def check_committed_reads(name, records, committed, aborted):
+    seen = [v for _, _, v in records]
+    if len(seen) != len(set(seen)):
+        fail(f"{name}: a value read twice")
+    seen = set(seen)
+    missing = [v for v in committed if v not in seen]
+    leaked = [v for v in aborted if v in seen]
+    if missing:
+        fail(f"{name}: {len(missing)} committed values never read, e.g. {missing[:5]}")
+    if leaked:
+        fail(f"{name}: {len(leaked)} values of aborted transactions read, e.g. {leaked[:5]}")
+    log(f"{name}: all {len(committed)} committed values once, none of {len(aborted)} aborted")
+
+
+def transactions(cluster):
+    """Transactional producers, a read_committed check, a pipeline, and a kill mid-transaction."""
+    bootstrap = cluster.bootstrap
+    committed, aborted = [], []
+    for client, run in [("txn_confluent", transactions_confluent),
+                        ("txn_kafka_python", transactions_kafka_python)]:
+        started = time.time()
+        c, a = run(bootstrap, client, 30, 5)
+        committed += c
+        aborted += a
+        log(f"{client}: {len(c)} values committed and {len(a)} aborted in 30 transactions, "
+            f"{time.time() - started:.1f} s")
+    written, positions = pipeline_confluent(bootstrap, "txn_pipeline", "logsim-pipeline", 2000)
+    committed += written
+    got = committed_offsets(bootstrap, "logsim-pipeline", TOPIC)
+    if got != positions:
+        fail(f"the pipeline's group committed {got}, its consumer was at {positions}")
+    log(f"pipeline: {len(written)} values written with their input offsets committed {positions}")
+    records = consume_isolated(bootstrap, TXN_TOPIC, "read_committed", len(committed))
+    check_committed_reads("read_committed", records, committed, aborted)
+    written = len(committed) + len(aborted)
+    everything = consume_isolated(bootstrap, TXN_TOPIC, "read_uncommitted", written)
+    if len(everything) < written:
+        fail(f"read_uncommitted read {len(everything)} values, fewer than were written")
+
+    # A broker killed in the middle of a transaction: it commits whole or not at all.
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": "txn_killed",
+                  "transaction.timeout.ms": 20000, "message.timeout.ms": 20000})
+    p.init_transactions(60)
+    p.begin_transaction()
+    values = [value("txn_killed", i) for i in range(30)]
+    for i, v in enumerate(values[:15]):
+        p.produce(TXN_TOPIC, key=f"k{i % KEYS}", value=v)
+    p.flush(30)
+    cluster.kill_broker(2)
+    for i, v in enumerate(values[15:]):
+        p.produce(TXN_TOPIC, key=f"k{(15 + i) % KEYS}", value=v)
+    try:
+        p.commit_transaction(90)
+        outcome = "committed"
+    except Exception as e:  # noqa: BLE001 - an abortable error aborts, a fatal one leaves it to the timeout
+        log(f"commit with a broker down failed: {e}")
+        try:
+            p.abort_transaction(60)
+        except Exception:  # noqa: BLE001
+            pass
+        outcome = "aborted"
+    survivors = f"127.0.0.1:{cluster.port},127.0.0.1:{cluster.port + 2}"
+    # Past the transaction's timeout, whatever the client managed, it has ended.
+    time.sleep(25)
+    records = consume_isolated(survivors, TXN_TOPIC, "read_committed", len(committed))
+    seen = {v for _, _, v in records}
+    part = [v for v in values if v in seen]
+    if part and len(part) != len(values):
+        fail(f"a transaction cut by a broker kill is torn: {len(part)} of {len(values)} read")
+    if outcome == "committed" and not part:
+        fail("a transaction whose commit succeeded with a broker down is not readable")
+    check_committed_reads("read_committed after a kill", records, committed, aborted)
+    log(f"broker killed mid-transaction: {outcome}, {len(part)} of {len(values)} values readable")
+    return survivors
+
+
 def malformed_frames(port):
     """Bad input on one connection closes that connection or gets an error, never the broker."""
     def send(payload, read=True):
@@ -391,8 +574,7 @@ def main():
         malformed_frames(args.port)
         cluster.wait_ready()
 
-        cluster.kill_broker(2)
-        survivors = f"127.0.0.1:{args.port},127.0.0.1:{args.port + 2}"
+        survivors = transactions(cluster)
         more = n // 5
         after = produce_confluent(survivors, "after_kill", 0, more, True)
         after += produce_kafka_python(survivors, "after_kill_kp", 0, more)

@@ -43,6 +43,8 @@ pub fn config(args: &ServeArgs, node: i32) -> Result<BrokerConfig, String> {
     c.min_insync_replicas = args.min_insync_replicas;
     // Consumer groups are coordinated, with their offsets in __consumer_offsets.
     c.offsets_partitions = 3;
+    // Transactions are coordinated, with their state in __transaction_state.
+    c.transaction_partitions = 3;
     c.topics = args
         .topic_specs()?
         .into_iter()
