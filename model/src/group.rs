@@ -99,6 +99,9 @@ pub struct Group {
     phase: Phase,
 }
 
+/// What a commit is for: (group, topic, partition).
+type Slot = (String, String, i32);
+
 /// Committed offsets of the groups in one offsets partition, as of `epoch`'s leadership.
 #[derive(Clone, Debug, Default)]
 pub struct OffsetCache {
@@ -109,7 +112,7 @@ pub struct OffsetCache {
     committed: BTreeMap<(String, String, i32), (i64, i64)>,
     /// Offsets committed inside each producer's open transaction (TxnOffsetCommit), with where
     /// their records are: they count once the transaction's commit marker is written.
-    in_transactions: BTreeMap<i64, Vec<((String, String, i32), i64, i64)>>,
+    in_transactions: BTreeMap<i64, Vec<(Slot, i64, i64)>>,
 }
 
 impl OffsetCache {

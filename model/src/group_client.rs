@@ -427,35 +427,6 @@ pub fn decode_assignment(bytes: &[u8]) -> Vec<i32> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn both_strategies_give_every_partition_to_exactly_one_member() {
-        let members: Vec<String> = ["c", "a", "b"].iter().map(|s| s.to_string()).collect();
-        for strategy in [Strategy::Range, Strategy::RoundRobin] {
-            for partitions in [1, 2, 3, 7, 10] {
-                let assigned = strategy.assign(&members, partitions);
-                let mut all: Vec<i32> = assigned.values().flatten().copied().collect();
-                all.sort();
-                assert_eq!(all, (0..partitions).collect::<Vec<_>>(), "{strategy:?}");
-            }
-        }
-        let range = Strategy::Range.assign(&members, 7);
-        assert_eq!(range["a"], vec![0, 1, 2]);
-        assert_eq!(range["b"], vec![3, 4]);
-        assert_eq!(range["c"], vec![5, 6]);
-        let rr = Strategy::RoundRobin.assign(&members, 7);
-        assert_eq!(rr["a"], vec![0, 3, 6]);
-        assert_eq!(
-            decode_assignment(&encode_assignment(&[0, 3, 6])),
-            vec![0, 3, 6]
-        );
-        assert!(decode_assignment(b"").is_empty());
-    }
-}
-
 /// Asks the broker at `bootstrap` which broker coordinates `key` (a group for `key_type` 0, a
 /// transactional id for 1) and connects to it: the connection, the broker's id and address.
 pub(crate) async fn connect_to_coordinator(
@@ -488,4 +459,33 @@ pub(crate) async fn connect_to_coordinator(
         .await
         .map_err(|e| e.to_string())?;
     Ok((conn, found.node_id.0, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_strategies_give_every_partition_to_exactly_one_member() {
+        let members: Vec<String> = ["c", "a", "b"].iter().map(|s| s.to_string()).collect();
+        for strategy in [Strategy::Range, Strategy::RoundRobin] {
+            for partitions in [1, 2, 3, 7, 10] {
+                let assigned = strategy.assign(&members, partitions);
+                let mut all: Vec<i32> = assigned.values().flatten().copied().collect();
+                all.sort();
+                assert_eq!(all, (0..partitions).collect::<Vec<_>>(), "{strategy:?}");
+            }
+        }
+        let range = Strategy::Range.assign(&members, 7);
+        assert_eq!(range["a"], vec![0, 1, 2]);
+        assert_eq!(range["b"], vec![3, 4]);
+        assert_eq!(range["c"], vec![5, 6]);
+        let rr = Strategy::RoundRobin.assign(&members, 7);
+        assert_eq!(rr["a"], vec![0, 3, 6]);
+        assert_eq!(
+            decode_assignment(&encode_assignment(&[0, 3, 6])),
+            vec![0, 3, 6]
+        );
+        assert!(decode_assignment(b"").is_empty());
+    }
 }

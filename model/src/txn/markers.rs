@@ -51,12 +51,10 @@ pub async fn complete(shared: Arc<Shared>, id: String, tp: TopicPartition, epoch
             }
             (meta, leaders)
         };
-        if leaders.is_empty() {
-            if write_complete(&shared, &id, &tp, epoch).await {
-                let mut s = shared.lock();
-                completed(&mut s, &id, epoch);
-                return;
-            }
+        if leaders.is_empty() && write_complete(&shared, &id, &tp, epoch).await {
+            let mut s = shared.lock();
+            completed(&mut s, &id, epoch);
+            return;
         }
         let marker = if meta.state == TxnState::PrepareCommit {
             Marker::Commit
