@@ -246,7 +246,8 @@ pub fn check(
     let consumed = consumers::check(&index, ops, &mut found);
     group_skip::check(&index, &consumed, &mut found);
     let mut gate_failures = gate_failures(&index, gates);
-    if flat.is_some() && !raw.iter().any(|o| o.f == OpFn::Txn && o.kind == OpType::Ok) {
+    let txns = raw.iter().filter(|o| o.f == OpFn::Txn);
+    if txns.clone().next().is_some() && !txns.clone().any(|o| o.kind == OpType::Ok) {
         gate_failures.push("transactions were run and none committed".to_owned());
     }
     Analysis {
