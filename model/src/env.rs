@@ -194,6 +194,23 @@ pub enum Event {
         partition: TopicPartition,
         high_watermark: i64,
     },
+    /// A transaction coordinator wrote its decision on a transaction (`PrepareCommit` or
+    /// `PrepareAbort`), for `why`: the producer's EndTxn, its timeout, or a new producer of its
+    /// transactional id. Its markers go out next.
+    TxnDecided {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        partitions: Vec<TopicPartition>,
+        why: String,
+    },
+    /// Every marker of a decided transaction is written; the coordinator recorded it complete.
+    TxnCompleted {
+        transactional_id: String,
+        producer_id: i64,
+        commit: bool,
+    },
 }
 
 /// One event as a line of JSON: `{"t":T,"node":N,` and the event's own fields. Simulated traces

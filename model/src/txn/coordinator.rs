@@ -210,6 +210,32 @@ async fn write(
     Ok(())
 }
 
+/// Tells the outside world that `id`'s transaction, as `meta` now holds it, was decided (for
+/// `why`) or completed.
+fn report(shared: &Shared, id: &str, meta: &TxnMeta, why: &str) {
+    let commit = matches!(
+        meta.state,
+        TxnState::PrepareCommit | TxnState::CompleteCommit
+    );
+    let event = if meta.state.preparing() {
+        crate::env::Event::TxnDecided {
+            transactional_id: id.to_owned(),
+            producer_id: meta.producer_id,
+            producer_epoch: meta.producer_epoch,
+            commit,
+            partitions: meta.partitions.iter().cloned().collect(),
+            why: why.to_owned(),
+        }
+    } else {
+        crate::env::Event::TxnCompleted {
+            transactional_id: id.to_owned(),
+            producer_id: meta.producer_id,
+            commit,
+        }
+    };
+    shared.emit(event);
+}
+
 /// Checks a request's producer against `id`'s state.
 fn check_producer(meta: Option<&TxnMeta>, producer_id: i64, epoch: i16) -> Result<&TxnMeta, i16> {
     let meta = meta.ok_or(error_code::INVALID_PRODUCER_ID_MAPPING)?;
@@ -293,11 +319,18 @@ pub async fn init_producer_id(
         (tp, epoch, next.0, next.1)
     };
     let (producer_id, producer_epoch) = (next.producer_id, next.producer_epoch);
+    let decided = next.clone();
     if let Err(code) = write(shared, &id, &tp, epoch, next).await {
         response.error_code = code;
         return response;
     }
     if abort_first {
+        report(
+            shared,
+            &id,
+            &decided,
+            "a new producer of its transactional id",
+        );
         crate::mark!(TxnAbortedByNewProducer);
         spawn_completion(shared, id, tp, epoch);
         response.error_code = error_code::CONCURRENT_TRANSACTIONS;
@@ -533,10 +566,12 @@ pub async fn end_txn(shared: &Arc<Shared>, request: EndTxnRequest, version: i16)
         (tp, epoch, next)
     };
     let (pid, new_epoch) = (next.producer_id, next.producer_epoch);
+    let decided = next.clone();
     if let Err(code) = write(shared, &id, &tp, epoch, next).await {
         response.error_code = code;
         return response;
     }
+    report(shared, &id, &decided, "EndTxn");
     debug!(transactional_id = %id, producer_id = pid, commit, "transaction decided");
     spawn_completion(shared, id, tp, epoch);
     response.producer_id = pid.into();
@@ -616,7 +651,12 @@ pub(super) async fn write_complete(
             ..m
         }
     };
-    write(shared, id, tp, epoch, next).await.is_ok()
+    let done = next.clone();
+    let written = write(shared, id, tp, epoch, next).await.is_ok();
+    if written {
+        report(shared, id, &done, "markers written");
+    }
+    written
 }
 
 /// What this broker must do for its transactions at `now`: time out the old, finish the decided.
@@ -685,8 +725,10 @@ async fn time_out(shared: Arc<Shared>, id: String) {
         (tp, epoch, next)
     };
     debug!(transactional_id = %id, producer_id = next.producer_id, "transaction timed out: aborting it");
+    let decided = next.clone();
     if write(&shared, &id, &tp, epoch, next).await.is_ok() {
         crate::mark!(TxnTimedOut);
+        report(&shared, &id, &decided, "its timeout");
         spawn_completion(&shared, id, tp, epoch);
     }
 }

@@ -221,6 +221,7 @@ pub fn meaning(check: &str) -> &'static str {
         "nonmonotonic-send" => "a producer's acknowledged offsets must go up",
         "unseen" => "every acknowledged record must be read in the end",
         "g1a" => "a reader must never see a record of a transaction that aborted",
+        "poll-skip" => "a consumer must not skip a committed record between two it read",
         "hanging-transaction" => {
             "a transaction left open where no marker will come holds readers back for good"
         }
@@ -241,6 +242,8 @@ const STORY_KINDS: &[&str] = &[
     "truncated",
     "isr_changed",
     "log_recovered",
+    "txn_decided",
+    "txn_completed",
     "violation",
     "faults_stopped",
 ];

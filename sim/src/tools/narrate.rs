@@ -177,6 +177,20 @@ pub fn tell(line: &str) -> Option<Told> {
             num("high_watermark")
         ),
         "high_watermark" => format!("{p}: high watermark {}", num("high_watermark")),
+        "txn_decided" => format!(
+            "decides to {} `{}`'s transaction (producer {}, epoch {}) on {} ({})",
+            if e["commit"].as_bool() == Some(true) { "COMMIT" } else { "ABORT" },
+            text_of("transactional_id"),
+            num("producer_id"),
+            num("producer_epoch"),
+            partition_list(&e["partitions"]),
+            text_of("why")
+        ),
+        "txn_completed" => format!(
+            "`{}`'s transaction is {}: every marker written",
+            text_of("transactional_id"),
+            if e["commit"].as_bool() == Some(true) { "committed" } else { "aborted" }
+        ),
         "violation" => format!("VIOLATION {}: {}", text_of("check"), text_of("message")),
         "faults_stopped" => "faults stop; the quiet period begins".to_owned(),
         "quiet_period_ended" => "the quiet period ends".to_owned(),
@@ -189,6 +203,14 @@ pub fn tell(line: &str) -> Option<Told> {
         partition,
         text,
     })
+}
+
+/// `[events-0, events-2]` from a list of partitions as events write them.
+fn partition_list(v: &Value) -> String {
+    let names: Vec<String> = (v.as_array().into_iter().flatten())
+        .map(|p| format!("{}-{}", p["topic"].as_str().unwrap_or("?"), p["partition"]))
+        .collect();
+    format!("[{}]", names.join(", "))
 }
 
 fn fault_text(e: &Value) -> String {
