@@ -40,6 +40,9 @@ pub struct BatchHeader {
     pub transactional: bool,
     /// A control batch's marker: the end of its producer's transaction on this partition.
     pub control: Option<Marker>,
+    /// A marker's coordinator epoch (the transaction state partition's leader epoch of the
+    /// coordinator that wrote it); -1 for any other batch.
+    pub coordinator_epoch: i32,
 }
 
 /// How a transaction ended on a partition: the control record a coordinator has written there.
@@ -132,6 +135,9 @@ pub fn parse(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
         return Err(BatchError::CrcMismatch { stored, computed });
     }
     let attributes = i16::from_be_bytes([bytes[ATTRIBUTES_OFFSET], bytes[ATTRIBUTES_OFFSET + 1]]);
+    let marker = (attributes & CONTROL_BIT != 0)
+        .then(|| control_marker(&bytes[..size]))
+        .flatten();
     Ok(BatchHeader {
         base_offset: i64::from_be_bytes(bytes[0..8].try_into().expect("8 bytes")),
         size,
@@ -150,31 +156,37 @@ pub fn parse(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
         ),
         base_sequence: be_i32(bytes, BASE_SEQUENCE_OFFSET),
         transactional: attributes & TRANSACTIONAL_BIT != 0,
-        control: if attributes & CONTROL_BIT != 0 {
-            control_marker(&bytes[..size])
-        } else {
-            None
-        },
+        control: marker.map(|(m, _)| m),
+        coordinator_epoch: marker.map_or(-1, |(_, e)| e),
     })
 }
 
-/// The marker of a control batch, read from its first record's key (version, then type). A
-/// control record of a type other than commit or abort marks nothing here.
-fn control_marker(batch: &[u8]) -> Option<Marker> {
+/// The marker of a control batch and its coordinator epoch, read from its first record's key
+/// (version, then type) and value (version, then coordinator epoch). A control record of a type
+/// other than commit or abort marks nothing here.
+fn control_marker(batch: &[u8]) -> Option<(Marker, i32)> {
     let mut at = HEADER_LEN;
     varint(batch, &mut at).ok()?; // record length
     at += 1; // attributes
     varint(batch, &mut at).ok()?; // timestamp delta
     varint(batch, &mut at).ok()?; // offset delta
-    let key_len = varint(batch, &mut at).ok()?;
-    if key_len < 4 || at + 4 > batch.len() {
+    let key_len = usize::try_from(varint(batch, &mut at).ok()?).ok()?;
+    if key_len < 4 || at + key_len > batch.len() {
         return None;
     }
-    match i16::from_be_bytes([batch[at + 2], batch[at + 3]]) {
-        0 => Some(Marker::Abort),
-        1 => Some(Marker::Commit),
-        _ => None,
-    }
+    let marker = match i16::from_be_bytes([batch[at + 2], batch[at + 3]]) {
+        0 => Marker::Abort,
+        1 => Marker::Commit,
+        _ => return None,
+    };
+    at += key_len;
+    let value_len = varint(batch, &mut at).ok()?;
+    let epoch = if value_len >= 6 && at + 6 <= batch.len() {
+        be_i32(batch, at + 2)
+    } else {
+        -1
+    };
+    Some((marker, epoch))
 }
 
 /// Splits a buffer of whole batches, stopping at the first bad one. Returns the good headers and

@@ -37,6 +37,8 @@ pub struct BatchMeta {
     pub transactional: bool,
     /// A control batch's marker.
     pub control: Option<batch::Marker>,
+    /// A marker's coordinator epoch; -1 for any other batch.
+    pub coordinator_epoch: i32,
 }
 
 impl BatchMeta {
@@ -329,6 +331,7 @@ impl Log {
             base_sequence: h.base_sequence,
             transactional: h.transactional,
             control: h.control,
+            coordinator_epoch: h.coordinator_epoch,
         });
         let meta = self.batches.last().expect("pushed");
         if meta.producer_id >= 0 && meta.control.is_none() {
@@ -426,6 +429,15 @@ impl Log {
     pub fn sequence_within(&self, h: &BatchHeader, lookback: usize) -> Sequence {
         assert!(lookback >= 1);
         assert!(lookback <= DUPLICATE_LOOKBACK_BATCHES);
+        if h.control.is_some() && h.producer_id >= 0 {
+            let data_epoch =
+                (self.producers.get(&h.producer_id)).map(|&i| self.batches[i].producer_epoch);
+            return if self.transactions.fences_marker(h, data_epoch) {
+                Sequence::Fenced
+            } else {
+                Sequence::New
+            };
+        }
         if h.producer_id < 0 || h.base_sequence < 0 {
             return Sequence::New;
         }

@@ -33,6 +33,9 @@ pub struct Transactions {
     /// The highest producer epoch a marker carried, per producer: a data batch of an older one
     /// belongs to a producer since fenced.
     marker_epochs: BTreeMap<i64, i16>,
+    /// The highest coordinator epoch a marker carried, per producer: a marker from an older
+    /// coordinator (one that lost its leadership and does not know yet) is refused.
+    coordinator_epochs: BTreeMap<i64, i32>,
 }
 
 impl Transactions {
@@ -48,6 +51,9 @@ impl Transactions {
             Some(marker) => {
                 let epoch = self.marker_epochs.entry(m.producer_id).or_insert(i16::MIN);
                 *epoch = (*epoch).max(m.producer_epoch);
+                let coordinator =
+                    (self.coordinator_epochs.entry(m.producer_id)).or_insert(i32::MIN);
+                *coordinator = (*coordinator).max(m.coordinator_epoch);
                 let Some(first) = self.open.remove(&m.producer_id) else {
                     // The transaction wrote nothing here: its marker ends nothing.
                     return;
@@ -101,6 +107,19 @@ impl Transactions {
         self.open.iter().map(|(p, o)| (*p, *o))
     }
 
+    /// Whether the marker `h` comes too late to be written: its producer epoch is older than
+    /// the producer's newest here (`data_epoch`, its last data batch's, or a marker's), or its
+    /// coordinator epoch is older than a marker's already written for the producer. A zombie
+    /// coordinator's marker, or one from a transaction long ended, must not end the transaction
+    /// open now.
+    pub fn fences_marker(&self, h: &crate::batch::BatchHeader, data_epoch: Option<i16>) -> bool {
+        let pid = h.producer_id;
+        let newest = data_epoch.max(self.marker_epoch(pid));
+        let coordinator = self.coordinator_epochs.get(&pid).copied();
+        newest.is_some_and(|e| h.producer_epoch < e)
+            || coordinator.is_some_and(|e| h.coordinator_epoch < e)
+    }
+
     /// The newest epoch a marker of `producer_id` carried here.
     pub fn marker_epoch(&self, producer_id: i64) -> Option<i16> {
         self.marker_epochs.get(&producer_id).copied()
@@ -125,6 +144,7 @@ mod tests {
             base_sequence: 0,
             transactional: true,
             control,
+            coordinator_epoch: 0,
         }
     }
 
@@ -160,6 +180,42 @@ mod tests {
             t.aborted_between(0, 5).count(),
             0,
             "read below its first record"
+        );
+    }
+
+    #[test]
+    fn a_late_marker_of_an_older_epoch_or_an_older_coordinator_is_fenced() {
+        let marker = |producer_epoch: i16, coordinator_epoch: i32| {
+            let bytes = crate::batch::encode_marker(
+                7,
+                producer_epoch,
+                Marker::Commit,
+                coordinator_epoch,
+                0,
+            );
+            crate::batch::parse(&bytes).expect("a marker parses")
+        };
+        assert_eq!(marker(3, 5).coordinator_epoch, 5);
+        let mut t = Transactions::default();
+        let mut written = meta(0, 0, 7, Some(Marker::Abort));
+        (written.producer_epoch, written.coordinator_epoch) = (3, 5);
+        t.on_batch(&written);
+        assert!(
+            !t.fences_marker(&marker(3, 5), Some(3)),
+            "the same end again"
+        );
+        assert!(!t.fences_marker(&marker(4, 6), Some(3)), "a newer one");
+        assert!(
+            t.fences_marker(&marker(2, 5), Some(3)),
+            "an older producer epoch"
+        );
+        assert!(
+            t.fences_marker(&marker(3, 4), Some(3)),
+            "an older coordinator"
+        );
+        assert!(
+            t.fences_marker(&marker(3, 5), Some(4)),
+            "older than the data written since"
         );
     }
 

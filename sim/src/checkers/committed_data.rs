@@ -173,6 +173,7 @@ mod tests {
             base_sequence: -1,
             transactional: false,
             control: None,
+            coordinator_epoch: -1,
         }
     }
 

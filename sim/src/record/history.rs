@@ -236,6 +236,10 @@ pub struct Op {
     /// Assigns and commits of a consumer group's member: the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<Box<str>>,
+    /// A transaction's completion: when its commit was first asked for (EndTxn), in simulated
+    /// milliseconds. Another process that read its records before then read them uncommitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_ms: Option<u64>,
 }
 
 impl Op {
@@ -282,6 +286,7 @@ impl Op {
             error: None,
             record_key: None,
             group: None,
+            commit_ms: None,
         }
     }
 }

@@ -150,8 +150,10 @@ async fn instance(
             }
         }
         let commit = !abort && failed.is_none();
+        let commit_ms = commit.then(|| w.now_ms());
         let end = producer.end(commit).await;
         let mut done = w.op(process, OpType::Ok, OpFn::Txn);
+        done.commit_ms = commit_ms;
         done.value = steps(&offsets);
         {
             let mut stats = w.stats();

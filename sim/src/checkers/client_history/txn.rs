@@ -232,6 +232,38 @@ pub(super) fn check(ops: &[Op], lines: Option<&[usize]>, found: &mut Found) {
     let line = |i: usize| lines.map_or(i + 1, |l| l[i]);
     cycles(ops, &e, &line, found);
     torn(ops, &e, &line, found);
+    precommitted(ops, &e, &line, found);
+}
+
+/// `precommitted-read`: another process read a transaction's record in a poll that completed
+/// before the transaction's commit was even asked for (its `commit_ms`): it read uncommitted
+/// data. A transaction reading its own sends before it commits is allowed.
+fn precommitted(ops: &[Op], e: &Effects, line: &dyn Fn(usize) -> usize, found: &mut Found) {
+    for &(reader, d) in &e.reads {
+        let Some(&writer) = e.writer.get(&d.value) else {
+            continue;
+        };
+        let (w, r) = (&ops[writer], &ops[reader]);
+        let (Some(commit_ms), Some(read_ms)) = (w.commit_ms, r.time_ms) else {
+            continue;
+        };
+        if w.process == r.process || read_ms >= commit_ms {
+            continue;
+        }
+        found.report(
+            "precommitted-read",
+            Case {
+                key: d.key.to_owned(),
+                offsets: vec![d.offset],
+                values: vec![d.value],
+                lines: vec![line(writer), line(reader)],
+                detail: format!(
+                    "process {} read {} at {read_ms} ms, before process {}'s transaction asked to                      commit it at {commit_ms} ms",
+                    r.process, d.value, w.process
+                ),
+            },
+        );
+    }
 }
 
 /// `g1c` reported, `g0` counted.
@@ -514,6 +546,19 @@ mod tests {
             ],
         );
         assert!(split.valid, "{:?}", split.anomalies);
+    }
+
+    #[test]
+    fn another_process_reading_a_send_before_its_commit_was_asked_is_a_precommitted_read() {
+        let invoke = r#"{"process":1,"type":"invoke","f":"txn","value":[["send","x/0",1]]}"#;
+        let commit = r#"{"process":1,"type":"ok","f":"txn","value":[["send","x/0",[0,1]]],"commit_ms":50,"time_ms":60}"#;
+        let early = r#"{"process":2,"type":"ok","f":"poll","msgs":{"x/0":[[0,1]]},"time_ms":40}"#;
+        let late = r#"{"process":2,"type":"ok","f":"poll","msgs":{"x/0":[[0,1]]},"time_ms":55}"#;
+        let caught = judge(&[invoke, early, commit]);
+        assert_eq!(kinds(&caught), ["precommitted-read"], "{:?}", caught.anomalies);
+        assert_eq!(caught.anomalies["precommitted-read"][0].lines, [3, 2]);
+        let clean = judge(&[invoke, late, commit]);
+        assert!(clean.anomalies.is_empty(), "{:?}", clean.anomalies);
     }
 
     #[test]
