@@ -21,6 +21,16 @@ fn the_shipped_scenario_commits_aborts_and_recovers_transactions_and_passes() {
         assert!(report.pass, "seed {seed}: {:?}", report.violations.first());
         let t = report.transactions.expect("transactions counted");
         assert!(t.committed > 0 && t.aborted > 0, "seed {seed}: {t:?}");
+        let timeouts = report
+            .counters
+            .marks
+            .get("txn-timed-out")
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(
+            t.timed_out, timeouts,
+            "seed {seed}: the timeouts are the mark's count"
+        );
         assert!(report
             .counters
             .invariants

@@ -102,6 +102,40 @@ pub struct Group {
 /// What a commit is for: (group, topic, partition).
 type Slot = (String, String, i32);
 
+/// The slots and offsets an offset commit of either kind (OffsetCommit, TxnOffsetCommit) asks
+/// for, in the request's order: their requests differ in type, not in shape.
+macro_rules! commit_slots {
+    ($group:expr, $request:expr) => {
+        ($request.topics.iter())
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    let slot = ($group.clone(), t.name.0.to_string(), p.partition_index);
+                    (slot, p.committed_offset)
+                })
+            })
+            .collect::<Vec<(Slot, i64)>>()
+    };
+}
+
+/// The answer to an offset commit of either kind: every partition it named, with `code`.
+macro_rules! commit_answer {
+    ($response:ty, $topic:ty, $partition:ty, $request:expr, $code:expr) => {{
+        let mut response = <$response>::default();
+        for t in &$request.topics {
+            let mut rt = <$topic>::default();
+            rt.name = t.name.clone();
+            for p in &t.partitions {
+                let mut rp = <$partition>::default();
+                rp.partition_index = p.partition_index;
+                rp.error_code = $code;
+                rt.partitions.push(rp);
+            }
+            response.topics.push(rt);
+        }
+        response
+    }};
+}
+
 /// Committed offsets of the groups in one offsets partition, as of `epoch`'s leadership.
 #[derive(Clone, Debug, Default)]
 pub struct OffsetCache {
@@ -687,30 +721,15 @@ pub async fn offset_commit(
     let member = request.member_id.to_string();
     let generation = request.generation_id_or_member_epoch;
     // (group, topic, partition) and the offset, in the request's order.
-    let commits: Vec<((String, String, i32), i64)> = request
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions.iter().map(|p| {
-                let slot = (group.clone(), t.name.0.to_string(), p.partition_index);
-                (slot, p.committed_offset)
-            })
-        })
-        .collect();
+    let commits = commit_slots!(group, request);
     let answer = |code: i16| {
-        let mut response = OffsetCommitResponse::default();
-        for t in &request.topics {
-            let mut rt = OffsetCommitResponseTopic::default();
-            rt.name = t.name.clone();
-            for p in &t.partitions {
-                let mut rp = OffsetCommitResponsePartition::default();
-                rp.partition_index = p.partition_index;
-                rp.error_code = code;
-                rt.partitions.push(rp);
-            }
-            response.topics.push(rt);
-        }
-        response
+        commit_answer!(
+            OffsetCommitResponse,
+            OffsetCommitResponseTopic,
+            OffsetCommitResponsePartition,
+            request,
+            code
+        )
     };
     let (tp, epoch, records) = {
         let mut s = shared.lock();
@@ -801,28 +820,15 @@ pub async fn txn_offset_commit(
     };
     let group = request.group_id.0.to_string();
     let (producer_id, producer_epoch) = (request.producer_id.0, request.producer_epoch);
-    let commits: Vec<((String, String, i32), i64)> = (request.topics.iter())
-        .flat_map(|t| {
-            t.partitions.iter().map(|p| {
-                let slot = (group.clone(), t.name.0.to_string(), p.partition_index);
-                (slot, p.committed_offset)
-            })
-        })
-        .collect();
+    let commits = commit_slots!(group, request);
     let answer = |code: i16| {
-        let mut response = TxnOffsetCommitResponse::default();
-        for t in &request.topics {
-            let mut rt = TxnOffsetCommitResponseTopic::default();
-            rt.name = t.name.clone();
-            for p in &t.partitions {
-                let mut rp = TxnOffsetCommitResponsePartition::default();
-                rp.partition_index = p.partition_index;
-                rp.error_code = code;
-                rt.partitions.push(rp);
-            }
-            response.topics.push(rt);
-        }
-        response
+        commit_answer!(
+            TxnOffsetCommitResponse,
+            TxnOffsetCommitResponseTopic,
+            TxnOffsetCommitResponsePartition,
+            request,
+            code
+        )
     };
     let (tp, epoch) = match coordinating(shared, &shared.lock(), &group) {
         Ok(c) => c,

@@ -220,6 +220,11 @@ pub fn run_with(scenario: &Scenario, seed: u64, keep_trace: bool, extras: Extras
             counters.marks_first_ms = (model::coverage::first_reached().into_iter())
                 .map(|(mark, at)| (mark.name(), at.as_millis() as u64))
                 .collect();
+            // The coordinators' timeouts are counted by their mark, read only now.
+            let timed_out = counters.marks.get("txn-timed-out").copied().unwrap_or(0);
+            if let Some(t) = output.report.transactions.as_mut() {
+                t.timed_out = timed_out;
+            }
             output
         })
         .expect("spawn a run thread");
@@ -602,7 +607,7 @@ fn judge(
             committed: stats.txn_committed,
             aborted: stats.txn_aborted,
             unknown: stats.txn_unknown,
-            timed_out: counters.marks.get("txn-timed-out").copied().unwrap_or(0),
+            timed_out: 0,
         }),
         counters,
         fault_profile,

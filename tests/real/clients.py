@@ -248,21 +248,7 @@ def consume_kcat(bootstrap):
 
 
 def consume_confluent(bootstrap, expected):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "logsim-check",
-                  "enable.auto.commit": False, "enable.partition.eof": True})
-    c.assign([TopicPartition(TOPIC, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
-    out, at_end, deadline = [], set(), time.time() + 120
-    while time.time() < deadline and (len(at_end) < PARTITIONS or len(out) < expected):
-        m = c.poll(0.5)
-        if m is None:
-            continue
-        if m.error():
-            if m.error().code() == -191:  # end of partition
-                at_end.add(m.partition())
-            continue
-        out.append((m.partition(), m.offset(), m.value().decode()))
-    c.close()
-    return out
+    return consume_isolated(bootstrap, TOPIC, "read_committed", expected)
 
 
 def consume_kafka_python(bootstrap, expected):
@@ -421,7 +407,7 @@ def consume_isolated(bootstrap, topic, isolation, expected):
         if m is None:
             continue
         if m.error():
-            if m.error().code() == -191:
+            if m.error().code() == -191:  # end of partition
                 at_end.add(m.partition())
             continue
         at_end.discard(m.partition())
