@@ -367,9 +367,11 @@ impl History {
 mod tests {
     use super::{first_reads, Op};
 
+    /// A history holds every operation of a run: an op's size is its memory. A transaction's
+    /// commit time (`commit_ms`) took it from 160 to 176 bytes.
     #[test]
     fn an_op_stays_small() {
-        assert!(std::mem::size_of::<Op>() <= 160, "{}", std::mem::size_of::<Op>());
+        assert!(std::mem::size_of::<Op>() <= 176, "{}", std::mem::size_of::<Op>());
     }
 
     #[test]
