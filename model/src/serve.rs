@@ -775,7 +775,12 @@ fn fetch_partition(
         out.aborted = aborted.map(|a| (a.producer_id, a.first_offset)).collect();
     }
     out.high_watermark = log.high_watermark();
-    out.last_stable_offset = log.last_stable_offset();
+    // A follower reads to the log end and has no use for the stable offset.
+    out.last_stable_offset = if is_follower {
+        log.high_watermark()
+    } else {
+        log.last_stable_offset()
+    };
     out.log_start_offset = 0;
     out.records = records;
     (out, has_data)
