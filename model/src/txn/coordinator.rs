@@ -167,13 +167,14 @@ fn release(s: &mut State, id: &str) {
 }
 
 /// Writes `next` as `id`'s state to its partition and applies it once acknowledged; the claim
-/// ends either way.
+/// ends either way. A decision or a completion written is reported as an event, with `why`.
 async fn write(
     shared: &Arc<Shared>,
     id: &str,
     tp: &TopicPartition,
     epoch: i32,
     next: TxnMeta,
+    why: &str,
 ) -> Result<(), i16> {
     let record = [(Some(Bytes::from(id.to_owned())), next.encode())];
     let records = batch::encode(&record, shared.now_ms() as i64);
@@ -206,17 +207,25 @@ async fn write(
         partitions = next.partitions.len(),
         "transaction state written"
     );
+    report(shared, id, &next, why);
     loaded(&mut s, tp, epoch).txns.insert(id.to_owned(), next);
     Ok(())
 }
 
 /// Tells the outside world that `id`'s transaction, as `meta` now holds it, was decided (for
-/// `why`) or completed.
+/// `why`) or completed; other states are not news.
 fn report(shared: &Shared, id: &str, meta: &TxnMeta, why: &str) {
     let commit = matches!(
         meta.state,
         TxnState::PrepareCommit | TxnState::CompleteCommit
     );
+    let completed = matches!(
+        meta.state,
+        TxnState::CompleteCommit | TxnState::CompleteAbort
+    );
+    if !meta.state.preparing() && !completed {
+        return;
+    }
     let event = if meta.state.preparing() {
         crate::env::Event::TxnDecided {
             transactional_id: id.to_owned(),
@@ -319,18 +328,12 @@ pub async fn init_producer_id(
         (tp, epoch, next.0, next.1)
     };
     let (producer_id, producer_epoch) = (next.producer_id, next.producer_epoch);
-    let decided = next.clone();
-    if let Err(code) = write(shared, &id, &tp, epoch, next).await {
+    let why = "a new producer of its transactional id";
+    if let Err(code) = write(shared, &id, &tp, epoch, next, why).await {
         response.error_code = code;
         return response;
     }
     if abort_first {
-        report(
-            shared,
-            &id,
-            &decided,
-            "a new producer of its transactional id",
-        );
         crate::mark!(TxnAbortedByNewProducer);
         spawn_completion(shared, id, tp, epoch);
         response.error_code = error_code::CONCURRENT_TRANSACTIONS;
@@ -382,7 +385,7 @@ async fn add_partitions(
         next.partitions.extend(partitions);
         (tp, epoch, next)
     };
-    write(shared, id, &tp, epoch, next).await
+    write(shared, id, &tp, epoch, next, "AddPartitionsToTxn").await
 }
 
 /// Whether `tp` is in `id`'s ongoing transaction under this producer and epoch: a partition
@@ -566,12 +569,10 @@ pub async fn end_txn(shared: &Arc<Shared>, request: EndTxnRequest, version: i16)
         (tp, epoch, next)
     };
     let (pid, new_epoch) = (next.producer_id, next.producer_epoch);
-    let decided = next.clone();
-    if let Err(code) = write(shared, &id, &tp, epoch, next).await {
+    if let Err(code) = write(shared, &id, &tp, epoch, next, "EndTxn").await {
         response.error_code = code;
         return response;
     }
-    report(shared, &id, &decided, "EndTxn");
     debug!(transactional_id = %id, producer_id = pid, commit, "transaction decided");
     spawn_completion(shared, id, tp, epoch);
     response.producer_id = pid.into();
@@ -651,12 +652,7 @@ pub(super) async fn write_complete(
             ..m
         }
     };
-    let done = next.clone();
-    let written = write(shared, id, tp, epoch, next).await.is_ok();
-    if written {
-        report(shared, id, &done, "markers written");
-    }
-    written
+    (write(shared, id, tp, epoch, next, "markers written").await).is_ok()
 }
 
 /// What this broker must do for its transactions at `now`: time out the old, finish the decided.
@@ -725,10 +721,8 @@ async fn time_out(shared: Arc<Shared>, id: String) {
         (tp, epoch, next)
     };
     debug!(transactional_id = %id, producer_id = next.producer_id, "transaction timed out: aborting it");
-    let decided = next.clone();
-    if write(&shared, &id, &tp, epoch, next).await.is_ok() {
+    if (write(&shared, &id, &tp, epoch, next, "its timeout").await).is_ok() {
         crate::mark!(TxnTimedOut);
-        report(&shared, &id, &decided, "its timeout");
         spawn_completion(&shared, id, tp, epoch);
     }
 }
