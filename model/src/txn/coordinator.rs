@@ -666,13 +666,14 @@ pub fn due(shared: &Shared, s: &mut State, now: u64) -> Vec<Due> {
             Some(p) if p.is_leader() => p.leader_epoch,
             _ => continue,
         };
+        // Brought up to date first, then read beside the claims without copying them.
+        loaded(s, &tp, epoch);
         let Coordinator {
+            loaded: partitions_loaded,
             writing,
             completing,
-            ..
         } = &s.transactions;
-        let (writing, completing) = (writing.clone(), completing.clone());
-        let l = loaded(s, &tp, epoch);
+        let l = &partitions_loaded[&partition];
         for (id, m) in &l.txns {
             if writing.contains(id) || l.unsettled.contains_key(id) {
                 continue;
