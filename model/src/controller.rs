@@ -797,13 +797,12 @@ async fn send_alter_partitions(
     request.broker_epoch = shared.lock().incarnation as i64;
     request.topics = topics.into_values().collect();
     let timeout = shared.request_timeout();
-    let mut conn = Connection::connect(address, &format!("broker-{}", shared.id()), timeout)
-        .await
-        .ok()?;
-    let response = conn
-        .call(&request, ALTER_PARTITION_VERSION, timeout * 2)
-        .await
-        .ok()?;
+    let client_id = format!("broker-{}", shared.id());
+    let version = ALTER_PARTITION_VERSION;
+    let response =
+        crate::wire::call_once(address, &client_id, &request, version, timeout, timeout * 2)
+            .await
+            .ok()?;
     // A request-level error (the change did not commit in time) leaves the outcome unknown,
     // whatever the partition-level answers say.
     if response.error_code != error_code::NONE {

@@ -329,6 +329,21 @@ impl Connection {
     }
 }
 
+/// One request on a connection of its own, as brokers ask one another now and then: connects
+/// to `peer` within `connect_limit`, sends `request` at `version` and waits at most
+/// `call_limit` for the answer; the connection goes with it.
+pub async fn call_once<R: Request>(
+    peer: SocketAddr,
+    client_id: &str,
+    request: &R,
+    version: i16,
+    connect_limit: Duration,
+    call_limit: Duration,
+) -> Result<R::Response, CallError> {
+    let mut conn = Connection::connect(peer, client_id, connect_limit).await?;
+    conn.call(request, version, call_limit).await
+}
+
 /// The writing half of a pipelined connection (see [`Connection::into_pipeline`]).
 pub struct RequestSender {
     stream: WriteHalf,

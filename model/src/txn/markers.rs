@@ -21,7 +21,7 @@ use super::coordinator::{completed, current, write_complete};
 use super::TxnState;
 use crate::batch::{self, Marker};
 use crate::broker::Shared;
-use crate::wire::Connection;
+use crate::wire::call_once;
 use crate::{BrokerId, TopicPartition};
 
 const WRITE_TXN_MARKERS_VERSION: i16 = 1;
@@ -114,11 +114,8 @@ async fn send(
         };
         let timeout = shared.request_timeout();
         let client_id = format!("broker-{}-txn-markers", shared.id());
-        let call = async {
-            let mut conn = Connection::connect(address, &client_id, timeout).await?;
-            conn.call(&request, WRITE_TXN_MARKERS_VERSION, timeout * 2)
-                .await
-        };
+        let version = WRITE_TXN_MARKERS_VERSION;
+        let call = call_once(address, &client_id, &request, version, timeout, timeout * 2);
         match call.await {
             Ok(r) => r,
             Err(error) => {

@@ -17,7 +17,7 @@ use super::coordinator::{coordinator_of, verify_here};
 use crate::batch;
 use crate::broker::Shared;
 use crate::fetcher::error_code;
-use crate::wire::Connection;
+use crate::wire::call_once;
 use crate::TopicPartition;
 
 const VERIFY_VERSION: i16 = 4;
@@ -69,10 +69,14 @@ pub async fn before_append(
     request.transactions.push(t);
     let timeout = shared.request_timeout();
     let client_id = format!("broker-{}-txn-verify", shared.id());
-    let call = async {
-        let mut conn = Connection::connect(address, &client_id, timeout).await?;
-        conn.call(&request, VERIFY_VERSION, timeout).await
-    };
+    let call = call_once(
+        address,
+        &client_id,
+        &request,
+        VERIFY_VERSION,
+        timeout,
+        timeout,
+    );
     let response = call.await.map_err(|error| {
         debug!(partition = %tp, %error, "transaction verification not answered");
         error_code::NOT_ENOUGH_REPLICAS
