@@ -83,6 +83,11 @@ pub enum Switch {
     /// InitProducerId gives a transactional id's new producer the same epoch as the old one, so
     /// the old producer (a zombie) is not fenced and its writes and commit are accepted.
     NoProducerFencing,
+    /// A consume-transform-produce loop that aborts its transaction goes on reading from where
+    /// its consumer had got to instead of seeking back to the last committed offsets: the
+    /// records it read in the aborted transaction are never processed (KAFKA-17582). The switch
+    /// is read by the pipeline's client.
+    ConsumerNoRewindOnAbort,
 }
 
 impl Switch {
@@ -107,6 +112,7 @@ impl Switch {
             Switch::LateEndTxn => "late-end-txn",
             Switch::HangingTxn => "hanging-txn",
             Switch::NoProducerFencing => "no-producer-fencing",
+            Switch::ConsumerNoRewindOnAbort => "consumer-no-rewind-on-abort",
         }
     }
 
@@ -267,6 +273,12 @@ pub const ALL: &[Bug] = &[
         wrong_rule: "EndTxn leaves the producer's epoch as it was, so an EndTxn held up past its transaction's end carries the next transaction's epoch and ends that one early",
         right_rule: "with transaction version 2 every EndTxn bumps the epoch, so a late EndTxn of an ended transaction is fenced (KIP-890 part 2)",
         history: "KAFKA-17754 (Jepsen's Bufstream analysis, reproduced on Kafka); KIP-890 part 2 (Kafka 4.0)",
+    },
+    Bug {
+        switch: Switch::ConsumerNoRewindOnAbort,
+        wrong_rule: "a consume-transform-produce loop that aborts its transaction keeps its consumer's positions, so what it read in the aborted transaction is skipped: offsets are committed past inputs whose outputs were never committed",
+        right_rule: "after an abort the consumer seeks back to the group's committed offsets (or to where the aborted transaction started reading), so every input is processed again under a new transaction",
+        history: "KAFKA-17582 (Jepsen's Bufstream analysis: a consumer's position after an aborted transaction); Kafka Streams and the documented read-process-write loop seek back on abort",
     },
 ];
 

@@ -538,6 +538,18 @@ fn check_member(g: &Group, member: &str, generation: i32) -> Result<(), i16> {
     Ok(())
 }
 
+/// Checks a transactional offset commit's group metadata, as far as it gives any: an older
+/// client sends none (no member, generation -1) and is fenced by its producer epoch alone.
+fn check_txn_member(g: &Group, member: &str, generation: i32) -> Result<(), i16> {
+    if !member.is_empty() && !g.members.contains_key(member) {
+        return Err(error_code::UNKNOWN_MEMBER_ID);
+    }
+    if generation >= 0 && generation != g.generation {
+        return Err(error_code::ILLEGAL_GENERATION);
+    }
+    Ok(())
+}
+
 pub async fn sync_group(shared: &Arc<Shared>, request: SyncGroupRequest) -> SyncGroupResponse {
     let group = request.group_id.0.to_string();
     let member = request.member_id.to_string();
@@ -830,9 +842,20 @@ pub async fn txn_offset_commit(
             code
         )
     };
-    let (tp, epoch) = match coordinating(shared, &shared.lock(), &group) {
-        Ok(c) => c,
-        Err(code) => return answer(code),
+    let (tp, epoch) = {
+        let mut s = shared.lock();
+        let (tp, epoch) = match coordinating(shared, &s, &group) {
+            Ok(c) => c,
+            Err(code) => return answer(code),
+        };
+        // KIP-447: a producer that names its consumer's group metadata is fenced by the group's
+        // generation, so a member dropped by a rebalance cannot commit what it consumed.
+        let g = group_mut(&mut s, &group, epoch);
+        if let Err(code) = check_txn_member(g, &request.member_id, request.generation_id) {
+            debug!(%group, member = %request.member_id.as_str(), generation = request.generation_id, current = g.generation, error_code = code, "transactional offset commit refused");
+            return answer(code);
+        }
+        (tp, epoch)
     };
     if commits.is_empty() {
         return answer(0);

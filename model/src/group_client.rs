@@ -30,7 +30,8 @@ const SYNC_GROUP_VERSION: i16 = 3;
 const HEARTBEAT_VERSION: i16 = 3;
 const LEAVE_GROUP_VERSION: i16 = 2;
 const OFFSET_COMMIT_VERSION: i16 = 6;
-const OFFSET_FETCH_VERSION: i16 = 5;
+/// OffsetFetch v7 asks for stable offsets: none with a transactional commit still open (KIP-447).
+const OFFSET_FETCH_VERSION: i16 = 7;
 
 /// Why a group call did not succeed, and what the member must do about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -309,6 +310,7 @@ impl GroupMember {
         let by_topic = by_topic(partitions.iter().map(|tp| (tp, ())));
         let mut request = OffsetFetchRequest::default();
         request.group_id = self.group_id();
+        request.require_stable = true;
         request.topics = Some(
             by_topic
                 .into_iter()

@@ -16,8 +16,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::{
-    AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest, TopicName,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, GroupId,
+    InitProducerIdRequest, TopicName, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use tracing::debug;
@@ -29,6 +33,9 @@ use crate::TopicPartition;
 
 const INIT_PRODUCER_ID_VERSION: i16 = 4;
 const ADD_PARTITIONS_VERSION: i16 = 3;
+const ADD_OFFSETS_VERSION: i16 = 3;
+/// TxnOffsetCommit v3 carries the consumer's generation and member id (KIP-447).
+const TXN_OFFSET_COMMIT_VERSION: i16 = 3;
 /// EndTxn v5 answers with the producer's epoch, which transaction version 2 bumps.
 const END_TXN_VERSION: i16 = 5;
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
@@ -42,6 +49,25 @@ pub enum TxnEnd {
     Unknown(String),
 }
 
+/// The consumer group metadata a transaction's offsets are committed under: the group, and the
+/// member and generation that consumed them, so that a member a rebalance dropped is fenced
+/// (KIP-447).
+#[derive(Clone, Copy, Debug)]
+pub struct GroupMetadata<'a> {
+    pub group: &'a str,
+    pub member_id: &'a str,
+    pub generation: i32,
+}
+
+/// Which coordinator a request goes to.
+#[derive(Clone, Copy)]
+enum Coordinator<'a> {
+    /// The transactional id's.
+    Txn,
+    /// The consumer group's.
+    Group(&'a str),
+}
+
 pub struct TransactionalProducer {
     client: Client,
     bootstrap: Vec<SocketAddr>,
@@ -51,6 +77,8 @@ pub struct TransactionalProducer {
     timeout: Duration,
     transaction_timeout_ms: i32,
     coordinator: Option<Connection>,
+    /// The group coordinator of the last offsets sent, and the group.
+    group_coordinator: Option<(String, Connection)>,
     producer_id: i64,
     epoch: i16,
     /// Each partition's next sequence number under this epoch.
@@ -84,6 +112,7 @@ impl TransactionalProducer {
             timeout,
             transaction_timeout_ms: transaction_timeout.as_millis() as i32,
             coordinator: None,
+            group_coordinator: None,
             producer_id: -1,
             epoch: -1,
             sequences: BTreeMap::new(),
@@ -97,41 +126,113 @@ impl TransactionalProducer {
         (self.producer_id >= 0).then_some((self.producer_id, self.epoch))
     }
 
-    /// Sends a request to the coordinator, finding it first; a failed exchange drops it.
+    /// Sends a request to the transaction coordinator, finding it first.
     async fn call<R: kafka_protocol::protocol::Request>(
         &mut self,
         request: &R,
         version: i16,
     ) -> Result<R::Response, String> {
-        if self.coordinator.is_none() {
+        self.call_at(Coordinator::Txn, request, version).await
+    }
+
+    /// Sends a request to `which` coordinator, finding it first; a failed exchange drops it.
+    async fn call_at<R: kafka_protocol::protocol::Request>(
+        &mut self,
+        which: Coordinator<'_>,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, String> {
+        if let Coordinator::Group(group) = which {
+            if self
+                .group_coordinator
+                .as_ref()
+                .is_some_and(|(g, _)| g != group)
+            {
+                self.group_coordinator = None;
+            }
+        }
+        if self.connection(which).is_none() {
             let at = self.bootstrap[self.next_bootstrap % self.bootstrap.len()];
             self.next_bootstrap += 1;
+            let (key, key_type) = match which {
+                Coordinator::Txn => (self.transactional_id.as_str(), 1),
+                Coordinator::Group(group) => (group, 0),
+            };
             let (conn, node, _) = crate::group_client::connect_to_coordinator(
                 at,
                 &self.client_id,
                 self.timeout,
-                &self.transactional_id,
-                1,
+                key,
+                key_type,
             )
             .await?;
-            debug!(client = %self.client_id, coordinator = node, "found the transaction coordinator");
-            self.coordinator = Some(conn);
+            debug!(client = %self.client_id, coordinator = node, key, "found a coordinator");
+            match which {
+                Coordinator::Txn => self.coordinator = Some(conn),
+                Coordinator::Group(group) => {
+                    self.group_coordinator = Some((group.to_owned(), conn))
+                }
+            }
         }
-        let conn = self.coordinator.as_mut().expect("connected");
-        match conn.call(request, version, self.timeout * 2).await {
+        let patience = self.timeout * 2;
+        let conn = self.connection(which).expect("connected");
+        match conn.call(request, version, patience).await {
             Ok(r) => Ok(r),
             Err(e) => {
-                self.coordinator = None;
+                self.forget(which);
                 Err(e.to_string())
             }
         }
     }
 
+    fn connection(&mut self, which: Coordinator) -> Option<&mut Connection> {
+        match which {
+            Coordinator::Txn => self.coordinator.as_mut(),
+            Coordinator::Group(_) => self.group_coordinator.as_mut().map(|(_, c)| c),
+        }
+    }
+
+    fn forget(&mut self, which: Coordinator) {
+        match which {
+            Coordinator::Txn => self.coordinator = None,
+            Coordinator::Group(_) => self.group_coordinator = None,
+        }
+    }
+
+    /// Sends `request` to `which` coordinator until it is answered with no error (`Ok`), an
+    /// error not worth retrying (`Err` with its code), or the tries run out.
+    async fn settle<R: kafka_protocol::protocol::Request>(
+        &mut self,
+        which: Coordinator<'_>,
+        request: &R,
+        version: i16,
+        code_of: impl Fn(&R::Response) -> i16,
+    ) -> Result<(), i16> {
+        for _ in 0..20 {
+            match self.call_at(which, request, version).await {
+                Ok(r) => {
+                    let code = code_of(&r);
+                    if code == 0 {
+                        return Ok(());
+                    }
+                    if !self.retriable(which, code) {
+                        return Err(code);
+                    }
+                }
+                Err(e) => {
+                    debug!(client = %self.client_id, error = %e, "coordinator request not answered")
+                }
+            }
+            madsim::time::sleep(RETRY_BACKOFF).await;
+        }
+        Err(error_code::REQUEST_TIMED_OUT)
+    }
+
     /// Whether an error code means: find the coordinator again, or wait, and retry.
-    fn retriable(&mut self, code: i16) -> bool {
+    fn retriable(&mut self, which: Coordinator, code: i16) -> bool {
         use crate::group::error_code::{COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR};
         if matches!(code, NOT_COORDINATOR | COORDINATOR_NOT_AVAILABLE) {
-            self.coordinator = None;
+            self.forget(which);
         }
         matches!(
             code,
@@ -160,7 +261,9 @@ impl TransactionalProducer {
                     debug!(client = %self.client_id, producer_id = self.producer_id, epoch = self.epoch, "transactional producer initialized");
                     return Ok(());
                 }
-                Ok(r) if self.retriable(r.error_code) => format!("error code {}", r.error_code),
+                Ok(r) if self.retriable(Coordinator::Txn, r.error_code) => {
+                    format!("error code {}", r.error_code)
+                }
                 Ok(r) => return Err(format!("InitProducerId: error code {}", r.error_code)),
                 Err(e) => e,
             };
@@ -185,40 +288,104 @@ impl TransactionalProducer {
         if self.added.contains(tp) {
             return Ok(());
         }
-        for _ in 0..20 {
-            let mut request = AddPartitionsToTxnRequest::default();
-            request.v3_and_below_transactional_id =
-                StrBytes::from_string(self.transactional_id.clone()).into();
-            request.v3_and_below_producer_id = self.producer_id.into();
-            request.v3_and_below_producer_epoch = self.epoch;
-            let mut t = AddPartitionsToTxnTopic::default();
-            t.name = TopicName(StrBytes::from_string(tp.topic.to_string()));
-            t.partitions = vec![tp.partition];
-            request.v3_and_below_topics = vec![t];
-            match self.call(&request, ADD_PARTITIONS_VERSION).await {
-                Ok(r) => {
-                    let code = (r.results_by_topic_v3_and_below.first())
-                        .and_then(|t| t.results_by_partition.first())
-                        .map_or(r.error_code, |p| p.partition_error_code);
-                    if code == 0 {
-                        self.added.insert(tp.clone());
-                        return Ok(());
-                    }
-                    if !self.retriable(code) {
-                        return Err(code);
-                    }
-                }
-                Err(e) => {
-                    debug!(client = %self.client_id, error = %e, "AddPartitionsToTxn not answered")
-                }
-            }
-            madsim::time::sleep(RETRY_BACKOFF).await;
+        let mut request = AddPartitionsToTxnRequest::default();
+        request.v3_and_below_transactional_id =
+            StrBytes::from_string(self.transactional_id.clone()).into();
+        request.v3_and_below_producer_id = self.producer_id.into();
+        request.v3_and_below_producer_epoch = self.epoch;
+        let mut t = AddPartitionsToTxnTopic::default();
+        t.name = TopicName(StrBytes::from_string(tp.topic.to_string()));
+        t.partitions = vec![tp.partition];
+        request.v3_and_below_topics = vec![t];
+        let code_of = |r: &kafka_protocol::messages::AddPartitionsToTxnResponse| {
+            (r.results_by_topic_v3_and_below.first())
+                .and_then(|t| t.results_by_partition.first())
+                .map_or(r.error_code, |p| p.partition_error_code)
+        };
+        (self.settle(Coordinator::Txn, &request, ADD_PARTITIONS_VERSION, code_of)).await?;
+        self.added.insert(tp.clone());
+        Ok(())
+    }
+
+    /// Commits a consumer group's `offsets` (each the next offset to read) inside the
+    /// transaction, as Kafka's `sendOffsetsToTransaction` does: AddOffsetsToTxn to the
+    /// transaction coordinator, then TxnOffsetCommit to the group's. They count once the
+    /// transaction commits, and never if it aborts. An error (a generation a rebalance ended,
+    /// say) leaves the transaction to be aborted.
+    pub async fn send_offsets(
+        &mut self,
+        group: GroupMetadata<'_>,
+        offsets: &[(TopicPartition, i64)],
+    ) -> Result<(), i16> {
+        let outcome = self.try_send_offsets(group, offsets).await;
+        if outcome.is_err() {
+            self.tainted = true;
         }
-        Err(error_code::REQUEST_TIMED_OUT)
+        outcome
+    }
+
+    async fn try_send_offsets(
+        &mut self,
+        group: GroupMetadata<'_>,
+        offsets: &[(TopicPartition, i64)],
+    ) -> Result<(), i16> {
+        let mut add = AddOffsetsToTxnRequest::default();
+        add.transactional_id = StrBytes::from_string(self.transactional_id.clone()).into();
+        add.producer_id = self.producer_id.into();
+        add.producer_epoch = self.epoch;
+        add.group_id = GroupId(StrBytes::from_string(group.group.to_owned()));
+        let code_of = |r: &kafka_protocol::messages::AddOffsetsToTxnResponse| r.error_code;
+        (self.settle(Coordinator::Txn, &add, ADD_OFFSETS_VERSION, code_of)).await?;
+        let mut commit = TxnOffsetCommitRequest::default();
+        commit.transactional_id = add.transactional_id.clone();
+        commit.group_id = add.group_id.clone();
+        commit.producer_id = add.producer_id;
+        commit.producer_epoch = self.epoch;
+        commit.generation_id = group.generation;
+        commit.member_id = StrBytes::from_string(group.member_id.to_owned());
+        let mut topics: BTreeMap<&str, Vec<TxnOffsetCommitRequestPartition>> = BTreeMap::new();
+        for (tp, offset) in offsets {
+            let mut p = TxnOffsetCommitRequestPartition::default();
+            p.partition_index = tp.partition;
+            p.committed_offset = *offset;
+            topics.entry(&tp.topic).or_default().push(p);
+        }
+        commit.topics = (topics.into_iter())
+            .map(|(name, partitions)| {
+                let mut t = TxnOffsetCommitRequestTopic::default();
+                t.name = TopicName(StrBytes::from_string(name.to_owned()));
+                t.partitions = partitions;
+                t
+            })
+            .collect();
+        let code_of = |r: &kafka_protocol::messages::TxnOffsetCommitResponse| {
+            (r.topics.iter().flat_map(|t| t.partitions.iter()))
+                .map(|p| p.error_code)
+                .find(|c| *c != 0)
+                .unwrap_or(0)
+        };
+        let group_coordinator = Coordinator::Group(group.group);
+        (self.settle(
+            group_coordinator,
+            &commit,
+            TXN_OFFSET_COMMIT_VERSION,
+            code_of,
+        ))
+        .await
     }
 
     /// Sends `value` to `tp` in the transaction: the partition is added first if need be.
     pub async fn send(&mut self, tp: &TopicPartition, value: Bytes) -> SendOutcome {
+        self.send_batch(tp, &[(None, value)]).await
+    }
+
+    /// Sends `records` to `tp` in the transaction as one batch: the partition is added first if
+    /// need be. Acknowledged, the batch's first record's offset.
+    pub async fn send_batch(
+        &mut self,
+        tp: &TopicPartition,
+        records: &[(Option<Bytes>, Bytes)],
+    ) -> SendOutcome {
         if let Err(error) = self.add(tp).await {
             self.tainted = true;
             return SendOutcome::Refused { error };
@@ -231,12 +398,12 @@ impl TransactionalProducer {
             base_sequence: sequence,
         };
         let outcome = (self.client)
-            .send_stamped(tp, -1, &[(None, value)], Some(&stamp))
+            .send_stamped(tp, -1, records, Some(&stamp))
             .await;
         match outcome {
             SendOutcome::Acked { .. } => {
-                self.sequences
-                    .insert(tp.clone(), sequence.wrapping_add(1) & i32::MAX);
+                let next = sequence.wrapping_add(records.len() as i32) & i32::MAX;
+                self.sequences.insert(tp.clone(), next);
             }
             _ => self.tainted = true,
         }
@@ -280,7 +447,7 @@ impl TransactionalProducer {
                         verdict(&uncertain, TxnEnd::Aborted)
                     };
                 }
-                Ok(code) if self.retriable(code) => {
+                Ok(code) if self.retriable(Coordinator::Txn, code) => {
                     // The coordinator may have written the decision and lost track of it.
                     if commit && code != error_code::CONCURRENT_TRANSACTIONS {
                         uncertain = Some(format!("EndTxn: error code {code}"));

@@ -288,6 +288,7 @@ pub async fn simulate(
     let (mirror, mirror_node) = start_mirror(&world, &workload, &mut workload_rng).unzip();
     spawn_group_members(&world, &workload, &clients, &mut workload_rng);
     spawn_txn_producers(&world, &workload, &clients, &mut workload_rng);
+    spawn_pipeline(&world, &workload, &clients, &mut workload_rng);
     let load_end = world.start + world.scenario.run.duration.0;
     let (nemesis, fault_profile) = start_faults(&world, load_end);
     step_checks_until(&world.cluster, &world.observer, &workload.acked, load_end).await;
@@ -405,9 +406,7 @@ fn spawn_clients(
     }
     // Process ids: producers, then lone consumers, then group members (`spawn_group_members`). A
     // lone consumer's restart is a new process, one stride of all of them further on.
-    let members: u32 = w.groups.iter().map(|g| g.consumers).sum();
-    let txn_producers = w.transactions.as_ref().map_or(0, |t| t.producers);
-    let stride = u64::from(producers + w.consumers + members + txn_producers);
+    let stride = process_count(w);
     for id in 0..w.consumers {
         let process = u64::from(producers + id);
         // Drawn only for restarting consumers, so that other scenarios' seeds stay as they were.
@@ -509,7 +508,7 @@ fn spawn_txn_producers(
     };
     let members: u32 = w.groups.iter().map(|g| g.consumers).sum();
     let first = u64::from(w.producers + w.consumers + members);
-    let stride = first + u64::from(spec.producers);
+    let stride = process_count(w);
     for index in 0..spec.producers {
         let process = first + u64::from(index);
         let run = crate::world::txn_producer::run(
@@ -521,6 +520,57 @@ fn spawn_txn_producers(
             rng.random(),
         );
         clients.spawn(run);
+    }
+}
+
+/// The processes the run starts: producers, lone consumers, group members, transactional
+/// producers, then the pipeline's workers and its output's readers. A client that restarts is a
+/// new process, this many further on.
+fn process_count(w: &crate::scenario::Workload) -> u64 {
+    let members: u32 = w.groups.iter().map(|g| g.consumers).sum();
+    let txn_producers = w.transactions.as_ref().map_or(0, |t| t.producers);
+    let pipeline = w.pipeline.as_ref().map_or(0, |p| p.workers + p.readers);
+    u64::from(w.producers + w.consumers + members + txn_producers + pipeline)
+}
+
+/// The pipeline's workers, then the readers of its output, on the clients' node; their processes
+/// follow the transactional producers'.
+fn spawn_pipeline(
+    world: &World,
+    workload: &Workload,
+    clients: &madsim::runtime::NodeHandle,
+    rng: &mut ChaCha8Rng,
+) {
+    let w = &world.scenario.workload;
+    let (Some(spec), Some(output)) = (&w.pipeline, world.scenario.pipeline_output()) else {
+        return;
+    };
+    let stride = process_count(w);
+    let mut process = stride - u64::from(spec.workers + spec.readers);
+    let pipeline = crate::world::pipeline::Pipeline {
+        spec: spec.clone(),
+        output_partitions: output.partitions,
+        no_rewind: (world.scenario.bugs).contains(&model::bugs::Switch::ConsumerNoRewindOnAbort),
+    };
+    for index in 0..spec.workers {
+        let worker = crate::world::pipeline::worker(
+            workload.clone(),
+            pipeline.clone(),
+            index,
+            process,
+            rng.random(),
+        );
+        clients.spawn(worker);
+        process += 1;
+    }
+    let mut readers = workload.clone();
+    readers.topic = output.name.clone();
+    readers.partitions = output.partitions;
+    readers.read_committed = true;
+    for index in 0..spec.readers {
+        let id = w.consumers + index;
+        clients.spawn(workload::consumer(readers.clone(), id, process, stride, None));
+        process += 1;
     }
 }
 

@@ -202,6 +202,45 @@ pub struct Workload {
     /// Transactional producers, writing to the workload's topic beside the others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transactions: Option<TransactionsSpec>,
+    /// A consume-transform-produce pipeline reading the workload's topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<PipelineSpec>,
+}
+
+/// `[workload.pipeline]`: workers that read the workload's topic as members of one consumer group
+/// (read_committed), and for each batch of records read write one output record each to the
+/// output topic and commit the consumed offsets, all in one transaction (Kafka's exactly-once
+/// read-process-write loop, with KIP-447's group fencing). Each worker is a transactional
+/// producer of its own (`pipeline-0`, ...). Read_committed readers read the output topic.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// The topic outputs go to: a listed topic other than the workload's. Input partition `p`
+    /// goes to output partition `p` modulo the output's partitions.
+    pub output: String,
+    /// Workers; 1 to 100, default 2.
+    #[serde(default = "defaults::txn_producers")]
+    pub workers: u32,
+    /// The workers' consumer group; default `pipeline`.
+    #[serde(default = "defaults::pipeline_group")]
+    pub group: String,
+    /// At most this many records of each input partition read (and written) per transaction; 1
+    /// to 1000, default 10.
+    #[serde(default = "defaults::pipeline_records")]
+    pub max_records: u32,
+    /// The share of transactions a worker aborts by choice, 0 to 1; default 0.2.
+    #[serde(default = "defaults::abort_rate")]
+    pub abort_rate: f64,
+    /// `transaction.timeout.ms`; default `10s`.
+    #[serde(default = "defaults::txn_timeout")]
+    pub timeout: Dur,
+    /// The group's session timeout; at least `100ms`, default `3s`.
+    #[serde(default = "defaults::session_timeout")]
+    pub session_timeout: Dur,
+    /// Read_committed consumers of the output topic, each reading every partition; 1 to 100,
+    /// default 1.
+    #[serde(default = "defaults::pipeline_readers")]
+    pub readers: u32,
 }
 
 /// The consumers' `isolation.level`.
@@ -418,6 +457,15 @@ mod defaults {
     pub fn txn_timeout() -> Dur {
         Dur(Duration::from_secs(10))
     }
+    pub fn pipeline_group() -> String {
+        "pipeline".to_owned()
+    }
+    pub fn pipeline_records() -> u32 {
+        10
+    }
+    pub fn pipeline_readers() -> u32 {
+        1
+    }
     pub fn zombie() -> [Dur; 2] {
         [Dur(Duration::from_millis(500)), Dur(Duration::from_secs(3))]
     }
@@ -559,6 +607,7 @@ mod defaults {
             delivery_timeout: delivery_timeout(),
             isolation: None,
             transactions: None,
+            pipeline: None,
         }
     }
     pub fn run() -> Run {
@@ -746,6 +795,12 @@ impl Scenario {
         } else {
             self.faults.profile.clone().unwrap_or_default()
         }
+    }
+
+    /// The pipeline's output topic, when the scenario has a pipeline and the topic is listed.
+    pub fn pipeline_output(&self) -> Option<&Topic> {
+        let p = self.workload.pipeline.as_ref()?;
+        self.topics.iter().find(|t| t.name == p.output)
     }
 
     /// The topic the workload writes and reads: `workload.topic`, or the first topic.

@@ -54,6 +54,9 @@ impl Scenario {
         if let Some(t) = &self.workload.transactions {
             check_transactions(t).map_err(|(key, m)| Problem::at("workload.transactions", key, m))?;
         }
+        if let Some(p) = &self.workload.pipeline {
+            self.check_pipeline(p).map_err(|(key, m)| Problem::at("workload.pipeline", key, m))?;
+        }
         if let Some(v) = self.cluster.transaction_version.filter(|v| !(1..=2).contains(v)) {
             let message = format!("transaction_version = {v}: expected 1 or 2");
             return Err(Problem::at("cluster", "transaction_version", message));
@@ -300,6 +303,41 @@ impl Scenario {
             entry
                 .validate(self.cluster.brokers, &topics, self.run.duration.0)
                 .map_err(|(key, message)| Problem::timeline(nth, key, message))?;
+        }
+        Ok(())
+    }
+}
+
+impl Scenario {
+    /// A problem of `[workload.pipeline]`: its key and what is wrong.
+    fn check_pipeline(&self, p: &super::PipelineSpec) -> Result<(), (&'static str, String)> {
+        let input = &self.workload_topic().name;
+        if p.output == *input || self.pipeline_output().is_none() {
+            let message = format!(
+                "output = `{}`: expected a listed topic other than the workload's (`{input}`)",
+                p.output
+            );
+            return Err(("output", message));
+        }
+        for (key, n, max) in [("workers", p.workers, 100), ("readers", p.readers, 100), ("max_records", p.max_records, 1000)] {
+            if !(1..=max).contains(&n) {
+                return Err((key, format!("{key} = {n}: expected 1 to {max}")));
+            }
+        }
+        if !(0.0..=1.0).contains(&p.abort_rate) {
+            return Err(("abort_rate", format!("abort_rate = {}: expected 0 to 1", p.abort_rate)));
+        }
+        let ms = p.timeout.ms();
+        if !(100..=model::txn::coordinator::MAX_TIMEOUT_MS).contains(&ms) {
+            return Err(("timeout", format!("timeout = {ms}ms: expected 100ms to 15m")));
+        }
+        if p.session_timeout.ms() < 100 {
+            let message = format!("session_timeout = {}ms: expected at least 100ms", p.session_timeout.ms());
+            return Err(("session_timeout", message));
+        }
+        if p.group.is_empty() || self.workload.groups.iter().any(|g| g.name == p.group) {
+            let message = format!("group = `{}`: expected a name no consumer group has", p.group);
+            return Err(("group", message));
         }
         Ok(())
     }

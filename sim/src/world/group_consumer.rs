@@ -80,6 +80,50 @@ fn new_client(w: &Workload, spec: &GroupSpec, index: u32) -> Client {
     w.consumer_client(format!("{}-{index}", spec.name))
 }
 
+/// Joins `group`'s next generation as history process `process`, takes the partitions of the
+/// workload's topic its leader (maybe this member, with `strategy`) assigns, and fetches where
+/// the group committed each: the partitions and where to resume each. The assignment goes into
+/// the history. `None` when any step fails.
+pub async fn join(
+    w: &Workload,
+    group: &mut GroupMember,
+    strategy: Strategy,
+    process: u64,
+) -> Option<(Vec<i32>, BTreeMap<i32, i64>)> {
+    let joined = group.join(&[(strategy.name(), Bytes::new())]).await.ok()?;
+    let assignments = if joined.leader {
+        let ids: Vec<String> = joined.members.iter().map(|(id, _)| id.clone()).collect();
+        (strategy.assign(&ids, w.partitions).into_iter())
+            .map(|(id, partitions)| (id, encode_assignment(&partitions)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mine = decode_assignment(&group.sync(assignments).await.ok()?);
+    let tps: Vec<TopicPartition> = (mine.iter())
+        .map(|p| TopicPartition::new(w.topic.clone(), *p))
+        .collect();
+    // A commit still being written makes the fetch wait (UNSTABLE_OFFSET_COMMIT): ask again
+    // for a while before joining anew.
+    let mut committed = Err(GroupError::Retry(String::new()));
+    for _ in 0..20 {
+        committed = group.committed(&tps).await;
+        if !matches!(committed, Err(GroupError::Retry(_))) {
+            break;
+        }
+        madsim::time::sleep(BACKOFF).await;
+    }
+    let committed = committed.ok()?;
+    let mut assign = w.op(process, OpType::Ok, OpFn::Assign);
+    assign.group = Some(group.group.as_str().into());
+    assign.keys = Some(mine.iter().map(|p| key(&w.topic, *p)).collect());
+    w.history.push(assign);
+    let positions = (committed.iter())
+        .map(|(tp, offset)| (tp.partition, *offset))
+        .collect();
+    Some((mine, positions))
+}
+
 /// One member's state across generations: its group and fetch clients, and its own faults.
 struct Member {
     w: Workload,
@@ -106,47 +150,7 @@ impl Member {
     }
 
     async fn try_join_generation(&mut self) -> Option<(Vec<i32>, BTreeMap<i32, i64>)> {
-        let w = &self.w;
-        let joined = self
-            .group
-            .join(&[(self.strategy.name(), Bytes::new())])
-            .await
-            .ok()?;
-        let assignments = if joined.leader {
-            let ids: Vec<String> = joined.members.iter().map(|(id, _)| id.clone()).collect();
-            self.strategy
-                .assign(&ids, w.partitions)
-                .into_iter()
-                .map(|(id, partitions)| (id, encode_assignment(&partitions)))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mine = decode_assignment(&self.group.sync(assignments).await.ok()?);
-        let tps: Vec<TopicPartition> = mine
-            .iter()
-            .map(|p| TopicPartition::new(w.topic.clone(), *p))
-            .collect();
-        // A commit still being written makes the fetch wait (UNSTABLE_OFFSET_COMMIT): ask again
-        // for a while before joining anew.
-        let mut committed = Err(GroupError::Retry(String::new()));
-        for _ in 0..20 {
-            committed = self.group.committed(&tps).await;
-            if !matches!(committed, Err(GroupError::Retry(_))) {
-                break;
-            }
-            madsim::time::sleep(BACKOFF).await;
-        }
-        let committed = committed.ok()?;
-        let mut assign = w.op(self.process, OpType::Ok, OpFn::Assign);
-        assign.group = Some(self.spec.name.as_str().into());
-        assign.keys = Some(mine.iter().map(|p| key(&w.topic, *p)).collect());
-        w.history.push(assign);
-        let positions = committed
-            .iter()
-            .map(|(tp, offset)| (tp.partition, *offset))
-            .collect();
-        Some((mine, positions))
+        join(&self.w, &mut self.group, self.strategy, self.process).await
     }
 
     /// Polls, commits and heartbeats until the generation ends.

@@ -18,7 +18,10 @@
 //!   write cycles are counted, not reported.
 //! - `torn-transaction`: a consumer read part of a committed transaction's records on a key and
 //!   read on past the rest without them. A transaction's sends and polls count for every
-//!   other check as flat ones would.
+//!   other check as flat ones would, and the offsets it commits for a group (a pipeline's) as
+//!   a commit of that group that takes effect when it commits.
+//! - `pipeline-skip`, `pipeline-duplicate`, `pipeline-behind`: a consume-transform-produce
+//!   pipeline's inputs were each processed by exactly one committed transaction (see `pipeline`).
 //!
 //! Reads: a poll's messages count as read whether it completed `ok`, `fail` or `info` (a failed
 //! poll still saw what it returned), for every anomaly; only an `ok` poll moves its consumer on.
@@ -59,6 +62,7 @@ mod consumers;
 mod group_skip;
 mod index;
 mod offsets;
+mod pipeline;
 mod send_order;
 #[cfg(test)]
 mod tests;
@@ -235,6 +239,7 @@ pub fn check(
     let (ops, lines) = match &flat {
         Some((flat, flat_lines)) => {
             txn::check(ops, lines, &mut found);
+            pipeline::check(ops, lines, &mut found);
             (&flat[..], Some(&flat_lines[..]))
         }
         None => (ops, lines),

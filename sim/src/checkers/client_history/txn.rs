@@ -83,6 +83,15 @@ pub(super) fn flatten(ops: &[Op], lines: Option<&[usize]>) -> Option<(Vec<Op>, V
             flat.push(one);
             flat_lines.push(line);
         }
+        // A pipeline's offsets commit with its transaction.
+        if op.offsets.is_some() {
+            let mut commit = Op::new(op.process, sent_as, OpFn::Commit);
+            commit.group = op.group.clone();
+            commit.offsets = op.offsets.clone();
+            commit.time_ms = op.time_ms;
+            flat.push(commit);
+            flat_lines.push(line);
+        }
     }
     Some((flat, flat_lines))
 }
