@@ -24,6 +24,7 @@ fn ground(bug: bugs::Switch) -> &'static str {
         Switch::GroupStaleCommit => "consumer-groups",
         Switch::MirrorSkipOnRestart => "mirror-maker",
         Switch::LateEndTxn | Switch::HangingTxn | Switch::NoProducerFencing => "transactions",
+        Switch::ConsumerNoRewindOnAbort => "exactly-once",
         _ => "swarm",
     }
 }

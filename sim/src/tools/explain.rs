@@ -88,6 +88,10 @@ const SCENARIOS: &[(Switch, &str)] = &[
         Switch::LateEndTxn,
         include_str!("../../../scenarios/bugs/late-end-txn.toml"),
     ),
+    (
+        Switch::ConsumerNoRewindOnAbort,
+        include_str!("../../../scenarios/bugs/consumer-no-rewind-on-abort.toml"),
+    ),
 ];
 
 /// The seed the scripted scenarios are told with.

@@ -113,14 +113,30 @@ const DEDICATED_CONTROLLER: &str = include_str!("../../../scenarios/dedicated-co
 const CONSUMER_GROUPS: &str = include_str!("../../../scenarios/consumer-groups.toml");
 const MIRROR_MAKER: &str = include_str!("../../../scenarios/mirror-maker.toml");
 const TRANSACTIONS: &str = include_str!("../../../scenarios/transactions.toml");
+const EXACTLY_ONCE: &str = include_str!("../../../scenarios/exactly-once.toml");
 
-/// The switches whose rule is the transaction coordinator's or a partition's part in
-/// transactions: only a workload that runs transactions exercises them.
+/// The switches whose rule is the transaction coordinator's, a partition's part in
+/// transactions, or a transactional client's: only a workload that runs transactions exercises
+/// them.
 pub fn transactional(bug: Switch) -> bool {
     matches!(
         bug,
-        Switch::LateEndTxn | Switch::HangingTxn | Switch::NoProducerFencing
+        Switch::LateEndTxn
+            | Switch::HangingTxn
+            | Switch::NoProducerFencing
+            | Switch::ConsumerNoRewindOnAbort
     )
+}
+
+/// The unscripted ground of a transactional switch: the exactly-once pipeline for the
+/// pipeline's own rule, the transactions scenario for the others.
+fn transactional_ground(bug: Switch) -> Result<(&'static str, Scenario), String> {
+    if bug == Switch::ConsumerNoRewindOnAbort {
+        let path = std::path::Path::new("scenarios/exactly-once.toml");
+        let s = Scenario::parse(path, EXACTLY_ONCE).map_err(|e| e.to_string())?;
+        return Ok(("exactly-once", s.with_faults("swarm")?));
+    }
+    Ok(("transactions", transactions_ground(bug)?))
 }
 
 /// The transactions scenario under swarm faults; for `hanging-txn`, transaction version 1, which
@@ -167,8 +183,9 @@ pub fn default_grounds(
         s
     };
     if transactional(bug) {
+        let (name, ground) = transactional_ground(bug)?;
         return Ok(vec![
-            ("transactions", knobs(transactions_ground(bug)?)),
+            (name, knobs(ground)),
             ("scripted", crate::tools::explain::bug_scenario(bug)),
         ]);
     }
@@ -187,7 +204,7 @@ pub fn default_grounds(
 /// controller under swarm faults.
 pub fn guided_ground(bug: Switch) -> Result<(&'static str, Scenario), String> {
     if transactional(bug) {
-        return Ok(("transactions", transactions_ground(bug)?));
+        return transactional_ground(bug);
     }
     let (name, text) = match bug {
         Switch::GroupStaleCommit => ("consumer-groups", CONSUMER_GROUPS),

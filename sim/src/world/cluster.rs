@@ -124,7 +124,8 @@ fn cluster_configs(scenario: &Scenario, first: BrokerId) -> Vec<BrokerConfig> {
             if !target && (!scenario.workload.groups.is_empty() || scenario.mirror.is_some()) {
                 c.offsets_partitions = 3;
             }
-            if !target && scenario.workload.transactions.is_some() {
+            let w = &scenario.workload;
+            if !target && (w.transactions.is_some() || w.pipeline.is_some()) {
                 c.transaction_partitions = 3;
                 // Transactional offset commits go to a group's coordinator.
                 c.offsets_partitions = 3;

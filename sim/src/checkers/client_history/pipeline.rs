@@ -199,3 +199,117 @@ fn behind(
         found.report("pipeline-behind", case);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{check, parse, Analysis, Gates, ProducerPromises};
+
+    fn judge(lines: &[String]) -> Analysis {
+        let (ops, at) = parse(&lines.join("\n")).expect("a valid history");
+        check(&ops, Some(&at), Gates::default(), ProducerPromises::default())
+    }
+
+    fn kinds(a: &Analysis) -> Vec<&'static str> {
+        a.anomalies.keys().copied().collect()
+    }
+
+    /// Inputs 1, 2 and 3 at offsets 0 to 2 of in/0, and the pipeline's member assigned in/0.
+    fn inputs() -> Vec<String> {
+        let mut h: Vec<String> = (0..3)
+            .map(|o| {
+                format!(r#"{{"process":0,"type":"ok","f":"send","key":"in/0","value":{},"offset":{o}}}"#, o + 1)
+            })
+            .collect();
+        h.push(r#"{"process":1,"type":"ok","f":"assign","keys":["in/0"],"group":"p"}"#.into());
+        h
+    }
+
+    /// A pipeline transaction of process 1 that ended `kind`: it read `read` (offset, value) from
+    /// in/0, wrote value + 100 for each to out/0 from offset `out`, and committed in/0 up to
+    /// `next`.
+    fn txn(kind: &str, read: &[(i64, u64)], out: i64, next: i64) -> Vec<String> {
+        let polled: Vec<String> = read.iter().map(|(o, v)| format!("[{o},{v}]")).collect();
+        let poll = format!(r#"["poll",{{"in/0":[{}]}}]"#, polled.join(","));
+        let sends = |done: bool| -> Vec<String> {
+            (read.iter().zip(out..))
+                .map(|((_, v), at)| match done {
+                    true => format!(r#"["send","out/0",[{at},{}]]"#, v + 100),
+                    false => format!(r#"["send","out/0",{}]"#, v + 100),
+                })
+                .collect()
+        };
+        let op = |kind: &str, done: bool| {
+            let steps = [vec![poll.clone()], sends(done)].concat().join(",");
+            format!(
+                r#"{{"process":1,"type":"{kind}","f":"txn","value":[{steps}],"group":"p","offsets":{{"in/0":{next}}}}}"#
+            )
+        };
+        vec![op("invoke", false), op(kind, true)]
+    }
+
+    /// A read_committed reader's poll of out/0.
+    fn reader(read: &[(i64, u64)]) -> String {
+        let polled: Vec<String> = read.iter().map(|(o, v)| format!("[{o},{v}]")).collect();
+        format!(r#"{{"process":2,"type":"ok","f":"poll","msgs":{{"out/0":[{}]}}}}"#, polled.join(","))
+    }
+
+    const ALL: [(i64, u64); 3] = [(0, 1), (1, 2), (2, 3)];
+
+    #[test]
+    fn every_input_processed_once_and_committed_is_exactly_once() {
+        let h = [inputs(), txn("ok", &ALL, 0, 3), vec![reader(&[(0, 101), (1, 102), (2, 103)])]];
+        let a = judge(&h.concat());
+        assert!(a.valid, "{:?} {:?}", a.anomalies, a.gates);
+    }
+
+    #[test]
+    fn moving_on_past_an_aborted_transactions_inputs_is_a_pipeline_skip() {
+        let aborted = txn("fail", &ALL[..2], 0, 2);
+        let skipped = txn("ok", &ALL[2..], 2, 3);
+        let h = [inputs(), aborted.clone(), skipped, vec![reader(&[(2, 103)])]];
+        let a = judge(&h.concat());
+        let skips = &a.anomalies.get("pipeline-skip").expect("a skip")[..];
+        assert_eq!(skips.len(), 2, "{:?}", a.anomalies);
+        assert_eq!((skips[0].offsets.clone(), skips[0].values.clone()), (vec![0, 3], vec![1]));
+        // Its twin seeks back: the next transaction reads the aborted one's inputs again.
+        let again = txn("ok", &ALL, 2, 3);
+        let h = [inputs(), aborted, again, vec![reader(&[(2, 101), (3, 102), (4, 103)])]];
+        let a = judge(&h.concat());
+        assert!(a.valid, "{:?} {:?}", a.anomalies, a.gates);
+    }
+
+    #[test]
+    fn inputs_two_committed_transactions_processed_are_a_pipeline_duplicate() {
+        let first = txn("ok", &ALL[..2], 0, 2);
+        let out = [(0, 101), (1, 102), (2, 101), (3, 102), (4, 103)];
+        // The second read the first's inputs again, as if its commit had not counted.
+        let h = [inputs(), first, txn("ok", &ALL, 2, 3), vec![reader(&out)]];
+        let a = judge(&h.concat());
+        assert!(kinds(&a).contains(&"pipeline-duplicate"), "{:?}", a.anomalies);
+        assert_eq!(a.anomalies["pipeline-duplicate"].len(), 2);
+    }
+
+    #[test]
+    fn inputs_above_the_last_commit_are_a_pipeline_behind() {
+        let h = [inputs(), txn("ok", &ALL[..2], 0, 2), vec![reader(&[(0, 101), (1, 102)])]];
+        let a = judge(&h.concat());
+        // The input nobody read is `unseen` too.
+        assert_eq!(kinds(&a), ["pipeline-behind", "unseen"], "{:?}", a.anomalies);
+        assert_eq!(a.anomalies["pipeline-behind"][0].offsets, [2]);
+    }
+
+    #[test]
+    fn a_pipelines_offsets_count_as_its_groups_commit_only_when_it_commits() {
+        // A later transaction commits in/0 below what an earlier one committed: backwards.
+        let later = txn("ok", &[], 3, 2);
+        let h = [inputs(), txn("ok", &ALL, 0, 3), later.clone()];
+        let mut h = h.concat();
+        h.push(reader(&[(0, 101), (1, 102), (2, 103)]));
+        let a = judge(&h);
+        assert!(kinds(&a).contains(&"commit-backwards"), "{:?}", a.anomalies);
+        // The earlier one aborted: its offsets never counted.
+        let h = [inputs(), txn("fail", &ALL, 0, 3), later].concat();
+        let a = judge(&h);
+        assert!(!a.anomalies.contains_key("commit-backwards"), "{:?}", a.anomalies);
+    }
+}
