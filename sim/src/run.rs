@@ -752,6 +752,7 @@ fn check_step(
                     is_leader: p.is_leader(),
                     high_watermark: p.log.high_watermark(),
                     log_end_offset: p.log.log_end_offset(),
+                    last_stable_offset: p.log.last_stable_offset(),
                     durable_end_offset: p.log.durable_end_offset(),
                     isr: p.leader_state().map(|l| l.isr.clone()).unwrap_or_default(),
                     maximal_isr: p.maximal_isr(),

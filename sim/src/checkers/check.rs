@@ -68,6 +68,9 @@ checks! {
     AckedWriteDurable = "acked-write-durable",
     /// Every value a consumer read is still committed at its offset.
     ReadStaysReadable = "read-stays-readable",
+    /// A leader's last stable offset is at most its high watermark and never goes back in its
+    /// epoch.
+    LastStableOffset = "last-stable-offset",
     /// No transaction is left open on a partition where its coordinator will write no marker.
     HangingTransaction = "hanging-transaction",
     /// No coordinator holds a transaction open long past its timeout after the quiet period.

@@ -14,42 +14,66 @@ use model::env::Event;
 use model::sync::Lock;
 
 use super::invariant::{Heard, Invariant, Judgment};
-use super::view::NodeView;
+use super::view::{NodeView, ReplicaView};
 use super::Violation;
 
-#[derive(Default)]
-/// The `monotonic-leader-high-watermark` check: each partition's newest (epoch, high watermark) a
-/// leader showed.
-pub struct LeaderHighWatermark {
-    /// Partition -> (leader epoch, high watermark) of its newest leader so far.
+/// A leader's offset that must never go back while it leads one epoch (a new leader may start
+/// lower): the high watermark (`monotonic-leader-high-watermark`), or the last stable offset
+/// (part of `last-stable-offset`). Each partition's newest (epoch, offset) a leader showed.
+pub struct LeaderMonotonic {
+    check: Check,
+    /// What the offset is called in a violation's message.
+    what: &'static str,
+    offset: fn(&ReplicaView) -> i64,
+    /// Partition -> (leader epoch, offset) of its newest leader so far.
     newest: BTreeMap<String, (i32, i64)>,
 }
 
-impl LeaderHighWatermark {
-    /// Judges every current leader's high watermark against the highest shown in its epoch.
+/// The `monotonic-leader-high-watermark` check.
+pub type LeaderHighWatermark = LeaderMonotonic;
+
+impl Default for LeaderMonotonic {
+    fn default() -> Self {
+        LeaderMonotonic::new(Check::MonotonicLeaderHighWatermark, "high watermark", |r| {
+            r.high_watermark
+        })
+    }
+}
+
+impl LeaderMonotonic {
+    /// A rule reported as `check`, on the offset `offset` reads, called `what`.
+    pub fn new(check: Check, what: &'static str, offset: fn(&ReplicaView) -> i64) -> Self {
+        LeaderMonotonic {
+            check,
+            what,
+            offset,
+            newest: BTreeMap::new(),
+        }
+    }
+
+    /// Judges every current leader's offset against the highest shown in its epoch.
     pub fn check(&mut self, time_ms: u64, nodes: &[NodeView]) -> Vec<Violation> {
         let mut out = Vec::new();
         for n in nodes {
             for r in n.replicas.iter().filter(|r| r.is_leader) {
-                let first = (r.leader_epoch, r.high_watermark);
+                let offset = (self.offset)(r);
+                let first = (r.leader_epoch, offset);
                 let entry = crate::slot(&mut self.newest, &*r.partition, || first);
-                if r.leader_epoch == entry.0 && r.high_watermark < entry.1 {
+                if r.leader_epoch == entry.0 && offset < entry.1 {
                     out.push(Violation {
-                        check: Check::MonotonicLeaderHighWatermark,
+                        check: self.check,
                         time_ms,
                         node: Some(n.node),
                         partition: Some(r.partition.to_string()),
-                        offsets: vec![entry.1, r.high_watermark],
+                        offsets: vec![entry.1, offset],
                         message: format!(
-                            "the leader of epoch {} moved its high watermark back from {} to {}",
-                            r.leader_epoch, entry.1, r.high_watermark
+                            "the leader of epoch {} moved its {} back from {} to {offset}",
+                            r.leader_epoch, self.what, entry.1
                         ),
                     });
                 }
-                if r.leader_epoch > entry.0
-                    || (r.leader_epoch == entry.0 && r.high_watermark > entry.1)
-                {
-                    *entry = (r.leader_epoch, r.high_watermark);
+                if r.leader_epoch > entry.0 || (r.leader_epoch == entry.0 && offset > entry.1) {
+                    *entry = (r.leader_epoch, offset);
                 }
             }
         }

@@ -44,6 +44,7 @@ use model::BrokerId;
 
 use super::epochs::MonotonicEpochs;
 use super::high_watermark::{LeaderHighWatermark, NoTruncationBelowShown};
+use super::last_stable_offset::LastStableOffset;
 use super::leader_completeness::LeaderCompleteness;
 use super::leader_epoch::LeaderPerEpoch;
 use super::view::{ControllerView, NodeView};
@@ -113,7 +114,22 @@ pub fn built_in(shown: Arc<Lock<std::collections::BTreeMap<String, i64>>>) -> Ve
         Box::new(NoTruncationBelowShown::new(shown)),
         Box::new(LeaderPerEpoch::default()),
         Box::new(LeaderCompleteness::default()),
+        Box::new(LastStableOffset::default()),
     ]
+}
+
+impl Invariant for LastStableOffset {
+    fn incremental(&self) -> bool {
+        true
+    }
+
+    fn name(&self) -> &'static str {
+        super::Check::LastStableOffset.name()
+    }
+
+    fn check(&mut self, step: &Step<'_>) -> Judgment {
+        Some(LastStableOffset::check(self, step.time_ms, step.nodes))
+    }
 }
 
 impl Invariant for MonotonicEpochs {

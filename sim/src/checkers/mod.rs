@@ -17,6 +17,7 @@ pub mod high_watermark;
 pub mod invariant;
 pub mod isr;
 pub mod isr_holds_high_watermark;
+pub mod last_stable_offset;
 pub mod leader_completeness;
 pub mod leader_epoch;
 pub mod liveness;

@@ -18,6 +18,8 @@ pub struct ReplicaView {
     pub high_watermark: i64,
     /// The offset after its last record.
     pub log_end_offset: i64,
+    /// Below it every transaction is decided (the high watermark when none is open).
+    pub last_stable_offset: i64,
     /// What would survive a crash now.
     pub durable_end_offset: i64,
     /// The leader's committed ISR, and with proposals in flight (empty on followers).
