@@ -39,6 +39,11 @@ const TXN_OFFSET_COMMIT_VERSION: i16 = 3;
 /// EndTxn v5 answers with the producer's epoch, which transaction version 2 bumps.
 const END_TXN_VERSION: i16 = 5;
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+/// Kafka's producer asks again this soon when the coordinator is still ending the previous
+/// transaction.
+const CONCURRENT_BACKOFF: Duration = Duration::from_millis(20);
+/// Kafka's `max.block.ms`: how long a transactional call waits for the coordinator at most.
+const MAX_BLOCK: Duration = Duration::from_secs(60);
 
 /// How a transaction ended, as far as the producer knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,7 +205,9 @@ impl TransactionalProducer {
     }
 
     /// Sends `request` to `which` coordinator until it is answered with no error (`Ok`), an
-    /// error not worth retrying (`Err` with its code), or the tries run out.
+    /// error not worth retrying (`Err` with its code), or the tries run out. A coordinator still
+    /// finishing the previous transaction (CONCURRENT_TRANSACTIONS) is asked again soon, and not
+    /// counted, up to `max.block.ms`, as Kafka's producer does.
     async fn settle<R: kafka_protocol::protocol::Request>(
         &mut self,
         which: Coordinator<'_>,
@@ -208,22 +215,25 @@ impl TransactionalProducer {
         version: i16,
         code_of: impl Fn(&R::Response) -> i16,
     ) -> Result<(), i16> {
-        for _ in 0..20 {
+        let deadline = crate::env::now() + MAX_BLOCK;
+        let mut tries = 0;
+        while tries < 20 && crate::env::now() < deadline {
+            let mut backoff = RETRY_BACKOFF;
             match self.call_at(which, request, version).await {
-                Ok(r) => {
-                    let code = code_of(&r);
-                    if code == 0 {
-                        return Ok(());
-                    }
-                    if !self.retriable(which, code) {
-                        return Err(code);
-                    }
-                }
+                Ok(r) => match code_of(&r) {
+                    0 => return Ok(()),
+                    error_code::CONCURRENT_TRANSACTIONS => backoff = CONCURRENT_BACKOFF,
+                    code if !self.retriable(which, code) => return Err(code),
+                    _ => {}
+                },
                 Err(e) => {
                     debug!(client = %self.client_id, error = %e, "coordinator request not answered")
                 }
             }
-            madsim::time::sleep(RETRY_BACKOFF).await;
+            if backoff == RETRY_BACKOFF {
+                tries += 1;
+            }
+            madsim::time::sleep(backoff).await;
         }
         Err(error_code::REQUEST_TIMED_OUT)
     }

@@ -7,18 +7,21 @@ acknowledged value exactly once, in order per partition. Then one broker is kill
 the clients produce on; nothing acknowledged may be lost. Then the cluster is stopped cleanly and
 started again on the same data directory: nothing acknowledged may be lost across that either.
 Malformed frames (an absurd length, a torn frame, an unknown API) must not take a broker down.
-Transactional producers (confluent-kafka and kafka-python: init, begin, produce, commit and
-abort, and send_offsets_to_transaction in a consume-transform-produce loop) write to a second
-topic; read_committed consumers must read every committed value once and no aborted one, the
-pipeline's group must have committed its consumed offsets, and a transaction whose broker is
+Transactional producers (confluent-kafka, kafka-python and kafkajs: init, begin, produce,
+commit and abort, and send_offsets_to_transaction (kafkajs: sendOffsets) in a
+consume-transform-produce loop from a read_committed group member) write to a second topic;
+read_committed consumers must read every committed value once and no aborted one, the
+pipelines' groups must have committed their consumed offsets, and a transaction whose broker is
 killed midway must be all or nothing.
 
 Usage: clients.py LOGSIM_BINARY [--port 19092] [--records 10000]
+The clients are installed by tests/real/setup (kafkajs into tests/real/node, run with node).
 Exits non-zero with the reason on the first check that fails. Stops by itself: every wait is
 bounded, and the cluster is killed on the way out whatever happened.
 """
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -29,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, Producer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KpTopicPartition
 
@@ -37,6 +40,8 @@ TOPIC = "events"
 PARTITIONS = 3
 TXN_TOPIC = "ledger"
 KEYS = 16
+HERE = os.path.dirname(os.path.abspath(__file__))
+KAFKAJS = os.path.join(HERE, "node", "node_modules")
 
 
 def fail(message):
@@ -395,6 +400,32 @@ def pipeline_confluent(bootstrap, client, group, limit):
     return written, positions
 
 
+def transactions_kafkajs(bootstrap, client, group, txns, per, limit):
+    """kafkajs, by tests/real/kafkajs_txn.js: `txns` transactions of `per` values to TXN_TOPIC
+    (every third aborted) as transactional id `client`, then a pipeline (transactional id
+    `client`_pipeline) that reads `limit` values of TOPIC read_committed in group `group` and
+    writes one value per input, committing its offsets in each transaction. Returns (committed,
+    aborted, pipeline values written, positions its group committed)."""
+    if not os.path.isdir(os.path.join(KAFKAJS, "kafkajs")):
+        fail(f"kafkajs is not installed in {KAFKAJS}: run tests/real/setup")
+    try:
+        r = subprocess.run(
+            ["node", os.path.join(HERE, "kafkajs_txn.js"), bootstrap, TXN_TOPIC, TOPIC, group,
+             client, str(txns), str(per), str(limit)],
+            capture_output=True, text=True, timeout=150,
+            env={**os.environ, "NODE_PATH": KAFKAJS})
+    except subprocess.TimeoutExpired as e:
+        fail(f"kafkajs_txn.js still running after 150 s: {(e.stderr or b'')[-2000:]!r}")
+    if r.returncode != 0:
+        fail(f"kafkajs_txn.js: exit {r.returncode}: {r.stderr[-3000:]}")
+    try:
+        out = json.loads(r.stdout)
+    except ValueError:
+        fail(f"kafkajs_txn.js printed no JSON: {r.stdout[-2000:]!r}")
+    positions = {int(p): o for p, o in out["positions"].items()}
+    return out["committed"], out["aborted"], out["pipeline_written"], positions
+
+
 def consume_isolated(bootstrap, topic, isolation, expected):
     """Everything in `topic` from the beginning, read at `isolation`: [(partition, offset, value)]."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "logsim-txn-check",
@@ -455,6 +486,22 @@ def transactions(cluster):
     if got != positions:
         fail(f"the pipeline's group committed {got}, its consumer was at {positions}")
     log(f"pipeline: {len(written)} values written with their input offsets committed {positions}")
+    started = time.time()
+    c, a, written, positions = transactions_kafkajs(
+        bootstrap, "txn_kafkajs", "logsim-pipeline-kafkajs", 30, 5, 2000)
+    committed += c + written
+    aborted += a
+    if (len(c), len(a), len(written)) != (100, 50, 2000):
+        fail(f"kafkajs: {len(c)} values committed, {len(a)} aborted and {len(written)} piped, "
+             "not 100, 50 and 2000")
+    # A partition it read none of has no commit.
+    positions = {p: positions.get(p, OFFSET_INVALID) for p in range(PARTITIONS)}
+    got = committed_offsets(bootstrap, "logsim-pipeline-kafkajs", TOPIC)
+    if got != positions:
+        fail(f"the kafkajs pipeline's group committed {got}, it sent offsets {positions}")
+    log(f"txn_kafkajs: {len(c)} values committed and {len(a)} aborted in 30 transactions, then "
+        f"a read_committed pipeline wrote {len(written)} values with offsets committed "
+        f"{positions}, {time.time() - started:.1f} s")
     records = consume_isolated(bootstrap, TXN_TOPIC, "read_committed", len(committed))
     check_committed_reads("read_committed", records, committed, aborted)
     written = len(committed) + len(aborted)

@@ -124,7 +124,7 @@ struct Worker {
 struct Batch {
     read: BTreeMap<i32, Vec<(i64, u64)>>,
     next: BTreeMap<i32, i64>,
-    /// Every partition was read: one with nothing to read is then known to be empty.
+    /// Every partition was read, and the empty ones were read to their high watermark.
     complete: bool,
 }
 
@@ -198,7 +198,7 @@ impl Worker {
             let PollOutcome::Records {
                 mut records,
                 next_offset,
-                ..
+                high_watermark,
             } = outcome
             else {
                 batch.complete = false;
@@ -206,6 +206,8 @@ impl Worker {
             };
             if records.is_empty() {
                 positions.insert(tp.partition, next_offset);
+                // Nothing to read below an open transaction is not the end of the partition.
+                batch.complete &= next_offset >= high_watermark;
                 continue;
             }
             let next = if records.len() > room {

@@ -301,17 +301,43 @@ fn cycles(ops: &[Op], e: &Effects, line: &dyn Fn(usize) -> usize, found: &mut Fo
     }
 }
 
-/// `torn-transaction`: a consumer saw some of a committed transaction's records on a partition
+/// Who reads: a consumer group's members as one (a rebalance hands a partition over mid-way, and
+/// each member reads only its part), a lone consumer by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Reader<'a> {
+    Group(&'a str),
+    Process(u64),
+}
+
+impl std::fmt::Display for Reader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reader::Group(g) => write!(f, "group {g}"),
+            Reader::Process(p) => write!(f, "process {p}"),
+        }
+    }
+}
+
+/// `torn-transaction`: a reader saw some of a committed transaction's records on a partition
 /// and read on past the others without them. A read_committed fetch hands out a transaction's
 /// records whole, up to the last stable offset; a poll may still end inside a transaction (its
-/// record limit), so only a consumer that read up to or past the transaction's last record there
+/// record limit), so only a reader that read up to or past the transaction's last record there
 /// is judged.
 fn torn(ops: &[Op], e: &Effects, line: &dyn Fn(usize) -> usize, found: &mut Found) {
-    // Per key and process: the values read, the furthest offset read, and the operation that
+    let group_of: BTreeMap<u64, &str> = (ops.iter().filter(|o| o.f == OpFn::Assign))
+        .filter_map(|o| Some((o.process, o.group.as_deref()?)))
+        .collect();
+    let reader_of = |process: u64| match group_of.get(&process) {
+        Some(g) => Reader::Group(g),
+        None => Reader::Process(process),
+    };
+    // Per key and reader: the values read, the furthest offset read, and the operation that
     // read it.
-    let mut read: BTreeMap<(&str, u64), (BTreeSet<u64>, i64, usize)> = BTreeMap::new();
+    type Read = (BTreeSet<u64>, i64, usize);
+    let mut read: BTreeMap<&str, BTreeMap<Reader, Read>> = BTreeMap::new();
     for &(reader, d) in &e.reads {
-        let r = (read.entry((d.key, ops[reader].process)))
+        let r = (read.entry(d.key).or_default())
+            .entry(reader_of(ops[reader].process))
             .or_insert_with(|| (BTreeSet::new(), i64::MIN, reader));
         r.0.insert(d.value);
         if d.offset > r.1 {
@@ -327,7 +353,7 @@ fn torn(ops: &[Op], e: &Effects, line: &dyn Fn(usize) -> usize, found: &mut Foun
         for (key, mut sent) in by_key.into_iter().filter(|(_, s)| s.len() > 1) {
             sent.sort_unstable();
             let last = sent[sent.len() - 1].0;
-            for (&(_, process), (values, furthest, at)) in read.range((key, 0)..=(key, u64::MAX)) {
+            for (reader, (values, furthest, at)) in read.get(key).into_iter().flatten() {
                 let missing: Vec<&(i64, u64)> =
                     sent.iter().filter(|(_, v)| !values.contains(v)).collect();
                 if missing.is_empty() || missing.len() == sent.len() || *furthest < last {
@@ -341,7 +367,7 @@ fn torn(ops: &[Op], e: &Effects, line: &dyn Fn(usize) -> usize, found: &mut Foun
                         values: missing.iter().map(|(_, v)| *v).collect(),
                         lines: vec![line(i), line(*at)],
                         detail: format!(
-                            "process {process} read {} of the {} records process {}'s \
+                            "{reader} read {} of the {} records process {}'s \
                              transaction committed to {key} and read on to offset {furthest} \
                              without the others",
                             sent.len() - missing.len(),
