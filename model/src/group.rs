@@ -178,6 +178,13 @@ impl OffsetCache {
         }
     }
 
+    /// Forgets `producer`'s transactional offsets of `commits`, whose write failed.
+    fn drop_transactional(&mut self, producer: i64, commits: &[(Slot, i64)]) {
+        if let Some(held) = self.in_transactions.get_mut(&producer) {
+            held.retain(|(slot, offset, _)| !commits.iter().any(|(s, o)| s == slot && o == offset));
+        }
+    }
+
     /// Whether a transaction not yet ended holds an offset for `slot`.
     fn unstable(&self, slot: &(String, String, i32)) -> bool {
         (self.in_transactions.values()).any(|offsets| offsets.iter().any(|(s, _, _)| s == slot))
@@ -855,6 +862,14 @@ pub async fn txn_offset_commit(
             debug!(%group, member = %request.member_id.as_str(), generation = request.generation_id, current = g.generation, error_code = code, "transactional offset commit refused");
             return answer(code);
         }
+        // Held for the producer's transaction from before the append, so that a marker written
+        // while the append waits for its replicas ends them too (an abort that came first would
+        // otherwise leave them to count at the producer's next commit).
+        let at = s.partitions.get(&tp).map_or(0, |p| p.log.log_end_offset());
+        let c = cache(&mut s, &tp, epoch);
+        for ((slot, offset), at) in commits.iter().zip(at..) {
+            c.take(slot.clone(), *offset, at, Some(producer_id));
+        }
         (tp, epoch)
     };
     if commits.is_empty() {
@@ -872,16 +887,13 @@ pub async fn txn_offset_commit(
     let timeout = shared.config.request_timeout_ms as i32;
     let written =
         crate::serve::produce_partition(shared, &tp, -1, timeout, Bytes::from(records)).await;
-    let base = match written {
-        Ok(base) => base,
-        Err(code) => return answer(code),
-    };
-    let mut s = shared.lock();
-    if coordinating(shared, &s, &group).is_ok_and(|(_, e)| e == epoch) {
-        let c = cache(&mut s, &tp, epoch);
-        for ((slot, offset), at) in commits.into_iter().zip(base..) {
-            c.take(slot, offset, at, Some(producer_id));
+    if let Err(code) = written {
+        // The producer aborts: what it may have written is ended by the abort marker.
+        let mut s = shared.lock();
+        if coordinating(shared, &s, &group).is_ok_and(|(_, e)| e == epoch) {
+            cache(&mut s, &tp, epoch).drop_transactional(producer_id, &commits);
         }
+        return answer(code);
     }
     answer(0)
 }

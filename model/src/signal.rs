@@ -229,10 +229,12 @@ impl<K: Hash + Eq + Clone> Future for Changed<'_, K> {
         if fired {
             return Poll::Ready(());
         }
-        match inner
-            .waiters
-            .iter_mut()
-            .find(|w| w.waker.will_wake(cx.waker()))
+        // The same task may have left a waiter behind for other keys (a listener that returned
+        // on its deadline, or on a change to everything): only a waiter for these keys is this
+        // listener's, or a move of its own keys would pass it by.
+        let keys = listener.keys.as_ref().map(|(keys, _)| keys.as_slice());
+        match (inner.waiters.iter_mut())
+            .find(|w| w.waker.will_wake(cx.waker()) && w.keys.as_ref().map(Keys::as_slice) == keys)
         {
             Some(waiter) => waiter.at_least = listener.at_least,
             None => inner.waiters.push(Waiter {
@@ -319,5 +321,25 @@ mod tests {
         assert!(!ready(&mut one, &count));
         signal.notify();
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_task_that_left_a_waiter_for_other_keys_still_wakes_for_its_new_ones() {
+        let signal = Signal::<u32>::default();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        // A listener of key 1 that gave up (its deadline passed): its waiter stays behind.
+        let mut first = signal.subscribe_to(vec![1]);
+        assert!(!ready(&mut first, &count));
+        drop(first);
+        // The same task now waits for key 2, as the coordinator's next write does.
+        let mut second = signal.subscribe_to(vec![2]);
+        assert!(!ready(&mut second, &count));
+        signal.notify_key(&2);
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "a move of key 2 wakes it"
+        );
+        assert!(ready(&mut second, &count));
     }
 }
