@@ -23,6 +23,11 @@ run seed="7" scenario="scenarios/default.toml":
 swarm seeds="0..1000" scenario="scenarios/default.toml":
     cargo run --release -p logsim -- swarm --seeds {{seeds}} --scenario {{scenario}}
 
+# Transactions and exactly-once under swarm faults: the two swarms issue 23 is judged by.
+transactions seeds="0..1000":
+    cargo run --release -p logsim -- swarm --seeds {{seeds}} --scenario scenarios/transactions.toml --faults swarm
+    cargo run --release -p logsim -- swarm --seeds {{seeds}} --scenario scenarios/exactly-once.toml --faults swarm
+
 # Every fault kind, a different mix per seed: the swarm the fault-injection work must pass.
 everything seeds="0..500":
     cargo run --release -p logsim -- swarm --seeds {{seeds}} --scenario scenarios/everything.toml
