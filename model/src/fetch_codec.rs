@@ -183,6 +183,7 @@ impl FetchQuery {
     }
 }
 
+#[inline]
 fn put_query(buf: &mut BytesMut, p: &PartitionQuery, version: i16) {
     buf.put_i32(p.tp.partition);
     if version >= 9 {
@@ -313,6 +314,7 @@ pub fn encode_response(
     }
 }
 
+#[inline]
 fn put_answer(buf: &mut BytesMut, a: &PartitionAnswer, version: i16) {
     let flexible = version >= FLEXIBLE;
     buf.put_i32(a.partition_index);

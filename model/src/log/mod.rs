@@ -317,6 +317,7 @@ impl Log {
         (position, false)
     }
 
+    #[inline]
     fn push_meta(&mut self, segment: usize, position: u64, h: &BatchHeader) {
         self.batches.push(BatchMeta {
             base_offset: h.base_offset,

@@ -40,6 +40,7 @@ pub struct Transactions {
 
 impl Transactions {
     /// Takes in a batch appended at the log's end.
+    #[inline]
     pub fn on_batch(&mut self, m: &BatchMeta) {
         if !m.transactional {
             return;

@@ -250,6 +250,7 @@ impl Accumulator {
     }
 
     /// A waiting partition, to take its batch; `None` for one with nothing queued.
+    #[inline]
     pub fn waiting_mut(&mut self, tp: &TopicPartition) -> Option<&mut Partition> {
         let partition = self.partitions.get_mut(tp)?;
         if partition.queue.is_empty() {
@@ -296,6 +297,7 @@ impl Accumulator {
     }
 
     /// Takes out of the queues every batch waiting past its delivery timeout.
+    #[inline]
     pub fn expired(&mut self, now: Instant, delivery_timeout: Duration) -> Vec<Batch> {
         if self.next_expiry(delivery_timeout).is_none_or(|at| now < at) {
             return Vec::new();
@@ -304,11 +306,13 @@ impl Accumulator {
     }
 
     /// The soonest a queued batch passes its delivery timeout.
+    #[inline]
     pub fn next_expiry(&self, delivery_timeout: Duration) -> Option<Instant> {
         (self.queued_since.first()).map(|(created, _)| *created + delivery_timeout)
     }
 
     /// Takes the batch of `tp` to go out next, counting it in flight; with its partition.
+    #[inline]
     pub fn take_front(&mut self, tp: &TopicPartition) -> Option<(Batch, &mut Partition)> {
         let partition = self.partitions.get_mut(tp)?;
         let batch = partition.queue.pop_front()?;
@@ -365,6 +369,7 @@ impl Accumulator {
 
     /// Takes the marks: the partitions marked, or, with every partition marked, every waiting
     /// partition (and true).
+    #[inline]
     pub fn take_touched(&mut self) -> (BTreeSet<TopicPartition>, bool) {
         let touched = std::mem::take(&mut self.touched);
         if std::mem::take(&mut self.touched_all) {

@@ -19,6 +19,7 @@ use super::{Shared, State};
 use crate::fetcher::error_code;
 
 /// Bumps the epoch if one is needed and it is safe; returns what that failed.
+#[inline]
 pub(super) fn maybe_bump(shared: &Shared, s: &mut State) -> Vec<Resolved> {
     if !s.identity.bump_needed {
         return Vec::new();
