@@ -746,10 +746,16 @@ fn fetch_partition(
         broker::advance_high_watermark_of(shared, tp, partition);
     }
     let log = &partition.log;
+    // A follower reads to the log end and has no use for the stable offset.
+    let stable = if is_follower {
+        log.high_watermark()
+    } else {
+        log.last_stable_offset()
+    };
     let upper = if is_follower {
         log.log_end_offset()
     } else if read_committed {
-        log.last_stable_offset()
+        stable
     } else {
         log.high_watermark()
     };
@@ -775,12 +781,7 @@ fn fetch_partition(
         out.aborted = aborted.map(|a| (a.producer_id, a.first_offset)).collect();
     }
     out.high_watermark = log.high_watermark();
-    // A follower reads to the log end and has no use for the stable offset.
-    out.last_stable_offset = if is_follower {
-        log.high_watermark()
-    } else {
-        log.last_stable_offset()
-    };
+    out.last_stable_offset = stable;
     out.log_start_offset = 0;
     out.records = records;
     (out, has_data)

@@ -25,9 +25,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use madsim::time::Instant;
-use model::client::{Client, PollOutcome, SendOutcome};
+use model::client::{Client, PollOutcome};
 use model::group_client::{GroupError, GroupMember, Strategy};
-use model::transactional::{GroupMetadata, TransactionalProducer, TxnEnd};
+use model::transactional::{GroupMetadata, TransactionalProducer};
 use model::TopicPartition;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -35,6 +35,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::record::history::{key, Micro, OpFn, OpType, PolledMsgs, Steps, Value};
 use crate::scenario::PipelineSpec;
 use crate::world::group_consumer::join;
+use crate::world::txn_producer::{note_end, note_send};
 use crate::world::workload::Workload;
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -288,30 +289,12 @@ impl Worker {
         let end = self.producer.end(commit).await;
         let mut done = op(OpType::Ok, steps(&sent));
         done.commit_ms = commit_ms;
-        let committed = {
-            let mut stats = w.stats();
-            match end {
-                TxnEnd::Committed => {
-                    stats.txn_committed += 1;
-                    true
-                }
-                TxnEnd::Aborted => {
-                    done.kind = OpType::Fail;
-                    let why = failed.or(abort.then(|| "aborted by choice".to_owned()));
-                    done.error = why.map(Into::into);
-                    stats.txn_aborted += 1;
-                    false
-                }
-                TxnEnd::Unknown(reason) => {
-                    done.kind = OpType::Info;
-                    done.error = Some(reason.into());
-                    stats.txn_unknown += 1;
-                    // Whether the offsets moved is the group's to say.
-                    next = Next::Rejoin;
-                    false
-                }
-            }
-        };
+        note_end(&w, &mut done, end, failed, abort);
+        if done.kind == OpType::Info {
+            // Whether the offsets moved is the group's to say.
+            next = Next::Rejoin;
+        }
+        let committed = done.kind == OpType::Ok;
         w.history.push(done);
         (committed, next)
     }
@@ -328,20 +311,9 @@ impl Worker {
             let records: Vec<(Option<Bytes>, Bytes)> = (run.iter())
                 .map(|(_, value)| (None, Bytes::from(value.to_string())))
                 .collect();
-            match self.producer.send_batch(tp, &records).await {
-                SendOutcome::Acked { offset } => {
-                    self.w.stats().acked += run.len() as u64;
-                    offsets.extend((offset..).take(run.len()).map(Some));
-                }
-                SendOutcome::Sent => offsets.extend(run.iter().map(|_| None)),
-                SendOutcome::Refused { error } => {
-                    return (offsets, Some(format!("{tp}: error code {error}")));
-                }
-                SendOutcome::Unknown { reason } => {
-                    // It may be written: it stays in the transaction, whose end decides it.
-                    offsets.extend(run.iter().map(|_| None));
-                    return (offsets, Some(format!("{tp}: {reason}")));
-                }
+            let outcome = self.producer.send_batch(tp, &records).await;
+            if let Some(failed) = note_send(&self.w, tp, outcome, run.len(), &mut offsets) {
+                return (offsets, Some(failed));
             }
         }
         (offsets, None)

@@ -23,7 +23,7 @@ use model::TopicPartition;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::record::history::{key, Micro, OpFn, OpType, Steps, Value};
+use crate::record::history::{key, Micro, Op, OpFn, OpType, Steps, Value};
 use crate::scenario::TransactionsSpec;
 use crate::world::workload::Workload;
 
@@ -131,22 +131,10 @@ async fn instance(
         let mut offsets = Vec::with_capacity(planned.len());
         let mut failed = None;
         for (tp, value) in &planned {
-            match producer.send(tp, Bytes::from(value.to_string())).await {
-                SendOutcome::Acked { offset } => {
-                    w.stats().acked += 1;
-                    offsets.push(Some(offset));
-                }
-                SendOutcome::Sent => offsets.push(None),
-                SendOutcome::Refused { error } => {
-                    failed = Some(format!("{tp}: error code {error}"));
-                    break;
-                }
-                SendOutcome::Unknown { reason } => {
-                    // It may be written: it stays in the transaction, whose end decides it.
-                    offsets.push(None);
-                    failed = Some(format!("{tp}: {reason}"));
-                    break;
-                }
+            let outcome = producer.send(tp, Bytes::from(value.to_string())).await;
+            failed = note_send(&w, tp, outcome, 1, &mut offsets);
+            if failed.is_some() {
+                break;
             }
         }
         let commit = !abort && failed.is_none();
@@ -155,24 +143,62 @@ async fn instance(
         let mut done = w.op(process, OpType::Ok, OpFn::Txn);
         done.commit_ms = commit_ms;
         done.value = steps(&offsets);
-        {
-            let mut stats = w.stats();
-            match end {
-                TxnEnd::Committed => stats.txn_committed += 1,
-                TxnEnd::Aborted => {
-                    done.kind = OpType::Fail;
-                    let why = failed.or(abort.then(|| "aborted by choice".to_owned()));
-                    done.error = why.map(Into::into);
-                    stats.txn_aborted += 1;
-                }
-                TxnEnd::Unknown(reason) => {
-                    done.kind = OpType::Info;
-                    done.error = Some(reason.into());
-                    stats.txn_unknown += 1;
-                }
-            }
-        }
+        note_end(&w, &mut done, end, failed, abort);
         w.history.push(done);
         madsim::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+/// Notes a transactional send of `records` records to `tp`: each one's offset once known goes
+/// into `offsets`, and what made it fail, if it did, comes back. One of unknown fate may be
+/// written: it stays in the transaction, whose end decides it.
+pub(super) fn note_send(
+    w: &Workload,
+    tp: &TopicPartition,
+    outcome: SendOutcome,
+    records: usize,
+    offsets: &mut Vec<Option<i64>>,
+) -> Option<String> {
+    match outcome {
+        SendOutcome::Acked { offset } => {
+            w.stats().acked += records as u64;
+            offsets.extend((offset..).take(records).map(Some));
+            None
+        }
+        SendOutcome::Sent => {
+            offsets.extend(std::iter::repeat_n(None, records));
+            None
+        }
+        SendOutcome::Refused { error } => Some(format!("{tp}: error code {error}")),
+        SendOutcome::Unknown { reason } => {
+            offsets.extend(std::iter::repeat_n(None, records));
+            Some(format!("{tp}: {reason}"))
+        }
+    }
+}
+
+/// Completes a transaction's operation `done` with how it ended, and counts it: `ok` committed,
+/// `fail` aborted (because of `failed`, or by choice when `abort`), `info` unknown.
+pub(super) fn note_end(
+    w: &Workload,
+    done: &mut Op,
+    end: TxnEnd,
+    failed: Option<String>,
+    abort: bool,
+) {
+    let mut stats = w.stats();
+    match end {
+        TxnEnd::Committed => stats.txn_committed += 1,
+        TxnEnd::Aborted => {
+            done.kind = OpType::Fail;
+            let why = failed.or(abort.then(|| "aborted by choice".to_owned()));
+            done.error = why.map(Into::into);
+            stats.txn_aborted += 1;
+        }
+        TxnEnd::Unknown(reason) => {
+            done.kind = OpType::Info;
+            done.error = Some(reason.into());
+            stats.txn_unknown += 1;
+        }
     }
 }

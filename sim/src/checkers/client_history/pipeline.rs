@@ -19,8 +19,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::txn::{outcome, polled, sends, values_read};
 use super::{Case, Found};
-use crate::record::history::{Micro, Op, OpFn, OpType};
+use crate::record::history::{Op, OpFn, OpType};
 
 /// A pipeline's transaction: a `txn` that commits offsets for a group.
 fn pipeline_group(op: &Op) -> Option<&str> {
@@ -29,24 +30,9 @@ fn pipeline_group(op: &Op) -> Option<&str> {
         .flatten()
 }
 
-fn inputs(op: &Op) -> impl Iterator<Item = (&str, i64, u64)> {
-    (op.steps().iter())
-        .filter_map(|s| match s {
-            Micro::Poll(Some(msgs)) => Some(msgs.iter()),
-            _ => None,
-        })
-        .flatten()
-        .flat_map(|(key, read)| read.iter().map(move |(o, v)| (key.as_str(), *o, *v)))
-}
-
-fn sent(op: &Op) -> impl Iterator<Item = (&str, u64, Option<i64>)> {
-    let flat = (op.f == OpFn::Send).then(|| op.key.as_deref().zip(op.sent()));
-    let flat = flat.flatten().map(|(k, v)| (k, v, op.offset));
-    let steps = op.steps().iter().filter_map(|s| match s {
-        Micro::Send { key, value, offset } => Some((&**key, *value, *offset)),
-        Micro::Poll(_) => None,
-    });
-    flat.into_iter().chain(steps)
+/// What `op` read: (key, offset, value), from its polls or its poll steps.
+fn reads(op: &Op) -> impl Iterator<Item = (&str, i64, u64)> {
+    polled(op).flat_map(|(key, read)| read.iter().map(move |(o, v)| (key.as_str(), *o, *v)))
 }
 
 /// What one group's pipeline did.
@@ -66,17 +52,16 @@ pub(super) fn check(ops: &[Op], lines: Option<&[usize]>, found: &mut Found) {
     }
     let line = |i: usize| lines.map_or(i + 1, |l| l[i]);
     let completed = || ops.iter().enumerate().filter(|(_, o)| o.kind != OpType::Invoke);
-    // Every read: (key, offset) -> (value, line); and the values read, which prove a send.
-    let mut reads: BTreeMap<(&str, i64), (u64, usize)> = BTreeMap::new();
+    // Every read: (key, offset) -> (value, line).
+    let mut read_at: Reads = BTreeMap::new();
     for (i, op) in completed() {
-        let polls = op.polled().flat_map(|(k, r)| r.iter().map(move |(o, v)| (k.as_str(), *o, *v)));
-        for (key, offset, value) in polls.chain(inputs(op)) {
-            reads.entry((key, offset)).or_insert((value, line(i)));
+        for (key, offset, value) in reads(op) {
+            read_at.entry((key, offset)).or_insert((value, line(i)));
         }
     }
-    let read_values: BTreeSet<u64> = reads.values().map(|(v, _)| *v).collect();
+    let read_values = values_read(ops);
     let failed: BTreeSet<u64> = (completed().filter(|(_, o)| o.kind == OpType::Fail))
-        .flat_map(|(_, o)| sent(o).map(|(_, v, _)| v))
+        .flat_map(|(_, o)| sends(o).map(|(_, v, _)| v))
         .collect();
     let mut groups: BTreeMap<&str, Group> = BTreeMap::new();
     for (i, op) in completed() {
@@ -90,13 +75,11 @@ pub(super) fn check(ops: &[Op], lines: Option<&[usize]>, found: &mut Found) {
         let Some(g) = pipeline_group(op) else {
             continue;
         };
-        let proven = || sent(op).any(|(_, v, _)| read_values.contains(&v));
-        let committed = op.kind == OpType::Ok || (op.kind == OpType::Info && proven());
-        if !committed {
+        if outcome(op, &read_values) != OpType::Ok {
             continue;
         }
         let group = groups.entry(g).or_default();
-        for (key, offset, _) in inputs(op) {
+        for (key, offset, _) in reads(op) {
             group.processed.entry((key, offset)).or_default().push(line(i));
         }
         for (key, offset) in op.committed() {
@@ -107,8 +90,8 @@ pub(super) fn check(ops: &[Op], lines: Option<&[usize]>, found: &mut Found) {
         }
     }
     for (name, group) in groups.iter().filter(|(_, g)| !g.committed.is_empty()) {
-        duplicates(name, group, &reads, found);
-        skips(name, group, &reads, &failed, found);
+        duplicates(name, group, &read_at, found);
+        skips(name, group, &read_at, &failed, found);
         behind(name, group, ops, &line, found);
     }
 }
@@ -168,7 +151,7 @@ fn behind(
     let acked = (ops.iter().enumerate())
         .filter(|(_, o)| o.kind == OpType::Ok && o.acks.is_none_or(|a| a == -1));
     for (i, op) in acked {
-        for (key, value, offset) in sent(op) {
+        for (key, value, offset) in sends(op) {
             let Some(offset) = offset.filter(|_| group.keys.contains(key)) else {
                 continue;
             };

@@ -45,11 +45,7 @@ pub(super) fn flatten(ops: &[Op], lines: Option<&[usize]>) -> Option<(Vec<Op>, V
     if !ops.iter().any(has_steps) {
         return None;
     }
-    let read: BTreeSet<u64> = (ops.iter().filter(|o| o.kind != OpType::Invoke))
-        .flat_map(polled)
-        .flat_map(|(_, msgs)| msgs.iter().map(|(_, v)| *v))
-        .collect();
-    let proven = |op: &Op| sends(op).iter().any(|(_, v, _)| read.contains(v));
+    let read = values_read(ops);
     let mut flat = Vec::with_capacity(ops.len());
     let mut flat_lines = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
@@ -59,10 +55,7 @@ pub(super) fn flatten(ops: &[Op], lines: Option<&[usize]>) -> Option<(Vec<Op>, V
             flat_lines.push(line);
             continue;
         }
-        let sent_as = match op.kind {
-            OpType::Info if proven(op) => OpType::Ok,
-            kind => kind,
-        };
+        let sent_as = outcome(op, &read);
         for step in op.steps() {
             let mut one = match step {
                 Micro::Send { key, value, offset } => {
@@ -115,18 +108,35 @@ struct Effects<'a> {
 }
 
 /// What `op` sent: (key, value, offset).
-fn sends(op: &Op) -> Vec<(&str, u64, Option<i64>)> {
+pub(super) fn sends(op: &Op) -> impl Iterator<Item = (&str, u64, Option<i64>)> {
     let flat = (op.f == OpFn::Send).then(|| op.key.as_deref().zip(op.sent()));
     let flat = flat.flatten().map(|(k, v)| (k, v, op.offset));
     let steps = op.steps().iter().filter_map(|s| match s {
         Micro::Send { key, value, offset } => Some((&**key, *value, *offset)),
         Micro::Poll(_) => None,
     });
-    flat.into_iter().chain(steps).collect()
+    flat.into_iter().chain(steps)
+}
+
+/// Every value a completed operation read: a read of a send proves it was written.
+pub(super) fn values_read(ops: &[Op]) -> BTreeSet<u64> {
+    (ops.iter().filter(|o| o.kind != OpType::Invoke))
+        .flat_map(polled)
+        .flat_map(|(_, msgs)| msgs.iter().map(|(_, v)| *v))
+        .collect()
+}
+
+/// How `op` ended as far as the history tells: a crashed (`info`) one that a read of any of its
+/// sends (`read`, from [`values_read`]) proves written committed (`ok`).
+pub(super) fn outcome(op: &Op, read: &BTreeSet<u64>) -> OpType {
+    match op.kind {
+        OpType::Info if sends(op).any(|(_, v, _)| read.contains(&v)) => OpType::Ok,
+        kind => kind,
+    }
 }
 
 /// What `op` read, by key: a poll's, or every poll step's of a transaction.
-fn polled(op: &Op) -> impl Iterator<Item = (&String, &Vec<(i64, u64)>)> {
+pub(super) fn polled(op: &Op) -> impl Iterator<Item = (&String, &Vec<(i64, u64)>)> {
     let steps = op.steps().iter().filter_map(|s| match s {
         Micro::Poll(Some(msgs)) => Some(msgs.iter()),
         _ => None,
