@@ -174,6 +174,6 @@ soak-status dir="reports/soak":
 # score and each surviving mutant are in mutants.out/ (caught.txt, missed.txt, timeout.txt,
 # unviable.txt). The baseline is skipped because cargo-mutants 27 runs it with the mutated
 # package's tests rather than --test-package's; the unmutated tree passes tests/mutants.rs in
-# `cargo test --release --test mutants -- --ignored`.
+# `cargo test --release --test mutants -- --include-ignored`.
 mutants files="model/src/partition.rs model/src/raft.rs model/src/raft_driver.rs model/src/fetcher.rs model/src/replica_fetcher.rs model/src/log/mod.rs model/src/log/epoch_cache.rs model/src/log/checkpoint.rs" jobs="2":
-    cargo mutants --package logsim-model $(printf -- '--file %s ' {{files}}) --test-package=logsim-tests --baseline=skip --timeout 60 --build-timeout 900 --profile mutants -j {{jobs}} --cargo-arg=--test=mutants -- -- --ignored
+    cargo mutants --package logsim-model $(printf -- '--file %s ' {{files}}) --test-package=logsim-tests --baseline=skip --timeout 90 --build-timeout 900 --profile mutants -j {{jobs}} --cargo-arg=--test=mutants -- -- --include-ignored
