@@ -16,6 +16,9 @@ use std::collections::BTreeSet;
 use logsim::run::run;
 use logsim::scenario::Scenario;
 use logsim::tools::explain::bug_scenario;
+use model::coverage::Mark;
+use model::log::Log;
+use model::metadata::PartitionState;
 use shipped::shipped;
 
 /// Every mark the correct model reaches in this swarm and these scripts (47 of the catalogue's 64).
@@ -135,4 +138,193 @@ fn a_restarted_voter_keeps_its_vote() {
         again.expect("disk works"),
         "the chosen candidate asks again"
     );
+}
+
+/// A voter's metadata log with entries of epoch 1 at offsets 0 to 4, all synced, and a quorum that
+/// has just won epoch 3 without writing in it: its epoch starts at the log end, 5.
+fn new_quorum_leader() -> (
+    std::sync::Arc<logsim::world::disk::SimDisk>,
+    Log,
+    model::raft::Quorum,
+) {
+    let disk = std::sync::Arc::new(logsim::world::disk::SimDisk::default());
+    let (mut log, _) = Log::open(disk.clone(), "__cluster_metadata-0", 1 << 20).expect("opens");
+    for value in 0..5 {
+        log.append_as_leader(&record(value), 1).expect("appends");
+    }
+    sync(&mut log, &disk);
+    let mut quorum = model::raft::Quorum::load(disk.as_ref(), 1, vec![1, 2, 3]);
+    quorum.observe(disk.as_ref(), 2, None).expect("saves");
+    let epoch = quorum.become_candidate(disk.as_ref()).expect("saves");
+    assert!(quorum.count_vote(epoch, 2), "two of three elect");
+    quorum.become_leader(0);
+    log.assign_epoch(epoch);
+    (disk, log, quorum)
+}
+
+fn record(value: u8) -> Vec<u8> {
+    model::batch::encode(&[(None, bytes::Bytes::from(vec![value]))], 0).to_vec()
+}
+
+fn sync(log: &mut Log, disk: &logsim::world::disk::SimDisk) {
+    let ticket = log.sync_ticket();
+    madsim::runtime::Runtime::new().block_on(async {
+        for path in ticket.paths() {
+            model::env::Disk::sync(disk, path).await.expect("syncs");
+        }
+    });
+    log.complete_sync(&ticket);
+}
+
+fn hold(quorum: &mut model::raft::Quorum, voter: i32, offset: i64) {
+    let model::raft::QuorumRole::Leader { positions, .. } = &mut quorum.role else {
+        panic!("not the quorum leader");
+    };
+    positions.insert(voter, offset);
+}
+
+/// Raft's figure-8 rule: a new quorum leader commits nothing by counting replicas of older epochs'
+/// entries, even when a majority holds all of them, until an entry of its own epoch is held by a
+/// majority; it then commits everything below it at once. Committing by count at the boundary
+/// (its epoch's start) can commit entries that a later leader overwrites. Too rare a schedule for
+/// the short swarm: a leader must win with older entries that a majority holds but that were not
+/// committed, and one more crash must follow.
+#[test]
+fn a_new_quorum_leader_commits_only_through_its_own_epoch() {
+    let (disk, mut log, mut quorum) = new_quorum_leader();
+    quorum.high_watermark = 2;
+    hold(&mut quorum, 2, 5);
+    assert!(
+        !quorum.advance_high_watermark(&log),
+        "committed older epochs' entries by count"
+    );
+    assert_eq!(quorum.high_watermark, 2);
+    log.append_as_leader(&record(5), quorum.epoch)
+        .expect("appends");
+    sync(&mut log, &disk);
+    hold(&mut quorum, 2, 6);
+    assert!(quorum.advance_high_watermark(&log));
+    assert_eq!(
+        quorum.high_watermark, 6,
+        "its own entry commits what is below it"
+    );
+}
+
+/// A new quorum leader advertises no high watermark until its own epoch has committed something,
+/// even when what it learned as a follower reaches its epoch's start: a restarting voter that took
+/// up that value would act on a state the quorum may have moved past (`everything` seed 9757).
+#[test]
+fn a_new_quorum_leader_advertises_no_high_watermark_before_its_epoch_commits() {
+    let (disk, mut log, mut quorum) = new_quorum_leader();
+    quorum.high_watermark = 5;
+    assert_eq!(quorum.advertised_high_watermark(&log), -1);
+    log.append_as_leader(&record(5), quorum.epoch)
+        .expect("appends");
+    sync(&mut log, &disk);
+    hold(&mut quorum, 3, 6);
+    assert!(quorum.advance_high_watermark(&log));
+    assert_eq!(quorum.advertised_high_watermark(&log), 6);
+}
+
+/// A partition replica on broker 1 whose log holds offsets 0 to 9 of epoch 0, all synced.
+fn replica(high_watermark: i64) -> model::partition::Partition {
+    let disk = std::sync::Arc::new(logsim::world::disk::SimDisk::default());
+    let (mut log, _) = Log::open(disk.clone(), "events-0", 1 << 20).expect("opens");
+    for value in 0..10 {
+        log.append_as_leader(&record(value), 0).expect("appends");
+    }
+    sync(&mut log, &disk);
+    log.set_high_watermark(high_watermark);
+    model::partition::Partition::new(model::TopicPartition::new("events", 0), log)
+}
+
+fn state(leader: i32, leader_epoch: i32, replicas: &[i32], isr: &[i32]) -> PartitionState {
+    PartitionState {
+        topic: "events".into(),
+        partition: 0,
+        replicas: replicas.to_vec(),
+        isr: isr.to_vec(),
+        leader,
+        leader_epoch,
+        partition_epoch: leader_epoch,
+    }
+}
+
+/// Which of `marks` the model reached while `f` ran.
+fn marks_of(f: impl FnOnce(), marks: &[Mark]) -> Vec<Mark> {
+    model::coverage::reset();
+    f();
+    let counts = model::coverage::counts();
+    (marks.iter().copied())
+        .filter(|m| counts.iter().any(|(c, n)| c == m && *n > 0))
+        .collect()
+}
+
+/// Broker 1 leads, hears the followers' `reports`, loses the lead to 2 without restarting, and
+/// takes it back with `isr`: the regained-leader marks that fired.
+fn regain(reports: &[(i32, i64)], isr: &[i32], high_watermark: i64) -> Vec<Mark> {
+    let mut p = replica(high_watermark);
+    p.become_leader(&state(1, 0, &[1, 2, 3], &[1, 2, 3]), 0, false);
+    for (follower, offset) in reports {
+        p.record_follower_fetch(*follower, *offset, 1);
+    }
+    p.become_follower(&state(2, 1, &[1, 2, 3], &[1, 2, 3]));
+    let regained = [
+        Mark::LeaderRegainsLeadership,
+        Mark::RegainedLeaderRemembersLaggingFollower,
+        Mark::RegainedLeaderRemembersReportsAboveHighWatermark,
+    ];
+    marks_of(
+        || p.become_leader(&state(1, 2, &[1, 2, 3], isr), 2, false),
+        &regained,
+    )
+}
+
+/// A mark says what its name says: guided exploration steers toward the runs that reach rare
+/// ones (`regained-leader-remembers-reports-above-high-watermark` is how it finds
+/// `hw-advance-old-epoch`), so a mark that fires in the wrong state steers it wrong.
+#[test]
+fn regained_leadership_marks_name_the_state_regained() {
+    use Mark::{
+        LeaderRegainsLeadership as Regains, RegainedLeaderRemembersLaggingFollower as Lagging,
+        RegainedLeaderRemembersReportsAboveHighWatermark as Above,
+    };
+    let all = [1, 2, 3];
+    let expect = |reports: &[(i32, i64)], isr: &[i32], high_watermark: i64, marks: &[Mark]| {
+        assert_eq!(
+            regain(reports, isr, high_watermark),
+            marks,
+            "reports {reports:?}, ISR {isr:?}, high watermark {high_watermark}"
+        );
+    };
+    expect(&[(2, 10), (3, 7)], &all, 5, &[Regains, Lagging, Above]);
+    expect(&[(2, 10), (3, 10)], &all, 10, &[Regains]);
+    expect(&[(2, 10), (3, 10)], &all, 7, &[Regains, Above]);
+    // 3 said nothing: nothing can move on the old words alone.
+    expect(&[(2, 10)], &all, 0, &[Regains]);
+    expect(&[(2, 10), (3, 10)], &[1], 0, &[Regains]);
+}
+
+/// `high-watermark-waits-for-joining-replica` fires when a replica being added to the ISR is what
+/// holds the high watermark back, and not for a lagging member of the ISR itself.
+#[test]
+fn the_joining_replica_mark_fires_only_for_a_joining_replica() {
+    let waits = |reports: [(i32, i64); 3]| {
+        let mut p = replica(0);
+        p.become_leader(&state(1, 0, &[1, 2, 3, 4], &[1, 2, 3]), 0, false);
+        if let model::partition::Role::Leader(l) = &mut p.role {
+            l.pending_isr = Some(vec![1, 2, 3, 4]);
+        }
+        for (follower, offset) in reports {
+            p.record_follower_fetch(follower, offset, 1);
+        }
+        let mark = [Mark::HighWatermarkWaitsForJoiningReplica];
+        let advance = || {
+            p.maybe_advance_high_watermark(1, false);
+        };
+        !marks_of(advance, &mark).is_empty()
+    };
+    assert!(waits([(2, 10), (3, 10), (4, 6)]), "4 joins at 6");
+    assert!(!waits([(2, 10), (3, 10), (4, 10)]), "4 joins caught up");
+    assert!(!waits([(2, 10), (3, 6), (4, 10)]), "3 is in the ISR");
 }

@@ -28,6 +28,14 @@ fn metadata_topic() -> TopicName {
     TopicName(StrBytes::from_static_str(METADATA_TOPIC))
 }
 
+/// Whether every partition a quorum request names is the metadata log's: the quorum has that one
+/// log, and Kafka answers a request naming another as invalid rather than voting on it.
+fn names_only_the_metadata_log<'a>(
+    mut partitions: impl Iterator<Item = (&'a TopicName, i32)>,
+) -> bool {
+    partitions.all(|(topic, partition)| topic.0.as_str() == METADATA_TOPIC && partition == 0)
+}
+
 pub async fn run(shared: Arc<Shared>) {
     loop {
         madsim::time::sleep(TICK).await;
@@ -322,6 +330,14 @@ async fn find_leader(shared: Arc<Shared>, voter: BrokerId, epoch: i32) {
 
 pub fn handle_vote(shared: &Arc<Shared>, request: VoteRequest) -> VoteResponse {
     let mut response = VoteResponse::default();
+    let named = request
+        .topics
+        .iter()
+        .flat_map(|t| (t.partitions.iter()).map(move |p| (&t.topic_name, p.partition_index)));
+    if !names_only_the_metadata_log(named) {
+        response.error_code = error_code::INVALID_REQUEST;
+        return response;
+    }
     for topic in request.topics {
         let mut t = vote_response::TopicData::default();
         t.topic_name = topic.topic_name;
@@ -376,6 +392,14 @@ pub fn handle_begin_quorum_epoch(
     request: BeginQuorumEpochRequest,
 ) -> BeginQuorumEpochResponse {
     let mut response = BeginQuorumEpochResponse::default();
+    let named = request
+        .topics
+        .iter()
+        .flat_map(|t| (t.partitions.iter()).map(move |p| (&t.topic_name, p.partition_index)));
+    if !names_only_the_metadata_log(named) {
+        response.error_code = error_code::INVALID_REQUEST;
+        return response;
+    }
     for topic in request.topics {
         let mut t = begin_quorum_epoch_response::TopicData::default();
         t.topic_name = topic.topic_name;
