@@ -1,7 +1,8 @@
 //! Bad bytes on a broker's port, sent in the middle of a live run: an absurd or negative length,
 //! a torn frame, an unknown API, a request of a version nobody knows, a produce of two batches or
-//! of garbage. Each gets an error answer or a closed connection, and the brokers serve everyone
-//! else on: the run, with its producers and consumers, passes every check.
+//! of garbage, a Vote for a partition that is not the metadata log's. Each gets an error answer or
+//! a closed connection, and the brokers serve everyone else on: the run, with its producers and
+//! consumers, passes every check.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -9,7 +10,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, TopicName};
+use kafka_protocol::messages::vote_request::{self, VoteRequest};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use logsim::run::{run_with_hooks, Hook};
 use logsim::scenario::Scenario;
@@ -88,6 +90,23 @@ fn produce(records: Bytes) -> ProduceRequest {
     request
 }
 
+/// A Vote that names a partition of `events`, from voter 1 in a far epoch with a far longer log:
+/// were it decided as the metadata log's, every voter would move to epoch 1000 and vote.
+fn vote_for_another_log() -> VoteRequest {
+    let mut p = vote_request::PartitionData::default();
+    p.partition_index = 0;
+    p.replica_epoch = 1000;
+    p.replica_id = BrokerId(1);
+    p.last_offset_epoch = 1000;
+    p.last_offset = 1 << 40;
+    let mut topic = vote_request::TopicData::default();
+    topic.topic_name = TopicName(StrBytes::from_static_str("events"));
+    topic.partitions = vec![p];
+    let mut request = VoteRequest::default();
+    request.topics = vec![topic];
+    request
+}
+
 fn attack(cluster: &mut Cluster) {
     let brokers = cluster.bootstrap();
     let node = madsim::runtime::Handle::current()
@@ -130,6 +149,14 @@ fn attack(cluster: &mut Cluster) {
             let one = model::batch::encode(&[(None, Bytes::from_static(b"x"))], 0);
             let two = Bytes::from([one.as_ref(), one.as_ref()].concat());
             let garbage = Bytes::from_static(&[7u8; 80]);
+            let code = conn
+                .call(&vote_for_another_log(), 0, Duration::from_secs(3))
+                .await
+                .map(|r| r.error_code);
+            record(
+                "vote for another log",
+                Answer::Bytes(format!("{code:?}").into_bytes()),
+            );
             for (name, records) in [("two batches", two), ("garbage records", garbage)] {
                 let answer = conn
                     .call(&produce(records), 9, Duration::from_secs(3))
@@ -160,7 +187,7 @@ fn bad_frames_are_refused_and_the_brokers_serve_on() {
     let outcomes = OUTCOMES.lock().unwrap().clone();
     assert_eq!(
         outcomes.len(),
-        3 * 8,
+        3 * 9,
         "every attack ran on every broker: {outcomes:#?}"
     );
     let answer = |code: &[u8]| Answer::Bytes(code.to_vec()).describe();
@@ -188,6 +215,8 @@ fn bad_frames_are_refused_and_the_brokers_serve_on() {
                     "{name}: {got}"
                 )
             }
+            // INVALID_REQUEST (42): the quorum has one log, and no epoch moved.
+            "vote for another log" => assert_eq!(*got, answer(b"Ok(42)"), "{name}"),
             _ => assert_eq!(got, "Closed", "{name}"),
         }
     }

@@ -328,3 +328,23 @@ fn the_joining_replica_mark_fires_only_for_a_joining_replica() {
     assert!(!waits([(2, 10), (3, 10), (4, 10)]), "4 joins caught up");
     assert!(!waits([(2, 10), (3, 6), (4, 10)]), "3 is in the ISR");
 }
+
+/// An epoch a leader took up at its log's end, without writing in it yet, survives a crash: no
+/// batch can tell the restarted log of it, so the epoch checkpoint does. Without it, a leader
+/// restarted in that epoch would answer "where does your epoch end" for an epoch it no longer
+/// knows.
+#[test]
+fn an_epoch_taken_up_without_a_write_survives_a_crash() {
+    let disk = std::sync::Arc::new(logsim::world::disk::SimDisk::default());
+    let (mut log, _) = Log::open(disk.clone(), "events-0", 1 << 20).expect("opens");
+    for value in 0..5 {
+        log.append_as_leader(&record(value), 1).expect("appends");
+    }
+    sync(&mut log, &disk);
+    log.assign_epoch(3);
+    drop(log);
+    disk.crash();
+    let (restarted, _) = Log::open(disk.clone(), "events-0", 1 << 20).expect("reopens");
+    assert_eq!(restarted.epochs().entries(), &[(1, 0), (3, 5)]);
+    assert_eq!(restarted.epochs().start_offset_of(3), Some(5));
+}

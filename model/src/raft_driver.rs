@@ -28,12 +28,16 @@ fn metadata_topic() -> TopicName {
     TopicName(StrBytes::from_static_str(METADATA_TOPIC))
 }
 
-/// Whether every partition a quorum request names is the metadata log's: the quorum has that one
-/// log, and Kafka answers a request naming another as invalid rather than voting on it.
-fn names_only_the_metadata_log<'a>(
-    mut partitions: impl Iterator<Item = (&'a TopicName, i32)>,
-) -> bool {
-    partitions.all(|(topic, partition)| topic.0.as_str() == METADATA_TOPIC && partition == 0)
+/// Whether every partition a quorum request (Vote, BeginQuorumEpoch) names is the metadata log's:
+/// the quorum has that one log, and Kafka answers a request naming another as invalid rather than
+/// deciding it.
+macro_rules! names_only_the_metadata_log {
+    ($request:expr) => {
+        ($request.topics.iter()).all(|t| {
+            t.topic_name.0.as_str() == METADATA_TOPIC
+                && t.partitions.iter().all(|p| p.partition_index == 0)
+        })
+    };
 }
 
 pub async fn run(shared: Arc<Shared>) {
@@ -330,11 +334,7 @@ async fn find_leader(shared: Arc<Shared>, voter: BrokerId, epoch: i32) {
 
 pub fn handle_vote(shared: &Arc<Shared>, request: VoteRequest) -> VoteResponse {
     let mut response = VoteResponse::default();
-    let named = request
-        .topics
-        .iter()
-        .flat_map(|t| (t.partitions.iter()).map(move |p| (&t.topic_name, p.partition_index)));
-    if !names_only_the_metadata_log(named) {
+    if !names_only_the_metadata_log!(request) {
         response.error_code = error_code::INVALID_REQUEST;
         return response;
     }
@@ -392,11 +392,7 @@ pub fn handle_begin_quorum_epoch(
     request: BeginQuorumEpochRequest,
 ) -> BeginQuorumEpochResponse {
     let mut response = BeginQuorumEpochResponse::default();
-    let named = request
-        .topics
-        .iter()
-        .flat_map(|t| (t.partitions.iter()).map(move |p| (&t.topic_name, p.partition_index)));
-    if !names_only_the_metadata_log(named) {
+    if !names_only_the_metadata_log!(request) {
         response.error_code = error_code::INVALID_REQUEST;
         return response;
     }
