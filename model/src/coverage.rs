@@ -97,6 +97,10 @@ catalogue! {
     /// A replica the leader has asked to add to the ISR, not yet committed, held the high
     /// watermark back (the maximal ISR of KIP-841 at work).
     HighWatermarkWaitsForJoiningReplica = "high-watermark-waits-for-joining-replica",
+    /// A leader weighed its high watermark while an ISR member had not fetched in its epoch yet:
+    /// KIP-320 counts such a member as holding nothing, where `hw-advance-old-epoch` takes its word
+    /// from an older epoch. Counted at every weighing while it lasts.
+    HighWatermarkWaitsForFirstFetchInEpoch = "high-watermark-waits-for-first-fetch-in-epoch",
     /// A leader took up a smaller ISR the controller committed (a lagging follower left).
     IsrShrinks = "isr-shrinks",
     /// A leader took up a larger ISR the controller committed (a follower caught up).

@@ -18,6 +18,9 @@ pub struct FollowerProgress {
     pub last_caught_up_ms: u64,
     /// When the follower last fetched (None: not in this leadership).
     pub last_fetch_ms: Option<u64>,
+    /// Whether it has fetched in this leadership (its old report may stand in for one, under the
+    /// `hw-advance-old-epoch` switch).
+    pub fetched_in_epoch: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +115,7 @@ impl Partition {
                     log_end_offset: reported.map_or(-1, |p| p.log_end_offset),
                     last_caught_up_ms: now_ms,
                     last_fetch_ms: reported.and_then(|p| p.last_fetch_ms),
+                    fetched_in_epoch: false,
                 };
                 (*r, progress)
             })
@@ -197,9 +201,14 @@ impl Partition {
             if *r == me {
                 continue;
             }
-            let follower = l.followers.get(r).map_or(-1, |f| f.log_end_offset);
+            let progress = l.followers.get(r);
+            let follower = progress.map_or(-1, |f| f.log_end_offset);
             if follower < low && !l.isr.contains(r) {
                 crate::mark!(HighWatermarkWaitsForJoiningReplica);
+            }
+            if progress.is_some_and(|f| !f.fetched_in_epoch) && l.isr.contains(r) {
+                // Counted at every step while it lasts: long silences stand out to exploration.
+                crate::mark!(HighWatermarkWaitsForFirstFetchInEpoch);
             }
             low = low.min(follower);
         }
@@ -221,8 +230,10 @@ impl Partition {
             log_end_offset: -1,
             last_caught_up_ms: now_ms,
             last_fetch_ms: None,
+            fetched_in_epoch: false,
         });
         progress.log_end_offset = fetch_offset;
+        progress.fetched_in_epoch = true;
         progress.last_fetch_ms = Some(now_ms);
         if fetch_offset >= log_end {
             progress.last_caught_up_ms = now_ms;

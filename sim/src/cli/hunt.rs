@@ -87,8 +87,14 @@ pub(super) fn hunt_command(
         outln!("{}", value.expect("hunts serialize"));
         return Ok(all_found);
     }
+    // Wide enough for the longest switch's name, so that the columns line up.
+    let width = (rows.iter())
+        .map(|r| r.bug.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(3);
     outln!(
-        "{:<24} {:<6} {:<26} {:<42} {:>6} {:>8} {:>8} {:>9}",
+        "{:<width$} {:<6} {:<26} {:<42} {:>6} {:>8} {:>8} {:>9}",
         "bug",
         "found",
         "where",
@@ -104,8 +110,8 @@ pub(super) fn hunt_command(
             _ => "-".into(),
         };
         outln!(
-            "{:<24} {:<6} {:<26} {:<42} {:>6} {:>8.0} {:>8.1} {:>9}",
-            r.bug,
+            "{:<width$} {:<6} {:<26} {:<42} {:>6} {:>8.0} {:>8.1} {:>9}",
+            r.bug.to_string(),
             if r.found { "yes" } else { "NO" },
             r.ground,
             r.caught_by.as_deref().unwrap_or("-"),

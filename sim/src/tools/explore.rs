@@ -243,7 +243,10 @@ pub fn features(report: &RunReport) -> Vec<u64> {
 
 /// Picks a parent for the next candidate, favouring entries that reached what few others did (the
 /// energy of AFL's favoured entries): an entry weighs the sum, over the marks it reached, of one
-/// over the number of entries that reached the mark too.
+/// over the square of the number of entries that reached the mark too. Squared, the one entry
+/// that reached a rare mark outweighs a hundred that reached only common ones: it is the way on
+/// toward the states past it (a regained leader that remembers reports above its high watermark
+/// is one fault away from `hw-advance-old-epoch`'s violation).
 fn pick_parent<'c>(rng: &mut ChaCha8Rng, corpus: &'c [Entry]) -> &'c Entry {
     let marks = model::coverage::Mark::ALL.len() as u64;
     let mut reached = vec![0u32; marks as usize];
@@ -255,7 +258,7 @@ fn pick_parent<'c>(rng: &mut ChaCha8Rng, corpus: &'c [Entry]) -> &'c Entry {
     let weights: Vec<f64> = (corpus.iter())
         .map(|e| {
             (e.features.iter().filter(|f| **f < marks))
-                .map(|f| 1.0 / f64::from(reached[*f as usize]))
+                .map(|f| f64::from(reached[*f as usize]).powi(-2))
                 .sum::<f64>()
                 .max(1e-6)
         })
