@@ -358,10 +358,15 @@ fn the_first_fetch_mark_fires_until_every_isr_member_fetched() {
 /// An epoch a leader took up at its log's end, without writing in it yet, survives a crash: no
 /// batch can tell the restarted log of it, so the epoch checkpoint does. Without it, a leader
 /// restarted in that epoch would answer "where does your epoch end" for an epoch it no longer
-/// knows.
+/// knows. And once a truncation drops that epoch (a divergence answer at its start), a crash
+/// does not bring it back.
 #[test]
-fn an_epoch_taken_up_without_a_write_survives_a_crash() {
+fn the_epoch_checkpoint_keeps_an_unwritten_epoch_until_it_is_truncated() {
     let disk = std::sync::Arc::new(logsim::world::disk::SimDisk::default());
+    let reopen = |disk: &std::sync::Arc<logsim::world::disk::SimDisk>| {
+        disk.crash();
+        Log::open(disk.clone(), "events-0", 1 << 20).expect("reopens").0
+    };
     let (mut log, _) = Log::open(disk.clone(), "events-0", 1 << 20).expect("opens");
     for value in 0..5 {
         log.append_as_leader(&record(value), 1).expect("appends");
@@ -369,8 +374,11 @@ fn an_epoch_taken_up_without_a_write_survives_a_crash() {
     sync(&mut log, &disk);
     log.assign_epoch(3);
     drop(log);
-    disk.crash();
-    let (restarted, _) = Log::open(disk.clone(), "events-0", 1 << 20).expect("reopens");
+    let mut restarted = reopen(&disk);
     assert_eq!(restarted.epochs().entries(), &[(1, 0), (3, 5)]);
     assert_eq!(restarted.epochs().start_offset_of(3), Some(5));
+    restarted.truncate_to(5).expect("truncates");
+    assert_eq!(restarted.epochs().entries(), &[(1, 0)]);
+    drop(restarted);
+    assert_eq!(reopen(&disk).epochs().entries(), &[(1, 0)], "epoch 3 came back");
 }
