@@ -365,7 +365,9 @@ fn the_epoch_checkpoint_keeps_an_unwritten_epoch_until_it_is_truncated() {
     let disk = std::sync::Arc::new(logsim::world::disk::SimDisk::default());
     let reopen = |disk: &std::sync::Arc<logsim::world::disk::SimDisk>| {
         disk.crash();
-        Log::open(disk.clone(), "events-0", 1 << 20).expect("reopens").0
+        Log::open(disk.clone(), "events-0", 1 << 20)
+            .expect("reopens")
+            .0
     };
     let (mut log, _) = Log::open(disk.clone(), "events-0", 1 << 20).expect("opens");
     for value in 0..5 {
@@ -380,5 +382,9 @@ fn the_epoch_checkpoint_keeps_an_unwritten_epoch_until_it_is_truncated() {
     restarted.truncate_to(5).expect("truncates");
     assert_eq!(restarted.epochs().entries(), &[(1, 0)]);
     drop(restarted);
-    assert_eq!(reopen(&disk).epochs().entries(), &[(1, 0)], "epoch 3 came back");
+    assert_eq!(
+        reopen(&disk).epochs().entries(),
+        &[(1, 0)],
+        "epoch 3 came back"
+    );
 }
