@@ -388,3 +388,26 @@ fn the_epoch_checkpoint_keeps_an_unwritten_epoch_until_it_is_truncated() {
         "epoch 3 came back"
     );
 }
+
+/// A follower that keeps fetching at the leader's log end stays in the ISR however long it does:
+/// it is caught up at every fetch. Were it counted caught up only while behind, the ISR would
+/// shrink under it after the lag time and grow back at its next fetch, a flapping ISR that no
+/// safety check sees.
+#[test]
+fn a_follower_fetching_at_the_log_end_stays_in_the_isr() {
+    let lag_max_ms = 30_000;
+    let mut p = replica(10);
+    p.become_leader(&state(1, 0, &[1, 2, 3], &[1, 2, 3]), 0, false);
+    for now in (1_000..=2 * lag_max_ms).step_by(1_000) {
+        p.record_follower_fetch(2, 10, now);
+        p.record_follower_fetch(3, 10, now);
+    }
+    assert_eq!(p.wanted_isr(1, 2 * lag_max_ms, lag_max_ms, |_| true), None);
+    p.record_follower_fetch(3, 7, 2 * lag_max_ms + 1);
+    p.record_follower_fetch(2, 10, 3 * lag_max_ms);
+    assert_eq!(
+        p.wanted_isr(1, 3 * lag_max_ms + 1, lag_max_ms, |_| true),
+        Some(vec![1, 2]),
+        "3 fell behind and stayed behind past the lag time"
+    );
+}
