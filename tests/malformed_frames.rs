@@ -215,7 +215,7 @@ fn bad_frames_are_refused_and_the_brokers_serve_on() {
                     "{name}: {got}"
                 )
             }
-            // INVALID_REQUEST (42): the quorum has one log, and no epoch moved.
+            // INVALID_REQUEST (42): the quorum has one log, and decides nothing for another.
             "vote for another log" => assert_eq!(*got, answer(b"Ok(42)"), "{name}"),
             _ => assert_eq!(got, "Closed", "{name}"),
         }

@@ -9,13 +9,17 @@
 //! bug needs, so a mutant that brings back a bug of the same shape fails there. `cargo test` skips
 //! the swarm (it is the mutants' judge, not the suite's) and runs the quick rule tests below it.
 
+mod logs;
 mod shipped;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use logs::{record, sync};
 use logsim::run::run;
 use logsim::scenario::Scenario;
 use logsim::tools::explain::bug_scenario;
+use logsim::world::disk::SimDisk;
 use model::coverage::Mark;
 use model::log::Log;
 use model::metadata::PartitionState;
@@ -119,7 +123,6 @@ fn passes(scenario: &Scenario, seed: u64, what: &str) -> Vec<&'static str> {
 /// a vote and a rival candidacy too rarely to judge the vote's persistence, so it is judged here.
 #[test]
 fn a_restarted_voter_keeps_its_vote() {
-    use logsim::world::disk::SimDisk;
     use model::raft::Quorum;
 
     let disk = SimDisk::default();
@@ -141,19 +144,23 @@ fn a_restarted_voter_keeps_its_vote() {
     );
 }
 
-/// A voter's metadata log with entries of epoch 1 at offsets 0 to 4, all synced, and a quorum that
-/// has just won epoch 3 without writing in it: its epoch starts at the log end, 5.
-fn new_quorum_leader() -> (
-    std::sync::Arc<logsim::world::disk::SimDisk>,
-    Log,
-    model::raft::Quorum,
-) {
-    let disk = std::sync::Arc::new(logsim::world::disk::SimDisk::default());
-    let (mut log, _) = Log::open(disk.clone(), "__cluster_metadata-0", 1 << 20).expect("opens");
-    for value in 0..5 {
-        log.append_as_leader(&record(value), 1).expect("appends");
+/// A log under `dir` on a fresh simulated disk, holding `records` one-record batches of `epoch`
+/// from offset 0, all synced.
+fn synced_log(dir: &str, records: u8, epoch: i32) -> (Arc<SimDisk>, Log) {
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = Log::open(disk.clone(), dir, 1 << 20).expect("opens");
+    for value in 0..records {
+        log.append_as_leader(&record(&value.to_string()), epoch)
+            .expect("appends");
     }
     sync(&mut log, &disk);
+    (disk, log)
+}
+
+/// A voter's metadata log with entries of epoch 1 at offsets 0 to 4, all synced, and a quorum that
+/// has just won epoch 3 without writing in it: its epoch starts at the log end, 5.
+fn new_quorum_leader() -> (Arc<SimDisk>, Log, model::raft::Quorum) {
+    let (disk, mut log) = synced_log("__cluster_metadata-0", 5, 1);
     let mut quorum = model::raft::Quorum::load(disk.as_ref(), 1, vec![1, 2, 3]);
     quorum.observe(disk.as_ref(), 2, None).expect("saves");
     let epoch = quorum.become_candidate(disk.as_ref()).expect("saves");
@@ -161,20 +168,6 @@ fn new_quorum_leader() -> (
     quorum.become_leader(0);
     log.assign_epoch(epoch);
     (disk, log, quorum)
-}
-
-fn record(value: u8) -> Vec<u8> {
-    model::batch::encode(&[(None, bytes::Bytes::from(vec![value]))], 0).to_vec()
-}
-
-fn sync(log: &mut Log, disk: &logsim::world::disk::SimDisk) {
-    let ticket = log.sync_ticket();
-    madsim::runtime::Runtime::new().block_on(async {
-        for path in ticket.paths() {
-            model::env::Disk::sync(disk, path).await.expect("syncs");
-        }
-    });
-    log.complete_sync(&ticket);
 }
 
 fn hold(quorum: &mut model::raft::Quorum, voter: i32, offset: i64) {
@@ -200,7 +193,7 @@ fn a_new_quorum_leader_commits_only_through_its_own_epoch() {
         "committed older epochs' entries by count"
     );
     assert_eq!(quorum.high_watermark, 2);
-    log.append_as_leader(&record(5), quorum.epoch)
+    log.append_as_leader(&record("5"), quorum.epoch)
         .expect("appends");
     sync(&mut log, &disk);
     hold(&mut quorum, 2, 6);
@@ -219,7 +212,7 @@ fn a_new_quorum_leader_advertises_no_high_watermark_before_its_epoch_commits() {
     let (disk, mut log, mut quorum) = new_quorum_leader();
     quorum.high_watermark = 5;
     assert_eq!(quorum.advertised_high_watermark(&log), -1);
-    log.append_as_leader(&record(5), quorum.epoch)
+    log.append_as_leader(&record("5"), quorum.epoch)
         .expect("appends");
     sync(&mut log, &disk);
     hold(&mut quorum, 3, 6);
@@ -229,12 +222,7 @@ fn a_new_quorum_leader_advertises_no_high_watermark_before_its_epoch_commits() {
 
 /// A partition replica on broker 1 whose log holds offsets 0 to 9 of epoch 0, all synced.
 fn replica(high_watermark: i64) -> model::partition::Partition {
-    let disk = std::sync::Arc::new(logsim::world::disk::SimDisk::default());
-    let (mut log, _) = Log::open(disk.clone(), "events-0", 1 << 20).expect("opens");
-    for value in 0..10 {
-        log.append_as_leader(&record(value), 0).expect("appends");
-    }
-    sync(&mut log, &disk);
+    let (_, mut log) = synced_log("events-0", 10, 0);
     log.set_high_watermark(high_watermark);
     model::partition::Partition::new(model::TopicPartition::new("events", 0), log)
 }
@@ -362,18 +350,13 @@ fn the_first_fetch_mark_fires_until_every_isr_member_fetched() {
 /// does not bring it back.
 #[test]
 fn the_epoch_checkpoint_keeps_an_unwritten_epoch_until_it_is_truncated() {
-    let disk = std::sync::Arc::new(logsim::world::disk::SimDisk::default());
-    let reopen = |disk: &std::sync::Arc<logsim::world::disk::SimDisk>| {
+    let reopen = |disk: &Arc<SimDisk>| {
         disk.crash();
         Log::open(disk.clone(), "events-0", 1 << 20)
             .expect("reopens")
             .0
     };
-    let (mut log, _) = Log::open(disk.clone(), "events-0", 1 << 20).expect("opens");
-    for value in 0..5 {
-        log.append_as_leader(&record(value), 1).expect("appends");
-    }
-    sync(&mut log, &disk);
+    let (disk, mut log) = synced_log("events-0", 5, 1);
     log.assign_epoch(3);
     drop(log);
     let mut restarted = reopen(&disk);

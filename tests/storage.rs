@@ -1,6 +1,8 @@
 //! The partition log over the simulated disk: appends, segments, truncation, and recovery from
 //! lost, torn and corrupt tails.
 
+mod logs;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -9,21 +11,7 @@ use model::batch;
 use model::env::Disk;
 use model::log::Log;
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    madsim::runtime::Runtime::new().block_on(f)
-}
-
-fn record(value: &str) -> Vec<u8> {
-    batch::encode(&[(None, Bytes::from(value.to_owned()))], 0).to_vec()
-}
-
-fn sync(log: &mut Log, disk: &SimDisk) {
-    let ticket = log.sync_ticket();
-    for path in ticket.paths() {
-        block_on(disk.sync(path)).unwrap();
-    }
-    log.complete_sync(&ticket);
-}
+use logs::{record, sync};
 
 fn open(disk: &Arc<SimDisk>, segment_bytes: u64) -> (Log, model::log::Recovery) {
     Log::open(disk.clone(), "t-0", segment_bytes).unwrap()

@@ -203,10 +203,11 @@ impl Partition {
             }
             let progress = l.followers.get(r);
             let follower = progress.map_or(-1, |f| f.log_end_offset);
-            if follower < low && !l.isr.contains(r) {
+            let committed = l.isr.contains(r);
+            if follower < low && !committed {
                 crate::mark!(HighWatermarkWaitsForJoiningReplica);
             }
-            if progress.is_some_and(|f| !f.fetched_in_epoch) && l.isr.contains(r) {
+            if progress.is_some_and(|f| !f.fetched_in_epoch) && committed {
                 // Counted at every step while it lasts: long silences stand out to exploration.
                 crate::mark!(HighWatermarkWaitsForFirstFetchInEpoch);
             }

@@ -1,0 +1,22 @@
+//! What the tests that drive a partition log directly share: a one-record batch, and making
+//! everything appended durable on the simulated disk.
+
+use bytes::Bytes;
+use logsim::world::disk::SimDisk;
+use model::log::Log;
+
+/// A batch of one record holding `value`, as a producer would send it.
+pub fn record(value: &str) -> Vec<u8> {
+    model::batch::encode(&[(None, Bytes::from(value.to_owned()))], 0).to_vec()
+}
+
+/// Syncs every file the log has appended to, as the broker's sync task does.
+pub fn sync(log: &mut Log, disk: &SimDisk) {
+    let ticket = log.sync_ticket();
+    madsim::runtime::Runtime::new().block_on(async {
+        for path in ticket.paths() {
+            model::env::Disk::sync(disk, path).await.expect("syncs");
+        }
+    });
+    log.complete_sync(&ticket);
+}
