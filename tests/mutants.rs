@@ -20,6 +20,7 @@ use logsim::run::run;
 use logsim::scenario::Scenario;
 use logsim::tools::explain::bug_scenario;
 use logsim::world::disk::SimDisk;
+use model::broker::LogRef;
 use model::coverage::Mark;
 use model::log::Log;
 use model::metadata::PartitionState;
@@ -341,6 +342,63 @@ fn the_first_fetch_mark_fires_until_every_isr_member_fetched() {
     assert_eq!(weigh(&mut p), mark, "3 has not fetched in epoch 2");
     p.record_follower_fetch(3, 10, 4);
     assert_eq!(weigh(&mut p), [], "every ISR member fetched");
+}
+
+/// The truncation marks name what a divergence answer did to a follower's log against its high
+/// watermark: cut below it, cut down to it or above it, kept records above it that the rule
+/// before leader epochs would have cut, or cut the metadata log.
+#[test]
+fn truncation_marks_name_what_a_divergence_answer_cut() {
+    use Mark::{
+        EpochRuleKeepsRecordsAboveHighWatermark as Kept,
+        FollowerTruncatesBelowOwnHighWatermark as Below,
+        FollowerTruncatesToDivergence as ToDivergence, MetadataLogTruncated as Metadata,
+    };
+    let partition = LogRef::Partition(model::TopicPartition::new("events", 0));
+    let cut = |which: &LogRef, high_watermark, from, to| {
+        marks_of(
+            || model::fetcher::mark_truncation(which, high_watermark, from, to),
+            &[Kept, Below, ToDivergence, Metadata],
+        )
+    };
+    assert_eq!(cut(&partition, 5, 10, 7), [Kept, ToDivergence]);
+    assert_eq!(cut(&partition, 5, 10, 5), [ToDivergence], "down to it");
+    assert_eq!(cut(&partition, 5, 10, 3), [Below]);
+    assert_eq!(cut(&partition, 5, 10, 10), [Kept], "nothing to cut");
+    assert_eq!(cut(&partition, 10, 10, 10), []);
+    assert_eq!(cut(&LogRef::Metadata, 7, 10, 7), [Metadata]);
+}
+
+/// `quorum-leader-withholds-high-watermark` fires when a new quorum leader answers a voter whose
+/// log is past the high watermark it learned as a follower, and withholds it; not for a voter
+/// short of it, not when it learned none, and not once its epoch has committed.
+#[test]
+fn the_withholding_mark_fires_only_for_a_voter_past_what_is_withheld() {
+    let mark = [Mark::QuorumLeaderWithholdsHighWatermark];
+    let (disk, mut log, mut quorum) = new_quorum_leader();
+    let answer = |quorum: &model::raft::Quorum, log: &Log, fetch_offset| {
+        let mut told = 0;
+        let marks = marks_of(
+            || told = quorum.high_watermark_for(log, fetch_offset),
+            &mark,
+        );
+        (told, marks)
+    };
+    quorum.high_watermark = 2;
+    assert_eq!(answer(&quorum, &log, 5), (-1, mark.to_vec()));
+    assert_eq!(
+        answer(&quorum, &log, 2),
+        (-1, vec![]),
+        "the voter is not past it"
+    );
+    quorum.high_watermark = 0;
+    assert_eq!(answer(&quorum, &log, 5), (-1, vec![]), "none learned");
+    log.append_as_leader(&record("5"), quorum.epoch)
+        .expect("appends");
+    sync(&mut log, &disk);
+    hold(&mut quorum, 3, 6);
+    assert!(quorum.advance_high_watermark(&log));
+    assert_eq!(answer(&quorum, &log, 7), (6, vec![]), "its epoch committed");
 }
 
 /// An epoch a leader took up at its log's end, without writing in it yet, survives a crash: no

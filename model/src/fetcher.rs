@@ -293,20 +293,10 @@ fn truncate(
     let to = log
         .truncate_to(target)
         .unwrap_or_else(|e| panic!("truncate: {e}"));
-    if high_watermark < to.min(from) {
-        // Truncating to the high watermark, as before leader epochs, would have lost these.
-        crate::mark!(EpochRuleKeepsRecordsAboveHighWatermark);
-    }
+    mark_truncation(which, high_watermark, from, to);
     if to >= from {
         trace!(log = %which, target, log_end = from, "divergence reported: nothing to cut");
         return Applied::Truncated;
-    }
-    match which {
-        LogRef::Metadata => crate::mark!(MetadataLogTruncated),
-        LogRef::Partition(_) if to < high_watermark => {
-            crate::mark!(FollowerTruncatesBelowOwnHighWatermark)
-        }
-        LogRef::Partition(_) => crate::mark!(FollowerTruncatesToDivergence),
     }
     debug!(
         log = %which,
@@ -328,6 +318,25 @@ fn truncate(
         });
     }
     Applied::Truncated
+}
+
+/// Names, for coverage, what a divergence answer did to `which`: it ended at `from` with
+/// `high_watermark`, and ends at `to` now.
+pub fn mark_truncation(which: &LogRef, high_watermark: i64, from: i64, to: i64) {
+    if high_watermark < to.min(from) {
+        // Truncating to the high watermark, as before leader epochs, would have lost these.
+        crate::mark!(EpochRuleKeepsRecordsAboveHighWatermark);
+    }
+    if to >= from {
+        return;
+    }
+    match which {
+        LogRef::Metadata => crate::mark!(MetadataLogTruncated),
+        LogRef::Partition(_) if to < high_watermark => {
+            crate::mark!(FollowerTruncatesBelowOwnHighWatermark)
+        }
+        LogRef::Partition(_) => crate::mark!(FollowerTruncatesToDivergence),
+    }
 }
 
 /// Takes up the high watermark a leader reported, once what it answered is in the log.

@@ -254,6 +254,16 @@ impl Quorum {
         self.high_watermark
     }
 
+    /// The high watermark a leader's answer tells a voter fetching at `fetch_offset`: the advertised
+    /// one, marked when it withholds what it learned as a follower from a voter already past it.
+    pub fn high_watermark_for(&self, log: &Log, fetch_offset: i64) -> i64 {
+        let advertised = self.advertised_high_watermark(log);
+        if advertised < 0 && self.high_watermark > 0 && fetch_offset > self.high_watermark {
+            crate::mark!(QuorumLeaderWithholdsHighWatermark);
+        }
+        advertised
+    }
+
     /// Whether a leader has heard from a majority recently enough to keep leading.
     pub fn leader_has_quorum(&self, now_ms: u64, limit_ms: u64) -> bool {
         let QuorumRole::Leader { last_fetch_ms, .. } = &self.role else {

@@ -496,13 +496,7 @@ pub fn fetch_metadata(
         )
         .unwrap_or_default();
     let has_data = !records.is_empty();
-    out.high_watermark = s.quorum.advertised_high_watermark(&s.metadata_log);
-    if out.high_watermark < 0
-        && s.quorum.high_watermark > 0
-        && p.fetch_offset > s.quorum.high_watermark
-    {
-        crate::mark!(QuorumLeaderWithholdsHighWatermark);
-    }
+    out.high_watermark = (s.quorum).high_watermark_for(&s.metadata_log, p.fetch_offset);
     out.records = records;
     (out, has_data)
 }
