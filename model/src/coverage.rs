@@ -239,6 +239,38 @@ thread_local! {
     /// When each mark was first reached, in simulated time since the runtime started.
     static FIRST: std::cell::RefCell<[Option<std::time::Duration>; COUNT]> =
         const { std::cell::RefCell::new([None; COUNT]) };
+    /// The largest margin each mark's condition was weighed at (see `near`).
+    static NEAREST: std::cell::RefCell<[Option<i64>; COUNT]> =
+        const { std::cell::RefCell::new([None; COUNT]) };
+}
+
+/// Weighs a mark's condition as a margin that reaches the mark when positive, and keeps the largest
+/// margin of the run (Antithesis's numeric `sometimes` assertions): a run that came nearer to a
+/// rare mark than any before is progress toward it, which guided exploration keeps and builds
+/// on, as a fuzzer climbs a comparison's distance. Hits the mark when `margin > 0`.
+#[inline]
+pub fn near(mark: Mark, margin: i64) {
+    #[cfg(madsim)]
+    NEAREST.with_borrow_mut(|n| {
+        let best = &mut n[mark as usize];
+        *best = Some(best.map_or(margin, |b| b.max(margin)));
+    });
+    if margin > 0 {
+        hit(mark);
+    }
+}
+
+/// The largest margin each weighed mark's condition reached on this thread since the last
+/// `reset` (none in real mode).
+pub fn nearest() -> Vec<(Mark, i64)> {
+    #[cfg(madsim)]
+    return NEAREST.with_borrow(|n| {
+        (Mark::ALL.iter())
+            .filter_map(|m| n[*m as usize].map(|v| (*m, v)))
+            .collect()
+    });
+    #[cfg(not(madsim))]
+    Vec::new()
 }
 
 /// Counts one reaching of `mark` (nothing in real mode).
@@ -266,6 +298,7 @@ pub fn reset() {
     {
         HITS.with(|hits| hits.iter().for_each(|h| h.set(0)));
         FIRST.with_borrow_mut(|f| *f = [None; COUNT]);
+        NEAREST.with_borrow_mut(|n| *n = [None; COUNT]);
     }
 }
 
@@ -329,5 +362,29 @@ mod tests {
         assert_eq!(count(Mark::VoteGranted), Some(0));
         reset();
         assert_eq!(count(Mark::BrokerFenced), Some(0));
+    }
+
+    #[cfg(madsim)]
+    #[test]
+    fn a_weighed_mark_keeps_its_largest_margin_and_is_reached_past_zero() {
+        let mark = Mark::RegainedLeaderRemembersReportsAboveHighWatermark;
+        let hits = || {
+            counts()
+                .into_iter()
+                .find(|(m, _)| *m == mark)
+                .map(|(_, n)| n)
+        };
+        reset();
+        for margin in [-40, -3, -90, 0] {
+            near(mark, margin);
+        }
+        assert_eq!(nearest(), [(mark, 0)]);
+        assert_eq!(hits(), Some(0), "a margin of zero does not reach it");
+        near(mark, 2);
+        near(mark, -7);
+        assert_eq!(nearest(), [(mark, 2)]);
+        assert_eq!(hits(), Some(1));
+        reset();
+        assert_eq!(nearest(), []);
     }
 }

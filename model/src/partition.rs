@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::coverage::{self, Mark};
 use crate::log::Log;
 use crate::metadata::PartitionState;
 use crate::{BrokerId, TopicPartition};
@@ -152,9 +153,11 @@ impl Partition {
                 .map(|r| self.last_reports.get(r).map_or(-1, |p| p.log_end_offset))
                 .min()
                 .unwrap_or(-1);
-            if remembered.min(self.log.durable_end_offset()) > self.log.high_watermark() {
-                crate::mark!(RegainedLeaderRemembersReportsAboveHighWatermark);
-            }
+            let margin = remembered.min(self.log.durable_end_offset()) - self.log.high_watermark();
+            coverage::near(
+                Mark::RegainedLeaderRemembersReportsAboveHighWatermark,
+                margin,
+            );
         }
     }
 

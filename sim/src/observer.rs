@@ -52,6 +52,9 @@ pub struct Counters {
     pub marks: std::collections::BTreeMap<&'static str, u64>,
     /// When each of those marks was first reached, in simulated milliseconds since the start.
     pub marks_first_ms: std::collections::BTreeMap<&'static str, u64>,
+    /// For each mark whose condition is weighed as a margin, the largest margin the run reached
+    /// (positive: the mark was reached; see `model::coverage::near`).
+    pub marks_nearest: std::collections::BTreeMap<&'static str, i64>,
 }
 
 /// The trace hash. FNV-1a's multiply per byte made hashing the trace, a byte at a time in one

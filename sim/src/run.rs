@@ -220,6 +220,9 @@ pub fn run_with(scenario: &Scenario, seed: u64, keep_trace: bool, extras: Extras
             counters.marks_first_ms = (model::coverage::first_reached().into_iter())
                 .map(|(mark, at)| (mark.name(), at.as_millis() as u64))
                 .collect();
+            counters.marks_nearest = (model::coverage::nearest().into_iter())
+                .map(|(mark, margin)| (mark.name(), margin))
+                .collect();
             // The coordinators' timeouts are counted by their mark, read only now.
             let timed_out = counters.marks.get("txn-timed-out").copied().unwrap_or(0);
             if let Some(t) = output.report.transactions.as_mut() {

@@ -16,10 +16,12 @@
 //! The corpus is written to disk as JSON lines, one entry each, so a later exploration continues
 //! from it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
+use model::TopicPartition;
+use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -219,46 +221,69 @@ impl Explorer<'_> {
     }
 }
 
-/// A run's features: marks, marks' hit counts in powers of two, and pairs of marks.
+/// A run's features: marks, marks' hit counts in powers of two, pairs of marks, and for each mark
+/// weighed as a margin but not reached, how near the run came to it, in powers of two.
 pub fn features(report: &RunReport) -> Vec<u64> {
-    let reached: Vec<usize> = (model::coverage::Mark::ALL.iter())
-        .enumerate()
-        .filter(|(_, m)| report.counters.marks.contains_key(m.name()))
-        .map(|(i, _)| i)
-        .collect();
     let all = model::coverage::Mark::ALL.len() as u64;
+    let index = |name: &str| {
+        (model::coverage::Mark::ALL.iter())
+            .position(|m| m.name() == name)
+            .map(|i| i as u64)
+    };
+    let reached: Vec<u64> = (report.counters.marks.keys())
+        .filter_map(|name| index(name))
+        .collect::<BTreeSet<u64>>()
+        .into_iter()
+        .collect();
     let mut out = Vec::new();
     for &i in &reached {
-        let hits = report.counters.marks[model::coverage::Mark::ALL[i].name()];
-        out.push(i as u64);
-        out.push(all + (i as u64) * 64 + u64::from(hits.ilog2()));
+        let hits = report.counters.marks[model::coverage::Mark::ALL[i as usize].name()];
+        out.push(i);
+        out.push(all + i * 64 + u64::from(hits.ilog2()));
     }
     for (n, &a) in reached.iter().enumerate() {
         for &b in &reached[n + 1..] {
-            out.push(all * 65 + (a as u64) * all + b as u64);
+            out.push(all * 65 + a * all + b);
+        }
+    }
+    for (name, margin) in &report.counters.marks_nearest {
+        if let (Some(i), true) = (index(name), *margin <= 0) {
+            let short = 1 + margin.unsigned_abs();
+            out.push(near_base() + i * 64 + u64::from(short.ilog2()));
         }
     }
     out
 }
 
+/// Where the features of nearness begin, past the marks, their buckets and their pairs.
+fn near_base() -> u64 {
+    let all = model::coverage::Mark::ALL.len() as u64;
+    all * 65 + all * all
+}
+
+/// The features that stand for a state: a mark reached, or a distance from a mark not reached.
+fn landmarks(entry: &Entry) -> impl Iterator<Item = u64> + '_ {
+    let marks = model::coverage::Mark::ALL.len() as u64;
+    (entry.features.iter().copied()).filter(move |f| *f < marks || *f >= near_base())
+}
+
 /// Picks a parent for the next candidate, favouring entries that reached what few others did (the
-/// energy of AFL's favoured entries): an entry weighs the sum, over the marks it reached, of one
-/// over the square of the number of entries that reached the mark too. Squared, the one entry
-/// that reached a rare mark outweighs a hundred that reached only common ones: it is the way on
+/// energy of AFL's favoured entries): an entry weighs the sum, over the landmarks it reached (marks,
+/// and distances from marks not reached), of one over the square of the number of entries that
+/// reached the landmark too. Squared, the one entry that reached a rare mark, or came nearer to
+/// one than any other, outweighs a hundred that reached only common ones: it is the way on
 /// toward the states past it (a regained leader that remembers reports above its high watermark
 /// is one fault away from `hw-advance-old-epoch`'s violation).
 fn pick_parent<'c>(rng: &mut ChaCha8Rng, corpus: &'c [Entry]) -> &'c Entry {
-    let marks = model::coverage::Mark::ALL.len() as u64;
-    let mut reached = vec![0u32; marks as usize];
+    let mut reached: BTreeMap<u64, u32> = BTreeMap::new();
     for e in corpus {
-        for f in e.features.iter().filter(|f| **f < marks) {
-            reached[*f as usize] += 1;
+        for f in landmarks(e) {
+            *reached.entry(f).or_default() += 1;
         }
     }
     let weights: Vec<f64> = (corpus.iter())
         .map(|e| {
-            (e.features.iter().filter(|f| **f < marks))
-                .map(|f| f64::from(reached[*f as usize]).powi(-2))
+            (landmarks(e).map(|f| f64::from(reached[&f]).powi(-2)))
                 .sum::<f64>()
                 .max(1e-6)
         })
@@ -315,23 +340,28 @@ fn mutate(rng: &mut ChaCha8Rng, corpus: &[Entry], scenario: &Scenario) -> (u64, 
     (seed, timeline)
 }
 
-/// A fault from the mix a swarm draws, on a target drawn as the swarm draws one. Data loss at rest
-/// (a wiped or bit-flipped disk) is left out: two of those on one partition's replicas lose
-/// acknowledged data in any system, and exploration must not find what the fault model forbids.
+/// A fault from the mix a swarm draws, naming its victims: a child must inherit its parent's
+/// faults as they struck, and a victim drawn only at strike time (a random broker, a random
+/// link, the leader of a random partition) is drawn anew whenever the faults before it or the
+/// run's seed change. Data loss at rest (a wiped or bit-flipped disk) is left out: two of those on
+/// one partition's replicas lose acknowledged data in any system, and exploration must not find
+/// what the fault model forbids.
 fn new_fault(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Fault {
     let target = target(rng, scenario);
+    let brokers = scenario.cluster.brokers;
     match rng.random_range(0..11) {
         0 => Fault::Crash(target),
         1 => Fault::DiskTorn(target),
         2 => Fault::Shutdown(target),
         3 => Fault::Pause(target),
-        4 => Fault::Partition(match rng.random_range(0..4) {
-            0 => Shape::Halves,
+        4 => Fault::Partition(match rng.random_range(0..5) {
+            0 => halves(rng, brokers),
             1 => Shape::MajorityRing,
             2 => Shape::Isolate(target),
-            _ => Shape::OffController(target),
+            3 => Shape::OffController(target),
+            _ => Shape::Links((0..rng.random_range(1..=4)).filter_map(|_| link(rng, brokers)).collect()),
         }),
-        5 => Fault::Clog(None),
+        5 => Fault::Clog(link(rng, brokers)),
         6 => Fault::PacketLoss {
             rate: rng.random_range(0.05..0.5),
         },
@@ -361,23 +391,54 @@ fn within_fault_model(mut s: Scheduled) -> Scheduled {
     s
 }
 
+/// A broker by its number, a partition's leader, or the controller: who a role names may change
+/// from run to run, but a child aims where its parent did.
 fn target(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Target {
-    match rng.random_range(0..4) {
-        0 => Target::Random,
-        1 => Target::Leader(None),
-        2 => Target::Controller,
+    let partitions: Vec<TopicPartition> = (scenario.topics.iter())
+        .flat_map(|t| (0..t.partitions).map(|p| TopicPartition::new(t.name.as_str(), p)))
+        .collect();
+    match rng.random_range(0..3) {
+        0 if !partitions.is_empty() => {
+            Target::Leader(Some(partitions[rng.random_range(0..partitions.len())].clone()))
+        }
+        1 => Target::Controller,
         _ => Target::Broker(rng.random_range(1..=scenario.cluster.brokers)),
     }
 }
 
-/// Points a fault at another target, where it has one.
+/// A one-way link between two brokers (none in a cluster of one).
+fn link(rng: &mut ChaCha8Rng, brokers: i32) -> Option<(i32, i32)> {
+    if brokers < 2 {
+        return None;
+    }
+    let from = rng.random_range(1..=brokers);
+    let to = rng.random_range(1..brokers);
+    Some((from, if to >= from { to + 1 } else { to }))
+}
+
+/// The brokers split in two, the smaller half of n/2 of them.
+fn halves(rng: &mut ChaCha8Rng, brokers: i32) -> Shape {
+    let mut all: Vec<i32> = (1..=brokers).collect();
+    all.shuffle(rng);
+    let rest = all.split_off((brokers / 2) as usize);
+    Shape::Groups(vec![all, rest])
+}
+
+/// Points a fault at another target, or a link fault at other links.
 fn retarget(rng: &mut ChaCha8Rng, fault: &mut Fault, scenario: &Scenario) {
-    let new = target(rng, scenario);
+    let brokers = scenario.cluster.brokers;
     match fault {
-        Fault::Partition(Shape::Isolate(t) | Shape::OffController(t)) => *t = new,
+        Fault::Partition(Shape::Isolate(t) | Shape::OffController(t)) => *t = target(rng, scenario),
+        Fault::Partition(Shape::Links(links)) if !links.is_empty() => {
+            let pick = rng.random_range(0..links.len());
+            if let Some(l) = link(rng, brokers) {
+                links[pick] = l;
+            }
+        }
+        Fault::Clog(l) => *l = link(rng, brokers).or(*l),
         aimed => {
             if let Some(t) = aimed.target_mut() {
-                *t = new;
+                *t = target(rng, scenario);
             }
         }
     }
@@ -474,6 +535,14 @@ mod tests {
                     !matches!(s.fault, Fault::DiskWipe(_) | Fault::DiskCorrupt(_)),
                     "{s:?}: data lost at rest is outside what exploration may add"
                 );
+                let drawn_at_strike = matches!(
+                    s.fault.target(),
+                    Some(Target::Random | Target::Leader(None))
+                ) || matches!(
+                    s.fault,
+                    Fault::Clog(None) | Fault::Partition(Shape::Halves)
+                );
+                assert!(!drawn_at_strike, "{s:?}: a child could not inherit its victims");
             }
         }
         assert!(seeds.len() > 100, "the run seed is redrawn too");
@@ -490,5 +559,37 @@ mod tests {
         let mut more = report.clone();
         more.counters.marks.insert("broker-fenced", 9);
         assert_ne!(features(&more), f, "a hit count past a power of two is new");
+    }
+
+    #[test]
+    fn a_run_nearer_a_weighed_mark_than_any_before_has_a_new_feature() {
+        let mark = "regained-leader-remembers-reports-above-high-watermark";
+        let at = |margin| {
+            let mut report = RunReport::default();
+            report.counters.marks_nearest.insert(mark, margin);
+            if margin > 0 {
+                report.counters.marks.insert(mark, 1);
+            }
+            features(&report)
+        };
+        assert_eq!(at(-900), at(-1000), "as far, within a power of two");
+        assert_ne!(at(-900), at(-30), "nearer");
+        assert_eq!(at(0).len(), 1);
+        assert_eq!(at(3).len(), 2, "reached: the mark and its hit bucket, no distance");
+        let entry = |features| Entry {
+            seed: 0,
+            timeline: Vec::new(),
+            features,
+        };
+        let (far, near) = (entry(at(-900)), entry(at(-30)));
+        assert_eq!(landmarks(&near).count(), 1, "a distance is a landmark");
+        // The nearer entry's distance is rare; the far one's is shared with nine others.
+        let mut corpus = vec![near];
+        corpus.extend(std::iter::repeat_n(far, 10));
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let picks = (0..1_000)
+            .filter(|_| pick_parent(&mut rng, &corpus).features == corpus[0].features)
+            .count();
+        assert!(picks > 800, "the nearest entry picked {picks} times in 1000");
     }
 }
