@@ -156,6 +156,42 @@ fn a_restarted_voter_keeps_its_vote() {
     );
 }
 
+/// A voter refuses a candidate of an epoch older than its own, voter or not, though it has no
+/// leader and no vote in its epoch (Raft's first rule of RequestVote). The swarm's stale
+/// candidates step down on the answer's newer epoch whatever the vote says, so the rule is judged
+/// here.
+#[test]
+fn a_voter_refuses_a_candidate_of_an_older_epoch() {
+    let disk = SimDisk::default();
+    let mut quorum = model::raft::Quorum::load(&disk, 1, vec![1, 2, 3]);
+    quorum.observe(&disk, 5, None).expect("saves");
+    let vote = quorum.grant_vote(&disk, 4, 2, (4, 10), (4, 10));
+    assert!(
+        !vote.expect("disk works"),
+        "granted a vote in epoch 4 from epoch 5"
+    );
+    assert!(quorum
+        .grant_vote(&disk, 5, 2, (4, 10), (4, 10))
+        .expect("disk works"));
+}
+
+/// Hearing of the leader it already follows, or of no leader (-1, as answers say it), changes
+/// nothing in a quorum follower, and `observe` says so.
+#[test]
+fn observing_what_a_follower_knows_changes_nothing() {
+    let disk = SimDisk::default();
+    let mut quorum = model::raft::Quorum::load(&disk, 1, vec![1, 2, 3]);
+    assert!(
+        quorum.observe(&disk, 5, Some(2)).expect("saves"),
+        "a new leader"
+    );
+    for leader in [Some(2), Some(-1), None] {
+        let changed = quorum.observe(&disk, 5, leader).expect("saves");
+        assert!(!changed, "hearing of {leader:?} changed the quorum");
+        assert_eq!(quorum.leader(), Some(2));
+    }
+}
+
 /// A log under `dir` on a fresh simulated disk, holding `records` one-record batches of `epoch`
 /// from offset 0, all synced.
 fn synced_log(dir: &str, records: u8, epoch: i32) -> (Arc<SimDisk>, Log) {
