@@ -264,11 +264,7 @@ pub fn near(mark: Mark, margin: i64) {
 /// `reset` (none in real mode).
 pub fn nearest() -> Vec<(Mark, i64)> {
     #[cfg(madsim)]
-    return NEAREST.with_borrow(|n| {
-        (Mark::ALL.iter())
-            .filter_map(|m| n[*m as usize].map(|v| (*m, v)))
-            .collect()
-    });
+    return NEAREST.with_borrow(with_values);
     #[cfg(not(madsim))]
     Vec::new()
 }
@@ -302,15 +298,19 @@ pub fn reset() {
     }
 }
 
+/// The marks that hold a value in `per_mark`, with their values, in catalogue order.
+#[cfg(madsim)]
+fn with_values<T: Copy>(per_mark: &[Option<T>; COUNT]) -> Vec<(Mark, T)> {
+    (Mark::ALL.iter())
+        .filter_map(|m| per_mark[*m as usize].map(|v| (*m, v)))
+        .collect()
+}
+
 /// When each reached mark was first reached, in simulated time since the runtime started (none
 /// in real mode).
 pub fn first_reached() -> Vec<(Mark, std::time::Duration)> {
     #[cfg(madsim)]
-    return FIRST.with_borrow(|f| {
-        (Mark::ALL.iter())
-            .filter_map(|m| f[*m as usize].map(|t| (*m, t)))
-            .collect()
-    });
+    return FIRST.with_borrow(with_values);
     #[cfg(not(madsim))]
     Vec::new()
 }
