@@ -224,20 +224,15 @@ impl Explorer<'_> {
 /// A run's features: marks, marks' hit counts in powers of two, pairs of marks, and for each mark
 /// weighed as a margin but not reached, how near the run came to it, in powers of two.
 pub fn features(report: &RunReport) -> Vec<u64> {
-    let all = model::coverage::Mark::ALL.len() as u64;
-    let index = |name: &str| {
-        (model::coverage::Mark::ALL.iter())
-            .position(|m| m.name() == name)
-            .map(|i| i as u64)
-    };
-    let reached: Vec<u64> = (report.counters.marks.keys())
-        .filter_map(|name| index(name))
-        .collect::<BTreeSet<u64>>()
-        .into_iter()
+    use model::coverage::Mark;
+    let all = Mark::ALL.len() as u64;
+    let reached: Vec<u64> = (Mark::ALL.iter())
+        .filter(|m| report.counters.marks.contains_key(m.name()))
+        .map(|m| *m as u64)
         .collect();
     let mut out = Vec::new();
     for &i in &reached {
-        let hits = report.counters.marks[model::coverage::Mark::ALL[i as usize].name()];
+        let hits = report.counters.marks[Mark::ALL[i as usize].name()];
         out.push(i);
         out.push(all + i * 64 + u64::from(hits.ilog2()));
     }
@@ -246,10 +241,11 @@ pub fn features(report: &RunReport) -> Vec<u64> {
             out.push(all * 65 + a * all + b);
         }
     }
-    for (name, margin) in &report.counters.marks_nearest {
-        if let (Some(i), true) = (index(name), *margin <= 0) {
+    let unreached = (report.counters.marks_nearest.iter()).filter(|(_, margin)| **margin <= 0);
+    for (name, margin) in unreached {
+        if let Some(mark) = Mark::named(name) {
             let short = 1 + margin.unsigned_abs();
-            out.push(near_base() + i * 64 + u64::from(short.ilog2()));
+            out.push(near_base() + mark as u64 * 64 + u64::from(short.ilog2()));
         }
     }
     out
