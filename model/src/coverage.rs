@@ -137,6 +137,16 @@ catalogue! {
     /// alone, `hw-advance-old-epoch` would move the high watermark at once.
     RegainedLeaderRemembersReportsAboveHighWatermark =
         "regained-leader-remembers-reports-above-high-watermark",
+    /// A replica that led a partition and lost it without restarting follows it with a high
+    /// watermark below what every other ISR member reported to it as leader (a new leader's high
+    /// watermark stalled behind the old one's): led again now, `hw-advance-old-epoch` would move
+    /// the high watermark at once.
+    DeposedLeaderBelowRememberedReports = "deposed-leader-below-remembered-reports",
+    /// A leader that regained a partition heard the first fetch in its epoch of a replica that
+    /// was in the ISR it regained with, below what the ISR's reports from its earlier leadership
+    /// would have let the high watermark reach: the old words overstated what that member holds,
+    /// where `hw-advance-old-epoch` moves the high watermark past it.
+    IsrMemberReturnsBelowOldWords = "isr-member-returns-below-old-words",
     /// A leader became a follower.
     LeaderBecomesFollower = "leader-becomes-follower",
     // Idempotence.

@@ -364,6 +364,9 @@ pub(crate) fn take_high_watermark(
                     high_watermark,
                 });
             }
+            if let Some(p) = s.partitions.get(tp) {
+                p.mark_deposed_leader_high_watermark(&s.image, shared.id());
+            }
         }
     }
 }

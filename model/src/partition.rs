@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::coverage::{self, Mark};
 use crate::log::Log;
-use crate::metadata::PartitionState;
+use crate::metadata::{MetadataImage, PartitionState};
 use crate::{BrokerId, TopicPartition};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +38,18 @@ pub struct LeaderState {
     pub alter_in_flight: bool,
     /// Where this leader's epoch starts in its log.
     pub epoch_start_offset: i64,
+    /// In a leadership regained without a restart: what the ISR's reports from the earlier one
+    /// would let the high watermark reach, kept for coverage (`hw-advance-old-epoch` takes them).
+    pub old_words: Option<OldWords>,
+}
+
+/// What a regained leader's high watermark could reach on the reports of its earlier leadership.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OldWords {
+    /// The least of the leader's synced end and the reports of `isr`.
+    pub high_watermark: i64,
+    /// The ISR members the leader regained the partition with, less itself.
+    pub isr: Vec<BrokerId>,
 }
 
 impl LeaderState {
@@ -99,7 +111,8 @@ impl Partition {
     /// Takes up leadership. Followers count from their first fetch in this epoch, unless
     /// `old_reports` brings back the wrong rule of counting what they said in an older one.
     pub fn become_leader(&mut self, state: &PartitionState, now_ms: u64, old_reports: bool) {
-        self.mark_leadership_change(state);
+        let old_words = self.old_words(state);
+        self.mark_leadership_change(old_words.as_ref());
         self.log.assign_epoch(state.leader_epoch);
         let epoch_start_offset = self
             .log
@@ -130,35 +143,82 @@ impl Partition {
             pending_isr: None,
             alter_in_flight: false,
             epoch_start_offset,
+            old_words,
         });
     }
 
-    /// Names, for coverage, the way this replica comes to lead.
-    fn mark_leadership_change(&self, state: &PartitionState) {
+    /// What the old words would let the high watermark reach at once, were this replica, led
+    /// before and deposed without a restart, to lead `state` now (None: it leads, or never led).
+    fn old_words(&self, state: &PartitionState) -> Option<OldWords> {
+        if self.is_leader() || !self.led_before() {
+            return None;
+        }
+        let isr: Vec<BrokerId> = (state.isr.iter().filter(|r| **r != state.leader))
+            .copied()
+            .collect();
+        let high_watermark = self.old_words_high_watermark(&isr);
+        Some(OldWords {
+            high_watermark,
+            isr,
+        })
+    }
+
+    /// The least of this log's synced end and what each of `others` reported in this replica's
+    /// earlier leadership (one that said nothing, or none at all: nothing moves, -1).
+    fn old_words_high_watermark<'a>(&self, others: impl IntoIterator<Item = &'a BrokerId>) -> i64 {
+        let remembered = (others.into_iter())
+            .map(|r| self.last_reports.get(r).map_or(-1, |p| p.log_end_offset))
+            .min()
+            .unwrap_or(-1);
+        remembered.min(self.log.durable_end_offset())
+    }
+
+    /// Names, for coverage, the way this replica comes to lead, given what the old words would
+    /// let its high watermark reach.
+    fn mark_leadership_change(&self, old_words: Option<&OldWords>) {
         if self.is_leader() {
             crate::mark!(LeaderReelectedInPlace);
             return;
         }
         crate::mark!(FollowerBecomesLeader);
-        if !self.last_reports.is_empty() {
-            // Led before in this incarnation and lost it without a restart.
+        if let Some(words) = old_words {
+            // Lost it without a restart.
             crate::mark!(LeaderRegainsLeadership);
             let end = self.log.log_end_offset();
             if self.last_reports.values().any(|p| p.log_end_offset < end) {
                 crate::mark!(RegainedLeaderRemembersLaggingFollower);
             }
-            // What the high watermark would be on the old words alone: the least of this log's
-            // synced end and every other ISR member's remembered report (none: nothing moves).
-            let remembered = (state.isr.iter().filter(|r| **r != state.leader))
-                .map(|r| self.last_reports.get(r).map_or(-1, |p| p.log_end_offset))
-                .min()
-                .unwrap_or(-1);
-            let margin = remembered.min(self.log.durable_end_offset()) - self.log.high_watermark();
             coverage::near(
                 Mark::RegainedLeaderRemembersReportsAboveHighWatermark,
-                margin,
+                words.high_watermark - self.log.high_watermark(),
             );
         }
+    }
+
+    /// Weighs, for coverage, the high watermark of a deposed leader `me` that follows again, as
+    /// `image` shows the partition's ISR: one below what every other ISR member told it as leader
+    /// is what a new leader's stalled high watermark leaves behind, one election away from
+    /// `hw-advance-old-epoch`'s violation. Its log's end moves the margin too, so it is weighed at
+    /// every fetch answer.
+    pub fn mark_deposed_leader_high_watermark(&self, image: &MetadataImage, me: BrokerId) {
+        if !self.led_before() || self.is_leader() {
+            return;
+        }
+        let tp = &self.topic_partition;
+        if let Some(state) = image.partition(&tp.topic, tp.partition) {
+            // An election that gives it back the lead takes the ISR less the leader it deposes.
+            let others = (state.isr.iter()).filter(|r| **r != me && **r != state.leader);
+            coverage::near(
+                Mark::DeposedLeaderBelowRememberedReports,
+                self.old_words_high_watermark(others) - self.log.high_watermark(),
+            );
+        }
+    }
+
+    /// Whether this replica led the partition before in this incarnation: it remembers what
+    /// followers reported to it.
+    fn led_before(&self) -> bool {
+        !self.last_reports.is_empty()
     }
 
     pub fn become_follower(&mut self, state: &PartitionState) {
@@ -236,6 +296,15 @@ impl Partition {
             last_fetch_ms: None,
             fetched_in_epoch: false,
         });
+        let first_in_epoch = !progress.fetched_in_epoch;
+        if let Some(words) =
+            (l.old_words.as_ref()).filter(|w| first_in_epoch && w.isr.contains(&follower))
+        {
+            coverage::near(
+                Mark::IsrMemberReturnsBelowOldWords,
+                words.high_watermark - fetch_offset,
+            );
+        }
         progress.log_end_offset = fetch_offset;
         progress.fetched_in_epoch = true;
         progress.last_fetch_ms = Some(now_ms);
