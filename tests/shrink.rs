@@ -108,9 +108,10 @@ fn an_unknown_bug_is_refused() {
     );
 }
 
-/// What a swarm, a profile or a timeline strikes while it runs, recorded as a fixed timeline and
-/// run again, must be the very same run: the same trace, to the hash. Otherwise a failure found by
-/// a swarm may vanish when replayed, and cannot be shrunk.
+/// What a swarm, a profile or a timeline strikes while it runs, recorded as a fixed timeline,
+/// written as a scenario file, read back and run again, must be the very same run: the same
+/// trace, to the hash. Otherwise a failure found by a swarm may vanish when replayed, and cannot
+/// be shrunk (a file that rounded a drawn latency to the millisecond once replayed a passing run).
 #[test]
 fn a_run_replays_to_the_same_trace_as_the_timeline_of_its_faults() {
     let cases = [
@@ -129,7 +130,9 @@ fn a_run_replays_to_the_same_trace_as_the_timeline_of_its_faults() {
             faults += original.struck.len();
             let (fixed, _) = base.for_seed(seed);
             let timeline = with_timeline(&fixed, &original.struck);
-            let replayed = run(&timeline, seed, false);
+            let text = toml::to_string(&timeline).expect("serializes");
+            let read = Scenario::parse(Path::new("replay.toml"), &text).expect("reads back");
+            let replayed = run(&read, seed, false);
             if replayed.report.trace_hash != original.report.trace_hash {
                 differ.push(format!("{file} {mode} seed {seed}"));
             }

@@ -51,9 +51,23 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// Writes `d` as a file reads it back, to the microsecond: `"250ms"`, `"38.5ms"`. A drawn value
+/// need not be whole milliseconds (a swarm's latency range starts at half its spike), and a
+/// file that rounded it would replay another run.
+pub fn format_duration(d: Duration) -> String {
+    let micros = d.as_micros();
+    let (ms, fraction) = (micros / 1_000, micros % 1_000);
+    if fraction == 0 {
+        format!("{ms}ms")
+    } else {
+        let digits = format!("{fraction:03}");
+        format!("{ms}.{}ms", digits.trim_end_matches('0'))
+    }
+}
+
 impl Serialize for Dur {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{}ms", self.0.as_millis()))
+        s.serialize_str(&format_duration(self.0))
     }
 }
 

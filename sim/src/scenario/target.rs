@@ -68,13 +68,39 @@ impl std::fmt::Display for Target {
     }
 }
 
+/// The broker ids a scenario has: 1 to `count`, and as many from `TARGET_FIRST_ID` when it
+/// mirrors into a second cluster (a fault a mirror-maker run struck there names them).
+#[derive(Clone, Copy, Debug)]
+pub struct BrokerIds {
+    pub count: i32,
+    pub mirrored: bool,
+}
+
+impl BrokerIds {
+    /// Whether broker `b` exists; if not, an error that names it and the ids there are.
+    pub fn check(&self, b: BrokerId) -> Result<(), String> {
+        let first = super::TARGET_FIRST_ID;
+        let target = first..first + self.count;
+        if (1..=self.count).contains(&b) || (self.mirrored && target.contains(&b)) {
+            return Ok(());
+        }
+        let mirror = if self.mirrored {
+            format!(", and {first} to {}", first + self.count - 1)
+        } else {
+            String::new()
+        };
+        Err(format!(
+            "broker {b} does not exist: brokers are 1 to {}{mirror}",
+            self.count
+        ))
+    }
+}
+
 impl Target {
     /// Checks the target against the cluster's shape: the broker exists, the partition exists.
-    pub fn validate(&self, brokers: i32, topics: &[(String, i32)]) -> Result<(), String> {
+    pub fn validate(&self, brokers: BrokerIds, topics: &[(String, i32)]) -> Result<(), String> {
         match self {
-            Target::Broker(b) if !(1..=brokers).contains(b) => Err(format!(
-                "broker {b} does not exist: brokers are 1 to {brokers}"
-            )),
+            Target::Broker(b) => brokers.check(*b),
             Target::Leader(Some(tp))
                 if !topics
                     .iter()
@@ -191,16 +217,29 @@ mod tests {
         let e = "broker:two".parse::<Target>().unwrap_err();
         assert!(e.contains("expected `broker:N`"), "{e}");
         let topics = [("events".to_owned(), 3)];
+        let three = BrokerIds {
+            count: 3,
+            mirrored: false,
+        };
         assert!(Target::Broker(4)
-            .validate(3, &topics)
+            .validate(three, &topics)
             .unwrap_err()
             .contains("broker 4 does not exist"));
         assert!(Target::Leader(Some(TopicPartition::new("events", 3)))
-            .validate(3, &topics)
+            .validate(three, &topics)
             .is_err());
         assert!(Target::Leader(Some(TopicPartition::new("events", 2)))
-            .validate(3, &topics)
+            .validate(three, &topics)
             .is_ok());
+        // A mirror's target cluster numbers its brokers from 101.
+        let mirrored = BrokerIds {
+            count: 3,
+            mirrored: true,
+        };
+        assert!(Target::Broker(103).validate(mirrored, &topics).is_ok());
+        assert!(Target::Broker(103).validate(three, &topics).is_err());
+        let e = Target::Broker(104).validate(mirrored, &topics).unwrap_err();
+        assert_eq!(e, "broker 104 does not exist: brokers are 1 to 3, and 101 to 103");
     }
 
     #[test]

@@ -299,9 +299,13 @@ impl Scenario {
             .iter()
             .map(|t| (t.name.clone(), t.partitions))
             .collect();
+        let brokers = super::target::BrokerIds {
+            count: self.cluster.brokers,
+            mirrored: self.mirror.is_some(),
+        };
         for (nth, entry) in self.faults.timeline.iter().enumerate() {
             entry
-                .validate(self.cluster.brokers, &topics, self.run.duration.0)
+                .validate(brokers, &topics, self.run.duration.0)
                 .map_err(|(key, message)| Problem::timeline(nth, key, message))?;
         }
         Ok(())
