@@ -393,31 +393,35 @@ fn the_deposed_leader_mark_fires_below_every_remembered_report() {
 
 /// `isr-member-returns-below-old-words` fires at the first fetch, in a regained leadership, of a
 /// replica that was in the ISR it regained with, when it starts below what the old reports would
-/// have let the high watermark reach; only at its first fetch, and not for one outside that ISR
-/// nor in a first leadership.
+/// have lifted the high watermark to; only at its first fetch, not for one outside that ISR, not
+/// in a first leadership, and not when the old words would have lifted nothing.
 #[test]
 fn the_return_mark_fires_at_a_first_fetch_below_the_old_words() {
     let mark = [Mark::IsrMemberReturnsBelowOldWords];
-    let mut p = replica(0);
-    let first = &state(1, 0, &[1, 2, 3, 4], &[1, 2, 3, 4]);
-    p.become_leader(first, 0, false);
-    assert_eq!(
-        marks_of(|| p.record_follower_fetch(2, 3, 1), &mark),
-        [],
-        "a first leadership has no old words"
-    );
-    p.record_follower_fetch(2, 10, 1);
-    p.record_follower_fetch(3, 8, 1);
-    p.record_follower_fetch(4, 9, 1);
-    p.become_follower(&state(2, 1, &[1, 2, 3, 4], &[1, 2, 3, 4]));
-    // Regained with 2 and 3: their words would take the high watermark to 8.
-    p.become_leader(&state(1, 2, &[1, 2, 3, 4], &[1, 2, 3]), 2, false);
+    // Broker 1 leads, hears 2, 3 and 4 at 10, 8 and 9, and regains the lead with 2 and 3 at
+    // `high_watermark`: their words would take it to 8.
+    let regained = |high_watermark| {
+        let mut p = replica(high_watermark);
+        p.become_leader(&state(1, 0, &[1, 2, 3, 4], &[1, 2, 3, 4]), 0, false);
+        let first = marks_of(|| p.record_follower_fetch(2, 3, 1), &mark);
+        assert_eq!(first, [], "a first leadership has no old words");
+        for (follower, offset) in [(2, 10), (3, 8), (4, 9)] {
+            p.record_follower_fetch(follower, offset, 1);
+        }
+        p.become_follower(&state(2, 1, &[1, 2, 3, 4], &[1, 2, 3, 4]));
+        p.become_leader(&state(1, 2, &[1, 2, 3, 4], &[1, 2, 3]), 2, false);
+        p
+    };
+    let mut p = regained(0);
     let mut fetch =
         |follower, offset| marks_of(|| p.record_follower_fetch(follower, offset, 3), &mark);
     assert_eq!(fetch(3, 8), [], "3 holds 8");
     assert_eq!(fetch(2, 7), mark, "2 holds 7 of the 8");
     assert_eq!(fetch(2, 6), [], "not 2's first fetch in epoch 2");
     assert_eq!(fetch(4, 2), [], "4 was not in the ISR regained");
+    let mut p = regained(8);
+    let lifted_nothing = marks_of(|| p.record_follower_fetch(2, 7, 3), &mark);
+    assert_eq!(lifted_nothing, [], "the high watermark was 8 already");
 }
 
 /// `high-watermark-waits-for-joining-replica` fires when a replica being added to the ISR is what

@@ -144,8 +144,8 @@ catalogue! {
     DeposedLeaderBelowRememberedReports = "deposed-leader-below-remembered-reports",
     /// A leader that regained a partition heard the first fetch in its epoch of a replica that
     /// was in the ISR it regained with, below what the ISR's reports from its earlier leadership
-    /// would have let the high watermark reach: the old words overstated what that member holds,
-    /// where `hw-advance-old-epoch` moves the high watermark past it.
+    /// would have lifted the high watermark to: the old words overstated what that member holds,
+    /// and `hw-advance-old-epoch` moves the high watermark past it.
     IsrMemberReturnsBelowOldWords = "isr-member-returns-below-old-words",
     /// A leader became a follower.
     LeaderBecomesFollower = "leader-becomes-follower",

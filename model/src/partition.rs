@@ -48,8 +48,17 @@ pub struct LeaderState {
 pub struct OldWords {
     /// The least of the leader's synced end and the reports of `isr`.
     pub high_watermark: i64,
+    /// The leader's high watermark when it regained the partition.
+    pub regained_high_watermark: i64,
     /// The ISR members the leader regained the partition with, less itself.
     pub isr: Vec<BrokerId>,
+}
+
+impl OldWords {
+    /// How far the old words alone would lift the high watermark at the regain.
+    fn lift(&self) -> i64 {
+        self.high_watermark - self.regained_high_watermark
+    }
 }
 
 impl LeaderState {
@@ -156,9 +165,9 @@ impl Partition {
         let isr: Vec<BrokerId> = (state.isr.iter().filter(|r| **r != state.leader))
             .copied()
             .collect();
-        let high_watermark = self.old_words_high_watermark(&isr);
         Some(OldWords {
-            high_watermark,
+            high_watermark: self.old_words_high_watermark(&isr),
+            regained_high_watermark: self.log.high_watermark(),
             isr,
         })
     }
@@ -190,7 +199,7 @@ impl Partition {
             }
             coverage::near(
                 Mark::RegainedLeaderRemembersReportsAboveHighWatermark,
-                words.high_watermark - self.log.high_watermark(),
+                words.lift(),
             );
         }
     }
@@ -300,9 +309,10 @@ impl Partition {
         if let Some(words) =
             (l.old_words.as_ref()).filter(|w| first_in_epoch && w.isr.contains(&follower))
         {
+            // Harm needs both: the old words lift the high watermark, and past this member.
             coverage::near(
                 Mark::IsrMemberReturnsBelowOldWords,
-                words.high_watermark - fetch_offset,
+                (words.high_watermark - fetch_offset).min(words.lift()),
             );
         }
         progress.log_end_offset = fetch_offset;
