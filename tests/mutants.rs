@@ -351,6 +351,34 @@ fn regained_leadership_marks_name_the_state_regained() {
     expect(&[(2, 10), (3, 10)], &[1], 0, &[Regains]);
 }
 
+/// A replica's first leadership, and a leader re-elected in place, regain nothing: no regain
+/// mark, and no old words for a returning follower to fall below.
+#[test]
+fn a_first_or_in_place_leadership_is_no_regain() {
+    let marks = [
+        Mark::FollowerBecomesLeader,
+        Mark::LeaderRegainsLeadership,
+        Mark::LeaderReelectedInPlace,
+        Mark::IsrMemberReturnsBelowOldWords,
+    ];
+    let all = [1, 2, 3];
+    let mut p = replica(0);
+    let first = marks_of(
+        || p.become_leader(&state(1, 0, &all, &all), 0, false),
+        &marks,
+    );
+    assert_eq!(first, [Mark::FollowerBecomesLeader]);
+    p.record_follower_fetch(2, 10, 1);
+    p.record_follower_fetch(3, 10, 1);
+    let again = marks_of(
+        || p.become_leader(&state(1, 1, &all, &all), 2, false),
+        &marks,
+    );
+    assert_eq!(again, [Mark::LeaderReelectedInPlace]);
+    let back = marks_of(|| p.record_follower_fetch(2, 3, 3), &marks);
+    assert_eq!(back, [], "an in-place re-election kept no old words");
+}
+
 /// `deposed-leader-below-remembered-reports` fires for a replica that led, lost the lead without
 /// restarting and follows with a high watermark below the report to it of every ISR member but
 /// the leader now: not while it leads, not when such a member's report is at or under its high
