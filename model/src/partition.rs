@@ -159,7 +159,7 @@ impl Partition {
     /// What the old words would let the high watermark reach at once, were this replica, led
     /// before and deposed without a restart, to lead `state` now (None: it leads, or never led).
     fn old_words(&self, state: &PartitionState) -> Option<OldWords> {
-        if self.is_leader() || !self.led_before() {
+        if !self.deposed() {
             return None;
         }
         let isr: Vec<BrokerId> = (state.isr.iter().filter(|r| **r != state.leader))
@@ -208,9 +208,9 @@ impl Partition {
     /// `image` shows the partition's ISR: one below what every other ISR member told it as leader
     /// is what a new leader's stalled high watermark leaves behind, one election away from
     /// `hw-advance-old-epoch`'s violation. Its log's end moves the margin too, so it is weighed at
-    /// every fetch answer.
+    /// every fetch answer; in real mode, where marks count nothing, it is not weighed at all.
     pub fn mark_deposed_leader_high_watermark(&self, image: &MetadataImage, me: BrokerId) {
-        if !self.led_before() || self.is_leader() {
+        if !cfg!(madsim) || !self.deposed() {
             return;
         }
         let tp = &self.topic_partition;
@@ -224,10 +224,10 @@ impl Partition {
         }
     }
 
-    /// Whether this replica led the partition before in this incarnation: it remembers what
-    /// followers reported to it.
-    fn led_before(&self) -> bool {
-        !self.last_reports.is_empty()
+    /// Whether this replica led the partition before in this incarnation (it remembers what
+    /// followers reported to it) and follows it now.
+    fn deposed(&self) -> bool {
+        !self.last_reports.is_empty() && !self.is_leader()
     }
 
     pub fn become_follower(&mut self, state: &PartitionState) {
