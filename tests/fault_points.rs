@@ -48,3 +48,23 @@ fn turned_on_they_fire_as_marks_replay_by_seed_and_the_correct_system_passes() {
         "the fault points changed nothing"
     );
 }
+
+/// A sync that fails leaves what it covered written and not durable; nothing but another try of
+/// that sync makes it durable (a retried produce appends nothing, a follower refetches below its
+/// unsynced records). Before syncs were tried again, every one of these seeds wedged: replicas
+/// that never again caught up with acknowledged offsets after the heal.
+#[test]
+fn failed_syncs_are_tried_again_so_the_high_watermark_and_followers_move_on() {
+    let text = "fault_points = [\"fail-sync\"]\n[workload]\nproducers = 4\nsend_interval = [\"1ms\", \"10ms\"]\n[run]\nduration = \"20s\"\nquiet_period = \"15s\"\n";
+    let scenario = Scenario::parse(Path::new("fail-sync.toml"), text).expect("valid");
+    for seed in 1..=2 {
+        let report = run(&scenario, seed, false).report;
+        assert!(report.pass, "seed {seed}: {:?}", report.violations);
+        let failed = report.counters.marks.get("fault-point-fail-sync");
+        assert!(
+            failed > Some(&10),
+            "seed {seed}: syncs failed {failed:?} times"
+        );
+        assert!(report.acked > 1_000, "seed {seed}: {} acked", report.acked);
+    }
+}

@@ -15,7 +15,7 @@ use crate::controller::ControllerState;
 use crate::env::{Env, Event};
 use crate::fault_point;
 use crate::fetch_session::cache::SessionCache;
-use crate::log::{checkpoint, Log};
+use crate::log::{checkpoint, Log, SyncTicket};
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionState, METADATA_TOPIC, NO_LEADER};
 use crate::partition::{Partition, Role};
 use crate::raft::Quorum;
@@ -26,6 +26,8 @@ use crate::{batch, bugs, replica_fetcher, serve, BrokerId, TopicPartition};
 const INCARNATION_PATH: &str = "broker-incarnation";
 const HIGH_WATERMARK_CHECKPOINT_PATH: &str = "replication-offset-checkpoint";
 pub const TICK: Duration = Duration::from_millis(50);
+/// How long a log waits before it tries a failed sync again.
+const SYNC_RETRY: Duration = Duration::from_millis(100);
 
 /// What a waiter waits to see move in a partition: its log's end (a follower's fetch waits for
 /// records to copy) or its high watermark (an acks=all produce and a consumer's fetch wait for
@@ -568,8 +570,17 @@ pub async fn sync_log(shared: &Arc<Shared>, which: &LogRef) -> std::io::Result<(
         Some(log) => log.sync_ticket(),
         None => return Ok(()),
     };
-    for path in ticket.paths() {
-        shared.env.disk.sync(path).await?;
+    while let Err(error) = sync_files(shared, &ticket).await {
+        // What the failed sync covered is written but not durable, and nothing else may come to
+        // sync it: the ticket took its files off the dirty list, a retried produce is answered
+        // from the log without an append, and a follower's next fetch asks from its durable end,
+        // below records it cannot append again. The high watermark would wait for ever.
+        warn!(log = %which, %error, "sync failed; trying again");
+        madsim::time::sleep(SYNC_RETRY).await;
+        let s = shared.lock();
+        if !s.log(which).is_some_and(|log| ticket.covers(log)) {
+            return Err(error);
+        }
     }
     if fault_point::fires(fault_point::Point::SlowSync) {
         madsim::time::sleep(fault_point::delay(Duration::from_millis(200))).await;
@@ -577,6 +588,17 @@ pub async fn sync_log(shared: &Arc<Shared>, which: &LogRef) -> std::io::Result<(
     let mut s = shared.lock();
     if let Some(log) = s.log_mut(which) {
         log.complete_sync(&ticket);
+    }
+    Ok(())
+}
+
+/// Syncs a ticket's files, once.
+async fn sync_files(shared: &Shared, ticket: &SyncTicket) -> std::io::Result<()> {
+    if fault_point::fires(fault_point::Point::FailSync) {
+        return Err(std::io::Error::other("sync failed (fault point)"));
+    }
+    for path in ticket.paths() {
+        shared.env.disk.sync(path).await?;
     }
     Ok(())
 }

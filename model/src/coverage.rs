@@ -232,6 +232,8 @@ catalogue! {
     FaultPointShortFetch = "fault-point-short-fetch",
     /// A log's sync took longer than the disk's latency (fault point).
     FaultPointSlowSync = "fault-point-slow-sync",
+    /// A log's sync failed (fault point).
+    FaultPointFailSync = "fault-point-fail-sync",
     /// A partition leader held a transactional produce back past its client's patience (fault
     /// point).
     FaultPointDelayTxnRequest = "fault-point-delay-txn-request",

@@ -22,6 +22,9 @@ pub enum Point {
     ShortFetch,
     /// A log's sync takes longer (up to 200 ms) than the disk's own latency.
     SlowSync,
+    /// A log's sync fails with an I/O error, as an fsync may on a real disk; what it was to make
+    /// durable stays written but unsynced.
+    FailSync,
     /// A partition leader holds a transactional produce back before handling it, for six to
     /// twelve seconds: longer than the client waits, so the client has moved on (aborted its
     /// transaction, begun the next) when the produce lands.
@@ -31,11 +34,12 @@ pub enum Point {
 }
 
 impl Point {
-    pub const ALL: [Point; 6] = [
+    pub const ALL: [Point; 7] = [
         Point::DelayReply,
         Point::DropReply,
         Point::ShortFetch,
         Point::SlowSync,
+        Point::FailSync,
         Point::DelayTxnRequest,
         Point::DelayEndTxn,
     ];
@@ -47,6 +51,7 @@ impl Point {
             Point::DropReply => "drop-reply",
             Point::ShortFetch => "short-fetch",
             Point::SlowSync => "slow-sync",
+            Point::FailSync => "fail-sync",
             Point::DelayTxnRequest => "delay-txn-request",
             Point::DelayEndTxn => "delay-end-txn",
         }
@@ -67,6 +72,7 @@ impl Point {
             Point::DropReply => 0.002,
             Point::ShortFetch => 0.05,
             Point::SlowSync => 0.02,
+            Point::FailSync => 0.01,
             Point::DelayTxnRequest => 0.05,
             Point::DelayEndTxn => 0.1,
         }
@@ -79,6 +85,7 @@ impl Point {
             Point::DropReply => Mark::FaultPointDropReply,
             Point::ShortFetch => Mark::FaultPointShortFetch,
             Point::SlowSync => Mark::FaultPointSlowSync,
+            Point::FailSync => Mark::FaultPointFailSync,
             Point::DelayTxnRequest => Mark::FaultPointDelayTxnRequest,
             Point::DelayEndTxn => Mark::FaultPointDelayEndTxn,
         }

@@ -167,6 +167,11 @@ impl SyncTicket {
     pub fn paths(&self) -> impl Iterator<Item = &std::sync::Arc<str>> {
         self.first.iter().chain(&self.more)
     }
+
+    /// Whether `log` still holds what the ticket covers: a truncation since may have cut it.
+    pub fn covers(&self, log: &Log) -> bool {
+        self.truncations == log.truncations
+    }
 }
 
 fn segment_path(dir: &str, base_offset: i64) -> String {
@@ -660,7 +665,7 @@ impl Log {
 
     /// Finishes a sync. A truncation in between voids it: the bytes it covered may be gone.
     pub fn complete_sync(&mut self, ticket: &SyncTicket) -> i64 {
-        if ticket.truncations == self.truncations {
+        if ticket.covers(self) {
             self.durable_end_offset = self
                 .durable_end_offset
                 .max(ticket.end_offset.min(self.log_end_offset));
