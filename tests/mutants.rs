@@ -26,7 +26,7 @@ use model::log::Log;
 use model::metadata::{MetadataImage, MetadataRecord, PartitionState};
 use shipped::shipped;
 
-/// Every mark the correct model reaches in this swarm and these scripts (50 of the catalogue's 67).
+/// Every mark the correct model reaches in this swarm and these scripts (50 of the catalogue's 68).
 /// A change to the model that moves schedules may move this list; `cargo test --release --test
 /// mutants -- --include-ignored` on the unmutated tree says which mark went missing.
 const REACHED: [&str; 50] = [
@@ -109,9 +109,14 @@ fn a_short_swarm_passes_and_checks_what_it_acknowledged() {
         }
     }
     for bug in model::bugs::switches() {
-        let mut correct = bug_scenario(bug);
+        let buggy = bug_scenario(bug);
+        let mut correct = buggy.clone();
         correct.bugs.clear();
         judge(&correct, 1, &format!("{bug}'s scenario, switch off"));
+        // A switch is a historic bug logsim must find: a mutant that takes the harm out of the
+        // switched rule is a finder that no longer finds, as wrong as a rule that breaks.
+        let report = run(&buggy, 1, false).report;
+        assert!(!report.pass, "{bug}'s scenario passes with its switch on");
     }
     let missing: Vec<_> = REACHED.iter().filter(|m| !reached.contains(*m)).collect();
     assert!(missing.is_empty(), "never reached: {missing:?}");
@@ -119,6 +124,37 @@ fn a_short_swarm_passes_and_checks_what_it_acknowledged() {
         cut > 0,
         "truncations cut {cut} offsets, as the checkers heard them"
     );
+}
+
+/// The fetch rules as the correct system has them, and the switches that take each away: a
+/// follower names its last fetched epoch on every fetch (KIP-320) unless `zombie-follower` or
+/// `same-leader-no-truncate` is on, the metadata log always; it reports only what it synced
+/// unless `last-replica-standing` or `double-crash-divergence` is on, the metadata log always. The
+/// swarm cannot judge them: with every switch off, a follower that checked only at the start of
+/// its role would still be fenced by its leader epoch.
+#[test]
+fn fetch_rules_hold_unless_their_switches_are_on() {
+    use model::bugs::Switch;
+    use model::fetcher::{checks_every_fetch, counts_unsynced};
+    let partition = LogRef::Partition(model::TopicPartition::new("t", 0));
+    let config = |bugs: &[Switch]| {
+        let mut c = model::config::BrokerConfig::new(1, Default::default(), vec![1]);
+        c.bugs = bugs.to_vec();
+        c
+    };
+    for (bugs, every_fetch, unsynced) in [
+        (&[][..], true, false),
+        (&[Switch::ZombieFollower][..], false, false),
+        (&[Switch::SameLeaderNoTruncate][..], false, false),
+        (&[Switch::LastReplicaStanding][..], true, true),
+        (&[Switch::DoubleCrashDivergence][..], true, true),
+    ] {
+        let c = config(bugs);
+        assert_eq!(checks_every_fetch(&c, &partition), every_fetch, "{bugs:?}");
+        assert_eq!(counts_unsynced(&c, &partition), unsynced, "{bugs:?}");
+        assert!(checks_every_fetch(&c, &LogRef::Metadata), "{bugs:?}");
+        assert!(!counts_unsynced(&c, &LogRef::Metadata), "{bugs:?}");
+    }
 }
 
 /// Runs `scenario` at `seed`, which must pass and acknowledge writes; what the observer counted.

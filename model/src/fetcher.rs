@@ -86,7 +86,7 @@ pub(crate) enum Applied {
 /// fetch for divergence (KIP-320). Before it, Kafka checked only when the follower role started,
 /// which two bug switches bring back; `zombie-follower` also drops the current leader epoch that
 /// lets a leader fence a stale follower. The metadata log always checks (KIP-595).
-pub(crate) fn checks_every_fetch(config: &BrokerConfig, which: &LogRef) -> bool {
+pub fn checks_every_fetch(config: &BrokerConfig, which: &LogRef) -> bool {
     matches!(which, LogRef::Metadata)
         || !(config.bug(bugs::Switch::ZombieFollower)
             || config.bug(bugs::Switch::SameLeaderNoTruncate))
@@ -95,7 +95,7 @@ pub(crate) fn checks_every_fetch(config: &BrokerConfig, which: &LogRef) -> bool 
 /// Whether the follower reports records it has not synced yet, leaving durability to the other
 /// copies as Kafka's replicas do. The right rule is to sync first: an unclean shutdown of a replica
 /// the high watermark counted must not lose acknowledged records.
-pub(crate) fn counts_unsynced(config: &BrokerConfig, which: &LogRef) -> bool {
+pub fn counts_unsynced(config: &BrokerConfig, which: &LogRef) -> bool {
     matches!(which, LogRef::Partition(_))
         && (config.bug(bugs::Switch::LastReplicaStanding)
             || config.bug(bugs::Switch::DoubleCrashDivergence))
