@@ -87,6 +87,13 @@ enum Next {
 }
 
 async fn run(shared: Arc<Shared>, leader: BrokerId) {
+    // One fetcher per leader: a twin's appends would land out of order behind this one's, and
+    // each would refuse the other's answers, a follower that stalls while it looks busy.
+    assert!(
+        shared.lock().replica_fetchers.contains(&leader),
+        "broker {}: a replica fetcher for {leader} started unregistered",
+        shared.id()
+    );
     let any = LogRef::Partition(TopicPartition::new("", 0));
     let config = &shared.config;
     let mut f = Fetcher {

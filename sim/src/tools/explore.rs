@@ -40,6 +40,9 @@ pub struct Entry {
     pub timeline: Vec<Scheduled>,
     /// Every feature the run reached (see the module's doc).
     pub features: Vec<u64>,
+    /// When the run first reached each mark it reached: (mark, simulated ms).
+    #[serde(default)]
+    pub first_ms: Vec<(u64, u64)>,
 }
 
 /// When to stop, short of a violation.
@@ -169,6 +172,7 @@ impl Explorer<'_> {
                         seed,
                         timeline,
                         features,
+                        first_ms: first_ms(&report),
                     };
                     corpus.push(entry);
                 }
@@ -251,6 +255,13 @@ pub fn features(report: &RunReport) -> Vec<u64> {
     out
 }
 
+/// When a run first reached each mark it reached, by the mark's feature.
+fn first_ms(report: &RunReport) -> Vec<(u64, u64)> {
+    (report.counters.marks_first_ms.iter())
+        .filter_map(|(name, ms)| Some((model::coverage::Mark::named(name)? as u64, *ms)))
+        .collect()
+}
+
 /// Where the features of nearness begin, past the marks, their buckets and their pairs.
 fn near_base() -> u64 {
     let all = model::coverage::Mark::ALL.len() as u64;
@@ -263,6 +274,17 @@ fn landmarks(entry: &Entry) -> impl Iterator<Item = u64> + '_ {
     (entry.features.iter().copied()).filter(move |f| *f < marks || *f >= near_base())
 }
 
+/// How many corpus entries reached each landmark.
+fn reach_counts(corpus: &[Entry]) -> BTreeMap<u64, u32> {
+    let mut reached: BTreeMap<u64, u32> = BTreeMap::new();
+    for e in corpus {
+        for f in landmarks(e) {
+            *reached.entry(f).or_default() += 1;
+        }
+    }
+    reached
+}
+
 /// Picks a parent for the next candidate, favouring entries that reached what few others did (the
 /// energy of AFL's favoured entries): an entry weighs the sum, over the landmarks it reached (marks,
 /// and distances from marks not reached), of one over the square of the number of entries that
@@ -270,13 +292,11 @@ fn landmarks(entry: &Entry) -> impl Iterator<Item = u64> + '_ {
 /// one than any other, outweighs a hundred that reached only common ones: it is the way on
 /// toward the states past it (a regained leader that remembers reports above its high watermark
 /// is one fault away from `hw-advance-old-epoch`'s violation).
-fn pick_parent<'c>(rng: &mut ChaCha8Rng, corpus: &'c [Entry]) -> &'c Entry {
-    let mut reached: BTreeMap<u64, u32> = BTreeMap::new();
-    for e in corpus {
-        for f in landmarks(e) {
-            *reached.entry(f).or_default() += 1;
-        }
-    }
+fn pick_parent<'c>(
+    rng: &mut ChaCha8Rng,
+    corpus: &'c [Entry],
+    reached: &BTreeMap<u64, u32>,
+) -> &'c Entry {
     let weights: Vec<f64> = (corpus.iter())
         .map(|e| {
             (landmarks(e).map(|f| f64::from(reached[&f]).powi(-2)))
@@ -294,22 +314,68 @@ fn pick_parent<'c>(rng: &mut ChaCha8Rng, corpus: &'c [Entry]) -> &'c Entry {
     &corpus[corpus.len() - 1]
 }
 
-/// A new candidate from the corpus: one to three changes to an entry's schedule.
+/// Half the time, where a child forks from its parent (moonpool's fork at first hit): when the
+/// parent first reached the rarest mark it reached. The child keeps the parent's seed and every
+/// fault before that time, so it comes to the same state again, and varies only what follows.
+fn fork_time(
+    rng: &mut ChaCha8Rng,
+    parent: &Entry,
+    reached: &BTreeMap<u64, u32>,
+) -> Option<Duration> {
+    if !rng.random_bool(0.5) {
+        return None;
+    }
+    let rarest = (parent.first_ms.iter()).min_by_key(|(mark, ms)| (reached.get(mark), *ms))?;
+    Some(Duration::from_millis(rarest.1))
+}
+
+/// A new candidate from the corpus: one to three changes to an entry's schedule, or, when it
+/// forks, to the part of it after the fork.
 fn mutate(rng: &mut ChaCha8Rng, corpus: &[Entry], scenario: &Scenario) -> (u64, Vec<Scheduled>) {
-    let parent = pick_parent(rng, corpus);
-    let load = scenario.run.duration.0;
+    let reached = reach_counts(corpus);
+    let parent = pick_parent(rng, corpus, &reached);
+    let fork = fork_time(rng, parent, &reached);
+    vary(rng, parent, fork, corpus, scenario)
+}
+
+/// One to three changes to `parent`'s schedule, after `fork` if it forks (then its seed stays).
+fn vary(
+    rng: &mut ChaCha8Rng,
+    parent: &Entry,
+    fork: Option<Duration>,
+    corpus: &[Entry],
+    scenario: &Scenario,
+) -> (u64, Vec<Scheduled>) {
+    let from = fork.unwrap_or_default().as_millis() as u64;
+    let load = (scenario.run.duration.0.as_millis() as u64).max(from + 1);
     let mut timeline = parent.timeline.clone();
     let mut seed = parent.seed;
     for _ in 0..rng.random_range(1..=3) {
-        let pick = rng.random_range(0..timeline.len().max(1));
-        match rng.random_range(0..7) {
-            0 if !timeline.is_empty() => {
+        let after: Vec<usize> = (0..timeline.len())
+            .filter(|i| timeline[*i].at.as_millis() as u64 >= from)
+            .collect();
+        let pick = (!after.is_empty()).then(|| after[rng.random_range(0..after.len())]);
+        match (rng.random_range(0..7), pick) {
+            (0, Some(pick)) => {
                 let shift = rng.random_range(-5_000i64..=5_000);
                 let at = timeline[pick].at.as_millis() as i64 + shift;
-                timeline[pick].at = Duration::from_millis(at.clamp(0, load.as_millis() as i64) as u64);
+                timeline[pick].at = Duration::from_millis(at.clamp(from as i64, load as i64) as u64);
             }
-            1 | 2 if timeline.len() < MAX_FAULTS => {
-                let at = Duration::from_millis(rng.random_range(0..load.as_millis() as u64));
+            (3, Some(pick)) => {
+                timeline.remove(pick);
+            }
+            (4, Some(pick)) => retarget(rng, &mut timeline[pick].fault, scenario),
+            (5, _) => {
+                // Splice: this schedule up to a time, another's after it.
+                let other = &corpus[rng.random_range(0..corpus.len())].timeline;
+                let cut = Duration::from_millis(rng.random_range(from..load));
+                timeline.retain(|s| s.at < cut);
+                timeline.extend(other.iter().filter(|s| s.at >= cut).cloned());
+                timeline.truncate(MAX_FAULTS);
+            }
+            (6, _) if fork.is_none() => seed = rng.random(),
+            _ if timeline.len() < MAX_FAULTS => {
+                let at = Duration::from_millis(rng.random_range(from..load));
                 timeline.push(Scheduled {
                     at,
                     duration: Some(Duration::from_millis(rng.random_range(200..=8_000))),
@@ -317,19 +383,7 @@ fn mutate(rng: &mut ChaCha8Rng, corpus: &[Entry], scenario: &Scenario) -> (u64, 
                     seed: None,
                 });
             }
-            3 if !timeline.is_empty() => {
-                timeline.remove(pick);
-            }
-            4 if !timeline.is_empty() => retarget(rng, &mut timeline[pick].fault, scenario),
-            5 => {
-                // Splice: this schedule up to a time, another's after it.
-                let other = &corpus[rng.random_range(0..corpus.len())].timeline;
-                let cut = Duration::from_millis(rng.random_range(0..load.as_millis() as u64));
-                timeline.retain(|s| s.at < cut);
-                timeline.extend(other.iter().filter(|s| s.at >= cut).cloned());
-                timeline.truncate(MAX_FAULTS);
-            }
-            _ => seed = rng.random(),
+            _ => {}
         }
     }
     timeline.sort_by_key(|s| s.at);
@@ -517,6 +571,7 @@ mod tests {
             seed: 1,
             timeline: vec![Fault::Crash(Target::Broker(1)).at(Duration::from_secs(5))],
             features: vec![0, 1],
+            first_ms: vec![(0, 3_000)],
         }];
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let mut seeds = BTreeSet::new();
@@ -542,6 +597,55 @@ mod tests {
             }
         }
         assert!(seeds.len() > 100, "the run seed is redrawn too");
+    }
+
+    /// Half the children fork where their parent first reached its rarest mark; a fork keeps the
+    /// parent's seed and every fault before, so it reaches that state again, and changes only
+    /// what follows.
+    #[test]
+    fn a_fork_keeps_the_seed_and_the_faults_before_the_rarest_marks_first_reach() {
+        let scenario = Scenario::default();
+        let crash = |s| Fault::Crash(Target::Broker(1)).at(Duration::from_secs(s));
+        let parent = Entry {
+            seed: 7,
+            timeline: vec![crash(2), crash(4), crash(6), crash(9)],
+            // Mark 1 is the parent's alone (first reached at 5 s); mark 0 everyone's.
+            features: vec![0, 1],
+            first_ms: vec![(0, 1_000), (1, 5_000)],
+        };
+        let common = Entry {
+            features: vec![0],
+            first_ms: vec![(0, 1_000)],
+            ..parent.clone()
+        };
+        let corpus = vec![parent.clone(), common.clone(), common];
+        let reached = reach_counts(&corpus);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let forks: Vec<_> = (0..1_000)
+            .map(|_| fork_time(&mut rng, &parent, &reached))
+            .collect();
+        let at_five = forks.iter().filter(|f| **f == Some(Duration::from_secs(5)));
+        assert_eq!(at_five.count(), forks.iter().flatten().count(), "the rarest mark's");
+        assert!((400..600).contains(&forks.iter().flatten().count()), "half fork");
+        let before = |t: &[Scheduled]| -> Vec<Scheduled> {
+            (t.iter().filter(|s| s.at < Duration::from_secs(5)).cloned()).collect()
+        };
+        let (mut changed_before, mut changed_after) = (0, 0);
+        for fork in [Some(Duration::from_secs(5)), None] {
+            for _ in 0..1_000 {
+                let (seed, timeline) = vary(&mut rng, &parent, fork, &corpus, &scenario);
+                let kept = seed == 7 && before(&timeline) == before(&parent.timeline);
+                match fork {
+                    Some(_) => {
+                        assert!(kept, "a fork changed its prefix: {seed} {timeline:?}");
+                        changed_after += usize::from(timeline != parent.timeline);
+                    }
+                    None => changed_before += usize::from(!kept),
+                }
+            }
+        }
+        assert!(changed_after > 800, "forks changed {changed_after} of 1000");
+        assert!(changed_before > 300, "unforked children changed the prefix {changed_before} times");
     }
 
     #[test]
@@ -576,6 +680,7 @@ mod tests {
             seed: 0,
             timeline: Vec::new(),
             features,
+            first_ms: Vec::new(),
         };
         let (far, near) = (entry(at(-900)), entry(at(-30)));
         assert_eq!(landmarks(&near).count(), 1, "a distance is a landmark");
@@ -583,8 +688,9 @@ mod tests {
         let mut corpus = vec![near];
         corpus.extend(std::iter::repeat_n(far, 10));
         let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let reached = reach_counts(&corpus);
         let picks = (0..1_000)
-            .filter(|_| pick_parent(&mut rng, &corpus).features == corpus[0].features)
+            .filter(|_| pick_parent(&mut rng, &corpus, &reached).features == corpus[0].features)
             .count();
         assert!(picks > 800, "the nearest entry picked {picks} times in 1000");
     }
