@@ -101,6 +101,10 @@ pub struct Explorer<'a> {
 /// The most faults a schedule holds: beyond it, a schedule is noise.
 const MAX_FAULTS: usize = 40;
 
+/// How often a child forks from its parent (see `fork_time`): half the time did better than a
+/// quarter on `hw-advance-old-epoch`.
+const FORK_RATE: f64 = 0.5;
+
 impl Explorer<'_> {
     /// Explores until a violation or the budget; `progress` hears of each batch (runs so far,
     /// corpus size, features).
@@ -314,15 +318,16 @@ fn pick_parent<'c>(
     &corpus[corpus.len() - 1]
 }
 
-/// Half the time, where a child forks from its parent (moonpool's fork at first hit): when the
-/// parent first reached the rarest mark it reached. The child keeps the parent's seed and every
-/// fault before that time, so it comes to the same state again, and varies only what follows.
+/// Now and then (`FORK_RATE`), where a child forks from its parent (moonpool's fork at first
+/// hit): when the parent first reached the rarest mark it reached. The child keeps the parent's
+/// seed and every fault before that time, so it comes to the same state again, and varies only
+/// what follows.
 fn fork_time(
     rng: &mut ChaCha8Rng,
     parent: &Entry,
     reached: &BTreeMap<u64, u32>,
 ) -> Option<Duration> {
-    if !rng.random_bool(0.5) {
+    if !rng.random_bool(FORK_RATE) {
         return None;
     }
     let rarest = (parent.first_ms.iter()).min_by_key(|(mark, ms)| (reached.get(mark), *ms))?;
@@ -599,7 +604,7 @@ mod tests {
         assert!(seeds.len() > 100, "the run seed is redrawn too");
     }
 
-    /// Half the children fork where their parent first reached its rarest mark; a fork keeps the
+    /// Some children fork where their parent first reached its rarest mark; a fork keeps the
     /// parent's seed and every fault before, so it reaches that state again, and changes only
     /// what follows.
     #[test]
@@ -626,7 +631,9 @@ mod tests {
             .collect();
         let at_five = forks.iter().filter(|f| **f == Some(Duration::from_secs(5)));
         assert_eq!(at_five.count(), forks.iter().flatten().count(), "the rarest mark's");
-        assert!((400..600).contains(&forks.iter().flatten().count()), "half fork");
+        let expected = (FORK_RATE * 1_000.0) as usize;
+        let forked = forks.iter().flatten().count();
+        assert!(forked.abs_diff(expected) < 60, "{forked} forks in 1000");
         let before = |t: &[Scheduled]| -> Vec<Scheduled> {
             (t.iter().filter(|s| s.at < Duration::from_secs(5)).cloned()).collect()
         };
