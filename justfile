@@ -168,8 +168,8 @@ soak-status dir="reports/soak":
 
 # Mutation testing of the model's replication, quorum and storage files with cargo-mutants
 # (`cargo install cargo-mutants`): each mutant is judged by tests/mutants.rs, a short swarm that
-# `cargo test` skips, the switches' scripts with their switches off, and quick rule tests. Builds
-# use the `mutants` profile (release speed, incremental), so a mutant costs 12-40 s of build and
+# `cargo test` skips, the switches' scripts with their switches off and on, and quick rule
+# tests. Builds use the `mutants` profile (release speed, incremental), so a mutant costs 12-40 s of build and
 # about 10 s of judging after a first full build per job. About 2 hours for the replication and
 # quorum files on 2 cores; one file: `just mutants model/src/raft.rs`. The score and each
 # surviving mutant are in mutants.out/ (caught.txt, missed.txt, timeout.txt, unviable.txt). The
