@@ -168,7 +168,8 @@ soak-status dir="reports/soak":
 
 # Mutation testing of the model's replication, quorum and storage files with cargo-mutants (`cargo
 # install cargo-mutants`): each mutant is judged by tests/mutants.rs, a short swarm that `cargo
-# test` skips, the switches' scripts with their switches off and on, and quick rule tests. Builds
+# test` skips, the switches' scripts with their switches off and on, and quick rule tests, and by
+# tests/storage.rs, the log's own tests (appends, truncation, recovery; they take no time). Builds
 # use the `mutants` profile (release speed, incremental), so a mutant costs 12-40 s of build and
 # about 10 s of judging after a first full build per job. About 2 hours for the replication and
 # quorum files on 2 cores; one file: `just mutants model/src/raft.rs`. The score and each
@@ -177,4 +178,4 @@ soak-status dir="reports/soak":
 # than --test-package's; the unmutated tree passes tests/mutants.rs in `cargo test --release
 # --test mutants -- --include-ignored`.
 mutants files="model/src/partition.rs model/src/raft.rs model/src/raft_driver.rs model/src/fetcher.rs model/src/replica_fetcher.rs model/src/log/mod.rs model/src/log/epoch_cache.rs model/src/log/checkpoint.rs" jobs="2":
-    cargo mutants --package logsim-model $(printf -- '--file %s ' {{files}}) --test-package=logsim-tests --baseline=skip --timeout 90 --build-timeout 900 --profile mutants -j {{jobs}} --cargo-arg=--test=mutants -- -- --include-ignored
+    cargo mutants --package logsim-model $(printf -- '--file %s ' {{files}}) --test-package=logsim-tests --baseline=skip --timeout 90 --build-timeout 900 --profile mutants -j {{jobs}} --cargo-arg=--test=mutants --cargo-arg=--test=storage -- -- --include-ignored

@@ -645,3 +645,21 @@ fn a_follower_fetching_at_the_log_end_stays_in_the_isr() {
         "3 fell behind and stayed behind past the lag time"
     );
 }
+
+/// Every follower role a replica takes up starts a fetch loop of a new generation, so that a loop
+/// started for an earlier role sees it is stale and stops, even when leader and epoch come back
+/// the same (a follower fenced and unfenced in place).
+#[test]
+fn each_follower_role_starts_a_new_fetch_generation() {
+    let mut p = replica(10);
+    let mut seen = vec![p.fetcher_generation];
+    for (leader, epoch) in [(2, 1), (2, 1), (3, 2)] {
+        p.become_follower(&state(leader, epoch, &[1, 2, 3], &[1, 2, 3]));
+        assert!(
+            !seen.contains(&p.fetcher_generation),
+            "generation {} again, after {seen:?}",
+            p.fetcher_generation
+        );
+        seen.push(p.fetcher_generation);
+    }
+}

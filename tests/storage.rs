@@ -299,3 +299,160 @@ fn a_produce_of_two_batches_is_refused_not_a_panic() {
     assert!(log.append_as_leader(&two, 0).is_err());
     assert_eq!(log.log_end_offset(), 0);
 }
+
+/// A sync that a truncation overtakes made durable only records the truncation cut: the records
+/// written in their place since are not durable, however far the sync's ticket reached.
+#[test]
+fn a_sync_overtaken_by_a_truncation_makes_nothing_after_it_durable() {
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    for i in 0..5 {
+        log.append_as_leader(&record(&format!("old-{i}")), 0)
+            .unwrap();
+    }
+    let ticket = log.sync_ticket();
+    assert_eq!(ticket.end_offset, 5);
+    madsim::runtime::Runtime::new().block_on(async {
+        for path in ticket.paths() {
+            Disk::sync(disk.as_ref(), path).await.expect("syncs");
+        }
+    });
+    // A divergence answer cuts the log while the sync is out; a new leader's records follow.
+    log.truncate_to(2).unwrap();
+    for i in 2..5 {
+        log.append_as_leader(&record(&format!("new-{i}")), 1)
+            .unwrap();
+    }
+    assert_eq!(log.log_end_offset(), 5);
+    assert!(
+        log.complete_sync(&ticket) <= 2,
+        "epoch 1's records at 2 to 4 were never synced, yet count as durable"
+    );
+    sync(&mut log, &disk);
+    assert_eq!(
+        log.durable_end_offset(),
+        5,
+        "a sync after the truncation covers them"
+    );
+}
+
+/// Each segment's offset index, as Kafka lays it out (4-byte offset from the segment's base,
+/// 4-byte position, one entry per 4 KiB or so of batches): what it holds, read from the disk.
+fn indexes(disk: &SimDisk) -> Vec<(String, Vec<(i64, u64)>)> {
+    let mut paths: Vec<String> = (disk.list("t-0/").unwrap().into_iter())
+        .filter(|p| p.ends_with(".index"))
+        .collect();
+    paths.sort();
+    (paths.into_iter())
+        .map(|path| {
+            let base: i64 = path["t-0/".len()..path.len() - ".index".len()]
+                .parse()
+                .expect("named by its base offset");
+            let bytes = disk.read(&path).unwrap();
+            let entries = (bytes.chunks(8))
+                .map(|e| {
+                    let relative = u32::from_be_bytes(e[..4].try_into().unwrap());
+                    let position = u32::from_be_bytes(e[4..].try_into().unwrap());
+                    (base + i64::from(relative), u64::from(position))
+                })
+                .collect();
+            (path, entries)
+        })
+        .collect()
+}
+
+/// The offset index on disk points at batch starts in its own segment, one entry per 4 KiB or so,
+/// and recovery rebuilds the very index that appends wrote (it is derived from the batches, so a
+/// lost index loses nothing); a truncation leaves no entry past what it kept.
+#[test]
+fn each_segment_indexes_its_batches_and_recovery_rebuilds_the_same_index() {
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 12 << 10);
+    let value = "x".repeat(300);
+    for i in 0..120 {
+        log.append_as_leader(&record(&format!("{i}-{value}")), 0)
+            .unwrap();
+    }
+    sync(&mut log, &disk);
+    assert!(log.segment_count() >= 3, "12 KiB segments roll");
+    let written = indexes(&disk);
+    assert_eq!(
+        written.len(),
+        log.segment_count(),
+        "one index per segment: {written:?}"
+    );
+    for (segment, (path, entries)) in written.iter().enumerate() {
+        assert!(entries.len() >= 2, "{path}: {entries:?}");
+        assert!(
+            entries.windows(2).all(|w| w[1].1 >= w[0].1 + 4096),
+            "{path}: sparse"
+        );
+        for (offset, position) in entries {
+            let batch = log.batches().iter().find(|b| b.base_offset == *offset);
+            let batch = batch.map(|b| (b.segment, b.position));
+            assert_eq!(batch, Some((segment, *position)), "{path}: entry {offset}");
+        }
+    }
+    drop(log);
+    for (path, _) in &written {
+        disk.remove(path).unwrap();
+    }
+    let (mut log, recovery) = open(&disk, 12 << 10);
+    assert_eq!(recovery.dropped_bytes, 0, "{:?}", recovery.reason);
+    assert_eq!(indexes(&disk), written, "recovery rebuilt another index");
+    // Cut at the first segment's second indexed batch: that entry must go, and later segments.
+    let cut = written[0].1[1].0;
+    log.truncate_to(cut).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(
+        indexes(&disk),
+        vec![(written[0].0.clone(), vec![written[0].1[0]])]
+    );
+}
+
+/// A follower's append that does not start at its log end is refused whole, and the error names
+/// both offsets (the replica fetcher logs it and backs off).
+#[test]
+fn a_replicated_batch_off_the_log_end_is_refused_with_both_offsets() {
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    for i in 0..3 {
+        log.append_as_leader(&record(&format!("v{i}")), 0).unwrap();
+    }
+    let error = log.append_replicated(&record("at zero")).unwrap_err();
+    assert_eq!(
+        error,
+        model::log::AppendError::OutOfOrder {
+            expected: 3,
+            found: 0
+        }
+    );
+    assert_eq!(error.to_string(), "batch at 0, log end is 3");
+    assert_eq!(log.log_end_offset(), 3);
+}
+
+/// The epoch checkpoint adds to recovery only an epoch taken up at the recovered log's end: one
+/// whose first records a crash took (unsynced) started past that end, and to keep it would tell
+/// followers the epoch began at an offset the log no longer reaches.
+#[test]
+fn recovery_keeps_no_checkpointed_epoch_that_starts_past_the_recovered_end() {
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    for i in 0..5 {
+        log.append_as_leader(&record(&format!("v{i}")), 1).unwrap();
+    }
+    sync(&mut log, &disk);
+    for i in 5..8 {
+        log.append_as_leader(&record(&format!("v{i}")), 1).unwrap();
+    }
+    log.append_as_leader(&record("v8"), 3).unwrap();
+    assert_eq!(log.epochs().entries(), &[(1, 0), (3, 8)]);
+    disk.crash();
+    let (log, _) = open(&disk, 1 << 20);
+    assert_eq!(log.log_end_offset(), 5);
+    assert_eq!(
+        log.epochs().entries(),
+        &[(1, 0)],
+        "epoch 3 began at 8, past the end"
+    );
+}

@@ -263,7 +263,8 @@ impl Log {
             _ => EpochCache::default(),
         };
         if let Some(&(epoch, start)) = saved.entries().last() {
-            if start == log.log_end_offset && epoch > log.epochs.latest_epoch() {
+            if start == log.log_end_offset {
+                // Taken only if newer than the batches' last epoch (`assign`'s rule).
                 log.epochs.assign(epoch, start);
             }
         }
@@ -345,9 +346,8 @@ impl Log {
         }
         self.transactions.on_batch(meta);
         self.log_end_offset = h.next_offset();
-        if h.leader_epoch > self.epochs.latest_epoch() {
-            self.epochs.assign(h.leader_epoch, h.base_offset);
-        }
+        // A batch of a new epoch starts it; one of the latest epoch changes nothing.
+        self.epochs.assign(h.leader_epoch, h.base_offset);
     }
 
     /// Rewrites a segment's index. The index and the epoch checkpoint are derived from the batches
