@@ -17,6 +17,18 @@ fn open(disk: &Arc<SimDisk>, segment_bytes: u64) -> (Log, model::log::Recovery) 
     Log::open(disk.clone(), "t-0", segment_bytes).unwrap()
 }
 
+/// A fresh log on a fresh disk (1 MiB segments) holding `count` one-record batches of `epoch`,
+/// `v0`, `v1`, ...
+fn log_of(count: usize, epoch: i32) -> (Arc<SimDisk>, Log) {
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    for i in 0..count {
+        log.append_as_leader(&record(&format!("v{i}")), epoch)
+            .unwrap();
+    }
+    (disk, log)
+}
+
 #[test]
 fn appends_roll_segments_and_read_back_in_order() {
     let disk = Arc::new(SimDisk::default());
@@ -39,11 +51,7 @@ fn appends_roll_segments_and_read_back_in_order() {
 
 #[test]
 fn recovery_keeps_what_was_synced_and_loses_the_rest() {
-    let disk = Arc::new(SimDisk::default());
-    let (mut log, _) = open(&disk, 1 << 20);
-    for i in 0..5 {
-        log.append_as_leader(&record(&format!("v{i}")), 1).unwrap();
-    }
+    let (disk, mut log) = log_of(5, 1);
     sync(&mut log, &disk);
     for i in 5..8 {
         log.append_as_leader(&record(&format!("v{i}")), 1).unwrap();
@@ -304,12 +312,7 @@ fn a_produce_of_two_batches_is_refused_not_a_panic() {
 /// written in their place since are not durable, however far the sync's ticket reached.
 #[test]
 fn a_sync_overtaken_by_a_truncation_makes_nothing_after_it_durable() {
-    let disk = Arc::new(SimDisk::default());
-    let (mut log, _) = open(&disk, 1 << 20);
-    for i in 0..5 {
-        log.append_as_leader(&record(&format!("old-{i}")), 0)
-            .unwrap();
-    }
+    let (disk, mut log) = log_of(5, 0);
     let ticket = log.sync_ticket();
     assert_eq!(ticket.end_offset, 5);
     madsim::runtime::Runtime::new().block_on(async {
@@ -414,11 +417,7 @@ fn each_segment_indexes_its_batches_and_recovery_rebuilds_the_same_index() {
 /// both offsets (the replica fetcher logs it and backs off).
 #[test]
 fn a_replicated_batch_off_the_log_end_is_refused_with_both_offsets() {
-    let disk = Arc::new(SimDisk::default());
-    let (mut log, _) = open(&disk, 1 << 20);
-    for i in 0..3 {
-        log.append_as_leader(&record(&format!("v{i}")), 0).unwrap();
-    }
+    let (_, mut log) = log_of(3, 0);
     let error = log.append_replicated(&record("at zero")).unwrap_err();
     assert_eq!(
         error,
@@ -436,11 +435,7 @@ fn a_replicated_batch_off_the_log_end_is_refused_with_both_offsets() {
 /// followers the epoch began at an offset the log no longer reaches.
 #[test]
 fn recovery_keeps_no_checkpointed_epoch_that_starts_past_the_recovered_end() {
-    let disk = Arc::new(SimDisk::default());
-    let (mut log, _) = open(&disk, 1 << 20);
-    for i in 0..5 {
-        log.append_as_leader(&record(&format!("v{i}")), 1).unwrap();
-    }
+    let (disk, mut log) = log_of(5, 1);
     sync(&mut log, &disk);
     for i in 5..8 {
         log.append_as_leader(&record(&format!("v{i}")), 1).unwrap();
