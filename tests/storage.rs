@@ -11,7 +11,7 @@ use model::batch;
 use model::env::Disk;
 use model::log::Log;
 
-use logs::{record, sync};
+use logs::{record, sync, sync_files};
 
 fn open(disk: &Arc<SimDisk>, segment_bytes: u64) -> (Log, model::log::Recovery) {
     Log::open(disk.clone(), "t-0", segment_bytes).unwrap()
@@ -315,11 +315,7 @@ fn a_sync_overtaken_by_a_truncation_makes_nothing_after_it_durable() {
     let (disk, mut log) = log_of(5, 0);
     let ticket = log.sync_ticket();
     assert_eq!(ticket.end_offset, 5);
-    madsim::runtime::Runtime::new().block_on(async {
-        for path in ticket.paths() {
-            Disk::sync(disk.as_ref(), path).await.expect("syncs");
-        }
-    });
+    sync_files(&ticket, &disk);
     // A divergence answer cuts the log while the sync is out; a new leader's records follow.
     log.truncate_to(2).unwrap();
     for i in 2..5 {

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use logsim::world::disk::SimDisk;
-use model::log::Log;
+use model::log::{Log, SyncTicket};
 
 /// A batch of one record holding `value`, as a producer would send it.
 pub fn record(value: &str) -> Vec<u8> {
@@ -13,10 +13,15 @@ pub fn record(value: &str) -> Vec<u8> {
 /// Syncs every file the log has appended to, as the broker's sync task does.
 pub fn sync(log: &mut Log, disk: &SimDisk) {
     let ticket = log.sync_ticket();
+    sync_files(&ticket, disk);
+    log.complete_sync(&ticket);
+}
+
+/// Syncs the files `ticket` names, leaving the log to hear of it (`complete_sync`) later.
+pub fn sync_files(ticket: &SyncTicket, disk: &SimDisk) {
     madsim::runtime::Runtime::new().block_on(async {
         for path in ticket.paths() {
             model::env::Disk::sync(disk, path).await.expect("syncs");
         }
     });
-    log.complete_sync(&ticket);
 }
