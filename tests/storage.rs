@@ -447,3 +447,76 @@ fn recovery_keeps_no_checkpointed_epoch_that_starts_past_the_recovered_end() {
         "epoch 3 began at 8, past the end"
     );
 }
+
+/// Truncation rebuilds each producer's state from the batches it kept: the last data batch of
+/// each idempotent producer, never a transaction marker (whose sequence is -1), so a retry of a
+/// kept batch is still a duplicate and the next batch still follows on.
+#[test]
+fn truncation_rebuilds_producer_state_from_the_data_batches_it_kept() {
+    use model::log::Sequence;
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    log.append_as_leader(&idempotent(0), 0).unwrap();
+    log.append_as_leader(&idempotent(2), 0).unwrap();
+    let commit = batch::encode_marker(7, 0, batch::Marker::Commit, 0, 0);
+    assert_eq!(log.append_as_leader(&commit, 0).unwrap(), (4, 4));
+    log.append_as_leader(&idempotent_as(8, 0, 0), 0).unwrap();
+    log.truncate_to(5).unwrap();
+    let sequence = |seq| log.sequence(&batch::parse(&idempotent(seq)).unwrap());
+    let retry = Sequence::Duplicate {
+        base_offset: 2,
+        last_offset: 3,
+    };
+    assert_eq!(sequence(2), retry, "a kept batch's retry");
+    assert_eq!(
+        sequence(4),
+        Sequence::New,
+        "the batch after the last data batch"
+    );
+}
+
+/// A marker from a coordinator older than the one whose marker the log holds is a zombie's:
+/// fenced, though its producer epoch is current.
+#[test]
+fn a_marker_from_an_older_coordinator_is_fenced() {
+    use model::log::Sequence;
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    log.append_as_leader(&idempotent(0), 0).unwrap();
+    let marker = |coordinator| batch::encode_marker(7, 0, batch::Marker::Commit, coordinator, 0);
+    log.append_as_leader(&marker(5), 0).unwrap();
+    let sequence = |coordinator| log.sequence(&batch::parse(&marker(coordinator)).unwrap());
+    assert_eq!(sequence(4), Sequence::Fenced, "an older coordinator");
+    assert_eq!(sequence(5), Sequence::New, "the same coordinator");
+}
+
+/// Producer id 0 is a producer like any other (Kafka hands out ids from 0): its retries are
+/// answered as duplicates.
+#[test]
+fn producer_id_zero_is_deduplicated() {
+    use model::log::Sequence;
+    let disk = Arc::new(SimDisk::default());
+    let (mut log, _) = open(&disk, 1 << 20);
+    log.append_as_leader(&idempotent_as(0, 0, 0), 0).unwrap();
+    let retry = batch::parse(&idempotent_as(0, 0, 0)).unwrap();
+    let duplicate = Sequence::Duplicate {
+        base_offset: 0,
+        last_offset: 1,
+    };
+    assert_eq!(log.sequence(&retry), duplicate);
+}
+
+/// Every truncation counts, whether it cut anything or not, and a log opened afresh has none: the
+/// checkers tell a truncation from a rewrite by this count.
+#[test]
+fn a_log_counts_its_truncations_since_it_was_opened() {
+    let (disk, mut log) = log_of(4, 0);
+    assert_eq!(log.truncations(), 0);
+    log.truncate_to(2).unwrap();
+    log.truncate_to(9).unwrap();
+    assert_eq!(log.truncations(), 2);
+    sync(&mut log, &disk);
+    drop(log);
+    let (log, _) = open(&disk, 1 << 20);
+    assert_eq!(log.truncations(), 0);
+}

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{debug, trace, warn};
+use tracing::{debug, trace};
 
 use crate::broker::{self, LogRef, Shared, State};
 use crate::fetch_codec::{FetchAnswer, FetchQuery, PartitionQuery};
@@ -285,22 +285,19 @@ impl Fetcher {
         }
         self.answer = answer;
         if !self.unsynced {
+            // A sync fails only once its log was truncated or removed beneath it (`sync_log`
+            // tries again otherwise), which only a newer follower role does: `still_following`
+            // below then skips the log.
             let appended = || taken.iter().filter(|t| t.appended);
-            let results = match appended().count() {
-                0 => Vec::new(),
+            match appended().count() {
+                0 => {}
                 // One log, the common case under light load: no futures to gather.
-                1 => vec![broker::sync_log(&shared, &appended().next().expect("one").which).await],
+                1 => {
+                    let _ = broker::sync_log(&shared, &appended().next().expect("one").which).await;
+                }
                 _ => {
                     let syncs = appended().map(|t| broker::sync_log(&shared, &t.which));
-                    futures_util::future::join_all(syncs).await
-                }
-            };
-            for (t, result) in appended().zip(results) {
-                if let Err(error) = result {
-                    warn!(log = %t.which, %error, "cannot sync fetched records; backing off");
-                    if let LogRef::Partition(tp) = &t.which {
-                        self.delay(tp, now);
-                    }
+                    futures_util::future::join_all(syncs).await;
                 }
             }
         }
@@ -309,11 +306,7 @@ impl Fetcher {
             let LogRef::Partition(tp) = &t.which else {
                 continue;
             };
-            let delayed = self
-                .partitions
-                .get(tp)
-                .is_some_and(|f| f.delayed_until > now);
-            if delayed || !self.still_following(&s, tp) {
+            if !self.still_following(&s, tp) {
                 continue;
             }
             fetcher::take_high_watermark(&shared, &mut s, &t.which, t.high_watermark);
