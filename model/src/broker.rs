@@ -434,6 +434,10 @@ fn reconcile_in(shared: &Arc<Shared>, s: &mut State, only: Option<BTreeSet<Topic
                     log_end_offset: p.log.log_end_offset(),
                     high_watermark: p.log.high_watermark(),
                 });
+                // Weighed at once, as Kafka's `makeLeader` does, not at the next tick: an ISR of
+                // the leader alone commits what it synced, and what followers are believed to
+                // hold counts from the first moment of the leadership.
+                advance_high_watermark_of(shared, &tp, p);
                 changed = true;
             } else if let Role::Leader(l) = &mut p.role {
                 if state.partition_epoch > l.partition_epoch {

@@ -72,10 +72,10 @@
 //! let story: Vec<String> = told(&out.trace, &filter).iter().map(|e| e.to_string()).collect();
 //! insta::assert_snapshot!(story[4..9].join("\n"), @r"
 //!     8.000s n1  fault             broker 1 crashes, losing what it had not synced
-//!     8.000s n1  fault             broker 1's disk drops what was not synced (264 unsynced bytes lost)
+//!     8.000s n1  fault             broker 1's disk drops what was not synced (361 unsynced bytes lost)
 //!    10.701s n3  broker_fenced     fences broker 1 (session expired)
 //!    10.701s n3  partition_changed events-0: leader 2 in epoch 1, ISR [2,3]
-//!    11.216s n2  became_leader     leads events-0 in epoch 1: log end 1896, high watermark 1890
+//!    11.228s n2  became_leader     leads events-0 in epoch 1: log end 1889, high watermark 1881
 //! ");
 //! # }
 //! ```

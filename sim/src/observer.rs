@@ -116,6 +116,8 @@ pub struct Observer {
     partition_names: BTreeMap<model::TopicPartition, Arc<str>>,
     /// What changed since the last step, so that a step judges only those partitions.
     pub changes: crate::checkers::changes::StepChanges,
+    /// Fires when a replica becomes leader, for a step at once (see `run::step_checks_until`).
+    pub elections: model::signal::Signal<()>,
 }
 
 /// How often replicas are sampled for plots.
@@ -153,6 +155,7 @@ impl Observer {
             counters: Counters::default(),
             partition_names: BTreeMap::new(),
             changes: Default::default(),
+            elections: Default::default(),
         }
     }
 
@@ -302,7 +305,10 @@ impl Observer {
                 self.counters.truncated_offsets += from - to;
                 self.committed.forget_from(node, partition, *to);
             }
-            Event::BecameLeader { .. } => self.counters.elections += 1,
+            Event::BecameLeader { .. } => {
+                self.counters.elections += 1;
+                self.elections.notify();
+            }
             Event::IsrChanged { .. } => self.counters.isr_changes += 1,
             Event::BrokerFenced { .. } => self.counters.fenced += 1,
             Event::BrokerStarted { .. } => self.committed.forget_node(node),

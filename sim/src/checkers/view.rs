@@ -29,6 +29,9 @@ pub struct ReplicaView {
     pub maximal_isr: Vec<BrokerId>,
     /// The partition epoch of the leader's ISR (0 on followers).
     pub partition_epoch: i32,
+    /// Its epoch cache: each leader epoch its log holds, with the offset where it starts. Two
+    /// logs whose batches at an offset are of one epoch hold the same records up to there.
+    pub epochs: Vec<(i32, i64)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
