@@ -454,8 +454,7 @@ fn recovery_keeps_no_checkpointed_epoch_that_starts_past_the_recovered_end() {
 #[test]
 fn truncation_rebuilds_producer_state_from_the_data_batches_it_kept() {
     use model::log::Sequence;
-    let disk = Arc::new(SimDisk::default());
-    let (mut log, _) = open(&disk, 1 << 20);
+    let (_disk, mut log) = log_of(0, 0);
     log.append_as_leader(&idempotent(0), 0).unwrap();
     log.append_as_leader(&idempotent(2), 0).unwrap();
     let commit = batch::encode_marker(7, 0, batch::Marker::Commit, 0, 0);
@@ -480,8 +479,7 @@ fn truncation_rebuilds_producer_state_from_the_data_batches_it_kept() {
 #[test]
 fn a_marker_from_an_older_coordinator_is_fenced() {
     use model::log::Sequence;
-    let disk = Arc::new(SimDisk::default());
-    let (mut log, _) = open(&disk, 1 << 20);
+    let (_disk, mut log) = log_of(0, 0);
     log.append_as_leader(&idempotent(0), 0).unwrap();
     let marker = |coordinator| batch::encode_marker(7, 0, batch::Marker::Commit, coordinator, 0);
     log.append_as_leader(&marker(5), 0).unwrap();
@@ -495,8 +493,7 @@ fn a_marker_from_an_older_coordinator_is_fenced() {
 #[test]
 fn producer_id_zero_is_deduplicated() {
     use model::log::Sequence;
-    let disk = Arc::new(SimDisk::default());
-    let (mut log, _) = open(&disk, 1 << 20);
+    let (_disk, mut log) = log_of(0, 0);
     log.append_as_leader(&idempotent_as(0, 0, 0), 0).unwrap();
     let retry = batch::parse(&idempotent_as(0, 0, 0)).unwrap();
     let duplicate = Sequence::Duplicate {
