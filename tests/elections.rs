@@ -54,3 +54,48 @@ fn historic_bugs() {
         insta::assert_snapshot!(format!("bug-{bug}"), elections(&scenario));
     }
 }
+
+/// Records when each check step ran.
+struct StepTimes(std::sync::Arc<std::sync::Mutex<Vec<u64>>>);
+
+impl logsim::checkers::Invariant for StepTimes {
+    fn name(&self) -> &'static str {
+        "step-times"
+    }
+
+    fn check(
+        &mut self,
+        step: &logsim::checkers::Step<'_>,
+    ) -> Option<Vec<logsim::checkers::Violation>> {
+        self.0.lock().expect("not poisoned").push(step.time_ms);
+        Some(Vec::new())
+    }
+}
+
+/// A step judges the cluster as each election happens, besides every 50 ms: a new leader weighs
+/// its high watermark as it takes over, and its followers' first fetches may set right what it
+/// counted within milliseconds, between two regular steps.
+#[test]
+fn a_step_judges_every_election_as_it_happens() {
+    let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = logsim::sim::Sim::new(shipped("leader-crash"))
+        .seed(SEED)
+        .invariant(StepTimes(times.clone()))
+        .run()
+        .expect("a valid scenario");
+    let steps = times.lock().expect("not poisoned").clone();
+    let elections: Vec<u64> = (out.trace.iter())
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON line"))
+        .filter(|e| e["kind"] == "became_leader")
+        .map(|e| e["t"].as_u64().expect("a time"))
+        .collect();
+    assert!(elections.len() > 3, "elections: {elections:?}");
+    for t in &elections {
+        assert!(steps.contains(t), "no step at the election at {t} ms");
+    }
+    let first = steps[0];
+    assert!(
+        elections.iter().any(|t| (t - first) % 50 != 0),
+        "every election fell on the 50 ms grid, so this run cannot tell: {elections:?}"
+    );
+}
