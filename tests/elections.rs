@@ -99,3 +99,44 @@ fn a_step_judges_every_election_as_it_happens() {
         "every election fell on the 50 ms grid, so this run cannot tell: {elections:?}"
     );
 }
+
+/// A leader elected with an ISR of itself alone commits what it holds as it takes over, as
+/// Kafka's `makeLeader` weighs the high watermark at once: the high watermark moves at the
+/// millisecond of the election, not at the leader's next fetch, sync or tick.
+#[test]
+fn a_leader_alone_in_its_isr_moves_its_high_watermark_as_it_takes_over() {
+    let output = run(&shipped("split-brain"), SEED, true);
+    let events: Vec<serde_json::Value> = (output.trace.iter())
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let mut isr = std::collections::BTreeMap::new();
+    let mut alone = 0;
+    for (i, e) in events.iter().enumerate() {
+        let partition = e["partition"].clone();
+        match e["kind"].as_str() {
+            Some("partition_changed") => {
+                isr.insert(partition.to_string(), e["isr"].clone());
+            }
+            Some("became_leader")
+                if isr.get(&partition.to_string()) == Some(&serde_json::json!([e["node"]]))
+                    && e["log_end_offset"].as_i64() > e["high_watermark"].as_i64() =>
+            {
+                alone += 1;
+                let moved = events[i + 1..]
+                    .iter()
+                    .take_while(|later| later["t"] == e["t"])
+                    .any(|later| {
+                        later["kind"] == "high_watermark"
+                            && later["node"] == e["node"]
+                            && later["partition"] == partition
+                    });
+                assert!(moved, "the high watermark waited after the election: {e}");
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        alone > 0,
+        "no leader was elected alone in its ISR behind its log end"
+    );
+}
