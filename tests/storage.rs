@@ -29,6 +29,17 @@ fn log_of(count: usize, epoch: i32) -> (Arc<SimDisk>, Log) {
     (disk, log)
 }
 
+/// `log_of(5, 1)` synced, then `v5` to `v7` appended in epoch 1 and not synced: a crash now keeps
+/// offsets 0 to 4 only.
+fn log_with_unsynced_tail() -> (Arc<SimDisk>, Log) {
+    let (disk, mut log) = log_of(5, 1);
+    sync(&mut log, &disk);
+    for i in 5..8 {
+        log.append_as_leader(&record(&format!("v{i}")), 1).unwrap();
+    }
+    (disk, log)
+}
+
 #[test]
 fn appends_roll_segments_and_read_back_in_order() {
     let disk = Arc::new(SimDisk::default());
@@ -51,11 +62,7 @@ fn appends_roll_segments_and_read_back_in_order() {
 
 #[test]
 fn recovery_keeps_what_was_synced_and_loses_the_rest() {
-    let (disk, mut log) = log_of(5, 1);
-    sync(&mut log, &disk);
-    for i in 5..8 {
-        log.append_as_leader(&record(&format!("v{i}")), 1).unwrap();
-    }
+    let (disk, _log) = log_with_unsynced_tail();
     disk.crash();
     let (log, recovery) = open(&disk, 1 << 20);
     assert_eq!(log.log_end_offset(), 5);
@@ -431,11 +438,7 @@ fn a_replicated_batch_off_the_log_end_is_refused_with_both_offsets() {
 /// followers the epoch began at an offset the log no longer reaches.
 #[test]
 fn recovery_keeps_no_checkpointed_epoch_that_starts_past_the_recovered_end() {
-    let (disk, mut log) = log_of(5, 1);
-    sync(&mut log, &disk);
-    for i in 5..8 {
-        log.append_as_leader(&record(&format!("v{i}")), 1).unwrap();
-    }
+    let (disk, mut log) = log_with_unsynced_tail();
     log.append_as_leader(&record("v8"), 3).unwrap();
     assert_eq!(log.epochs().entries(), &[(1, 0), (3, 8)]);
     disk.crash();
